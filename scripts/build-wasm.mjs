@@ -1,0 +1,1 @@
+// Placeholder until the AssemblyScript kernels land: nothing to build yet.

@@ -1,0 +1,18 @@
+import type { Kernels } from './contract.js';
+import { referenceKernels } from './reference.js';
+
+export type { Kernels } from './contract.js';
+export { referenceKernels } from './reference.js';
+
+let active: Kernels | undefined;
+
+/** The kernels the library uses: WebAssembly SIMD where the runtime has it, else the reference. */
+export function getKernels(): Kernels {
+  active ??= referenceKernels;
+  return active;
+}
+
+/** Replaces the kernels the library uses (tests, or a runtime that provides its own). */
+export function setKernels(kernels: Kernels): void {
+  active = kernels;
+}

@@ -1,0 +1,188 @@
+import { chooseQParams } from './choose-qparams.js';
+import type { CodeArray, QuantDtype, QuantDtypeName } from './dtypes.js';
+import { allocCodes, codeStorageOf, getQuantDtype, quantRange } from './dtypes.js';
+import { QuantError } from './errors.js';
+import { getKernels } from './kernels/index.js';
+import type { Kernels } from './kernels/contract.js';
+import type { BlockLayout, Granularity } from './layout.js';
+import { blockLayout, PER_TENSOR } from './layout.js';
+import type { QParams } from './qparams.js';
+import { createRng } from './random.js';
+import { quantizeStochastic } from './stochastic.js';
+import { checkFiniteRange } from './validate.js';
+
+/** How to choose parameters. */
+export interface SchemeOptions {
+  readonly dtype: QuantDtypeName;
+  /** Symmetric around 0 (zero point 0 signed, mid-range unsigned). Default false. */
+  readonly symmetric?: boolean;
+  /** Signed only: qmin = -(2^(b-1) - 1). Default false. */
+  readonly narrow?: boolean;
+  /** Default per-tensor. */
+  readonly granularity?: Granularity;
+  /** Let ±Infinity through: the range is taken over finite values and infinities saturate. Default false (an error). */
+  readonly allowInf?: boolean;
+  readonly kernels?: Kernels;
+}
+
+export interface QuantizeOptions extends Partial<Omit<SchemeOptions, 'dtype'>> {
+  readonly dtype?: QuantDtypeName;
+  /** Quantize with these parameters instead of computing them (dtype, granularity come from them). */
+  readonly params?: QParams;
+  /** 'half-even' (default, as ONNX and PyTorch) or 'stochastic' (unbiased, seeded). */
+  readonly rounding?: 'half-even' | 'stochastic';
+  readonly seed?: number;
+  /** Output codes array to fill (reused across calls on hot paths); must match the dtype's storage. */
+  readonly out?: CodeArray;
+  /** Skip the NaN/Inf scan when parameters are given (the caller guarantees finite input). */
+  readonly validate?: boolean;
+}
+
+/** Per-parameter min and max of x (NaN and, unless allowed, Inf are errors naming the first index). */
+export function computeRange(
+  x: Float32Array,
+  layout: BlockLayout,
+  allowInf = false,
+  kernels: Kernels = getKernels(),
+): { min: Float32Array; max: Float32Array } {
+  if (x.length === 0) throw new QuantError('EMPTY_INPUT', 'cannot compute a range over an empty tensor');
+  const min = new Float32Array(layout.paramCount).fill(Infinity);
+  const max = new Float32Array(layout.paramCount).fill(-Infinity);
+  kernels.minMax(x, layout, min, max, 0, allowInf);
+  checkFiniteRange(x, min, max, allowInf);
+  return { min, max };
+}
+
+function resolveScheme(opts: QuantizeOptions & { dtype: QuantDtypeName }) {
+  const dtype = getQuantDtype(opts.dtype);
+  const narrow = opts.narrow ?? false;
+  return { dtype, symmetric: opts.symmetric ?? false, narrow, ...quantRange(dtype, narrow), granularity: opts.granularity ?? PER_TENSOR };
+}
+
+/** Builds QParams from per-parameter ranges (the MinMaxObserver formula of chooseQParams). */
+export function qparamsFromRange(
+  min: Float32Array,
+  max: Float32Array,
+  shape: readonly number[],
+  opts: SchemeOptions,
+): QParams {
+  const s = resolveScheme(opts);
+  const layout = blockLayout(shape, s.granularity);
+  if (min.length !== layout.paramCount || max.length !== layout.paramCount) {
+    throw new QuantError('SHAPE_MISMATCH', `expected ${layout.paramCount} ranges for this granularity, got ${min.length}`);
+  }
+  const { scale, zeroPoint } = chooseQParams(min, max, s);
+  return freezeParams({ dtype: s.dtype.name, symmetric: s.symmetric, narrow: s.narrow, qmin: s.qmin, qmax: s.qmax, granularity: s.granularity, paramShape: layout.paramShape, scale, zeroPoint });
+}
+
+/** Scale and zero point for x of the given shape, as PyTorch's MinMaxObserver would choose them. */
+export function computeQParams(x: Float32Array, shape: readonly number[], opts: SchemeOptions): QParams {
+  const layout = checkedLayout(x.length, shape, opts.granularity ?? PER_TENSOR);
+  const { min, max } = computeRange(x, layout, opts.allowInf, opts.kernels);
+  return qparamsFromRange(min, max, shape, opts);
+}
+
+/**
+ * Quantizes x (flat, C order, of `shape`) to integer codes, as ONNX QuantizeLinear:
+ * q = saturate(roundHalfEven(x / scale) + zeroPoint), the division in float32.
+ * Example: quantize(new Float32Array([-1, 0, 3]), [3], { dtype: 'uint8' }).codes → [0, 64, 255].
+ */
+export function quantize(x: Float32Array, shape: readonly number[], opts: QuantizeOptions): { codes: CodeArray; params: QParams } {
+  const kernels = opts.kernels ?? getKernels();
+  let params: QParams;
+  let layout: BlockLayout;
+  if (opts.params) {
+    params = opts.params;
+    layout = layoutForParams(x.length, shape, params);
+    if (opts.validate !== false && x.length > 0) {
+      const one = blockLayout([x.length], PER_TENSOR);
+      const min = new Float32Array([Infinity]);
+      const max = new Float32Array([-Infinity]);
+      kernels.minMax(x, one, min, max, 0, opts.allowInf ?? false);
+      checkFiniteRange(x, min, max, opts.allowInf ?? false);
+    }
+  } else {
+    if (!opts.dtype) throw new QuantError('INVALID_ARGUMENT', 'quantize needs a dtype or params');
+    params = computeQParams(x, shape, { ...opts, dtype: opts.dtype, kernels });
+    layout = blockLayout(shape, params.granularity);
+  }
+  const dtype = getQuantDtype(params.dtype);
+  const codes = outputCodes(opts.out, dtype, x.length);
+  if (opts.rounding === 'stochastic') {
+    quantizeStochastic(x, layout, params.scale, params.zeroPoint, params.qmin, params.qmax, codes, createRng(opts.seed ?? 0));
+  } else {
+    kernels.quantize(x, layout, params.scale, params.zeroPoint, params.qmin, params.qmax, codes);
+  }
+  return { codes, params };
+}
+
+/** x = (q − zeroPoint) · scale in float32, as ONNX DequantizeLinear. */
+export function dequantize(
+  codes: CodeArray,
+  shape: readonly number[],
+  params: QParams,
+  opts: { out?: Float32Array; kernels?: Kernels } = {},
+): Float32Array {
+  const layout = layoutForParams(codes.length, shape, params);
+  const out = opts.out ?? new Float32Array(codes.length);
+  if (out.length !== codes.length) {
+    throw new QuantError('SHAPE_MISMATCH', `output has ${out.length} elements, expected ${codes.length}`);
+  }
+  (opts.kernels ?? getKernels()).dequantize(codes, layout, params.scale, params.zeroPoint, out);
+  return out;
+}
+
+/** dequantize(quantize(x)) in one pass: the float values the quantized model would see. */
+export function fakeQuantize(
+  x: Float32Array,
+  shape: readonly number[],
+  opts: Omit<QuantizeOptions, 'out' | 'rounding' | 'seed'> & { out?: Float32Array },
+): { values: Float32Array; params: QParams } {
+  const kernels = opts.kernels ?? getKernels();
+  let params: QParams;
+  if (opts.params) {
+    params = opts.params;
+    if (opts.validate !== false) computeRange(x, blockLayout([x.length], PER_TENSOR), opts.allowInf, kernels);
+  } else {
+    if (!opts.dtype) throw new QuantError('INVALID_ARGUMENT', 'fakeQuantize needs a dtype or params');
+    params = computeQParams(x, shape, { ...opts, dtype: opts.dtype, kernels });
+  }
+  const layout = layoutForParams(x.length, shape, params);
+  const out = opts.out ?? new Float32Array(x.length);
+  if (out.length !== x.length) throw new QuantError('SHAPE_MISMATCH', `output has ${out.length} elements, expected ${x.length}`);
+  kernels.fakeQuantize(x, layout, params.scale, params.zeroPoint, params.qmin, params.qmax, out);
+  return { values: out, params };
+}
+
+function checkedLayout(n: number, shape: readonly number[], granularity: Granularity): BlockLayout {
+  const layout = blockLayout(shape, granularity);
+  if (layout.size !== n) {
+    throw new QuantError('SHAPE_MISMATCH', `shape [${shape.join(', ')}] has ${layout.size} elements but the data has ${n}`);
+  }
+  return layout;
+}
+
+/** The layout of `shape` under params' granularity, checking that the parameters fit it. */
+export function layoutForParams(n: number, shape: readonly number[], params: QParams): BlockLayout {
+  const layout = checkedLayout(n, shape, params.granularity);
+  const want = layout.paramShape;
+  if (want.length !== params.paramShape.length || want.some((d, k) => d !== params.paramShape[k]) || params.scale.length !== layout.paramCount || params.zeroPoint.length !== layout.paramCount) {
+    throw new QuantError(
+      'SHAPE_MISMATCH',
+      `parameters of shape [${params.paramShape.join(', ')}] (${params.scale.length} scales) do not fit input of shape [${shape.join(', ')}]: expected [${want.join(', ')}]`,
+    );
+  }
+  return layout;
+}
+
+function outputCodes(out: CodeArray | undefined, dtype: QuantDtype, n: number): CodeArray {
+  if (!out) return allocCodes(dtype, n);
+  if (codeStorageOf(out) !== dtype.storage || out.length !== n) {
+    throw new QuantError('INVALID_ARGUMENT', `output array must be a ${dtype.storage} array of ${n} elements for ${dtype.name}`);
+  }
+  return out;
+}
+
+function freezeParams(p: QParams): QParams {
+  return Object.freeze({ ...p, paramShape: Object.freeze([...p.paramShape]) });
+}
