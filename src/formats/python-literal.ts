@@ -1,0 +1,140 @@
+import { QuantError } from '../core/errors.js';
+
+/** A value of the small subset of Python literal syntax .npy headers are written in. */
+export type PyValue =
+  | { readonly kind: 'str'; readonly value: string }
+  | { readonly kind: 'int'; readonly value: number; readonly text: string }
+  | { readonly kind: 'bool'; readonly value: boolean }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'tuple'; readonly items: readonly PyValue[] }
+  | { readonly kind: 'list'; readonly items: readonly PyValue[] }
+  | { readonly kind: 'dict'; readonly entries: ReadonlyMap<string, PyValue> };
+
+const ESCAPES: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', t: '\t', r: '\r', '0': '\0' };
+
+/**
+ * Parses one Python literal (what `ast.literal_eval` accepts for a .npy header: dicts with string
+ * keys, strings, integers with an optional Python 2 'L', True/False/None, tuples and lists with
+ * optional trailing commas), followed only by whitespace. Anything else is MALFORMED_FILE naming
+ * the offset and what was expected. Rejects duplicate dict keys, which Python silently merges.
+ */
+export function parsePythonLiteral(text: string): PyValue {
+  let pos = 0;
+
+  const fail = (expected: string): never => {
+    const found = pos < text.length ? JSON.stringify(text.slice(pos, pos + 12)) : 'end of header';
+    throw new QuantError('MALFORMED_FILE', `bad .npy header dict at offset ${pos}: expected ${expected}, found ${found}`, {
+      details: { offset: pos, header: text },
+    });
+  };
+  const skipSpace = (): void => {
+    while (pos < text.length && (text[pos] === ' ' || text[pos] === '\n' || text[pos] === '\t' || text[pos] === '\r')) pos++;
+  };
+
+  const parseString = (): PyValue => {
+    const quote = text[pos++];
+    let out = '';
+    for (;;) {
+      if (pos >= text.length || text[pos] === '\n') fail(`closing ${quote}`);
+      const c = text[pos++];
+      if (c === quote) return { kind: 'str', value: out };
+      if (c !== '\\') {
+        out += c;
+        continue;
+      }
+      const e = text[pos++];
+      if (e !== undefined && e in ESCAPES) out += ESCAPES[e];
+      else if (e === 'x' || e === 'u') {
+        const n = e === 'x' ? 2 : 4;
+        const hex = text.slice(pos, pos + n);
+        if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(hex)) fail(`${n} hex digits after \\${e}`);
+        out += String.fromCharCode(parseInt(hex, 16));
+        pos += n;
+      } else {
+        pos--;
+        fail('a known string escape');
+      }
+    }
+  };
+
+  const parseSequence = (close: ')' | ']'): PyValue[] => {
+    const items: PyValue[] = [];
+    let sawComma = false;
+    for (;;) {
+      skipSpace();
+      if (text[pos] === close) {
+        pos++;
+        // (x) is just x in Python, not a tuple: only (x,) is a 1-tuple.
+        if (close === ')' && items.length === 1 && !sawComma) fail("',' after the single item of a tuple");
+        return items;
+      }
+      items.push(parseValue());
+      skipSpace();
+      if (text[pos] === ',') {
+        pos++;
+        sawComma = true;
+      } else if (text[pos] !== close) fail(`',' or '${close}'`);
+    }
+  };
+
+  const parseDict = (): PyValue => {
+    const entries = new Map<string, PyValue>();
+    for (;;) {
+      skipSpace();
+      if (text[pos] === '}') {
+        pos++;
+        return { kind: 'dict', entries };
+      }
+      if (text[pos] !== "'" && text[pos] !== '"') fail('a quoted dict key or }');
+      const keyAt = pos;
+      const key = (parseString() as { value: string }).value;
+      if (entries.has(key)) {
+        pos = keyAt;
+        fail(`a new key (duplicate '${key}')`);
+      }
+      skipSpace();
+      if (text[pos] !== ':') fail("':'");
+      pos++;
+      skipSpace();
+      entries.set(key, parseValue());
+      skipSpace();
+      if (text[pos] === ',') pos++;
+      else if (text[pos] !== '}') fail("',' or '}'");
+    }
+  };
+
+  const parseValue = (): PyValue => {
+    skipSpace();
+    const c = text[pos];
+    if (c === "'" || c === '"') return parseString();
+    if (c === '{') {
+      pos++;
+      return parseDict();
+    }
+    if (c === '(') {
+      pos++;
+      return { kind: 'tuple', items: parseSequence(')') };
+    }
+    if (c === '[') {
+      pos++;
+      return { kind: 'list', items: parseSequence(']') };
+    }
+    const word = /^(?:True|False|None)\b/.exec(text.slice(pos, pos + 6));
+    if (word) {
+      pos += word[0].length;
+      return word[0] === 'None' ? { kind: 'none' } : { kind: 'bool', value: word[0] === 'True' };
+    }
+    const num = /^[-+]?\d+L?(?![\w.])/.exec(text.slice(pos, pos + 40));
+    if (num) {
+      pos += num[0].length;
+      const digits = num[0].replace(/L$/, '');
+      return { kind: 'int', value: Number(digits), text: digits };
+    }
+    return fail('a string, integer, True, False, None, tuple, list or dict');
+  };
+
+  const value = parseValue();
+  skipSpace();
+  if (pos !== text.length) fail('only whitespace after the literal');
+  return value;
+}
