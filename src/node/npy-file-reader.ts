@@ -1,0 +1,185 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { QuantError } from '../core/errors.js';
+import type { NpyArray, NpyData, NpyHeader } from '../formats/npy.js';
+import { decodeNpy, NPY_DTYPES, npyHeaderBytesNeeded, parseNpyHeader, toFloat32 } from '../formats/npy.js';
+import { PLATFORM_LITTLE_ENDIAN } from '../formats/npy-dtype.js';
+import { describeFsError } from './fs-error.js';
+
+/** Enough for the fixed part of any header version (magic, version, 4-byte length). */
+const PREFIX_BYTES = 12;
+
+/**
+ * A .npy file opened for reading in chunks: the header is parsed up front, then
+ * `readFloat32(start, out)` converts any run of elements (C order) to float32 into a buffer the
+ * caller reuses, so memory stays at one chunk whatever the file's size. Big-endian, float16,
+ * float64, integer and bool data are converted chunk by chunk. Fortran-order files with more than
+ * one non-trivial axis are decoded whole and transposed once (their C order is not contiguous on
+ * disk).
+ */
+export class NpyFileReader {
+  readonly path: string;
+  readonly header: NpyHeader;
+  /** Elements in the array: product(shape). */
+  readonly size: number;
+  private fd: number | undefined;
+  private raw: Uint8Array | undefined;
+  private whole: Float32Array | undefined;
+
+  private constructor(path: string, fd: number, header: NpyHeader) {
+    this.path = path;
+    this.fd = fd;
+    this.header = header;
+    this.size = header.shape.reduce((a, d) => a * d, 1);
+  }
+
+  /** Opens and checks a .npy file: MALFORMED_FILE if it is not one or is truncated, IO_ERROR if unreadable. */
+  static open(path: string): NpyFileReader {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      throw new QuantError('IO_ERROR', `cannot read '${path}': ${describeFsError(e)}`, { cause: e });
+    }
+    try {
+      const fileBytes = fstatSync(fd).size;
+      const prefix = readExactly(fd, path, 0, Math.min(PREFIX_BYTES, fileBytes));
+      if (prefix.length < 10) throw new QuantError('MALFORMED_FILE', `'${path}' is not a .npy file: it has only ${fileBytes} bytes`);
+      const headerBytes = npyHeaderBytesNeeded(prefix);
+      const header = parseNpyHeader(readExactly(fd, path, 0, Math.min(headerBytes, fileBytes)));
+      const available = fileBytes - header.dataOffset;
+      if (available !== header.dataBytes) {
+        throw new QuantError(
+          'MALFORMED_FILE',
+          `${available < header.dataBytes ? 'truncated' : 'bad'} .npy '${path}': header says ${header.dataBytes} bytes of data (shape [${header.shape.join(', ')}] of ${header.dtype}), file has ${available}`,
+        );
+      }
+      if (NPY_DTYPES[header.dtype].components !== 1) {
+        throw new QuantError('UNSUPPORTED', `'${path}' holds ${header.dtype} values: expected real numbers (float, int or bool)`);
+      }
+      return new NpyFileReader(path, fd, header);
+    } catch (e) {
+      closeSync(fd);
+      if (e instanceof QuantError && (e.code === 'MALFORMED_FILE' || e.code === 'UNSUPPORTED') && !e.message.includes(path)) {
+        throw new QuantError(e.code, `${path}: ${e.message}`, { cause: e, details: e.details });
+      }
+      throw e;
+    }
+  }
+
+  /** True when elements are read straight off the disk into the caller's buffer (no conversion). */
+  get isRawFloat32(): boolean {
+    const h = this.header;
+    return h.dtype === 'float32' && h.littleEndian === PLATFORM_LITTLE_ENDIAN && !this.needsWholeRead;
+  }
+
+  private get needsWholeRead(): boolean {
+    return this.header.fortranOrder && this.header.shape.filter((d) => d > 1).length > 1;
+  }
+
+  /** Elements [start, start + out.length) as float32 into `out` (NaN stays NaN; the caller validates). */
+  readFloat32(start: number, out: Float32Array): Float32Array {
+    const n = out.length;
+    if (start < 0 || start + n > this.size) {
+      throw new QuantError('INVALID_ARGUMENT', `elements [${start}, ${start + n}) are outside the array of ${this.size}`);
+    }
+    if (this.needsWholeRead) {
+      this.whole ??= this.decodeWhole();
+      out.set(this.whole.subarray(start, start + n));
+      return out;
+    }
+    const h = this.header;
+    const pos = h.dataOffset + start * h.itemSize;
+    if (this.isRawFloat32) {
+      this.readInto(new Uint8Array(out.buffer, out.byteOffset, n * 4), pos);
+      return out;
+    }
+    const bytes = n * h.itemSize;
+    if (!this.raw || this.raw.length < bytes) this.raw = new Uint8Array(bytes);
+    const raw = this.raw.subarray(0, bytes);
+    this.readInto(raw, pos);
+    if (h.itemSize > 1 && h.littleEndian !== PLATFORM_LITTLE_ENDIAN) swapWords(raw, h.itemSize);
+    const info = NPY_DTYPES[h.dtype];
+    const data = new info.ctor(raw.buffer as ArrayBuffer, raw.byteOffset, n) as NpyData;
+    const chunk: NpyArray = { dtype: h.dtype, shape: [n], data };
+    return toFloat32(chunk, out);
+  }
+
+  /** Raw elements [start, start + n) in native byte order, as the file's own dtype (codes for dequantize). */
+  readNative(start: number, out: NpyData): NpyData {
+    const h = this.header;
+    if (this.needsWholeRead) {
+      const arr = this.decodeArray();
+      (out as unknown as { set(a: ArrayLike<unknown>): void }).set((arr.data as Uint8Array).subarray(start, start + out.length));
+      return out;
+    }
+    const bytes = new Uint8Array(out.buffer, out.byteOffset, out.length * h.itemSize);
+    this.readInto(bytes, h.dataOffset + start * h.itemSize);
+    if (h.itemSize > 1 && h.littleEndian !== PLATFORM_LITTLE_ENDIAN) swapWords(bytes, h.itemSize);
+    return out;
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    closeSync(this.fd);
+    this.fd = undefined;
+    this.raw = undefined;
+    this.whole = undefined;
+  }
+
+  private readInto(dst: Uint8Array, position: number): void {
+    if (this.fd === undefined) throw new QuantError('IO_ERROR', `'${this.path}' is closed`);
+    let off = 0;
+    while (off < dst.length) {
+      let got: number;
+      try {
+        got = readSync(this.fd, dst, off, dst.length - off, position + off);
+      } catch (e) {
+        throw new QuantError('IO_ERROR', `cannot read '${this.path}': ${describeFsError(e)}`, { cause: e });
+      }
+      if (got === 0) throw new QuantError('MALFORMED_FILE', `truncated .npy '${this.path}': it ended while reading`);
+      off += got;
+    }
+  }
+
+  private decodedArray: NpyArray | undefined;
+
+  private decodeArray(): NpyArray {
+    if (this.decodedArray) return this.decodedArray;
+    const all = new Uint8Array(this.header.dataOffset + this.header.dataBytes);
+    this.readInto(all, 0);
+    this.decodedArray = decodeNpy(all);
+    return this.decodedArray;
+  }
+
+  private decodeWhole(): Float32Array {
+    const arr = this.decodeArray();
+    this.decodedArray = undefined;
+    return toFloat32(arr, new Float32Array(this.size));
+  }
+}
+
+function readExactly(fd: number, path: string, position: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    let got: number;
+    try {
+      got = readSync(fd, out, off, n - off, position + off);
+    } catch (e) {
+      throw new QuantError('IO_ERROR', `cannot read '${path}': ${describeFsError(e)}`, { cause: e });
+    }
+    if (got === 0) break;
+    off += got;
+  }
+  return out.subarray(0, off);
+}
+
+function swapWords(bytes: Uint8Array, width: number): void {
+  for (let i = 0; i + width <= bytes.length; i += width) {
+    for (let a = i, b = i + width - 1; a < b; a++, b--) {
+      const t = bytes[a];
+      bytes[a] = bytes[b];
+      bytes[b] = t;
+    }
+  }
+}

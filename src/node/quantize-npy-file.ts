@@ -1,0 +1,148 @@
+import type { CodeArray, QuantDtype, QuantDtypeName } from '../core/dtypes.js';
+import { getQuantDtype } from '../core/dtypes.js';
+import { QuantError } from '../core/errors.js';
+import { getKernels } from '../core/kernels/index.js';
+import type { BlockLayout, Granularity } from '../core/layout.js';
+import { blockLayout, PER_TENSOR } from '../core/layout.js';
+import type { QParams } from '../core/qparams.js';
+import { layoutForParams, qparamsFromRange } from '../core/quantize.js';
+import { createRng } from '../core/random.js';
+import { quantizeStochastic } from '../core/stochastic.js';
+import { encodeNpyHeader, npyDtypeOfCodes } from '../formats/npy.js';
+import type { ChunkRunner } from './chunk-runner.js';
+import { createLocalRunner } from './chunk-runner.js';
+import type { NpyFileReader } from './npy-file-reader.js';
+import { checkChunkFinite, computeNpyRange, DEFAULT_CHUNK_ELEMENTS, forEachChunk } from './npy-range.js';
+
+/** Where streamed output bytes go (an AtomicFile, or anything that takes bytes in order). */
+export interface ByteSink {
+  write(bytes: Uint8Array): void;
+}
+
+export interface NpyFileQuantizeOptions {
+  readonly dtype?: QuantDtypeName;
+  readonly symmetric?: boolean;
+  readonly narrow?: boolean;
+  readonly granularity?: Granularity;
+  readonly allowInf?: boolean;
+  /** Use these parameters instead of computing them (dtype and granularity come from them). */
+  readonly params?: QParams;
+  readonly rounding?: 'half-even' | 'stochastic';
+  readonly seed?: number;
+  /** quantize only: write 2- and 4-bit codes packed as ONNX stores them, as a flat uint8 array. */
+  readonly pack?: boolean;
+  /** Runs the kernels (a KernelPool to use worker threads); default this thread. */
+  readonly runner?: ChunkRunner;
+  readonly chunkElements?: number;
+  /** Called as work progresses: elements done out of a total over every pass. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface NpyFileQuantizeResult {
+  readonly params: QParams;
+  /** Shape of the input array (codes keep it unless packed). */
+  readonly shape: readonly number[];
+  readonly packed: boolean;
+}
+
+/**
+ * Quantizes a .npy file to a .npy of codes without holding either in memory: pass 1 folds each
+ * chunk into per-parameter min/max (skipped when params are given), pass 2 quantizes chunk by
+ * chunk into a reused codes buffer and writes it. The codes are those the library's quantize
+ * gives for the whole array (the kernels take each chunk's `start`; stochastic rounding draws from
+ * one generator in element order). Codes keep the input's shape in the smallest integer dtype
+ * that holds them; with `pack`, 2- and 4-bit codes are packed along the flat C order, low bits first.
+ */
+export async function quantizeNpyFile(reader: NpyFileReader, sink: ByteSink, opts: NpyFileQuantizeOptions): Promise<NpyFileQuantizeResult> {
+  return streamQuantize(reader, sink, opts, 'codes');
+}
+
+/** dequantize(quantize(x)) of a .npy file, streamed: the float32 values the quantized model would see. */
+export async function fakeQuantizeNpyFile(reader: NpyFileReader, sink: ByteSink, opts: Omit<NpyFileQuantizeOptions, 'pack'>): Promise<NpyFileQuantizeResult> {
+  return streamQuantize(reader, sink, opts, 'values');
+}
+
+async function streamQuantize(reader: NpyFileReader, sink: ByteSink, opts: NpyFileQuantizeOptions, output: 'codes' | 'values'): Promise<NpyFileQuantizeResult> {
+  const runner = opts.runner ?? createLocalRunner();
+  const shape = reader.header.shape;
+  const size = reader.size;
+  const allowInf = opts.allowInf ?? false;
+  const chunk = alignedChunk(opts.chunkElements ?? DEFAULT_CHUNK_ELEMENTS);
+  const buffer = runner.allocFloat32(Math.max(1, Math.min(chunk, size)));
+  const passes = opts.params ? 1 : 2;
+  const progress = (pass: number) => (done: number) => opts.onProgress?.(pass * size + done, passes * size);
+
+  let params: QParams;
+  let layout: BlockLayout;
+  if (opts.params) {
+    params = opts.params;
+    layout = layoutForParams(size, shape, params);
+  } else {
+    if (!opts.dtype) throw new QuantError('INVALID_ARGUMENT', 'quantizing a file needs a dtype or params');
+    const scheme = { dtype: opts.dtype, symmetric: opts.symmetric, narrow: opts.narrow, granularity: opts.granularity ?? PER_TENSOR };
+    getQuantDtype(opts.dtype);
+    layout = blockLayout(shape, scheme.granularity);
+    const { min, max } = await computeNpyRange(reader, layout, allowInf, { runner, buffer, onProgress: progress(0) });
+    params = qparamsFromRange(min, max, shape, scheme);
+  }
+  const dtype = getQuantDtype(params.dtype);
+  const pack = output === 'codes' && (opts.pack ?? false);
+  if (pack && dtype.perByte === 0) {
+    throw new QuantError('UNSUPPORTED', `packing applies to 2- and 4-bit codes, got ${dtype.name} (${dtype.bits} bits)`);
+  }
+
+  const codes = runner.allocCodes(dtype.storage, buffer.length);
+  const stochastic = opts.rounding === 'stochastic';
+  const rng = stochastic ? createRng(opts.seed ?? 0) : undefined;
+  const kernels = getKernels();
+  const { scale, zeroPoint, qmin, qmax } = params;
+
+  if (output === 'codes') {
+    const packed = pack ? new Uint8Array(Math.ceil((buffer.length * dtype.bits) / 8)) : undefined;
+    sink.write(pack ? encodeNpyHeader('uint8', [packedLength(size, dtype)]) : encodeNpyHeader(npyDtypeOfCodes(codes), shape));
+    await forEachChunk(reader, buffer, async (x, start) => {
+      if (opts.params) checkChunkFinite(x, start, allowInf);
+      const q = codes.subarray(0, x.length);
+      if (rng) quantizeStochastic(x, layout, scale, zeroPoint, qmin, qmax, q, rng, start);
+      else await runner.quantize(x, layout, scale, zeroPoint, qmin, qmax, q, start);
+      if (packed) {
+        const bytes = packed.subarray(0, packedLength(x.length, dtype));
+        kernels.pack(q as Int8Array | Uint8Array, dtype.bits as 2 | 4, bytes);
+        sink.write(bytes);
+      } else {
+        sink.write(bytesOf(q));
+      }
+    }, progress(passes - 1));
+  } else {
+    const values = runner.allocFloat32(buffer.length);
+    sink.write(encodeNpyHeader('float32', shape));
+    await forEachChunk(reader, buffer, async (x, start) => {
+      if (opts.params) checkChunkFinite(x, start, allowInf);
+      const out = values.subarray(0, x.length);
+      if (rng) {
+        const q = codes.subarray(0, x.length);
+        quantizeStochastic(x, layout, scale, zeroPoint, qmin, qmax, q, rng, start);
+        await runner.dequantize(q, layout, scale, zeroPoint, out, start);
+      } else {
+        await runner.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
+      }
+      sink.write(bytesOf(out));
+    }, progress(passes - 1));
+  }
+  return { params, shape, packed: pack };
+}
+
+/** Bytes of ceil(n · bits / 8) packed codes. */
+export function packedLength(n: number, dtype: QuantDtype): number {
+  return Math.ceil((n * dtype.bits) / 8);
+}
+
+/** Chunks hold a multiple of 64 elements so packed chunks end on whole bytes and SIMD loops on whole vectors. */
+export function alignedChunk(n: number): number {
+  if (!Number.isSafeInteger(n) || n <= 0) throw new QuantError('INVALID_ARGUMENT', `chunk size must be a positive integer, got ${n}`);
+  return Math.max(64, Math.floor(n / 64) * 64);
+}
+
+export function bytesOf(a: Float32Array | CodeArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
