@@ -1,0 +1,55 @@
+const f32 = Math.fround;
+
+/**
+ * The binning hot loop of the histogram observers, one contract with two implementations (the
+ * readable reference below and WebAssembly SIMD in histogram-wasm.ts), held equal bit for bit.
+ */
+export interface HistogramKernel {
+  readonly name: string;
+  /**
+   * Adds x to counts, a histogram of counts.length equal bins over [lo, hi] (callers ensure
+   * lo <= x <= hi). The bin is computed in float32 so both implementations agree exactly:
+   *
+   *   scale = f32(bins / (hi − lo)),   bin = clamp(trunc(f32(f32(x − lo) · scale)), 0, bins − 1)
+   *
+   * so hi falls in the last bin; with hi = lo every value lands in bin 0.
+   */
+  histogram(x: Float32Array, lo: number, hi: number, counts: Float64Array): void;
+}
+
+/** The float32 factor from a value's offset to its bin (the kernels' `scale`). */
+export function binScale(lo: number, hi: number, bins: number): number {
+  return f32(bins / (hi - lo));
+}
+
+export const referenceHistogramKernel: HistogramKernel = {
+  name: 'reference',
+  histogram(x, lo, hi, counts) {
+    const bins = counts.length;
+    const last = bins - 1;
+    if (!(hi > lo)) {
+      counts[0] += x.length;
+      return;
+    }
+    const scale = binScale(lo, hi, bins);
+    const lo32 = f32(lo);
+    for (let i = 0; i < x.length; i++) {
+      const t = f32(f32(x[i] - lo32) * scale);
+      // trunc of a non-negative float; Infinity (an overflowing offset) saturates like the SIMD trunc_sat.
+      const b = t >= bins ? last : Math.trunc(t);
+      counts[b < 0 ? 0 : b > last ? last : b]++;
+    }
+  },
+};
+
+let active: HistogramKernel = referenceHistogramKernel;
+
+/** The binning kernel the observers use: the reference until a faster one is installed. */
+export function getHistogramKernel(): HistogramKernel {
+  return active;
+}
+
+/** Installs a binning kernel (the WebAssembly one from histogram-wasm.ts, or the reference). */
+export function setHistogramKernel(kernel: HistogramKernel): void {
+  active = kernel;
+}

@@ -1,0 +1,17 @@
+// The observers: range estimators usable alone or by the Quantizer.
+export type * from './observer.js';
+export { BaseObserver } from './base-observer.js';
+export { MinMaxObserver } from './min-max-observer.js';
+export { MovingAverageObserver, type MovingAverageObserverOptions } from './moving-average-observer.js';
+export { PercentileObserver, type PercentileObserverOptions } from './percentile-observer.js';
+export { HistogramObserver, type HistogramObserverOptions } from './histogram-observer.js';
+export { EntropyObserver, type EntropyObserverOptions } from './entropy-observer.js';
+export { OutlierObserver, type OutlierObserverOptions } from './outlier-observer.js';
+export { FixedObserver, type FixedObserverOptions } from './fixed-observer.js';
+export { ObserverRegistry, type ObserverFactory } from './registry.js';
+export { OBSERVERS, createObserver, type ObserverName, type ObserverOptionsByName } from './builtin-observers.js';
+export { histogramQuantile } from './histogram-quantile.js';
+export { mseRangeSearch, quantizationError } from './mse-range-search.js';
+export { entropyThreshold } from './entropy-threshold.js';
+export { rebinHistogram } from './rebin-histogram.js';
+export { getHistogramKernel, setHistogramKernel, referenceHistogramKernel, type HistogramKernel } from './histogram-kernel.js';
