@@ -1,0 +1,131 @@
+/**
+ * Builds a JSON response body as bytes. Number arrays are written digit by digit into one
+ * growing buffer instead of JSON.stringify over nested JS arrays, which would box every element
+ * and build one string per row: for 4M int8 codes that is the difference between ~50 ms and
+ * over a second.
+ */
+export class JsonWriter {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(initialBytes = 1024) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, initialBytes));
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+
+  /** Appends JSON text as is (the caller guarantees it is valid where it lands). */
+  raw(text: string): this {
+    const n = Buffer.byteLength(text);
+    this.reserve(n);
+    this.pos += this.buf.write(text, this.pos);
+    return this;
+  }
+
+  /** Appends any JSON-serializable value through JSON.stringify (for the small parts). */
+  value(v: unknown): this {
+    return this.raw(JSON.stringify(v) ?? 'null');
+  }
+
+  /**
+   * Appends `data` (C order) as nested arrays of the given shape. Integer arrays are written by
+   * hand; other numbers as JavaScript's shortest round-trip form of their float64 value (for
+   * float32 data that is the same text Python prints for float(np.float32(x))). Non-finite
+   * values have no JSON form and are written as null.
+   */
+  array(data: ArrayLike<number>, shape: readonly number[]): this {
+    if (shape.length === 0) return this.number(data[0]);
+    const integral = isIntegerArray(data);
+    // Worst case per element: 11 bytes for an int32 or 24 for a float, plus a separator.
+    this.reserve(data.length * (integral ? 12 : 25) + shape.length * 2 * (data.length + 1));
+    this.writeLevel(data, shape, 0, 0, integral);
+    return this;
+  }
+
+  private writeLevel(data: ArrayLike<number>, shape: readonly number[], dim: number, offset: number, integral: boolean): number {
+    const buf = this.buf;
+    const n = shape[dim];
+    buf[this.pos++] = 91; // [
+    if (dim === shape.length - 1) {
+      for (let i = 0; i < n; i++) {
+        if (i > 0) buf[this.pos++] = 44; // ,
+        const v = data[offset + i];
+        if (integral) this.writeInt(v);
+        else this.writeFloat(v);
+      }
+      offset += n;
+    } else {
+      for (let i = 0; i < n; i++) {
+        if (i > 0) buf[this.pos++] = 44;
+        offset = this.writeLevel(data, shape, dim + 1, offset, integral);
+      }
+    }
+    buf[this.pos++] = 93; // ]
+    return offset;
+  }
+
+  private number(v: number): this {
+    this.reserve(25);
+    if (Number.isInteger(v) && Math.abs(v) < 2 ** 31) this.writeInt(v);
+    else this.writeFloat(v);
+    return this;
+  }
+
+  /** |v| < 2^31 (the caller checked). */
+  private writeInt(v: number): void {
+    const buf = this.buf;
+    if (v < 0) {
+      buf[this.pos++] = 45;
+      v = -v;
+    } else if (v === 0) {
+      buf[this.pos++] = 48;
+      return;
+    }
+    let digits = 1;
+    for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    while (v > 0) {
+      const q = (v / 10) | 0;
+      buf[--p] = 48 + (v - q * 10);
+      v = q;
+    }
+  }
+
+  private writeFloat(v: number): void {
+    if (!Number.isFinite(v)) {
+      this.pos += this.buf.write('null', this.pos, 'latin1');
+      return;
+    }
+    this.pos += this.buf.write(String(v), this.pos, 'latin1');
+  }
+
+  /** The bytes written so far (a view, not a copy). */
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+function isIntegerArray(data: ArrayLike<number>): boolean {
+  if (
+    data instanceof Int8Array ||
+    data instanceof Uint8Array ||
+    data instanceof Int16Array ||
+    data instanceof Uint16Array ||
+    data instanceof Int32Array
+  ) {
+    return true;
+  }
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!Number.isInteger(v) || v >= 2 ** 31 || v <= -(2 ** 31)) return false;
+  }
+  return true;
+}

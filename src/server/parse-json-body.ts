@@ -1,0 +1,355 @@
+import { NdArray } from './nd-array.js';
+import { RequestError } from './request-error.js';
+
+// Byte values of the JSON grammar.
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+const COLON = 58;
+const LBRACKET = 91;
+const RBRACKET = 93;
+const LBRACE = 123;
+const RBRACE = 125;
+const MINUS = 45;
+const PLUS = 43;
+const DOT = 46;
+const ZERO = 48;
+const NINE = 57;
+const LOWER_E = 101;
+const UPPER_E = 69;
+
+/** 10^0 .. 10^22: every one exact in float64, the range of Clinger's fast path. */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+/** Ranks beyond this are refused: a hostile body of nested brackets must not exhaust the stack. */
+export const MAX_RANK = 32;
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
+function describeByte(buf: Uint8Array, pos: number): string {
+  if (pos >= buf.length) return 'the end of the body';
+  const c = buf[pos];
+  if (c === QUOTE) return 'a string';
+  if (c === LBRACE) return 'an object';
+  if (c === 116 || c === 102) return 'a boolean';
+  if (c === 110) return 'null';
+  return `'${String.fromCharCode(c)}'`;
+}
+
+function jsonInvalid(pos: number, msg: string): RequestError {
+  // FastAPI reports a body that does not parse as 422 json_invalid located at the byte offset.
+  return new RequestError(422, [{ loc: ['body', pos], msg: `JSON decode error: ${msg}`, type: 'json_invalid' }]);
+}
+
+/**
+ * Parses a JSON request body. Values of the top-level keys named in `arrayKeys` are parsed straight
+ * into an NdArray (no JS array per row, no boxed numbers): that is what keeps a 2048x2048 request
+ * fast. Those values must be rectangular nested arrays of numbers of any rank, and may use
+ * Python's NaN, Infinity and -Infinity tokens (json.dumps writes them), so the engine, not the
+ * parser, decides what NaN means. Everything else goes through JSON.parse.
+ *
+ * @throws RequestError 422 with FastAPI's detail shape: json_invalid for bad syntax, and a
+ *   located issue for a ragged, empty-of-numbers or non-numeric array.
+ */
+export function parseJsonBody(buf: Uint8Array, arrayKeys: ReadonlySet<string>): unknown {
+  let pos = 0;
+  while (pos < buf.length && isSpace(buf[pos])) pos++;
+  if (arrayKeys.size === 0 || buf[pos] !== LBRACE) return plainParse(buf, 0, buf.length);
+  const out: Record<string, unknown> = {};
+  const decoder = new TextDecoder();
+  pos++;
+  pos = skipSpace(buf, pos);
+  if (buf[pos] === RBRACE) return trailing(buf, pos + 1, out);
+  for (;;) {
+    if (buf[pos] !== QUOTE) throw jsonInvalid(pos, `expected a property name in double quotes, got ${describeByte(buf, pos)}`);
+    const keyEnd = skipString(buf, pos);
+    const key = JSON.parse(decoder.decode(buf.subarray(pos, keyEnd))) as string;
+    pos = skipSpace(buf, keyEnd);
+    if (buf[pos] !== COLON) throw jsonInvalid(pos, `expected ':' after a property name, got ${describeByte(buf, pos)}`);
+    pos = skipSpace(buf, pos + 1);
+    if (arrayKeys.has(key)) {
+      const p = new ArrayParser(buf, pos, key);
+      out[key] = p.parse();
+      pos = p.pos;
+    } else {
+      const end = skipValue(buf, pos);
+      const value = plainParse(buf, pos, end);
+      // JSON.parse keeps the last duplicate; so do we. defineProperty keeps a "__proto__" key inert.
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      pos = end;
+    }
+    pos = skipSpace(buf, pos);
+    if (buf[pos] === COMMA) {
+      pos = skipSpace(buf, pos + 1);
+      continue;
+    }
+    if (buf[pos] === RBRACE) return trailing(buf, pos + 1, out);
+    throw jsonInvalid(pos, `expected ',' or '}' after a property value, got ${describeByte(buf, pos)}`);
+  }
+}
+
+function trailing(buf: Uint8Array, pos: number, out: unknown): unknown {
+  pos = skipSpace(buf, pos);
+  if (pos !== buf.length) throw jsonInvalid(pos, `unexpected ${describeByte(buf, pos)} after the JSON value`);
+  return out;
+}
+
+function plainParse(buf: Uint8Array, start: number, end: number): unknown {
+  const text = new TextDecoder().decode(buf.subarray(start, end));
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw jsonInvalid(start, (e as Error).message);
+  }
+}
+
+function skipSpace(buf: Uint8Array, pos: number): number {
+  while (pos < buf.length && isSpace(buf[pos])) pos++;
+  return pos;
+}
+
+/** Position just past the string starting at pos (which holds the opening quote). */
+function skipString(buf: Uint8Array, pos: number): number {
+  const start = pos;
+  pos++;
+  while (pos < buf.length) {
+    const c = buf[pos];
+    if (c === QUOTE) return pos + 1;
+    pos += c === BACKSLASH ? 2 : 1;
+  }
+  throw jsonInvalid(start, 'unterminated string');
+}
+
+/** Position just past the value starting at pos; only brackets and strings are tracked here, JSON.parse checks the rest. */
+function skipValue(buf: Uint8Array, pos: number): number {
+  const start = pos;
+  let depth = 0;
+  while (pos < buf.length) {
+    const c = buf[pos];
+    if (c === QUOTE) {
+      pos = skipString(buf, pos);
+      if (depth === 0) return pos;
+      continue;
+    }
+    if (c === LBRACE || c === LBRACKET) depth++;
+    else if (c === RBRACE || c === RBRACKET) {
+      if (depth === 0) return pos;
+      depth--;
+      if (depth === 0) return pos + 1;
+    } else if (depth === 0 && (c === COMMA || isSpace(c))) return pos;
+    pos++;
+  }
+  if (depth > 0) throw jsonInvalid(start, 'unterminated array or object');
+  return pos;
+}
+
+/**
+ * Reads nested arrays of numbers into one growing Float64Array in a single pass. The first
+ * complete sub-array at each depth fixes that dimension; every later one must match it.
+ */
+class ArrayParser {
+  pos: number;
+  private data: Float64Array;
+  private n = 0;
+  private integral = true;
+  private readonly shape: number[] = [];
+  private rank = -1;
+  /** Index path of the element being read, for error locations. */
+  private readonly path: number[] = [];
+
+  constructor(
+    private readonly buf: Uint8Array,
+    start: number,
+    private readonly key: string,
+  ) {
+    this.pos = start;
+    // A number takes at least two bytes with its separator.
+    this.data = new Float64Array(Math.max(16, Math.min(1 << 20, (buf.length - start) >> 1)));
+  }
+
+  parse(): NdArray {
+    if (this.buf[this.pos] !== LBRACKET) {
+      if (this.pos < this.buf.length && this.isNumberStart(this.buf[this.pos])) {
+        // A bare number is a 0-d array, as numpy would take it.
+        this.rank = 0;
+        this.push(this.readNumber());
+        return new NdArray(this.data.slice(0, 1), [], this.integral);
+      }
+      this.fail('type_error', `expected an array of numbers, got ${describeByte(this.buf, this.pos)}`);
+    }
+    this.readArray(0);
+    const shape = this.shape.slice(0, this.rank);
+    return new NdArray(this.data.subarray(0, this.n), shape, this.integral);
+  }
+
+  private loc(): (string | number)[] {
+    return ['body', this.key, ...this.path];
+  }
+
+  private fail(type: string, msg: string): never {
+    throw RequestError.validation(this.loc(), msg, type);
+  }
+
+  private isNumberStart(c: number): boolean {
+    return (c >= ZERO && c <= NINE) || c === MINUS || c === 78 /* N */ || c === 73 /* I */;
+  }
+
+  private readArray(depth: number): void {
+    if (depth >= MAX_RANK) this.fail('value_error', `arrays nested deeper than ${MAX_RANK} levels are not accepted`);
+    const buf = this.buf;
+    let pos = skipSpace(buf, this.pos + 1);
+    let count = 0;
+    this.path.push(0);
+    if (buf[pos] === RBRACKET) {
+      pos++;
+    } else {
+      const nested = buf[pos] === LBRACKET;
+      if (nested && this.rank >= 0 && this.rank <= depth + 1) this.ragged(depth, 'an array where a number belongs');
+      if (!nested && this.rank >= 0 && depth + 1 !== this.rank) this.ragged(depth, 'a number where an array belongs');
+      if (!nested) this.rank = depth + 1;
+      for (;;) {
+        this.path[depth] = count;
+        if (nested) {
+          if (buf[pos] !== LBRACKET) {
+            if (pos < buf.length && this.isNumberStart(buf[pos])) this.ragged(depth, 'a number where an array belongs');
+            this.mixed(pos, 'an array');
+          }
+          this.pos = pos;
+          this.readArray(depth + 1);
+          pos = this.pos;
+        } else {
+          if (!(pos < buf.length && this.isNumberStart(buf[pos]))) {
+            if (buf[pos] === LBRACKET) this.ragged(depth, 'an array where a number belongs');
+            this.mixed(pos, 'a number');
+          }
+          this.pos = pos;
+          this.push(this.readNumber());
+          pos = this.pos;
+        }
+        count++;
+        while (isSpace(buf[pos])) pos++;
+        if (buf[pos] === COMMA) {
+          pos++;
+          while (isSpace(buf[pos])) pos++;
+          continue;
+        }
+        if (buf[pos] === RBRACKET) {
+          pos++;
+          break;
+        }
+        if (pos >= buf.length) throw jsonInvalid(pos, 'unterminated array');
+        throw jsonInvalid(pos, `expected ',' or ']' in an array, got ${describeByte(buf, pos)}`);
+      }
+    }
+    this.path.pop();
+    if (this.shape[depth] === undefined) {
+      this.shape[depth] = count;
+      if (count === 0 && this.rank < 0) this.rank = depth + 1;
+    } else if (this.shape[depth] !== count) {
+      this.ragged(depth, `${count} elements`);
+    }
+    this.pos = pos;
+  }
+
+  private ragged(depth: number, got: string): never {
+    const want =
+      this.shape[depth] !== undefined ? `${this.shape[depth]} elements like the first one` : `a rectangular array of rank ${this.rank}`;
+    this.fail('value_error', `ragged array: expected ${want} at depth ${depth}, got ${got}`);
+  }
+
+  private mixed(pos: number, want: string): never {
+    this.fail('type_error', `expected ${want}, got ${describeByte(this.buf, pos)}`);
+  }
+
+  private push(v: number): void {
+    if (this.n === this.data.length) {
+      const grown = new Float64Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.n++] = v;
+  }
+
+  /**
+   * One JSON number (or NaN/Infinity/-Infinity). Up to 15 significant digits with a decimal
+   * exponent within ±22 is exact as mantissa·10^e (both exact in float64, one rounding): that
+   * covers what clients print; anything else falls back to Number() on the text.
+   */
+  private readNumber(): number {
+    const buf = this.buf;
+    const start = this.pos;
+    let pos = start;
+    let neg = false;
+    if (buf[pos] === MINUS) {
+      neg = true;
+      pos++;
+    }
+    if (buf[pos] === 73 /* I */) return this.literal(pos, 'Infinity', neg ? -Infinity : Infinity);
+    if (!neg && buf[pos] === 78 /* N */) return this.literal(pos, 'NaN', NaN);
+    let mantissa = 0;
+    let digits = 0;
+    let exp = 0;
+    let c = buf[pos];
+    if (c === ZERO) {
+      pos++;
+      c = buf[pos];
+      if (c >= ZERO && c <= NINE) this.badNumber(start, pos);
+    } else if (c > ZERO && c <= NINE) {
+      do {
+        mantissa = mantissa * 10 + (c - ZERO);
+        digits++;
+        c = buf[++pos];
+      } while (c >= ZERO && c <= NINE);
+    } else {
+      this.badNumber(start, pos);
+    }
+    if (c === DOT) {
+      c = buf[++pos];
+      if (!(c >= ZERO && c <= NINE)) this.badNumber(start, pos);
+      do {
+        if (mantissa !== 0 || c !== ZERO) digits++;
+        mantissa = mantissa * 10 + (c - ZERO);
+        exp--;
+        c = buf[++pos];
+      } while (c >= ZERO && c <= NINE);
+    }
+    if (c === LOWER_E || c === UPPER_E) {
+      c = buf[++pos];
+      let eneg = false;
+      if (c === MINUS || c === PLUS) {
+        eneg = c === MINUS;
+        c = buf[++pos];
+      }
+      if (!(c >= ZERO && c <= NINE)) this.badNumber(start, pos);
+      let e = 0;
+      do {
+        if (e < 100000) e = e * 10 + (c - ZERO);
+        c = buf[++pos];
+      } while (c >= ZERO && c <= NINE);
+      exp += eneg ? -e : e;
+    }
+    this.pos = pos;
+    let v: number;
+    if (digits <= 15 && exp >= -22 && exp <= 22) {
+      v = exp >= 0 ? mantissa * POW10[exp] : mantissa / POW10[-exp];
+    } else {
+      v = Number(new TextDecoder().decode(buf.subarray(neg ? start + 1 : start, pos)));
+    }
+    if (!Number.isInteger(v)) this.integral = false;
+    return neg ? -v : v;
+  }
+
+  private literal(pos: number, word: string, value: number): number {
+    for (let i = 0; i < word.length; i++) {
+      if (this.buf[pos + i] !== word.charCodeAt(i)) throw jsonInvalid(pos, `unknown literal (expected ${word})`);
+    }
+    this.pos = pos + word.length;
+    this.integral = false;
+    return value;
+  }
+
+  private badNumber(start: number, pos: number): never {
+    throw jsonInvalid(start, `malformed number at byte ${pos}`);
+  }
+}

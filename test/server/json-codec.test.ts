@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { JsonWriter } from '../../src/server/json-writer.js';
+import { NdArray } from '../../src/server/nd-array.js';
+import { parseJsonBody } from '../../src/server/parse-json-body.js';
+import { RequestError } from '../../src/server/request-error.js';
+
+const enc = new TextEncoder();
+const KEYS = new Set(['data']);
+
+function parse(text: string): Record<string, unknown> {
+  return parseJsonBody(enc.encode(text), KEYS) as Record<string, unknown>;
+}
+
+function issue(text: string): { status: number; loc: unknown; msg: string; type: string } {
+  try {
+    parse(text);
+  } catch (e) {
+    expect(e).toBeInstanceOf(RequestError);
+    const r = e as RequestError;
+    const d = (r.detail as { loc: unknown; msg: string; type: string }[])[0];
+    return { status: r.statusCode, loc: d.loc, msg: d.msg, type: d.type };
+  }
+  throw new Error(`parsed: ${text}`);
+}
+
+describe('parseJsonBody', () => {
+  it('reads nested arrays of any rank into an NdArray and other keys as JSON', () => {
+    const body = parse('{"validate": false, "data": [[[1, 2.5], [3, -4e-2]]], "layer_name": "fc", "x": {"a": [1]}}');
+    const a = body.data as NdArray;
+    expect(a).toBeInstanceOf(NdArray);
+    expect(a.shape).toEqual([1, 2, 2]);
+    expect(Array.from(a.data)).toEqual([1, 2.5, 3, -0.04]);
+    expect(a.integral).toBe(false);
+    expect(body.validate).toBe(false);
+    expect(body.layer_name).toBe('fc');
+    expect(body.x).toEqual({ a: [1] });
+  });
+
+  it('parses every number exactly as JSON.parse does', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 50 }), (xs) => {
+        const text = JSON.stringify({ data: xs });
+        const a = parse(text).data as NdArray;
+        expect(Array.from(a.data)).toEqual(JSON.parse(text).data);
+      }),
+    );
+    const tricky = ['0', '-0', '1e22', '1e23', '123456789012345678', '0.1', '2.2250738585072014e-308', '5e-324', '1.7976931348623157e308', '0.30000000000000004', '1E+2', '1.5e-7'];
+    const a = parse(`{"data": [${tricky.join(',')}]}`).data as NdArray;
+    expect(Array.from(a.data)).toEqual(tricky.map(Number));
+    expect(Object.is(a.data[1], -0)).toBe(true);
+  });
+
+  it("accepts Python's NaN and Infinity tokens inside the array", () => {
+    const a = parse('{"data": [NaN, Infinity, -Infinity, 1]}').data as NdArray;
+    expect(Array.from(a.data)).toEqual([NaN, Infinity, -Infinity, 1]);
+  });
+
+  it('flags integral arrays (dequantize needs them)', () => {
+    expect((parse('{"data": [[1, -2], [3.0, 4e1]]}').data as NdArray).integral).toBe(true);
+    expect((parse('{"data": [[1, -2], [3.5, 4]]}').data as NdArray).integral).toBe(false);
+  });
+
+  it('keeps empty arrays with their shape', () => {
+    expect((parse('{"data": []}').data as NdArray).shape).toEqual([0]);
+    expect((parse('{"data": [[], []]}').data as NdArray).shape).toEqual([2, 0]);
+  });
+
+  it('locates ragged arrays and non-numbers', () => {
+    const r = issue('{"data": [[1, 2], [3]]}');
+    expect(r.status).toBe(422);
+    expect(r.loc).toEqual(['body', 'data', 1]);
+    expect(r.msg).toMatch(/ragged.*expected 2 elements.*got 1/);
+    expect(issue('{"data": [[1, 2], 3]}').msg).toMatch(/ragged/);
+    expect(issue('{"data": [1, [2]]}').msg).toMatch(/ragged/);
+    const s = issue('{"data": [[1, "a"]]}');
+    expect(s.loc).toEqual(['body', 'data', 0, 1]);
+    expect(s.msg).toBe('expected a number, got a string');
+    expect(issue('{"data": "abc"}').type).toBe('type_error');
+    expect(issue('{"data": [null]}').msg).toBe('expected a number, got null');
+    expect(issue(`{"data": ${'['.repeat(100)}1${']'.repeat(100)}}`).msg).toMatch(/deeper than 32/);
+  });
+
+  it('answers bad syntax with json_invalid', () => {
+    for (const bad of ['{"data": [1, 2', '{"data": [1 2]}', '{"data": [01]}', '{"data": [1.]}', '{"data": [-]}', '{"data": [1]', '{"data": [1]} x', '{data: [1]}', '{"a": tru, "data": [1]}', '{"data": [Nan]}']) {
+      const r = issue(bad);
+      expect(r.status, bad).toBe(422);
+      expect(r.type, bad).toBe('json_invalid');
+      expect(r.loc[0]).toBe('body');
+    }
+  });
+
+  it('parses bodies without array keys with JSON.parse', () => {
+    expect(parseJsonBody(enc.encode('[1, 2]'), KEYS)).toEqual([1, 2]);
+    expect(parseJsonBody(enc.encode('{"data": [1]}'), new Set())).toEqual({ data: [1] });
+    expect(parse('{}')).toEqual({});
+  });
+});
+
+describe('JsonWriter', () => {
+  it('writes nested int and float arrays that JSON.parse reads back', () => {
+    const w = new JsonWriter(8);
+    w.raw('{"a":').array(Int8Array.from([-128, 0, 127, 5, -7, 10]), [2, 3]).raw(',"b":');
+    w.array(Float32Array.from([0.1, -2.5, 3]), [3]).raw(',"c":').array([Infinity], [1]).raw(',"d":').value({ x: 'y' }).raw('}');
+    const back = JSON.parse(w.finish().toString());
+    expect(back.a).toEqual([[-128, 0, 127], [5, -7, 10]]);
+    expect(back.b).toEqual([Math.fround(0.1), -2.5, 3]);
+    expect(back.c).toEqual([null]);
+    expect(back.d).toEqual({ x: 'y' });
+  });
+
+  it('round-trips random integer tensors of any rank through the parser', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }), fc.integer(), (shape, seed) => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const data = Int32Array.from({ length: n }, (_, i) => ((seed + i * 2654435761) | 0) >> 8);
+        const text = new JsonWriter().raw('{"data":').array(data, shape).raw('}').finish();
+        const a = parseJsonBody(text, KEYS) as { data: NdArray };
+        expect(a.data.shape).toEqual(shape);
+        expect(Array.from(a.data.data)).toEqual(Array.from(data));
+      }),
+    );
+  });
+});
