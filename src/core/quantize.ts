@@ -142,7 +142,8 @@ export function fakeQuantize(
   let params: QParams;
   if (opts.params) {
     params = opts.params;
-    if (opts.validate !== false) computeRange(x, blockLayout([x.length], PER_TENSOR), opts.allowInf, kernels);
+    // As in quantize: with given parameters an empty tensor is valid (there is no range to compute).
+    if (opts.validate !== false && x.length > 0) computeRange(x, blockLayout([x.length], PER_TENSOR), opts.allowInf, kernels);
   } else {
     if (!opts.dtype) throw new QuantError('INVALID_ARGUMENT', 'fakeQuantize needs a dtype or params');
     params = computeQParams(x, shape, { ...opts, dtype: opts.dtype, kernels });
