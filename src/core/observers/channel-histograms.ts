@@ -4,6 +4,15 @@ import { forEachChannelRun } from './channel-runs.js';
 import { getHistogramKernel } from './histogram-kernel.js';
 import { rebinHistogram } from './rebin-histogram.js';
 
+/** One parameter's histogram: counts.length equal bins over [lo, hi]; min and max are exact. */
+export interface HistogramSnapshot {
+  readonly lo: number;
+  readonly hi: number;
+  readonly min: number;
+  readonly max: number;
+  readonly counts: Float64Array;
+}
+
 /**
  * One histogram per parameter (channel), the state behind the percentile, histogram (MSE) and
  * entropy observers. Histogram p has `bins` equal bins over [lo[p], hi[p]] and also tracks the exact
@@ -39,6 +48,17 @@ export class ChannelHistograms {
   /** The counts of parameter p (a view). */
   row(p: number): Float64Array {
     return this.counts.subarray(p * this.bins, (p + 1) * this.bins);
+  }
+
+  /** A copy of each parameter's histogram: its span, observed extremes and counts. */
+  snapshot(): HistogramSnapshot[] {
+    return Array.from({ length: this.params }, (_, p) => ({
+      lo: this.lo[p],
+      hi: this.hi[p],
+      min: this.min[p],
+      max: this.max[p],
+      counts: this.row(p).slice(),
+    }));
   }
 
   /** Folds a validated batch in; min[p] and max[p] are its per-parameter extremes. */

@@ -3,7 +3,7 @@ import type { QuantDtype } from '../dtypes.js';
 import type { BlockLayout } from '../layout.js';
 import type { ObserverOptions } from './observer.js';
 import { BaseObserver } from './base-observer.js';
-import { ChannelHistograms, checkBins } from './channel-histograms.js';
+import { ChannelHistograms, checkBins, type HistogramSnapshot } from './channel-histograms.js';
 import { entropyThreshold } from './entropy-threshold.js';
 
 export interface EntropyObserverOptions extends ObserverOptions {
@@ -31,6 +31,11 @@ export class EntropyObserver extends BaseObserver {
       throw new QuantError('INVALID_ARGUMENT', `quantizedBins must be an integer from 2 to bins (${this.hist.bins}), got ${String(qb)}`);
     }
     this.quantizedBins = qb;
+  }
+
+  /** The histogram behind the range, one per parameter (a copy), e.g. for a calibration report. */
+  histograms(): HistogramSnapshot[] {
+    return this.hist.snapshot();
   }
 
   protected fold(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array): void {

@@ -2,7 +2,7 @@ import type { QuantDtype } from '../dtypes.js';
 import type { BlockLayout } from '../layout.js';
 import type { ObserverOptions } from './observer.js';
 import { BaseObserver } from './base-observer.js';
-import { ChannelHistograms, checkBins } from './channel-histograms.js';
+import { ChannelHistograms, checkBins, type HistogramSnapshot } from './channel-histograms.js';
 import { mseRangeSearch } from './mse-range-search.js';
 
 export interface HistogramObserverOptions extends ObserverOptions {
@@ -23,6 +23,11 @@ export class HistogramObserver extends BaseObserver {
   constructor(options: HistogramObserverOptions = {}) {
     super(options.axis);
     this.hist = new ChannelHistograms(checkBins(options.bins ?? 2048, 1), false);
+  }
+
+  /** The histogram behind the range, one per parameter (a copy), e.g. for a calibration report. */
+  histograms(): HistogramSnapshot[] {
+    return this.hist.snapshot();
   }
 
   protected fold(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array): void {

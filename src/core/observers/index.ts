@@ -15,3 +15,4 @@ export { mseRangeSearch, quantizationError } from './mse-range-search.js';
 export { entropyThreshold } from './entropy-threshold.js';
 export { rebinHistogram } from './rebin-histogram.js';
 export { getHistogramKernel, setHistogramKernel, referenceHistogramKernel, type HistogramKernel } from './histogram-kernel.js';
+export { ChannelHistograms, type HistogramSnapshot } from './channel-histograms.js';

@@ -2,7 +2,7 @@ import { QuantError } from '../errors.js';
 import type { BlockLayout } from '../layout.js';
 import type { ObserverOptions } from './observer.js';
 import { BaseObserver } from './base-observer.js';
-import { ChannelHistograms, checkBins } from './channel-histograms.js';
+import { ChannelHistograms, checkBins, type HistogramSnapshot } from './channel-histograms.js';
 import { histogramQuantile } from './histogram-quantile.js';
 
 export interface PercentileObserverOptions extends ObserverOptions {
@@ -42,6 +42,11 @@ export class PercentileObserver extends BaseObserver {
     this.minPercentile = lo;
     this.maxPercentile = hi;
     this.hist = new ChannelHistograms(checkBins(options.bins ?? 2048, 1), false);
+  }
+
+  /** The histogram behind the range, one per parameter (a copy), e.g. for a calibration report. */
+  histograms(): HistogramSnapshot[] {
+    return this.hist.snapshot();
   }
 
   protected fold(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array): void {
