@@ -1,0 +1,49 @@
+import { NpyFileReader } from '../../node/npy-file-reader.js';
+import { fakeQuantizeNpyFile } from '../../node/quantize-npy-file.js';
+import type { CliCommand } from '../cli-command.js';
+import { paramsJsonText, readParamsJson } from '../params-json.js';
+import { createProgress } from '../progress.js';
+import { addQuantOptions, parseQuantOptions } from '../quant-options.js';
+import { chooseRunner } from '../runner-choice.js';
+import { utf8, withOutputs } from '../run-outputs.js';
+
+export const fakeQuantCommand: CliCommand = {
+  name: 'fake-quant',
+  register(program, io) {
+    const cmd = program
+      .command('fake-quant')
+      .description('quantize and dequantize in one pass: the float32 values a quantized model would see')
+      .argument('<input>', 'input .npy');
+    addQuantOptions(cmd, false).addHelpText(
+      'after',
+      `
+The output is float32 of the input's shape. Options are those of quantize except --pack.
+
+Example:
+  quantkit fake-quant act.npy -o act.fq.npy --dtype uint8 --params-out act.json`,
+    );
+    cmd.action(async (input: string, raw: Record<string, unknown>) => {
+      const opts = parseQuantOptions(raw);
+      const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
+      const reader = NpyFileReader.open(input);
+      const runner = chooseRunner(reader.size, opts.workers);
+      const progress = createProgress(io, 'fake-quant', reader.header.dataBytes);
+      await withOutputs({ reader, runner, progress }, async (outputs) => {
+        const values = outputs.create(opts.output);
+        const result = await fakeQuantizeNpyFile(reader, values, {
+          dtype: opts.dtype,
+          symmetric: opts.symmetric,
+          narrow: opts.narrow,
+          granularity: opts.granularity,
+          params: given,
+          allowInf: opts.allowInf,
+          rounding: opts.rounding,
+          seed: opts.seed,
+          runner,
+          onProgress: (done, total) => progress.update(done, total),
+        });
+        if (opts.paramsOut !== undefined) outputs.create(opts.paramsOut).write(utf8(paramsJsonText(result.params)));
+      });
+    });
+  },
+};

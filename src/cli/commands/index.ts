@@ -1,0 +1,8 @@
+import type { CliCommand } from '../cli-command.js';
+import { dequantizeCommand } from './dequantize.js';
+import { fakeQuantCommand } from './fake-quant.js';
+import { inspectCommand } from './inspect.js';
+import { quantizeCommand } from './quantize.js';
+
+/** Every subcommand, in help order. Adding one is a file in this folder and a line here. */
+export const COMMANDS: readonly CliCommand[] = [quantizeCommand, dequantizeCommand, fakeQuantCommand, inspectCommand];

@@ -1,0 +1,63 @@
+import { getQuantDtype } from '../../core/dtypes.js';
+import { NpyFileReader } from '../../node/npy-file-reader.js';
+import { quantizeNpyFile } from '../../node/quantize-npy-file.js';
+import type { CliCommand } from '../cli-command.js';
+import { UsageError } from '../exit-codes.js';
+import { paramsJsonText, readParamsJson } from '../params-json.js';
+import { createProgress } from '../progress.js';
+import { addQuantOptions, parseQuantOptions } from '../quant-options.js';
+import { chooseRunner } from '../runner-choice.js';
+import { utf8, withOutputs } from '../run-outputs.js';
+
+export const quantizeCommand: CliCommand = {
+  name: 'quantize',
+  register(program, io) {
+    const cmd = program
+      .command('quantize')
+      .description('quantize a float .npy to integer codes (ONNX QuantizeLinear, PyTorch MinMaxObserver parameters)')
+      .argument('<input>', 'input .npy (any real dtype, either byte order, C or Fortran order)');
+    addQuantOptions(cmd, true).addHelpText(
+      'after',
+      `
+Codes keep the input's shape, in the smallest integer dtype holding them (int8/uint8 up to 8 bits,
+int16/uint16 above). With --pack, 2- and 4-bit codes are written as a flat uint8 array of
+ceil(n*bits/8) bytes, packed along the flattened C order, low bits first (as ONNX stores int4/int2),
+and --params-out adds "packed": true and "tensor_shape" (the original shape) so that
+\`quantkit dequantize\` can unpack them.
+
+Examples:
+  quantkit quantize w.npy -o w.q.npy --dtype int8 --symmetric --axis 0 --params-out w.json
+  quantkit quantize w.npy -o w.q4.npy --dtype int4 --block-size 32 --pack --params-out w4.json
+  quantkit quantize x2.npy -o x2.q.npy --params w.json`,
+    );
+    cmd.action(async (input: string, raw: Record<string, unknown>) => {
+      const opts = parseQuantOptions(raw);
+      const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
+      if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
+        throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
+      }
+      const reader = NpyFileReader.open(input);
+      const runner = chooseRunner(reader.size, opts.workers);
+      const progress = createProgress(io, 'quantize', reader.header.dataBytes);
+      await withOutputs({ reader, runner, progress }, async (outputs) => {
+        const codes = outputs.create(opts.output);
+        const result = await quantizeNpyFile(reader, codes, {
+          dtype: opts.dtype,
+          symmetric: opts.symmetric,
+          narrow: opts.narrow,
+          granularity: opts.granularity,
+          params: given,
+          allowInf: opts.allowInf,
+          rounding: opts.rounding,
+          seed: opts.seed,
+          pack: opts.pack,
+          runner,
+          onProgress: (done, total) => progress.update(done, total),
+        });
+        if (opts.paramsOut !== undefined) {
+          outputs.create(opts.paramsOut).write(utf8(paramsJsonText(result.params, result.packed ? result.shape : undefined)));
+        }
+      });
+    });
+  },
+};

@@ -1,0 +1,37 @@
+import cliProgress from 'cli-progress';
+import type { CliIo } from './cli-io.js';
+
+/** Work shorter than this finishes before a bar would be worth drawing. */
+export const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
+
+export interface Progress {
+  update(done: number, total: number): void;
+  stop(): void;
+}
+
+const SILENT: Progress = { update() {}, stop() {} };
+
+/**
+ * A progress bar on stderr for long work, and only when stderr is a terminal: piped or redirected
+ * output (scripts, CI, tests) never sees control characters, and stdout stays clean for data.
+ */
+export function createProgress(io: CliIo, label: string, bytes: number): Progress {
+  if (!io.stderr.isTTY || bytes < PROGRESS_MIN_BYTES) return SILENT;
+  const bar = new cliProgress.SingleBar(
+    { stream: io.stderr, format: `${label} [{bar}] {percentage}% | {eta_formatted} left`, hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
+      bar.update(done);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}

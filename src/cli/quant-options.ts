@@ -1,0 +1,112 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { z } from 'zod';
+import type { QuantDtypeName } from '../core/dtypes.js';
+import { getQuantDtype, QUANT_DTYPE_NAMES } from '../core/dtypes.js';
+import type { Granularity } from '../core/layout.js';
+import { UsageError } from './exit-codes.js';
+
+/** The options quantize and fake-quant share, validated once: everything after trusts them. */
+export interface QuantCliOptions {
+  readonly output: string;
+  /** Absent only when `params` is given. */
+  readonly dtype?: QuantDtypeName;
+  readonly symmetric: boolean;
+  readonly narrow: boolean;
+  /** Absent when `params` is given (they carry their own). */
+  readonly granularity?: Granularity;
+  readonly params?: string;
+  readonly paramsOut?: string;
+  readonly pack: boolean;
+  readonly allowInf: boolean;
+  readonly rounding: 'half-even' | 'stochastic';
+  readonly seed?: number;
+  /** Worker threads; undefined = automatic. */
+  readonly workers?: number;
+}
+
+const integer = (flag: string) =>
+  z.string().regex(/^[+-]?\d+$/, { error: (i) => `${flag} expects an integer, got '${String(i.input)}'` }).transform(Number);
+
+const RawSchema = z.object({
+  output: z.string().min(1, { error: '-o/--output needs a path' }),
+  dtype: z.enum(QUANT_DTYPE_NAMES as [QuantDtypeName, ...QuantDtypeName[]], {
+    error: (i) => `unknown dtype '${String(i.input)}': expected one of ${QUANT_DTYPE_NAMES.join(', ')}`,
+  }).optional(),
+  symmetric: z.boolean().default(false),
+  narrow: z.boolean().default(false),
+  axis: integer('--axis').optional(),
+  blockSize: integer('--block-size').refine((b) => b > 0, { error: (i) => `--block-size must be a positive integer, got ${String(i.input)}` }).optional(),
+  params: z.string().optional(),
+  paramsOut: z.string().optional(),
+  pack: z.boolean().default(false),
+  allowInf: z.boolean().default(false),
+  rounding: z.enum(['half-even', 'stochastic']).default('half-even'),
+  seed: integer('--seed').refine((s) => s >= 0 && s <= 0xffffffff, { error: (i) => `--seed must be in 0..4294967295, got ${String(i.input)}` }).optional(),
+  workers: integer('--workers').refine((w) => w >= 1 && w <= 64, { error: (i) => `--workers must be in 1..64, got ${String(i.input)}` }).optional(),
+});
+
+/** Registers the shared options on a command (`withPack` for quantize, whose output may be packed). */
+export function addQuantOptions(cmd: Command, withPack: boolean): Command {
+  cmd
+    .requiredOption('-o, --output <path>', 'output .npy')
+    .option('--dtype <dtype>', `code dtype: int2..int16 or uint2..uint16`)
+    .option('--symmetric', 'symmetric range around 0 (zero point 0 for signed, mid-range for unsigned)')
+    .option('--narrow', 'signed only: qmin = -(2^(b-1) - 1)')
+    .option('--axis <k>', 'per-channel along axis k (negative counts from the end); with --block-size, the blocked axis')
+    .option('--block-size <b>', 'per-block: blocks of b along --axis (default axis -1); the last block may be short')
+    .option('--params <file>', 'quantize with these parameters (a params JSON) instead of computing them')
+    .option('--params-out <file>', 'write the parameters used as JSON');
+  if (withPack) cmd.option('--pack', 'write 2- and 4-bit codes packed as ONNX stores them (flat uint8, low bits first)');
+  cmd
+    .option('--allow-inf', 'let ±Infinity saturate instead of failing (the range is taken over finite values)')
+    .addOption(new Option('--rounding <mode>', 'rounding of x / scale').choices(['half-even', 'stochastic']).default('half-even'))
+    .option('--seed <n>', 'seed of stochastic rounding (default 0)')
+    .option('--workers <n>', 'worker threads (default: the machine\'s cores for arrays of 4M+ elements, else 1)');
+  return cmd;
+}
+
+/** Validates commander's raw values into QuantCliOptions; any problem is a UsageError naming the option. */
+export function parseQuantOptions(raw: Record<string, unknown>): QuantCliOptions {
+  const r = RawSchema.safeParse(raw);
+  if (!r.success) throw new UsageError(r.error.issues[0].message);
+  const o = r.data;
+  if (o.params !== undefined) {
+    const conflicting = (['dtype', 'symmetric', 'narrow', 'axis', 'blockSize'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
+    if (conflicting.length > 0) {
+      throw new UsageError(`--params carries the dtype, scheme and granularity: drop ${conflicting.map(flagOf).join(', ')}`);
+    }
+  } else if (o.dtype === undefined) {
+    throw new UsageError('--dtype is required (or --params)');
+  }
+  if (o.dtype !== undefined) {
+    const d = getQuantDtype(o.dtype);
+    if (o.narrow && !d.signed) throw new UsageError(`--narrow applies to signed dtypes, got ${d.name}`);
+    if (o.pack && d.perByte === 0) throw new UsageError(`--pack applies to 2- and 4-bit dtypes (int2, uint2, int4, uint4), got ${d.name}`);
+  }
+  if (o.seed !== undefined && o.rounding !== 'stochastic') throw new UsageError('--seed applies to --rounding stochastic');
+  let granularity: Granularity | undefined;
+  if (o.params === undefined) {
+    if (o.blockSize !== undefined) granularity = { kind: 'per-block', axis: o.axis ?? -1, blockSize: o.blockSize };
+    else if (o.axis !== undefined) granularity = { kind: 'per-axis', axis: o.axis };
+    else granularity = { kind: 'per-tensor' };
+  }
+  return {
+    output: o.output,
+    dtype: o.dtype,
+    symmetric: o.symmetric,
+    narrow: o.narrow,
+    granularity,
+    params: o.params,
+    paramsOut: o.paramsOut,
+    pack: o.pack,
+    allowInf: o.allowInf,
+    rounding: o.rounding,
+    seed: o.seed,
+    workers: o.workers,
+  };
+}
+
+function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import type { CliIo } from './cli-io.js';
+import type { CliCommand } from './cli-command.js';
+import { COMMANDS } from './commands/index.js';
+import { EXIT, exitCodeFor, formatError } from './exit-codes.js';
+
+/** The program with every command registered; errors are thrown (exitOverride), never printed by commander. */
+export function buildProgram(io: CliIo, commands: readonly CliCommand[] = COMMANDS): Command {
+  const program = new Command('quantkit')
+    .description('Exact, fast tensor quantization (PyTorch/ONNX semantics) over .npy files')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: () => {},
+    })
+    .showSuggestionAfterError()
+    .addHelpText(
+      'after',
+      '\nExit status: 0 on success, 2 for a bad command line (unknown option, bad option value),\n1 for anything else (missing or malformed file, NaN input, parameters that do not fit).\nA failed run leaves no output file behind.',
+    );
+  const seen = new Set<string>();
+  for (const c of commands) {
+    if (seen.has(c.name)) throw new Error(`two CLI commands are named '${c.name}'`);
+    seen.add(c.name);
+    c.register(program, io);
+  }
+  return program;
+}
+
+/** Runs the CLI on argv (without node and the script) and returns the exit status; prints at most one error line. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  if (argv.length === 0) {
+    io.stderr.write(program.helpInformation());
+    return EXIT.USAGE;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.OK;
+  } catch (e) {
+    const code = exitCodeFor(e);
+    if (code !== EXIT.OK && !isHelpShown(e)) io.stderr.write(`${formatError(e, io.env.QUANTKIT_DEBUG === '1')}\n`);
+    return code;
+  }
+}
+
+function isHelpShown(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && ((e as { code?: string }).code === 'commander.help' || (e as { code?: string }).code === 'commander.helpDisplayed');
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
