@@ -1,14 +1,16 @@
 import type { Kernels } from './contract.js';
 import { referenceKernels } from './reference.js';
+import { wasmAvailable, wasmKernels } from './wasm.js';
 
 export type { Kernels } from './contract.js';
 export { referenceKernels } from './reference.js';
+export { wasmAvailable, wasmKernels } from './wasm.js';
 
 let active: Kernels | undefined;
 
 /** The kernels the library uses: WebAssembly SIMD where the runtime has it, else the reference. */
 export function getKernels(): Kernels {
-  active ??= referenceKernels;
+  active ??= wasmAvailable() ? wasmKernels : referenceKernels;
   return active;
 }
 

@@ -1,0 +1,110 @@
+// Running per-parameter minima and maxima with Math.min/Math.max semantics: NaN propagates and
+// -0 < +0. With finiteOnly, ±Infinity are skipped. Minima live at paramA, maxima at paramB.
+import { paramA, paramB } from './state';
+
+/*
+ * Where the parameter is constant (a splat run) the values are reduced as order keys: the float's
+ * bits with the magnitude bits flipped when negative, key = bits ^ ((bits >> 31) >>> 1). Signed
+ * integer order on keys is the float order with -0 < +0, so a single i32x4.min_s / max_s does what
+ * the many-instruction f32x4.min/max lowering does. NaN keys land outside [key(-Inf), key(+Inf)]
+ * (above for a positive sign bit, below for a negative one), which is how NaN is detected.
+ */
+const KEY_POS_INF: i32 = 0x7f800000;
+const KEY_NEG_INF: i32 = <i32>0x807fffff;
+
+// @ts-ignore: decorator
+@inline function toKey(bits: v128): v128 {
+  return v128.xor(bits, i32x4.shr_u(i32x4.shr_s(bits, 31), 1));
+}
+
+// @ts-ignore: decorator
+@inline function keyToFloat(key: i32): f32 {
+  return reinterpret<f32>(key ^ <i32>(<u32>(key >> 31) >>> 1));
+}
+
+// @ts-ignore: decorator
+@inline function foldSplat(p: u32, minKey: i32, maxKey: i32): void {
+  const pa = paramA + (<usize>p << 2);
+  const pb = paramB + (<usize>p << 2);
+  if (minKey < KEY_NEG_INF || maxKey > KEY_POS_INF) {
+    store<f32>(pa, NaN);
+    store<f32>(pb, NaN);
+  } else {
+    // f32.min/max: NaN-propagating with -0 < +0, as Math.min/Math.max on the running values.
+    store<f32>(pa, min<f32>(load<f32>(pa), keyToFloat(minKey)));
+    store<f32>(pb, max<f32>(load<f32>(pb), keyToFloat(maxKey)));
+  }
+}
+
+// @ts-ignore: decorator
+@inline export function minMaxSplatRun(x: usize, n: u32, p: u32, finiteOnly: bool): void {
+  const negInf = i32x4.splat(KEY_NEG_INF);
+  const posInf = i32x4.splat(KEY_POS_INF);
+  // Skipping -Inf for the minimum (and +Inf for the maximum) suffices: +Inf never lowers a minimum.
+  const swap = v128.xor(negInf, posInf);
+  let mn0 = posInf, mn1 = posInf, mx0 = negInf, mx1 = negInf;
+  let k: u32 = 0;
+  for (; k + 16 <= n; k += 16) {
+    const xp = x + (<usize>k << 2);
+    let a = toKey(v128.load(xp));
+    let b = toKey(v128.load(xp, 16));
+    let c = toKey(v128.load(xp, 32));
+    let d = toKey(v128.load(xp, 48));
+    if (finiteOnly) {
+      mn0 = i32x4.min_s(mn0, i32x4.min_s(v128.xor(a, v128.and(i32x4.eq(a, negInf), swap)), v128.xor(b, v128.and(i32x4.eq(b, negInf), swap))));
+      mn1 = i32x4.min_s(mn1, i32x4.min_s(v128.xor(c, v128.and(i32x4.eq(c, negInf), swap)), v128.xor(d, v128.and(i32x4.eq(d, negInf), swap))));
+      mx0 = i32x4.max_s(mx0, i32x4.max_s(v128.xor(a, v128.and(i32x4.eq(a, posInf), swap)), v128.xor(b, v128.and(i32x4.eq(b, posInf), swap))));
+      mx1 = i32x4.max_s(mx1, i32x4.max_s(v128.xor(c, v128.and(i32x4.eq(c, posInf), swap)), v128.xor(d, v128.and(i32x4.eq(d, posInf), swap))));
+    } else {
+      mn0 = i32x4.min_s(mn0, i32x4.min_s(a, b));
+      mn1 = i32x4.min_s(mn1, i32x4.min_s(c, d));
+      mx0 = i32x4.max_s(mx0, i32x4.max_s(a, b));
+      mx1 = i32x4.max_s(mx1, i32x4.max_s(c, d));
+    }
+  }
+  for (; k < n; k++) {
+    const a = toKey(v128.load32_splat(x + (<usize>k << 2)));
+    if (finiteOnly) {
+      mn0 = i32x4.min_s(mn0, v128.xor(a, v128.and(i32x4.eq(a, negInf), swap)));
+      mx0 = i32x4.max_s(mx0, v128.xor(a, v128.and(i32x4.eq(a, posInf), swap)));
+    } else {
+      mn0 = i32x4.min_s(mn0, a);
+      mx0 = i32x4.max_s(mx0, a);
+    }
+  }
+  let mn = i32x4.min_s(mn0, mn1);
+  let mx = i32x4.max_s(mx0, mx1);
+  mn = i32x4.min_s(mn, i8x16.shuffle(mn, mn, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+  mx = i32x4.max_s(mx, i8x16.shuffle(mx, mx, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+  mn = i32x4.min_s(mn, i8x16.shuffle(mn, mn, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+  mx = i32x4.max_s(mx, i8x16.shuffle(mx, mx, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+  foldSplat(p, i32x4.extract_lane(mn, 0), i32x4.extract_lane(mx, 0));
+}
+
+/** Element k folds into parameter p + k: plain f32x4.min/max, whose semantics are Math.min/max's. */
+// @ts-ignore: decorator
+@inline export function minMaxVaryRun(x: usize, n: u32, p: u32, finiteOnly: bool): void {
+  const posInf = f32x4.splat(Infinity);
+  const negInf = f32x4.splat(-Infinity);
+  let k: u32 = 0;
+  for (; k + 4 <= n; k += 4) {
+    const v = v128.load(x + (<usize>k << 2));
+    const pa = paramA + (<usize>(p + k) << 2);
+    const pb = paramB + (<usize>(p + k) << 2);
+    if (finiteOnly) {
+      v128.store(pa, f32x4.min(v128.load(pa), v128.bitselect(posInf, v, f32x4.eq(v, negInf))));
+      v128.store(pb, f32x4.max(v128.load(pb), v128.bitselect(negInf, v, f32x4.eq(v, posInf))));
+    } else {
+      v128.store(pa, f32x4.min(v128.load(pa), v));
+      v128.store(pb, f32x4.max(v128.load(pb), v));
+    }
+  }
+  for (; k < n; k++) {
+    const v = load<f32>(x + (<usize>k << 2));
+    if (finiteOnly && (v == Infinity || v == -Infinity)) continue;
+    const pa = paramA + (<usize>(p + k) << 2);
+    const pb = paramB + (<usize>(p + k) << 2);
+    store<f32>(pa, min<f32>(load<f32>(pa), v));
+    store<f32>(pb, max<f32>(load<f32>(pb), v));
+  }
+}

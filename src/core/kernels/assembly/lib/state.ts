@@ -1,0 +1,37 @@
+// What one kernel call shares across its chunks, set from JS once per call: the BlockLayout
+// (see src/core/layout.ts) and where the parameters were staged in linear memory.
+
+/** Elements per row. */
+export let inner: u32 = 1;
+/** Rows per outer index. */
+export let axisLen: u32 = 1;
+/** Rows sharing one parameter (clamped to axisLen by the caller so (b + 1) * blockSize cannot overflow). */
+export let blockSize: u32 = 1;
+export let paramOuterStride: u32 = 0;
+/** Within a row the parameter runs along with the element (vector loads) instead of being constant. */
+export let varyInner: bool = false;
+/** Index of the first staged parameter: parameter p lives at slot p - paramLo. */
+export let paramLo: u32 = 0;
+
+/** Staged float32 parameters: scales, or the running minima for minMax. */
+export let paramA: usize = 0;
+/** Staged parameters: int32 zero points, or the running maxima (float32) for minMax. */
+export let paramB: usize = 0;
+export let qmin: f32 = 0;
+export let qmax: f32 = 0;
+
+export function setLayout(inner_: u32, axisLen_: u32, blockSize_: u32, paramOuterStride_: u32, varyInner_: bool, paramLo_: u32): void {
+  inner = inner_;
+  axisLen = axisLen_;
+  blockSize = blockSize_;
+  paramOuterStride = paramOuterStride_;
+  varyInner = varyInner_;
+  paramLo = paramLo_;
+}
+
+export function setParams(paramA_: usize, paramB_: usize, qmin_: f32, qmax_: f32): void {
+  paramA = paramA_;
+  paramB = paramB_;
+  qmin = qmin_;
+  qmax = qmax_;
+}
