@@ -1,0 +1,211 @@
+import { z } from 'zod';
+import type { QuantDtypeName } from '../core/dtypes.js';
+import { isQuantDtypeName, QUANT_DTYPE_NAMES, QUANT_DTYPES, quantRange } from '../core/dtypes.js';
+import { QuantError } from '../core/errors.js';
+import type { Granularity } from '../core/layout.js';
+import type { QParams } from '../core/qparams.js';
+
+/**
+ * quantkit's persisted quantization parameters (the library's and the CLI's export format), as
+ * plain JSON: x ≈ scale · (q − zero_point), q in [qmin, qmax]. scale and zero_point are flat in C
+ * order over param_shape ([] per tensor, [channels] per channel, the tensor's shape with the axis
+ * divided into ceil(d / block_size) blocks per block). Example:
+ *
+ *   { "format": "quantkit.params", "version": 1, "dtype": "int8", "bits": 8, "signed": true,
+ *     "symmetric": false, "narrow": false, "granularity": "per_tensor", "axis": null,
+ *     "block_size": null, "qmin": -128, "qmax": 127, "scale": [0.01568627543747425],
+ *     "zero_point": [-64], "param_shape": [] }
+ */
+export interface ParamsFileV1 {
+  format: 'quantkit.params';
+  version: 1;
+  dtype: QuantDtypeName;
+  bits: number;
+  signed: boolean;
+  symmetric: boolean;
+  narrow: boolean;
+  granularity: 'per_tensor' | 'per_channel' | 'per_block';
+  axis: number | null;
+  block_size: number | null;
+  qmin: number;
+  qmax: number;
+  /** float32 values written as JS numbers: each prints as the shortest decimal that parses back to the same float32. */
+  scale: number[];
+  zero_point: number[];
+  param_shape: number[];
+}
+
+export const PARAMS_FORMAT = 'quantkit.params';
+export const PARAMS_VERSION = 1;
+
+const FIELDS = ['format', 'version', 'dtype', 'bits', 'signed', 'symmetric', 'narrow', 'granularity', 'axis', 'block_size', 'qmin', 'qmax', 'scale', 'zero_point', 'param_shape'];
+
+/** How a received value reads in an error message. */
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing (the field is missing)';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  if (Array.isArray(v)) return v.length > 8 ? `an array of ${v.length} items` : `[${v.map(show).join(', ')}]`;
+  return typeof v === 'object' ? 'an object' : typeof v;
+}
+
+/** A leaf value checked by one predicate, with one message: "expected <what>, got <value>". */
+function leaf<T>(what: string, ok: (v: unknown) => boolean) {
+  return z.custom<T>((v) => ok(v), { error: (iss) => `expected ${what}, got ${show(iss.input)}` });
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+const isNumber = (v: unknown): v is number => typeof v === 'number';
+
+const paramsSchema = z
+  .strictObject(
+    {
+      format: leaf<'quantkit.params'>(`'${PARAMS_FORMAT}'`, (v) => v === PARAMS_FORMAT),
+      version: leaf<1>('1', (v) => v === PARAMS_VERSION),
+      dtype: leaf<QuantDtypeName>(`one of ${QUANT_DTYPE_NAMES.join(', ')}`, (v) => typeof v === 'string' && isQuantDtypeName(v)),
+      bits: leaf<number>('an integer', isInt),
+      signed: leaf<boolean>('true or false', isBool),
+      symmetric: leaf<boolean>('true or false', isBool),
+      narrow: leaf<boolean>('true or false', isBool),
+      granularity: leaf<ParamsFileV1['granularity']>(
+        "'per_tensor', 'per_channel' or 'per_block'",
+        (v) => v === 'per_tensor' || v === 'per_channel' || v === 'per_block',
+      ),
+      axis: leaf<number | null>('an integer or null', (v) => v === null || isInt(v)),
+      block_size: leaf<number | null>('a positive integer or null', (v) => v === null || (isInt(v) && v > 0)),
+      qmin: leaf<number>('an integer', isInt),
+      qmax: leaf<number>('an integer', isInt),
+      scale: z.array(
+        leaf<number>('a positive finite number', (v) => isNumber(v) && v > 0 && Number.isFinite(v)),
+        { error: (iss) => `expected an array of numbers, got ${show(iss.input)}` },
+      ),
+      zero_point: z.array(leaf<number>('an integer', isInt), {
+        error: (iss) => `expected an array of integers, got ${show(iss.input)}`,
+      }),
+      param_shape: z.array(leaf<number>('a non-negative integer', (v) => isInt(v) && v >= 0), {
+        error: (iss) => `expected an array of non-negative integers, got ${show(iss.input)}`,
+      }),
+    },
+    { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s) ${iss.keys.map((k) => `'${k}'`).join(', ')} (known: ${FIELDS.join(', ')})` : `expected a JSON object, got ${show(iss.input)}`) },
+  )
+  .superRefine((p, ctx) => {
+    const add = (path: (string | number)[], message: string): void => {
+      ctx.addIssue({ code: 'custom', path, message, input: undefined });
+    };
+    const dtype = QUANT_DTYPES[p.dtype];
+    if (p.bits !== dtype.bits) add(['bits'], `dtype ${p.dtype} has ${dtype.bits} bits, got ${p.bits}`);
+    if (p.signed !== dtype.signed) add(['signed'], `dtype ${p.dtype} is ${dtype.signed ? 'signed' : 'unsigned'}, got signed: ${p.signed}`);
+    if (p.narrow && !dtype.signed) {
+      add(['narrow'], `narrow range applies to signed dtypes, got narrow: true for ${p.dtype}`);
+    } else {
+      const range = quantRange(dtype, p.narrow);
+      const which = `${p.dtype}${p.narrow ? ' with narrow range' : ''}`;
+      if (p.qmin !== range.qmin) add(['qmin'], `expected ${range.qmin} for ${which}, got ${p.qmin}`);
+      if (p.qmax !== range.qmax) add(['qmax'], `expected ${range.qmax} for ${which}, got ${p.qmax}`);
+      p.zero_point.forEach((zp, i) => {
+        if (zp < range.qmin || zp > range.qmax) add(['zero_point', i], `expected an integer in [${range.qmin}, ${range.qmax}], got ${zp}`);
+      });
+    }
+    p.scale.forEach((s, i) => {
+      if (Math.fround(s) !== s) add(['scale', i], `expected a float32 value, got ${s} (the nearest float32 is ${Math.fround(s)})`);
+    });
+    const count = p.param_shape.reduce((a, d) => a * d, 1);
+    const shapeText = `[${p.param_shape.join(', ')}]`;
+    if (p.scale.length !== count) add(['scale'], `expected ${count} values (the product of param_shape ${shapeText}), got ${p.scale.length}`);
+    if (p.zero_point.length !== count) add(['zero_point'], `expected ${count} values (the product of param_shape ${shapeText}), got ${p.zero_point.length}`);
+    const rank = p.param_shape.length;
+    if (p.granularity === 'per_tensor') {
+      if (p.axis !== null) add(['axis'], `per_tensor parameters take no axis (null), got ${p.axis}`);
+      if (p.block_size !== null) add(['block_size'], `per_tensor parameters take no block_size (null), got ${p.block_size}`);
+      if (rank !== 0) add(['param_shape'], `per_tensor parameters have shape [], got ${shapeText}`);
+    } else if (p.granularity === 'per_channel') {
+      if (p.axis === null) add(['axis'], 'per_channel parameters need the channel axis, got null');
+      if (p.block_size !== null) add(['block_size'], `per_channel parameters take no block_size (null), got ${p.block_size}`);
+      if (rank !== 1) add(['param_shape'], `per_channel parameters have shape [channels], got ${shapeText}`);
+    } else {
+      if (p.block_size === null) add(['block_size'], 'per_block parameters need a block_size, got null');
+      if (rank === 0) add(['param_shape'], 'per_block parameters have the shape of the tensor with the axis in blocks, got []');
+      if (p.axis === null) add(['axis'], 'per_block parameters need the blocked axis, got null');
+      else if (rank > 0 && (p.axis < -rank || p.axis >= rank)) {
+        add(['axis'], `expected an axis in [${-rank}, ${rank - 1}] for param_shape ${shapeText}, got ${p.axis}`);
+      }
+    }
+  });
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : `${s}.${String(k)}`), 'params');
+}
+
+function invalid(issues: readonly { path: readonly PropertyKey[]; message: string }[]): QuantError {
+  const lines = issues.map((i) => `${fieldPath(i.path)}: ${i.message}`);
+  const more = lines.length > 3 ? ` (and ${lines.length - 3} more)` : '';
+  return new QuantError('INVALID_PARAMS', lines.slice(0, 3).join('; ') + more, { details: { issues: lines } });
+}
+
+/**
+ * Reads a params file (already JSON-parsed) into QParams, checking every field and how they fit
+ * together; any problem is INVALID_PARAMS naming the field, e.g.
+ * "params.scale[3]: expected a positive finite number, got -1".
+ */
+export function decodeParamsFile(json: unknown): QParams {
+  // The format and version come first: a file from another tool or a newer quantkit should say so,
+  // not list every field this version does not expect.
+  if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
+    const { format, version } = json as { format?: unknown; version?: unknown };
+    if (format !== PARAMS_FORMAT) throw invalid([{ path: ['format'], message: `expected '${PARAMS_FORMAT}', got ${show(format)}` }]);
+    if (version !== PARAMS_VERSION) {
+      const message = isInt(version) && version > 0
+        ? `unsupported params version ${version} (this quantkit reads ${PARAMS_VERSION})`
+        : `expected ${PARAMS_VERSION}, got ${show(version)}`;
+      throw invalid([{ path: ['version'], message }]);
+    }
+  }
+  const result = paramsSchema.safeParse(json);
+  if (!result.success) throw invalid(result.error.issues);
+  const p = result.data;
+  let granularity: Granularity;
+  if (p.granularity === 'per_tensor') granularity = Object.freeze({ kind: 'per-tensor' });
+  else if (p.granularity === 'per_channel') granularity = Object.freeze({ kind: 'per-axis', axis: p.axis! });
+  else granularity = Object.freeze({ kind: 'per-block', axis: p.axis!, blockSize: p.block_size! });
+  return Object.freeze({
+    dtype: p.dtype,
+    symmetric: p.symmetric,
+    narrow: p.narrow,
+    qmin: p.qmin,
+    qmax: p.qmax,
+    granularity,
+    paramShape: Object.freeze([...p.param_shape]),
+    scale: Float32Array.from(p.scale),
+    zeroPoint: Int32Array.from(p.zero_point),
+  });
+}
+
+/**
+ * Writes QParams as a JSON-ready params file. Scales are float32 values as JS numbers, so
+ * JSON.stringify → JSON.parse → decodeParamsFile gives back the same bits. The result is checked
+ * as decodeParamsFile would, so a file quantkit writes is one it reads.
+ */
+export function encodeParamsFile(params: QParams): ParamsFileV1 {
+  const g = params.granularity;
+  const dtype = isQuantDtypeName(params.dtype) ? QUANT_DTYPES[params.dtype] : undefined;
+  const file: ParamsFileV1 = {
+    format: PARAMS_FORMAT,
+    version: PARAMS_VERSION,
+    dtype: params.dtype,
+    bits: dtype?.bits ?? NaN,
+    signed: dtype?.signed ?? false,
+    symmetric: params.symmetric,
+    narrow: params.narrow,
+    granularity: g.kind === 'per-tensor' ? 'per_tensor' : g.kind === 'per-axis' ? 'per_channel' : 'per_block',
+    axis: g.kind === 'per-tensor' ? null : g.axis,
+    block_size: g.kind === 'per-block' ? g.blockSize : null,
+    qmin: params.qmin,
+    qmax: params.qmax,
+    scale: Array.from(params.scale),
+    zero_point: Array.from(params.zeroPoint),
+    param_shape: [...params.paramShape],
+  };
+  decodeParamsFile(file);
+  return file;
+}
