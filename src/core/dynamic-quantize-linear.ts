@@ -14,7 +14,8 @@ const f32 = Math.fround;
  *
  * round is half to even and saturate clamps to [0, 255]. The spec's formula divides 0 by 0 when x
  * is all zeros; like ONNX Runtime this returns scale 1 and zero point 0 then (every code 0).
- * NaN and ±Infinity are errors (they would make the scale NaN or infinite), as is an empty x.
+ * NaN and ±Infinity are errors (they would make the scale NaN or infinite), as is an empty x. A
+ * finite range wider than float32 (max − min > 3.4e38) gives scale Infinity, as the formula does.
  * Example: x = [0, 2, -3, -2.5, 1.34, 0.5] → scale = 5/255, zeroPoint = 153, y = [153, 255, 0, 26, 221, 179].
  */
 export function dynamicQuantizeLinear(x: Float32Array): { y: Uint8Array; scale: number; zeroPoint: number } {
