@@ -1,0 +1,50 @@
+/**
+ * The reference's nine statistics (StatsResponse), camelCase, plus what the engine adds:
+ * requantizations (CALIBRATED with enableRequantization) and nonFiniteValues (NaN/Inf let through
+ * when errorOnNan/errorOnInf are off). lastScale/lastZeroPoint are those of parameter 0 of the last
+ * quantize (the only one per-tensor; channel or row 0 otherwise); NaN before any quantize.
+ */
+export interface QuantizerStats {
+  clippedValues: number;
+  totalValues: number;
+  quantizeCalls: number;
+  dequantizeCalls: number;
+  cacheHits: number;
+  cacheMisses: number;
+  lastScale: number;
+  lastZeroPoint: number;
+  processingTimeMs: number;
+  requantizations: number;
+  nonFiniteValues: number;
+}
+
+export function emptyStats(): QuantizerStats {
+  return {
+    clippedValues: 0,
+    totalValues: 0,
+    quantizeCalls: 0,
+    dequantizeCalls: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    lastScale: NaN,
+    lastZeroPoint: NaN,
+    processingTimeMs: 0,
+    requantizations: 0,
+    nonFiniteValues: 0,
+  };
+}
+
+/** snake_case names of the HTTP contract's StatsResponse (and of the two extra fields). */
+export const STATS_FIELD_NAMES = {
+  clippedValues: 'clipped_values',
+  totalValues: 'total_values',
+  quantizeCalls: 'quantize_calls',
+  dequantizeCalls: 'dequantize_calls',
+  cacheHits: 'cache_hits',
+  cacheMisses: 'cache_misses',
+  lastScale: 'last_scale',
+  lastZeroPoint: 'last_zero_point',
+  processingTimeMs: 'processing_time_ms',
+  requantizations: 'requantizations',
+  nonFiniteValues: 'non_finite_values',
+} as const satisfies Record<keyof QuantizerStats, string>;
