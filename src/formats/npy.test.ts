@@ -2,7 +2,19 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { QuantError } from '../core/errors.js';
 import type { NpyArray, NpyData, NpyDtype } from './npy.js';
-import { bigintToFloat32, decodeNpy, encodeNpy, encodeNpyHeader, NPY_DTYPES, parseNpyHeader, toFloat32 } from './npy.js';
+import {
+  bigintToFloat32,
+  decodeNpy,
+  encodeNpy,
+  encodeNpyHeader,
+  NPY_DTYPES,
+  npyDescrOf,
+  npyDtypeOfCodes,
+  npyHeaderBytesNeeded,
+  parseNpyDescr,
+  parseNpyHeader,
+  toFloat32,
+} from './npy.js';
 
 const FIXTURES = new URL('../../test/fixtures/npy/', import.meta.url);
 
@@ -157,6 +169,36 @@ describe('encodeNpy', () => {
     expect(big[6]).toBe(2);
     expect(parseNpyHeader(big).shape).toHaveLength(25000);
     expectError(() => encodeNpyHeader('uint8', shape, { version: 1 }), 'INVALID_ARGUMENT', /too long for version 1/);
+  });
+});
+
+describe('header helpers', () => {
+  it('tells a streaming reader the header size from the first 12 bytes', () => {
+    for (const version of [1, 2, 3] as const) {
+      const file = encodeNpy({ dtype: 'int16', shape: [3], data: new Int16Array(3) }, { version });
+      const needed = npyHeaderBytesNeeded(file.subarray(0, 12));
+      expect(needed).toBe(parseNpyHeader(file).dataOffset);
+      expect(parseNpyHeader(file.subarray(0, needed)).dataBytes).toBe(6);
+    }
+  });
+
+  it('maps descrs both ways, with | and = meaning this machine', () => {
+    expect(parseNpyDescr('>c16')).toEqual({ dtype: 'complex128', littleEndian: false });
+    expect(parseNpyDescr('=f2')).toEqual({ dtype: 'float16', littleEndian: true });
+    expect(parseNpyDescr('|u2')).toEqual({ dtype: 'uint16', littleEndian: true });
+    expect(parseNpyDescr('f8')).toEqual({ dtype: 'float64', littleEndian: true });
+    expect(parseNpyDescr('>i1')).toEqual({ dtype: 'int8', littleEndian: true });
+    expect(npyDescrOf('bool', false)).toBe('|b1');
+    expect(npyDescrOf('int64', false)).toBe('>i8');
+    expect(npyDescrOf('complex64')).toBe('<c8');
+  });
+
+  it('names the dtype of a code array', () => {
+    expect(npyDtypeOfCodes(new Int8Array(1))).toBe('int8');
+    expect(npyDtypeOfCodes(new Uint8Array(1))).toBe('uint8');
+    expect(npyDtypeOfCodes(new Int16Array(1))).toBe('int16');
+    expect(npyDtypeOfCodes(new Uint16Array(1))).toBe('uint16');
+    expectError(() => npyDtypeOfCodes(new Float32Array(1) as never), 'INVALID_ARGUMENT', /got Float32Array/);
   });
 });
 
