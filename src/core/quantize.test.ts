@@ -135,6 +135,14 @@ describe('shapes and parameters', () => {
     expect(quantError(() => qparamsFromRange(new Float32Array(3), new Float32Array(3), [2, 3], { dtype: 'int8', granularity: PER_AXIS_0 })).code).toBe('SHAPE_MISMATCH');
   });
 
+  it('qparamsFromRange rejects a NaN range instead of returning a NaN scale', () => {
+    const e = quantError(() => qparamsFromRange(new Float32Array([0, NaN]), new Float32Array([1, 1]), [2, 3], { dtype: 'int8', granularity: PER_AXIS_0 }));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.details).toEqual({ index: 1 });
+    const ok = qparamsFromRange(new Float32Array([-1, 0]), new Float32Array([1, 2]), [2, 3], { dtype: 'int8', granularity: PER_AXIS_0 });
+    expect(Array.from(ok.scale).every(Number.isFinite)).toBe(true);
+  });
+
   it('needs a dtype or params, a known dtype, and narrow only on signed types', () => {
     expect(quantError(() => quantize(new Float32Array(1), [1], {})).code).toBe('INVALID_ARGUMENT');
     expect(quantError(() => fakeQuantize(new Float32Array(1), [1], {})).code).toBe('INVALID_ARGUMENT');

@@ -71,6 +71,12 @@ export function qparamsFromRange(
   if (min.length !== layout.paramCount || max.length !== layout.paramCount) {
     throw new QuantError('SHAPE_MISMATCH', `expected ${layout.paramCount} ranges for this granularity, got ${min.length}`);
   }
+  // A NaN range would give a NaN scale silently (Math.max(NaN, eps) is NaN); ranges come from callers' observers.
+  for (let p = 0; p < min.length; p++) {
+    if (min[p] !== min[p] || max[p] !== max[p]) {
+      throw new QuantError('INVALID_ARGUMENT', `range ${p} is [${min[p]}, ${max[p]}]: expected numbers, got NaN`, { details: { index: p } });
+    }
+  }
   const { scale, zeroPoint } = chooseQParams(min, max, s);
   return freezeParams({ dtype: s.dtype.name, symmetric: s.symmetric, narrow: s.narrow, qmin: s.qmin, qmax: s.qmax, granularity: s.granularity, paramShape: layout.paramShape, scale, zeroPoint });
 }
