@@ -143,17 +143,21 @@ export const quantizerConfigSchema = z
       .default({}),
   })
   .superRefine((c, ctx) => {
-    if (c.minPercentile >= c.maxPercentile) {
+    // Refinements run even after a field check failed; each reports only what its field's check did not.
+    const validBits = (b: number | undefined): b is number => b !== undefined && Number.isInteger(b) && b >= 2 && b <= 16;
+    const validPct = (p: number) => p >= 0 && p <= 100;
+    if (validPct(c.minPercentile) && validPct(c.maxPercentile) && c.minPercentile >= c.maxPercentile) {
       ctx.addIssue({ code: 'custom', path: ['minPercentile'], input: c.minPercentile, message: `expected minPercentile < maxPercentile (${c.maxPercentile})` });
     }
-    const width = QUANTIZATION_TYPE_INFO[c.quantizationType].width;
-    if (c.numBits !== undefined && QUANTIZATION_TYPE_INFO[c.quantizationType].integer && c.numBits > width) {
+    const top = QUANTIZATION_TYPE_INFO[c.quantizationType] as (typeof QUANTIZATION_TYPE_INFO)[QuantizationType] | undefined;
+    const width = top?.width ?? 16;
+    if (validBits(c.numBits) && top?.integer && c.numBits > width) {
       ctx.addIssue({ code: 'custom', path: ['numBits'], input: c.numBits, message: `expected at most ${width} bits for ${c.quantizationType}` });
     }
     for (const [layer, o] of Object.entries(c.customQuantizationConfig)) {
       const type = o.quantizationType ?? c.quantizationType;
-      const info = QUANTIZATION_TYPE_INFO[type];
-      if (o.numBits !== undefined && info.integer && o.numBits > info.width) {
+      const info = QUANTIZATION_TYPE_INFO[type] as (typeof QUANTIZATION_TYPE_INFO)[QuantizationType] | undefined;
+      if (validBits(o.numBits) && info?.integer && o.numBits > info.width) {
         ctx.addIssue({ code: 'custom', path: ['customQuantizationConfig', layer, 'numBits'], input: o.numBits, message: `expected at most ${info.width} bits for ${type}` });
       }
       if (o.quantizationType === 'MIXED') {

@@ -74,11 +74,14 @@ function fillNested(a: readonly unknown[], shape: readonly number[], sink: Sink,
   const rank = shape.length;
   let k = 0;
   const idx: number[] = new Array(rank).fill(0);
-  const path = () => `[${idx.join(', ')}]`;
+  let at = 0;
+  // Indices deeper than the current depth are stale from an earlier sibling, so the path stops at `at`.
+  const path = () => `[${idx.slice(0, at + 1).join(', ')}]`;
   const walk = (node: readonly unknown[], depth: number): void => {
     if (node.length !== shape[depth]) {
       throw new QuantError('SHAPE_MISMATCH', `${what} is ragged: the array at [${idx.slice(0, depth).join(', ')}] has length ${node.length}, expected ${shape[depth]} (shape [${shape.join(', ')}] from the first elements)`);
     }
+    at = depth;
     if (depth === rank - 1) {
       for (let i = 0; i < node.length; i++) {
         const v = node[i];
@@ -95,6 +98,7 @@ function fillNested(a: readonly unknown[], shape: readonly number[], sink: Sink,
     }
     for (let i = 0; i < node.length; i++) {
       idx[depth] = i;
+      at = depth;
       const child = node[i];
       if (!Array.isArray(child)) {
         throw new QuantError('SHAPE_MISMATCH', `${what} is ragged: expected an array at ${path()}, got ${describe(child)}`);
