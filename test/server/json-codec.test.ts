@@ -12,13 +12,13 @@ function parse(text: string): Record<string, unknown> {
   return parseJsonBody(enc.encode(text), KEYS) as Record<string, unknown>;
 }
 
-function issue(text: string): { status: number; loc: unknown; msg: string; type: string } {
+function issue(text: string): { status: number; loc: unknown[]; msg: string; type: string } {
   try {
     parse(text);
   } catch (e) {
     expect(e).toBeInstanceOf(RequestError);
     const r = e as RequestError;
-    const d = (r.detail as { loc: unknown; msg: string; type: string }[])[0];
+    const d = (r.detail as { loc: unknown[]; msg: string; type: string }[])[0];
     return { status: r.statusCode, loc: d.loc, msg: d.msg, type: d.type };
   }
   throw new Error(`parsed: ${text}`);

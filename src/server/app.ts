@@ -1,0 +1,128 @@
+import cors from '@fastify/cors';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { decodeNpy } from '../formats/npy.js';
+import type { Store } from '../node/store/store.js';
+import { bearerAuth } from './auth.js';
+import { errorHandler } from './error-handler.js';
+import { InstanceRegistry } from './instance-registry.js';
+import { documentNdArrays, ndArrayKeyword } from './ndarray-keyword.js';
+import { npyToNdArray } from './npy-body.js';
+import { parseJsonBody } from './parse-json-body.js';
+import { RequestError } from './request-error.js';
+import { docsRoutes } from './routes/docs.js';
+import { instanceRoutes } from './routes/instances.js';
+import { operationRoutes } from './routes/operations.js';
+import { parameterRoutes } from './routes/parameters.js';
+import { uploadRoutes } from './routes/upload.js';
+import type { ServerOptions } from './server-options.js';
+import { SERVER_DEFAULTS } from './server-options.js';
+
+export { NPY_MEDIA_TYPE } from './media-types.js';
+import { NPY_MEDIA_TYPE } from './media-types.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Top-level body keys parsed straight into NdArrays. */
+    arrayKeys?: ReadonlySet<string>;
+  }
+  interface FastifyInstance {
+    registry: InstanceRegistry;
+    serverOptions: ServerOptions;
+  }
+}
+
+export interface BuildAppOptions extends Partial<ServerOptions> {
+  store: Store;
+  /** A pino logger config, or false (tests). Default: pino at options.logLevel. */
+  logger?: boolean | { level: string };
+}
+
+const NO_KEYS: ReadonlySet<string> = new Set();
+
+/**
+ * The service as a fastify instance, not listening: tests drive it with app.inject, `quantkit serve`
+ * calls listen. Closing it drains in-flight requests, stops the workers and closes the store.
+ */
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const opts: ServerOptions = { ...SERVER_DEFAULTS, ...stripUndefined(options) };
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit,
+    // Request logs carry method, url, status and timing; pino's default serializers drop bodies and headers.
+    logger: options.logger ?? { level: opts.logLevel },
+    ajv: {
+      // Query strings need coercion ("?validate=false"); bodies get pydantic's lax coercion of "8" -> 8 with it.
+      customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false },
+      plugins: [ndArrayKeyword as never],
+    },
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+  });
+  app.decorate('serverOptions', opts);
+  app.decorate('registry', new InstanceRegistry(options.store));
+  app.addHook('onClose', async () => {
+    options.store.close();
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ detail: `Not Found: ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer, request.routeOptions.config.arrayKeys ?? NO_KEYS));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+  app.addContentTypeParser(NPY_MEDIA_TYPE, { parseAs: 'buffer' }, (request, body, done) => {
+    if (request.routeOptions.config.arrayKeys === undefined) {
+      done(new RequestError(415, `${NPY_MEDIA_TYPE} bodies are accepted by quantize, dequantize and quantize_dequantize only`), undefined);
+      return;
+    }
+    try {
+      done(null, { data: npyToNdArray(decodeNpy(body as Buffer)) });
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+
+  if (opts.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: opts.corsOrigins.includes('*') ? '*' : opts.corsOrigins,
+      methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['Content-Type', 'Authorization', 'Accept'],
+    });
+  }
+  if (opts.apiKey !== undefined) app.addHook('onRequest', bearerAuth(opts.apiKey));
+
+  await app.register(multipart, { limits: { fileSize: opts.bodyLimit, files: 1, fields: 16 } });
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Quantizer API',
+        version: '1.0.0',
+        description: 'quantkit quantization service: the Quantizer API contract, persisted, validated and fast.',
+      },
+      components: opts.apiKey === undefined ? {} : { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: opts.apiKey === undefined ? [] : [{ bearer: [] }],
+    },
+    transform: ({ schema, url }) => ({ schema: documentNdArrays(schema) as typeof schema, url }),
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(docsRoutes);
+  await app.register(instanceRoutes);
+  await app.register(operationRoutes);
+  await app.register(parameterRoutes);
+  await app.register(uploadRoutes);
+  return app;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

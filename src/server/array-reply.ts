@@ -1,0 +1,40 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { NpyDtype } from '../formats/npy.js';
+import { encodeNpy } from '../formats/npy.js';
+import { JsonWriter } from './json-writer.js';
+import { NPY_MEDIA_TYPE } from './media-types.js';
+
+/** Whether the client asked for a .npy answer (Accept: application/x-npy). */
+export function wantsNpy(request: FastifyRequest): boolean {
+  const accept = request.headers.accept;
+  return typeof accept === 'string' && accept.includes(NPY_MEDIA_TYPE);
+}
+
+export type ArrayData = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Float32Array;
+
+/**
+ * Answers `{"data": <nested array>, ...fields}` as JSON built by JsonWriter, or the array alone as
+ * a .npy (the other fields then travel in X-Quantkit-* headers as JSON).
+ */
+export function sendArray(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  data: ArrayData,
+  dtype: NpyDtype,
+  shape: readonly number[],
+  fields: Record<string, unknown>,
+): FastifyReply {
+  if (wantsNpy(request)) {
+    const bytes = encodeNpy({ dtype, shape: [...shape], data });
+    // Headers must stay small (clients cap them near 16 KiB): per-channel parameter lists are dropped.
+    const meta = Object.fromEntries(Object.entries(fields).filter(([, v]) => JSON.stringify(v ?? null).length <= 1024));
+    void reply.header('content-type', NPY_MEDIA_TYPE).header('x-quantkit-meta', JSON.stringify(meta));
+    return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+  const w = new JsonWriter(data.length * 5 + 256);
+  w.raw('{"data":').array(data, shape);
+  for (const [k, v] of Object.entries(fields)) w.raw(',').value(k).raw(':').value(v);
+  w.raw('}');
+  void reply.header('content-type', 'application/json; charset=utf-8');
+  return reply.send(w.finish());
+}

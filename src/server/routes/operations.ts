@@ -1,0 +1,191 @@
+import type { FastifyInstance } from 'fastify';
+import { float16BitsToFloat32 } from '../../core/float16.js';
+import type { QParams } from '../../core/qparams.js';
+import { paramsToJson } from '../../engine/params-json.js';
+import type { QuantizeResult } from '../../engine/quantizer.js';
+import { sendArray, type ArrayData } from '../array-reply.js';
+import { jsonSafe } from '../json-safe.js';
+import type { NdArray } from '../nd-array.js';
+import {
+  arrayOpQuery,
+  arrayResponse,
+  calibrationRequest,
+  computeParamsRequest,
+  dequantizationRequest,
+  errorResponses,
+  instanceParams,
+  quantizationRequest,
+  quantizationResponse,
+  scaleZeroPointResponse,
+} from '../schemas.js';
+
+type IdParams = { instance_id: string };
+interface ArrayBody {
+  data: NdArray;
+  validate?: boolean;
+  channel_dim?: number | null;
+  layer_name?: string | null;
+}
+interface ArrayQuery {
+  validate?: boolean;
+  channel_dim?: number;
+  layer_name?: string;
+}
+
+const DATA_KEY = { arrayKeys: new Set(['data']) };
+const NPY_BODY = { 'application/json': {}, 'application/x-npy': {} };
+
+/** Per-tensor parameters as numbers (the contract's scalars), per-channel ones as arrays. */
+export function paramSummary(params: QParams | null): Record<string, unknown> {
+  if (params === null) return { scale: null, zero_point: null, parameters: null };
+  const perTensor = params.scale.length === 1;
+  return {
+    scale: perTensor ? params.scale[0] : Array.from(params.scale),
+    zero_point: perTensor ? params.zeroPoint[0] : Array.from(params.zeroPoint),
+    parameters: paramsToJson(params),
+  };
+}
+
+/** The codes of a quantize result as an array and .npy dtype (float16 travels as its float32 values in JSON). */
+export function codesOf(r: QuantizeResult, binary: boolean): { data: ArrayData; dtype: 'int8' | 'uint8' | 'int16' | 'uint16' | 'float16' | 'float32' } {
+  if (r.kind === 'none') return { data: r.codes, dtype: 'float32' };
+  if (r.kind === 'float16') return binary ? { data: r.codes, dtype: 'float16' } : { data: float16BitsToFloat32(r.codes), dtype: 'float32' };
+  return { data: r.codes as ArrayData, dtype: r.codes instanceof Int8Array ? 'int8' : r.codes instanceof Uint8Array ? 'uint8' : r.codes instanceof Int16Array ? 'int16' : 'uint16' };
+}
+
+/** Body fields win over the query string (the query is how a .npy body carries its options). */
+function arrayOptions(body: ArrayBody, query: ArrayQuery) {
+  return {
+    validate: body.validate ?? query.validate ?? true,
+    channelDim: body.channel_dim ?? query.channel_dim ?? null,
+    layerName: body.layer_name ?? query.layer_name ?? null,
+  };
+}
+
+/** quantize, dequantize, quantize_dequantize, calibrate, compute_params: JSON bodies, and .npy for the first three. */
+export async function operationRoutes(app: FastifyInstance): Promise<void> {
+  const { registry } = app;
+  const opSchema = (summary: string, body: object, response: object) => ({
+    summary,
+    params: instanceParams,
+    querystring: arrayOpQuery,
+    body,
+    consumes: Object.keys(NPY_BODY),
+    produces: ['application/json', 'application/x-npy'],
+    response: { 200: response, ...errorResponses },
+  });
+
+  app.post<{ Params: IdParams; Body: ArrayBody; Querystring: ArrayQuery }>(
+    '/instances/:instance_id/quantize',
+    { config: DATA_KEY, schema: opSchema('Quantize data (JSON nested arrays of any rank, or a .npy body)', quantizationRequest, quantizationResponse) },
+    async (request, reply) => {
+      const inst = registry.get(request.params.instance_id);
+      const nd = request.body.data;
+      const opts = arrayOptions(request.body, request.query);
+      const r = await inst.exclusive(() => {
+        const res = inst.quantizer.quantize({ data: nd.toFloat32(), shape: nd.shape }, opts);
+        if (res.requantized) registry.persist(inst);
+        return res;
+      });
+      const { data, dtype } = codesOf(r, wantsBinary(request.headers.accept));
+      return sendArray(request, reply, data, dtype, r.shape, {
+        quantization_type: r.quantizationType,
+        original_shape: r.shape,
+        dtype: r.dtype,
+        ...(jsonSafe(paramSummary(r.params)) as object),
+        clipped: r.clipped,
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: ArrayBody; Querystring: ArrayQuery }>(
+    '/instances/:instance_id/dequantize',
+    { config: DATA_KEY, schema: opSchema('Dequantize integer codes (JSON or .npy)', dequantizationRequest, arrayResponse) },
+    async (request, reply) => {
+      const inst = registry.get(request.params.instance_id);
+      const nd = request.body.data;
+      const opts = arrayOptions(request.body, request.query);
+      const r = await inst.exclusive(() => inst.quantizer.dequantize({ data: nd.data, shape: nd.shape }, { channelDim: opts.channelDim, layerName: opts.layerName }));
+      return sendArray(request, reply, r.values, 'float32', r.shape, { original_shape: r.shape, ...(jsonSafe(paramSummary(r.params)) as object) });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: ArrayBody; Querystring: ArrayQuery }>(
+    '/instances/:instance_id/quantize_dequantize',
+    { config: DATA_KEY, schema: opSchema('Quantize then dequantize (the values a quantized model sees)', quantizationRequest, arrayResponse) },
+    async (request, reply) => {
+      const inst = registry.get(request.params.instance_id);
+      const nd = request.body.data;
+      const opts = arrayOptions(request.body, request.query);
+      const r = await inst.exclusive(() => inst.quantizer.quantizeDequantize({ data: nd.toFloat32(), shape: nd.shape }, opts));
+      return sendArray(request, reply, r.values, 'float32', r.shape, {
+        original_shape: r.shape,
+        quantization_type: r.quantizationType,
+        ...(jsonSafe(paramSummary(r.params)) as object),
+        clipped: r.clipped,
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: { data: NdArray; layer_name?: string | null; channel_dim?: number | null } }>(
+    '/instances/:instance_id/calibrate',
+    {
+      config: DATA_KEY,
+      schema: {
+        summary: 'Calibrate from representative batches (axis 0 of data)',
+        params: instanceParams,
+        body: calibrationRequest,
+        response: { ...errorResponses },
+      },
+    },
+    async (request) => {
+      const inst = registry.get(request.params.instance_id);
+      const nd = request.body.data;
+      const batchShape = nd.shape.slice(1);
+      const per = nd.size / nd.shape[0];
+      const x = nd.toFloat32();
+      const batches = Array.from({ length: nd.shape[0] }, (_, b) => ({ data: x.subarray(b * per, (b + 1) * per), shape: batchShape }));
+      const report = await inst.exclusive(async () => {
+        // calibrateAsync yields between batches, so other instances and GET / keep answering.
+        const rep = await inst.quantizer.calibrateAsync(batches, { layerName: request.body.layer_name ?? null, channelDim: request.body.channel_dim ?? null });
+        registry.persist(inst);
+        return rep;
+      });
+      const { params, scales, zeroPoints, ...rest } = report;
+      return jsonSafe({
+        message: 'Calibration successful',
+        scale: report.scale,
+        zero_point: report.zeroPoint,
+        scales,
+        zero_points: zeroPoints,
+        min: rest.min,
+        max: rest.max,
+        observed_min: rest.observedMin,
+        observed_max: rest.observedMax,
+        method: rest.method,
+        dtype: rest.dtype,
+        batches: rest.batches,
+        clipped_fraction: rest.clippedFraction,
+        mse: rest.mse,
+        sqnr_db: rest.sqnrDb,
+        histogram: rest.histogram,
+        parameters: paramsToJson(params),
+      });
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: { data: NdArray; channel_idx?: number | null; layer_name?: string | null } }>(
+    '/instances/:instance_id/compute_params',
+    { config: DATA_KEY, schema: { summary: 'Scale and zero point for data, without quantizing', params: instanceParams, body: computeParamsRequest, response: { 200: scaleZeroPointResponse, ...errorResponses } } },
+    async (request) => {
+      const inst = registry.get(request.params.instance_id);
+      const nd = request.body.data;
+      const r = await inst.exclusive(() => inst.quantizer.computeScaleAndZeroPoint({ data: nd.toFloat32(), shape: nd.shape }, request.body.channel_idx ?? null, { layerName: request.body.layer_name ?? null }));
+      return { scale: r.scale, zero_point: r.zeroPoint };
+    },
+  );
+}
+
+function wantsBinary(accept: string | undefined): boolean {
+  return typeof accept === 'string' && accept.includes('application/x-npy');
+}

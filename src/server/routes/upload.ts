@@ -1,0 +1,118 @@
+import type { FastifyInstance } from 'fastify';
+import { decodeNpy, encodeNpy } from '../../formats/npy.js';
+import { jsonSafe } from '../json-safe.js';
+import { npyToNdArray } from '../npy-body.js';
+import { NPY_MEDIA_TYPE } from '../media-types.js';
+import { RequestError } from '../request-error.js';
+import { errorResponses, instanceParams, UPLOAD_OPERATIONS, uploadQuery } from '../schemas.js';
+import type { UploadOperation } from '../schemas.js';
+import { codesOf, paramSummary } from './operations.js';
+
+interface UploadQuery {
+  operation?: string;
+  validate?: boolean;
+  channel_dim?: number;
+  layer_name?: string;
+  download?: boolean;
+}
+
+/** Range, MSE and SQNR (dB) of x̂ against x over the finite values. */
+export function errorMeasures(x: Float32Array, xhat: Float32Array): { mse: number | null; sqnr_db: number | null; max_abs_error: number | null } {
+  let sumSq = 0;
+  let sumX2 = 0;
+  let maxAbs = 0;
+  let n = 0;
+  for (let i = 0; i < x.length; i++) {
+    const a = x[i];
+    if (!Number.isFinite(a)) continue;
+    const e = a - xhat[i];
+    sumSq += e * e;
+    sumX2 += a * a;
+    if (Math.abs(e) > maxAbs) maxAbs = Math.abs(e);
+    n++;
+  }
+  if (n === 0) return { mse: null, sqnr_db: null, max_abs_error: null };
+  return { mse: sumSq / n, sqnr_db: sumSq === 0 ? null : 10 * Math.log10(sumX2 / sumSq), max_abs_error: maxAbs };
+}
+
+function range(x: ArrayLike<number>): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
+/** POST upload_numpy: a multipart .npy file, one operation, metadata or (download=true) the resulting .npy. */
+export async function uploadRoutes(app: FastifyInstance): Promise<void> {
+  const { registry } = app;
+  app.post<{ Params: { instance_id: string }; Querystring: UploadQuery }>(
+    '/instances/:instance_id/upload_numpy',
+    {
+      schema: {
+        summary: 'Upload a .npy (multipart field "file") and quantize, dequantize or quantize_dequantize it',
+        params: instanceParams,
+        querystring: uploadQuery,
+        consumes: ['multipart/form-data'],
+        response: { ...errorResponses, 400: { ...errorResponses[404], description: 'Not a .npy file, or an unknown operation' } },
+      },
+    },
+    async (request, reply) => {
+      const inst = registry.get(request.params.instance_id);
+      const operation = request.query.operation ?? 'quantize';
+      if (!(UPLOAD_OPERATIONS as readonly string[]).includes(operation)) {
+        throw new RequestError(400, `Invalid operation '${operation}': expected one of ${UPLOAD_OPERATIONS.join(', ')}`);
+      }
+      if (!request.isMultipart()) throw new RequestError(400, 'expected a multipart/form-data body with a .npy file in the field "file"');
+      const file = await request.file();
+      if (file === undefined) throw new RequestError(400, 'no file in the multipart body: send the .npy as the field "file"');
+      if (!file.filename.toLowerCase().endsWith('.npy')) {
+        throw new RequestError(400, `Only .npy files are supported, got '${file.filename}'`);
+      }
+      const bytes = await file.toBuffer();
+      const input = decodeNpy(bytes);
+      const nd = npyToNdArray(input);
+      const x = nd.toFloat32();
+      const opts = { validate: request.query.validate ?? true, channelDim: request.query.channel_dim ?? null, layerName: request.query.layer_name ?? null };
+      const op = operation as UploadOperation;
+      const q = inst.quantizer;
+      const result = await inst.exclusive(() => {
+        if (op === 'quantize') {
+          const r = q.quantize({ data: x, shape: nd.shape }, opts);
+          const restored = r.params === null ? null : q.dequantize({ data: r.codes as Int8Array, shape: r.shape }, { params: r.params, channelDim: opts.channelDim, layerName: opts.layerName }).values;
+          const { data, dtype } = codesOf(r, true);
+          return { out: data, outDtype: dtype, params: r.params, restored, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
+        }
+        if (op === 'dequantize') {
+          const r = q.dequantize({ data: x, shape: nd.shape }, opts);
+          return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: null, extra: {} };
+        }
+        const r = q.quantizeDequantize({ data: x, shape: nd.shape }, opts);
+        return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: r.values, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
+      });
+      if (request.query.download) {
+        const npy = encodeNpy({ dtype: result.outDtype, shape: [...nd.shape], data: result.out });
+        const name = file.filename.replace(/\.npy$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_');
+        void reply.header('content-type', NPY_MEDIA_TYPE).header('content-disposition', `attachment; filename="${name}_${op}.npy"`);
+        return reply.send(Buffer.from(npy.buffer, npy.byteOffset, npy.byteLength));
+      }
+      const inRange = range(x);
+      const outRange = range(result.out);
+      return jsonSafe({
+        filename: file.filename,
+        operation: op,
+        original_shape: nd.shape,
+        original_dtype: input.dtype,
+        input_range: inRange,
+        result_dtype: result.outDtype,
+        result_range: outRange,
+        ...result.extra,
+        ...paramSummary(result.params),
+        ...(result.restored === null ? {} : errorMeasures(x, result.restored)),
+      });
+    },
+  );
+}

@@ -1,0 +1,224 @@
+import { QUANTIZATION_MODES, QUANTIZATION_TYPES, MIXED_PRECISION_TYPES } from '../engine/config.js';
+
+/**
+ * The JSON schemas of every route, in one place: fastify validates requests with them and
+ * @fastify/swagger renders /openapi.json and /docs from them. Field names are the contract's
+ * (snake_case). Number arrays are marked with the `x-ndarray` keyword, which the validator checks
+ * against the NdArray the body parser built, and which the OpenAPI document shows as nested arrays.
+ */
+
+/** Options of the x-ndarray keyword. */
+export interface NdArraySchemaOptions {
+  /** Every element must be an integer (codes to dequantize). */
+  integral?: boolean;
+  /** At least this many dimensions (default 1). */
+  minRank?: number;
+}
+
+export function ndArraySchema(description: string, options: NdArraySchemaOptions = {}) {
+  return { 'x-ndarray': { integral: options.integral ?? false, minRank: options.minRank ?? 1 }, description } as const;
+}
+
+export const INSTANCE_ID_PATTERN = '^[A-Za-z0-9_.-]{1,128}$';
+
+export const instanceParams = {
+  type: 'object',
+  required: ['instance_id'],
+  properties: {
+    instance_id: { type: 'string', pattern: INSTANCE_ID_PATTERN, description: 'Instance id: 1-128 of A-Z a-z 0-9 _ . -' },
+  },
+} as const;
+
+export const layerParams = {
+  type: 'object',
+  required: ['instance_id', 'layer_name'],
+  properties: {
+    instance_id: instanceParams.properties.instance_id,
+    layer_name: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+} as const;
+
+const enumOf = (values: readonly string[]) => [...values, ...values.map((v) => v.toLowerCase())];
+const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
+
+/** QuantizerConfigModel: every field optional, defaults as the engine's. Cross-field rules (min < max percentile, bits per type) are the engine's and answer 422 too. */
+export const quantizerConfigModel = {
+  $id: 'QuantizerConfigModel',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    quantization_type: { type: 'string', enum: enumOf(QUANTIZATION_TYPES), description: 'INT8 (default), UINT8, INT16, INT4, UINT4, FLOAT16, NONE or MIXED' },
+    quantization_mode: { type: 'string', enum: enumOf(QUANTIZATION_MODES), description: 'DYNAMIC (default), DYNAMIC_PER_BATCH, CALIBRATED, SYMMETRIC, ASYMMETRIC or PER_CHANNEL' },
+    num_bits: { type: 'integer', minimum: 2, maximum: 16, description: "Bits per code, at most the type's width (default: the width)" },
+    symmetric: { type: 'boolean' },
+    enable_cache: { type: 'boolean' },
+    cache_size: { type: 'integer', minimum: 1, maximum: 65536 },
+    enable_mixed_precision: { type: 'boolean' },
+    mixed_precision_type: { type: 'string', enum: enumOf(MIXED_PRECISION_TYPES) },
+    per_channel: { type: 'boolean' },
+    channel_dim: { type: 'integer' },
+    buffer_size: { type: 'integer', minimum: 0, maximum: 2 ** 28 },
+    use_percentile: { type: 'boolean' },
+    min_percentile: { type: 'number', minimum: 0, maximum: 100 },
+    max_percentile: { type: 'number', minimum: 0, maximum: 100 },
+    error_on_nan: { type: 'boolean' },
+    error_on_inf: { type: 'boolean' },
+    optimize_memory: { type: 'boolean' },
+    enable_requantization: { type: 'boolean' },
+    requantization_threshold: { type: 'number', minimum: 0, maximum: 1 },
+    outlier_threshold: nullable({ type: 'number', exclusiveMinimum: 0 }),
+    skip_layers: { type: 'array', items: { type: 'string' }, maxItems: 100000 },
+    quantize_bias: { type: 'boolean' },
+    quantize_weights_only: { type: 'boolean' },
+    mixed_precision_layers: { type: 'array', items: { type: 'string' }, maxItems: 100000 },
+    custom_quantization_config: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          quantization_type: { type: 'string', enum: enumOf(QUANTIZATION_TYPES) },
+          num_bits: { type: 'integer', minimum: 2, maximum: 16 },
+          symmetric: { type: 'boolean' },
+          per_channel: { type: 'boolean' },
+        },
+      },
+    },
+  },
+} as const;
+
+const channelDim = nullable({ type: 'integer', description: 'Axis for per-channel quantization (negative counts from the end)' });
+const layerName = nullable({ type: 'string', maxLength: 1024, description: 'Layer name for per-layer and mixed-precision settings' });
+
+export const quantizationRequest = {
+  type: 'object',
+  required: ['data'],
+  properties: {
+    data: ndArraySchema('Numbers to quantize: nested arrays of any rank (rectangular). NaN/Infinity tokens are read as such.'),
+    validate: { type: 'boolean', description: 'Check for NaN/Inf as the config says (default true)' },
+    channel_dim: channelDim,
+    layer_name: layerName,
+  },
+} as const;
+
+export const dequantizationRequest = {
+  type: 'object',
+  required: ['data'],
+  properties: {
+    data: ndArraySchema('Integer codes to dequantize: nested arrays of any rank', { integral: true }),
+    channel_dim: channelDim,
+    layer_name: layerName,
+  },
+} as const;
+
+export const calibrationRequest = {
+  type: 'object',
+  required: ['data'],
+  properties: {
+    data: ndArraySchema('Calibration batches: axis 0 indexes the batches (a list of 2-D arrays in the contract)', { minRank: 2 }),
+    layer_name: layerName,
+    channel_dim: channelDim,
+  },
+} as const;
+
+export const computeParamsRequest = {
+  type: 'object',
+  required: ['data'],
+  properties: {
+    data: ndArraySchema('Numbers to compute scale and zero point for'),
+    channel_idx: nullable({ type: 'integer', minimum: 0, description: 'Only this channel (index along the config channel_dim)' }),
+    layer_name: layerName,
+  },
+} as const;
+
+export const importParametersRequest = {
+  type: 'object',
+  required: ['parameters'],
+  properties: { parameters: { type: 'object', description: 'What GET /instances/{id}/parameters returned' } },
+} as const;
+
+/** Options of the .npy request path (Content-Type: application/x-npy) where the body carries only the array. */
+export const arrayOpQuery = {
+  type: 'object',
+  properties: {
+    validate: { type: 'boolean', description: 'default true' },
+    channel_dim: { type: 'integer' },
+    layer_name: { type: 'string', maxLength: 1024 },
+  },
+} as const;
+
+export const UPLOAD_OPERATIONS = ['quantize', 'dequantize', 'quantize_dequantize'] as const;
+export type UploadOperation = (typeof UPLOAD_OPERATIONS)[number];
+
+/** The operation is checked by the handler, so an unknown one is the contract's 400 rather than a 422. */
+export const uploadQuery = {
+  type: 'object',
+  properties: {
+    operation: { type: 'string', default: 'quantize', description: 'quantize | dequantize | quantize_dequantize' },
+    validate: { type: 'boolean', default: true },
+    channel_dim: { type: 'integer' },
+    layer_name: { type: 'string', maxLength: 1024 },
+    download: { type: 'boolean', default: false, description: 'Answer the resulting .npy instead of metadata' },
+  },
+} as const;
+
+const message = { type: 'object', properties: { message: { type: 'string' } } } as const;
+const detail = {
+  type: 'object',
+  properties: { detail: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', additionalProperties: true } }] }, code: { type: 'string' } },
+} as const;
+
+/** Error answers every route may give. */
+export const errorResponses = {
+  401: { description: 'Missing or wrong API key', ...detail },
+  404: { description: 'Unknown instance', ...detail },
+  422: { description: 'Request that does not validate, or data the engine cannot process', ...detail },
+} as const;
+
+export const messageResponse = message;
+
+const numberArray = { type: 'array', items: {} } as const;
+
+export const quantizationResponse = {
+  type: 'object',
+  properties: {
+    data: { ...numberArray, description: 'Codes, nested as the input' },
+    quantization_type: { type: 'string' },
+    original_shape: { type: 'array', items: { type: 'integer' } },
+    dtype: { type: 'string', description: 'Code dtype (int8, uint8, int16, ...)' },
+    scale: { description: 'Scale(s) used: a number per tensor, an array per channel/row' },
+    zero_point: { description: 'Zero point(s) used' },
+    parameters: { type: 'object', additionalProperties: true, description: 'The full parameters used' },
+  },
+} as const;
+
+export const arrayResponse = {
+  type: 'object',
+  properties: {
+    data: { ...numberArray, description: 'Values, nested as the input' },
+    original_shape: { type: 'array', items: { type: 'integer' } },
+  },
+} as const;
+
+export const scaleZeroPointResponse = {
+  type: 'object',
+  properties: { scale: { type: 'number' }, zero_point: { type: 'number' } },
+} as const;
+
+export const statsResponse = {
+  type: 'object',
+  properties: {
+    clipped_values: { type: 'integer' },
+    total_values: { type: 'integer' },
+    quantize_calls: { type: 'integer' },
+    dequantize_calls: { type: 'integer' },
+    cache_hits: { type: 'integer' },
+    cache_misses: { type: 'integer' },
+    last_scale: { type: ['number', 'null'] },
+    last_zero_point: { type: ['number', 'null'] },
+    processing_time_ms: { type: 'number' },
+    requantizations: { type: 'integer' },
+    non_finite_values: { type: 'integer' },
+    persisted: { type: 'boolean', description: 'false: statistics live in this process and restart at zero' },
+  },
+} as const;

@@ -1,0 +1,34 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, type BuildAppOptions } from '../../src/server/app.js';
+import { SqliteStore } from '../../src/node/store/sqlite-store.js';
+
+export interface TestApp {
+  app: FastifyInstance;
+  dir: string;
+  close(): Promise<void>;
+}
+
+/** An app on a fresh temporary data dir, logging nothing. */
+export async function testApp(options: Partial<BuildAppOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'quantkit-server-'))): Promise<TestApp> {
+  const app = await buildApp({ store: new SqliteStore(dir), logger: false, ...options });
+  return {
+    app,
+    dir,
+    async close() {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function json(app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}) {
+  return app.inject({
+    method,
+    url,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
