@@ -62,7 +62,7 @@ export function addQuantOptions(cmd: Command, withPack: boolean): Command {
     .option('--allow-inf', 'let ±Infinity saturate instead of failing (the range is taken over finite values)')
     .addOption(new Option('--rounding <mode>', 'rounding of x / scale').choices(['half-even', 'stochastic']).default('half-even'))
     .option('--seed <n>', 'seed of stochastic rounding (default 0)')
-    .option('--workers <n>', 'worker threads (default: the machine\'s cores for arrays of 4M+ elements, else 1)');
+    .option('--workers <n>', 'worker threads for the kernels (default 1: streaming a file is I/O-bound, see bench/cli.bench.mjs)');
   return cmd;
 }
 

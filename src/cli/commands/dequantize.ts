@@ -28,7 +28,7 @@ export const dequantizeCommand: CliCommand = {
       .argument('<input>', 'codes .npy, as quantize writes them')
       .requiredOption('--params <file>', 'the parameters JSON quantize wrote (--params-out)')
       .requiredOption('-o, --output <path>', 'output float32 .npy')
-      .option('--workers <n>', "worker threads (default: the machine's cores for arrays of 4M+ elements, else 1)")
+      .option('--workers <n>', 'worker threads for the kernels (default 1: streaming a file is I/O-bound, see bench/cli.bench.mjs)')
       .addHelpText(
         'after',
         `
