@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { QuantError } from '../errors.js';
+import { OBSERVERS, createObserver } from './builtin-observers.js';
+import { MinMaxObserver } from './min-max-observer.js';
+import { ObserverRegistry } from './registry.js';
+
+function error(f: () => unknown): QuantError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof QuantError) return e;
+    throw e;
+  }
+  throw new Error('expected a QuantError');
+}
+
+describe('the observer registry', () => {
+  it('holds the seven built-in kinds', () => {
+    expect(OBSERVERS.names()).toEqual(['minmax', 'moving-average', 'percentile', 'histogram', 'entropy', 'outlier', 'fixed']);
+    expect(createObserver('minmax')).toBeInstanceOf(MinMaxObserver);
+    expect(createObserver('percentile', { maxPercentile: 99.99, axis: 0 }).axis).toBe(0);
+  });
+
+  it('names the known kinds when asked for an unknown one', () => {
+    const e = error(() => createObserver('kl'));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toContain("unknown observer 'kl'");
+    expect(e.message).toContain('minmax, moving-average, percentile, histogram, entropy, outlier, fixed');
+  });
+
+  it('refuses a duplicate name and non-object options', () => {
+    const r = new ObserverRegistry().register('a', () => new MinMaxObserver());
+    expect(error(() => r.register('a', () => new MinMaxObserver())).message).toContain("'a' is already registered");
+    expect(error(() => r.create('a', [] as never)).code).toBe('INVALID_ARGUMENT');
+    expect(r.has('a')).toBe(true);
+  });
+
+  it.each([
+    ['percentile', { minPercentile: -1 }, 'minPercentile must be a number in [0, 100], got -1'],
+    ['percentile', { maxPercentile: 100.5 }, 'maxPercentile must be a number in [0, 100], got 100.5'],
+    ['percentile', { minPercentile: 60, maxPercentile: 40 }, 'minPercentile must be below maxPercentile, got 60 >= 40'],
+    ['percentile', { minPercentile: 50, maxPercentile: 50 }, 'minPercentile must be below maxPercentile'],
+    ['percentile', { bins: 0 }, 'bins must be an integer from 1'],
+    ['histogram', { bins: 2.5 }, 'bins must be an integer'],
+    ['entropy', { bins: 1 }, 'bins must be an integer from 2'],
+    ['entropy', { bins: 64, quantizedBins: 128 }, 'quantizedBins must be an integer from 2 to bins (64), got 128'],
+    ['moving-average', { averagingConstant: 0 }, 'averagingConstant must be a number in (0, 1], got 0'],
+    ['moving-average', { averagingConstant: 1.5 }, 'averagingConstant must be a number in (0, 1]'],
+    ['outlier', { outlierThreshold: -3 }, 'outlierThreshold must be a positive finite number, got -3'],
+    ['fixed', { min: 1, max: 1 }, 'fixed range needs min < max, got [1, 1]'],
+    ['fixed', { min: [0, 1], max: 2 }, 'as many minima as maxima'],
+    ['fixed', { min: [0, 1], max: [1, 2] }, 'per-tensor fixed observer takes one min and one max'],
+    ['fixed', { max: 1 }, 'fixed observer min must be a finite number'],
+    ['minmax', { axis: 0.5 }, 'observer axis must be an integer, got 0.5'],
+  ])('%s rejects %j', (name, options, message) => {
+    const e = error(() => createObserver(name, options));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toContain(message);
+  });
+
+  it('checks a per-channel fixed range against the channel count', () => {
+    const o = createObserver('fixed', { axis: 0, min: [-1, -2], max: [1, 2] });
+    expect(error(() => o.update(new Float32Array(3), [3])).code).toBe('SHAPE_MISMATCH');
+    expect(o.count).toBe(0);
+    o.update(new Float32Array(4), [2, 2]);
+    const r = o.range({ dtype: 'int8' });
+    expect([Array.from(r.min), Array.from(r.max)]).toEqual([[-1, -2], [1, 2]]);
+  });
+
+  it('rejects an axis out of range for the batch', () => {
+    const o = createObserver('minmax', { axis: 2 });
+    expect(error(() => o.update(new Float32Array(4), [2, 2])).code).toBe('AXIS_OUT_OF_RANGE');
+  });
+});
