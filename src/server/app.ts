@@ -58,6 +58,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false },
       plugins: [ndArrayKeyword as never],
     },
+    // Long ids must reach the schema (422 naming the rule) rather than the router's bare 414.
+    maxParamLength: 2048,
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
