@@ -4,12 +4,13 @@ import { pathToFileURL } from 'node:url';
 import type { Granularity } from '../../src/core/layout.js';
 import { blockLayout } from '../../src/core/layout.js';
 import { getKernels } from '../../src/core/kernels/index.js';
+import type { KernelPool } from '../../src/node/worker-pool.js';
 import { assertBuilt, readNpy, REPO, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
 
 // Workers load compiled JavaScript, so the pool under test is the built one (npm test builds first).
 type PoolModule = typeof import('../../src/node/worker-pool.js');
 let mod: PoolModule;
-let pool: InstanceType<PoolModule['KernelPool']>;
+let pool: KernelPool;
 const t = tempDir();
 
 beforeAll(async () => {
