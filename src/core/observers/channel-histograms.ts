@@ -1,7 +1,7 @@
 import { QuantError } from '../errors.js';
 import type { BlockLayout } from '../layout.js';
 import { forEachChannelRun } from './channel-runs.js';
-import { getHistogramKernel } from './histogram-kernel.js';
+import { getHistogramKernel } from './get-histogram-kernel.js';
 import { rebinHistogram } from './rebin-histogram.js';
 
 /** One parameter's histogram: counts.length equal bins over [lo, hi]; min and max are exact. */

@@ -12,7 +12,8 @@ export interface HistogramKernel {
    *
    *   scale = f32(bins / (hi − lo)),   bin = clamp(trunc(f32(f32(x − lo) · scale)), 0, bins − 1)
    *
-   * so hi falls in the last bin; with hi = lo every value lands in bin 0.
+   * so hi falls in the last bin; with hi = lo every value lands in bin 0, and a NaN t (a span so
+   * narrow that scale overflows to Infinity, times a zero offset) counts in bin 0.
    */
   histogram(x: Float32Array, lo: number, hi: number, counts: Float64Array): void;
 }
@@ -35,21 +36,10 @@ export const referenceHistogramKernel: HistogramKernel = {
     const lo32 = f32(lo);
     for (let i = 0; i < x.length; i++) {
       const t = f32(f32(x[i] - lo32) * scale);
-      // trunc of a non-negative float; Infinity (an overflowing offset) saturates like the SIMD trunc_sat.
-      const b = t >= bins ? last : Math.trunc(t);
-      counts[b < 0 ? 0 : b > last ? last : b]++;
+      // Saturating like the SIMD trunc_sat: Infinity (an overflowing offset) to the last bin, and NaN
+      // (0 · Infinity, when the span is below float32 resolution so the scale overflows) to bin 0.
+      const b = t >= bins ? last : t > 0 ? Math.trunc(t) : 0;
+      counts[b > last ? last : b]++;
     }
   },
 };
-
-let active: HistogramKernel = referenceHistogramKernel;
-
-/** The binning kernel the observers use: the reference until a faster one is installed. */
-export function getHistogramKernel(): HistogramKernel {
-  return active;
-}
-
-/** Installs a binning kernel (the WebAssembly one from histogram-wasm.ts, or the reference). */
-export function setHistogramKernel(kernel: HistogramKernel): void {
-  active = kernel;
-}

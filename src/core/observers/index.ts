@@ -14,5 +14,7 @@ export { histogramQuantile } from './histogram-quantile.js';
 export { mseRangeSearch, quantizationError } from './mse-range-search.js';
 export { entropyThreshold } from './entropy-threshold.js';
 export { rebinHistogram } from './rebin-histogram.js';
-export { getHistogramKernel, setHistogramKernel, referenceHistogramKernel, type HistogramKernel } from './histogram-kernel.js';
+export { referenceHistogramKernel, type HistogramKernel } from './histogram-kernel.js';
+export { getHistogramKernel, setHistogramKernel } from './get-histogram-kernel.js';
+export { histogramWasmAvailable, wasmHistogramKernel } from './histogram-wasm.js';
 export { ChannelHistograms, type HistogramSnapshot } from './channel-histograms.js';

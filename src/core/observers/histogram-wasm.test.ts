@@ -1,0 +1,63 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { getHistogramKernel } from './get-histogram-kernel.js';
+import { referenceHistogramKernel } from './histogram-kernel.js';
+import { histogramWasmAvailable, wasmHistogramKernel } from './histogram-wasm.js';
+
+function both(x: Float32Array, lo: number, hi: number, bins: number) {
+  const ref = new Float64Array(bins);
+  const simd = new Float64Array(bins);
+  referenceHistogramKernel.histogram(x, lo, hi, ref);
+  wasmHistogramKernel.histogram(x, lo, hi, simd);
+  return { ref: Array.from(ref), simd: Array.from(simd) };
+}
+
+describe('the WebAssembly SIMD histogram kernel', () => {
+  it('is available here and is what the observers use', () => {
+    expect(histogramWasmAvailable()).toBe(true);
+    expect(getHistogramKernel()).toBe(wasmHistogramKernel);
+  });
+
+  it('equals the reference bit for bit on arbitrary data, spans and bin counts', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }), { minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 1, max: 5000 }),
+        (values, bins) => {
+          const x = Float32Array.from(values);
+          let lo = Infinity;
+          let hi = -Infinity;
+          for (const v of x) {
+            lo = Math.min(lo, v);
+            hi = Math.max(hi, v);
+          }
+          const { ref, simd } = both(x, lo, hi, bins);
+          expect(simd).toEqual(ref);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('equals the reference across chunk boundaries, on bin edges and at the float32 extremes', () => {
+    const n = 16384 * 2 + 13;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = ((i * 7919) % 1000) / 10; // many values exactly on bin edges
+    expect(both(x, 0, 99.9000015258789, 999).simd).toEqual(both(x, 0, 99.9000015258789, 999).ref);
+    const extreme = Float32Array.from([-3.4028234663852886e38, 0, 3.4028234663852886e38, 1, -1, 2, 3, 4, 5]);
+    const r = both(extreme, -3.4028234663852886e38, 3.4028234663852886e38, 16);
+    expect(r.simd).toEqual(r.ref);
+    expect(r.simd[15]).toBe(1);
+    // A span below float32 resolution: the scale overflows and 0 · Infinity is NaN, counted in bin 0.
+    const tiny = Float32Array.from([0, -1.401298464324817e-45, 0, 0, 0, 0, 0, 0, -1.401298464324817e-45]);
+    const t = both(tiny, -1.401298464324817e-45, 0, 2);
+    expect(t.simd).toEqual(t.ref);
+    expect(t.ref).toEqual([2, 7]);
+  });
+
+  it('adds to the counts and handles a degenerate span', () => {
+    const counts = Float64Array.from([2, 0]);
+    wasmHistogramKernel.histogram(Float32Array.from([1, 1, 1]), 1, 1, counts);
+    expect(Array.from(counts)).toEqual([5, 0]);
+  });
+});
