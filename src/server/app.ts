@@ -59,13 +59,25 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       plugins: [ndArrayKeyword as never],
     },
     // Long ids must reach the schema (422 naming the rule) rather than the router's bare 414.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
   app.decorate('serverOptions', opts);
   app.decorate('registry', new InstanceRegistry(options.store));
+  // While closing, answers end their connection, so a keep-alive client does not hold the
+  // process open for the keep-alive timeout after its in-flight request was answered.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onClose', async () => {
+    // Last-used parameters are not written per request (that would be a disk write per quantize); a clean stop saves them.
+    app.registry.persistAll();
     options.store.close();
   });
   app.setErrorHandler(errorHandler);

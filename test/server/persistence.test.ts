@@ -1,0 +1,109 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// A real process: the built CLI (npm test builds first), on an ephemeral loopback port.
+const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'quantkit-persist-'));
+const children: ChildProcessWithoutNullStreams[] = [];
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(extraEnv: Record<string, string> = {}): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--log-level', 'silent'], {
+    env: { ...process.env, ...extraEnv },
+  });
+  children.push(child);
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
+  });
+  return { child, url };
+}
+
+function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: string | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+}
+
+async function call(url: string, method: string, path: string, body?: unknown) {
+  const r = await fetch(url + path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> & unknown[] };
+}
+
+const DATA = { data: [[-2.5, 0.1, 1.7, 9.25]] };
+
+describe.skipIf(!existsSync(MAIN))('persistence across a real process', () => {
+  it('instances, configs and calibrated parameters survive kill -9; last-used ones a SIGTERM', async () => {
+    let s = await start();
+    expect((await call(s.url, 'POST', '/instances/cal', { quantization_mode: 'CALIBRATED', symmetric: true, num_bits: 6 })).status).toBe(200);
+    expect((await call(s.url, 'POST', '/instances/cal/calibrate', { data: [[[0.5, -3, 2, 8]], [[1, 1, 1, -4]]] })).status).toBe(200);
+    const codes = (await call(s.url, 'POST', '/instances/cal/quantize', DATA)).body.data;
+    await call(s.url, 'POST', '/instances/cal/quantize', DATA);
+    expect((await call(s.url, 'GET', '/instances/cal/stats')).body.quantize_calls).toBe(2);
+    expect((await call(s.url, 'POST', '/instances/gone', {})).status).toBe(200);
+    expect((await call(s.url, 'DELETE', '/instances/gone')).status).toBe(200);
+    // Answered writes are durable: kill -9 right after the last answer.
+    s.child.kill('SIGKILL');
+    await exited(s.child);
+
+    s = await start();
+    expect((await call(s.url, 'GET', '/instances')).body).toEqual(['default', 'cal']);
+    expect((await call(s.url, 'GET', '/instances/cal/config')).body).toMatchObject({ quantization_mode: 'CALIBRATED', symmetric: true, num_bits: 6 });
+    expect((await call(s.url, 'POST', '/instances/cal/quantize', DATA)).body.data).toEqual(codes);
+    // Statistics live in the process: one call since the restart.
+    expect((await call(s.url, 'GET', '/instances/cal/stats')).body.quantize_calls).toBe(1);
+
+    // DYNAMIC mode's last-used parameters are saved by a graceful stop.
+    const q = (await call(s.url, 'POST', '/instances/default/quantize', DATA)).body;
+    s.child.kill('SIGTERM');
+    expect(await exited(s.child)).toEqual({ code: 0, signal: null });
+
+    s = await start();
+    expect((await call(s.url, 'GET', '/instances/default/parameters')).body).toMatchObject({ instance: { last: { scale: [q.scale] } } });
+    const dq = await call(s.url, 'POST', '/instances/default/dequantize', { data: q.data });
+    expect(dq.status).toBe(200);
+    expect((await call(s.url, 'GET', '/')).body).toEqual({ status: 'healthy', service: 'Quantizer API' });
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+  });
+});
+
+describe.skipIf(!existsSync(MAIN))('graceful shutdown', () => {
+  it('a request in flight at SIGTERM is answered, then the process exits 0', async () => {
+    const s = await start();
+    const body = Buffer.from(JSON.stringify({ data: [Array.from({ length: 5000 }, (_, i) => i / 10)] }));
+    const { request } = await import('node:http');
+    const u = new URL(s.url + '/instances/default/quantize');
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, 100));
+      // The rest goes after the SIGTERM: the request is in flight when the server starts closing.
+      setTimeout(() => {
+        s.child.kill('SIGTERM');
+        setTimeout(() => req.end(body.subarray(100)), 200);
+      }, 200);
+    });
+    const r = await answer;
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).original_shape).toEqual([1, 5000]);
+    expect(await exited(s.child)).toEqual({ code: 0, signal: null });
+  });
+});
