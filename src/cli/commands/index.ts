@@ -3,6 +3,7 @@ import { dequantizeCommand } from './dequantize.js';
 import { fakeQuantCommand } from './fake-quant.js';
 import { inspectCommand } from './inspect.js';
 import { quantizeCommand } from './quantize.js';
+import { serveCommand } from './serve.js';
 
 /** Every subcommand, in help order. Adding one is a file in this folder and a line here. */
-export const COMMANDS: readonly CliCommand[] = [quantizeCommand, dequantizeCommand, fakeQuantCommand, inspectCommand];
+export const COMMANDS: readonly CliCommand[] = [quantizeCommand, dequantizeCommand, fakeQuantCommand, inspectCommand, serveCommand];
