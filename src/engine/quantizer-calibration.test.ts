@@ -38,12 +38,12 @@ describe('CALIBRATED', () => {
     expect(report.count).toBe(8);
     expect(report.clippedFraction).toBe(0);
     const r = q.quantize([[10, -10], [1, 0]]);
-    expect(r.params.scale[0]).toBe(want.scale[0]);
+    expect(r.params!.scale[0]).toBe(want.scale[0]);
     expect(Array.from(r.codes)).toEqual(Array.from(quantize(new Float32Array([10, -10, 1, 0]), [2, 2], { params: want }).codes));
     expect(r.clipped).toBe(2);
     expect(q.getStats().clippedValues).toBe(2);
     // Calibrated parameters do not move with the data.
-    expect(q.quantize([[0.1, 0.2], [0.3, 0.4]]).params.scale[0]).toBe(want.scale[0]);
+    expect(q.quantize([[0.1, 0.2], [0.3, 0.4]]).params!.scale[0]).toBe(want.scale[0]);
   });
 
   test('the report measures the fit: MSE, SQNR and the error histogram agree with a direct computation', () => {
@@ -81,7 +81,7 @@ describe('CALIBRATED', () => {
     expect(report.axis).toBe(1);
     expect(report.scales.length).toBe(2);
     const r = q.quantize([[1, 1], [1, 1]]);
-    expect(r.params.granularity).toEqual({ kind: 'per-axis', axis: 1 });
+    expect(r.params!.granularity).toEqual({ kind: 'per-axis', axis: 1 });
     expect(code(() => q.quantize([[1, 1, 1], [1, 1, 1]]))).toBe('SHAPE_MISMATCH');
     expect(code(() => q.quantize([[1, 1], [1, 1]], { channelDim: 0 }))).toBe('SHAPE_MISMATCH');
   });
@@ -98,11 +98,11 @@ describe('CALIBRATED', () => {
     expect(big.requantized).toBe(true);
     expect(big.clipped).toBe(0);
     const widened = qparamsFromRange(new Float32Array([-1]), new Float32Array([5]), [4], { dtype: 'int8' });
-    expect(big.params.scale[0]).toBe(widened.scale[0]);
+    expect(big.params!.scale[0]).toBe(widened.scale[0]);
     expect(q.getParameters().active!.scale[0]).toBe(widened.scale[0]);
     expect(widened.scale[0]).toBeGreaterThan(before);
     expect(q.getStats().requantizations).toBe(1);
-    expect(Array.from(big.codes)).toEqual(Array.from(quantize(new Float32Array([0, 5, -0.5, 4]), [4], { params: big.params }).codes));
+    expect(Array.from(big.codes)).toEqual(Array.from(quantize(new Float32Array([0, 5, -0.5, 4]), [4], { params: big.params! }).codes));
   });
 
   test('without enableRequantization the range never moves', () => {
@@ -131,7 +131,7 @@ describe('CALIBRATED', () => {
     const q = new Quantizer();
     const report = q.calibrate([[-1, 3]]);
     q.updateConfig({ quantizationMode: 'CALIBRATED' });
-    expect(q.quantize([0, 100]).params.scale[0]).toBe(report.scale);
+    expect(q.quantize([0, 100]).params!.scale[0]).toBe(report.scale);
   });
 });
 

@@ -36,8 +36,8 @@ describe('per-layer settings', () => {
     const r = q.quantize(data, { layerName: 'fc' });
     if (r.kind !== 'integer') throw new Error('integer expected');
     expect(r.dtype).toBe('uint4');
-    expect(r.params.symmetric).toBe(true);
-    expect(r.params.granularity).toEqual({ kind: 'per-axis', axis: 0 });
+    expect(r.params!.symmetric).toBe(true);
+    expect(r.params!.granularity).toEqual({ kind: 'per-axis', axis: 0 });
     expect(r.layer.source).toBe('custom');
     const bits = new Quantizer({ numBits: 6, customQuantizationConfig: { fc: { symmetric: true } } }).quantize(data, { layerName: 'fc' });
     expect(bits.dtype).toBe('int6');
@@ -79,7 +79,7 @@ describe('per-layer settings', () => {
     const r = d.quantize([[-8, 8]], { layerName: 'a' });
     d.quantize([[-1, 1]], { layerName: 'b' });
     const viaLayer = Array.from(d.dequantize(r.codes, { layerName: 'a' }).values);
-    expect(viaLayer).toEqual(Array.from(d.dequantize(r.codes, { params: r.params }).values));
+    expect(viaLayer).toEqual(Array.from(d.dequantize(r.codes, { params: r.params! }).values));
     expect(viaLayer).not.toEqual(Array.from(d.dequantize(r.codes, { layerName: 'b' }).values));
   });
 });

@@ -26,8 +26,8 @@ describe('DYNAMIC (default)', () => {
     expect(r.kind).toBe('integer');
     expect(r.shape).toEqual([2, 3]);
     expect(Array.from(r.codes)).toEqual(Array.from(want.codes));
-    expect(r.params.scale).toEqual(want.params.scale);
-    expect(r.params.zeroPoint).toEqual(want.params.zeroPoint);
+    expect(r.params!.scale).toEqual(want.params.scale);
+    expect(r.params!.zeroPoint).toEqual(want.params.zeroPoint);
     expect(r.codes).toBeInstanceOf(Int8Array);
     expect(r.quantizationType).toBe('INT8');
   });
@@ -35,38 +35,38 @@ describe('DYNAMIC (default)', () => {
   test('the reference example: [-1, 0, 3] -> int8 [-128, -64, 127], scale 4/255, zero point -64', () => {
     const r = new Quantizer().quantize([[-1, 0, 3]]);
     expect(Array.from(r.codes)).toEqual([-128, -64, 127]);
-    expect(r.params.scale[0]).toBe(Math.fround(4 / 255));
-    expect(r.params.zeroPoint[0]).toBe(-64);
+    expect(r.params!.scale[0]).toBe(Math.fround(4 / 255));
+    expect(r.params!.zeroPoint[0]).toBe(-64);
   });
 
   test('remembers the last parameters, which dequantize uses by default', () => {
     const q = new Quantizer();
     const r = q.quantize(x23);
     const d = q.dequantize(r.codes, { shape: r.shape });
-    expect(Array.from(d.values)).toEqual(Array.from(dequantize(r.codes as Int8Array, [2, 3], r.params)));
+    expect(Array.from(d.values)).toEqual(Array.from(dequantize(r.codes as Int8Array, [2, 3], r.params!)));
     expect(d.shape).toEqual([2, 3]);
-    expect(q.getStats().lastScale).toBe(r.params.scale[0]);
-    expect(q.getStats().lastZeroPoint).toBe(r.params.zeroPoint[0]);
-    expect(q.scale).toBe(r.params.scale[0]);
-    expect(q.zeroPoint).toBe(r.params.zeroPoint[0]);
+    expect(q.getStats().lastScale).toBe(r.params!.scale[0]);
+    expect(q.getStats().lastZeroPoint).toBe(r.params!.zeroPoint[0]);
+    expect(q.scale).toBe(r.params!.scale[0]);
+    expect(q.zeroPoint).toBe(r.params!.zeroPoint[0]);
   });
 
   test('symmetric config gives symmetric parameters; channelDim gives per-channel', () => {
     const q = new Quantizer({ symmetric: true });
     const r = q.quantize(x23);
-    expect(r.params.symmetric).toBe(true);
-    expect(r.params.zeroPoint[0]).toBe(0);
+    expect(r.params!.symmetric).toBe(true);
+    expect(r.params!.zeroPoint[0]).toBe(0);
     const pc = q.quantize(x23, { channelDim: 1 });
-    expect(pc.params.granularity).toEqual({ kind: 'per-axis', axis: 1 });
-    expect(pc.params.scale.length).toBe(3);
+    expect(pc.params!.granularity).toEqual({ kind: 'per-axis', axis: 1 });
+    expect(pc.params!.scale.length).toBe(3);
     const want = quantize(flat23, [2, 3], { dtype: 'int8', symmetric: true, granularity: { kind: 'per-axis', axis: 1 } });
     expect(Array.from(pc.codes)).toEqual(Array.from(want.codes));
-    expect(q.quantize(x23, { channelDim: -1 }).params.granularity).toEqual({ kind: 'per-axis', axis: 1 });
+    expect(q.quantize(x23, { channelDim: -1 }).params!.granularity).toEqual({ kind: 'per-axis', axis: 1 });
   });
 
   test('perChannel config quantizes along config.channelDim', () => {
     const r = new Quantizer({ perChannel: true, channelDim: 1 }).quantize(x23);
-    expect(r.params.granularity).toEqual({ kind: 'per-axis', axis: 1 });
+    expect(r.params!.granularity).toEqual({ kind: 'per-axis', axis: 1 });
   });
 });
 
@@ -75,13 +75,13 @@ describe('DYNAMIC_PER_BATCH', () => {
     const q = new Quantizer({ quantizationMode: 'DYNAMIC_PER_BATCH' });
     const data = [[[-1, 2], [3, 4]], [[100, -50], [0, 25]]];
     const r = q.quantize(data);
-    expect(r.params.granularity).toEqual({ kind: 'per-axis', axis: 0 });
-    expect(r.params.scale.length).toBe(2);
+    expect(r.params!.granularity).toEqual({ kind: 'per-axis', axis: 0 });
+    expect(r.params!.scale.length).toBe(2);
     for (let row = 0; row < 2; row++) {
       const rowData = Float32Array.from(data[row].flat());
       const own = computeQParams(rowData, [4], { dtype: 'int8' });
-      expect(r.params.scale[row]).toBe(own.scale[0]);
-      expect(r.params.zeroPoint[row]).toBe(own.zeroPoint[0]);
+      expect(r.params!.scale[row]).toBe(own.scale[0]);
+      expect(r.params!.zeroPoint[row]).toBe(own.zeroPoint[0]);
       expect(Array.from(r.codes.subarray(row * 4, row * 4 + 4))).toEqual(Array.from(quantize(rowData, [4], { params: own }).codes));
     }
     const d = q.dequantize(r.codes, { shape: r.shape });
@@ -91,7 +91,7 @@ describe('DYNAMIC_PER_BATCH', () => {
   test('a channelDim other than 0, or a scalar, is an error', () => {
     const q = new Quantizer({ quantizationMode: 'DYNAMIC_PER_BATCH' });
     expectError(() => q.quantize(x23, { channelDim: 1 }), 'INVALID_ARGUMENT', /axis 0/);
-    expect(q.quantize(x23, { channelDim: 0 }).params.scale.length).toBe(2);
+    expect(q.quantize(x23, { channelDim: 0 }).params!.scale.length).toBe(2);
     expectError(() => q.quantize(3), 'SHAPE_MISMATCH', /rank >= 1/);
   });
 });
@@ -101,15 +101,15 @@ describe('SYMMETRIC / ASYMMETRIC / PER_CHANNEL', () => {
     expect(new Quantizer({ quantizationMode: 'SYMMETRIC' }).quantize(x23).params).toMatchObject({ symmetric: true, granularity: { kind: 'per-tensor' } });
     expect(new Quantizer({ quantizationMode: 'ASYMMETRIC', symmetric: true }).quantize(x23).params).toMatchObject({ symmetric: false });
     const sym = new Quantizer({ quantizationMode: 'SYMMETRIC', quantizationType: 'UINT8' }).quantize(x23);
-    expect(sym.params.zeroPoint[0]).toBe(128);
+    expect(sym.params!.zeroPoint[0]).toBe(128);
   });
 
   test('PER_CHANNEL goes along channelDim (config default 0, or the call)', () => {
     const q = new Quantizer({ quantizationMode: 'PER_CHANNEL' });
     const r = q.quantize(x23);
-    expect(r.params.granularity).toEqual({ kind: 'per-axis', axis: 0 });
-    expect(r.params.scale.length).toBe(2);
-    expect(q.quantize(x23, { channelDim: 1 }).params.scale.length).toBe(3);
+    expect(r.params!.granularity).toEqual({ kind: 'per-axis', axis: 0 });
+    expect(r.params!.scale.length).toBe(2);
+    expect(q.quantize(x23, { channelDim: 1 }).params!.scale.length).toBe(3);
     const want = quantize(flat23, [2, 3], { dtype: 'int8', granularity: { kind: 'per-axis', axis: 0 } });
     expect(Array.from(r.codes)).toEqual(Array.from(want.codes));
     expectError(() => q.quantize(x23, { channelDim: 2 }), 'AXIS_OUT_OF_RANGE');
@@ -128,7 +128,7 @@ describe('types', () => {
     const r = new Quantizer({ quantizationType: type, ...extra }).quantize([[-2, 0.5], [1, 3]]);
     if (r.kind !== 'integer') throw new Error('integer expected');
     expect(r.codes).toBeInstanceOf(Ctor);
-    expect([r.params.qmin, r.params.qmax]).toEqual([qmin, qmax]);
+    expect([r.params!.qmin, r.params!.qmax]).toEqual([qmin, qmax]);
     expect(Math.min(...r.codes)).toBe(qmin);
     expect(Math.max(...r.codes)).toBe(qmax);
   });
@@ -171,11 +171,11 @@ describe('quantizeDequantize and dequantize', () => {
     const q = new Quantizer({ quantizationMode: 'PER_CHANNEL' });
     const r = q.quantize(x23);
     const nested = [Array.from(r.codes.subarray(0, 3)), Array.from(r.codes.subarray(3))];
-    const d = new Quantizer().dequantize(nested, { params: r.params, channelDim: 0 });
-    expect(Array.from(d.values)).toEqual(Array.from(dequantize(r.codes, [2, 3], r.params)));
-    expectError(() => q.dequantize(nested, { params: r.params, channelDim: 1 }), 'SHAPE_MISMATCH', /along axis 1, but the parameters are along axis 0/);
-    expectError(() => q.dequantize(r.codes, { params: r.params }), 'SHAPE_MISMATCH');
-    expectError(() => q.dequantize([[1, 2, 3, 4]], { params: r.params, shape: [3] }), 'SHAPE_MISMATCH', /does not fit 4 codes/);
+    const d = new Quantizer().dequantize(nested, { params: r.params!, channelDim: 0 });
+    expect(Array.from(d.values)).toEqual(Array.from(dequantize(r.codes as Int8Array, [2, 3], r.params!)));
+    expectError(() => q.dequantize(nested, { params: r.params!, channelDim: 1 }), 'SHAPE_MISMATCH', /along axis 1, but the parameters are along axis 0/);
+    expectError(() => q.dequantize(r.codes, { params: r.params! }), 'SHAPE_MISMATCH');
+    expectError(() => q.dequantize([[1, 2, 3, 4]], { params: r.params!, shape: [3] }), 'SHAPE_MISMATCH', /does not fit 4 codes/);
   });
 
   test('dequantize before any quantize has no parameters (NOT_CALIBRATED)', () => {
@@ -222,17 +222,29 @@ describe('range methods', () => {
   test('usePercentile clips at the percentiles, and the clipped values are counted', () => {
     const q = new Quantizer({ usePercentile: true, minPercentile: 0, maxPercentile: 99 });
     const r = q.quantize(data);
-    expect(r.params.scale[0]).toBeLessThan(2 / 255);
+    expect(r.params!.scale[0]).toBeLessThan(2 / 255);
     expect(r.clipped).toBeGreaterThanOrEqual(1);
     expect(q.getStats().clippedValues).toBe(r.clipped);
     const plain = new Quantizer().quantize(data);
     expect(plain.clipped).toBe(0);
-    expect(plain.params.scale[0]).toBeCloseTo(1000 / 255, 3);
+    expect(plain.params!.scale[0]).toBeCloseTo(1000 / 255, 3);
   });
 
   test('outlierThreshold clips at mean + k std', () => {
     const r = new Quantizer({ outlierThreshold: 3 }).quantize(data);
-    expect(r.params.scale[0]).toBeLessThan(1000 / 255 / 2);
+    expect(r.params!.scale[0]).toBeLessThan(1000 / 255 / 2);
     expect(r.clipped).toBe(1);
+  });
+});
+
+describe('clipped counting', () => {
+  test('dynamic min/max parameters clip nothing; calibrated ones count exactly the clamped values, per channel too', () => {
+    const q = new Quantizer();
+    expect(q.quantize(Float32Array.from({ length: 999 }, (_, i) => Math.sin(i) * 7)).clipped).toBe(0);
+    const c = new Quantizer({ quantizationMode: 'CALIBRATED', perChannel: true });
+    c.calibrate([[[-1, 1], [-2, 2]]]);
+    const r = c.quantize([[-1, 5], [-9, 1]]);
+    expect(r.clipped).toBe(2);
+    expect(c.quantize([[-1, 5], [-9, 1]], { validate: false }).clipped).toBe(2);
   });
 });

@@ -1,5 +1,6 @@
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { QuantError } from '../core/errors.js';
+import { getKernels, referenceKernels, setKernels, wasmAvailable, wasmKernels } from '../core/kernels/index.js';
 import { quantize } from '../core/quantize.js';
 import { createRng } from '../core/random.js';
 import { Quantizer } from './quantizer.js';
@@ -68,6 +69,11 @@ describe('exportParameters / importParameters', () => {
   });
 });
 
+// The lookup-table cache serves when the scalar reference kernels are active (it loses to SIMD).
+const active = getKernels();
+beforeAll(() => setKernels(referenceKernels));
+afterAll(() => setKernels(active));
+
 describe('statistics', () => {
   test('count calls, values, clipped values, cache use and time; resetStats clears them', () => {
     const q = new Quantizer({ quantizationMode: 'CALIBRATED' });
@@ -113,6 +119,20 @@ describe('the dequantization cache', () => {
     const w = new Quantizer({ quantizationType: 'INT16' });
     const r16 = w.quantize([1, 2]);
     expect(w.dequantize(r16.codes).cached).toBe(false);
+  });
+
+  test.runIf(wasmAvailable())('with WebAssembly SIMD kernels dequantize takes the (faster) kernel path, same bits', () => {
+    const q = new Quantizer();
+    const r = q.quantize([[-1, 0.3, 2]]);
+    const table = q.dequantize(r.codes, { params: r.params! });
+    setKernels(wasmKernels);
+    try {
+      const simd = q.dequantize(r.codes, { params: r.params! });
+      expect(simd.cached).toBe(false);
+      expect(Array.from(simd.values)).toEqual(Array.from(table.values));
+    } finally {
+      setKernels(referenceKernels);
+    }
   });
 
   test('updateConfig resizes or clears the cache', () => {
@@ -225,7 +245,7 @@ describe('other bad input', () => {
     const q = new Quantizer();
     expect(errorOf(() => q.quantize([])).code).toBe('EMPTY_INPUT');
     expect(errorOf(() => q.quantize([[1, 2], [3]])).code).toBe('SHAPE_MISMATCH');
-    expect(errorOf(() => q.quantize([['a']])).code).toBe('INVALID_ARGUMENT');
+    expect(errorOf(() => q.quantize([['a']] as never)).code).toBe('INVALID_ARGUMENT');
     expect(errorOf(() => new Quantizer({ quantizationType: 'INT9' })).code).toBe('INVALID_CONFIG');
     expect(errorOf(() => new Quantizer({ quantizationMode: 'NOPE' })).code).toBe('INVALID_CONFIG');
     expect(q.getStats().quantizeCalls).toBe(0);

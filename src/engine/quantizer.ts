@@ -2,10 +2,11 @@ import type { CodeArray, QuantDtypeName } from '../core/dtypes.js';
 import { allocCodes, getQuantDtype } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../core/float16.js';
-import { getKernels } from '../core/kernels/index.js';
+import { getKernels, referenceKernels } from '../core/kernels/index.js';
 import type { BlockLayout, Granularity } from '../core/layout.js';
 import { blockLayout, normalizeAxis, paramIndex, PER_TENSOR } from '../core/layout.js';
 import type { QParams } from '../core/qparams.js';
+import { roundHalfEven } from '../core/round.js';
 import { layoutForParams, qparamsFromRange } from '../core/quantize.js';
 import type { CalibrationMeasures } from './calibration-report.js';
 import { measureCalibration } from './calibration-report.js';
@@ -332,11 +333,11 @@ export class Quantizer {
       params = qparamsFromRange(min, max, shape, { dtype: dtype.name, symmetric: this.symmetricFor(cfg, layer), granularity });
     }
     const codes = reuse ? this.buffers.codes(dtype.storage, x.length) : allocCodes(dtype, x.length);
-    let clipped = encode(x, layout, params, codes, scan.hasNaN);
+    let clipped = encode(x, layout, params, codes, scan);
     let requantized = false;
     if (entryKey !== null && cfg.enableRequantization && clipped / x.length > cfg.requantizationThreshold) {
       params = this.widenCalibration(entryKey, x, shape, layout, params);
-      clipped = encode(x, layout, params, codes, scan.hasNaN);
+      clipped = encode(x, layout, params, codes, scan);
       requantized = true;
       this.stats.requantizations++;
     }
@@ -409,12 +410,15 @@ export class Quantizer {
   private dequantizeInto(codes: CodeArray, shape: readonly number[], params: QParams, out: Float32Array, cfg: QuantizerConfig): boolean {
     const layout = layoutForParams(codes.length, shape, params);
     const storage = getQuantDtype(params.dtype).storage;
-    if (cfg.enableCache && (storage === 'int8' || storage === 'uint8')) {
+    const kernels = getKernels();
+    // Tables beat the scalar reference kernel 2.4-4x but lose 3-5x to WebAssembly SIMD (bench/engine.bench.mjs),
+    // so the cache serves only when no SIMD kernel is active.
+    if (cfg.enableCache && kernels.name === referenceKernels.name && (storage === 'int8' || storage === 'uint8')) {
       const signed = storage === 'int8';
       dequantizeWithTables(codes, layout, (p) => this.cache.table(signed, params.scale[p], params.zeroPoint[p]), out);
       return true;
     }
-    getKernels().dequantize(codes, layout, params.scale, params.zeroPoint, out);
+    kernels.dequantize(codes, layout, params.scale, params.zeroPoint, out);
     return false;
   }
 
@@ -719,12 +723,27 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<TensorInput> {
 }
 
 /** Quantizes x into codes with params; NaN (when allowed through) becomes the zero point, so it dequantizes to 0. Returns the clipped count. */
-function encode(x: Float32Array, layout: BlockLayout, params: QParams, codes: CodeArray, hasNaN: boolean): number {
+function encode(x: Float32Array, layout: BlockLayout, params: QParams, codes: CodeArray, scan: FiniteScan): number {
   getKernels().quantize(x, layout, params.scale, params.zeroPoint, params.qmin, params.qmax, codes);
-  if (hasNaN) {
+  if (scan.hasNaN) {
     for (let g = 0; g < x.length; g++) if (x[g] !== x[g]) codes[g] = params.zeroPoint[layout.paramCount === 1 ? 0 : paramIndex(layout, g)];
   }
-  return countClipped(x, codes, layout, params);
+  return extremesFit(scan, params) ? 0 : countClipped(x, codes, layout, params);
+}
+
+/**
+ * x ↦ roundHalfEven(x / scale) is monotonic, so when the scanned extremes of every parameter's
+ * values land inside [qmin, qmax] no value was clamped and the counting pass can be skipped (the
+ * usual case for dynamic min/max parameters). Needs a scan laid out like the parameters.
+ */
+function extremesFit(scan: FiniteScan, params: QParams): boolean {
+  if (scan.hasNaN || scan.hasInf || scan.min.length !== params.scale.length) return false;
+  for (let p = 0; p < scan.min.length; p++) {
+    const lo = roundHalfEven(Math.fround(scan.min[p] / params.scale[p])) + params.zeroPoint[p];
+    const hi = roundHalfEven(Math.fround(scan.max[p] / params.scale[p])) + params.zeroPoint[p];
+    if (lo < params.qmin || hi > params.qmax) return false;
+  }
+  return true;
 }
 
 function countNonFinite(x: Float32Array): number {
