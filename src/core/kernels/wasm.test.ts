@@ -50,9 +50,12 @@ function valuesArb(n: number): fc.Arbitrary<Float32Array> {
     { arbitrary: fc.constantFrom(...SPECIALS), weight: 1 },
     { arbitrary: fc.float(), weight: 1 },
   );
-  return fc.tuple(fc.array(value, { minLength: n, maxLength: n }), magnitude, fc.boolean(), fc.boolean(), fc.boolean()).map(([vs, m, constant, finite, noNaN]) => {
+  // JS writes one NaN pattern; negative, signalling and payload NaNs only arrive as raw bits.
+  const nanBits = fc.array(fc.tuple(fc.nat(Math.max(n - 1, 0)), fc.constantFrom(0xffc00000, 0xff800001, 0x7f800001, 0xffffffff, 0x7fc00001)), { maxLength: 3 });
+  return fc.tuple(fc.array(value, { minLength: n, maxLength: n }), magnitude, fc.boolean(), fc.boolean(), fc.boolean(), nanBits).map(([vs, m, constant, finite, noNaN, raw]) => {
     const x = Float32Array.from(vs, (v) => f32(v * m));
     if (constant && n > 0) x.fill(x[0]);
+    if (n > 0) for (const [i, b] of raw) new Uint32Array(x.buffer)[i] = b;
     // Most cases stay finite so chooseQParams sees a real range; the rest exercise NaN / Inf paths.
     if (finite) for (let i = 0; i < n; i++) if (!Number.isFinite(x[i])) x[i] = f32(i * 0.37 * m);
     if (noNaN) for (let i = 0; i < n; i++) if (Number.isNaN(x[i])) x[i] = -0;
@@ -250,7 +253,7 @@ describe('wasmKernels', () => {
     const x = Float32Array.from({ length: 40 }, (_, i) => f32((i - 20) * 0.75));
     const layout = blockLayout([40], PER_TENSOR);
     const scale = new Float32Array([0.25]);
-    for (const zp of [2 ** 22 + 1, -(2 ** 30), 2 ** 31 - 1]) {
+    for (const zp of [2 ** 21 + 1, -(2 ** 21) - 1, -(2 ** 30), 2 ** 31 - 1]) {
       const zeroPoint = new Int32Array([zp]);
       const want = new Float32Array(40);
       const got = new Float32Array(40);

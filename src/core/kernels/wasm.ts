@@ -15,11 +15,13 @@ import { referenceKernels } from './reference.js';
 const CHUNK = 16384;
 
 /**
- * Zero points are added in float32 and subtracted in int32 before a float32 conversion; both are
- * exact (hence equal to the reference) while |zeroPoint| ≤ 2^22 and |qmin|, |qmax| ≤ 2^22. Calls
- * outside that (never produced by chooseQParams) go to the reference kernels.
+ * Limits within which the SIMD arithmetic is exact, hence equal to the reference: zero points are
+ * folded into float32 clamp bounds and an integer offset, and the shifted values must stay below
+ * 2^22 for the rounding trick in assembly/lib/affine.ts. chooseQParams never leaves them (its
+ * zero points lie in [qmin, qmax] ⊆ [−32768, 65535]); other calls go to the reference kernels.
  */
-const EXACT_LIMIT = 2 ** 22;
+const ZERO_POINT_LIMIT = 2 ** 21;
+const FAKE_RANGE_LIMIT = 2 ** 22;
 
 type Chunked = (src: number, dst: number, n: number, start: number) => void;
 
@@ -110,7 +112,7 @@ class Runtime {
       throw new QuantError('INVALID_PARAMS', `the layout needs ${hi + 1} parameters for elements ${start}..${start + n - 1}, got ${Math.min(a.length, b.length)}`);
     }
     if (checkZeroPoints) {
-      for (let p = lo; p <= hi; p++) if (b[p] > EXACT_LIMIT || b[p] < -EXACT_LIMIT) return false;
+      for (let p = lo; p <= hi; p++) if (b[p] > ZERO_POINT_LIMIT || b[p] < -ZERO_POINT_LIMIT) return false;
     }
     const count = hi - lo + 1;
     const aPtr = this.paramPtr;
@@ -268,7 +270,7 @@ export const wasmKernels: Kernels = {
     const n = x.length;
     if (n === 0) return;
     checkChunk(layout, start, n, out.length, 'fakeQuantize');
-    const rt = layout.size <= MAX_ELEMENTS && exactRange(qmin, qmax, -EXACT_LIMIT, EXACT_LIMIT) ? getRuntime() : undefined;
+    const rt = layout.size <= MAX_ELEMENTS && exactRange(qmin, qmax, -FAKE_RANGE_LIMIT, FAKE_RANGE_LIMIT) ? getRuntime() : undefined;
     if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true)) {
       return referenceKernels.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
     }

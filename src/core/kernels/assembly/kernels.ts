@@ -31,29 +31,51 @@ export function heapBase(): usize {
 /**
  * Splits elements [start, start + n) into runs over which the parameter is constant (everything up
  * to the end of the current block: a whole tensor, a channel, a block of rows) or, with varyInner,
- * into row segments whose parameters are contiguous, and runs `op` on each.
+ * into row segments whose parameters are contiguous, and runs `op` on each. Only the chunk's first
+ * element needs divisions; after it the row, block and outer indices advance incrementally, which
+ * matters when runs are short (per-block along the last axis: a run per block of 32).
  */
 // @ts-ignore: decorator
 @inline function walk<T>(op: i32, src: usize, dst: usize, n: u32, start: u32, finiteOnly: bool): void {
-  const end = start + n;
-  let g = start;
+  const r0 = start / inner;
+  let i = start - r0 * inner;
+  let o = r0 / axisLen;
+  let a = r0 - o * axisLen;
+  let b = a / blockSize;
+  let inBlock = a - b * blockSize;
   let j: u32 = 0;
-  while (g < end) {
-    const r = g / inner;
-    const i = g - r * inner;
-    const o = r / axisLen;
-    const a = r - o * axisLen;
-    const b = a / blockSize;
+  while (j < n) {
     let len: u32;
     if (varyInner) {
-      len = min((r + 1) * inner, end) - g;
+      len = min(inner - i, n - j);
       run<T>(op, src, dst, j, len, o * paramOuterStride + b * inner + i - paramLo, true, finiteOnly);
+      i = 0;
+      a++;
+      inBlock++;
+      if (inBlock == blockSize) {
+        inBlock = 0;
+        b++;
+      }
+      if (a == axisLen) {
+        a = 0;
+        b = 0;
+        inBlock = 0;
+        o++;
+      }
     } else {
-      const blockEnd = (o * axisLen + min((b + 1) * blockSize, axisLen)) * inner;
-      len = min(blockEnd, end) - g;
+      const blockEnd = min((b + 1) * blockSize, axisLen);
+      // Elements left in this block: the rest of this row plus the whole rows after it.
+      len = min((blockEnd - a) * inner - i, n - j);
       run<T>(op, src, dst, j, len, o * paramOuterStride + b - paramLo, false, finiteOnly);
+      i = 0;
+      a = blockEnd;
+      b++;
+      if (a == axisLen) {
+        a = 0;
+        b = 0;
+        o++;
+      }
     }
-    g += len;
     j += len;
   }
 }

@@ -3,20 +3,38 @@
 // The runs are @inline and called with a constant `vary`, so each path compiles without branches.
 import { paramA, paramB, qmax, qmin } from './state';
 
+/** 1.5 · 2^23: adding it to a float32 v with |v| < 2^22 rounds v half to even and leaves v + 2^22 in the low mantissa bits. */
+const MAGIC: f32 = 12582912.0;
+const MAGIC_BITS: i32 = 0x4b400000;
+
+/*
+ * Quantizing is done in the shifted domain y = x / s (IEEE float32 division, as ONNX
+ * QuantizeLinear divides; a reciprocal multiply would differ in the last bit), clamping y to
+ * [qmin − zp, qmax − zp] before rounding. For integer bounds that is the same as rounding first:
+ * clamp(round(y) + zp, qmin, qmax) = round(clamp(y, qmin − zp, qmax − zp)) + zp. pmax(y, lo) and
+ * pmin(y, hi) are single instructions (unlike f32x4.min/max) and, with y first, pass NaN through.
+ */
+
 /**
- * clamp(nearest(x / s) + zp, lo, hi) in float32. The division is IEEE float32 division (ONNX
- * QuantizeLinear divides; a reciprocal multiply would differ in the last bit). f32x4.min/max
- * propagate NaN, so a NaN input stays NaN here.
+ * Codes for four lanes: y clamped, rounded half to even and moved to integers by the MAGIC add
+ * (exact: the clamped |y| < 2^22), then + zp via k = MAGIC_BITS − zp. NaN lanes become 0, which is
+ * what storing NaN into a typed array gives.
  */
 // @ts-ignore: decorator
-@inline export function roundClamp(x: v128, s: v128, zp: v128, lo: v128, hi: v128): v128 {
-  return f32x4.min(f32x4.max(f32x4.add(f32x4.nearest(f32x4.div(x, s)), zp), lo), hi);
+@inline function quantize4(x: v128, s: v128, lo: v128, hi: v128, k: v128): v128 {
+  const y = f32x4.div(x, s);
+  const t = f32x4.add(f32x4.pmin(f32x4.pmax(y, lo), hi), f32x4.splat(MAGIC));
+  return v128.and(i32x4.sub(t, k), f32x4.eq(y, y));
 }
 
-/** The lanes as integers; NaN saturates to 0, which is what storing NaN into a typed array gives. */
+/**
+ * (clamp(roundHalfEven(y) + zp, qmin, qmax) − zp) · s = round(clamp(y, lo, hi)) · s. The + 0 turns
+ * a rounded −0 into +0, as the reference's (r + zp) − zp does; NaN stays NaN.
+ */
 // @ts-ignore: decorator
-@inline function toInt(v: v128): v128 {
-  return i32x4.trunc_sat_f32x4_s(v);
+@inline function fakeQuantize4(x: v128, s: v128, lo: v128, hi: v128): v128 {
+  const y = f32x4.div(x, s);
+  return f32x4.mul(f32x4.add(f32x4.nearest(f32x4.pmin(f32x4.pmax(y, lo), hi)), f32x4.splat(<f32>0)), s);
 }
 
 // @ts-ignore: decorator
@@ -51,35 +69,51 @@ import { paramA, paramB, qmax, qmin } from './state';
 /** q = clamp(roundHalfEven(x / scale) + zeroPoint, qmin, qmax) for n elements from parameter p. */
 // @ts-ignore: decorator
 @inline export function quantizeRun<T>(x: usize, q: usize, n: u32, p: u32, vary: bool): void {
-  const lo = f32x4.splat(qmin);
-  const hi = f32x4.splat(qmax);
-  let s = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
-  let z = f32x4.convert_i32x4_s(i32x4.splat(load<i32>(paramB + (<usize>p << 2))));
+  const qlo = f32x4.splat(qmin);
+  const qhi = f32x4.splat(qmax);
+  const magicBits = i32x4.splat(MAGIC_BITS);
+  const zp0 = load<i32>(paramB + (<usize>p << 2));
+  const s0 = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
+  const lo0 = f32x4.splat(qmin - <f32>zp0);
+  const hi0 = f32x4.splat(qmax - <f32>zp0);
+  const k0 = i32x4.splat(MAGIC_BITS - zp0);
   let k: u32 = 0;
   for (; k + 16 <= n; k += 16) {
     const xp = x + (<usize>k << 2);
     let a: v128, b: v128, c: v128, d: v128;
     if (vary) {
       const pk = p + k;
-      a = toInt(roundClamp(v128.load(xp), scaleAt(pk), f32x4.convert_i32x4_s(zeroPointAt(pk)), lo, hi));
-      b = toInt(roundClamp(v128.load(xp, 16), scaleAt(pk + 4), f32x4.convert_i32x4_s(zeroPointAt(pk + 4)), lo, hi));
-      c = toInt(roundClamp(v128.load(xp, 32), scaleAt(pk + 8), f32x4.convert_i32x4_s(zeroPointAt(pk + 8)), lo, hi));
-      d = toInt(roundClamp(v128.load(xp, 48), scaleAt(pk + 12), f32x4.convert_i32x4_s(zeroPointAt(pk + 12)), lo, hi));
+      let z = zeroPointAt(pk);
+      let zf = f32x4.convert_i32x4_s(z);
+      a = quantize4(v128.load(xp), scaleAt(pk), f32x4.sub(qlo, zf), f32x4.sub(qhi, zf), i32x4.sub(magicBits, z));
+      z = zeroPointAt(pk + 4);
+      zf = f32x4.convert_i32x4_s(z);
+      b = quantize4(v128.load(xp, 16), scaleAt(pk + 4), f32x4.sub(qlo, zf), f32x4.sub(qhi, zf), i32x4.sub(magicBits, z));
+      z = zeroPointAt(pk + 8);
+      zf = f32x4.convert_i32x4_s(z);
+      c = quantize4(v128.load(xp, 32), scaleAt(pk + 8), f32x4.sub(qlo, zf), f32x4.sub(qhi, zf), i32x4.sub(magicBits, z));
+      z = zeroPointAt(pk + 12);
+      zf = f32x4.convert_i32x4_s(z);
+      d = quantize4(v128.load(xp, 48), scaleAt(pk + 12), f32x4.sub(qlo, zf), f32x4.sub(qhi, zf), i32x4.sub(magicBits, z));
     } else {
-      a = toInt(roundClamp(v128.load(xp), s, z, lo, hi));
-      b = toInt(roundClamp(v128.load(xp, 16), s, z, lo, hi));
-      c = toInt(roundClamp(v128.load(xp, 32), s, z, lo, hi));
-      d = toInt(roundClamp(v128.load(xp, 48), s, z, lo, hi));
+      a = quantize4(v128.load(xp), s0, lo0, hi0, k0);
+      b = quantize4(v128.load(xp, 16), s0, lo0, hi0, k0);
+      c = quantize4(v128.load(xp, 32), s0, lo0, hi0, k0);
+      d = quantize4(v128.load(xp, 48), s0, lo0, hi0, k0);
     }
     storeCodes<T>(q + <usize>k * sizeof<T>(), a, b, c, d);
   }
   for (; k < n; k++) {
-    if (vary) {
-      s = f32x4.splat(load<f32>(paramA + (<usize>(p + k) << 2)));
-      z = f32x4.convert_i32x4_s(i32x4.splat(load<i32>(paramB + (<usize>(p + k) << 2))));
-    }
+    let v: v128;
     // The tail goes through the same vector ops so it cannot drift from the main loop.
-    const v = toInt(roundClamp(f32x4.splat(load<f32>(x + (<usize>k << 2))), s, z, lo, hi));
+    const xv = f32x4.splat(load<f32>(x + (<usize>k << 2)));
+    if (vary) {
+      const z = load<i32>(paramB + (<usize>(p + k) << 2));
+      const s = f32x4.splat(load<f32>(paramA + (<usize>(p + k) << 2)));
+      v = quantize4(xv, s, f32x4.splat(qmin - <f32>z), f32x4.splat(qmax - <f32>z), i32x4.splat(MAGIC_BITS - z));
+    } else {
+      v = quantize4(xv, s0, lo0, hi0, k0);
+    }
     store<T>(q + <usize>k * sizeof<T>(), <T>i32x4.extract_lane(v, 0));
   }
 }
@@ -136,32 +170,35 @@ import { paramA, paramB, qmax, qmin } from './state';
 /** (clamp(roundHalfEven(x / scale) + zeroPoint, qmin, qmax) − zeroPoint) · scale, all in float32; NaN stays NaN. */
 // @ts-ignore: decorator
 @inline export function fakeQuantizeRun(x: usize, out: usize, n: u32, p: u32, vary: bool): void {
-  const lo = f32x4.splat(qmin);
-  const hi = f32x4.splat(qmax);
-  let s = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
-  let z = f32x4.convert_i32x4_s(i32x4.splat(load<i32>(paramB + (<usize>p << 2))));
+  const qlo = f32x4.splat(qmin);
+  const qhi = f32x4.splat(qmax);
+  const zf0 = <f32>load<i32>(paramB + (<usize>p << 2));
+  const s0 = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
+  const lo0 = f32x4.splat(qmin - zf0);
+  const hi0 = f32x4.splat(qmax - zf0);
   let k: u32 = 0;
   for (; k + 8 <= n; k += 8) {
     const xp = x + (<usize>k << 2);
     const op = out + (<usize>k << 2);
     if (vary) {
-      const s0 = scaleAt(p + k);
-      const s1 = scaleAt(p + k + 4);
       const z0 = f32x4.convert_i32x4_s(zeroPointAt(p + k));
       const z1 = f32x4.convert_i32x4_s(zeroPointAt(p + k + 4));
-      v128.store(op, f32x4.mul(f32x4.sub(roundClamp(v128.load(xp), s0, z0, lo, hi), z0), s0));
-      v128.store(op, f32x4.mul(f32x4.sub(roundClamp(v128.load(xp, 16), s1, z1, lo, hi), z1), s1), 16);
+      v128.store(op, fakeQuantize4(v128.load(xp), scaleAt(p + k), f32x4.sub(qlo, z0), f32x4.sub(qhi, z0)));
+      v128.store(op, fakeQuantize4(v128.load(xp, 16), scaleAt(p + k + 4), f32x4.sub(qlo, z1), f32x4.sub(qhi, z1)), 16);
     } else {
-      v128.store(op, f32x4.mul(f32x4.sub(roundClamp(v128.load(xp), s, z, lo, hi), z), s));
-      v128.store(op, f32x4.mul(f32x4.sub(roundClamp(v128.load(xp, 16), s, z, lo, hi), z), s), 16);
+      v128.store(op, fakeQuantize4(v128.load(xp), s0, lo0, hi0));
+      v128.store(op, fakeQuantize4(v128.load(xp, 16), s0, lo0, hi0), 16);
     }
   }
   for (; k < n; k++) {
+    const xv = f32x4.splat(load<f32>(x + (<usize>k << 2)));
+    let v: v128;
     if (vary) {
-      s = f32x4.splat(load<f32>(paramA + (<usize>(p + k) << 2)));
-      z = f32x4.convert_i32x4_s(i32x4.splat(load<i32>(paramB + (<usize>(p + k) << 2))));
+      const zf = <f32>load<i32>(paramB + (<usize>(p + k) << 2));
+      v = fakeQuantize4(xv, f32x4.splat(load<f32>(paramA + (<usize>(p + k) << 2))), f32x4.splat(qmin - zf), f32x4.splat(qmax - zf));
+    } else {
+      v = fakeQuantize4(xv, s0, lo0, hi0);
     }
-    const v = f32x4.mul(f32x4.sub(roundClamp(f32x4.splat(load<f32>(x + (<usize>k << 2))), s, z, lo, hi), z), s);
     store<f32>(out + (<usize>k << 2), f32x4.extract_lane(v, 0));
   }
 }

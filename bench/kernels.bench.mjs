@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// Kernel throughput on 16 Mi float32 elements (random normal), each as a median of warm runs and as
+// a ratio to dst.set(src) copying the same bytes in this process: a copy is the floor any kernel
+// that must read its input and write its output has to pay, so the ratio travels across machines
+// better than milliseconds do. Uses the BUILT library (npm run build first). `--json` prints one
+// JSON object and nothing else on stdout. Targets are reported, never enforced.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { blockLayout, chooseQParams, PER_TENSOR, QUANT_DTYPES, quantize, referenceKernels, wasmAvailable, wasmKernels } from '../dist/core/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const json = process.argv.includes('--json');
+const log = json ? () => {} : (s) => console.log(s);
+const N = 16 * 1024 * 1024;
+const ROWS = 4096;
+const COLS = N / ROWS;
+const RUNS = 9;
+
+/** Seeded standard normal float32 data (Box–Muller over a xorshift generator). */
+function normal(n, seed = 1) {
+  const x = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  const u = () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return ((s >>> 0) + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(u()));
+    const t = 2 * Math.PI * u();
+    x[i] = r * Math.cos(t);
+    if (i + 1 < n) x[i + 1] = r * Math.sin(t);
+  }
+  return x;
+}
+
+/** Median milliseconds of `runs` timed calls after `warm` untimed ones. */
+function median(fn, runs = RUNS, warm = 2) {
+  for (let i = 0; i < warm; i++) fn();
+  globalThis.gc?.();
+  const t = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    t.push(performance.now() - t0);
+  }
+  t.sort((a, b) => a - b);
+  return t[t.length >> 1];
+}
+
+/** dst.set(src) for a preallocated, warm dst of the same type and length. */
+function copyMs(src) {
+  const dst = new src.constructor(src.length).fill(1);
+  return median(() => dst.set(src));
+}
+
+function params(x, shape, granularity, dtype) {
+  const layout = blockLayout(shape, granularity);
+  const min = new Float32Array(layout.paramCount).fill(Infinity);
+  const max = new Float32Array(layout.paramCount).fill(-Infinity);
+  wasmKernels.minMax(x, layout, min, max);
+  return { layout, ...chooseQParams(min, max, { dtype, symmetric: false, narrow: false }) };
+}
+
+if (!wasmAvailable()) throw new Error('WebAssembly SIMD is not available: nothing to benchmark');
+
+const x = normal(N);
+const copyF32 = copyMs(x);
+const u8 = QUANT_DTYPES.uint8;
+const i8 = QUANT_DTYPES.int8;
+const i4 = QUANT_DTYPES.int4;
+const rows = [];
+const row = (name, ms, copy, target, extra = {}) => rows.push({ name, ms, ratio: ms / copy, target, met: target === undefined ? undefined : ms / copy <= target, ...extra });
+
+const pt = params(x, [N], PER_TENSOR, u8);
+const codes = new Uint8Array(N);
+row('quantize per-tensor uint8', median(() => wasmKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, codes)), copyF32, 0.9);
+
+const shape = [ROWS, COLS];
+const codesI8 = new Int8Array(N);
+for (const [name, g, dtype] of [
+  ['quantize per-channel int8 (axis 0)', { kind: 'per-axis', axis: 0 }, i8],
+  ['quantize per-channel int8 (axis 1)', { kind: 'per-axis', axis: 1 }, i8],
+  ['quantize per-block int4 (axis 1, block 32)', { kind: 'per-block', axis: 1, blockSize: 32 }, i4],
+  ['quantize per-block int4 (axis 0, block 32)', { kind: 'per-block', axis: 0, blockSize: 32 }, i4],
+]) {
+  const p = params(x, shape, g, dtype);
+  row(name, median(() => wasmKernels.quantize(x, p.layout, p.scale, p.zeroPoint, dtype.qmin, dtype.qmax, codesI8)), copyF32, 1.2);
+}
+
+wasmKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, codes);
+const deq = new Float32Array(N);
+// Dequantize writes 4 bytes per code, so its floor is the copy of its output.
+row('dequantize per-tensor uint8', median(() => wasmKernels.dequantize(codes, pt.layout, pt.scale, pt.zeroPoint, deq)), copyF32, 1.0);
+
+const mn = new Float32Array(1);
+const mx = new Float32Array(1);
+row('minMax per-tensor', median(() => {
+  mn[0] = Infinity;
+  mx[0] = -Infinity;
+  wasmKernels.minMax(x, pt.layout, mn, mx);
+}), copyF32, 0.5);
+row('minMax per-tensor finiteOnly', median(() => {
+  mn[0] = Infinity;
+  mx[0] = -Infinity;
+  wasmKernels.minMax(x, pt.layout, mn, mx, 0, true);
+}), copyF32);
+
+const fq = new Float32Array(N);
+row('fakeQuantize per-tensor uint8', median(() => wasmKernels.fakeQuantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, fq)), copyF32);
+
+const nibbles = Int8Array.from(codesI8, (v) => (v % 8));
+const packed = new Uint8Array(N / 2);
+const copyCodes = copyMs(nibbles);
+row('pack int4', median(() => wasmKernels.pack(nibbles, 4, packed)), copyCodes);
+const unpacked = new Int8Array(N);
+row('unpack int4', median(() => wasmKernels.unpack(packed, 4, true, unpacked)), copyCodes);
+
+// What a caller pays: their Float32Array in, a fresh codes array out (range, qparams, allocation, quantize).
+row('end-to-end quantize(x) -> new Uint8Array (range + quantize)', median(() => quantize(x, [N], { dtype: 'uint8' }), 7, 1), copyF32, 2.0);
+
+row('reference (pure TS) quantize per-tensor uint8', median(() => referenceKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, codes), 3, 1), copyF32);
+
+const numpy = runNumpy();
+const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
+const speedups = numpy && {
+  minMax: numpy.min_max / byName['minMax per-tensor'].ms,
+  quantize: numpy.quantize / byName['quantize per-tensor uint8'].ms,
+  dequantize: numpy.dequantize / byName['dequantize per-tensor uint8'].ms,
+};
+
+if (json) {
+  console.log(JSON.stringify({ elements: N, copyMs: copyF32, copyCodesMs: copyCodes, rows, numpy, speedupOverNumpy: speedups, quantizeTargetOverNumpy: 8, quantizeTargetOverNumpyMet: speedups ? speedups.quantize >= 8 : undefined }));
+} else {
+  log(`kernels on ${N} float32 elements; copy (dst.set) of 64 MiB: ${copyF32.toFixed(2)} ms, of 16 MiB codes: ${copyCodes.toFixed(2)} ms`);
+  for (const r of rows) {
+    const target = r.target === undefined ? '' : `  target <= ${r.target}x: ${r.met ? 'met' : 'MISSED'}`;
+    log(`${r.name.padEnd(62)} ${r.ms.toFixed(2).padStart(8)} ms  ${r.ratio.toFixed(2).padStart(6)}x copy${target}`);
+  }
+  if (numpy) {
+    log(`numpy ${numpy.numpy}: min+max ${numpy.min_max.toFixed(2)} ms, quantize ${numpy.quantize.toFixed(2)} ms, dequantize ${numpy.dequantize.toFixed(2)} ms`);
+    log(`speed-up over numpy: min/max ${speedups.minMax.toFixed(1)}x, quantize ${speedups.quantize.toFixed(1)}x (target >= 8x: ${speedups.quantize >= 8 ? 'met' : 'MISSED'}), dequantize ${speedups.dequantize.toFixed(1)}x`);
+  } else {
+    log('numpy: python3 with numpy not found, comparison skipped');
+  }
+}
+
+function runNumpy() {
+  const r = spawnSync('python3', [join(here, '../scripts/bench-numpy.py'), String(N), String(RUNS)], { encoding: 'utf8' });
+  if (r.status !== 0 || r.error) return undefined;
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    return undefined;
+  }
+}
