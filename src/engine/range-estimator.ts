@@ -1,8 +1,6 @@
 import type { BlockLayout, Granularity } from '../core/layout.js';
 import type { Observer } from '../core/observers/observer.js';
-import { MinMaxObserver } from '../core/observers/min-max-observer.js';
-import { OutlierObserver } from '../core/observers/outlier-observer.js';
-import { PercentileObserver } from '../core/observers/percentile-observer.js';
+import { createObserver } from '../core/observers/builtin-observers.js';
 import type { QuantizerConfig } from './config.js';
 import type { FiniteScan } from './finite-scan.js';
 import { finiteValues } from './finite-scan.js';
@@ -23,11 +21,11 @@ export function rangeMethodOf(config: QuantizerConfig): RangeMethod {
 export function createRangeObserver(method: RangeMethod, axis: number | undefined): Observer {
   switch (method.name) {
     case 'percentile':
-      return new PercentileObserver({ axis, minPercentile: method.minPercentile, maxPercentile: method.maxPercentile });
+      return createObserver('percentile', { axis, minPercentile: method.minPercentile, maxPercentile: method.maxPercentile });
     case 'outlier':
-      return new OutlierObserver({ axis, outlierThreshold: method.outlierThreshold });
+      return createObserver('outlier', { axis, outlierThreshold: method.outlierThreshold });
     case 'minmax':
-      return new MinMaxObserver({ axis });
+      return createObserver('minmax', { axis });
   }
 }
 
