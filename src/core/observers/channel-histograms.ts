@@ -22,8 +22,10 @@ export interface HistogramSnapshot {
  * 'symmetric' ones span [−T, T] with T = max |x| (ONNX Runtime's entropy collector). When a batch
  * reaches past the current span, the span grows to cover it, the old counts are re-binned into the
  * new span (rebinHistogram) and the batch is binned directly into it, as PyTorch does; so is a
- * merged observer's histogram. Counts are float64 (re-binning makes them fractional; exact integers
- * up to 2^53).
+ * merged observer's histogram. Unlike PyTorch, which discards its histogram when the old span is a
+ * single value (or narrower than 1e-6), that mass is kept, in the new bin holding the value; and
+ * ±Infinity is an error (checked before any state changes) rather than silently dropped.
+ * Counts are float64 (re-binning makes them fractional; exact integers up to 2^53).
  */
 export class ChannelHistograms {
   readonly bins: number;

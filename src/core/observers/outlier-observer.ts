@@ -84,6 +84,13 @@ export class OutlierObserver extends BaseObserver {
 
   private combine(p: number, nB: number, meanB: number, m2B: number): void {
     const nA = this.n[p];
+    if (nA === 0) {
+      // Adopt exactly: meanB · nB / nB need not round back to meanB.
+      this.n[p] = nB;
+      this.mean[p] = meanB;
+      this.m2[p] = m2B;
+      return;
+    }
     const n = nA + nB;
     const delta = meanB - this.mean[p];
     this.mean[p] += (delta * nB) / n;
