@@ -30,6 +30,7 @@ interface KernelExports {
   heapBase(): number;
   setLayout(inner: number, axisLen: number, blockSize: number, paramOuterStride: number, varyInner: number, paramLo: number): void;
   setParams(paramA: number, paramB: number, qmin: number, qmax: number): void;
+  prepareShifted(count: number): void;
   quantizeI8: Chunked;
   quantizeU8: Chunked;
   quantizeI16: Chunked;
@@ -105,8 +106,10 @@ class Runtime {
   /**
    * Copies the parameters elements [start, start + n) use into linear memory once per call and
    * sets the layout and [qmin, qmax]. Returns false when a zero point is outside the exact range.
+   * `shifted` (quantize, fakeQuantize) also derives the per-parameter clamp bounds the
+   * vector-parameter paths load.
    */
-  stageParams(layout: BlockLayout, start: number, n: number, a: Float32Array, b: Float32Array | Int32Array, qmin: number, qmax: number, checkZeroPoints: boolean): boolean {
+  stageParams(layout: BlockLayout, start: number, n: number, a: Float32Array, b: Float32Array | Int32Array, qmin: number, qmax: number, checkZeroPoints: boolean, shifted = false): boolean {
     const [lo, hi] = paramRange(layout, start, n);
     if (hi >= a.length || hi >= b.length) {
       throw new QuantError('INVALID_PARAMS', `the layout needs ${hi + 1} parameters for elements ${start}..${start + n - 1}, got ${Math.min(a.length, b.length)}`);
@@ -116,8 +119,10 @@ class Runtime {
     }
     const count = hi - lo + 1;
     const aPtr = this.paramPtr;
-    const bPtr = aPtr + ((count * 4 + 63) & ~63);
-    this.ensure(bPtr + count * 4);
+    const stride = (count * 4 + 63) & ~63;
+    const bPtr = aPtr + stride;
+    // Scales, zero points, then room for the three derived arrays of prepareShifted.
+    this.ensure(aPtr + 5 * stride);
     if (count === 1) {
       this.f32[aPtr >> 2] = a[lo];
       if (b instanceof Int32Array) this.i32[bPtr >> 2] = b[lo];
@@ -130,6 +135,7 @@ class Runtime {
     const blockSize = Math.min(layout.blockSize, layout.axisLen);
     this.ex.setLayout(layout.inner, layout.axisLen, blockSize, layout.paramOuterStride, layout.varyInner ? 1 : 0, lo);
     this.ex.setParams(aPtr, bPtr, qmin, qmax);
+    if (shifted && layout.varyInner) this.ex.prepareShifted(count);
     this.paramLo = lo;
     this.paramCount = count;
     this.aPtr = aPtr;
@@ -232,7 +238,7 @@ export const wasmKernels: Kernels = {
     const kind = storageOf(out);
     const [lo, hi] = STORAGE_RANGE[kind];
     const rt = layout.size <= MAX_ELEMENTS && exactRange(qmin, qmax, lo, hi) ? getRuntime() : undefined;
-    if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true)) {
+    if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true, true)) {
       return referenceKernels.quantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
     }
     const ex = rt.ex;
@@ -271,7 +277,7 @@ export const wasmKernels: Kernels = {
     if (n === 0) return;
     checkChunk(layout, start, n, out.length, 'fakeQuantize');
     const rt = layout.size <= MAX_ELEMENTS && exactRange(qmin, qmax, -FAKE_RANGE_LIMIT, FAKE_RANGE_LIMIT) ? getRuntime() : undefined;
-    if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true)) {
+    if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true, true)) {
       return referenceKernels.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
     }
     for (let off = 0; off < n; off += CHUNK) {

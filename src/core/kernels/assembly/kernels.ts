@@ -6,7 +6,7 @@ import { dequantizeRun, fakeQuantizeRun, quantizeRun } from './lib/affine';
 import { minMaxSplatRun, minMaxVaryRun } from './lib/min-max';
 import { axisLen, blockSize, inner, paramLo, paramOuterStride, varyInner } from './lib/state';
 
-export { setLayout, setParams } from './lib/state';
+export { prepareShifted, setLayout, setParams } from './lib/state';
 export { pack2, pack4, unpack2, unpack4 } from './lib/pack';
 
 const QUANTIZE = 0;

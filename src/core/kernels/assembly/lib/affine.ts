@@ -1,11 +1,10 @@
 // Affine quantize, dequantize and fake-quantize over one run of elements that share a parameter
 // (vary = false: a splat) or whose parameters run along with them (vary = true: vector loads).
 // The runs are @inline and called with a constant `vary`, so each path compiles without branches.
-import { paramA, paramB, qmax, qmin } from './state';
+import { MAGIC_BITS, paramA, paramB, paramHiShift, paramIntShift, paramLoShift, qmax, qmin } from './state';
 
 /** 1.5 · 2^23: adding it to a float32 v with |v| < 2^22 rounds v half to even and leaves v + 2^22 in the low mantissa bits. */
 const MAGIC: f32 = 12582912.0;
-const MAGIC_BITS: i32 = 0x4b400000;
 
 /*
  * Quantizing is done in the shifted domain y = x / s (IEEE float32 division, as ONNX
@@ -69,9 +68,6 @@ const MAGIC_BITS: i32 = 0x4b400000;
 /** q = clamp(roundHalfEven(x / scale) + zeroPoint, qmin, qmax) for n elements from parameter p. */
 // @ts-ignore: decorator
 @inline export function quantizeRun<T>(x: usize, q: usize, n: u32, p: u32, vary: bool): void {
-  const qlo = f32x4.splat(qmin);
-  const qhi = f32x4.splat(qmax);
-  const magicBits = i32x4.splat(MAGIC_BITS);
   const zp0 = load<i32>(paramB + (<usize>p << 2));
   const s0 = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
   const lo0 = f32x4.splat(qmin - <f32>zp0);
@@ -82,19 +78,15 @@ const MAGIC_BITS: i32 = 0x4b400000;
     const xp = x + (<usize>k << 2);
     let a: v128, b: v128, c: v128, d: v128;
     if (vary) {
-      const pk = p + k;
-      let z = zeroPointAt(pk);
-      let zf = f32x4.convert_i32x4_s(z);
-      a = quantize4(v128.load(xp), scaleAt(pk), f32x4.sub(qlo, zf), f32x4.sub(qhi, zf), i32x4.sub(magicBits, z));
-      z = zeroPointAt(pk + 4);
-      zf = f32x4.convert_i32x4_s(z);
-      b = quantize4(v128.load(xp, 16), scaleAt(pk + 4), f32x4.sub(qlo, zf), f32x4.sub(qhi, zf), i32x4.sub(magicBits, z));
-      z = zeroPointAt(pk + 8);
-      zf = f32x4.convert_i32x4_s(z);
-      c = quantize4(v128.load(xp, 32), scaleAt(pk + 8), f32x4.sub(qlo, zf), f32x4.sub(qhi, zf), i32x4.sub(magicBits, z));
-      z = zeroPointAt(pk + 12);
-      zf = f32x4.convert_i32x4_s(z);
-      d = quantize4(v128.load(xp, 48), scaleAt(pk + 12), f32x4.sub(qlo, zf), f32x4.sub(qhi, zf), i32x4.sub(magicBits, z));
+      const off = <usize>(p + k) << 2;
+      const sp = paramA + off;
+      const lp = paramLoShift + off;
+      const hp = paramHiShift + off;
+      const ip = paramIntShift + off;
+      a = quantize4(v128.load(xp), v128.load(sp), v128.load(lp), v128.load(hp), v128.load(ip));
+      b = quantize4(v128.load(xp, 16), v128.load(sp, 16), v128.load(lp, 16), v128.load(hp, 16), v128.load(ip, 16));
+      c = quantize4(v128.load(xp, 32), v128.load(sp, 32), v128.load(lp, 32), v128.load(hp, 32), v128.load(ip, 32));
+      d = quantize4(v128.load(xp, 48), v128.load(sp, 48), v128.load(lp, 48), v128.load(hp, 48), v128.load(ip, 48));
     } else {
       a = quantize4(v128.load(xp), s0, lo0, hi0, k0);
       b = quantize4(v128.load(xp, 16), s0, lo0, hi0, k0);
@@ -170,8 +162,6 @@ const MAGIC_BITS: i32 = 0x4b400000;
 /** (clamp(roundHalfEven(x / scale) + zeroPoint, qmin, qmax) − zeroPoint) · scale, all in float32; NaN stays NaN. */
 // @ts-ignore: decorator
 @inline export function fakeQuantizeRun(x: usize, out: usize, n: u32, p: u32, vary: bool): void {
-  const qlo = f32x4.splat(qmin);
-  const qhi = f32x4.splat(qmax);
   const zf0 = <f32>load<i32>(paramB + (<usize>p << 2));
   const s0 = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
   const lo0 = f32x4.splat(qmin - zf0);
@@ -181,10 +171,12 @@ const MAGIC_BITS: i32 = 0x4b400000;
     const xp = x + (<usize>k << 2);
     const op = out + (<usize>k << 2);
     if (vary) {
-      const z0 = f32x4.convert_i32x4_s(zeroPointAt(p + k));
-      const z1 = f32x4.convert_i32x4_s(zeroPointAt(p + k + 4));
-      v128.store(op, fakeQuantize4(v128.load(xp), scaleAt(p + k), f32x4.sub(qlo, z0), f32x4.sub(qhi, z0)));
-      v128.store(op, fakeQuantize4(v128.load(xp, 16), scaleAt(p + k + 4), f32x4.sub(qlo, z1), f32x4.sub(qhi, z1)), 16);
+      const off = <usize>(p + k) << 2;
+      const sp = paramA + off;
+      const lp = paramLoShift + off;
+      const hp = paramHiShift + off;
+      v128.store(op, fakeQuantize4(v128.load(xp), v128.load(sp), v128.load(lp), v128.load(hp)));
+      v128.store(op, fakeQuantize4(v128.load(xp, 16), v128.load(sp, 16), v128.load(lp, 16), v128.load(hp, 16)), 16);
     } else {
       v128.store(op, fakeQuantize4(v128.load(xp), s0, lo0, hi0));
       v128.store(op, fakeQuantize4(v128.load(xp, 16), s0, lo0, hi0), 16);
