@@ -48,6 +48,8 @@ percentile();
 const ours = [];
 for (let r = 0; r < RUNS; r++) ours.push(time(percentile));
 result.percentile_ms = median(ours);
+// Best-of too: on a shared machine the minimum is the least disturbed by other processes.
+result.percentile_best_ms = Math.min(...ours);
 const r = percentile();
 result.percentile_range = [r.min[0], r.max[0]];
 log(`percentile observer (0.01, 99.99) on 16M float32: median ${result.percentile_ms.toFixed(1)} ms (kernels: ${result.kernels}, binning: ${result.histogramKernel})`);
@@ -100,17 +102,19 @@ for _ in range(${RUNS}):
     v = np.percentile(x, [0.01, 99.99])
     ts.append((time.perf_counter() - t0) * 1000)
 ts.sort()
-print(json.dumps({"ms": ts[len(ts) // 2], "values": [float(a) for a in v]}))
+print(json.dumps({"ms": ts[len(ts) // 2], "best": ts[0], "values": [float(a) for a in v]}))
 `;
     const p = spawnSync('python3', ['-c', script, file], { encoding: 'utf8', maxBuffer: 1 << 20 });
     if (p.status !== 0) throw new Error(`numpy failed: ${p.stderr}`);
     const np = JSON.parse(p.stdout);
     result.numpy_percentile_ms = np.ms;
     result.numpy_values = np.values;
+    result.numpy_percentile_best_ms = np.best;
     result.speedup_vs_numpy = np.ms / result.percentile_ms;
+    result.speedup_vs_numpy_best = np.best / result.percentile_best_ms;
     const width = (hi - lo) / 2048;
     result.error_in_bins = [Math.abs(r.min[0] - np.values[0]) / width, Math.abs(r.max[0] - np.values[1]) / width];
-    log(`np.percentile(x, [0.01, 99.99]): median ${np.ms.toFixed(1)} ms -> quantkit is ${result.speedup_vs_numpy.toFixed(1)}x faster`);
+    log(`np.percentile(x, [0.01, 99.99]): median ${np.ms.toFixed(1)} ms -> quantkit is ${result.speedup_vs_numpy.toFixed(1)}x faster (best of ${RUNS}: ${np.best.toFixed(1)} vs ${result.percentile_best_ms.toFixed(1)} ms, ${result.speedup_vs_numpy_best.toFixed(1)}x)`);
     log(`  ranges: quantkit [${r.min[0]}, ${r.max[0]}], numpy [${np.values[0]}, ${np.values[1]}] (${result.error_in_bins.map((e) => e.toFixed(2)).join(', ')} bins apart)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
