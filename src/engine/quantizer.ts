@@ -30,7 +30,7 @@ import { axisOf, createRangeObserver, estimateRange, observeBatch, rangeMethodOf
 import type { FloatTensor, TensorInput } from './tensor-input.js';
 import { toCodeTensor, toFloatTensor } from './tensor-input.js';
 
-export interface QuantizeOptions {
+export interface QuantizerQuantizeOptions {
   /** Scan for NaN/Inf before quantizing with fixed (calibrated) parameters; default true. Dynamic modes always scan (the range pass does it). */
   readonly validate?: boolean;
   /** Quantize per channel along this axis (negative counts from the end); null/undefined = the mode's default. */
@@ -263,7 +263,7 @@ export class Quantizer {
   // ---- quantize -----------------------------------------------------------------------------
 
   /** Quantizes a tensor by the mode and the layer's settings; returns the codes and the parameters used. */
-  quantize(data: TensorInput, options: QuantizeOptions = {}): QuantizeResult {
+  quantize(data: TensorInput, options: QuantizerQuantizeOptions = {}): QuantizeResult {
     const t0 = now();
     const result = this.quantizeTensor(this.toInput(data), options);
     this.stats.quantizeCalls++;
@@ -283,7 +283,7 @@ export class Quantizer {
     return t;
   }
 
-  private quantizeTensor(input: FloatTensor, options: QuantizeOptions): QuantizeResult {
+  private quantizeTensor(input: FloatTensor, options: QuantizerQuantizeOptions): QuantizeResult {
     const cfg = this.cfg;
     const layer = resolveLayerConfig(cfg, options.layerName ?? undefined, options.role);
     const { data: x, shape } = input;
@@ -308,7 +308,7 @@ export class Quantizer {
     shape: readonly number[],
     cfg: QuantizerConfig,
     layer: EffectiveLayerConfig,
-    options: QuantizeOptions,
+    options: QuantizerQuantizeOptions,
     reuse: boolean,
   ): QuantizeResult {
     const key = keyOf(layer.layerName);
@@ -435,7 +435,7 @@ export class Quantizer {
   }
 
   /** dequantize(quantize(x)) with one parameter snapshot: the values a quantized model sees. */
-  quantizeDequantize(data: TensorInput, options: QuantizeOptions = {}): { values: Float32Array; shape: readonly number[]; params: QParams | null; clipped: number; quantizationType: QuantizationType } {
+  quantizeDequantize(data: TensorInput, options: QuantizerQuantizeOptions = {}): { values: Float32Array; shape: readonly number[]; params: QParams | null; clipped: number; quantizationType: QuantizationType } {
     const q = this.quantize(data, { ...options, reuseOutput: false });
     const t0 = now();
     let values: Float32Array;

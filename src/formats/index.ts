@@ -1,0 +1,3 @@
+// File formats: bytes in, structures out (no filesystem).
+export * from './npy.js';
+export * from './params-file.js';
