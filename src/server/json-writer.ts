@@ -53,6 +53,21 @@ export class JsonWriter {
     const buf = this.buf;
     const n = shape[dim];
     buf[this.pos++] = 91; // [
+    const table = dim === shape.length - 1 && n > 0 ? digitTableFor(data) : undefined;
+    if (table !== undefined) {
+      // Each code's text with its trailing comma, copied from a table; the last comma becomes ']'.
+      const { bytes, min } = table;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) {
+        const k = (data[offset + i] - min) << 3;
+        const len = bytes[k + 7];
+        for (let j = 0; j < len; j++) buf[p + j] = bytes[k + j];
+        p += len;
+      }
+      buf[p - 1] = 93; // ]
+      this.pos = p;
+      return offset + n;
+    }
     if (dim === shape.length - 1) {
       for (let i = 0; i < n; i++) {
         if (i > 0) buf[this.pos++] = 44; // ,
@@ -111,6 +126,39 @@ export class JsonWriter {
   finish(): Buffer {
     return this.buf.subarray(0, this.pos);
   }
+}
+
+interface DigitTable {
+  /** 8 bytes per value: its decimal text and a comma, the length in byte 7. */
+  readonly bytes: Uint8Array;
+  readonly min: number;
+}
+
+const DIGIT_TABLES = new Map<string, DigitTable>();
+
+function buildDigitTable(min: number, max: number): DigitTable {
+  const bytes = new Uint8Array((max - min + 1) * 8);
+  for (let v = min; v <= max; v++) {
+    const text = `${v},`;
+    const k = (v - min) * 8;
+    for (let j = 0; j < text.length; j++) bytes[k + j] = text.charCodeAt(j);
+    bytes[k + 7] = text.length;
+  }
+  return { bytes, min };
+}
+
+/** Tables for the code containers (at most 64 Ki entries, built once per process). */
+function digitTableFor(data: ArrayLike<number>): DigitTable | undefined {
+  const range =
+    data instanceof Int8Array ? [-128, 127] : data instanceof Uint8Array ? [0, 255] : data instanceof Int16Array ? [-32768, 32767] : data instanceof Uint16Array ? [0, 65535] : undefined;
+  if (range === undefined) return undefined;
+  const key = data.constructor.name;
+  let t = DIGIT_TABLES.get(key);
+  if (t === undefined) {
+    t = buildDigitTable(range[0], range[1]);
+    DIGIT_TABLES.set(key, t);
+  }
+  return t;
 }
 
 function isIntegerArray(data: ArrayLike<number>): boolean {

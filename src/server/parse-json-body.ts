@@ -20,6 +20,9 @@ const UPPER_E = 69;
 
 /** 10^0 .. 10^22: every one exact in float64, the range of Clinger's fast path. */
 const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+/** Relative error bound (with room to spare) of the 16-19 digit approximation. */
+const APPROX_MARGIN = 2 ** -46;
+const LATIN1 = new TextDecoder('latin1');
 /** Ranks beyond this are refused: a hostile body of nested brackets must not exhaust the stack. */
 export const MAX_RANK = 32;
 
@@ -44,8 +47,9 @@ function jsonInvalid(pos: number, msg: string): RequestError {
 
 /**
  * Parses a JSON request body. Values of the top-level keys named in `arrayKeys` are parsed straight
- * into an NdArray (no JS array per row, no boxed numbers): that is what keeps a 2048x2048 request
- * fast. Those values must be rectangular nested arrays of numbers of any rank, and may use
+ * into an NdArray of float32 (no JS array per row, no boxed numbers): that is what keeps a
+ * 2048x2048 request fast. Each number becomes the float32 nearest its float64 value, exactly as
+ * numpy's np.asarray(json_list, dtype=np.float32) rounds it. Those values must be rectangular nested arrays of numbers of any rank, and may use
  * Python's NaN, Infinity and -Infinity tokens (json.dumps writes them), so the engine, not the
  * parser, decides what NaN means. Everything else goes through JSON.parse.
  *
@@ -145,12 +149,13 @@ function skipValue(buf: Uint8Array, pos: number): number {
 }
 
 /**
- * Reads nested arrays of numbers into one growing Float64Array in a single pass. The first
+ * Reads nested arrays of numbers into one growing Float32Array in a single pass. The first
  * complete sub-array at each depth fixes that dimension; every later one must match it.
  */
 class ArrayParser {
   pos: number;
-  private data: Float64Array;
+  /** float32 straight away: the engine quantizes float32 (as numpy's np.asarray(x, dtype=float32)). */
+  private data: Float32Array;
   private n = 0;
   private integral = true;
   private readonly shape: number[] = [];
@@ -165,7 +170,7 @@ class ArrayParser {
   ) {
     this.pos = start;
     // A number takes at least two bytes with its separator.
-    this.data = new Float64Array(Math.max(16, Math.min(1 << 20, (buf.length - start) >> 1)));
+    this.data = new Float32Array(Math.max(16, Math.min(1 << 22, (buf.length - start) >> 2)));
   }
 
   parse(): NdArray {
@@ -208,38 +213,71 @@ class ArrayParser {
       if (nested && this.rank >= 0 && this.rank <= depth + 1) this.ragged(depth, 'an array where a number belongs');
       if (!nested && this.rank >= 0 && depth + 1 !== this.rank) this.ragged(depth, 'a number where an array belongs');
       if (!nested) this.rank = depth + 1;
-      for (;;) {
-        this.path[depth] = count;
-        if (nested) {
+      if (nested) {
+        for (;;) {
           if (buf[pos] !== LBRACKET) {
+            this.path[depth] = count;
             if (pos < buf.length && this.isNumberStart(buf[pos])) this.ragged(depth, 'a number where an array belongs');
             this.mixed(pos, 'an array');
           }
+          this.path[depth] = count;
           this.pos = pos;
           this.readArray(depth + 1);
           pos = this.pos;
-        } else {
-          if (!(pos < buf.length && this.isNumberStart(buf[pos]))) {
-            if (buf[pos] === LBRACKET) this.ragged(depth, 'an array where a number belongs');
+          count++;
+          while (isSpace(buf[pos])) pos++;
+          if (buf[pos] === COMMA) {
+            pos++;
+            while (isSpace(buf[pos])) pos++;
+            continue;
+          }
+          if (buf[pos] === RBRACKET) {
+            pos++;
+            break;
+          }
+          this.separatorError(pos);
+        }
+      } else {
+        // The hot loop: one row of numbers. The index path is only written when an error needs it.
+        for (;;) {
+          const c = buf[pos];
+          if (!((c >= ZERO && c <= NINE) || c === MINUS || c === 78 /* N */ || c === 73 /* I */)) {
+            this.path[depth] = count;
+            if (c === LBRACKET) this.ragged(depth, 'an array where a number belongs');
             this.mixed(pos, 'a number');
           }
           this.pos = pos;
-          this.push(this.readNumber());
+          const v = this.readNumber();
+          if (this.n === this.data.length) this.grow();
+          this.data[this.n++] = v;
           pos = this.pos;
+          count++;
+          let d = buf[pos];
+          if (d === COMMA) {
+            d = buf[++pos];
+            if (d === 32 || d === 10 || d === 13 || d === 9) {
+              while (isSpace(buf[pos])) pos++;
+            }
+            continue;
+          }
+          if (d === RBRACKET) {
+            pos++;
+            break;
+          }
+          if (isSpace(d)) {
+            while (isSpace(buf[pos])) pos++;
+            if (buf[pos] === COMMA) {
+              pos++;
+              while (isSpace(buf[pos])) pos++;
+              continue;
+            }
+            if (buf[pos] === RBRACKET) {
+              pos++;
+              break;
+            }
+          }
+          this.separatorError(pos);
         }
-        count++;
-        while (isSpace(buf[pos])) pos++;
-        if (buf[pos] === COMMA) {
-          pos++;
-          while (isSpace(buf[pos])) pos++;
-          continue;
-        }
-        if (buf[pos] === RBRACKET) {
-          pos++;
-          break;
-        }
-        if (pos >= buf.length) throw jsonInvalid(pos, 'unterminated array');
-        throw jsonInvalid(pos, `expected ',' or ']' in an array, got ${describeByte(buf, pos)}`);
       }
     }
     this.path.pop();
@@ -263,12 +301,19 @@ class ArrayParser {
   }
 
   private push(v: number): void {
-    if (this.n === this.data.length) {
-      const grown = new Float64Array(this.data.length * 2);
-      grown.set(this.data);
-      this.data = grown;
-    }
+    if (this.n === this.data.length) this.grow();
     this.data[this.n++] = v;
+  }
+
+  private grow(): void {
+    const grown = new Float32Array(this.data.length * 2);
+    grown.set(this.data);
+    this.data = grown;
+  }
+
+  private separatorError(pos: number): never {
+    if (pos >= this.buf.length) throw jsonInvalid(pos, 'unterminated array');
+    throw jsonInvalid(pos, `expected ',' or ']' in an array, got ${describeByte(this.buf, pos)}`);
   }
 
   /**
@@ -281,24 +326,36 @@ class ArrayParser {
     const start = this.pos;
     let pos = start;
     let neg = false;
-    if (buf[pos] === MINUS) {
-      neg = true;
-      pos++;
-    }
-    if (buf[pos] === 73 /* I */) return this.literal(pos, 'Infinity', neg ? -Infinity : Infinity);
-    if (!neg && buf[pos] === 78 /* N */) return this.literal(pos, 'NaN', NaN);
-    let mantissa = 0;
-    let digits = 0;
-    let exp = 0;
     let c = buf[pos];
+    if (c === MINUS) {
+      neg = true;
+      c = buf[++pos];
+    }
+    if (c === 73 /* I */) return this.literal(pos, 'Infinity', neg ? -Infinity : Infinity);
+    if (!neg && c === 78 /* N */) return this.literal(pos, 'NaN', NaN);
+    // Significant digits go into two int32 accumulators of up to 9 digits each (integer
+    // arithmetic, no float rounding); past 18 digits the exact conversion takes over.
+    let hi = 0;
+    let lo = 0;
+    let nHi = 0;
+    let nLo = 0;
+    let dropped = false;
+    let exp = 0;
     if (c === ZERO) {
-      pos++;
-      c = buf[pos];
+      c = buf[++pos];
       if (c >= ZERO && c <= NINE) this.badNumber(start, pos);
     } else if (c > ZERO && c <= NINE) {
       do {
-        mantissa = mantissa * 10 + (c - ZERO);
-        digits++;
+        if (nHi < 9) {
+          hi = hi * 10 + (c - ZERO);
+          nHi++;
+        } else if (nLo < 9) {
+          lo = lo * 10 + (c - ZERO);
+          nLo++;
+        } else {
+          dropped = true;
+          exp++;
+        }
         c = buf[++pos];
       } while (c >= ZERO && c <= NINE);
     } else {
@@ -308,9 +365,23 @@ class ArrayParser {
       c = buf[++pos];
       if (!(c >= ZERO && c <= NINE)) this.badNumber(start, pos);
       do {
-        if (mantissa !== 0 || c !== ZERO) digits++;
-        mantissa = mantissa * 10 + (c - ZERO);
-        exp--;
+        if (nHi === 0) {
+          if (c !== ZERO) {
+            hi = c - ZERO;
+            nHi = 1;
+          }
+          exp--;
+        } else if (nHi < 9) {
+          hi = hi * 10 + (c - ZERO);
+          nHi++;
+          exp--;
+        } else if (nLo < 9) {
+          lo = lo * 10 + (c - ZERO);
+          nLo++;
+          exp--;
+        } else {
+          dropped = true;
+        }
         c = buf[++pos];
       } while (c >= ZERO && c <= NINE);
     }
@@ -331,13 +402,28 @@ class ArrayParser {
     }
     this.pos = pos;
     let v: number;
-    if (digits <= 15 && exp >= -22 && exp <= 22) {
-      v = exp >= 0 ? mantissa * POW10[exp] : mantissa / POW10[-exp];
+    if (dropped || exp < -22 || exp > 22) {
+      v = this.exact(start, neg, pos);
+    } else if (nLo === 0 || nHi + nLo <= 15) {
+      // Up to 15 digits: the mantissa is exact, so one rounding gives the correctly rounded float64.
+      const m = nLo === 0 ? hi : hi * POW10[nLo] + lo;
+      v = exp >= 0 ? m * POW10[exp] : m / POW10[-exp];
     } else {
-      v = Number(new TextDecoder().decode(buf.subarray(neg ? start + 1 : start, pos)));
+      // 16-18 digits (how json.dumps prints a float32's value): within 2^-50 of the true value.
+      // Where every float32 in that interval is the same one, it is the float32 of the correctly
+      // rounded float64 too (rounding is monotonic), which is what numpy stores.
+      const m = hi * POW10[nLo] + lo;
+      const approx = exp >= 0 ? m * POW10[exp] : m / POW10[-exp];
+      const l = Math.fround(approx * (1 - APPROX_MARGIN));
+      v = l === Math.fround(approx * (1 + APPROX_MARGIN)) ? l : this.exact(start, neg, pos);
     }
-    if (!Number.isInteger(v)) this.integral = false;
+    if (this.integral && !Number.isInteger(v)) this.integral = false;
     return neg ? -v : v;
+  }
+
+  /** The correctly rounded float64 of the number's text (V8's own conversion). */
+  private exact(start: number, neg: boolean, end: number): number {
+    return Number(LATIN1.decode(this.buf.subarray(neg ? start + 1 : start, end)));
   }
 
   private literal(pos: number, word: string, value: number): number {

@@ -30,24 +30,41 @@ describe('parseJsonBody', () => {
     const a = body.data as NdArray;
     expect(a).toBeInstanceOf(NdArray);
     expect(a.shape).toEqual([1, 2, 2]);
-    expect(Array.from(a.data)).toEqual([1, 2.5, 3, -0.04]);
+    expect(Array.from(a.data)).toEqual([1, 2.5, 3, Math.fround(-0.04)]);
     expect(a.integral).toBe(false);
     expect(body.validate).toBe(false);
     expect(body.layer_name).toBe('fc');
     expect(body.x).toEqual({ a: [1] });
   });
 
-  it('parses every number exactly as JSON.parse does', () => {
+  it('rounds every number to the float32 of its float64 value, as numpy does', () => {
+    const f32 = (text: string) => (JSON.parse(text).data as number[]).map(Math.fround);
     fc.assert(
       fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 50 }), (xs) => {
         const text = JSON.stringify({ data: xs });
-        const a = parse(text).data as NdArray;
-        expect(Array.from(a.data)).toEqual(JSON.parse(text).data);
+        expect(Array.from((parse(text).data as NdArray).data)).toEqual(f32(text));
       }),
     );
+    // float32 values printed as Python prints them (17 significant digits): the approximate path.
+    fc.assert(
+      fc.property(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 50 }), (xs) => {
+        const text = JSON.stringify({ data: xs });
+        expect(Array.from((parse(text).data as NdArray).data)).toEqual(f32(text));
+      }),
+    );
+    // Decimal strings right at float32 midpoints (16-19 digits): the ambiguity check must fall back.
+    const mids: string[] = [];
+    for (const f of [1, 1.5, 3.1415927410125732, 1e-3, 123456.7890625]) {
+      const a = Math.fround(f);
+      const up = new Float32Array([a]);
+      new Uint32Array(up.buffer)[0]++;
+      mids.push(((a + up[0]) / 2).toPrecision(17), ((a + up[0]) / 2).toPrecision(19));
+    }
+    const midText = `{"data": [${mids.join(',')}]}`;
+    expect(Array.from((parse(midText).data as NdArray).data)).toEqual(f32(midText));
     const tricky = ['0', '-0', '1e22', '1e23', '123456789012345678', '0.1', '2.2250738585072014e-308', '5e-324', '1.7976931348623157e308', '0.30000000000000004', '1E+2', '1.5e-7'];
     const a = parse(`{"data": [${tricky.join(',')}]}`).data as NdArray;
-    expect(Array.from(a.data)).toEqual(tricky.map(Number));
+    expect(Array.from(a.data)).toEqual(tricky.map((t) => Math.fround(Number(t))));
     expect(Object.is(a.data[1], -0)).toBe(true);
   });
 
@@ -107,6 +124,12 @@ describe('JsonWriter', () => {
     expect(back.b).toEqual([Math.fround(0.1), -2.5, 3]);
     expect(back.c).toEqual([null]);
     expect(back.d).toEqual({ x: 'y' });
+  });
+
+  it('writes every code container through its digit table', () => {
+    for (const a of [Int8Array.from([-128, 127, 0]), Uint8Array.from([0, 255, 9]), Int16Array.from([-32768, 32767, -1]), Uint16Array.from([0, 65535, 10])]) {
+      expect(JSON.parse(new JsonWriter().array(a, [1, 3]).finish().toString())).toEqual([Array.from(a)]);
+    }
   });
 
   it('round-trips random integer tensors of any rank through the parser', () => {
