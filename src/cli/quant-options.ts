@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { QuantDtypeName } from '../core/dtypes.js';
 import { getQuantDtype, QUANT_DTYPE_NAMES } from '../core/dtypes.js';
 import type { Granularity } from '../core/layout.js';
+import type { ObserverChoice } from '../node/observe-npy-file.js';
 import { UsageError } from './exit-codes.js';
 
 /** The options quantize and fake-quant share, validated once: everything after trusts them. */
@@ -25,14 +26,16 @@ export interface QuantCliOptions {
   readonly workers?: number;
 }
 
-const integer = (flag: string) =>
+export const integer = (flag: string) =>
   z.string().regex(/^[+-]?\d+$/, { error: (i) => `${flag} expects an integer, got '${String(i.input)}'` }).transform(Number);
+
+export const dtypeSchema = z.enum(QUANT_DTYPE_NAMES as [QuantDtypeName, ...QuantDtypeName[]], {
+  error: (i) => `unknown dtype '${String(i.input)}': expected one of ${QUANT_DTYPE_NAMES.join(', ')}`,
+});
 
 const RawSchema = z.object({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
-  dtype: z.enum(QUANT_DTYPE_NAMES as [QuantDtypeName, ...QuantDtypeName[]], {
-    error: (i) => `unknown dtype '${String(i.input)}': expected one of ${QUANT_DTYPE_NAMES.join(', ')}`,
-  }).optional(),
+  dtype: dtypeSchema.optional(),
   symmetric: z.boolean().default(false),
   narrow: z.boolean().default(false),
   axis: integer('--axis').optional(),
@@ -109,4 +112,70 @@ export function parseQuantOptions(raw: Record<string, unknown>): QuantCliOptions
 
 function flagOf(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * The --observer names the CLI offers and the registry observer each is: 'mse' is PyTorch's
+ * HistogramObserver (the MSE-optimal range search over a histogram), 'entropy' the KL-divergence
+ * calibration of TensorRT and ONNX Runtime.
+ */
+export const CLI_OBSERVERS = {
+  minmax: 'minmax',
+  'moving-average': 'moving-average',
+  percentile: 'percentile',
+  mse: 'histogram',
+  entropy: 'entropy',
+} as const;
+export type CliObserverName = keyof typeof CLI_OBSERVERS;
+const CLI_OBSERVER_NAMES = Object.keys(CLI_OBSERVERS) as CliObserverName[];
+
+/** --percentile when --observer percentile is given without it: clip 0.01% of each tail. */
+export const DEFAULT_PERCENTILE = 99.99;
+
+/** Registers --observer and --percentile (quantize and calibrate). */
+export function addObserverOptions(cmd: Command): Command {
+  return cmd
+    .option('--observer <name>', `how to choose the range: ${CLI_OBSERVER_NAMES.join(', ')} (default minmax)`)
+    .option('--percentile <p>', `with --observer percentile: clip below the (100 - p)th and above the pth percentile, 50 < p <= 100 (default ${DEFAULT_PERCENTILE})`);
+}
+
+/** The observer a command line asks for, in the CLI's and the registry's names. */
+export interface CliObserver {
+  readonly cliName: CliObserverName;
+  readonly choice: ObserverChoice;
+}
+
+const ObserverSchema = z.object({
+  observer: z
+    .enum(CLI_OBSERVER_NAMES as [CliObserverName, ...CliObserverName[]], {
+      error: (i) => `unknown observer '${String(i.input)}': expected one of ${CLI_OBSERVER_NAMES.join(', ')}`,
+    })
+    .default('minmax'),
+  percentile: z
+    .string()
+    .regex(/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i, { error: (i) => `--percentile expects a number, got '${String(i.input)}'` })
+    .transform(Number)
+    .refine((p) => p >= 0 && p <= 100, { error: (i) => `--percentile must be in [0, 100], got ${String(i.input)}` })
+    .refine((p) => p > 50, { error: (i) => `--percentile clips both tails (below 100 - p, above p) so it must be above 50, got ${String(i.input)}` })
+    .optional(),
+});
+
+/**
+ * Validates --observer and --percentile against the rest of the command line: per-block
+ * parameters are min/max only, and observers other than minmax reject infinities.
+ */
+export function parseObserverOptions(raw: Record<string, unknown>, context: { granularity?: Granularity; allowInf?: boolean } = {}): CliObserver {
+  const r = ObserverSchema.safeParse({ observer: raw.observer, percentile: raw.percentile });
+  if (!r.success) throw new UsageError(r.error.issues[0].message);
+  const { observer, percentile } = r.data;
+  if (percentile !== undefined && observer !== 'percentile') throw new UsageError(`--percentile applies to --observer percentile, got --observer ${observer}`);
+  if (observer !== 'minmax') {
+    if (context.granularity?.kind === 'per-block') {
+      throw new UsageError(`--observer ${observer} does not support --block-size: per-block ranges are min/max only (use --observer minmax)`);
+    }
+    if (context.allowInf) throw new UsageError(`--observer ${observer} does not accept infinities: drop --allow-inf or use --observer minmax`);
+  }
+  const p = percentile ?? DEFAULT_PERCENTILE;
+  const options = observer === 'percentile' ? { minPercentile: 100 - p, maxPercentile: p } : {};
+  return { cliName: observer, choice: { name: CLI_OBSERVERS[observer], options } };
 }

@@ -13,6 +13,8 @@ import type { ChunkRunner } from './chunk-runner.js';
 import { createLocalRunner } from './chunk-runner.js';
 import type { NpyFileReader } from './npy-file-reader.js';
 import { checkChunkFinite, computeNpyRange, DEFAULT_CHUNK_ELEMENTS, forEachChunk } from './npy-range.js';
+import type { ObserverChoice } from './observe-npy-file.js';
+import { observeNpyFiles } from './observe-npy-file.js';
 
 /** Where streamed output bytes go (an AtomicFile, or anything that takes bytes in order). */
 export interface ByteSink {
@@ -27,6 +29,11 @@ export interface NpyFileQuantizeOptions {
   readonly allowInf?: boolean;
   /** Use these parameters instead of computing them (dtype and granularity come from them). */
   readonly params?: QParams;
+  /**
+   * Choose the range with this observer (createObserver's names and options) instead of plain
+   * min/max; per-tensor or per-channel only, and without allowInf (observers reject ±Infinity).
+   */
+  readonly observer?: ObserverChoice;
   readonly rounding?: 'half-even' | 'stochastic';
   readonly seed?: number;
   /** quantize only: write 2- and 4-bit codes packed as ONNX stores them, as a flat uint8 array. */
@@ -82,8 +89,14 @@ async function streamQuantize(reader: NpyFileReader, sink: ByteSink, opts: NpyFi
     const scheme = { dtype: opts.dtype, symmetric: opts.symmetric, narrow: opts.narrow, granularity: opts.granularity ?? PER_TENSOR };
     getQuantDtype(opts.dtype);
     layout = blockLayout(shape, scheme.granularity);
-    const { min, max } = await computeNpyRange(reader, layout, allowInf, { runner, buffer, onProgress: progress(0) });
-    params = qparamsFromRange(min, max, shape, scheme);
+    let range: { min: Float32Array; max: Float32Array };
+    if (opts.observer && opts.observer.name !== 'minmax') {
+      if (allowInf) throw new QuantError('UNSUPPORTED', `observer '${opts.observer.name}' does not accept infinities: drop allowInf or use minmax`);
+      range = await observeNpyFiles([reader], opts.observer, scheme, { chunkElements: chunk, onProgress: progress(0) });
+    } else {
+      range = await computeNpyRange(reader, layout, allowInf, { runner, buffer, onProgress: progress(0) });
+    }
+    params = qparamsFromRange(range.min, range.max, shape, scheme);
   }
   const dtype = getQuantDtype(params.dtype);
   const pack = output === 'codes' && (opts.pack ?? false);

@@ -5,7 +5,7 @@ import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addQuantOptions, parseQuantOptions } from '../quant-options.js';
+import { addObserverOptions, addQuantOptions, parseObserverOptions, parseQuantOptions } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -16,7 +16,7 @@ export const quantizeCommand: CliCommand = {
       .command('quantize')
       .description('quantize a float .npy to integer codes (ONNX QuantizeLinear, PyTorch MinMaxObserver parameters)')
       .argument('<input>', 'input .npy (any real dtype, either byte order, C or Fortran order)');
-    addQuantOptions(cmd, true).addHelpText(
+    addObserverOptions(addQuantOptions(cmd, true)).addHelpText(
       'after',
       `
 Codes keep the input's shape, in the smallest integer dtype holding them (int8/uint8 up to 8 bits,
@@ -25,13 +25,22 @@ ceil(n*bits/8) bytes, packed along the flattened C order, low bits first (as ONN
 and --params-out adds "packed": true and "tensor_shape" (the original shape) so that
 \`quantkit dequantize\` can unpack them.
 
+--observer chooses the range as calibrate does (on this file alone): minmax (default), moving-average
+(one batch: the same as minmax), percentile (--percentile p clips both tails), mse (PyTorch's
+HistogramObserver search) or entropy (KL divergence, as TensorRT); not with --block-size.
+
 Examples:
   quantkit quantize w.npy -o w.q.npy --dtype int8 --symmetric --axis 0 --params-out w.json
   quantkit quantize w.npy -o w.q4.npy --dtype int4 --block-size 32 --pack --params-out w4.json
-  quantkit quantize x2.npy -o x2.q.npy --params w.json`,
+  quantkit quantize x2.npy -o x2.q.npy --params w.json
+  quantkit quantize act.npy -o act.q.npy --dtype uint8 --observer percentile --percentile 99.9`,
     );
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
       const opts = parseQuantOptions(raw);
+      if (opts.params !== undefined && (raw.observer !== undefined || raw.percentile !== undefined)) {
+        throw new UsageError('--params carries the parameters: drop --observer and --percentile');
+      }
+      const observer = parseObserverOptions(raw, { granularity: opts.granularity, allowInf: opts.allowInf });
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
@@ -47,6 +56,7 @@ Examples:
           narrow: opts.narrow,
           granularity: opts.granularity,
           params: given,
+          observer: observer.choice,
           allowInf: opts.allowInf,
           rounding: opts.rounding,
           seed: opts.seed,
