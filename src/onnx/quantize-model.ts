@@ -1,0 +1,40 @@
+import { clone } from '@bufbuild/protobuf';
+import type { ModelProto } from 'onnx-buf';
+import { ModelProtoSchema } from 'onnx-buf';
+import { QuantError } from '../core/errors.js';
+import { checkOpset } from './opset.js';
+import type { QuantizeModeImpl } from './quantize-mode.js';
+import { QUANTIZE_MODES } from './quantize-options.js';
+import { parseQuantizeOptions } from './quantize-options.js';
+import type { QuantizeOptionsInput } from './quantize-options.js';
+import { createQuantizeModes } from './quantize-modes.js';
+import type { QuantizeReport } from './quantize-report.js';
+import type { Registry } from './registry.js';
+import type { QuantizeHooks } from './run-model.js';
+
+let defaultModes: Registry<QuantizeModeImpl> | undefined;
+
+/**
+ * Quantizes an ONNX model: validates options once, checks the opset, and hands a copy of the
+ * model to the registered implementation of options.mode. The input model is not modified.
+ * Example: const { model: q, report } = await quantizeModel(m, { mode: 'weight-only', dtype: 'int8', perChannel: true }).
+ */
+export async function quantizeModel(
+  model: ModelProto,
+  options: QuantizeOptionsInput = {},
+  hooks: QuantizeHooks = {},
+  modes: Registry<QuantizeModeImpl> = (defaultModes ??= createQuantizeModes()),
+): Promise<{ model: ModelProto; report: QuantizeReport }> {
+  const parsed = parseQuantizeOptions(options);
+  const opset = checkOpset(model);
+  if (!modes.has(parsed.mode)) {
+    const known = modes.keys();
+    throw new QuantError(
+      'UNSUPPORTED',
+      `quantization mode '${parsed.mode}' is not available yet: expected one of ${known.length ? known.join(', ') : '(none)'} (modes: ${QUANTIZE_MODES.join(', ')})`,
+    );
+  }
+  const impl = modes.get(parsed.mode);
+  const opTypes = new Set(parsed.opTypes ?? impl.defaultOpTypes);
+  return impl.quantize({ model: clone(ModelProtoSchema, model), options: parsed, hooks, opset, opTypes });
+}

@@ -1,0 +1,11 @@
+import type { QuantizeModeImpl } from './quantize-mode.js';
+import { Registry } from './registry.js';
+
+/**
+ * The one place modes are registered: a new mode is one import and one line here. quantizeModel
+ * uses this registry unless given another.
+ */
+export function createQuantizeModes(): Registry<QuantizeModeImpl> {
+  const modes = new Registry<QuantizeModeImpl>('quantization mode');
+  return modes;
+}

@@ -1,0 +1,32 @@
+/** What happened to one node. */
+export type NodeReport =
+  | {
+      readonly node: string;
+      readonly opType: string;
+      readonly status: 'quantized';
+      /** The quantized input (weight or activation) names. */
+      readonly tensors: readonly string[];
+      readonly dtype: string;
+      readonly granularity: 'per-tensor' | 'per-channel' | 'per-block';
+      readonly axis?: number;
+      readonly blockSize?: number;
+      /** The ONNX form written, e.g. 'DequantizeLinear', 'MatMulNBits', 'com.microsoft.DequantizeLinear'. */
+      readonly form: string;
+    }
+  | { readonly node: string; readonly opType: string; readonly status: 'float'; readonly reason: string };
+
+export interface QuantizeReport {
+  readonly mode: string;
+  readonly dtype: string;
+  readonly nodes: readonly NodeReport[];
+  /** Float bytes of the weights that were replaced and the bytes of what replaced them (codes, scales, zero points). */
+  readonly weightBytesBefore: number;
+  readonly weightBytesAfter: number;
+  /** Things the user should know (generated calibration data, an opset raised, ...). */
+  readonly warnings: readonly string[];
+}
+
+/** A node's label in reports: its name, or op type and first output for unnamed nodes. */
+export function nodeName(node: { name: string; opType: string; output: readonly string[] }): string {
+  return node.name || `${node.opType}(${node.output[0] ?? ''})`;
+}

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { Registry } from './registry.js';
+import { parseQuantizeOptions } from './quantize-options.js';
+
+describe('Registry', () => {
+  it('throws on duplicates and unknown keys, listing the known ones', () => {
+    const r = new Registry<number>('widget').register('a', 1).register('b', 2);
+    expect(r.get('b')).toBe(2);
+    expect(r.keys()).toEqual(['a', 'b']);
+    expect(() => r.register('a', 3)).toThrow(/widget 'a' is registered twice/);
+    expect(() => r.get('c')).toThrow(/unknown widget 'c': expected one of a, b/);
+    expect(() => new Registry('thing').get('x')).toThrow(/\(none registered\)/);
+  });
+});
+
+describe('parseQuantizeOptions', () => {
+  it('fills defaults', () => {
+    expect(parseQuantizeOptions({})).toMatchObject({ mode: 'weight-only', dtype: 'int8', perChannel: false, blockSize: 32, format: 'qdq', int4Form: 'matmulnbits', exclude: [], quantizeBias: false });
+  });
+  it('names every bad field', () => {
+    expect(() => parseQuantizeOptions({ dtype: 'int3', blockSize: 48, extra: 1 })).toThrow(/dtype: expected dtype int8 \| uint8 \| int4 \| uint4.*blockSize: expected an integer >= 16 and a power of two.*Unrecognized key/);
+    expect(() => parseQuantizeOptions({ mode: 'fast' })).toThrow(/INVALID|mode: expected mode weight-only \| dynamic \| static/);
+  });
+});
