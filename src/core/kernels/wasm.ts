@@ -8,8 +8,9 @@ import { referenceKernels } from './reference.js';
 /**
  * Elements staged per chunk. The caller's arrays live in the JS heap, so each chunk is copied into
  * linear memory, processed, and copied out; 16 Ki elements (64 KiB of float32 in, at most 64 KiB
- * out) keeps both staging buffers in L2 while making the per-chunk call overhead negligible
- * (measured with bench/kernels.bench.mjs: 8 Ki to 32 Ki are within noise, 256 Ki is slower).
+ * out) keeps both staging buffers in L2 while making the per-chunk call overhead negligible.
+ * Measured with bench/kernels.bench.mjs-style runs on 16 Mi elements: 8 Ki to 64 Ki elements are
+ * within run-to-run noise (the DRAM traffic of the copies dominates), so the middle is kept.
  * A multiple of 64 so pack/unpack chunks end on whole bytes.
  */
 const CHUNK = 16384;
@@ -31,6 +32,8 @@ interface KernelExports {
   setLayout(inner: number, axisLen: number, blockSize: number, paramOuterStride: number, varyInner: number, paramLo: number): void;
   setParams(paramA: number, paramB: number, qmin: number, qmax: number): void;
   prepareShifted(count: number): void;
+  minMaxKeysIn(count: number): void;
+  minMaxKeysOut(count: number): void;
   quantizeI8: Chunked;
   quantizeU8: Chunked;
   quantizeI16: Chunked;
@@ -217,11 +220,13 @@ export const wasmKernels: Kernels = {
     const rt = getRuntime();
     rt.stageParams(layout, start, n, min, max, 0, 0, false);
     const { paramLo: lo, paramCount: count, aPtr, bPtr } = rt;
+    if (layout.varyInner) rt.ex.minMaxKeysIn(count);
     for (let off = 0; off < n; off += CHUNK) {
       const len = Math.min(CHUNK, n - off);
       rt.f32.set(x.subarray(off, off + len), rt.inPtr >> 2);
       rt.ex.minMax(rt.inPtr, len, start + off, finiteOnly ? 1 : 0);
     }
+    if (layout.varyInner) rt.ex.minMaxKeysOut(count);
     if (count === 1) {
       min[lo] = rt.f32[aPtr >> 2];
       max[lo] = rt.f32[bPtr >> 2];

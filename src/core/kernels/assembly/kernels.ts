@@ -8,6 +8,7 @@ import { axisLen, blockSize, inner, paramLo, paramOuterStride, varyInner } from 
 
 export { prepareShifted, setLayout, setParams } from './lib/state';
 export { pack2, pack4, unpack2, unpack4 } from './lib/pack';
+export { minMaxKeysIn, minMaxKeysOut } from './lib/min-max';
 
 const QUANTIZE = 0;
 const DEQUANTIZE = 1;

@@ -81,30 +81,69 @@ const KEY_NEG_INF: i32 = <i32>0x807fffff;
   foldSplat(p, i32x4.extract_lane(mn, 0), i32x4.extract_lane(mx, 0));
 }
 
-/** Element k folds into parameter p + k: plain f32x4.min/max, whose semantics are Math.min/max's. */
+/*
+ * Where parameters run along with the elements (varyInner), the staged minima and maxima are
+ * themselves kept as keys for the whole call (minMaxKeysIn / minMaxKeysOut), so each vector costs
+ * a key transform and one integer min and max. A NaN in x shows at the end as a key outside
+ * [key(-Inf), key(+Inf)] and makes both NaN. A NaN already in the running minimum (or maximum)
+ * must stay NaN in that array alone, as Math.min/Math.max keep it: it is staged as the neutral key
+ * and remembered in the spare slots after the maxima.
+ */
+
+/** Converts `count` staged float minima (at paramA) and maxima (at paramB) to keys in place. */
+export function minMaxKeysIn(count: u32): void {
+  const seen = paramB + (paramB - paramA);
+  for (let k: u32 = 0; k < count; k++) {
+    const off = <usize>k << 2;
+    const lo = load<f32>(paramA + off);
+    const hi = load<f32>(paramB + off);
+    const lb = reinterpret<i32>(lo);
+    const hb = reinterpret<i32>(hi);
+    store<u8>(seen + k, (lo != lo ? 1 : 0) | (hi != hi ? 2 : 0));
+    store<i32>(paramA + off, lo != lo ? KEY_POS_INF : lb ^ <i32>(<u32>(lb >> 31) >>> 1));
+    store<i32>(paramB + off, hi != hi ? KEY_NEG_INF : hb ^ <i32>(<u32>(hb >> 31) >>> 1));
+  }
+}
+
+/** Converts the keys back to floats; a parameter whose elements held a NaN gets NaN for both. */
+export function minMaxKeysOut(count: u32): void {
+  const seen = paramB + (paramB - paramA);
+  for (let k: u32 = 0; k < count; k++) {
+    const off = <usize>k << 2;
+    const lo = load<i32>(paramA + off);
+    const hi = load<i32>(paramB + off);
+    const was = load<u8>(seen + k);
+    const nan = lo < KEY_NEG_INF || hi > KEY_POS_INF;
+    store<f32>(paramA + off, nan || (was & 1) != 0 ? NaN : keyToFloat(lo));
+    store<f32>(paramB + off, nan || (was & 2) != 0 ? NaN : keyToFloat(hi));
+  }
+}
+
+/** Element k folds into the keys of parameter p + k (between minMaxKeysIn and minMaxKeysOut). */
 // @ts-ignore: decorator
 @inline export function minMaxVaryRun(x: usize, n: u32, p: u32, finiteOnly: bool): void {
-  const posInf = f32x4.splat(Infinity);
-  const negInf = f32x4.splat(-Infinity);
+  const negInf = i32x4.splat(KEY_NEG_INF);
+  const posInf = i32x4.splat(KEY_POS_INF);
+  const swap = v128.xor(negInf, posInf);
   let k: u32 = 0;
   for (; k + 4 <= n; k += 4) {
-    const v = v128.load(x + (<usize>k << 2));
+    const a = toKey(v128.load(x + (<usize>k << 2)));
     const pa = paramA + (<usize>(p + k) << 2);
     const pb = paramB + (<usize>(p + k) << 2);
     if (finiteOnly) {
-      v128.store(pa, f32x4.min(v128.load(pa), v128.bitselect(posInf, v, f32x4.eq(v, negInf))));
-      v128.store(pb, f32x4.max(v128.load(pb), v128.bitselect(negInf, v, f32x4.eq(v, posInf))));
+      v128.store(pa, i32x4.min_s(v128.load(pa), v128.xor(a, v128.and(i32x4.eq(a, negInf), swap))));
+      v128.store(pb, i32x4.max_s(v128.load(pb), v128.xor(a, v128.and(i32x4.eq(a, posInf), swap))));
     } else {
-      v128.store(pa, f32x4.min(v128.load(pa), v));
-      v128.store(pb, f32x4.max(v128.load(pb), v));
+      v128.store(pa, i32x4.min_s(v128.load(pa), a));
+      v128.store(pb, i32x4.max_s(v128.load(pb), a));
     }
   }
   for (; k < n; k++) {
-    const v = load<f32>(x + (<usize>k << 2));
-    if (finiteOnly && (v == Infinity || v == -Infinity)) continue;
+    const b = load<i32>(x + (<usize>k << 2));
+    const key = b ^ <i32>(<u32>(b >> 31) >>> 1);
     const pa = paramA + (<usize>(p + k) << 2);
     const pb = paramB + (<usize>(p + k) << 2);
-    store<f32>(pa, min<f32>(load<f32>(pa), v));
-    store<f32>(pb, max<f32>(load<f32>(pb), v));
+    if (!finiteOnly || key != KEY_NEG_INF) store<i32>(pa, min<i32>(load<i32>(pa), key));
+    if (!finiteOnly || key != KEY_POS_INF) store<i32>(pb, max<i32>(load<i32>(pb), key));
   }
 }
