@@ -11,6 +11,7 @@ import { errorHandler } from './error-handler.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { documentNdArrays, ndArrayKeyword } from './ndarray-keyword.js';
 import { npyToNdArray } from './npy-body.js';
+import { Offloader } from './offload.js';
 import { parseJsonBody } from './parse-json-body.js';
 import { RequestError } from './request-error.js';
 import { docsRoutes } from './routes/docs.js';
@@ -31,6 +32,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     registry: InstanceRegistry;
+    offloader: Offloader;
     serverOptions: ServerOptions;
   }
 }
@@ -65,18 +67,20 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   app.decorate('serverOptions', opts);
   app.decorate('registry', new InstanceRegistry(options.store));
+  app.decorate('offloader', new Offloader(opts.offloadThreshold));
   // While closing, answers end their connection, so a keep-alive client does not hold the
   // process open for the keep-alive timeout after its in-flight request was answered.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
   app.addHook('onClose', async () => {
     // Last-used parameters are not written per request (that would be a disk write per quantize); a clean stop saves them.
+    await app.offloader.close();
     app.registry.persistAll();
     options.store.close();
   });

@@ -36,5 +36,7 @@ export function sendArray(
   for (const [k, v] of Object.entries(fields)) w.raw(',').value(k).raw(':').value(v);
   w.raw('}');
   void reply.header('content-type', 'application/json; charset=utf-8');
-  return reply.send(w.finish());
+  const bytes = w.finish();
+  // Node writes a small string body in one write with the headers; a Buffer takes a writev.
+  return reply.send(bytes.length <= 16384 ? bytes.toString('utf8') : bytes);
 }

@@ -23,10 +23,26 @@ export class Instance {
     readonly quantizer: Quantizer,
   ) {}
 
-  /** Runs fn once every earlier operation on this instance has finished. */
+  /**
+   * Runs fn once every earlier operation on this instance has finished. With nothing queued a
+   * synchronous fn runs at once (no promise hops: the common small request).
+   */
   exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (this.pending === 0) {
+      let result: T | Promise<T>;
+      try {
+        result = fn();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (!(result instanceof Promise)) return Promise.resolve(result);
+      return this.track(result);
+    }
+    return this.track(this.tail.then(fn));
+  }
+
+  private track<T>(run: Promise<T>): Promise<T> {
     this.pending++;
-    const run = this.tail.then(fn);
     const done = () => {
       this.pending--;
     };

@@ -23,6 +23,7 @@ const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 /** Relative error bound (with room to spare) of the 16-19 digit approximation. */
 const APPROX_MARGIN = 2 ** -46;
 const LATIN1 = new TextDecoder('latin1');
+const UTF8 = new TextDecoder();
 /** Ranks beyond this are refused: a hostile body of nested brackets must not exhaust the stack. */
 export const MAX_RANK = 32;
 
@@ -61,14 +62,13 @@ export function parseJsonBody(buf: Uint8Array, arrayKeys: ReadonlySet<string>): 
   while (pos < buf.length && isSpace(buf[pos])) pos++;
   if (arrayKeys.size === 0 || buf[pos] !== LBRACE) return plainParse(buf, 0, buf.length);
   const out: Record<string, unknown> = {};
-  const decoder = new TextDecoder();
   pos++;
   pos = skipSpace(buf, pos);
   if (buf[pos] === RBRACE) return trailing(buf, pos + 1, out);
   for (;;) {
     if (buf[pos] !== QUOTE) throw jsonInvalid(pos, `expected a property name in double quotes, got ${describeByte(buf, pos)}`);
     const keyEnd = skipString(buf, pos);
-    const key = JSON.parse(decoder.decode(buf.subarray(pos, keyEnd))) as string;
+    const key = JSON.parse(UTF8.decode(buf.subarray(pos, keyEnd))) as string;
     pos = skipSpace(buf, keyEnd);
     if (buf[pos] !== COLON) throw jsonInvalid(pos, `expected ':' after a property name, got ${describeByte(buf, pos)}`);
     pos = skipSpace(buf, pos + 1);
@@ -100,7 +100,7 @@ function trailing(buf: Uint8Array, pos: number, out: unknown): unknown {
 }
 
 function plainParse(buf: Uint8Array, start: number, end: number): unknown {
-  const text = new TextDecoder().decode(buf.subarray(start, end));
+  const text = UTF8.decode(buf.subarray(start, end));
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -132,9 +132,10 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
     {
       config: DATA_KEY,
       schema: {
-        summary: 'Calibrate from representative batches (axis 0 of data)',
+        summary: 'Calibrate from representative batches (axis 0 of data; JSON or a .npy body)',
         params: instanceParams,
         body: calibrationRequest,
+        consumes: Object.keys(NPY_BODY),
         response: { ...errorResponses },
       },
     },
@@ -145,9 +146,20 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const per = nd.size / nd.shape[0];
       const x = nd.toFloat32();
       const batches = Array.from({ length: nd.shape[0] }, (_, b) => ({ data: x.subarray(b * per, (b + 1) * per), shape: batchShape }));
+      const options = { layerName: request.body.layer_name ?? null, channelDim: request.body.channel_dim ?? null };
+      const q = inst.quantizer;
       const report = await inst.exclusive(async () => {
-        // calibrateAsync yields between batches, so other instances and GET / keep answering.
-        const rep = await inst.quantizer.calibrateAsync(batches, { layerName: request.body.layer_name ?? null, channelDim: request.body.channel_dim ?? null });
+        let rep;
+        if (app.offloader.shouldOffload(nd.size)) {
+          // A snapshot goes to the worker; its parameters come back into this instance while the
+          // queue still holds it, so no other operation sees anything in between.
+          const done = await app.offloader.calibrate(q.getConfig(), q.exportParameters(), x, batchShape, nd.shape[0], options);
+          q.importParameters(done.parameters);
+          rep = done.report;
+        } else {
+          // calibrateAsync yields between batches, so other instances and GET / keep answering.
+          rep = await q.calibrateAsync(batches, options);
+        }
         registry.persist(inst);
         return rep;
       });
