@@ -41,6 +41,8 @@ export interface BuildAppOptions extends Partial<ServerOptions> {
   store: Store;
   /** A pino logger config, or false (tests). Default: pino at options.logLevel. */
   logger?: boolean | { level: string };
+  /** Where pino writes (default stdout); tests pass a stream to read the request logs. */
+  logStream?: { write(line: string): unknown };
 }
 
 const NO_KEYS: ReadonlySet<string> = new Set();
@@ -54,7 +56,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     bodyLimit: opts.bodyLimit,
     // Request logs carry method, url, status and timing; pino's default serializers drop bodies and headers.
-    logger: options.logger ?? { level: opts.logLevel },
+    logger: options.logger ?? { level: opts.logLevel, ...(options.logStream ? { stream: options.logStream } : {}) },
     ajv: {
       // Query strings need coercion ("?validate=false"); bodies get pydantic's lax coercion of "8" -> 8 with it.
       customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false },

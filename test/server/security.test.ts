@@ -68,3 +68,19 @@ describe('resolveServerOptions', () => {
     expect(() => resolveServerOptions({}, { QUANTKIT_BODY_LIMIT: 'lots' })).toThrow(/QUANTKIT_BODY_LIMIT/);
   });
 });
+
+describe('request logs', () => {
+  it('are structured JSON lines with method, url and status, without bodies or credentials', async () => {
+    const lines: string[] = [];
+    const { app } = await open({ logger: undefined, logLevel: 'info', logStream: { write: (l: string) => lines.push(l) }, apiKey: 'topsecret' });
+    await json(app, 'POST', '/instances/default/quantize', { data: [[123.456, 789.25]] }, { authorization: 'Bearer topsecret' });
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const incoming = records.find((r) => r.msg === 'incoming request') as { req: { method: string; url: string } };
+    expect(incoming.req).toMatchObject({ method: 'POST', url: '/instances/default/quantize' });
+    const done = records.find((r) => r.msg === 'request completed') as { res: { statusCode: number }; responseTime: number };
+    expect(done.res.statusCode).toBe(200);
+    const all = lines.join('\n');
+    expect(all).not.toContain('123.456');
+    expect(all).not.toContain('topsecret');
+  });
+});
