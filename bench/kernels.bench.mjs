@@ -36,24 +36,33 @@ function normal(n, seed = 1) {
   return x;
 }
 
-/** Median milliseconds of `runs` timed calls after `warm` untimed ones. */
-function median(fn, runs = RUNS, warm = 2) {
-  for (let i = 0; i < warm; i++) fn();
+/**
+ * Times `fn` and the copy it is compared with in alternation, so both medians come from the same
+ * stretch of time: other engineers share this CPU and a copy timed a minute earlier is no baseline.
+ */
+function paired(fn, copy, runs = RUNS) {
+  fn();
+  copy();
   globalThis.gc?.();
-  const t = [];
+  const k = [];
+  const c = [];
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
+    let t0 = performance.now();
     fn();
-    t.push(performance.now() - t0);
+    k.push(performance.now() - t0);
+    t0 = performance.now();
+    copy();
+    c.push(performance.now() - t0);
   }
-  t.sort((a, b) => a - b);
-  return t[t.length >> 1];
+  k.sort((a, b) => a - b);
+  c.sort((a, b) => a - b);
+  return { ms: k[k.length >> 1], minMs: k[0], copyMs: c[c.length >> 1] };
 }
 
 /** dst.set(src) for a preallocated, warm dst of the same type and length. */
-function copyMs(src) {
+function copier(src) {
   const dst = new src.constructor(src.length).fill(1);
-  return median(() => dst.set(src));
+  return () => dst.set(src);
 }
 
 function params(x, shape, granularity, dtype) {
@@ -67,16 +76,19 @@ function params(x, shape, granularity, dtype) {
 if (!wasmAvailable()) throw new Error('WebAssembly SIMD is not available: nothing to benchmark');
 
 const x = normal(N);
-const copyF32 = copyMs(x);
+const copyF32 = copier(x);
 const u8 = QUANT_DTYPES.uint8;
 const i8 = QUANT_DTYPES.int8;
 const i4 = QUANT_DTYPES.int4;
 const rows = [];
-const row = (name, ms, copy, target, extra = {}) => rows.push({ name, ms, ratio: ms / copy, target, met: target === undefined ? undefined : ms / copy <= target, ...extra });
+function row(name, fn, copy, target, runs = RUNS) {
+  const { ms, minMs, copyMs } = paired(fn, copy, runs);
+  rows.push({ name, ms, minMs, copyMs, ratio: ms / copyMs, target, met: target === undefined ? undefined : ms / copyMs <= target });
+}
 
 const pt = params(x, [N], PER_TENSOR, u8);
 const codes = new Uint8Array(N);
-row('quantize per-tensor uint8', median(() => wasmKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, codes)), copyF32, 0.9);
+row('quantize per-tensor uint8', () => wasmKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, codes), copyF32, 0.9);
 
 const shape = [ROWS, COLS];
 const codesI8 = new Int8Array(N);
@@ -87,41 +99,49 @@ for (const [name, g, dtype] of [
   ['quantize per-block int4 (axis 0, block 32)', { kind: 'per-block', axis: 0, blockSize: 32 }, i4],
 ]) {
   const p = params(x, shape, g, dtype);
-  row(name, median(() => wasmKernels.quantize(x, p.layout, p.scale, p.zeroPoint, dtype.qmin, dtype.qmax, codesI8)), copyF32, 1.2);
+  row(name, () => wasmKernels.quantize(x, p.layout, p.scale, p.zeroPoint, dtype.qmin, dtype.qmax, codesI8), copyF32, 1.2);
 }
 
 wasmKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, codes);
 const deq = new Float32Array(N);
 // Dequantize writes 4 bytes per code, so its floor is the copy of its output.
-row('dequantize per-tensor uint8', median(() => wasmKernels.dequantize(codes, pt.layout, pt.scale, pt.zeroPoint, deq)), copyF32, 1.0);
+row('dequantize per-tensor uint8', () => wasmKernels.dequantize(codes, pt.layout, pt.scale, pt.zeroPoint, deq), copyF32, 1.0);
 
 const mn = new Float32Array(1);
 const mx = new Float32Array(1);
-row('minMax per-tensor', median(() => {
+row('minMax per-tensor', () => {
   mn[0] = Infinity;
   mx[0] = -Infinity;
   wasmKernels.minMax(x, pt.layout, mn, mx);
-}), copyF32, 0.5);
-row('minMax per-tensor finiteOnly', median(() => {
+}, copyF32, 0.5);
+row('minMax per-tensor finiteOnly', () => {
   mn[0] = Infinity;
   mx[0] = -Infinity;
   wasmKernels.minMax(x, pt.layout, mn, mx, 0, true);
-}), copyF32);
+}, copyF32);
+const pc = params(x, shape, { kind: 'per-axis', axis: 1 }, i8);
+const mnc = new Float32Array(COLS);
+const mxc = new Float32Array(COLS);
+row('minMax per-channel (axis 1: parameters along rows)', () => {
+  mnc.fill(Infinity);
+  mxc.fill(-Infinity);
+  wasmKernels.minMax(x, pc.layout, mnc, mxc);
+}, copyF32);
 
 const fq = new Float32Array(N);
-row('fakeQuantize per-tensor uint8', median(() => wasmKernels.fakeQuantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, fq)), copyF32);
+row('fakeQuantize per-tensor uint8', () => wasmKernels.fakeQuantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, fq), copyF32);
 
 const nibbles = Int8Array.from(codesI8, (v) => (v % 8));
 const packed = new Uint8Array(N / 2);
-const copyCodes = copyMs(nibbles);
-row('pack int4', median(() => wasmKernels.pack(nibbles, 4, packed)), copyCodes);
+const copyCodes = copier(nibbles);
+row('pack int4', () => wasmKernels.pack(nibbles, 4, packed), copyCodes);
 const unpacked = new Int8Array(N);
-row('unpack int4', median(() => wasmKernels.unpack(packed, 4, true, unpacked)), copyCodes);
+row('unpack int4', () => wasmKernels.unpack(packed, 4, true, unpacked), copyCodes);
 
 // What a caller pays: their Float32Array in, a fresh codes array out (range, qparams, allocation, quantize).
-row('end-to-end quantize(x) -> new Uint8Array (range + quantize)', median(() => quantize(x, [N], { dtype: 'uint8' }), 7, 1), copyF32, 2.0);
+row('end-to-end quantize(x) -> new Uint8Array (range + quantize)', () => quantize(x, [N], { dtype: 'uint8' }), copyF32, 2.0);
 
-row('reference (pure TS) quantize per-tensor uint8', median(() => referenceKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, codes), 3, 1), copyF32);
+row('reference (pure TS) quantize per-tensor uint8', () => referenceKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, codes), copyF32, undefined, 3);
 
 const numpy = runNumpy();
 const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
@@ -132,12 +152,12 @@ const speedups = numpy && {
 };
 
 if (json) {
-  console.log(JSON.stringify({ elements: N, copyMs: copyF32, copyCodesMs: copyCodes, rows, numpy, speedupOverNumpy: speedups, quantizeTargetOverNumpy: 8, quantizeTargetOverNumpyMet: speedups ? speedups.quantize >= 8 : undefined }));
+  console.log(JSON.stringify({ elements: N, rows, numpy, speedupOverNumpy: speedups, quantizeTargetOverNumpy: 8, quantizeTargetOverNumpyMet: speedups ? speedups.quantize >= 8 : undefined }));
 } else {
-  log(`kernels on ${N} float32 elements; copy (dst.set) of 64 MiB: ${copyF32.toFixed(2)} ms, of 16 MiB codes: ${copyCodes.toFixed(2)} ms`);
+  log(`kernels on ${N} float32 elements; each row timed in alternation with dst.set(src) of its input (64 MiB float32, 16 MiB codes for pack/unpack)`);
   for (const r of rows) {
     const target = r.target === undefined ? '' : `  target <= ${r.target}x: ${r.met ? 'met' : 'MISSED'}`;
-    log(`${r.name.padEnd(62)} ${r.ms.toFixed(2).padStart(8)} ms  ${r.ratio.toFixed(2).padStart(6)}x copy${target}`);
+    log(`${r.name.padEnd(58)} ${r.ms.toFixed(2).padStart(8)} ms (fastest ${r.minMs.toFixed(2).padStart(7)}, copy ${r.copyMs.toFixed(2).padStart(6)})  ${r.ratio.toFixed(2).padStart(6)}x copy${target}`);
   }
   if (numpy) {
     log(`numpy ${numpy.numpy}: min+max ${numpy.min_max.toFixed(2)} ms, quantize ${numpy.quantize.toFixed(2)} ms, dequantize ${numpy.dequantize.toFixed(2)} ms`);

@@ -208,7 +208,14 @@ function exactRange(qmin: number, qmax: number, lo: number, hi: number): boolean
 /** Kernels are u32 inside; bigger tensors (beyond any typed array in practice) use the reference. */
 const MAX_ELEMENTS = 2 ** 32 - 1;
 
-/** The WebAssembly SIMD kernels: the same results as referenceKernels, bit for bit. */
+/**
+ * The WebAssembly SIMD kernels: the same results as referenceKernels, bit for bit (NaN payloads
+ * aside, which JS does not preserve either). Each call stages its parameters in linear memory once,
+ * then streams the data through in CHUNK-element pieces. Calls the SIMD arithmetic could not
+ * reproduce exactly (zero points beyond ±2^21, qmin/qmax that are not ordered integers inside the
+ * output storage, tensors past 2^32 − 1 elements) run the reference kernels instead, so results
+ * never differ. The module is compiled on first use.
+ */
 export const wasmKernels: Kernels = {
   name: 'wasm-simd',
 
