@@ -1,5 +1,6 @@
 import type { QuantizeModeImpl } from './quantize-mode.js';
 import { Registry } from './registry.js';
+import { weightOnlyMode } from './weight-only.js';
 
 /**
  * The one place modes are registered: a new mode is one import and one line here. quantizeModel
@@ -7,5 +8,6 @@ import { Registry } from './registry.js';
  */
 export function createQuantizeModes(): Registry<QuantizeModeImpl> {
   const modes = new Registry<QuantizeModeImpl>('quantization mode');
+  modes.register(weightOnlyMode.mode, weightOnlyMode);
   return modes;
 }
