@@ -238,19 +238,75 @@ class ArrayParser {
           this.separatorError(pos);
         }
       } else {
-        // The hot loop: one row of numbers. The index path is only written when an error needs it.
+        // The hot loop: one row of numbers. The index path is only written when an error needs
+        // it. Plain decimals (no exponent, at most 18 digits) are read inline; anything else is
+        // re-read from its first byte by readNumber, which handles every form.
+        let integral = this.integral;
         for (;;) {
-          const c = buf[pos];
-          if (!((c >= ZERO && c <= NINE) || c === MINUS || c === 78 /* N */ || c === 73 /* I */)) {
-            this.path[depth] = count;
-            if (c === LBRACKET) this.ragged(depth, 'an array where a number belongs');
-            this.mixed(pos, 'a number');
+          const start = pos;
+          let c = buf[pos];
+          let neg = false;
+          if (c === MINUS) {
+            neg = true;
+            c = buf[++pos];
           }
-          this.pos = pos;
-          const v = this.readNumber();
+          let v = NaN;
+          let fast = c >= ZERO && c <= NINE && !(c === ZERO && buf[pos + 1] >= ZERO && buf[pos + 1] <= NINE);
+          if (fast) {
+            let hi = 0;
+            let lo = 0;
+            let nd = 0;
+            let frac = 0;
+            do {
+              if (nd < 9) hi = hi * 10 + (c - ZERO);
+              else lo = lo * 10 + (c - ZERO);
+              nd++;
+              c = buf[++pos];
+            } while (c >= ZERO && c <= NINE);
+            if (c === DOT) {
+              c = buf[++pos];
+              if (c >= ZERO && c <= NINE) {
+                do {
+                  if (nd < 9) hi = hi * 10 + (c - ZERO);
+                  else lo = lo * 10 + (c - ZERO);
+                  nd++;
+                  frac++;
+                  c = buf[++pos];
+                } while (c >= ZERO && c <= NINE);
+              } else {
+                fast = false;
+              }
+            }
+            if (fast && nd <= 18 && c !== LOWER_E && c !== UPPER_E) {
+              const m = nd <= 9 ? hi : hi * POW10[nd - 9] + lo;
+              const x = frac === 0 ? m : m / POW10[frac];
+              if (nd <= 15) {
+                v = x;
+              } else {
+                const l = Math.fround(x * (1 - APPROX_MARGIN));
+                if (l === Math.fround(x * (1 + APPROX_MARGIN))) v = l;
+                else fast = false;
+              }
+              if (neg) v = -v;
+            } else {
+              fast = false;
+            }
+          }
+          if (!fast) {
+            pos = start;
+            c = buf[pos];
+            if (!((c >= ZERO && c <= NINE) || c === MINUS || c === 78 /* N */ || c === 73 /* I */)) {
+              this.path[depth] = count;
+              if (c === LBRACKET) this.ragged(depth, 'an array where a number belongs');
+              this.mixed(pos, 'a number');
+            }
+            this.pos = pos;
+            v = this.readNumber();
+            pos = this.pos;
+          }
+          if (integral && !Number.isInteger(v)) integral = this.integral = false;
           if (this.n === this.data.length) this.grow();
           this.data[this.n++] = v;
-          pos = this.pos;
           count++;
           let d = buf[pos];
           if (d === COMMA) {
