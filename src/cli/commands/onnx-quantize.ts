@@ -1,0 +1,137 @@
+import { statSync } from 'node:fs';
+import { Option } from 'commander';
+import { z } from 'zod';
+import { loadModel, saveModel } from '../../node/onnx-file.js';
+import { INT4_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
+import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
+import { quantizeModel } from '../../onnx/quantize-model.js';
+import type { QuantizeReport } from '../../onnx/quantize-report.js';
+import type { CliCommand } from '../cli-command.js';
+import type { CliIo } from '../cli-io.js';
+import { UsageError } from '../exit-codes.js';
+import { createProgress } from '../progress.js';
+
+const Options = z.object({
+  output: z.string().min(1, { error: '-o/--output needs a path' }),
+  mode: z.enum(QUANTIZE_MODES),
+  dtype: z.enum(WEIGHT_DTYPES),
+  perChannel: z.boolean().optional(),
+  blockSize: z
+    .string()
+    .regex(/^\d+$/, { error: (i) => `--block-size expects an integer, got '${String(i.input)}'` })
+    .transform(Number)
+    .optional(),
+  symmetric: z.boolean().optional(),
+  observer: z.enum(OBSERVER_NAMES).optional(),
+  calibration: z.string().min(1).optional(),
+  opTypes: z
+    .string()
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .refine((l) => l.length > 0, { error: '--op-types expects a comma-separated list such as MatMul,Gemm,Conv' })
+    .optional(),
+  exclude: z.array(z.string()).optional(),
+  format: z.enum(QUANTIZED_FORMATS).optional(),
+  int4Form: z.enum(INT4_FORMS).optional(),
+  quantizeBias: z.boolean().optional(),
+  externalData: z.boolean().optional(),
+  json: z.boolean().optional(),
+});
+
+function summary(report: QuantizeReport, input: string, output: string, inBytes: number, outBytes: number, ms: number): string {
+  const quantized = report.nodes.filter((n) => n.status === 'quantized');
+  const float = report.nodes.filter((n) => n.status === 'float');
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  const lines = [
+    `${input} -> ${output}: ${report.mode} ${report.dtype}, ${quantized.length} of ${report.nodes.length} nodes quantized in ${(ms / 1000).toFixed(2)} s`,
+    `model ${mb(inBytes)} -> ${mb(outBytes)}; quantized weights ${mb(report.weightBytesBefore)} -> ${mb(report.weightBytesAfter)}`,
+  ];
+  const forms = new Map<string, number>();
+  for (const n of quantized) {
+    const key = `${n.form} ${n.dtype} ${n.granularity}${n.blockSize ? ` (block ${n.blockSize})` : ''}`;
+    forms.set(key, (forms.get(key) ?? 0) + 1);
+  }
+  for (const [k, v] of forms) lines.push(`  ${v} x ${k}`);
+  if (float.length) {
+    lines.push(`left in float (${float.length}):`);
+    for (const n of float) lines.push(`  ${n.node} [${n.opType}]: ${n.reason}`);
+  }
+  for (const w of report.warnings) lines.push(`warning: ${w}`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function run(input: string, raw: Record<string, unknown>, io: CliIo): Promise<void> {
+  const r = Options.safeParse(raw);
+  if (!r.success) throw new UsageError(r.error.issues[0]!.message);
+  const o = r.data;
+  if (o.calibration !== undefined && o.mode !== 'static') throw new UsageError(`--calibration applies to --mode static, got --mode ${o.mode}`);
+  if (o.blockSize !== undefined && (o.dtype === 'int8' || o.dtype === 'uint8')) throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4), got --dtype ${o.dtype}`);
+  const options: QuantizeOptionsInput = {
+    mode: o.mode,
+    dtype: o.dtype,
+    ...(o.perChannel !== undefined && { perChannel: o.perChannel }),
+    ...(o.blockSize !== undefined && { blockSize: o.blockSize }),
+    ...(o.symmetric !== undefined && { symmetric: o.symmetric }),
+    ...(o.observer !== undefined && { observer: o.observer }),
+    ...(o.opTypes !== undefined && { opTypes: o.opTypes }),
+    ...(o.exclude !== undefined && { exclude: o.exclude }),
+    ...(o.format !== undefined && { format: o.format }),
+    ...(o.int4Form !== undefined && { int4Form: o.int4Form }),
+    ...(o.quantizeBias !== undefined && { quantizeBias: o.quantizeBias }),
+  };
+  const started = performance.now();
+  const inBytes = statSync(input, { throwIfNoEntry: false })?.size ?? 0;
+  const model = loadModel(input);
+  const progress = createProgress(io, 'quantize', inBytes);
+  let result;
+  try {
+    result = await quantizeModel(model, options, { onProgress: (e) => progress.update(e.done, e.total) });
+  } finally {
+    progress.stop();
+  }
+  const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
+  const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);
+  const ms = performance.now() - started;
+  if (o.json) io.stdout.write(`${JSON.stringify({ input, output: o.output, files: written, inputBytes: inBytes, outputBytes: outBytes, seconds: ms / 1000, report: result.report }, null, 2)}\n`);
+  else io.stdout.write(summary(result.report, input, o.output, inBytes, outBytes, ms));
+}
+
+export const onnxQuantizeCommand: CliCommand = {
+  name: 'quantize',
+  register(group, io) {
+    group
+      .command('quantize')
+      .description('quantize an ONNX model: weight-only, dynamic or static (calibrated)')
+      .argument('<model>', 'input .onnx (external data files are read from its directory)')
+      .requiredOption('-o, --output <path>', 'output .onnx (written atomically)')
+      .addOption(new Option('--mode <mode>', 'what is quantized').choices(QUANTIZE_MODES).default('weight-only'))
+      .addOption(new Option('--dtype <dtype>', 'weight type').choices(WEIGHT_DTYPES).default('int8'))
+      .option('--per-channel', 'one scale per output channel (int8/uint8; 4-bit is always per block)')
+      .option('--block-size <n>', '4-bit block size along the reduction axis: a power of two >= 16 (default 32)')
+      .option('--symmetric', 'symmetric ranges (zero point 0; default for int8/int4)')
+      .option('--asymmetric', 'asymmetric ranges (default for uint8/uint4)')
+      .addOption(new Option('--observer <name>', 'range observer for static calibration').choices(OBSERVER_NAMES))
+      .option('--calibration <dir>', 'static mode: .npy files named after the model inputs')
+      .option('--op-types <list>', 'comma-separated op types to quantize (default for weight-only: MatMul,Gemm,Conv)')
+      .option('--exclude <node...>', 'node names to leave in float')
+      .addOption(new Option('--format <format>', 'quantized graph form where both exist').choices(QUANTIZED_FORMATS))
+      .addOption(new Option('--int4-form <form>', '4-bit MatMul as com.microsoft MatMulNBits (fastest in onnxruntime) or opset-21 DequantizeLinear').choices(INT4_FORMS))
+      .option('--quantize-bias', 'quantize biases too (default: biases stay float)')
+      .option('--external-data', 'write initializers of 1 KiB or more to OUTPUT.data (needed above 2 GB)')
+      .option('--json', 'print the report as JSON')
+      .addHelpText(
+        'after',
+        `
+Ops that cannot be quantized (weights computed at run time, unsupported types or opsets, excluded
+nodes) stay in float and are listed with the reason.
+
+Examples:
+  quantkit onnx quantize model.onnx -o model.int8.onnx --per-channel
+  quantkit onnx quantize model.onnx -o model.q4.onnx --dtype int4 --block-size 32`,
+      )
+      .action(async (input: string, raw: Record<string, unknown>) => {
+        if (raw.symmetric && raw.asymmetric) throw new UsageError('--symmetric and --asymmetric contradict each other');
+        const { asymmetric, ...rest } = raw;
+        await run(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
+      });
+  },
+};

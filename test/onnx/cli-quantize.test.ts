@@ -1,0 +1,86 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CliIo } from '../../src/cli/cli-io.js';
+import { createOnnxCommand, onnxCommand } from '../../src/cli/commands/onnx.js';
+import { EXIT, exitCodeFor, formatError } from '../../src/cli/exit-codes.js';
+import { buildProgram } from '../../src/cli/run-cli.js';
+import { encodeModel } from '../../src/formats/onnx/model.js';
+import { loadModel } from '../../src/node/onnx-file.js';
+import { mlpModel } from './models.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Runs `quantkit <args>` in-process with the onnx group only, as runCli does (one error line, exit status). */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => ((stderr += s), true), isTTY: false }, env: {} } as unknown as CliIo;
+  try {
+    await buildProgram(io, [onnxCommand]).parseAsync(args, { from: 'user' });
+    return { code: EXIT.OK, stdout, stderr };
+  } catch (e) {
+    return { code: exitCodeFor(e), stdout, stderr: stderr + formatError(e, false) };
+  }
+}
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'qk-onnx-cli-'));
+  dirs.push(dir);
+  const input = join(dir, 'm.onnx');
+  writeFileSync(input, encodeModel(mlpModel()));
+  return { dir, input, out: join(dir, 'q.onnx') };
+}
+
+describe('quantkit onnx quantize', () => {
+  it('writes a weight-only int8 model and prints a summary', async () => {
+    const { input, out } = setup();
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--per-channel', '--exclude', 'gemm']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/weight-only int8, 1 of 2 nodes quantized/);
+    expect(r.stdout).toMatch(/1 x DequantizeLinear int8 per-channel/);
+    expect(r.stdout).toMatch(/gemm \[Gemm\]: excluded by name/);
+    const q = loadModel(out);
+    expect(q.graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'MatMul', 'Add', 'Relu', 'Gemm']);
+  });
+
+  it('passes 4-bit options through and prints the report as JSON', async () => {
+    const { input, out } = setup();
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'uint4', '--block-size', '16', '--asymmetric', '--op-types', 'MatMul', '--json', '--external-data']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { files: string[]; report: { nodes: { form: string; blockSize: number; dtype: string }[] } };
+    expect(j.report.nodes).toEqual([expect.objectContaining({ form: 'com.microsoft.MatMulNBits', blockSize: 16, dtype: 'uint4' })]);
+    expect(j.files).toEqual([out, `${out}.data`]);
+    expect(existsSync(`${out}.data`)).toBe(true);
+  });
+
+  it('gives one line and exit 2 for a bad command line, exit 1 for a bad file or bad option values, and writes nothing', async () => {
+    const { dir, input, out } = setup();
+    const bad = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int3']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/option '--dtype <dtype>' argument 'int3' is invalid/);
+    expect((await cli(['onnx', 'quantize', input, '-o', out, '--block-size', '32'])).stderr).toMatch(/--block-size applies to 4-bit dtypes/);
+    expect((await cli(['onnx', 'quantize', input, '-o', out, '--calibration', dir])).stderr).toMatch(/--calibration applies to --mode static/);
+    expect((await cli(['onnx', 'quantize', input, '-o', out, '--symmetric', '--asymmetric'])).code).toBe(2);
+    writeFileSync(join(dir, 'junk.onnx'), 'junk');
+    const junk = await cli(['onnx', 'quantize', join(dir, 'junk.onnx'), '-o', out]);
+    expect(junk.code).toBe(1);
+    expect(junk.stderr).toMatch(/^quantkit: '.*junk.onnx': not an ONNX model/);
+    expect(junk.stderr.trim().split('\n')).toHaveLength(1);
+    const blk = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--block-size', '24']);
+    expect(blk.code).toBe(1);
+    expect(blk.stderr).toMatch(/blockSize: expected an integer >= 16 and a power of two/);
+    expect(readdirSync(dir).sort()).toEqual(['junk.onnx', 'm.onnx']);
+  });
+
+  it('registers subcommands from the list it is given and refuses duplicates', async () => {
+    const extra = { name: 'hello', register: (g: import('commander').Command) => void g.command('hello').action(() => {}) };
+    const io = { stdout: { write: () => true }, stderr: { write: () => true }, env: {} } as unknown as CliIo;
+    await buildProgram(io, [createOnnxCommand([extra])]).parseAsync(['onnx', 'hello'], { from: 'user' });
+    expect(() => buildProgram(io, [createOnnxCommand([extra, extra])])).toThrow(/two 'onnx' subcommands are named 'hello'/);
+  });
+});
