@@ -31,7 +31,7 @@ export function sendArray(
     void reply.header('content-type', NPY_MEDIA_TYPE).header('x-quantkit-meta', JSON.stringify(meta));
     return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
-  const w = new JsonWriter(data.length * 5 + 256);
+  const w = new JsonWriter(256);
   w.raw('{"data":').array(data, shape);
   for (const [k, v] of Object.entries(fields)) w.raw(',').value(k).raw(':').value(v);
   w.raw('}');

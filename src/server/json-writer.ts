@@ -43,8 +43,17 @@ export class JsonWriter {
   array(data: ArrayLike<number>, shape: readonly number[]): this {
     if (shape.length === 0) return this.number(data[0]);
     const integral = isIntegerArray(data);
-    // Worst case per element: 11 bytes for an int32 or 24 for a float, plus a separator.
-    this.reserve(data.length * (integral ? 12 : 25) + shape.length * 2 * (data.length + 1));
+    // Worst case per element: the code's widest text, 11 bytes for an int32 or 24 for a float,
+    // plus a separator; then a bracket pair and a separator per sub-array.
+    const table = digitTableFor(data);
+    const perElement = table !== undefined ? table.maxWidth : integral ? 12 : 25;
+    let arrays = 0;
+    let outer = 1;
+    for (const d of shape) {
+      arrays += outer;
+      outer *= d;
+    }
+    this.reserve(data.length * perElement + arrays * 3);
     this.writeLevel(data, shape, 0, 0, integral);
     return this;
   }
@@ -132,19 +141,23 @@ interface DigitTable {
   /** 8 bytes per value: its decimal text and a comma, the length in byte 7. */
   readonly bytes: Uint8Array;
   readonly min: number;
+  /** Longest entry (text and comma). */
+  readonly maxWidth: number;
 }
 
 const DIGIT_TABLES = new Map<string, DigitTable>();
 
 function buildDigitTable(min: number, max: number): DigitTable {
   const bytes = new Uint8Array((max - min + 1) * 8);
+  let maxWidth = 0;
   for (let v = min; v <= max; v++) {
     const text = `${v},`;
+    maxWidth = Math.max(maxWidth, text.length);
     const k = (v - min) * 8;
     for (let j = 0; j < text.length; j++) bytes[k + j] = text.charCodeAt(j);
     bytes[k + 7] = text.length;
   }
-  return { bytes, min };
+  return { bytes, min, maxWidth };
 }
 
 /** Tables for the code containers (at most 64 Ki entries, built once per process). */
