@@ -17,7 +17,6 @@ const ASC_FLAGS = [
   '--enable', 'simd',
   '--optimizeLevel', '3',
   '--shrinkLevel', '0',
-  '--converge',
   '--runtime', 'stub',
   '--noAssert',
   // No abort import: the kernels never throw, so instantiation needs no imports at all.
