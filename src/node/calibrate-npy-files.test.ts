@@ -32,7 +32,7 @@ function base(seed: number, size = n): Float32Array {
 
 function write(x: Float32Array, sh: readonly number[] = shape): string {
   const p = join(dir, `f${files++}.npy`);
-  writeFileSync(p, encodeNpy({ dtype: 'float32', shape: sh, data: x }));
+  writeFileSync(p, encodeNpy({ dtype: 'float32', shape: [...sh], data: x }));
   return p;
 }
 
