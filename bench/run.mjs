@@ -10,9 +10,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const only = args.filter((a) => !a.startsWith('--'));
-const files = readdirSync(here)
-  .filter((f) => f.endsWith('.bench.mjs'))
-  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+const all = readdirSync(here).filter((f) => f.endsWith('.bench.mjs'));
+const names = all.map((f) => f.replace('.bench.mjs', ''));
+// An exact name picks that bench alone ("server" must not also pick "observers"); otherwise a substring.
+const files = all
+  .filter((f, i) => only.length === 0 || only.some((o) => names[i] === o || (!names.includes(o) && f.includes(o))))
   .sort();
 const results = {};
 for (const f of files) {
