@@ -1,5 +1,6 @@
 import type { QuantizeModeImpl } from './quantize-mode.js';
 import { Registry } from './registry.js';
+import { dynamicMode } from './dynamic.js';
 import { weightOnlyMode } from './weight-only.js';
 
 /**
@@ -9,5 +10,6 @@ import { weightOnlyMode } from './weight-only.js';
 export function createQuantizeModes(): Registry<QuantizeModeImpl> {
   const modes = new Registry<QuantizeModeImpl>('quantization mode');
   modes.register(weightOnlyMode.mode, weightOnlyMode);
+  modes.register(dynamicMode.mode, dynamicMode);
   return modes;
 }
