@@ -1,0 +1,75 @@
+import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
+import type { TensorData } from '../../src/formats/onnx/tensor.js';
+import { makeTensor } from '../../src/formats/onnx/tensor.js';
+import type { TensorMap } from '../../src/onnx/run-model.js';
+import { randomWeights } from './models.js';
+
+export function f32(name: string, dims: number[], values: Float32Array): TensorData {
+  return { name, dtype: 'float32', dims, values };
+}
+
+/** One batch feeding `x` of `dims` with deterministic values; `zeroFirst` zeroes feature 0 of every row. */
+export function batchOf(dims: number[], seed: number, zeroFirst = false): TensorMap {
+  const n = dims.reduce((a, d) => a * d, 1);
+  const v = randomWeights(n, seed);
+  if (zeroFirst) for (let i = 0; i < n; i += dims[dims.length - 1]!) v[i] = 0;
+  return { x: f32('x', dims, v) };
+}
+
+/**
+ * Weights [k, n] that int4 (narrow symmetric, blocks of 32 along k) represents exactly: multiples
+ * of 1/8 in [-7/8, 7/8], each 32-row block of each column holding ±7/8.
+ */
+export function int4ExactWeights(k: number, n: number, seed: number): Float32Array {
+  const r = randomWeights(k * n, seed);
+  const w = new Float32Array(k * n);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < n; j++) w[i * n + j] = i % 32 === j % 32 ? 0.875 : Math.round(r[i * n + j]! * 7) / 8;
+  }
+  return w;
+}
+
+/**
+ * Weights [k, n] that quantize badly: row 0 is a 1000 outlier (fed by an input feature that is
+ * always 0, so it never shows in the float output) and the rest are small, so per-channel scales
+ * round them all to zero.
+ */
+export function fragileWeights(k: number, n: number, seed: number): Float32Array {
+  const w = randomWeights(k * n, seed);
+  for (let i = 0; i < k * n; i++) w[i] = i < n ? 1000 : w[i]! * 0.5;
+  return w;
+}
+
+/**
+ * x [B, 64] → 'fragile' MatMul [64, 64] → h1 → 'exact4' MatMul [64, 64] (int4-exact) → h2 →
+ * 'dense' MatMul [64, 64] (uniform random: int8 fine, int4 noisy) → y [B, 64]. The fragile layer
+ * must see feature 0 = 0: feed batches made with zeroFirst.
+ */
+export function threeLayerModel(batch = 4) {
+  const g = makeGraph({
+    nodes: [
+      makeNode('MatMul', ['x', 'Wf'], ['h1'], { name: 'fragile' }),
+      makeNode('MatMul', ['h1', 'We'], ['h2'], { name: 'exact4' }),
+      makeNode('MatMul', ['h2', 'Wd'], ['y'], { name: 'dense' }),
+    ],
+    inputs: [makeValueInfo('x', 'float32', [batch, 64])],
+    outputs: [makeValueInfo('y', 'float32', [batch, 64])],
+    initializers: [
+      makeTensor('Wf', 'float32', [64, 64], fragileWeights(64, 64, 11)),
+      makeTensor('We', 'float32', [64, 64], int4ExactWeights(64, 64, 12)),
+      makeTensor('Wd', 'float32', [64, 64], randomWeights(64 * 64, 13)),
+    ],
+  });
+  return makeModel(g, { '': 17 });
+}
+
+/** x [B, 32] → MatMul W [32, 10] → logits → Softmax → probs [B, 10]; also outputs the logits. */
+export function classifierModel(batch = 8, seed = 21) {
+  const g = makeGraph({
+    nodes: [makeNode('MatMul', ['x', 'W'], ['logits'], { name: 'fc' }), makeNode('Softmax', ['logits'], ['probs'], { name: 'softmax', attributes: { axis: -1 } })],
+    inputs: [makeValueInfo('x', 'float32', [batch, 32])],
+    outputs: [makeValueInfo('probs', 'float32', [batch, 10]), makeValueInfo('logits', 'float32', [batch, 10])],
+    initializers: [makeTensor('W', 'float32', [32, 10], randomWeights(320, seed))],
+  });
+  return makeModel(g, { '': 17 });
+}
