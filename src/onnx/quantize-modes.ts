@@ -1,6 +1,7 @@
 import type { QuantizeModeImpl } from './quantize-mode.js';
 import { Registry } from './registry.js';
 import { dynamicMode } from './dynamic.js';
+import { staticMode } from './static.js';
 import { weightOnlyMode } from './weight-only.js';
 
 /**
@@ -11,5 +12,6 @@ export function createQuantizeModes(): Registry<QuantizeModeImpl> {
   const modes = new Registry<QuantizeModeImpl>('quantization mode');
   modes.register(weightOnlyMode.mode, weightOnlyMode);
   modes.register(dynamicMode.mode, dynamicMode);
+  modes.register(staticMode.mode, staticMode);
   return modes;
 }
