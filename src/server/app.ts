@@ -3,7 +3,8 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
 import { decodeNpy } from '../formats/npy.js';
 import type { Store } from '../node/store/store.js';
 import { bearerAuth } from './auth.js';
@@ -12,13 +13,16 @@ import { InstanceRegistry } from './instance-registry.js';
 import { documentNdArrays, ndArrayKeyword } from './ndarray-keyword.js';
 import { npyToNdArray } from './npy-body.js';
 import { Offloader } from './offload.js';
-import { parseJsonBody } from './parse-json-body.js';
+import { JsonParsePool, PARALLEL_JSON_MIN_BYTES } from './json-parse-pool.js';
+import { parseJsonBody, parseJsonBodyWith } from './parse-json-body.js';
+import { readBody } from './read-body.js';
 import { RequestError } from './request-error.js';
 import { docsRoutes } from './routes/docs.js';
 import { instanceRoutes } from './routes/instances.js';
 import { operationRoutes } from './routes/operations.js';
 import { parameterRoutes } from './routes/parameters.js';
 import { uploadRoutes } from './routes/upload.js';
+import { uiRoutes } from './routes/ui.js';
 import type { ServerOptions } from './server-options.js';
 import { SERVER_DEFAULTS } from './server-options.js';
 
@@ -92,12 +96,16 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   app.removeContentTypeParser(['application/json']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    try {
-      done(null, parseJsonBody(body as Buffer, request.routeOptions.config.arrayKeys ?? NO_KEYS));
-    } catch (e) {
-      done(e as Error, undefined);
-    }
+  const parsePool = new JsonParsePool();
+  app.addHook('onClose', async () => parsePool.close());
+  app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: Readable) => {
+    const keys = request.routeOptions.config.arrayKeys ?? NO_KEYS;
+    const header = request.headers['content-length'];
+    const length = header === undefined ? undefined : Number(header);
+    const parallel = keys.size > 0 && parsePool.available && length !== undefined && length >= PARALLEL_JSON_MIN_BYTES;
+    const body = await readBody(payload, opts.bodyLimit, Number.isSafeInteger(length) ? length : undefined, parallel);
+    if (parallel && body.buffer instanceof SharedArrayBuffer) return parseJsonBodyWith(body, keys, (req) => parsePool.parseArray(body, req));
+    return parseJsonBody(body, keys);
   });
   app.addContentTypeParser(NPY_MEDIA_TYPE, { parseAs: 'buffer' }, (request, body, done) => {
     if (request.routeOptions.config.arrayKeys === undefined) {
@@ -140,6 +148,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(operationRoutes);
   await app.register(parameterRoutes);
   await app.register(uploadRoutes);
+  await app.register(uiRoutes);
   return app;
 }
 

@@ -7,7 +7,7 @@ function digest(s: string): Buffer {
 
 /**
  * An onRequest hook requiring `Authorization: Bearer <apiKey>` on every route but the health check
- * (GET /, so load balancers need no secret) and CORS preflights (browsers send those without
+ * (GET /, so load balancers need no secret), the dashboard's static files under /ui and CORS preflights (browsers send those without
  * credentials). Keys are compared as SHA-256 digests in constant time, so neither the key's
  * length nor its prefix leaks through timing.
  */
@@ -16,6 +16,8 @@ export function bearerAuth(apiKey: string) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (request.method === 'OPTIONS') return;
     if ((request.method === 'GET' || request.method === 'HEAD') && (request.url === '/' || request.url.startsWith('/?'))) return;
+    // The dashboard's static files (no data, no secret): the page asks for the key and sends it on every API call.
+    if ((request.method === 'GET' || request.method === 'HEAD') && /^\/ui(?:[/?]|$)/.test(request.url)) return;
     const header = request.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer[ ]+(.+)$/i.exec(header.trim()) : null;
     if (m && timingSafeEqual(digest(m[1]), expected)) return;

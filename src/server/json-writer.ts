@@ -6,10 +6,12 @@
  */
 export class JsonWriter {
   private buf: Buffer;
+  private view: DataView;
   private pos = 0;
 
   constructor(initialBytes = 1024) {
     this.buf = Buffer.allocUnsafe(Math.max(64, initialBytes));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
   private reserve(n: number): void {
@@ -19,6 +21,7 @@ export class JsonWriter {
     const grown = Buffer.allocUnsafe(size);
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
 
   /** Appends JSON text as is (the caller guarantees it is valid where it lands). */
@@ -53,7 +56,8 @@ export class JsonWriter {
       arrays += outer;
       outer *= d;
     }
-    this.reserve(data.length * perElement + arrays * 3);
+    // +8: the table path stores 8 bytes at a time past the last code.
+    this.reserve(data.length * perElement + arrays * 3 + 8);
     this.writeLevel(data, shape, 0, 0, integral);
     return this;
   }
@@ -65,13 +69,16 @@ export class JsonWriter {
     const table = dim === shape.length - 1 && n > 0 ? digitTableFor(data) : undefined;
     if (table !== undefined) {
       // Each code's text with its trailing comma, copied from a table; the last comma becomes ']'.
-      const { bytes, min } = table;
+      // Two 32-bit stores per code (bytes past its length are overwritten by the next one; the
+      // reserve left room for that) instead of a byte loop.
+      const { words, lengths, min } = table;
+      const view = this.view;
       let p = this.pos;
       for (let i = 0; i < n; i++) {
-        const k = (data[offset + i] - min) << 3;
-        const len = bytes[k + 7];
-        for (let j = 0; j < len; j++) buf[p + j] = bytes[k + j];
-        p += len;
+        const k = data[offset + i] - min;
+        view.setUint32(p, words[2 * k], true);
+        view.setUint32(p + 4, words[2 * k + 1], true);
+        p += lengths[k];
       }
       buf[p - 1] = 93; // ]
       this.pos = p;
@@ -138,8 +145,9 @@ export class JsonWriter {
 }
 
 interface DigitTable {
-  /** 8 bytes per value: its decimal text and a comma, the length in byte 7. */
-  readonly bytes: Uint8Array;
+  /** 8 bytes per value (two little-endian words): its decimal text and a comma. */
+  readonly words: Uint32Array;
+  readonly lengths: Uint8Array;
   readonly min: number;
   /** Longest entry (text and comma). */
   readonly maxWidth: number;
@@ -148,16 +156,25 @@ interface DigitTable {
 const DIGIT_TABLES = new Map<string, DigitTable>();
 
 function buildDigitTable(min: number, max: number): DigitTable {
-  const bytes = new Uint8Array((max - min + 1) * 8);
+  const words = new Uint32Array((max - min + 1) * 2);
+  const bytes = new Uint8Array(words.buffer);
+  const lengths = new Uint8Array(max - min + 1);
   let maxWidth = 0;
   for (let v = min; v <= max; v++) {
     const text = `${v},`;
     maxWidth = Math.max(maxWidth, text.length);
     const k = (v - min) * 8;
     for (let j = 0; j < text.length; j++) bytes[k + j] = text.charCodeAt(j);
-    bytes[k + 7] = text.length;
+    lengths[v - min] = text.length;
   }
-  return { bytes, min, maxWidth };
+  if (!new Uint8Array(new Uint16Array([1]).buffer)[0]) {
+    // Big-endian host: the words were filled byte-wise, so swap them for the little-endian stores.
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      words[i] = ((w & 0xff) << 24) | ((w & 0xff00) << 8) | ((w >>> 8) & 0xff00) | (w >>> 24);
+    }
+  }
+  return { words, lengths, min, maxWidth };
 }
 
 /** Tables for the code containers (at most 64 Ki entries, built once per process). */

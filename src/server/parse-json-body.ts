@@ -58,6 +58,43 @@ function jsonInvalid(pos: number, msg: string): RequestError {
  *   located issue for a ragged, empty-of-numbers or non-numeric array.
  */
 export function parseJsonBody(buf: Uint8Array, arrayKeys: ReadonlySet<string>): unknown {
+  const scan = scanBody(buf, arrayKeys);
+  let step = scan.next();
+  while (!step.done) {
+    const p = new ArrayParser(buf, step.value.pos, step.value.key);
+    const value = p.parse();
+    step = scan.next({ value, end: p.pos });
+  }
+  return step.value;
+}
+
+/** Where a body's array value starts, and what parsing it gave. */
+export interface ArrayRequest {
+  key: string;
+  pos: number;
+}
+export interface ArrayAnswer {
+  value: NdArray;
+  end: number;
+}
+
+/**
+ * parseJsonBody with the array values parsed by `parseArray` (which may run elsewhere, e.g. split
+ * across worker threads); the rest of the body is read here as parseJsonBody reads it.
+ */
+export async function parseJsonBodyWith(
+  buf: Uint8Array,
+  arrayKeys: ReadonlySet<string>,
+  parseArray: (req: ArrayRequest) => Promise<ArrayAnswer>,
+): Promise<unknown> {
+  const scan = scanBody(buf, arrayKeys);
+  let step = scan.next();
+  while (!step.done) step = scan.next(await parseArray(step.value));
+  return step.value;
+}
+
+/** The top-level object, key by key; yields at each array key for its value to be parsed. */
+function* scanBody(buf: Uint8Array, arrayKeys: ReadonlySet<string>): Generator<ArrayRequest, unknown, ArrayAnswer> {
   let pos = 0;
   while (pos < buf.length && isSpace(buf[pos])) pos++;
   if (arrayKeys.size === 0 || buf[pos] !== LBRACE) return plainParse(buf, 0, buf.length);
@@ -72,17 +109,18 @@ export function parseJsonBody(buf: Uint8Array, arrayKeys: ReadonlySet<string>): 
     pos = skipSpace(buf, keyEnd);
     if (buf[pos] !== COLON) throw jsonInvalid(pos, `expected ':' after a property name, got ${describeByte(buf, pos)}`);
     pos = skipSpace(buf, pos + 1);
+    let value: unknown;
     if (arrayKeys.has(key)) {
-      const p = new ArrayParser(buf, pos, key);
-      out[key] = p.parse();
-      pos = p.pos;
+      const answer = yield { key, pos };
+      value = answer.value;
+      pos = answer.end;
     } else {
       const end = skipValue(buf, pos);
-      const value = plainParse(buf, pos, end);
-      // JSON.parse keeps the last duplicate; so do we. defineProperty keeps a "__proto__" key inert.
-      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      value = plainParse(buf, pos, end);
       pos = end;
     }
+    // JSON.parse keeps the last duplicate; so do we. defineProperty keeps a "__proto__" key inert.
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     pos = skipSpace(buf, pos);
     if (buf[pos] === COMMA) {
       pos = skipSpace(buf, pos + 1);
@@ -91,6 +129,38 @@ export function parseJsonBody(buf: Uint8Array, arrayKeys: ReadonlySet<string>): 
     if (buf[pos] === RBRACE) return trailing(buf, pos + 1, out);
     throw jsonInvalid(pos, `expected ',' or '}' after a property value, got ${describeByte(buf, pos)}`);
   }
+}
+
+/**
+ * Positions where an array that starts at `start` as a rank-2 array ('[' '[' number) can be cut
+ * into `parts` segments between rows: each is the '[' of a row following "]," near an even share
+ * of the bytes. Empty when the array does not look rank-2 or is too short to cut.
+ */
+export function rowCutPoints(buf: Uint8Array, start: number, parts: number): number[] {
+  let p = skipSpace(buf, start + 1);
+  if (buf[start] !== LBRACKET || buf[p] !== LBRACKET) return [];
+  p = skipSpace(buf, p + 1);
+  const c = buf[p];
+  if (!((c >= ZERO && c <= NINE) || c === MINUS || c === 78 || c === 73)) return [];
+  const cuts: number[] = [];
+  const span = buf.length - start;
+  for (let k = 1; k < parts; k++) {
+    let q = start + Math.floor((span * k) / parts);
+    let found = -1;
+    for (; q < buf.length; q++) {
+      if (buf[q] !== RBRACKET) continue;
+      let r = skipSpace(buf, q + 1);
+      if (buf[r] !== COMMA) continue;
+      r = skipSpace(buf, r + 1);
+      if (buf[r] === LBRACKET) {
+        found = r;
+        break;
+      }
+    }
+    if (found < 0 || (cuts.length > 0 && found <= cuts[cuts.length - 1])) break;
+    cuts.push(found);
+  }
+  return cuts;
 }
 
 function trailing(buf: Uint8Array, pos: number, out: unknown): unknown {
@@ -152,7 +222,7 @@ function skipValue(buf: Uint8Array, pos: number): number {
  * Reads nested arrays of numbers into one growing Float32Array in a single pass. The first
  * complete sub-array at each depth fixes that dimension; every later one must match it.
  */
-class ArrayParser {
+export class ArrayParser {
   pos: number;
   /** float32 straight away: the engine quantizes float32 (as numpy's np.asarray(x, dtype=float32)). */
   private data: Float32Array;
@@ -186,6 +256,51 @@ class ArrayParser {
     this.readArray(0);
     const shape = this.shape.slice(0, this.rank);
     return new NdArray(this.data.subarray(0, this.n), shape, this.integral);
+  }
+
+  /**
+   * Reads one segment of a rank-2-or-more array for a parallel parse: the depth-1 elements that
+   * start before `stopAt` (or up to the closing bracket when `last`). The first segment starts at
+   * the array's '['; the others at an element's '['. Returns null when the bytes do not have the
+   * structure the split assumed (the caller then parses the whole array in one go, which also
+   * locates any error exactly).
+   */
+  parseSegment(first: boolean, stopAt: number, last: boolean): { data: Float32Array; rows: number; rowShape: number[]; integral: boolean; end: number } | null {
+    const buf = this.buf;
+    let pos = this.pos;
+    if (first) {
+      if (buf[pos] !== LBRACKET) return null;
+      pos = skipSpace(buf, pos + 1);
+    }
+    let rows = 0;
+    this.path.push(0);
+    try {
+      for (;;) {
+        if (buf[pos] !== LBRACKET) return null;
+        this.pos = pos;
+        this.readArray(1);
+        pos = skipSpace(buf, this.pos);
+        rows++;
+        if (buf[pos] === COMMA) {
+          pos = skipSpace(buf, pos + 1);
+          if (!last && pos >= stopAt) {
+            // The next segment starts exactly here, or the cut was not between rows.
+            if (pos !== stopAt) return null;
+            break;
+          }
+          continue;
+        }
+        if (buf[pos] === RBRACKET && last) {
+          pos++;
+          break;
+        }
+        return null;
+      }
+    } catch {
+      return null;
+    }
+    if (this.rank < 2) return null;
+    return { data: this.data.subarray(0, this.n), rows, rowShape: this.shape.slice(1, this.rank), integral: this.integral, end: pos };
   }
 
   private loc(): (string | number)[] {

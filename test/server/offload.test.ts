@@ -85,3 +85,45 @@ describe.skipIf(!built)('calibration in the worker thread', () => {
     expect((await cal).statusCode).toBe(200);
   });
 });
+
+describe.skipIf(!built)('large JSON bodies parsed in worker threads', () => {
+  const rows = 600;
+  const cols = 1000;
+  const x = new Float32Array(rows * cols);
+  for (let i = 0; i < x.length; i++) x[i] = Math.fround(Math.sin(i * 0.001) * 4 + (i % 7) * 0.01);
+  const nested = Array.from({ length: rows }, (_, r) => Array.from(x.subarray(r * cols, (r + 1) * cols)));
+
+  it('gives exactly the codes of the .npy path (bodies over 4 MiB are split by rows)', async () => {
+    const app = await builtApp(Number.MAX_SAFE_INTEGER);
+    const text = JSON.stringify({ validate: true, data: nested, layer_name: null });
+    expect(text.length).toBeGreaterThan(4 << 20);
+    const viaJson = await app.inject({ method: 'POST', url: '/instances/default/quantize', headers: { 'content-type': 'application/json' }, payload: text });
+    expect(viaJson.statusCode).toBe(200);
+    const viaNpy = await app.inject({
+      method: 'POST',
+      url: '/instances/default/quantize',
+      headers: { 'content-type': 'application/x-npy' },
+      payload: Buffer.from(encodeNpy({ dtype: 'float32', shape: [rows, cols], data: x })),
+    });
+    expect(viaJson.json()).toEqual(viaNpy.json());
+  });
+
+  it('reports a ragged row in the second half exactly as the sequential parser does', async () => {
+    const app = await builtApp(Number.MAX_SAFE_INTEGER);
+    const bad = nested.map((r, i) => (i === rows - 3 ? r.slice(1) : r));
+    const r = await app.inject({ method: 'POST', url: '/instances/default/quantize', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ data: bad }) });
+    expect(r.statusCode).toBe(422);
+    expect(r.json().detail[0].loc).toEqual(['body', 'data', rows - 3]);
+    const str = nested.map((row, i) => (i === rows - 2 ? [...row.slice(0, 5), 'x', ...row.slice(6)] : row));
+    const s = await app.inject({ method: 'POST', url: '/instances/default/quantize', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ data: str }) });
+    expect(s.json().detail[0]).toMatchObject({ loc: ['body', 'data', rows - 2, 5], msg: 'expected a number, got a string' });
+  });
+
+  it('parses rank-3 bodies (not split) too', async () => {
+    const app = await builtApp(Number.MAX_SAFE_INTEGER);
+    const cube = Array.from({ length: 3 }, () => nested.slice(0, 200));
+    const r = await app.inject({ method: 'POST', url: '/instances/default/quantize', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ data: cube }) });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().original_shape).toEqual([3, 200, cols]);
+  });
+});
