@@ -148,8 +148,17 @@ describe('bad calibration input leaves the state unchanged', () => {
     expect(q.getParameters().active!.scale[0]).toBe(first.scale);
   });
 
+  test('DYNAMIC_PER_BATCH calibrates per tensor for a later CALIBRATED switch, and still quantizes row by row', () => {
+    const q = new Quantizer({ quantizationMode: 'DYNAMIC_PER_BATCH' });
+    const report = q.calibrate([[[-1, 1], [0, 3]]]);
+    expect(report.scale).toBe(Math.fround(4 / 255));
+    const rows = q.quantize([[-1, 1], [0, 3]]);
+    expect(rows.params.paramShape).toEqual([2]);
+    q.updateConfig({ quantizationMode: 'CALIBRATED' });
+    expect(q.quantize([[-1, 1], [0, 3]]).params.scale[0]).toBe(report.scale);
+  });
+
   test('modes and types that cannot be calibrated', () => {
-    expect(code(() => new Quantizer({ quantizationMode: 'DYNAMIC_PER_BATCH' }).calibrate([[1, 2]]))).toBe('UNSUPPORTED');
     expect(code(() => new Quantizer({ quantizationType: 'FLOAT16' }).calibrate([[1, 2]]))).toBe('UNSUPPORTED');
     expect(code(() => new Quantizer({ skipLayers: ['a'] }).calibrate([[1, 2]], { layerName: 'a' }))).toBe('UNSUPPORTED');
   });

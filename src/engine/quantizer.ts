@@ -531,11 +531,11 @@ export class Quantizer {
     const layer = resolveLayerConfig(cfg, options.layerName ?? undefined, options.role);
     if (layer.passThrough) throw new QuantError('UNSUPPORTED', `layer '${layer.layerName}' is not quantized (${layer.passThrough}); nothing to calibrate`);
     if (layer.dtype === null) throw new QuantError('UNSUPPORTED', `${layer.quantizationType} has no scale or zero point to calibrate`);
-    if (cfg.quantizationMode === 'DYNAMIC_PER_BATCH') {
-      throw new QuantError('UNSUPPORTED', 'DYNAMIC_PER_BATCH computes parameters for each row of each call; use CALIBRATED (or another mode) to calibrate');
-    }
     const method = rangeMethodOf(cfg);
-    const axis = options.channelDim ?? this.defaultAxis(cfg, layer);
+    // DYNAMIC_PER_BATCH quantizes each row with its own parameters, so a calibration cannot be per row:
+    // it is per tensor (or per channel), as in the other modes, kept for a later switch to CALIBRATED
+    // and reported, as the reference's own example (DYNAMIC_PER_BATCH, then calibrate) expects.
+    const axis = options.channelDim ?? (cfg.quantizationMode === 'DYNAMIC_PER_BATCH' ? (layer.perChannel ? cfg.channelDim : undefined) : this.defaultAxis(cfg, layer));
     return {
       cfg,
       layer,
