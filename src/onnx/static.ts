@@ -126,7 +126,9 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
     batches = generateCalibrationInputs(modelInputSpecs(model));
     warnings.push('NO CALIBRATION DATA: activation ranges come from generated inputs (uniform in [-1, 1), integers 0), not real data; give calibration data for a usable model');
   }
-  const total = Array.isArray(batches) ? batches.length : 0;
+  // Arrays, and iterables that carry a length (readCalibrationDir's), give progress a total.
+  const length = (batches as { length?: unknown }).length;
+  const total = typeof length === 'number' ? length : 0;
   const cal = tensors.length
     ? await calibrate(model, tensors, { runModel: hooks.runModel, batches, observer: options.observer, total, ...(hooks.onProgress && { onProgress: hooks.onProgress }) })
     : { observers: new Map(), batches: 0, runtimeMs: 0, observeMs: 0 };

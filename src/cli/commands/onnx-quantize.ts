@@ -1,11 +1,13 @@
 import { statSync } from 'node:fs';
 import { Option } from 'commander';
 import { z } from 'zod';
+import { calibrationHooks } from '../../node/calibration-data.js';
 import { loadModel, saveModel } from '../../node/onnx-file.js';
 import { INT4_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
 import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
 import { quantizeModel } from '../../onnx/quantize-model.js';
 import type { QuantizeReport } from '../../onnx/quantize-report.js';
+import type { StaticQuantizeReport } from '../../onnx/static.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
@@ -55,6 +57,8 @@ function summary(report: QuantizeReport, input: string, output: string, inBytes:
     lines.push(`left in float (${float.length}):`);
     for (const n of float) lines.push(`  ${n.node} [${n.opType}]: ${n.reason}`);
   }
+  const cal = (report as Partial<StaticQuantizeReport>).calibration;
+  if (cal) lines.push(`calibration: ${cal.batches} batches, ${cal.tensors} activations, ${cal.observer}; onnxruntime ${(cal.runtimeMs / 1000).toFixed(2)} s, quantkit ${(cal.observeMs / 1000).toFixed(2)} s${cal.generatedInputs ? ' (GENERATED inputs)' : ''}`);
   for (const w of report.warnings) lines.push(`warning: ${w}`);
   return `${lines.join('\n')}\n`;
 }
@@ -81,11 +85,19 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const started = performance.now();
   const inBytes = statSync(input, { throwIfNoEntry: false })?.size ?? 0;
   const model = loadModel(input);
+  // Static mode runs the model (onnxruntime-node) on the calibration data, or on generated inputs, said loudly.
+  const cal = o.mode === 'static' ? calibrationHooks(model, o.calibration) : undefined;
+  if (cal?.generated) io.stderr.write("warning: no --calibration DIR given: calibrating on inputs generated from the model's input specs, not real data\n");
   const progress = createProgress(io, 'quantize', inBytes);
+  const calibrating = cal ? createProgress(io, 'calibrate', inBytes) : undefined;
   let result;
   try {
-    result = await quantizeModel(model, options, { onProgress: (e) => progress.update(e.done, e.total) });
+    result = await quantizeModel(model, options, {
+      ...cal?.hooks,
+      onProgress: (e) => (e.phase === 'calibrate' ? calibrating?.update(e.done, e.total) : progress.update(e.done, e.total)),
+    });
   } finally {
+    calibrating?.stop();
     progress.stop();
   }
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
