@@ -38,6 +38,8 @@ declare module 'fastify' {
     registry: InstanceRegistry;
     offloader: Offloader;
     serverOptions: ServerOptions;
+    /** "METHOD /path" of every documented route, in registration order. */
+    routeList: string[];
   }
 }
 
@@ -143,6 +145,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  app.decorate('routeList', [] as string[]);
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.hide || route.url.startsWith('/docs')) return;
+    for (const m of [route.method].flat()) if (m !== 'HEAD') app.routeList.push(`${m} ${route.url.replace(/:(\w+)/g, '{$1}')}`);
+  });
   await app.register(docsRoutes);
   await app.register(instanceRoutes);
   await app.register(operationRoutes);

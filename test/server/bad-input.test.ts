@@ -107,5 +107,7 @@ describe('bad input gets a 4xx with a JSON detail', () => {
     await expectClientError(await up('/instances/default/upload_numpy?operation=explode', 'x.npy', npy), 400, /Invalid operation/);
     await expectClientError(await up('/instances/default/upload_numpy', 'x.npy', Buffer.from('not numpy at all')), 400, /magic/);
     await expectClientError(await up('/instances/ghost/upload_numpy', 'x.npy', npy), 404);
+    const big = Buffer.from(encodeNpy({ dtype: 'float32', shape: [2000], data: new Float32Array(2000) }));
+    await expectClientError(await up('/instances/default/upload_numpy', 'big.npy', big), 413);
   });
 });

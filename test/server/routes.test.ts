@@ -129,7 +129,10 @@ describe('the contract', () => {
   });
 
   it('serves /documentation, /openapi.json and /docs', async () => {
-    expect((await json(t.app, 'GET', '/documentation')).json().openapi).toBe('/openapi.json');
+    const doc = (await json(t.app, 'GET', '/documentation')).json();
+    expect(doc.openapi).toBe('/openapi.json');
+    expect(doc.endpoints).toContain('POST /instances/{instance_id}/upload_numpy');
+    expect(doc.endpoints).toContain('GET /instances/{instance_id}/layer_params/{layer_name}');
     const o = (await json(t.app, 'GET', '/openapi.json')).json();
     expect(o.openapi).toMatch(/^3\./);
     const q = o.paths['/instances/{instance_id}/quantize'].post;

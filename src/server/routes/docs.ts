@@ -11,10 +11,7 @@ export async function docsRoutes(app: FastifyInstance): Promise<void> {
     description: 'Create quantizer instances, quantize, dequantize, calibrate, and manage their parameters.',
     openapi: '/openapi.json',
     interactive: '/docs',
-    endpoints: app
-      .printRoutes({ commonPrefix: false })
-      .split('\n')
-      .filter((l) => l.trim() !== ''),
+    endpoints: app.routeList,
     examples: {
       create_instance: `curl -X POST "http://localhost:8000/instances/custom_quantizer" -H "Content-Type: application/json" -d '{"quantization_type": "INT8", "num_bits": 8, "symmetric": true}'`,
       quantize: `curl -X POST "http://localhost:8000/instances/default/quantize" -H "Content-Type: application/json" -d '{"data": [[1.2, 3.4, 5.6], [7.8, 9.0, 2.1]], "validate": true}'`,

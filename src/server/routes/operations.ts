@@ -3,7 +3,7 @@ import { float16BitsToFloat32 } from '../../core/float16.js';
 import type { QParams } from '../../core/qparams.js';
 import { paramsToJson } from '../../engine/params-json.js';
 import type { QuantizeResult } from '../../engine/quantizer.js';
-import { sendArray, type ArrayData } from '../array-reply.js';
+import { sendArray, wantsNpy, type ArrayData } from '../array-reply.js';
 import { jsonSafe } from '../json-safe.js';
 import type { NdArray } from '../nd-array.js';
 import {
@@ -87,7 +87,7 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
         if (res.requantized) registry.persist(inst);
         return res;
       });
-      const { data, dtype } = codesOf(r, wantsBinary(request.headers.accept));
+      const { data, dtype } = codesOf(r, wantsNpy(request));
       return sendArray(request, reply, data, dtype, r.shape, {
         quantization_type: r.quantizationType,
         original_shape: r.shape,
@@ -196,8 +196,4 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       return { scale: r.scale, zero_point: r.zeroPoint };
     },
   );
-}
-
-function wantsBinary(accept: string | undefined): boolean {
-  return typeof accept === 'string' && accept.includes('application/x-npy');
 }
