@@ -12,6 +12,7 @@ import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
 import { createProgress } from '../progress.js';
+import { runAutoQuantize } from './onnx-auto-quantize.js';
 
 const Options = z.object({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
@@ -130,6 +131,9 @@ export const onnxQuantizeCommand: CliCommand = {
       .option('--quantize-bias', 'quantize biases too (default: biases stay float)')
       .option('--external-data', 'write initializers of 1 KiB or more to OUTPUT.data (needed above 2 GB)')
       .option('--json', 'print the report as JSON')
+      .option('--auto', 'pick int4/int8/float per layer: the smallest weight-only model within --max-error')
+      .option('--max-error <e>', 'with --auto: bound on the max relative RMS error over outputs, e.g. 0.01')
+      .option('--inputs <dir>', 'with --auto: .npy files named after the model inputs to measure the error on')
       .addHelpText(
         'after',
         `
@@ -138,11 +142,14 @@ nodes) stay in float and are listed with the reason.
 
 Examples:
   quantkit onnx quantize model.onnx -o model.int8.onnx --per-channel
-  quantkit onnx quantize model.onnx -o model.q4.onnx --dtype int4 --block-size 32`,
+  quantkit onnx quantize model.onnx -o model.q4.onnx --dtype int4 --block-size 32
+  quantkit onnx quantize model.onnx -o model.auto.onnx --auto --max-error 0.01 --inputs inputs/`,
       )
       .action(async (input: string, raw: Record<string, unknown>) => {
         if (raw.symmetric && raw.asymmetric) throw new UsageError('--symmetric and --asymmetric contradict each other');
         const { asymmetric, ...rest } = raw;
+        if (raw.auto) return runAutoQuantize(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
+        if (raw.maxError !== undefined || raw.inputs !== undefined) throw new UsageError('--max-error and --inputs apply to --auto');
         await run(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
       });
   },

@@ -1,0 +1,60 @@
+import { statSync } from 'node:fs';
+import { z } from 'zod';
+import { comparisonBatches } from '../../node/model-inputs-dir.js';
+import { loadModel, saveModel } from '../../node/onnx-file.js';
+import { createOrtRunner } from '../../node/ort-runner.js';
+import type { AutoPrecisionReport } from '../../onnx/auto-precision.js';
+import { autoPrecision } from '../../onnx/auto-precision.js';
+import type { CliIo } from '../cli-io.js';
+import { UsageError } from '../exit-codes.js';
+import { fmt, table, toJson } from './onnx-compare.js';
+import { LayerOptions, layerQuantOptions, warnGenerated } from './onnx-sensitivity.js';
+
+const AutoOptions = LayerOptions.extend({
+  output: z.string().min(1, { error: '-o/--output needs a path' }),
+  maxError: z
+    .string({ error: '--auto needs --max-error E (a relative RMS error, e.g. 0.01)' })
+    .refine((s) => /^\d*\.?\d+(e-?\d+)?$/i.test(s) && Number.isFinite(Number(s)), { error: (i) => `--max-error expects a number >= 0 such as 0.01, got '${String(i.input)}'` })
+    .transform(Number),
+  mode: z.literal('weight-only', { error: (i) => `--auto picks weight-only precisions per layer: expected --mode weight-only, got --mode ${String(i.input)}` }),
+  externalData: z.boolean().optional(),
+});
+
+function summary(input: string, output: string, r: AutoPrecisionReport, inBytes: number, outBytes: number, seconds: number): string {
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  const lines = [
+    `${input} -> ${output}: automatic precision within max relative RMS error ${r.maxError} in ${seconds.toFixed(2)} s`,
+    `chose ${r.counts.int4} int4, ${r.counts.int8} int8, ${r.counts.float} float; measured error ${fmt(r.error)} (predicted ${fmt(r.predictedError)}); ${r.steps} steps taken (${r.plannedSteps} predicted to fit), ${r.verifications.length} models verified`,
+    `model ${mb(inBytes)} -> ${mb(outBytes)}; quantized weights ${mb(r.weightBytesBefore)} -> ${mb(r.weightBytesAfter)}`,
+    '',
+    table([['node', 'op', 'precision', 'int8 alone', 'int4 alone'], ...r.layers.map((l) => [l.node, l.opType, l.precision, fmt(l.isolatedError.int8), fmt(l.isolatedError.int4)])]),
+    '',
+    'why:',
+    ...r.layers.map((l) => `  ${l.node}: ${l.reason}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * `quantkit onnx quantize --auto --max-error E`: sensitivity, greedy per-layer precision and
+ * verification (autoPrecision) on the --inputs data, then the chosen model is written.
+ */
+export async function runAutoQuantize(input: string, raw: Record<string, unknown>, io: CliIo): Promise<void> {
+  const r = AutoOptions.safeParse({ ...raw, inputs: raw.inputs ?? raw.calibration });
+  if (!r.success) throw new UsageError(r.error.issues[0]!.message);
+  const o = r.data;
+  const started = performance.now();
+  const model = loadModel(input);
+  const { batches, source } = comparisonBatches(model, o.inputs);
+  warnGenerated(io, source);
+  const result = await autoPrecision(model, createOrtRunner(), () => batches, { ...layerQuantOptions(o), maxError: o.maxError });
+  const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
+  const inBytes = statSync(input).size;
+  const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);
+  const seconds = (performance.now() - started) / 1000;
+  if (o.json) {
+    io.stdout.write(`${toJson({ input, output: o.output, files: written, inputs: source, inputBytes: inBytes, outputBytes: outBytes, seconds, auto: result.report, report: result.quantizeReport })}\n`);
+  } else {
+    io.stdout.write(summary(input, o.output, result.report, inBytes, outBytes, seconds));
+  }
+}

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import type { CompareFilesReport } from '../../node/onnx-compare-runner.js';
+import { compareModelFiles } from '../../node/onnx-compare-runner.js';
+import type { CliCommand } from '../cli-command.js';
+import type { CliIo } from '../cli-io.js';
+import { UsageError } from '../exit-codes.js';
+
+const count = (flag: string, min: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: (i) => `${flag} expects an integer >= ${min}, got '${String(i.input)}'` })
+    .transform(Number)
+    .refine((n) => n >= min, { error: `${flag} expects an integer >= ${min}` })
+    .optional();
+
+const Options = z.object({
+  inputs: z.string().min(1).optional(),
+  json: z.boolean().optional(),
+  runs: count('--runs', 1),
+  warmup: count('--warmup', 0),
+  latency: z.boolean().optional(),
+  layers: z.boolean().optional(),
+});
+
+/** A figure for the table: a few significant digits, 'inf' for infinities, '-' when absent. */
+export function fmt(v: number | null | undefined, digits = 4): string {
+  if (v === null || v === undefined) return '-';
+  if (v === Infinity) return 'inf';
+  if (v === -Infinity) return '-inf';
+  if (v === 0) return '0';
+  return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? String(Number(v.toPrecision(digits))) : v.toExponential(digits - 1);
+}
+
+const NUMERIC = /^(-?[0-9.]+(e[-+]?\d+)?|-|inf|-inf|n\/a)$/;
+
+/** Rows as aligned columns (the first row is the header): columns of figures to the right, text to the left. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const numeric = rows[0]!.map((_, c) => rows.slice(1).every((r) => NUMERIC.test(r[c]!)));
+  return rows.map((r) => r.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n');
+}
+
+const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+const LAYER_ROWS = 10;
+
+function summary(r: CompareFilesReport): string {
+  const lines = [
+    `reference ${r.reference.path} (${mb(r.reference.bytes)}), candidate ${r.candidate.path} (${mb(r.candidate.bytes)}): size ratio ${fmt(r.sizeRatio, 3)}`,
+    `inputs: ${r.inputs === 'generated' ? 'generated from the input specs (uniform in [-1, 1), seed 0)' : r.inputs}, ${r.batches} batch${r.batches === 1 ? '' : 'es'}`,
+    '',
+    table([
+      ['output', 'shape', 'max abs', 'rel RMS', 'cosine', 'SQNR dB', 'top-1', 'top-5'],
+      ...r.outputs.map((o) => [o.name, `[${o.dims.join(',')}]`, fmt(o.maxAbsError), fmt(o.relativeRmsError), fmt(o.cosine, 6), fmt(o.sqnrDb), fmt(o.classifier?.top1Agreement), fmt(o.classifier?.top5Agreement)]),
+    ]),
+    '',
+    `comparison error (max relative RMS over outputs): ${fmt(r.error)}`,
+  ];
+  if (r.latency) {
+    lines.push(
+      `latency in onnxruntime-node (median of ${r.latency.reference.runs} runs after ${r.latency.reference.warmup} warm-up): reference ${fmt(r.latency.reference.medianMs)} ms, candidate ${fmt(r.latency.candidate.medianMs)} ms, ratio ${fmt(r.latency.ratio, 3)}`,
+    );
+  }
+  if (r.layers.length) {
+    const worst = [...r.layers].sort((a, b) => b.relativeRmsError - a.relativeRmsError).slice(0, LAYER_ROWS);
+    lines.push('', `layers: ${r.layers.length} compared by output name; ${worst.length === r.layers.length ? 'all' : `the ${worst.length} largest errors`} (--json lists all):`);
+    lines.push(table([['node', 'op', 'output', 'rel RMS', 'cosine', 'SQNR dB'], ...worst.map((l) => [l.node, l.opType, l.output, fmt(l.relativeRmsError), fmt(l.cosine, 6), fmt(l.sqnrDb)])]));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** JSON.stringify with non-finite numbers as null (documented: null SQNR means identical outputs). */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
+}
+
+async function run(a: string, b: string, raw: Record<string, unknown>, io: CliIo): Promise<void> {
+  const r = Options.safeParse(raw);
+  if (!r.success) throw new UsageError(r.error.issues[0]!.message);
+  const o = r.data;
+  if (o.inputs === undefined) io.stderr.write('quantkit: warning: no --inputs: comparing on inputs generated from the input specs (uniform in [-1, 1)), which may not resemble real data\n');
+  const report = await compareModelFiles(a, b, {
+    ...(o.inputs !== undefined && { inputsDir: o.inputs }),
+    ...(o.runs !== undefined && { runs: o.runs }),
+    ...(o.warmup !== undefined && { warmup: o.warmup }),
+    latency: o.latency ?? true,
+    layers: o.layers ?? true,
+  });
+  io.stdout.write(o.json ? `${toJson(report)}\n` : summary(report));
+}
+
+export const onnxCompareCommand: CliCommand = {
+  name: 'compare',
+  register(group, io) {
+    group
+      .command('compare')
+      .description('compare two ONNX models on the same inputs: errors per output and per layer, size, latency')
+      .argument('<reference>', 'reference .onnx (usually the float model)')
+      .argument('<candidate>', 'candidate .onnx (usually its quantized version)')
+      .option('--inputs <dir>', '.npy files named after the model inputs (default: generated from the input specs)')
+      .option('--runs <n>', 'timed runs for latency (median reported; default 10)')
+      .option('--warmup <n>', 'untimed runs before timing (default 2)')
+      .option('--no-latency', 'skip the latency measurement')
+      .option('--no-layers', 'skip per-layer figures')
+      .option('--json', 'print one JSON object (fields in docs/onnx.md)')
+      .addHelpText(
+        'after',
+        `
+Figures per output: max abs error, relative RMS error sqrt(sum (a-b)^2 / sum a^2), cosine similarity,
+SQNR 10 log10(sum a^2 / sum (a-b)^2), and top-1/top-5 agreement for class scores (2-D [N, C], or
+3-D [N, T, C] out of a softmax). The comparison error is the largest relative RMS error over the outputs.
+
+Example:
+  quantkit onnx compare model.onnx model.int8.onnx --inputs inputs/`,
+      )
+      .action(async (a: string, b: string, raw: Record<string, unknown>) => run(a, b, raw, io));
+  },
+};

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { comparisonBatches } from '../../node/model-inputs-dir.js';
+import { loadModel } from '../../node/onnx-file.js';
+import { createOrtRunner } from '../../node/ort-runner.js';
+import type { LayerQuantOptions, QuantizedPrecision } from '../../onnx/sensitivity-layers.js';
+import type { SensitivityReport } from '../../onnx/sensitivity.js';
+import { analyzeSensitivity } from '../../onnx/sensitivity.js';
+import type { CliCommand } from '../cli-command.js';
+import type { CliIo } from '../cli-io.js';
+import { UsageError } from '../exit-codes.js';
+import { fmt, table, toJson } from './onnx-compare.js';
+
+const PRECISIONS = ['int8', 'int4'] as const;
+
+/** Options shared by `onnx sensitivity` and `onnx quantize --auto`: how layers are quantized when measured. */
+export const LayerOptions = z.object({
+  inputs: z.string().min(1).optional(),
+  precisions: z
+    .string()
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .refine((l) => l.length > 0 && l.every((p) => (PRECISIONS as readonly string[]).includes(p)), { error: `--precisions expects a comma-separated list of ${PRECISIONS.join(', ')}` })
+    .transform((l) => [...new Set(l)] as QuantizedPrecision[])
+    .optional(),
+  perChannel: z.boolean().optional(),
+  symmetric: z.boolean().optional(),
+  blockSize: z
+    .string()
+    .regex(/^\d+$/, { error: (i) => `--block-size expects an integer, got '${String(i.input)}'` })
+    .transform(Number)
+    .optional(),
+  opTypes: z
+    .string()
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .refine((l) => l.length > 0, { error: '--op-types expects a comma-separated list such as MatMul,Gemm,Conv' })
+    .optional(),
+  exclude: z.array(z.string()).optional(),
+  json: z.boolean().optional(),
+});
+
+export function layerQuantOptions(o: z.infer<typeof LayerOptions>): LayerQuantOptions & { precisions?: readonly QuantizedPrecision[] } {
+  return {
+    ...(o.precisions !== undefined && { precisions: o.precisions }),
+    ...(o.perChannel !== undefined && { perChannel: o.perChannel }),
+    ...(o.blockSize !== undefined && { blockSize: o.blockSize }),
+    ...(o.symmetric !== undefined && { symmetric: o.symmetric }),
+    ...(o.opTypes !== undefined && { opTypes: o.opTypes }),
+    ...(o.exclude !== undefined && { exclude: o.exclude }),
+  };
+}
+
+export function warnGenerated(io: CliIo, source: string): void {
+  if (source === 'generated') io.stderr.write('quantkit: warning: no --inputs: errors measured on inputs generated from the input specs (uniform in [-1, 1)), which may not resemble real data\n');
+}
+
+function summary(model: string, r: SensitivityReport): string {
+  const kb = (b: number) => `${(b / 1024).toFixed(1)}`;
+  const rows = r.layers.map((l, i) => {
+    const cells = r.precisions.map((p) => {
+      const x = l.results[p];
+      return x?.status === 'measured' ? fmt(x.error) : 'n/a';
+    });
+    const first = Object.values(l.results).find((x) => x?.status === 'measured');
+    return [String(i + 1), l.node, l.opType, ...cells, first?.status === 'measured' ? kb(first.weightBytesBefore) : '-'];
+  });
+  const lines = [
+    `${model}: ${r.layers.length} layers, each quantized alone (weight-only), error = max relative RMS over outputs, ${r.batches} batch${r.batches === 1 ? '' : 'es'}; most sensitive first`,
+    '',
+    table([['#', 'node', 'op', ...r.precisions.map((p) => `${p} error`), 'weights KiB'], ...rows]),
+  ];
+  const na = r.layers.flatMap((l) => Object.entries(l.results).filter(([, x]) => x?.status === 'not-applicable').map(([p, x]) => `  ${l.node} ${p}: ${x?.status === 'not-applicable' ? x.reason : ''}`));
+  if (na.length) lines.push('', 'not applicable:', ...na);
+  if (r.skipped.length) lines.push('', `not quantizable (${r.skipped.length}):`, ...r.skipped.map((s) => `  ${s.node} [${s.opType}]: ${s.reason}`));
+  return `${lines.join('\n')}\n`;
+}
+
+async function run(path: string, raw: Record<string, unknown>, io: CliIo): Promise<void> {
+  const r = LayerOptions.safeParse(raw);
+  if (!r.success) throw new UsageError(r.error.issues[0]!.message);
+  const model = loadModel(path);
+  const { batches, source } = comparisonBatches(model, r.data.inputs);
+  warnGenerated(io, source);
+  const { report } = await analyzeSensitivity(model, createOrtRunner(), () => batches, layerQuantOptions(r.data));
+  io.stdout.write(r.data.json ? `${toJson({ version: 1, model: path, inputs: source, metric: 'max-relative-rms', ...report })}\n` : summary(path, report));
+}
+
+export const onnxSensitivityCommand: CliCommand = {
+  name: 'sensitivity',
+  register(group, io) {
+    group
+      .command('sensitivity')
+      .description('per layer, the output error when that layer alone is quantized (int8, int4), ranked')
+      .argument('<model>', 'float .onnx model')
+      .option('--inputs <dir>', '.npy files named after the model inputs (default: generated from the input specs)')
+      .option('--precisions <list>', 'precisions to measure, comma-separated: int8,int4 (default both)')
+      .option('--no-per-channel', 'int8 per tensor instead of per channel')
+      .option('--block-size <n>', 'int4 block size (default 32)')
+      .option('--op-types <list>', 'op types that are layers (default MatMul,Gemm,Conv)')
+      .option('--exclude <node...>', 'node names left out')
+      .option('--json', 'print one JSON object (fields in docs/onnx.md)')
+      .addHelpText('after', '\nExample:\n  quantkit onnx sensitivity model.onnx --inputs inputs/ --precisions int8,int4')
+      .action(async (path: string, raw: Record<string, unknown>) => run(path, raw, io));
+  },
+};
