@@ -107,3 +107,23 @@ describe.skipIf(!existsSync(MAIN))('graceful shutdown', () => {
     expect(await exited(s.child)).toEqual({ code: 0, signal: null });
   });
 });
+
+describe.skipIf(!existsSync(MAIN))('quantkit serve options', () => {
+  it('refuses a bad option before listening: exit 2 and one line naming it', async () => {
+    const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', dir], { env: { ...process.env, QUANTKIT_BODY_LIMIT: 'lots' } });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    expect(await exited(child)).toEqual({ code: 2, signal: null });
+    expect(err).toBe('quantkit: QUANTKIT_BODY_LIMIT: expected a size like 1048576, 512KiB or 256MiB, got "lots"\n');
+  });
+
+  it('takes the API key from the environment', async () => {
+    const s = await start({ QUANTKIT_API_KEY: 'k3y' });
+    expect((await call(s.url, 'GET', '/')).status).toBe(200);
+    expect((await call(s.url, 'GET', '/instances')).status).toBe(401);
+    const ok = await fetch(`${s.url}/instances`, { headers: { authorization: 'Bearer k3y' } });
+    expect(ok.status).toBe(200);
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+  });
+});

@@ -1,7 +1,9 @@
 import { Option } from 'commander';
 import { resolveServerOptions, SERVER_DEFAULTS, SERVER_ENV } from '../../server/server-options.js';
 import { startServer } from '../../server/start-server.js';
+import { isQuantError } from '../../core/errors.js';
 import type { CliCommand } from '../cli-command.js';
+import { UsageError } from '../exit-codes.js';
 
 interface ServeFlags {
   port?: string;
@@ -22,17 +24,23 @@ export const serveCommand: CliCommand = {
     program
       .command('serve')
       .description('run the Quantizer REST API (npm start)')
-      .addOption(new Option('--port <n>', `TCP port, 0 for any free one ${env('port')}`).default(undefined, String(SERVER_DEFAULTS.port)))
-      .addOption(new Option('--host <addr>', `address to bind; 0.0.0.0 in a container ${env('host')}`).default(undefined, SERVER_DEFAULTS.host))
-      .addOption(new Option('--data-dir <dir>', `where the SQLite instance store lives ${env('dataDir')}`).default(undefined, SERVER_DEFAULTS.dataDir))
+      .addOption(new Option('--port <n>', `TCP port, 0 for any free one; default ${SERVER_DEFAULTS.port} ${env('port')}`))
+      .addOption(new Option('--host <addr>', `address to bind; default ${SERVER_DEFAULTS.host}, 0.0.0.0 in a container ${env('host')}`))
+      .addOption(new Option('--data-dir <dir>', `where the SQLite instance store lives; default ${SERVER_DEFAULTS.dataDir} ${env('dataDir')}`))
       .addOption(new Option('--api-key <key>', `require Authorization: Bearer <key> on every route but / ${env('apiKey')}`))
       .addOption(new Option('--cors-origins <list>', `comma-separated origins allowed from browsers, * for any; default none ${env('corsOrigins')}`))
-      .addOption(new Option('--body-limit <size>', `largest request body, e.g. 64MiB; 413 beyond ${env('bodyLimit')}`).default(undefined, '256MiB'))
-      .addOption(new Option('--offload-threshold <n>', `arrays of at least n elements run in a worker thread ${env('offloadThreshold')}`).default(undefined, String(SERVER_DEFAULTS.offloadThreshold)))
-      .addOption(new Option('--log-level <level>', `pino level: info (a line per request), warn, silent ${env('logLevel')}`).default(undefined, 'info'))
+      .addOption(new Option('--body-limit <size>', `largest request body, e.g. 64MiB; default 256MiB, 413 beyond ${env('bodyLimit')}`))
+      .addOption(new Option('--offload-threshold <n>', `calibrations of at least n elements run in a worker thread; default ${SERVER_DEFAULTS.offloadThreshold} ${env('offloadThreshold')}`))
+      .addOption(new Option('--log-level <level>', `pino level: info (default, a line per request), warn, silent ${env('logLevel')}`))
       .addHelpText('after', '\nPrefer QUANTKIT_API_KEY to --api-key: command lines are visible to other local users.\n\nExample:\n  QUANTKIT_API_KEY=secret quantkit serve --port 8000 --data-dir ./data')
       .action(async (flags: ServeFlags) => {
-        const options = resolveServerOptions(flags, io.env);
+        let options;
+        try {
+          options = resolveServerOptions(flags, io.env);
+        } catch (e) {
+          // A bad flag or variable is a usage error (exit 2), found before anything listens.
+          throw isQuantError(e) ? new UsageError(e.message) : e;
+        }
         const server = await startServer(options);
         io.stdout.write(`quantkit serve: listening on ${server.url} (data in ${options.dataDir})\n`);
         await new Promise<void>((resolve) => {
