@@ -3,16 +3,16 @@ import { makeTensor } from '../../src/formats/onnx/tensor.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
 import { randomWeights } from './models.js';
 
-/** x [2, 32] → MatMul W1 [32, 24] → Relu → MatMul W2 [24, 8] → y [2, 8]. */
-export function matmulChainModel(opset = 17) {
+/** x [batch, 32] → MatMul W1 [32, 24] → Relu → MatMul W2 [24, 8] → y [batch, 8]. */
+export function matmulChainModel(opset = 17, batch: number | string = 2) {
   const g = makeGraph({
     nodes: [
       makeNode('MatMul', ['x', 'W1'], ['h'], { name: 'mm1' }),
       makeNode('Relu', ['h'], ['r'], { name: 'relu' }),
       makeNode('MatMul', ['r', 'W2'], ['y'], { name: 'mm2' }),
     ],
-    inputs: [makeValueInfo('x', 'float32', [2, 32])],
-    outputs: [makeValueInfo('y', 'float32', [2, 8])],
+    inputs: [makeValueInfo('x', 'float32', [batch, 32])],
+    outputs: [makeValueInfo('y', 'float32', [batch, 8])],
     initializers: [makeTensor('W1', 'float32', [32, 24], randomWeights(32 * 24, 11)), makeTensor('W2', 'float32', [24, 8], randomWeights(24 * 8, 12))],
   });
   return makeModel(g, { '': opset });

@@ -1,0 +1,177 @@
+import type { ModelProto } from 'onnx-buf';
+import { describe, expect, it } from 'vitest';
+import { createObserver } from '../../src/core/observers/builtin-observers.js';
+import { readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
+import { createOrtRunner } from '../../src/node/ort-runner.js';
+import { calibrate } from '../../src/onnx/calibrate.js';
+import { quantizeModel } from '../../src/onnx/quantize-model.js';
+import type { StaticQuantizeReport } from '../../src/onnx/static.js';
+import { mlpModel, randomWeights } from './models.js';
+import { convReluModel, floatBatches, ifModel, matmulChainModel, maxAbs, maxAbsDiff } from './quantized-models.js';
+import { runOrt } from './run-ort.js';
+
+const runModel = createOrtRunner();
+const ops = (m: ModelProto) => m.graph!.node.map((n) => n.opType);
+function init(m: ModelProto, name: string) {
+  const t = m.graph!.initializer.find((i) => i.name === name);
+  if (!t) throw new Error(`no initializer ${name}`);
+  return t;
+}
+function concat(arrays: Float32Array[]): Float32Array {
+  const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
+  let o = 0;
+  for (const a of arrays) (out.set(a, o), (o += a.length));
+  return out;
+}
+
+describe('static quantization (QDQ)', () => {
+  it('MatMul chain: one Q/DQ pair per activation with the minmax observer parameters over all batches; output close', async () => {
+    const m = matmulChainModel();
+    const batches = floatBatches('x', [2, 32], 4, 100);
+    const { model: q, report } = await quantizeModel(m, { mode: 'static', perChannel: true }, { runModel, calibrationData: () => batches });
+    expect(ops(q)).toEqual([
+      'QuantizeLinear', 'DequantizeLinear', // the graph input x
+      'DequantizeLinear', 'DequantizeLinear', // weights, int8 per channel
+      'MatMul', 'QuantizeLinear', 'DequantizeLinear', 'Relu', 'QuantizeLinear', 'DequantizeLinear', 'MatMul', 'QuantizeLinear', 'DequantizeLinear',
+    ]);
+    expect(report.nodes.map((n) => n.status === 'quantized' && [n.node, n.form, n.tensors])).toEqual([
+      ['mm1', 'QDQ', ['W1', 'x', 'h']],
+      ['mm2', 'QDQ', ['W2', 'r', 'y']],
+    ]);
+    const cal = (report as StaticQuantizeReport).calibration;
+    expect(cal).toMatchObject({ observer: 'minmax', batches: 4, tensors: 4, generatedInputs: false });
+    expect(cal.runtimeMs).toBeGreaterThan(0);
+    // x's parameters equal a minmax observer's int8 asymmetric qparams over the four batches.
+    const o = createObserver('minmax');
+    o.update(concat(batches.map((b) => b.x!.values as Float32Array)), [8, 32]);
+    const p = o.qparams({ dtype: 'int8', symmetric: false });
+    const qx = q.graph!.node.find((n) => n.opType === 'QuantizeLinear' && n.input[0] === 'x')!;
+    expect(readFloat32(init(q, qx.input[1]!))[0]).toBe(p.scale[0]);
+    expect((readTensor(init(q, qx.input[2]!)).values as Int8Array)[0]).toBe(p.zeroPoint[0]);
+    // The graph output keeps its name on the last DequantizeLinear.
+    expect(q.graph!.node.at(-1)!.output).toEqual(['y']);
+    const feeds = { x: { dims: [2, 32], data: batches[1]!.x!.values as Float32Array } };
+    const [a, b] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    // Four roundings of ~range/255 each through two layers: a few percent of the output range.
+    expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(0.05);
+  });
+
+  it('calibration merged batch by batch equals one minmax pass over all batches', async () => {
+    const m = matmulChainModel(17, 'N');
+    const batches = floatBatches('x', [2, 32], 5, 7);
+    const merged = await calibrate(m, ['x', 'h', 'r'], { runModel, batches, observer: 'minmax' });
+    expect(merged.batches).toBe(5);
+    const whole = await calibrate(m, ['x', 'h', 'r'], {
+      runModel,
+      batches: [{ x: { name: 'x', dtype: 'float32', dims: [10, 32], values: concat(batches.map((b) => b.x!.values as Float32Array)) } }],
+      observer: 'minmax',
+    });
+    for (const t of ['x', 'h', 'r']) {
+      const r1 = merged.observers.get(t)!.range({ dtype: 'int8' });
+      const r2 = whole.observers.get(t)!.range({ dtype: 'int8' });
+      expect([r1.min[0], r1.max[0]]).toEqual([r2.min[0], r2.max[0]]);
+    }
+  });
+
+  it.each([
+    ['percentile', 'percentile'],
+    ['mse', 'histogram'],
+    ['entropy', 'entropy'],
+  ] as const)('observer %s: the activation scale is the %s observer’s on the same data', async (name, kind) => {
+    const m = matmulChainModel();
+    const batches = floatBatches('x', [2, 32], 2, 40);
+    const { model: q } = await quantizeModel(m, { mode: 'static', observer: name }, { runModel, calibrationData: () => batches });
+    const o = createObserver(kind);
+    for (const b of batches) {
+      const one = createObserver(kind);
+      one.update(b.x!.values as Float32Array, b.x!.dims);
+      o.merge(one);
+    }
+    const qx = q.graph!.node.find((n) => n.opType === 'QuantizeLinear' && n.input[0] === 'x')!;
+    expect(readFloat32(init(q, qx.input[1]!))[0]).toBe(o.qparams({ dtype: 'int8', symmetric: false }).scale[0]);
+  });
+
+  it('Gemm with bias (uint8): weights and activations quantized, bias stays float, output close', async () => {
+    const m = mlpModel();
+    const batches = floatBatches('x', [1, 64], 4, 3);
+    const { model: q, report } = await quantizeModel(m, { mode: 'static', dtype: 'uint8' }, { runModel, calibrationData: () => batches });
+    const gemm = q.graph!.node.find((n) => n.opType === 'Gemm')!;
+    expect(gemm.input[2]).toBe('c2');
+    expect(report.nodes[1]).toMatchObject({ node: 'gemm', status: 'quantized', dtype: 'uint8', form: 'QDQ' });
+    expect(readTensor(init(q, q.graph!.node.find((n) => n.opType === 'QuantizeLinear')!.input[2]!)).dtype).toBe('uint8');
+    const feeds = { x: { dims: [1, 64], data: batches[0]!.x!.values as Float32Array } };
+    const [a, b] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(0.05);
+  });
+
+  it('MatMuls inside If branches: outer-scope activations get Q/DQ in the main graph, branch outputs stay float (warned)', async () => {
+    const m = ifModel();
+    const batches = floatBatches('x', [1, 16], 3, 9).map((b) => ({ ...b, cond: { name: 'cond', dtype: 'bool' as const, dims: [], values: new Uint8Array([1]) } }));
+    const { model: q, report } = await quantizeModel(m, { mode: 'static' }, { runModel, calibrationData: () => batches });
+    expect(report.nodes.map((n) => [n.node, n.status])).toEqual([['then_mm', 'quantized'], ['else_mm', 'quantized']]);
+    expect(report.warnings.join('\n')).toMatch(/then_mm: activations 't' live inside a subgraph/);
+    expect(ops(q)).toEqual(['QuantizeLinear', 'DequantizeLinear', 'DequantizeLinear', 'If']);
+    const thenMm = q.graph!.node[3]!.attribute[0]!.g!.node[0]!;
+    expect(thenMm.input[0]).toBe(q.graph!.node[1]!.output[0]);
+    const feeds = { x: new Float32Array(batches[0]!.x!.values as Float32Array) };
+    const ort = await import('onnxruntime-node');
+    const { encodeModel } = await import('../../src/formats/onnx/model.js');
+    const outs: Float32Array[] = [];
+    for (const model of [m, q]) {
+      const s = await ort.InferenceSession.create(encodeModel(model));
+      const r = await s.run({ x: new ort.Tensor('float32', feeds.x, [1, 16]), cond: new ort.Tensor('bool', new Uint8Array([1]), []) });
+      outs.push(r.y!.data as Float32Array);
+      await s.release();
+    }
+    expect(maxAbsDiff(outs[0]!, outs[1]!) / maxAbs(outs[0]!)).toBeLessThan(0.03);
+  });
+});
+
+describe('static quantization (QOperator)', () => {
+  it('Conv + Relu: QLinearConv with an int32 bias = round(B / (x_scale · w_scale)); no float Conv left; output close', async () => {
+    const m = convReluModel();
+    const batches = floatBatches('x', [1, 3, 8, 8], 3, 50);
+    const { model: q, report } = await quantizeModel(m, { mode: 'static', perChannel: true, format: 'qoperator' }, { runModel, calibrationData: () => batches });
+    expect(ops(q)).toEqual(['QuantizeLinear', 'QLinearConv', 'DequantizeLinear', 'Relu']);
+    expect(report.nodes[0]).toMatchObject({ node: 'conv', form: 'QLinearConv', granularity: 'per-channel' });
+    const conv = q.graph!.node[1]!;
+    const xScale = readFloat32(init(q, conv.input[1]!))[0]!;
+    const wScale = readFloat32(init(q, conv.input[4]!));
+    const bias = readTensor(init(q, conv.input[8]!));
+    expect(bias.dtype).toBe('int32');
+    const b = readFloat32(init(m, 'B'));
+    expect(Array.from(bias.values as Int32Array)).toEqual(Array.from(b, (v, i) => Math.round(v / Math.fround(xScale * wScale[i]!))));
+    expect(q.graph!.initializer.some((t) => t.name === 'B' || t.name === 'W')).toBe(false);
+    const feeds = { x: { dims: [1, 3, 8, 8], data: batches[0]!.x!.values as Float32Array } };
+    const [a, r] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.y!, r.y!) / maxAbs(a.y!)).toBeLessThan(0.03);
+  });
+
+  it('MatMul chain with per-tensor weights: QLinearMatMul reads the previous quantized tensor where no float reader needs it', async () => {
+    const m = matmulChainModel();
+    const batches = floatBatches('x', [2, 32], 3, 60);
+    const { model: q } = await quantizeModel(m, { mode: 'static', format: 'qoperator' }, { runModel, calibrationData: () => batches });
+    expect(ops(q)).toEqual(['QuantizeLinear', 'QLinearMatMul', 'DequantizeLinear', 'Relu', 'QuantizeLinear', 'QLinearMatMul', 'DequantizeLinear']);
+    const feeds = { x: { dims: [2, 32], data: batches[0]!.x!.values as Float32Array } };
+    const [a, b] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(0.05);
+  });
+});
+
+describe('static quantization: inputs and errors', () => {
+  it('without calibration data, inputs are generated from the input specs and the report says so', async () => {
+    const events: string[] = [];
+    const { report } = await quantizeModel(matmulChainModel(), { mode: 'static' }, { runModel, onProgress: (e) => events.push(`${e.phase}:${e.done}/${e.total}`) });
+    expect((report as StaticQuantizeReport).calibration).toMatchObject({ generatedInputs: true, batches: 8 });
+    expect(report.warnings[0]).toMatch(/^NO CALIBRATION DATA/);
+    expect(events).toContain('calibrate:8/8');
+  });
+
+  it('no runner, a 4-bit dtype, a batch missing an input: clear QuantErrors', async () => {
+    await expect(quantizeModel(matmulChainModel(), { mode: 'static' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/expected hooks.runModel/) });
+    await expect(quantizeModel(matmulChainModel(), { mode: 'static', dtype: 'int4' }, { runModel })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+    await expect(
+      quantizeModel(matmulChainModel(), { mode: 'static' }, { runModel, calibrationData: () => [{ y: { name: 'y', dtype: 'float32', dims: [2, 32], values: randomWeights(64, 1) } }] }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/no value for model input 'x'/) });
+  });
+});
