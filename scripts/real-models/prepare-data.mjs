@@ -6,7 +6,8 @@
 // - ocr-cls  x [2, 3, 48, 192]: a text line upright and the same line turned 180 degrees
 //            ((v - 0.5) / 0.5 as PaddleOCR's cls/rec preprocessing).
 // - ocr-rec  x [2, 3, 48, 192]: a line of MNIST digits and a line of bitmap-font text.
-// - vad      input [4, 1536] of 16 kHz speech spoken by espeak-ng (3 voiced chunks and a quiet one),
+// - vad      (one batch as numbered files NAME_0.npy: sr is a scalar, h/c have batch on axis 1)
+//            input [4, 1536] of 16 kHz speech spoken by espeak-ng (3 voiced chunks and a quiet one),
 //            sr = 16000 (int64 scalar), h and c [2, 4, 64]: each voiced stream's state after the model
 //            heard the 3 chunks before it, the quiet stream's zero.
 // Usage: node scripts/real-models/prepare-data.mjs   (needs `apt-get install -y espeak-ng` for vad)
@@ -174,8 +175,8 @@ function digitLine(img, digits, y, x, size, sample) {
     // Three voiced chunks from the middle of the utterance, and a quiet one (the leading silence, scaled down).
     for (const [j, start] of [0.25, 0.45, 0.65].entries()) input.set(speech.subarray(Math.floor(m * start), Math.floor(m * start) + chunk), j * chunk);
     for (let i = 0; i < chunk; i++) input[3 * chunk + i] = speech[i] * 0.01;
-    save('vad', 'input', [4, chunk], input);
-    save('vad', 'sr', [], new BigInt64Array([16000n]));
+    save('vad', 'input_0', [4, chunk], input);
+    save('vad', 'sr_0', [], new BigInt64Array([16000n]));
     // Each stream's state is the model's own after hearing the 3 chunks before its chunk, as in streaming use.
     const h = new Float32Array(2 * 4 * 64);
     const c = new Float32Array(2 * 4 * 64);
@@ -198,8 +199,8 @@ function digitLine(img, digits, y, x, size, sample) {
       }
     }
     await session.release();
-    save('vad', 'h', [2, 4, 64], h);
-    save('vad', 'c', [2, 4, 64], c);
+    save('vad', 'h_0', [2, 4, 64], h);
+    save('vad', 'c_0', [2, 4, 64], c);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

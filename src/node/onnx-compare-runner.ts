@@ -5,7 +5,7 @@ import { encodeModel } from '../formats/onnx/model.js';
 import type { ModelComparison } from '../onnx/compare-models.js';
 import { checkComparable, compareModels } from '../onnx/compare-models.js';
 import type { TensorMap } from '../onnx/run-model.js';
-import { comparisonBatches } from './model-inputs-dir.js';
+import { comparisonBatches } from './comparison-batches.js';
 import { loadModel } from './onnx-file.js';
 import { createOrtRunner } from './ort-runner.js';
 
@@ -69,7 +69,7 @@ export interface CompareFilesReport extends ModelComparison {
 }
 
 export interface CompareFilesOptions extends LatencyOptions {
-  /** Directory of .npy files named after the model inputs; default: inputs generated from the input specs. */
+  /** Directory of .npy files named after the model inputs (as readCalibrationDir reads them); default: one batch generated from the input specs. */
   readonly inputsDir?: string;
   /** Per-layer figures (default true). */
   readonly layers?: boolean;
@@ -86,14 +86,15 @@ export async function compareModelFiles(referencePath: string, candidatePath: st
   const a = loadModel(referencePath);
   const b = loadModel(candidatePath);
   checkComparable(a, b, [referencePath, candidatePath]);
-  const { batches, source } = comparisonBatches(a, options.inputsDir);
-  const comparison = await compareModels(a, b, createOrtRunner(), () => batches, { layers: options.layers ?? true });
+  const inputs = comparisonBatches(a, options.inputsDir);
+  const comparison = await compareModels(a, b, createOrtRunner(), inputs.source, { layers: options.layers ?? true });
   const reference = { path: referencePath, bytes: statSync(referencePath).size };
   const candidate = { path: candidatePath, bytes: statSync(candidatePath).size };
   let latency: CompareFilesReport['latency'] = null;
   if (options.latency ?? true) {
-    const ra = await measureLatency(encodeModel(a), batches[0]!, options);
-    const rb = await measureLatency(encodeModel(b), batches[0]!, options);
+    const first = await inputs.first();
+    const ra = await measureLatency(encodeModel(a), first, options);
+    const rb = await measureLatency(encodeModel(b), first, options);
     latency = { reference: ra, candidate: rb, ratio: rb.medianMs / ra.medianMs };
   }
   return {
@@ -101,7 +102,7 @@ export async function compareModelFiles(referencePath: string, candidatePath: st
     reference,
     candidate,
     sizeRatio: candidate.bytes / reference.bytes,
-    inputs: source,
+    inputs: inputs.label,
     metric: 'max-relative-rms',
     ...comparison,
     latency,

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { z } from 'zod';
-import { comparisonBatches } from '../../node/model-inputs-dir.js';
+import { comparisonBatches } from '../../node/comparison-batches.js';
 import { loadModel, saveModel } from '../../node/onnx-file.js';
 import { createOrtRunner } from '../../node/ort-runner.js';
 import type { AutoPrecisionReport } from '../../onnx/auto-precision.js';
@@ -45,15 +45,15 @@ export async function runAutoQuantize(input: string, raw: Record<string, unknown
   const o = r.data;
   const started = performance.now();
   const model = loadModel(input);
-  const { batches, source } = comparisonBatches(model, o.inputs);
-  warnGenerated(io, source);
-  const result = await autoPrecision(model, createOrtRunner(), () => batches, { ...layerQuantOptions(o), maxError: o.maxError });
+  const inputs = comparisonBatches(model, o.inputs);
+  warnGenerated(io, inputs.label);
+  const result = await autoPrecision(model, createOrtRunner(), inputs.source, { ...layerQuantOptions(o), maxError: o.maxError });
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
   const inBytes = statSync(input).size;
   const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);
   const seconds = (performance.now() - started) / 1000;
   if (o.json) {
-    io.stdout.write(`${toJson({ input, output: o.output, files: written, inputs: source, inputBytes: inBytes, outputBytes: outBytes, seconds, auto: result.report, report: result.quantizeReport })}\n`);
+    io.stdout.write(`${toJson({ input, output: o.output, files: written, inputs: inputs.label, inputBytes: inBytes, outputBytes: outBytes, seconds, auto: result.report, report: result.quantizeReport })}\n`);
   } else {
     io.stdout.write(summary(input, o.output, result.report, inBytes, outBytes, seconds));
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { comparisonBatches } from '../../node/model-inputs-dir.js';
+import { comparisonBatches } from '../../node/comparison-batches.js';
 import { loadModel } from '../../node/onnx-file.js';
 import { createOrtRunner } from '../../node/ort-runner.js';
 import type { LayerQuantOptions, QuantizedPrecision } from '../../onnx/sensitivity-layers.js';
@@ -77,10 +77,10 @@ async function run(path: string, raw: Record<string, unknown>, io: CliIo): Promi
   const r = LayerOptions.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const model = loadModel(path);
-  const { batches, source } = comparisonBatches(model, r.data.inputs);
-  warnGenerated(io, source);
-  const { report } = await analyzeSensitivity(model, createOrtRunner(), () => batches, layerQuantOptions(r.data));
-  io.stdout.write(r.data.json ? `${toJson({ version: 1, model: path, inputs: source, metric: 'max-relative-rms', ...report })}\n` : summary(path, report));
+  const inputs = comparisonBatches(model, r.data.inputs);
+  warnGenerated(io, inputs.label);
+  const { report } = await analyzeSensitivity(model, createOrtRunner(), inputs.source, layerQuantOptions(r.data));
+  io.stdout.write(r.data.json ? `${toJson({ version: 1, model: path, inputs: inputs.label, metric: 'max-relative-rms', ...report })}\n` : summary(path, report));
 }
 
 export const onnxSensitivityCommand: CliCommand = {
