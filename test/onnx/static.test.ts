@@ -5,6 +5,7 @@ import { readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
 import { createOrtRunner } from '../../src/node/ort-runner.js';
 import { calibrate } from '../../src/onnx/calibrate.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
+import type { TensorMap } from '../../src/onnx/run-model.js';
 import type { StaticQuantizeReport } from '../../src/onnx/static.js';
 import { mlpModel, randomWeights } from './models.js';
 import { convReluModel, floatBatches, ifModel, matmulChainModel, maxAbs, maxAbsDiff } from './quantized-models.js';
@@ -106,7 +107,7 @@ describe('static quantization (QDQ)', () => {
 
   it('MatMuls inside If branches: outer-scope activations get Q/DQ in the main graph, branch outputs stay float (warned)', async () => {
     const m = ifModel();
-    const batches = floatBatches('x', [1, 16], 3, 9).map((b) => ({ ...b, cond: { name: 'cond', dtype: 'bool' as const, dims: [], values: new Uint8Array([1]) } }));
+    const batches: TensorMap[] = floatBatches('x', [1, 16], 3, 9).map((b) => ({ ...b, cond: { name: 'cond', dtype: 'bool', dims: [], values: new Uint8Array([1]) } }));
     const { model: q, report } = await quantizeModel(m, { mode: 'static' }, { runModel, calibrationData: () => batches });
     expect(report.nodes.map((n) => [n.node, n.status])).toEqual([['then_mm', 'quantized'], ['else_mm', 'quantized']]);
     expect(report.warnings.join('\n')).toMatch(/then_mm: activations 't' live inside a subgraph/);
