@@ -68,8 +68,14 @@ export class InstanceRegistry {
     for (const id of store.list()) {
       const rec = store.get(id);
       if (rec === undefined) continue;
-      const q = new Quantizer(rec.config);
-      if (rec.parameters !== null && rec.parameters !== undefined) q.importParameters(rec.parameters);
+      let q: Quantizer;
+      try {
+        q = new Quantizer(rec.config);
+        if (rec.parameters !== null && rec.parameters !== undefined) q.importParameters(rec.parameters);
+      } catch (e) {
+        // Refuse to start rather than serve without an instance someone stored.
+        throw new QuantError('INVALID_CONFIG', `stored instance '${id}' cannot be loaded: ${(e as Error).message}`, { cause: e });
+      }
       this.instances.set(id, new Instance(id, q));
     }
     if (!this.instances.has(DEFAULT_INSTANCE)) this.create(DEFAULT_INSTANCE, {});
