@@ -4,6 +4,7 @@ import type { BlockLayout } from '../layout.js';
 import type { Kernels } from './contract.js';
 import { kernelsWasmBytes } from './kernels-wasm.generated.js';
 import { referenceKernels } from './reference.js';
+import { alignUp, ensureWasmBytes, isWasmArray, sharedKernels, wasmHeap, wasmMemoryAttached } from './wasm-memory.js';
 
 /**
  * Elements staged per chunk. The caller's arrays live in the JS heap, so each chunk is copied into
@@ -62,13 +63,32 @@ function storageOf(a: CodeArray): Storage {
   throw new QuantError('INVALID_ARGUMENT', `codes must be an Int8Array, Uint8Array, Int16Array or Uint16Array, got ${Object.prototype.toString.call(a)}`);
 }
 
-/** The instance and typed views over its memory, rebuilt whenever memory grows (growth detaches the old buffer). */
+/**
+ * Bytes of scratch one kernel instance needs for calls touching up to `paramCount` parameters: the
+ * two CHUNK staging buffers, then scales, zero points and the three derived arrays (or minima,
+ * maxima and NaN flags), each padded to 64 bytes.
+ */
+export function wasmScratchBytes(paramCount: number): number {
+  return 2 * CHUNK * 4 + 5 * alignUp(Math.max(1, paramCount) * 4);
+}
+
+/**
+ * One kernel instance and its scratch region: staged input chunk, staged output chunk, then the
+ * parameters (A: scales or minima, B: zero points or maxima). Over the unshared memory the region
+ * sits at heapBase and the memory grows under it (detaching views, which are then rebuilt). Over
+ * the shared memory the region is an allocation of the thread's WasmHeap, or, in a worker that
+ * attached its parent's memory, the range its parent handed it (setWasmScratch).
+ */
 class Runtime {
   readonly ex: KernelExports;
-  /** Staged input chunk, staged output chunk, then the parameters (A: scales or minima, B: zero points or maxima). */
-  readonly inPtr: number;
-  readonly outPtr: number;
-  readonly paramPtr: number;
+  /** Arrays over this memory's buffers run in place. */
+  readonly shared: boolean;
+  private region = 0;
+  private regionBytes = 0;
+  inPtr = 0;
+  outPtr = 0;
+  paramPtr = 0;
+  private buffer: ArrayBufferLike | undefined;
   f32!: Float32Array;
   i32!: Int32Array;
   u8!: Uint8Array;
@@ -83,20 +103,49 @@ class Runtime {
   aPtr = 0;
   bPtr = 0;
 
-  constructor(ex: KernelExports) {
+  constructor(ex: KernelExports, shared: boolean) {
     this.ex = ex;
-    this.inPtr = ex.heapBase();
-    this.outPtr = this.inPtr + CHUNK * 4;
-    this.paramPtr = this.outPtr + CHUNK * 4;
-    this.ensure(this.paramPtr + 64 * 1024);
+    this.shared = shared;
+    if (!shared) this.place((ex.heapBase() + 63) & ~63, Infinity);
+    else if (!wasmMemoryAttached()) this.reserve(wasmScratchBytes(16 * 1024));
   }
 
-  ensure(bytes: number): void {
-    const mem = this.ex.memory;
-    const have = mem.buffer.byteLength;
-    if (have < bytes) mem.grow(Math.ceil((bytes - have) / 65536));
-    if (this.f32?.buffer === mem.buffer) return;
-    const b = mem.buffer;
+  /** Uses [ptr, ptr + bytes) as the scratch region (a worker's, handed over by its parent). */
+  place(ptr: number, bytes: number): void {
+    this.region = ptr;
+    this.regionBytes = bytes;
+    this.inPtr = ptr;
+    this.outPtr = ptr + CHUNK * 4;
+    this.paramPtr = this.outPtr + CHUNK * 4;
+    this.buffer = undefined;
+    this.ensure(this.paramPtr + 64 * 1024 <= ptr + bytes ? this.paramPtr + 64 * 1024 : ptr + bytes);
+  }
+
+  /** A region of at least `bytes`: grows (reallocates) the heap region; a fixed region must already fit. */
+  private reserve(bytes: number): void {
+    if (bytes <= this.regionBytes) return;
+    const heap = wasmHeap();
+    if (!heap) {
+      throw new QuantError('INVALID_ARGUMENT', `this kernel instance has ${this.regionBytes} bytes of scratch, the call needs ${bytes} (pass a larger region to setWasmScratch)`);
+    }
+    if (this.regionBytes > 0) heap.release(this.region);
+    const size = Math.max(bytes, 2 * this.regionBytes);
+    this.place(heap.alloc(size), size);
+  }
+
+  /** Makes [region, end) addressable and the views current. */
+  ensure(end: number): void {
+    if (this.shared) {
+      if (end > this.region + this.regionBytes) this.reserve(end - this.region);
+      ensureWasmBytes(end);
+    } else {
+      const mem = this.ex.memory;
+      const have = mem.buffer.byteLength;
+      if (have < end) mem.grow(Math.ceil((end - have) / 65536));
+    }
+    const b = this.ex.memory.buffer;
+    if (this.buffer === b) return;
+    this.buffer = b;
     this.f32 = new Float32Array(b);
     this.i32 = new Int32Array(b);
     this.u8 = new Uint8Array(b);
@@ -104,6 +153,11 @@ class Runtime {
     this.inCodes = [new Int8Array(b, this.inPtr, CHUNK), new Uint8Array(b, this.inPtr, CHUNK), new Int16Array(b, this.inPtr, CHUNK), new Uint16Array(b, this.inPtr, CHUNK)];
     this.outCodes = [new Int8Array(b, this.outPtr, CHUNK), new Uint8Array(b, this.outPtr, CHUNK), new Int16Array(b, this.outPtr, CHUNK), new Uint16Array(b, this.outPtr, CHUNK)];
     this.outF32 = new Float32Array(b, this.outPtr, CHUNK);
+  }
+
+  /** Byte address of `a` when it is a view of this instance's shared memory (kernels then run on it in place), else -1. */
+  ptrOf(a: ArrayBufferView): number {
+    return this.shared && isWasmArray(a) ? a.byteOffset : -1;
   }
 
   /**
@@ -121,11 +175,11 @@ class Runtime {
       for (let p = lo; p <= hi; p++) if (b[p] > ZERO_POINT_LIMIT || b[p] < -ZERO_POINT_LIMIT) return false;
     }
     const count = hi - lo + 1;
-    const aPtr = this.paramPtr;
-    const stride = (count * 4 + 63) & ~63;
-    const bPtr = aPtr + stride;
+    const stride = alignUp(count * 4);
     // Scales, zero points, then room for the three derived arrays of prepareShifted.
-    this.ensure(aPtr + 5 * stride);
+    this.ensure(this.paramPtr + 5 * stride);
+    const aPtr = this.paramPtr;
+    const bPtr = aPtr + stride;
     if (count === 1) {
       this.f32[aPtr >> 2] = a[lo];
       if (b instanceof Int32Array) this.i32[bPtr >> 2] = b[lo];
@@ -173,13 +227,33 @@ function getRuntime(): Runtime {
   if (unavailable !== undefined) throw new QuantError('UNSUPPORTED', 'WebAssembly SIMD is not available in this runtime', { cause: unavailable });
   try {
     // Synchronous compile: the module is small, and this keeps the kernels usable from sync code.
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(kernelsWasmBytes()), {});
-    runtime = new Runtime(instance.exports as unknown as KernelExports);
+    const shared = sharedKernels();
+    const instance = shared
+      ? new WebAssembly.Instance(shared.module, { env: { memory: shared.memory } })
+      : new WebAssembly.Instance(new WebAssembly.Module(kernelsWasmBytes()), {});
+    runtime = new Runtime(instance.exports as unknown as KernelExports, shared !== undefined);
     return runtime;
   } catch (e) {
     unavailable = e;
     throw new QuantError('UNSUPPORTED', 'WebAssembly SIMD is not available in this runtime', { cause: e });
   }
+}
+
+/**
+ * Hands this thread's kernel instance the scratch region [ptr, ptr + bytes) of the shared memory:
+ * for a worker that attached its parent's memory (attachWasmMemory) and cannot allocate in it.
+ * Each instance needs its own region (wasmScratchBytes tells how much a call needs).
+ */
+export function setWasmScratch(ptr: number, bytes: number): void {
+  const rt = getRuntime();
+  if (!rt.shared || !wasmMemoryAttached()) throw new QuantError('INVALID_ARGUMENT', 'setWasmScratch is for a thread that attached a shared kernel memory');
+  if (ptr % 64 !== 0 || bytes < wasmScratchBytes(1)) throw new QuantError('INVALID_ARGUMENT', `a scratch region must start on 64 bytes and hold at least ${wasmScratchBytes(1)} bytes, got ${bytes} at ${ptr}`);
+  rt.place(ptr, bytes);
+}
+
+/** Whether kernels run in place on arrays living in a shared WebAssembly memory (see createWasmArena). */
+export function wasmZeroCopy(): boolean {
+  return wasmAvailable() && getRuntime().shared;
 }
 
 /** Whether this runtime can instantiate the SIMD kernels (compiles them on first call). */
@@ -228,10 +302,15 @@ export const wasmKernels: Kernels = {
     rt.stageParams(layout, start, n, min, max, 0, 0, false);
     const { paramLo: lo, paramCount: count, aPtr, bPtr } = rt;
     if (layout.varyInner) rt.ex.minMaxKeysIn(count);
-    for (let off = 0; off < n; off += CHUNK) {
-      const len = Math.min(CHUNK, n - off);
-      rt.f32.set(x.subarray(off, off + len), rt.inPtr >> 2);
-      rt.ex.minMax(rt.inPtr, len, start + off, finiteOnly ? 1 : 0);
+    const xp = rt.ptrOf(x);
+    if (xp >= 0) {
+      rt.ex.minMax(xp, n, start, finiteOnly ? 1 : 0);
+    } else {
+      for (let off = 0; off < n; off += CHUNK) {
+        const len = Math.min(CHUNK, n - off);
+        rt.f32.set(x.subarray(off, off + len), rt.inPtr >> 2);
+        rt.ex.minMax(rt.inPtr, len, start + off, finiteOnly ? 1 : 0);
+      }
     }
     if (layout.varyInner) rt.ex.minMaxKeysOut(count);
     if (count === 1) {
@@ -255,13 +334,7 @@ export const wasmKernels: Kernels = {
     }
     const ex = rt.ex;
     const fn = kind === Storage.I8 ? ex.quantizeI8 : kind === Storage.U8 ? ex.quantizeU8 : kind === Storage.I16 ? ex.quantizeI16 : ex.quantizeU16;
-    const stage = rt.outCodes[kind];
-    for (let off = 0; off < n; off += CHUNK) {
-      const len = Math.min(CHUNK, n - off);
-      rt.f32.set(x.subarray(off, off + len), rt.inPtr >> 2);
-      fn(rt.inPtr, rt.outPtr, len, start + off);
-      out.set(len === CHUNK ? stage : stage.subarray(0, len), off);
-    }
+    streamFloats(rt, x, out, rt.outCodes[kind], (src, dst, len, off) => fn(src, dst, len, start + off));
   },
 
   dequantize(q, layout, scale, zeroPoint, out, start = 0) {
@@ -275,13 +348,7 @@ export const wasmKernels: Kernels = {
     }
     const ex = rt.ex;
     const fn = kind === Storage.I8 ? ex.dequantizeI8 : kind === Storage.U8 ? ex.dequantizeU8 : kind === Storage.I16 ? ex.dequantizeI16 : ex.dequantizeU16;
-    const view = rt.inCodes[kind];
-    for (let off = 0; off < n; off += CHUNK) {
-      const len = Math.min(CHUNK, n - off);
-      view.set(q.subarray(off, off + len) as Int8Array);
-      fn(rt.inPtr, rt.outPtr, len, start + off);
-      out.set(len === CHUNK ? rt.outF32 : rt.outF32.subarray(0, len), off);
-    }
+    stream(rt, q, rt.inCodes[kind], 1, n, out, rt.outF32, 1, (src, dst, len, off) => fn(src, dst, len, start + off));
   },
 
   fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start = 0) {
@@ -292,12 +359,7 @@ export const wasmKernels: Kernels = {
     if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true, true)) {
       return referenceKernels.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
     }
-    for (let off = 0; off < n; off += CHUNK) {
-      const len = Math.min(CHUNK, n - off);
-      rt.f32.set(x.subarray(off, off + len), rt.inPtr >> 2);
-      rt.ex.fakeQuantize(rt.inPtr, rt.outPtr, len, start + off);
-      out.set(len === CHUNK ? rt.outF32 : rt.outF32.subarray(0, len), off);
-    }
+    streamFloats(rt, x, out, rt.outF32, (src, dst, len, off) => rt.ex.fakeQuantize(src, dst, len, start + off));
   },
 
   pack(codes, bits, out) {
@@ -307,15 +369,12 @@ export const wasmKernels: Kernels = {
     const bytes = Math.min(Math.ceil(codes.length / perByte), out.length);
     const n = Math.min(codes.length, bytes * perByte);
     const rt = getRuntime();
-    const src = codes instanceof Int8Array ? rt.i8 : rt.u8;
     const fn = bits === 4 ? rt.ex.pack4 : rt.ex.pack2;
-    const stage = rt.outCodes[Storage.U8];
-    for (let off = 0; off < n; off += CHUNK) {
-      const len = Math.min(CHUNK, n - off);
-      src.set(codes.subarray(off, off + len), rt.inPtr);
-      fn(rt.inPtr, rt.outPtr, len);
-      const lenBytes = Math.ceil(len / perByte);
-      out.set(stage.subarray(0, lenBytes), off / perByte);
+    if (n > 0) {
+      rt.ensure(rt.paramPtr);
+      const inStage = codes instanceof Int8Array ? rt.inCodes[Storage.I8] : rt.inCodes[Storage.U8];
+      // Output positions advance perByte times slower than input ones: scale the offsets.
+      stream(rt, codes, inStage, 1, n, out, rt.outCodes[Storage.U8], 1 / perByte, (src, dst, len) => fn(src, dst, len));
     }
     out.fill(0, bytes);
   },
@@ -327,17 +386,54 @@ export const wasmKernels: Kernels = {
     const n = Math.min(out.length, packed.length * perByte);
     const rt = getRuntime();
     const fn = bits === 4 ? rt.ex.unpack4 : rt.ex.unpack2;
-    const stage = out instanceof Int8Array ? rt.outCodes[Storage.I8] : rt.outCodes[Storage.U8];
-    for (let off = 0; off < n; off += CHUNK) {
-      const len = Math.min(CHUNK, n - off);
-      const from = off / perByte;
-      rt.u8.set(packed.subarray(from, from + Math.ceil(len / perByte)), rt.inPtr);
-      fn(rt.inPtr, rt.outPtr, len, signed ? 1 : 0);
-      out.set(len === CHUNK ? stage : stage.subarray(0, len), off);
+    if (n > 0) {
+      rt.ensure(rt.paramPtr);
+      const outStage = out instanceof Int8Array ? rt.outCodes[Storage.I8] : rt.outCodes[Storage.U8];
+      stream(rt, packed, rt.inCodes[Storage.U8], 1 / perByte, n, out, outStage, 1, (src, dst, len) => fn(src, dst, len, signed ? 1 : 0));
     }
     out.fill(0, n);
   },
 };
+
+type Run = (src: number, dst: number, len: number, off: number) => void;
+type View = Int8Array | Uint8Array | Int16Array | Uint16Array | Float32Array;
+
+/** stream() for a float32 input with one output element per input element. */
+function streamFloats(rt: Runtime, x: Float32Array, out: View, outStage: View, run: Run): void {
+  stream(rt, x, rt.f32.subarray(rt.inPtr >> 2, (rt.inPtr >> 2) + CHUNK), 1, x.length, out, outStage, 1, run);
+}
+
+/**
+ * Runs `run` over n elements, in place where it can: an input that lives in the shared memory is
+ * read where it is, an output that lives there is written where it is, and only the other side is
+ * staged through the CHUNK-sized buffers (each staged chunk is copied once, in or out). With both
+ * in linear memory it is a single call, with no copy at all. inPer / outPer are array elements
+ * per processed element: 1, or 1 / perByte for packed sub-byte bytes (chunks stay whole bytes as
+ * CHUNK is a multiple of 64).
+ */
+function stream(rt: Runtime, input: View, inStage: View, inPer: number, n: number, out: View, outStage: View, outPer: number, run: Run): void {
+  const ip = rt.ptrOf(input);
+  const op = rt.ptrOf(out);
+  if (ip >= 0 && op >= 0) {
+    run(ip, op, n, 0);
+    return;
+  }
+  for (let off = 0; off < n; off += CHUNK) {
+    const len = Math.min(CHUNK, n - off);
+    const from = off * inPer;
+    const to = off * outPer;
+    let src = ip + from * input.BYTES_PER_ELEMENT;
+    if (ip < 0) {
+      (inStage as Uint8Array).set(input.subarray(from, from + Math.ceil(len * inPer)) as Uint8Array);
+      src = rt.inPtr;
+    }
+    run(src, op >= 0 ? op + to * out.BYTES_PER_ELEMENT : rt.outPtr, len, off);
+    if (op < 0) {
+      const count = Math.ceil(len * outPer);
+      (out as Uint8Array).set((count === outStage.length ? outStage : outStage.subarray(0, count)) as Uint8Array, to);
+    }
+  }
+}
 
 function checkBits(bits: number): void {
   if (bits !== 2 && bits !== 4) throw new QuantError('INVALID_ARGUMENT', `pack/unpack support 2 or 4 bits, got ${bits}`);
