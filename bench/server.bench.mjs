@@ -19,7 +19,7 @@ const log = (...a) => {
 };
 
 const SMALL_SECONDS = quick ? 2 : 8;
-const BIG_ROUNDS = quick ? 2 : 5;
+const BIG_ROUNDS = quick ? 2 : 7;
 const SIDE = 2048;
 
 function startServer(dataDir) {
@@ -117,7 +117,8 @@ try {
   const clientParseMs = performance.now() - parseStart;
   if (parsed.original_shape[0] !== SIDE) throw new Error('bad JSON answer');
   const jsonMedianS = median(jsonTimes) / 1000;
-  log(`2048x2048 quantize as JSON: median ${(jsonMedianS * 1000).toFixed(0)} ms per round trip (request ${(jb.length / 2 ** 20).toFixed(1)} MiB, answer ${(answerBytes / 2 ** 20).toFixed(1)} MiB; target <= 500 ms); with the client's JSON.parse ${clientParseMs.toFixed(0)} ms`);
+  const jsonBestMs = Math.min(...jsonTimes);
+  log(`2048x2048 quantize as JSON: median ${(jsonMedianS * 1000).toFixed(0)} ms (best ${jsonBestMs.toFixed(0)} ms) per round trip (request ${(jb.length / 2 ** 20).toFixed(1)} MiB, answer ${(answerBytes / 2 ** 20).toFixed(1)} MiB; target <= 500 ms); with the client's JSON.parse ${clientParseMs.toFixed(0)} ms`);
 
   const nb = npyBody(x);
   const npyTimes = await roundTrips(url, nb, { 'content-type': 'application/x-npy', accept: 'application/x-npy' }, (b) => {
@@ -125,14 +126,16 @@ try {
   });
   const npyMedianS = median(npyTimes) / 1000;
   const mbps = x.byteLength / 1e6 / npyMedianS;
-  log(`2048x2048 quantize as .npy: median ${(npyMedianS * 1000).toFixed(1)} ms per round trip = ${mbps.toFixed(0)} MB/s of float32 (target >= 300 MB/s)`);
+  const npyBestMs = Math.min(...npyTimes);
+  log(`2048x2048 quantize as .npy: median ${(npyMedianS * 1000).toFixed(1)} ms per round trip = ${mbps.toFixed(0)} MB/s of float32 (best ${(x.byteLength / 1e3 / npyBestMs).toFixed(0)} MB/s; target >= 300 MB/s)`);
+  log('(round trips include the client: this process builds, sends and reads the bodies on the same cores)');
 
   if (asJson) {
     console.log(
       JSON.stringify({
         small_quantize: small,
-        json_2048: { median_ms: jsonMedianS * 1000, rounds: jsonTimes.length, request_bytes: jb.length, answer_bytes: answerBytes, client_parse_ms: clientParseMs, target_ms: 500 },
-        npy_2048: { median_ms: npyMedianS * 1000, rounds: npyTimes.length, mb_per_s: mbps, target_mb_per_s: 300 },
+        json_2048: { median_ms: jsonMedianS * 1000, best_ms: jsonBestMs, rounds: jsonTimes.length, request_bytes: jb.length, answer_bytes: answerBytes, client_parse_ms: clientParseMs, target_ms: 500 },
+        npy_2048: { median_ms: npyMedianS * 1000, best_ms: npyBestMs, rounds: npyTimes.length, mb_per_s: mbps, best_mb_per_s: x.byteLength / 1e3 / npyBestMs, target_mb_per_s: 300 },
       }),
     );
   }
