@@ -75,6 +75,8 @@ export interface CompareFilesOptions extends LatencyOptions {
   readonly layers?: boolean;
   /** Measure latency (default true). */
   readonly latency?: boolean;
+  /** Called once the models are loaded when no inputsDir was given, before the runs on generated inputs (callers warn). */
+  readonly onGeneratedInputs?: () => void;
 }
 
 /**
@@ -87,6 +89,7 @@ export async function compareModelFiles(referencePath: string, candidatePath: st
   const b = loadModel(candidatePath);
   checkComparable(a, b, [referencePath, candidatePath]);
   const inputs = comparisonBatches(a, options.inputsDir);
+  if (inputs.label === 'generated') options.onGeneratedInputs?.();
   const comparison = await compareModels(a, b, createOrtRunner(), inputs.source, { layers: options.layers ?? true });
   const reference = { path: referencePath, bytes: statSync(referencePath).size };
   const candidate = { path: candidatePath, bytes: statSync(candidatePath).size };

@@ -77,13 +77,13 @@ async function run(a: string, b: string, raw: Record<string, unknown>, io: CliIo
   const r = Options.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;
-  if (o.inputs === undefined) io.stderr.write('quantkit: warning: no --inputs: comparing on inputs generated from the input specs (uniform in [-1, 1)), which may not resemble real data\n');
   const report = await compareModelFiles(a, b, {
     ...(o.inputs !== undefined && { inputsDir: o.inputs }),
     ...(o.runs !== undefined && { runs: o.runs }),
     ...(o.warmup !== undefined && { warmup: o.warmup }),
     latency: o.latency ?? true,
     layers: o.layers ?? true,
+    onGeneratedInputs: () => io.stderr.write('quantkit: warning: no --inputs: comparing on inputs generated from the input specs (uniform in [-1, 1)), which may not resemble real data\n'),
   });
   io.stdout.write(o.json ? `${toJson(report)}\n` : summary(report));
 }
