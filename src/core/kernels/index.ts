@@ -4,7 +4,11 @@ import { wasmAvailable, wasmKernels } from './wasm.js';
 
 export type { Kernels } from './contract.js';
 export { referenceKernels } from './reference.js';
-export { wasmAvailable, wasmKernels } from './wasm.js';
+export { setWasmScratch, wasmAvailable, wasmKernels, wasmScratchBytes, wasmZeroCopy } from './wasm.js';
+export type { WasmArena } from './wasm-arena.js';
+export { createWasmArena } from './wasm-arena.js';
+export { attachWasmMemory, isWasmArray, sharedWasmMemory, wasmView } from './wasm-memory.js';
+export { stagedFloat32 } from './wasm-scratch.js';
 
 let active: Kernels | undefined;
 

@@ -8,7 +8,9 @@ import type { BlockLayout, Granularity } from '../layout.js';
 import { blockLayout, paramIndex, PER_TENSOR, shapeSize } from '../layout.js';
 import { getKernels } from './index.js';
 import { referenceKernels } from './reference.js';
-import { paramRange, wasmAvailable, wasmKernels } from './wasm.js';
+import { paramRange, wasmAvailable, wasmKernels, wasmZeroCopy } from './wasm.js';
+import { createWasmArena } from './wasm-arena.js';
+import { isWasmArray } from './wasm-memory.js';
 
 const f32 = Math.fround;
 
@@ -314,5 +316,113 @@ describe('wasmKernels', () => {
     err(() => wasmKernels.quantize(x, layout, new Float32Array(4), new Int32Array(4), 0, 255, new Float32Array(12) as unknown as Uint8Array), 'INVALID_ARGUMENT');
     err(() => wasmKernels.pack(new Uint8Array(4), 3 as 4, new Uint8Array(2)), 'INVALID_ARGUMENT');
     err(() => wasmKernels.unpack(new Uint8Array(4), 8 as 4, false, new Uint8Array(2)), 'INVALID_ARGUMENT');
+  });
+});
+
+/** Where a test puts an array: the JS heap (staged) or a WASM arena (in place). */
+type Where = 'heap' | 'wasm';
+const whereArb = fc.constantFrom<Where>('heap', 'wasm');
+const arena = createWasmArena();
+
+/** A copy of `a` in the given place (a filled copy, so outputs start with stale bytes too). */
+function placed<T extends Float32Array | CodeArray>(a: T, where: Where): T {
+  if (where === 'heap') return a.slice() as T;
+  const ctor = a.constructor as unknown as { BYTES_PER_ELEMENT: number; name: string };
+  const copy =
+    a instanceof Float32Array ? arena.float32(a.length) : ctor.name === 'Int8Array' ? arena.codes('int8', a.length) : ctor.name === 'Uint8Array' ? arena.uint8(a.length) : ctor.name === 'Int16Array' ? arena.codes('int16', a.length) : arena.codes('uint16', a.length);
+  copy.set(a as never);
+  expect(isWasmArray(copy)).toBe(true);
+  return copy as T;
+}
+
+describe('wasmKernels in place (arrays living in the shared WASM memory)', () => {
+  it('runs zero-copy on Node (shared memory)', () => {
+    expect(wasmZeroCopy()).toBe(true);
+    expect(arena.inWasmMemory).toBe(true);
+  });
+
+  it('every kernel equals the reference whichever side lives in WASM memory, at any chunk offset', () => {
+    fc.assert(
+      fc.property(caseArb, whereArb, whereArb, fc.boolean(), (c, xWhere, outWhere, finiteOnly) => {
+        arena.reset();
+        const n = c.x.length;
+        const x = placed(c.x, xWhere);
+        const want = allocCodes(c.dtype, n);
+        referenceKernels.quantize(c.x, c.layout, c.scale, c.zeroPoint, c.qmin, c.qmax, want);
+        const got = placed(allocCodes(c.dtype, n).fill(7), outWhere);
+        inChunks(c, (a, b) => wasmKernels.quantize(x.subarray(a, b), c.layout, c.scale, c.zeroPoint, c.qmin, c.qmax, got.subarray(a, b), a));
+        expect(firstDiff(got, want)).toBe(-1);
+
+        const wantF = new Float32Array(n);
+        referenceKernels.dequantize(want, c.layout, c.scale, c.zeroPoint, wantF);
+        const q = placed(want, xWhere);
+        const gotF = placed(new Float32Array(n).fill(3), outWhere);
+        inChunks(c, (a, b) => wasmKernels.dequantize(q.subarray(a, b) as CodeArray, c.layout, c.scale, c.zeroPoint, gotF.subarray(a, b), a));
+        expect(firstDiff(bits(gotF), bits(wantF))).toBe(-1);
+
+        referenceKernels.fakeQuantize(c.x, c.layout, c.scale, c.zeroPoint, c.qmin, c.qmax, wantF);
+        inChunks(c, (a, b) => wasmKernels.fakeQuantize(x.subarray(a, b), c.layout, c.scale, c.zeroPoint, c.qmin, c.qmax, gotF.subarray(a, b), a));
+        expect(firstDiff(bits(gotF), bits(wantF))).toBe(-1);
+
+        const [wantMin, gotMin] = [0, 0].map(() => new Float32Array(c.layout.paramCount).fill(Infinity));
+        const [wantMax, gotMax] = [0, 0].map(() => new Float32Array(c.layout.paramCount).fill(-Infinity));
+        referenceKernels.minMax(c.x, c.layout, wantMin, wantMax, 0, finiteOnly);
+        inChunks(c, (a, b) => wasmKernels.minMax(x.subarray(a, b), c.layout, gotMin, gotMax, a, finiteOnly));
+        expect(bits(gotMin)).toEqual(bits(wantMin));
+        expect(bits(gotMax)).toEqual(bits(wantMax));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('fakeQuantize in place over its own input (out === x) equals the reference', () => {
+    const x = arena.float32(1000);
+    for (let i = 0; i < x.length; i++) x[i] = f32(Math.sin(i) * 5);
+    const want = new Float32Array(1000);
+    const layout = blockLayout([10, 100], { kind: 'per-axis', axis: 1 });
+    const scale = Float32Array.from({ length: 100 }, (_, i) => f32(0.01 + i * 0.001));
+    const zeroPoint = new Int32Array(100).fill(3);
+    referenceKernels.fakeQuantize(x, layout, scale, zeroPoint, -128, 127, want);
+    wasmKernels.fakeQuantize(x, layout, scale, zeroPoint, -128, 127, x);
+    expect(bits(x)).toEqual(bits(want));
+  });
+
+  it('pack and unpack equal the reference with either side in WASM memory, across staging chunks', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(2, 4) as fc.Arbitrary<2 | 4>, fc.boolean(), fc.integer({ min: 1, max: 40000 }), whereArb, whereArb, (b, signed, n, inWhere, outWhere) => {
+        arena.reset();
+        const raw = Uint8Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 24);
+        const codes = placed(signed ? new Int8Array(raw.buffer) : raw, inWhere);
+        const bytes = Math.ceil((n * b) / 8);
+        const want = new Uint8Array(bytes);
+        referenceKernels.pack(codes, b, want);
+        const got = placed(new Uint8Array(bytes).fill(0x55), outWhere);
+        wasmKernels.pack(codes, b, got);
+        expect(firstDiff(got, want)).toBe(-1);
+        const wantBack = signed ? new Int8Array(n) : new Uint8Array(n);
+        referenceKernels.unpack(want, b, signed, wantBack);
+        const packed = placed(want, outWhere);
+        const back = placed(signed ? new Int8Array(n) : new Uint8Array(n), inWhere);
+        wasmKernels.unpack(packed, b, signed, back as Int8Array);
+        expect(firstDiff(back, wantBack)).toBe(-1);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('keeps working on arrays allocated before the memory grew', () => {
+    const local = createWasmArena();
+    const x = local.float32(4096);
+    for (let i = 0; i < x.length; i++) x[i] = i - 2000;
+    const q = local.codes('int16', 4096);
+    // Force growth far past the current end: the old views must stay attached and in place.
+    const big = local.float32(8 * 1024 * 1024);
+    expect(big.length).toBe(8 * 1024 * 1024);
+    expect(x.length).toBe(4096);
+    const layout = blockLayout([4096], PER_TENSOR);
+    wasmKernels.quantize(x, layout, new Float32Array([1]), new Int32Array([0]), -32768, 32767, q);
+    expect(isWasmArray(x) && isWasmArray(q)).toBe(true);
+    expect(Array.from(q.subarray(0, 3))).toEqual([-2000, -1999, -1998]);
+    local.free();
   });
 });
