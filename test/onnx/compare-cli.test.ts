@@ -111,9 +111,6 @@ describe('quantkit onnx quantize --auto', () => {
     expect(existsSync(out)).toBe(true);
     expect(o.auto.error).toBeLessThanOrEqual(0.02);
     expect(Object.fromEntries(o.auto.layers.map((l: { node: string; precision: string }) => [l.node, l.precision]))).toMatchObject({ fragile: 'float', exact4: 'int4' });
-    // The written model compares within E against the float one.
-    const cmp = json(runCli(['onnx', 'compare', model, out, '--inputs', inputs, '--json', '--no-latency']).stdout);
-    expect(cmp.error).toBeLessThanOrEqual(0.02);
     const table = runCli(['onnx', 'quantize', model, '-o', out, '--auto', '--max-error', '0.02', '--inputs', inputs]);
     expect(table.stdout).toMatch(/chose 1 int4, \d int8, 1 float/);
     expect(table.stdout).toMatch(/why:\n {2}fragile: float: int8 alone: error/);
