@@ -38,14 +38,22 @@ export function precisionOptions(precision: QuantizedPrecision, options: LayerQu
 }
 
 /**
- * A copy of the model in which every node has a name (unnamed ones get `<OpType>_<n>`, unique in
- * the model): layers are picked for quantization by name, so each must have one. Existing names
+ * A copy of the model in which every node has a name (unnamed ones get `<OpType>_<k>`, k counting
+ * per op type, made unique in the model): layers are picked for quantization by name, so each must have one. Existing names
  * are kept.
  */
 export function withNodeNames(model: ModelProto): ModelProto {
   const copy = clone(ModelProtoSchema, model);
   const root = indexGraph(copy.graph!);
   const names = new NameGenerator(root);
-  for (const g of allGraphs(root)) for (const n of g.graph.node) if (!n.name) n.name = names.next(`${n.opType}_0`);
+  const counts = new Map<string, number>();
+  for (const g of allGraphs(root)) {
+    for (const n of g.graph.node) {
+      if (n.name) continue;
+      const k = counts.get(n.opType) ?? 0;
+      counts.set(n.opType, k + 1);
+      n.name = names.next(`${n.opType}_${k}`);
+    }
+  }
   return copy;
 }

@@ -52,12 +52,17 @@ describe('analyzeSensitivity', () => {
       initializers: [makeTensor('W', 'float32', [8, 8], randomWeights(64, 1))],
     });
     const m = makeModel(g, { '': 17 });
-    expect(withNodeNames(m).graph!.node.map((n) => n.name)).toEqual(['MatMul_0', 'MatMul_0_1']);
+    expect(withNodeNames(m).graph!.node.map((n) => n.name)).toEqual(['MatMul_0', 'MatMul_1']);
     expect(m.graph!.node[0]!.name).toBe('');
+    // A name already taken is not reused.
+    const taken = withNodeNames(m);
+    taken.graph!.node[1]!.name = '';
+    taken.graph!.node[0]!.name = 'MatMul_0';
+    expect(withNodeNames(taken).graph!.node.map((n) => n.name)).toEqual(['MatMul_0', 'MatMul_0_1']);
     const feed = { x: { name: 'x', dtype: 'float32' as const, dims: [1, 8], values: randomWeights(8, 2) }, x2: { name: 'x2', dtype: 'float32' as const, dims: [8, 4], values: randomWeights(32, 3) } };
     const { report } = await analyzeSensitivity(m, run, () => [feed], { precisions: ['int8'] });
     expect(report.layers.map((l) => l.node)).toEqual(['MatMul_0']);
-    expect(report.skipped).toEqual([{ node: 'MatMul_0_1', opType: 'MatMul', reason: expect.stringMatching(/^int8: input 'x2' is computed at run time/) }]);
+    expect(report.skipped).toEqual([{ node: 'MatMul_1', opType: 'MatMul', reason: expect.stringMatching(/^int8: input 'x2' is computed at run time/) }]);
   });
 
   it('rejects an empty list of precisions and an empty batch source', async () => {
