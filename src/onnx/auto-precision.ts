@@ -162,10 +162,10 @@ function explain(layer: SensitivityReport['layers'][number], precision: LayerPre
     const r = layer.results[p];
     if (r?.status === 'not-applicable') parts.push(`${p} not applicable: ${r.reason}`);
   }
-  if (lastTaken >= 0) parts.push(`step ${ordinal(lastTaken + 1)} of ${moves.length} by error added per byte saved; the verified model kept the first ${taken} steps within E = ${maxError}`);
+  if (lastTaken >= 0) parts.push(`its step ${ordinal(lastTaken + 1)} of ${moves.length} (cheapest error per byte saved first) is among the ${taken} kept`);
   if (index >= 0) {
     const next = moves[index]!;
-    parts.push(`the next step (${next.from} -> ${next.to}, ${ordinal(index + 1)}) is past the last one that kept the verified error within E = ${maxError}`);
+    parts.push(`the next step (${next.from} -> ${next.to}, ${ordinal(index + 1)}) is past the ${taken} steps whose verified error stayed within E = ${maxError}`);
   } else if (precision === 'float' && lastTaken < 0) {
     parts.push('quantizing it saves no bytes at a finite error');
   }
