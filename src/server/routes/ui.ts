@@ -21,7 +21,8 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 export function findWebRoot(): string | null {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const candidate of [resolve(here, '../../web'), resolve(here, '../../../dist/web')]) {
-    if (existsSync(join(candidate, 'index.html'))) return candidate;
+    // From the sources, ../../web is src/web (the unbuilt page): only a built folder has assets/.
+    if (existsSync(join(candidate, 'index.html')) && existsSync(join(candidate, 'assets'))) return candidate;
   }
   return null;
 }
