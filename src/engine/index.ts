@@ -6,7 +6,6 @@ export * from './quantizer-stats.js';
 export * from './tensor-input.js';
 export * from './layer-config.js';
 export * from './parameter-export.js';
-export type * from './params-json.js';
 export type * from './calibration-report.js';
 export { DequantCache } from './dequant-cache.js';
 export * from './integer-quantizer.js';

@@ -153,9 +153,9 @@ describe('bad calibration input leaves the state unchanged', () => {
     const report = q.calibrate([[[-1, 1], [0, 3]]]);
     expect(report.scale).toBe(Math.fround(4 / 255));
     const rows = q.quantize([[-1, 1], [0, 3]]);
-    expect(rows.params.paramShape).toEqual([2]);
+    expect(rows.params!.paramShape).toEqual([2]);
     q.updateConfig({ quantizationMode: 'CALIBRATED' });
-    expect(q.quantize([[-1, 1], [0, 3]]).params.scale[0]).toBe(report.scale);
+    expect(q.quantize([[-1, 1], [0, 3]]).params!.scale[0]).toBe(report.scale);
   });
 
   test('modes and types that cannot be calibrated', () => {

@@ -19,8 +19,8 @@ import { rejectNonFinite, scanRange } from './finite-scan.js';
 import type { EffectiveLayerConfig, TensorRole } from './layer-config.js';
 import { resolveLayerConfig } from './layer-config.js';
 import { OutputBuffers } from './output-buffers.js';
-import type { QParamsJson } from './params-json.js';
-import { paramsToJson } from './params-json.js';
+import type { ParamsFileV1 } from '../formats/params-file.js';
+import { encodeParamsFile } from '../formats/params-file.js';
 import type { QuantizerParametersFile } from './parameter-export.js';
 import { decodeQuantizerParameters, encodeQuantizerParameters } from './parameter-export.js';
 import type { QuantizerStats } from './quantizer-stats.js';
@@ -126,9 +126,9 @@ export interface LayerParams {
   readonly quantizationMode: QuantizerConfig['quantizationMode'];
   readonly effective: EffectiveLayerConfig;
   /** The parameters quantize would use now without data (CALIBRATED: calibrated; otherwise the last used), or null. */
-  readonly active: QParamsJson | null;
-  readonly calibrated: QParamsJson | null;
-  readonly last: QParamsJson | null;
+  readonly active: ParamsFileV1 | null;
+  readonly calibrated: ParamsFileV1 | null;
+  readonly last: ParamsFileV1 | null;
 }
 
 const DEFAULT_KEY = '';
@@ -654,17 +654,17 @@ export class Quantizer {
   getParameters(): {
     scale: number;
     zeroPoint: number;
-    active: QParamsJson | null;
-    calibrated: Record<string, QParamsJson>;
-    last: Record<string, QParamsJson>;
+    active: ParamsFileV1 | null;
+    calibrated: Record<string, ParamsFileV1>;
+    last: Record<string, ParamsFileV1>;
   } {
     const active = this.activeParams(DEFAULT_KEY, resolveLayerConfig(this.cfg));
     return {
       scale: active?.scale[0] ?? NaN,
       zeroPoint: active?.zeroPoint[0] ?? NaN,
-      active: active && paramsToJson(active),
-      calibrated: Object.fromEntries([...this.calibrated].map(([k, e]) => [k, paramsToJson(e.params)])),
-      last: Object.fromEntries([...this.last].map(([k, p]) => [k, paramsToJson(p)])),
+      active: active && encodeParamsFile(active),
+      calibrated: Object.fromEntries([...this.calibrated].map(([k, e]) => [k, encodeParamsFile(e.params)])),
+      last: Object.fromEntries([...this.last].map(([k, p]) => [k, encodeParamsFile(p)])),
     };
   }
 
@@ -679,9 +679,9 @@ export class Quantizer {
       layerName,
       quantizationMode: this.cfg.quantizationMode,
       effective: layer,
-      active: active && paramsToJson(active),
-      calibrated: calibrated ? paramsToJson(calibrated.params) : null,
-      last: last ? paramsToJson(last) : null,
+      active: active && encodeParamsFile(active),
+      calibrated: calibrated ? encodeParamsFile(calibrated.params) : null,
+      last: last ? encodeParamsFile(last) : null,
     };
   }
 

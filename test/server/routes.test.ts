@@ -56,7 +56,7 @@ describe('the contract', () => {
     expect(b.zero_point).toBe(-128);
     const expected = SAMPLE.map((row) => row.map((x) => Math.min(127, Math.max(-128, Math.round(x / Math.fround(9 / 255)) - 128))));
     expect(b.data).toEqual(expected);
-    expect(b.parameters).toMatchObject({ dtype: 'int8', scale: [b.scale], zeroPoint: [-128] });
+    expect(b.parameters).toMatchObject({ dtype: 'int8', scale: [b.scale], zero_point: [-128], format: 'quantkit.params' });
   });
 
   it('quantizes arrays of any rank', async () => {

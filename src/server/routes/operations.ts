@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { float16BitsToFloat32 } from '../../core/float16.js';
 import type { QParams } from '../../core/qparams.js';
-import { paramsToJson } from '../../engine/params-json.js';
+import { encodeParamsFile } from '../../formats/params-file.js';
 import type { QuantizeResult } from '../../engine/quantizer.js';
 import { sendArray, wantsNpy, type ArrayData } from '../array-reply.js';
 import { jsonSafe } from '../json-safe.js';
@@ -42,7 +42,7 @@ export function paramSummary(params: QParams | null): Record<string, unknown> {
   return {
     scale: perTensor ? params.scale[0] : Array.from(params.scale),
     zero_point: perTensor ? params.zeroPoint[0] : Array.from(params.zeroPoint),
-    parameters: paramsToJson(params),
+    parameters: encodeParamsFile(params),
   };
 }
 
@@ -181,7 +181,7 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
         mse: rest.mse,
         sqnr_db: rest.sqnrDb,
         histogram: rest.histogram,
-        parameters: paramsToJson(params),
+        parameters: encodeParamsFile(params),
       });
     },
   );

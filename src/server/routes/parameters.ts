@@ -78,7 +78,7 @@ export async function parameterRoutes(app: FastifyInstance): Promise<void> {
         calibrated: p.calibrated,
         last: p.last,
         scale: p.active?.scale[0] ?? null,
-        zero_point: p.active?.zeroPoint[0] ?? null,
+        zero_point: p.active?.zero_point[0] ?? null,
       });
     },
   );
