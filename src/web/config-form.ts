@@ -89,9 +89,10 @@ export interface ConfigForm {
   /**
    * Reads and validates the fields: first the schema's rules per field (as fastify's validator),
    * then the engine's own config rules (cross-field ones such as min_percentile < max_percentile),
-   * which the service applies next. Invalid fields get aria-invalid and a message beside them.
+   * which the service applies next, on the body that will be sent (`toBody` of the field values,
+   * default all of them). Invalid fields get aria-invalid and a message beside them.
    */
-  read(): { ok: true; config: Record<string, unknown> } | { ok: false; errors: string[] };
+  read(toBody?: (config: Record<string, unknown>) => Record<string, unknown>): { ok: true; config: Record<string, unknown> } | { ok: false; errors: string[] };
 }
 
 /** A fieldset with one labelled control per config field, generated from the schema. */
@@ -148,8 +149,8 @@ export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigF
     }
   }
 
-  function read(): ReturnType<ConfigForm['read']> {
-    const config: Record<string, unknown> = {};
+  function read(toBody: (config: Record<string, unknown>) => Record<string, unknown> = (c) => c): ReturnType<ConfigForm['read']> {
+    let config: Record<string, unknown> = {};
     const errors: string[] = [];
     for (const [name, { input, kind, error }] of controls) {
       let v: unknown;
@@ -178,6 +179,7 @@ export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigF
       if (v !== undefined) config[name] = v;
     }
     if (errors.length === 0) {
+      config = toBody(config);
       try {
         parseQuantizerConfig(configFromSnakeCase(config));
       } catch (e) {

@@ -105,8 +105,11 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await expect.poll(() => page.locator('#create-num_bits-error').textContent()).toBe('num bits must be <= 16');
     await page.locator('#create-num_bits').fill('8');
     await page.locator('#create-quantization_mode').selectOption('CALIBRATED');
+    await page.locator('#create-use_percentile').check();
     await page.getByRole('button', { name: 'Create' }).click();
     await page.locator('tr[data-instance="calib8"]').waitFor();
+    // Only the changed fields were sent: the others keep the service's defaults.
+    expect((await service.app.inject({ url: '/instances/calib8/config' })).json()).toMatchObject({ quantization_mode: 'CALIBRATED', use_percentile: true, enable_cache: true, error_on_nan: true, max_percentile: 99.9 });
     await expect.poll(() => page.locator('tr[data-instance="calib8"] td').first().textContent()).toBe('INT8 / CALIBRATED');
     // The service's own 4xx detail: the id exists.
     await page.getByLabel('instance id').fill('calib8');
@@ -120,9 +123,18 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await service.app.inject({ method: 'POST', url: '/instances/scratch', payload: {} });
     await page.locator('tr[data-instance="scratch"]').waitFor();
     await page.getByRole('button', { name: 'Edit configuration of scratch' }).click();
-    await page.locator('#edit-quantization_type').selectOption('UINT8');
+    await page.locator('#edit-quantization_type').selectOption('INT4');
     await page.getByRole('button', { name: 'Save configuration' }).click();
-    await expect.poll(async () => (await service.app.inject({ url: '/instances/scratch/config' })).json().quantization_type).toBe('UINT8');
+    // An untouched num_bits follows the new type (4), as the service's own rule for a field left out.
+    await expect.poll(async () => (await service.app.inject({ url: '/instances/scratch/config' })).json()).toMatchObject({ quantization_type: 'INT4', num_bits: 4 });
+    // The engine's cross-field rule, checked in the page with the service's wording.
+    await page.locator('#edit-use_percentile').check();
+    await page.locator('#edit-min_percentile').fill('90');
+    await page.locator('#edit-max_percentile').fill('10');
+    await page.getByRole('button', { name: 'Save configuration' }).click();
+    await expect.poll(() => page.locator('section[aria-labelledby="edit-heading"] [role="alert"]').textContent()).toMatch(/minPercentile < maxPercentile/);
+    await page.locator('#edit-min_percentile').fill('0.1');
+    await page.locator('#edit-max_percentile').fill('99.9');
     await page.screenshot({ path: join(ARTIFACTS, 'instances.png'), fullPage: true });
     page.once('dialog', (d) => void d.accept());
     await page.getByRole('button', { name: 'Delete instance scratch' }).click();

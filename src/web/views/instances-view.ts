@@ -1,3 +1,5 @@
+import { configToSnakeCase } from '../../engine/config-names.js';
+import { parseQuantizerConfig } from '../../engine/config.js';
 import { ApiError } from '../api-client.js';
 import { buildConfigForm, configSchemaFromOpenApi, type ConfigForm } from '../config-form.js';
 import { errorText, h, showMessage } from '../dom.js';
@@ -16,6 +18,18 @@ const STAT_COLUMNS = [
 ] as const;
 
 export const POLL_MS = 2000;
+
+/** The engine's defaults in the API's names: what a field left out of a create request becomes. */
+function defaultConfig(): Record<string, unknown> {
+  return configToSnakeCase(parseQuantizerConfig({}) as unknown as Record<string, unknown>);
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The fields of `config` that differ from `base` (an untouched num_bits so follows a changed type, as on the service). */
+export function changedFields(config: Record<string, unknown>, base: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(config).filter(([k, v]) => !same(v, base[k])));
+}
 const ID_PATTERN = '^[A-Za-z0-9_.\\-]{1,128}$';
 
 /** Instances: a live table (polled), create and edit forms generated from the config schema, delete. */
@@ -41,6 +55,8 @@ export function instancesView({ api }: ViewContext): View {
   let createForm: ConfigForm | null = null;
   let editForm: ConfigForm | null = null;
   let editing: string | null = null;
+  let editLoaded: Record<string, unknown> = {};
+  const defaults = defaultConfig();
   let disposed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -115,6 +131,7 @@ export function instancesView({ api }: ViewContext): View {
     try {
       const config = await api.get<Record<string, unknown>>(`/instances/${encodeURIComponent(id)}/config`);
       editing = id;
+      editLoaded = config;
       editForm.fill(config);
       editHeading.textContent = `Edit configuration of ${id}`;
       editSection.hidden = false;
@@ -135,7 +152,7 @@ export function instancesView({ api }: ViewContext): View {
       return;
     }
     createForm = buildConfigForm(schema, 'create');
-    createForm.fill({});
+    createForm.fill(defaults);
     const createEl = h(
       'form',
       { novalidate: true },
@@ -168,12 +185,13 @@ export function instancesView({ api }: ViewContext): View {
       return;
     }
     createId.removeAttribute('aria-invalid');
-    const read = createForm!.read();
+    const read = createForm!.read((c) => changedFields(c, defaults));
     if (!read.ok) {
       showMessage(createMsg, read.errors.join('; '), 'error');
       return;
     }
     try {
+      // Only what was changed goes: the rest takes the service's defaults, as a hand-written request would.
       const r = await api.request<{ message: string }>('POST', `/instances/${encodeURIComponent(id)}`, { body: read.config });
       showMessage(createMsg, r.message, 'ok');
       createId.value = '';
@@ -185,13 +203,19 @@ export function instancesView({ api }: ViewContext): View {
 
   async function submitEdit(): Promise<void> {
     if (editing === null) return;
-    const read = editForm!.read();
+    const read = editForm!.read((c) => {
+      const body = { ...c };
+      // A new type with untouched num_bits takes the new type's width (INT8 -> INT4: 4), not the old 8.
+      if (body.quantization_type !== editLoaded.quantization_type && same(body.num_bits, editLoaded.num_bits)) delete body.num_bits;
+      return body;
+    });
     if (!read.ok) {
       showMessage(editMsg, read.errors.join('; '), 'error');
       return;
     }
+    const body = read.config;
     try {
-      const r = await api.request<{ message: string }>('PUT', `/instances/${encodeURIComponent(editing)}/config`, { body: read.config });
+      const r = await api.request<{ message: string }>('PUT', `/instances/${encodeURIComponent(editing)}/config`, { body });
       showMessage(editMsg, r.message, 'ok');
       const row = rows.get(editing);
       if (row) setKind(row.kind, read.config);
