@@ -1,0 +1,9 @@
+// Node adapters: files (.npy streamed, ONNX with external data), worker threads and onnxruntime-node.
+export { NpyFileReader } from './npy-file-reader.js';
+export { quantizeNpyFile, fakeQuantizeNpyFile } from './quantize-npy-file.js';
+export { dequantizeNpyFile } from './dequantize-npy-file.js';
+export { inspectNpyFile } from './inspect-npy-file.js';
+export { loadModel, saveModel } from './onnx-file.js';
+export { createOrtRunner } from './ort-runner.js';
+export { readCalibrationDir, calibrationHooks } from './calibration-data.js';
+export { compareModelFiles, measureLatency } from './onnx-compare-runner.js';

@@ -1,0 +1,14 @@
+// ONNX model quantization: model in, model and report out. Running a model is a function passed in
+// (quantkit/node's createOrtRunner runs it with onnxruntime-node).
+export * from '../formats/onnx/model.js';
+export { readTensor, readFloat32, makeTensor } from '../formats/onnx/tensor.js';
+export { quantizeModel } from './quantize-model.js';
+export * from './quantize-options.js';
+export type * from './quantize-report.js';
+export type * from './run-model.js';
+export { compareModels } from './compare-models.js';
+export type { ModelComparison, LayerMetrics, CompareOptions } from './compare-models.js';
+export { comparisonError, isClassifierLike } from './compare-metrics.js';
+export type { OutputMetrics } from './compare-metrics.js';
+export { analyzeSensitivity } from './sensitivity.js';
+export { autoPrecision } from './auto-precision.js';
