@@ -107,6 +107,10 @@ export function histogramChart(container: HTMLElement, hist: Histogram, overlay:
   return chart;
 }
 
+function shorten(name: string): string {
+  return name.length <= 14 ? name : `${name.slice(0, 6)}…${name.slice(-6)}`;
+}
+
 export interface BarEntry {
   readonly label: string;
   readonly value: number;
@@ -115,8 +119,8 @@ export interface BarEntry {
 }
 
 /**
- * Bars in the order given (the caller sorts them worst first), labelled by index on the axis
- * (names are in the table beside; long layer names do not fit under bars), coloured by group.
+ * Bars in the order given (the caller sorts them worst first), labelled by name when few and by
+ * rank when many (the table beside lists every name), coloured by group.
  * Infinite values are drawn at the largest finite one and flagged in the table.
  */
 export function barChart(container: HTMLElement, entries: readonly BarEntry[], valueLabel: string, height = 300): { chart: uPlot; colors: Map<string, string> } {
@@ -125,7 +129,7 @@ export function barChart(container: HTMLElement, entries: readonly BarEntry[], v
   const ys = entries.map((e) => (Number.isFinite(e.value) ? e.value : Math.sign(e.value) * cap));
   const colors = new Map<string, string>();
   for (const e of entries) if (e.group !== null && !colors.has(e.group)) colors.set(e.group, PRECISION_COLORS[colors.size % PRECISION_COLORS.length]);
-  const fills = entries.map((e) => (e.group === null ? CHART_COLORS.bars : colors.get(e.group)!));
+  const groups = [...new Set(entries.map((e) => e.group))];
   const lo = Math.min(0, ...ys);
   const hi = Math.max(0, ...ys);
   const opts: uPlot.Options = {
@@ -135,21 +139,17 @@ export function barChart(container: HTMLElement, entries: readonly BarEntry[], v
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: false, range: () => [-0.5, entries.length - 0.5] }, y: { range: () => [lo * 1.05, hi * 1.05 || 1] } },
     axes: [
-      { stroke: CHART_COLORS.axis, label: 'layer rank (worst first)', values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t + 1) : '')) },
+      // Names fit under the bars of a short report; a long one is labelled by rank (names are in the table).
+      entries.length <= 16
+        ? { stroke: CHART_COLORS.axis, label: 'worst first', grid: { show: false }, splits: () => entries.map((_, i) => i), values: (_u, ticks) => ticks.map((t) => shorten(entries[t]?.label ?? '')) }
+        : { stroke: CHART_COLORS.axis, label: 'layer rank (worst first)', grid: { show: false }, values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t + 1) : '')) },
       { stroke: CHART_COLORS.axis, label: valueLabel, values: (_u, ticks) => ticks.map((t) => formatNumber(t, 3)), size: 70 },
     ],
-    series: [
-      {},
-      {
-        label: valueLabel,
-        fill: CHART_COLORS.bars,
-        stroke: CHART_COLORS.bars,
-        points: { show: false },
-        paths: uPlot.paths.bars!({ size: [0.8, 60], align: 0, disp: { fill: { unit: 3, values: () => fills } } }),
-      },
-    ],
+    // One series per group (null elsewhere), so each precision gets its own fill.
+    series: [{}, ...groups.map((g) => ({ label: g ?? valueLabel, fill: g === null ? CHART_COLORS.bars : colors.get(g)!, stroke: g === null ? CHART_COLORS.bars : colors.get(g)!, points: { show: false }, paths: uPlot.paths.bars!({ size: [0.8, 60], align: 0 }) }))],
   };
-  const chart = new uPlot(opts, [entries.map((_, i) => i), ys], container);
+  const columns = groups.map((g) => entries.map((e, i) => (e.group === g ? ys[i] : null)));
+  const chart = new uPlot(opts, [entries.map((_, i) => i), ...columns], container);
   fitWidth(chart, container, height);
   return { chart, colors };
 }

@@ -73,7 +73,7 @@ export function onnxReportView(): View {
           h('th', { scope: 'row' }, r.name),
           h('td', {}, r.opType ?? '—'),
           hasPrecision && h('td', {}, r.precision ?? '—'),
-          ...r0.metrics.map((m) => h('td', { class: 'num', 'data-metric': m.key, 'data-value': r.metrics[m.key] === undefined ? null : String(r.metrics[m.key]) }, formatNumber(r.metrics[m.key]))),
+          ...r0.metrics.map((m) => h('td', { class: 'num', 'data-metric': m.key, 'data-value': r.metrics[m.key] === undefined ? null : String(r.metrics[m.key]) }, formatNumber(r.metrics[m.key], 6))),
           hasNotes && h('td', { class: 'note' }, r.note ?? ''),
         ),
       ),
@@ -94,7 +94,7 @@ export function onnxReportView(): View {
     precisions.replaceChildren(...counts.map(([p, n]) => h('li', {}, `${p}: ${n} layer${n === 1 ? '' : 's'}`)));
     precisions.hidden = counts.length === 0;
     const kinds = { compare: 'compare', sensitivity: 'sensitivity', 'auto-precision': 'automatic precision', report: '' } as const;
-    summary.textContent = `${name}: ${kinds[report.kind] ? `a ${kinds[report.kind]} report` : 'a report'}, ${report.rows.length} ${report.source}${report.overall !== null ? `, overall error ${formatNumber(report.overall)}` : ''}.`;
+    summary.textContent = `${name}: ${kinds[report.kind] ? `${/^[aeiou]/.test(kinds[report.kind]) ? 'an' : 'a'} ${kinds[report.kind]} report` : 'a report'}, ${report.rows.length} ${report.source}${report.overall !== null ? `, overall error ${formatNumber(report.overall)}` : ''}.`;
     result.hidden = false;
     draw(report.metrics[0]);
   }
