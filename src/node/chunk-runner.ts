@@ -1,13 +1,17 @@
 import type { CodeArray, CodeStorage } from '../core/dtypes.js';
 import type { Kernels } from '../core/kernels/contract.js';
-import { getKernels } from '../core/kernels/index.js';
+import type { WasmArena } from '../core/kernels/index.js';
+import { createWasmArena, getKernels } from '../core/kernels/index.js';
 import type { BlockLayout } from '../core/layout.js';
 
 /**
  * The element-wise kernels behind an async face, so the streaming code is the same whether a chunk
  * runs on this thread or is split across worker threads (KernelPool). Same chunk contract as
- * Kernels: x[0] is element `start` of the tensor `layout` describes. Buffers from allocFloat32 and
- * allocCodes are the ones a runner can share with its workers; others still work, on this thread.
+ * Kernels: x[0] is element `start` of the tensor `layout` describes.
+ *
+ * allocFloat32 and allocCodes hand out arrays living in the shared WebAssembly memory (an arena the
+ * runner owns), which the kernels process in place and a pool's workers can reach; they stay valid
+ * until close(), which frees them. Other arrays work too, on the calling thread, staged.
  */
 export interface ChunkRunner {
   /** Threads doing the work (1 for this thread only). */
@@ -18,17 +22,19 @@ export interface ChunkRunner {
   quantize(x: Float32Array, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number, out: CodeArray, start: number): Promise<void>;
   dequantize(q: CodeArray, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, out: Float32Array, start: number): Promise<void>;
   fakeQuantize(x: Float32Array, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number, out: Float32Array, start: number): Promise<void>;
+  /** Frees what alloc* handed out and stops any threads; safe to call twice. */
   close(): Promise<void>;
 }
 
 export const CODE_CTORS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array } as const;
 
-/** Runs every kernel on the calling thread. */
+/** Runs every kernel on the calling thread; its buffers come from an arena in WebAssembly memory, created on first use. */
 export function createLocalRunner(kernels: Kernels = getKernels()): ChunkRunner {
+  let arena: WasmArena | undefined;
   return {
     threads: 1,
-    allocFloat32: (n) => new Float32Array(n),
-    allocCodes: (storage, n) => new CODE_CTORS[storage](n),
+    allocFloat32: (n) => (arena ??= createWasmArena()).float32(n),
+    allocCodes: (storage, n) => (arena ??= createWasmArena()).codes(storage, n),
     async minMax(x, layout, min, max, start, finiteOnly) {
       kernels.minMax(x, layout, min, max, start, finiteOnly);
     },
@@ -41,6 +47,9 @@ export function createLocalRunner(kernels: Kernels = getKernels()): ChunkRunner 
     async fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start) {
       kernels.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
     },
-    async close() {},
+    async close() {
+      arena?.free();
+      arena = undefined;
+    },
   };
 }

@@ -1,7 +1,7 @@
 import type { CodeArray } from '../core/dtypes.js';
 import { getQuantDtype } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
-import { getKernels } from '../core/kernels/index.js';
+import { createWasmArena, getKernels } from '../core/kernels/index.js';
 import { shapeSize } from '../core/layout.js';
 import type { QParams } from '../core/qparams.js';
 import { layoutForParams } from '../core/quantize.js';
@@ -30,7 +30,6 @@ export interface NpyFileDequantizeOptions {
  * parameters' dtype (int8/uint8 up to 8 bits, int16/uint16 above).
  */
 export async function dequantizeNpyFile(reader: NpyFileReader, sink: ByteSink, params: QParams, opts: NpyFileDequantizeOptions = {}): Promise<{ shape: readonly number[] }> {
-  const runner = opts.runner ?? createLocalRunner();
   const dtype = getQuantDtype(params.dtype);
   const h = reader.header;
   const packed = opts.packedShape !== undefined;
@@ -51,26 +50,34 @@ export async function dequantizeNpyFile(reader: NpyFileReader, sink: ByteSink, p
   const layout = layoutForParams(size, shape, params);
   const chunk = alignedChunk(opts.chunkElements ?? DEFAULT_CHUNK_ELEMENTS);
   const n = Math.max(1, Math.min(chunk, size));
-  const codes = runner.allocCodes(dtype.storage, n);
-  const values = runner.allocFloat32(n);
-  const packedBuf = packed ? new Uint8Array(packedLength(n, dtype)) : undefined;
-  const kernels = getKernels();
-  sink.write(encodeNpyHeader('float32', shape));
-  for (let start = 0; start < size; start += n) {
-    const m = Math.min(n, size - start);
-    const q: CodeArray = codes.subarray(0, m);
-    if (packedBuf) {
-      // Chunks start on whole bytes: n is a multiple of 64 codes.
-      const bytes = packedBuf.subarray(0, packedLength(m, dtype));
-      reader.readNative(packedLength(start, dtype), bytes);
-      kernels.unpack(bytes, dtype.bits as 2 | 4, dtype.signed, q as Int8Array | Uint8Array);
-    } else {
-      reader.readNative(start, q);
+  const runner = opts.runner ?? createLocalRunner();
+  const arena = createWasmArena();
+  try {
+    // Codes are read straight into WebAssembly memory and dequantized in place into it.
+    const codes = arena.codes(dtype.storage, n);
+    const values = arena.float32(n);
+    const packedBuf = packed ? arena.uint8(packedLength(n, dtype)) : undefined;
+    const kernels = getKernels();
+    sink.write(encodeNpyHeader('float32', shape));
+    for (let start = 0; start < size; start += n) {
+      const m = Math.min(n, size - start);
+      const q: CodeArray = codes.subarray(0, m);
+      if (packedBuf) {
+        // Chunks start on whole bytes: n is a multiple of 64 codes.
+        const bytes = packedBuf.subarray(0, packedLength(m, dtype));
+        reader.readNative(packedLength(start, dtype), bytes);
+        kernels.unpack(bytes, dtype.bits as 2 | 4, dtype.signed, q as Int8Array | Uint8Array);
+      } else {
+        reader.readNative(start, q);
+      }
+      const out = values.subarray(0, m);
+      await runner.dequantize(q, layout, params.scale, params.zeroPoint, out, start);
+      sink.write(bytesOf(out));
+      opts.onProgress?.(start + m, size);
     }
-    const out = values.subarray(0, m);
-    await runner.dequantize(q, layout, params.scale, params.zeroPoint, out, start);
-    sink.write(bytesOf(out));
-    opts.onProgress?.(start + m, size);
+  } finally {
+    arena.free();
+    if (!opts.runner) await runner.close();
   }
   return { shape };
 }

@@ -1,10 +1,18 @@
-// Entry point of a KernelPool worker: runs one kernel over its slice of shared buffers per message.
-import { parentPort } from 'node:worker_threads';
-import { getKernels } from '../core/kernels/index.js';
-import type { WorkerRequest, WorkerReply } from './worker-protocol.js';
+// Entry point of a KernelPool worker: attaches the pool's shared WebAssembly memory once, then runs
+// one kernel per message in place on the addresses it names.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { CodeArray } from '../core/dtypes.js';
+import { attachWasmMemory, getKernels, setWasmScratch, wasmView } from '../core/kernels/index.js';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('kernel-worker must run as a worker thread');
+const init = workerData as WorkerInit;
+attachWasmMemory(init.memory);
+setWasmScratch(init.scratchPtr, init.scratchBytes);
+const kernels = getKernels();
+
+const CODE_VIEWS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array } as const;
 
 port.on('message', (req: WorkerRequest) => {
   let reply: WorkerReply;
@@ -18,24 +26,36 @@ port.on('message', (req: WorkerRequest) => {
 });
 
 function run(req: WorkerRequest): void {
-  const k = getKernels();
-  const { from, to, start, layout } = req;
+  if (req.scratch) setWasmScratch(req.scratch.ptr, req.scratch.bytes);
+  const { layout, start, n, params } = req;
   switch (req.op) {
     case 'minMax': {
-      // This worker's own running min/max over the parameter window its slice can touch.
-      req.min.fill(Infinity, req.lo, req.hi);
-      req.max.fill(-Infinity, req.lo, req.hi);
-      k.minMax(req.x.subarray(from, to), layout, req.min, req.max, start + from, req.finiteOnly);
+      const min = wasmView(Float32Array, req.min, params).fill(Infinity);
+      const max = wasmView(Float32Array, req.max, params).fill(-Infinity);
+      kernels.minMax(wasmView(Float32Array, req.x, n), layout, min, max, start, req.finiteOnly);
       return;
     }
-    case 'quantize':
-      k.quantize(req.x.subarray(from, to), layout, req.scale, req.zeroPoint, req.qmin, req.qmax, req.out.subarray(from, to), start + from);
+    case 'quantize': {
+      const out = wasmView(CODE_VIEWS[req.storage] as typeof Uint8Array, req.out, n) as CodeArray;
+      kernels.quantize(wasmView(Float32Array, req.x, n), layout, wasmView(Float32Array, req.scale, params), wasmView(Int32Array, req.zeroPoint, params), req.qmin, req.qmax, out, start);
       return;
+    }
     case 'fakeQuantize':
-      k.fakeQuantize(req.x.subarray(from, to), layout, req.scale, req.zeroPoint, req.qmin, req.qmax, req.out.subarray(from, to), start + from);
+      kernels.fakeQuantize(
+        wasmView(Float32Array, req.x, n),
+        layout,
+        wasmView(Float32Array, req.scale, params),
+        wasmView(Int32Array, req.zeroPoint, params),
+        req.qmin,
+        req.qmax,
+        wasmView(Float32Array, req.out, n),
+        start,
+      );
       return;
-    case 'dequantize':
-      k.dequantize(req.q.subarray(from, to), layout, req.scale, req.zeroPoint, req.out.subarray(from, to), start + from);
+    case 'dequantize': {
+      const q = wasmView(CODE_VIEWS[req.storage] as typeof Uint8Array, req.q, n) as CodeArray;
+      kernels.dequantize(q, layout, wasmView(Float32Array, req.scale, params), wasmView(Int32Array, req.zeroPoint, params), wasmView(Float32Array, req.out, n), start);
       return;
+    }
   }
 }

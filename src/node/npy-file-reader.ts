@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
 import { QuantError } from '../core/errors.js';
 import type { NpyArray, NpyData, NpyHeader } from '../formats/npy.js';
 import { decodeNpy, NPY_DTYPES, npyHeaderBytesNeeded, parseNpyHeader, toFloat32 } from '../formats/npy.js';
@@ -104,6 +104,26 @@ export class NpyFileReader {
     return toFloat32(chunk, out);
   }
 
+  /**
+   * readFloat32 off this thread: for files read without conversion (isRawFloat32) the bytes go
+   * from the file straight into `out` on libuv's thread pool, so the caller can compute meanwhile;
+   * `out` must not be touched until the promise settles. Other files are read and converted now.
+   */
+  readFloat32Async(start: number, out: Float32Array): Promise<Float32Array> {
+    if (!this.isRawFloat32) {
+      try {
+        return Promise.resolve(this.readFloat32(start, out));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    const n = out.length;
+    if (start < 0 || start + n > this.size) {
+      return Promise.reject(new QuantError('INVALID_ARGUMENT', `elements [${start}, ${start + n}) are outside the array of ${this.size}`));
+    }
+    return this.readIntoAsync(new Uint8Array(out.buffer, out.byteOffset, n * 4), this.header.dataOffset + start * 4).then(() => out);
+  }
+
   /** Raw elements [start, start + n) in native byte order, as the file's own dtype (codes for dequantize). */
   readNative(start: number, out: NpyData): NpyData {
     const h = this.header;
@@ -139,6 +159,22 @@ export class NpyFileReader {
       if (got === 0) throw new QuantError('MALFORMED_FILE', `truncated .npy '${this.path}': it ended while reading`);
       off += got;
     }
+  }
+
+  private readIntoAsync(dst: Uint8Array, position: number): Promise<void> {
+    const fd = this.fd;
+    if (fd === undefined) return Promise.reject(new QuantError('IO_ERROR', `'${this.path}' is closed`));
+    return new Promise((resolve, reject) => {
+      const step = (off: number): void => {
+        if (off >= dst.length) return resolve();
+        read(fd, dst, off, dst.length - off, position + off, (e, got) => {
+          if (e) reject(new QuantError('IO_ERROR', `cannot read '${this.path}': ${describeFsError(e)}`, { cause: e }));
+          else if (got === 0) reject(new QuantError('MALFORMED_FILE', `truncated .npy '${this.path}': it ended while reading`));
+          else step(off + got);
+        });
+      };
+      step(0);
+    });
   }
 
   private decodedArray: NpyArray | undefined;

@@ -11,25 +11,54 @@ export const DEFAULT_CHUNK_ELEMENTS = 1 << 21;
 
 export interface ChunkPassOptions {
   readonly runner: ChunkRunner;
-  /** A reused float32 buffer; its length is the chunk size. */
-  readonly buffer: Float32Array;
+  /**
+   * Reused float32 buffers of the chunk size. With two, the next chunk is read (off this thread)
+   * while the current one is visited.
+   */
+  readonly buffer: Float32Array | readonly Float32Array[];
   /** Called after each chunk with the number of elements this pass has done. */
   readonly onProgress?: (done: number) => void;
 }
 
-/** Visits the file as float32 chunks (x is a view of `buffer`, overwritten by the next chunk). */
+/**
+ * Visits the file as float32 chunks; x is a view of one of `buffers`, overwritten once visit's
+ * promise settles. Given two buffers and a file read without conversion, chunk k + 1 is read into
+ * the other buffer while chunk k is visited (the read runs on libuv's thread pool, so it overlaps
+ * compute on this thread or in workers). No read is left in flight when this returns or throws,
+ * so the caller may free the buffers right after.
+ */
 export async function forEachChunk(
   reader: NpyFileReader,
-  buffer: Float32Array,
+  buffers: Float32Array | readonly Float32Array[],
   visit: (x: Float32Array, start: number) => Promise<void> | void,
   onProgress?: (done: number) => void,
 ): Promise<void> {
+  const bufs = buffers instanceof Float32Array ? [buffers] : buffers;
+  const chunk = bufs[0].length;
   const size = reader.size;
-  for (let start = 0; start < size; start += buffer.length) {
-    const n = Math.min(buffer.length, size - start);
-    const x = reader.readFloat32(start, buffer.subarray(0, n));
-    await visit(x, start);
-    onProgress?.(start + n);
+  const prefetch = bufs.length > 1 && reader.isRawFloat32 && size > chunk;
+  const view = (k: number, start: number) => bufs[k % bufs.length].subarray(0, Math.min(chunk, size - start));
+  if (!prefetch) {
+    for (let start = 0; start < size; start += chunk) {
+      const n = Math.min(chunk, size - start);
+      await visit(reader.readFloat32(start, view(0, start)), start);
+      onProgress?.(start + n);
+    }
+    return;
+  }
+  let next: Promise<Float32Array> | undefined = reader.readFloat32Async(0, view(0, 0));
+  try {
+    for (let k = 0, start = 0; start < size; k++, start += chunk) {
+      const x: Float32Array = await next!;
+      next = undefined;
+      const after = start + chunk;
+      if (after < size) next = reader.readFloat32Async(after, view(k + 1, after));
+      await visit(x, start);
+      onProgress?.(start + x.length);
+    }
+  } finally {
+    // The read lands in a buffer the caller frees once we return: let it finish first.
+    if (next) await next.catch(() => undefined);
   }
 }
 
@@ -71,7 +100,7 @@ function rangeIsClean(min: Float32Array, max: Float32Array, allowInf: boolean): 
   return true;
 }
 
-async function locateNonFinite(reader: NpyFileReader, buffer: Float32Array, allowInf: boolean): Promise<never> {
+async function locateNonFinite(reader: NpyFileReader, buffer: Float32Array | readonly Float32Array[], allowInf: boolean): Promise<never> {
   await forEachChunk(reader, buffer, (x, start) => checkChunkFinite(x, start, allowInf));
   throw new QuantError('INVALID_ARGUMENT', `'${reader.path}' changed while it was being read`);
 }

@@ -40,10 +40,16 @@ function collect() {
 function openSpied(path: string) {
   const reader = NpyFileReader.open(path);
   const reads: number[] = [];
-  const orig = reader.readFloat32.bind(reader);
+  const sync = reader.readFloat32.bind(reader);
+  const async = reader.readFloat32Async.bind(reader);
+  // Reads converting data go through readFloat32, raw float32 prefetches through readFloat32Async.
   reader.readFloat32 = (start, out) => {
     reads.push(out.length);
-    return orig(start, out);
+    return sync(start, out);
+  };
+  reader.readFloat32Async = (start, out) => {
+    reads.push(out.length);
+    return async(start, out);
   };
   return { reader, reads };
 }

@@ -1,7 +1,8 @@
 import type { CodeArray, QuantDtype, QuantDtypeName } from '../core/dtypes.js';
 import { getQuantDtype } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
-import { getKernels } from '../core/kernels/index.js';
+import type { WasmArena } from '../core/kernels/index.js';
+import { createWasmArena, getKernels } from '../core/kernels/index.js';
 import type { BlockLayout, Granularity } from '../core/layout.js';
 import { blockLayout, PER_TENSOR } from '../core/layout.js';
 import type { QParams } from '../core/qparams.js';
@@ -16,7 +17,10 @@ import { checkChunkFinite, computeNpyRange, DEFAULT_CHUNK_ELEMENTS, forEachChunk
 import type { ObserverChoice } from './observe-npy-file.js';
 import { observeNpyFiles } from './observe-npy-file.js';
 
-/** Where streamed output bytes go (an AtomicFile, or anything that takes bytes in order). */
+/**
+ * Where streamed output bytes go (an AtomicFile, or anything that takes bytes in order). `bytes`
+ * may be a view of reused WebAssembly memory: valid during the call only (copy what you keep).
+ */
 export interface ByteSink {
   write(bytes: Uint8Array): void;
 }
@@ -38,7 +42,7 @@ export interface NpyFileQuantizeOptions {
   readonly seed?: number;
   /** quantize only: write 2- and 4-bit codes packed as ONNX stores them, as a flat uint8 array. */
   readonly pack?: boolean;
-  /** Runs the kernels (a KernelPool to use worker threads); default this thread. */
+  /** Runs the kernels (a KernelPool to use worker threads; the caller closes it); default this thread. */
   readonly runner?: ChunkRunner;
   readonly chunkElements?: number;
   /** Called as work progresses: elements done out of a total over every pass. */
@@ -59,6 +63,10 @@ export interface NpyFileQuantizeResult {
  * gives for the whole array (the kernels take each chunk's `start`; stochastic rounding draws from
  * one generator in element order). Codes keep the input's shape in the smallest integer dtype
  * that holds them; with `pack`, 2- and 4-bit codes are packed along the flat C order, low bits first.
+ *
+ * The chunk buffers live in WebAssembly memory (an arena freed before this returns, whatever
+ * happens): float32 little-endian data is read straight into them and quantized in place, and the
+ * codes are written from where the kernel put them. Chunk k + 1 is read while chunk k is processed.
  */
 export async function quantizeNpyFile(reader: NpyFileReader, sink: ByteSink, opts: NpyFileQuantizeOptions): Promise<NpyFileQuantizeResult> {
   return streamQuantize(reader, sink, opts, 'codes');
@@ -71,11 +79,31 @@ export async function fakeQuantizeNpyFile(reader: NpyFileReader, sink: ByteSink,
 
 async function streamQuantize(reader: NpyFileReader, sink: ByteSink, opts: NpyFileQuantizeOptions, output: 'codes' | 'values'): Promise<NpyFileQuantizeResult> {
   const runner = opts.runner ?? createLocalRunner();
+  const arena = createWasmArena();
+  try {
+    return await streamQuantizeWith(reader, sink, opts, output, runner, arena);
+  } finally {
+    // Every read has landed by now (forEachChunk waits for it), so the buffers can go.
+    arena.free();
+    if (!opts.runner) await runner.close();
+  }
+}
+
+async function streamQuantizeWith(
+  reader: NpyFileReader,
+  sink: ByteSink,
+  opts: NpyFileQuantizeOptions,
+  output: 'codes' | 'values',
+  runner: ChunkRunner,
+  arena: WasmArena,
+): Promise<NpyFileQuantizeResult> {
   const shape = reader.header.shape;
   const size = reader.size;
   const allowInf = opts.allowInf ?? false;
   const chunk = alignedChunk(opts.chunkElements ?? DEFAULT_CHUNK_ELEMENTS);
-  const buffer = runner.allocFloat32(Math.max(1, Math.min(chunk, size)));
+  const m = Math.max(1, Math.min(chunk, size));
+  // Two input buffers when the file is long enough to read one chunk while the other is processed.
+  const buffers = size > m && reader.isRawFloat32 ? [arena.float32(m), arena.float32(m)] : [arena.float32(m)];
   const passes = opts.params ? 1 : 2;
   const progress = (pass: number) => (done: number) => opts.onProgress?.(pass * size + done, passes * size);
 
@@ -94,7 +122,7 @@ async function streamQuantize(reader: NpyFileReader, sink: ByteSink, opts: NpyFi
       if (allowInf) throw new QuantError('UNSUPPORTED', `observer '${opts.observer.name}' does not accept infinities: drop allowInf or use minmax`);
       range = await observeNpyFiles([reader], opts.observer, scheme, { chunkElements: chunk, onProgress: progress(0) });
     } else {
-      range = await computeNpyRange(reader, layout, allowInf, { runner, buffer, onProgress: progress(0) });
+      range = await computeNpyRange(reader, layout, allowInf, { runner, buffer: buffers, onProgress: progress(0) });
     }
     params = qparamsFromRange(range.min, range.max, shape, scheme);
   }
@@ -104,16 +132,16 @@ async function streamQuantize(reader: NpyFileReader, sink: ByteSink, opts: NpyFi
     throw new QuantError('UNSUPPORTED', `packing applies to 2- and 4-bit codes, got ${dtype.name} (${dtype.bits} bits)`);
   }
 
-  const codes = runner.allocCodes(dtype.storage, buffer.length);
+  const codes = arena.codes(dtype.storage, m);
   const stochastic = opts.rounding === 'stochastic';
   const rng = stochastic ? createRng(opts.seed ?? 0) : undefined;
   const kernels = getKernels();
   const { scale, zeroPoint, qmin, qmax } = params;
 
   if (output === 'codes') {
-    const packed = pack ? new Uint8Array(Math.ceil((buffer.length * dtype.bits) / 8)) : undefined;
+    const packed = pack ? arena.uint8(packedLength(m, dtype)) : undefined;
     sink.write(pack ? encodeNpyHeader('uint8', [packedLength(size, dtype)]) : encodeNpyHeader(npyDtypeOfCodes(codes), shape));
-    await forEachChunk(reader, buffer, async (x, start) => {
+    await forEachChunk(reader, buffers, async (x, start) => {
       if (opts.params) checkChunkFinite(x, start, allowInf);
       const q = codes.subarray(0, x.length);
       if (rng) quantizeStochastic(x, layout, scale, zeroPoint, qmin, qmax, q, rng, start);
@@ -127,9 +155,9 @@ async function streamQuantize(reader: NpyFileReader, sink: ByteSink, opts: NpyFi
       }
     }, progress(passes - 1));
   } else {
-    const values = runner.allocFloat32(buffer.length);
+    const values = arena.float32(m);
     sink.write(encodeNpyHeader('float32', shape));
-    await forEachChunk(reader, buffer, async (x, start) => {
+    await forEachChunk(reader, buffers, async (x, start) => {
       if (opts.params) checkChunkFinite(x, start, allowInf);
       const out = values.subarray(0, x.length);
       if (rng) {

@@ -1,51 +1,105 @@
 import { Worker } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
 import type { CodeArray, CodeStorage } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
-import { getKernels } from '../core/kernels/index.js';
 import type { Kernels } from '../core/kernels/contract.js';
+import type { WasmArena } from '../core/kernels/index.js';
+import { createWasmArena, getKernels, isWasmArray, sharedWasmMemory, wasmScratchBytes, wasmView } from '../core/kernels/index.js';
+import type { WasmHeap } from '../core/kernels/wasm-memory.js';
+import { alignUp, wasmHeap } from '../core/kernels/wasm-memory.js';
 import type { BlockLayout } from '../core/layout.js';
 import type { ChunkRunner } from './chunk-runner.js';
-import { CODE_CTORS } from './chunk-runner.js';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
-/** Below this many elements a chunk runs on the calling thread: posting messages would cost more than it saves. */
+/** Below this many elements a call runs on the calling thread: a message round trip would cost more than it saves. */
 export const MIN_PARALLEL_ELEMENTS = 1 << 16;
-/** Slice boundaries fall on multiples of this, so SIMD loops and sub-byte packing see whole groups. */
+/** Slice boundaries fall on multiples of this (relative to the chunk), so SIMD loops see whole vectors. */
 const SLICE_ALIGN = 64;
+/** Parameters a worker's first scratch region serves; larger windows get a larger region. */
+const INITIAL_SCRATCH_PARAMS = 4096;
+
+const CODE_STORAGE = new Map<unknown, CodeStorage>([
+  [Int8Array, 'int8'],
+  [Uint8Array, 'uint8'],
+  [Int16Array, 'int16'],
+  [Uint16Array, 'uint16'],
+]);
+
+/** A block of the shared memory, owned by the pool, reallocated larger when a call needs more. */
+interface Region {
+  ptr: number;
+  bytes: number;
+}
+
+interface PoolWorker {
+  readonly worker: Worker;
+  readonly scratch: Region;
+  /** Where this worker's parameter window (or min/max partials) is copied for a call. */
+  readonly params: Region;
+}
 
 type Pending = { resolve: () => void; reject: (e: Error) => void; left: number; error?: string };
 
+/** One worker's part of a call: elements [from, from + n) of the chunk, rebased (see rebaseSlice). */
+interface Part {
+  readonly from: number;
+  readonly n: number;
+  readonly slice: RebasedSlice;
+}
+
 /**
- * The kernels run in `threads` worker threads over SharedArrayBuffer-backed chunks: each worker
- * takes a contiguous slice of the chunk (its `start` offset tells the kernel which parameters
- * apply), so results are bit-identical to one thread. min/max are folded per worker over the
- * window of parameters the chunk can touch, then merged here (min and max are order-independent,
- * NaN propagates through Math.min/Math.max as through the kernels).
+ * The kernels in `threads` worker threads over ONE shared WebAssembly.Memory. The pool posts the
+ * memory to each worker, which attaches its kernels to it (attachWasmMemory) and gets a scratch
+ * region of its own; a call splits its elements into one contiguous slice per worker and posts
+ * only addresses, so nothing is copied or cloned but the few parameters a slice uses. Each worker
+ * runs the ordinary kernel on its slice with the slice's `start`, so results are bit-identical to
+ * one thread. min/max are folded per worker over the parameters its slice touches, then merged here
+ * (min and max are order-independent; NaN propagates through Math.min/Math.max as through the kernels).
+ *
+ * Arrays must live in that memory to be split (allocFloat32/allocCodes, or any createWasmArena
+ * array); other arrays, calls below MIN_PARALLEL_ELEMENTS, and every call where shared memory is
+ * unavailable run on the calling thread instead, with the same results. Calls run one at a time
+ * in the order made.
  */
 export class KernelPool implements ChunkRunner {
   readonly threads: number;
-  private readonly workers: Worker[];
+  /** Calls split across the workers so far (the others ran on the calling thread). */
+  parallelCalls = 0;
+  private readonly workers: PoolWorker[] = [];
+  private readonly heap: WasmHeap | undefined;
   private readonly local: Kernels;
+  private readonly arena: WasmArena;
   private readonly pending = new Map<number, Pending>();
+  private queue: Promise<unknown> = Promise.resolve();
   private nextId = 1;
-  private readonly sharedCopies = new WeakMap<object, Float32Array | Int32Array>();
-  private partials: { min: Float32Array; max: Float32Array }[] = [];
   private closed = false;
 
   private constructor(threads: number) {
-    this.threads = threads;
     this.local = getKernels();
-    this.workers = Array.from({ length: threads }, () => {
-      const w = new Worker(new URL('./kernel-worker.js', import.meta.url));
-      w.on('message', (r: WorkerReply) => this.settle(r));
-      w.on('error', (e) => this.failAll(e));
-      return w;
-    });
+    this.arena = createWasmArena();
+    const memory = sharedWasmMemory();
+    // A thread that attached someone else's memory cannot allocate in it: no workers of its own.
+    this.heap = memory ? wasmHeap() : undefined;
+    if (!memory || !this.heap) {
+      this.threads = 1;
+      return;
+    }
+    this.threads = threads;
+    for (let k = 0; k < threads; k++) {
+      const scratch = this.allocRegion(wasmScratchBytes(INITIAL_SCRATCH_PARAMS));
+      const params = this.allocRegion(2 * alignUp(INITIAL_SCRATCH_PARAMS * 4));
+      const workerData: WorkerInit = { memory, scratchPtr: scratch.ptr, scratchBytes: scratch.bytes };
+      const worker = new Worker(new URL('./kernel-worker.js', import.meta.url), { workerData });
+      worker.on('message', (r: WorkerReply) => this.settle(r));
+      worker.on('error', (e) => this.failAll(e));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.failAll(new Error(`a kernel worker exited with code ${code}`));
+      });
+      this.workers.push({ worker, scratch, params });
+    }
   }
 
-  /** A pool of `threads` workers (default: the machine's parallelism, at least 2). */
-  static create(threads = Math.max(2, availableParallelism())): KernelPool {
+  /** A pool of `threads` workers (2 by default: this machine class has 2 cores). */
+  static create(threads = 2): KernelPool {
     if (!Number.isSafeInteger(threads) || threads < 1) {
       throw new QuantError('INVALID_ARGUMENT', `a worker pool needs a positive whole number of threads, got ${threads}`);
     }
@@ -53,113 +107,183 @@ export class KernelPool implements ChunkRunner {
   }
 
   allocFloat32(n: number): Float32Array {
-    return new Float32Array(new SharedArrayBuffer(n * 4));
+    return this.arena.float32(n);
   }
 
   allocCodes(storage: CodeStorage, n: number): CodeArray {
-    const C = CODE_CTORS[storage] as new (b: SharedArrayBuffer) => CodeArray;
-    return new C(new SharedArrayBuffer(n * CODE_CTORS[storage].BYTES_PER_ELEMENT));
+    return this.arena.codes(storage, n);
   }
 
-  async minMax(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array, start: number, finiteOnly: boolean): Promise<void> {
-    if (!this.parallel(x)) {
-      this.local.minMax(x, layout, min, max, start, finiteOnly);
-      return;
-    }
-    const slices = this.slices(x.length);
-    const parts = this.partialArrays(slices.length, layout.paramCount);
-    const windows = slices.map(([from, to]) => paramWindow(layout, start + from, start + to));
-    await this.dispatch(
-      slices.map(([from, to], k) => ({ op: 'minMax', id: 0, layout, from, to, start, x, min: parts[k].min, max: parts[k].max, lo: windows[k][0], hi: windows[k][1], finiteOnly })),
-    );
-    for (let k = 0; k < slices.length; k++) {
-      const [lo, hi] = windows[k];
-      const pmin = parts[k].min;
-      const pmax = parts[k].max;
-      for (let p = lo; p < hi; p++) {
-        min[p] = Math.min(min[p], pmin[p]);
-        max[p] = Math.max(max[p], pmax[p]);
-      }
-    }
+  minMax(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array, start: number, finiteOnly: boolean): Promise<void> {
+    return this.serial(async () => {
+      if (!this.parallel(x)) return this.local.minMax(x, layout, min, max, start, finiteOnly);
+      const parts = this.split(layout, start, x.length);
+      const requests = parts.map((p, k): WorkerRequest => {
+        const count = p.slice.hi - p.slice.lo;
+        const region = this.paramRegion(k, count);
+        return { op: 'minMax', id: 0, ...this.sliceFields(k, p), x: x.byteOffset + p.from * 4, min: region.ptr, max: region.ptr + alignUp(count * 4), finiteOnly };
+      });
+      await this.dispatch(requests);
+      parts.forEach((p, k) => {
+        const { lo, hi } = p.slice;
+        const count = hi - lo;
+        const ptr = this.workers[k].params.ptr;
+        const pmin = wasmView(Float32Array, ptr, count);
+        const pmax = wasmView(Float32Array, ptr + alignUp(count * 4), count);
+        for (let j = 0; j < count; j++) {
+          min[lo + j] = Math.min(min[lo + j], pmin[j]);
+          max[lo + j] = Math.max(max[lo + j], pmax[j]);
+        }
+      });
+    });
   }
 
-  async quantize(x: Float32Array, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number, out: CodeArray, start: number): Promise<void> {
-    if (!this.parallel(x, out)) {
-      this.local.quantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
-      return;
-    }
-    const s = this.share(scale);
-    const z = this.share(zeroPoint);
-    await this.dispatch(this.slices(x.length).map(([from, to]) => ({ op: 'quantize', id: 0, layout, from, to, start, x, scale: s, zeroPoint: z, qmin, qmax, out })));
+  quantize(x: Float32Array, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number, out: CodeArray, start: number): Promise<void> {
+    return this.serial(async () => {
+      if (!this.parallel(x, out) || out.length < x.length) return this.local.quantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
+      const storage = storageOf(out);
+      await this.dispatch(
+        this.split(layout, start, x.length).map((p, k): WorkerRequest => ({
+          op: 'quantize',
+          id: 0,
+          ...this.sliceFields(k, p),
+          ...this.stageParams(k, p.slice, scale, zeroPoint),
+          x: x.byteOffset + p.from * 4,
+          out: out.byteOffset + p.from * out.BYTES_PER_ELEMENT,
+          storage,
+          qmin,
+          qmax,
+        })),
+      );
+    });
   }
 
-  async fakeQuantize(x: Float32Array, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number, out: Float32Array, start: number): Promise<void> {
-    if (!this.parallel(x, out)) {
-      this.local.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
-      return;
-    }
-    const s = this.share(scale);
-    const z = this.share(zeroPoint);
-    await this.dispatch(this.slices(x.length).map(([from, to]) => ({ op: 'fakeQuantize', id: 0, layout, from, to, start, x, scale: s, zeroPoint: z, qmin, qmax, out })));
+  fakeQuantize(x: Float32Array, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number, out: Float32Array, start: number): Promise<void> {
+    return this.serial(async () => {
+      if (!this.parallel(x, out) || out.length < x.length) return this.local.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
+      await this.dispatch(
+        this.split(layout, start, x.length).map((p, k): WorkerRequest => ({
+          op: 'fakeQuantize',
+          id: 0,
+          ...this.sliceFields(k, p),
+          ...this.stageParams(k, p.slice, scale, zeroPoint),
+          x: x.byteOffset + p.from * 4,
+          out: out.byteOffset + p.from * 4,
+          qmin,
+          qmax,
+        })),
+      );
+    });
   }
 
-  async dequantize(q: CodeArray, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, out: Float32Array, start: number): Promise<void> {
-    if (!this.parallel(q, out)) {
-      this.local.dequantize(q, layout, scale, zeroPoint, out, start);
-      return;
-    }
-    const s = this.share(scale);
-    const z = this.share(zeroPoint);
-    await this.dispatch(this.slices(q.length).map(([from, to]) => ({ op: 'dequantize', id: 0, layout, from, to, start, q, scale: s, zeroPoint: z, out })));
+  dequantize(q: CodeArray, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, out: Float32Array, start: number): Promise<void> {
+    return this.serial(async () => {
+      if (!this.parallel(q, out) || out.length < q.length) return this.local.dequantize(q, layout, scale, zeroPoint, out, start);
+      const storage = storageOf(q);
+      await this.dispatch(
+        this.split(layout, start, q.length).map((p, k): WorkerRequest => ({
+          op: 'dequantize',
+          id: 0,
+          ...this.sliceFields(k, p),
+          ...this.stageParams(k, p.slice, scale, zeroPoint),
+          q: q.byteOffset + p.from * q.BYTES_PER_ELEMENT,
+          storage,
+          out: out.byteOffset + p.from * 4,
+        })),
+      );
+    });
   }
 
+  /** Stops the workers and frees every region and array of the pool (alloc* arrays die with it). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await this.queue;
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    for (const w of this.workers) {
+      this.heap?.release(w.scratch.ptr);
+      this.heap?.release(w.params.ptr);
+    }
+    this.workers.length = 0;
+    this.arena.free();
+  }
+
+  /** Runs calls one at a time: the per-worker regions are reused by the next call. */
+  private serial(task: () => Promise<void> | void): Promise<void> {
+    if (this.closed) return Promise.reject(new QuantError('INVALID_ARGUMENT', 'the worker pool is closed'));
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private parallel(...arrays: (Float32Array | CodeArray)[]): boolean {
-    return this.threads > 1 && arrays[0].length >= MIN_PARALLEL_ELEMENTS && arrays.every((a) => a.buffer instanceof SharedArrayBuffer);
+    return this.workers.length > 1 && arrays[0].length >= MIN_PARALLEL_ELEMENTS && arrays.every((a) => isWasmArray(a));
   }
 
-  private slices(n: number): [number, number][] {
-    const per = Math.ceil(n / this.threads / SLICE_ALIGN) * SLICE_ALIGN;
-    const out: [number, number][] = [];
-    for (let from = 0; from < n; from += per) out.push([from, Math.min(n, from + per)]);
-    return out;
-  }
-
-  /** A shared copy of a parameter array, made once per array (the same QParams serves every chunk). */
-  private share<T extends Float32Array | Int32Array>(a: T): T {
-    if (a.buffer instanceof SharedArrayBuffer) return a;
-    let copy = this.sharedCopies.get(a) as T | undefined;
-    if (!copy) {
-      copy = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
-      copy.set(a as never);
-      this.sharedCopies.set(a, copy);
+  /** One contiguous slice per worker (the last may be shorter), each rebased for its kernel call. */
+  private split(layout: BlockLayout, start: number, n: number): Part[] {
+    const per = Math.ceil(n / this.workers.length / SLICE_ALIGN) * SLICE_ALIGN;
+    const parts: Part[] = [];
+    for (let from = 0; from < n; from += per) {
+      const len = Math.min(per, n - from);
+      parts.push({ from, n: len, slice: rebaseSlice(layout, start + from, len) });
     }
-    return copy;
+    return parts;
   }
 
-  private partialArrays(count: number, paramCount: number): { min: Float32Array; max: Float32Array }[] {
-    for (let k = 0; k < count; k++) {
-      if (!this.partials[k] || this.partials[k].min.length < paramCount) {
-        this.partials[k] = {
-          min: new Float32Array(new SharedArrayBuffer(paramCount * 4)),
-          max: new Float32Array(new SharedArrayBuffer(paramCount * 4)),
-        };
-      }
+  /** The fields every request has; a larger scratch region for worker k when its window needs one. */
+  private sliceFields(k: number, p: Part): { layout: BlockLayout; start: number; n: number; params: number; scratch?: { ptr: number; bytes: number } } {
+    const params = p.slice.hi - p.slice.lo;
+    const w = this.workers[k];
+    const need = wasmScratchBytes(params);
+    let scratch: { ptr: number; bytes: number } | undefined;
+    if (need > w.scratch.bytes) {
+      // The worker finished its previous call (calls are serial), so its old region is free.
+      this.growRegion(w.scratch, need);
+      scratch = { ptr: w.scratch.ptr, bytes: w.scratch.bytes };
     }
-    return this.partials.slice(0, count);
+    return { layout: p.slice.layout, start: p.slice.start, n: p.n, params, scratch };
+  }
+
+  /** Scale and zero point addresses for a slice: in place when they live in the memory, else its window copied into worker k's region. */
+  private stageParams(k: number, s: RebasedSlice, scale: Float32Array, zeroPoint: Int32Array): { scale: number; zeroPoint: number } {
+    const { lo, hi } = s;
+    if (scale.length < hi || zeroPoint.length < hi) {
+      throw new QuantError('INVALID_PARAMS', `the layout needs ${hi} parameters, got ${Math.min(scale.length, zeroPoint.length)}`);
+    }
+    if (isWasmArray(scale) && isWasmArray(zeroPoint)) return { scale: scale.byteOffset + lo * 4, zeroPoint: zeroPoint.byteOffset + lo * 4 };
+    const count = hi - lo;
+    const region = this.paramRegion(k, count);
+    const zpPtr = region.ptr + alignUp(count * 4);
+    wasmView(Float32Array, region.ptr, count).set(scale.subarray(lo, hi));
+    wasmView(Int32Array, zpPtr, count).set(zeroPoint.subarray(lo, hi));
+    return { scale: region.ptr, zeroPoint: zpPtr };
+  }
+
+  /** Worker k's parameter region, holding two arrays of `count` 32-bit values. */
+  private paramRegion(k: number, count: number): Region {
+    const region = this.workers[k].params;
+    const need = 2 * alignUp(Math.max(1, count) * 4);
+    if (need > region.bytes) this.growRegion(region, need);
+    return region;
+  }
+
+  private allocRegion(bytes: number): Region {
+    return { ptr: this.heap!.alloc(bytes), bytes };
+  }
+
+  private growRegion(region: Region, bytes: number): void {
+    this.heap!.release(region.ptr);
+    region.bytes = Math.max(bytes, 2 * region.bytes);
+    region.ptr = this.heap!.alloc(region.bytes);
   }
 
   private dispatch(requests: WorkerRequest[]): Promise<void> {
-    if (this.closed) return Promise.reject(new QuantError('INVALID_ARGUMENT', 'the worker pool is closed'));
     const id = this.nextId++;
+    this.parallelCalls++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, left: requests.length });
-      requests.forEach((r, k) => this.workers[k].postMessage({ ...r, id }));
+      requests.forEach((r, k) => this.workers[k].worker.postMessage({ ...r, id }));
     });
   }
 
@@ -181,14 +305,40 @@ export class KernelPool implements ChunkRunner {
   }
 }
 
+function storageOf(a: CodeArray): CodeStorage {
+  const s = CODE_STORAGE.get(a.constructor);
+  if (!s) throw new QuantError('INVALID_ARGUMENT', `codes must be an Int8Array, Uint8Array, Int16Array or Uint16Array, got ${Object.prototype.toString.call(a)}`);
+  return s;
+}
+
+/** A slice of a tensor seen from its first outer row: what a worker's kernel call needs. */
+export interface RebasedSlice {
+  /** The layout with the outer rows before the slice dropped (size and paramCount shrink). */
+  readonly layout: BlockLayout;
+  /** The slice's first element in that layout. */
+  readonly start: number;
+  /** Parameters [lo, hi) of the full layout the slice uses; parameter lo is index 0 of the rebased one. */
+  readonly lo: number;
+  readonly hi: number;
+}
+
 /**
- * The parameters elements [from, to) can use: all of them when the parameter does not depend on
- * the outer index, else the outer rows the range spans (p < (o + 1) · paramOuterStride).
+ * Rebases elements [start, start + n) of `layout` to their first outer row o0 = ⌊start / rowLen⌋
+ * (rowLen = inner · axisLen). Parameter p = o · paramOuterStride + f(a, i) with f < paramOuterStride,
+ * so dropping o0 rows shifts every parameter index by lo = o0 · paramOuterStride, and the slice
+ * uses only [lo, hi) with hi = (o1 + 1) · paramOuterStride for its last row o1: the kernel then
+ * needs just that window, indexed from 0. Per-axis layouts (paramOuterStride 0) reuse every
+ * parameter in every row and are not rebased.
  */
-export function paramWindow(layout: BlockLayout, from: number, to: number): [number, number] {
-  if (layout.paramOuterStride === 0 || to <= from) return [0, layout.paramCount];
+export function rebaseSlice(layout: BlockLayout, start: number, n: number): RebasedSlice {
+  const stride = layout.paramOuterStride;
+  if (stride === 0 || n <= 0) return { layout, start, lo: 0, hi: layout.paramCount };
   const rowLen = layout.inner * layout.axisLen;
-  const o0 = Math.floor(from / rowLen);
-  const o1 = Math.floor((to - 1) / rowLen);
-  return [o0 * layout.paramOuterStride, Math.min(layout.paramCount, (o1 + 1) * layout.paramOuterStride)];
+  const o0 = Math.floor(start / rowLen);
+  const o1 = Math.floor((start + n - 1) / rowLen);
+  const base = o0 * rowLen;
+  const lo = o0 * stride;
+  const hi = Math.min(layout.paramCount, (o1 + 1) * stride);
+  if (lo === 0) return { layout, start, lo, hi };
+  return { layout: { ...layout, size: layout.size - base, paramCount: layout.paramCount - lo }, start: start - base, lo, hi };
 }

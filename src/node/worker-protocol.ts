@@ -1,22 +1,41 @@
-import type { CodeArray } from '../core/dtypes.js';
+import type { CodeStorage } from '../core/dtypes.js';
 import type { BlockLayout } from '../core/layout.js';
 
-/** Typed arrays in these messages are views of SharedArrayBuffers: posting them shares, not copies. */
+/**
+ * Messages between a KernelPool and its workers. No array data crosses the message channel: every
+ * array lives in the one shared WebAssembly.Memory the pool posts at start-up, and messages carry
+ * byte addresses in it. A worker builds views at those addresses and runs the kernel in place.
+ *
+ * Layouts and starts arrive rebased to the first outer row the slice touches (see rebaseSlice), so
+ * parameter arrays hold only the window the slice uses: `params` values at the given addresses.
+ */
+
+/** What a worker receives once, as its workerData. */
+export interface WorkerInit {
+  readonly memory: WebAssembly.Memory;
+  /** This worker's own scratch region of the memory (setWasmScratch). */
+  readonly scratchPtr: number;
+  readonly scratchBytes: number;
+}
+
 interface Slice {
   readonly id: number;
   readonly layout: BlockLayout;
-  /** This worker's elements of the chunk: [from, to). */
-  readonly from: number;
-  readonly to: number;
-  /** Tensor index of the chunk's first element. */
+  /** Index of this slice's first element in the (rebased) layout: the kernels' `start`. */
   readonly start: number;
+  /** Elements in the slice. */
+  readonly n: number;
+  /** Parameters in the window (length of every parameter array below). */
+  readonly params: number;
+  /** A new, larger scratch region for this worker, when the window outgrew the previous one. */
+  readonly scratch?: { readonly ptr: number; readonly bytes: number };
 }
 
 export type WorkerRequest =
-  | (Slice & { op: 'minMax'; x: Float32Array; min: Float32Array; max: Float32Array; lo: number; hi: number; finiteOnly: boolean })
-  | (Slice & { op: 'quantize'; x: Float32Array; scale: Float32Array; zeroPoint: Int32Array; qmin: number; qmax: number; out: CodeArray })
-  | (Slice & { op: 'fakeQuantize'; x: Float32Array; scale: Float32Array; zeroPoint: Int32Array; qmin: number; qmax: number; out: Float32Array })
-  | (Slice & { op: 'dequantize'; q: CodeArray; scale: Float32Array; zeroPoint: Int32Array; out: Float32Array });
+  | (Slice & { op: 'minMax'; x: number; min: number; max: number; finiteOnly: boolean })
+  | (Slice & { op: 'quantize'; x: number; scale: number; zeroPoint: number; qmin: number; qmax: number; out: number; storage: CodeStorage })
+  | (Slice & { op: 'fakeQuantize'; x: number; scale: number; zeroPoint: number; qmin: number; qmax: number; out: number })
+  | (Slice & { op: 'dequantize'; q: number; storage: CodeStorage; scale: number; zeroPoint: number; out: number });
 
 export interface WorkerReply {
   readonly id: number;
