@@ -30,8 +30,8 @@ function run(req: WorkerRequest): void {
   const { layout, start, n, params } = req;
   switch (req.op) {
     case 'minMax': {
-      const min = wasmView(Float32Array, req.min, params).fill(Infinity);
-      const max = wasmView(Float32Array, req.max, params).fill(-Infinity);
+      const min = wasmView(Float32Array, req.min, params);
+      const max = wasmView(Float32Array, req.max, params);
       kernels.minMax(wasmView(Float32Array, req.x, n), layout, min, max, start, req.finiteOnly);
       return;
     }

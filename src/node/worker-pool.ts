@@ -52,8 +52,9 @@ interface Part {
  * region of its own; a call splits its elements into one contiguous slice per worker and posts
  * only addresses, so nothing is copied or cloned but the few parameters a slice uses. Each worker
  * runs the ordinary kernel on its slice with the slice's `start`, so results are bit-identical to
- * one thread. min/max are folded per worker over the parameters its slice touches, then merged here
- * (min and max are order-independent; NaN propagates through Math.min/Math.max as through the kernels).
+ * one thread. min/max are folded per worker into a copy of the running extremes of the parameters
+ * its slice touches, then copied back, merged where two windows share parameters (min and max are
+ * order-independent; NaN propagates through Math.min/Math.max as through the kernels).
  *
  * Arrays must live in that memory to be split (allocFloat32/allocCodes, or any createWasmArena
  * array); other arrays, calls below MIN_PARALLEL_ELEMENTS, and every call where shared memory is
@@ -119,21 +120,35 @@ export class KernelPool implements ChunkRunner {
       if (!this.parallel(x)) return this.local.minMax(x, layout, min, max, start, finiteOnly);
       const parts = this.split(layout, start, x.length);
       const requests = parts.map((p, k): WorkerRequest => {
-        const count = p.slice.hi - p.slice.lo;
+        const { lo, hi } = p.slice;
+        const count = hi - lo;
         const region = this.paramRegion(k, count);
-        return { op: 'minMax', id: 0, ...this.sliceFields(k, p), x: x.byteOffset + p.from * 4, min: region.ptr, max: region.ptr + alignUp(count * 4), finiteOnly };
+        // Each worker folds its slice into a copy of the running extremes of its window.
+        const maxPtr = region.ptr + alignUp(count * 4);
+        wasmView(Float32Array, region.ptr, count).set(min.subarray(lo, hi));
+        wasmView(Float32Array, maxPtr, count).set(max.subarray(lo, hi));
+        return { op: 'minMax', id: 0, ...this.sliceFields(k, p), x: x.byteOffset + p.from * 4, min: region.ptr, max: maxPtr, finiteOnly };
       });
       await this.dispatch(requests);
+      // Windows of consecutive slices overlap at most where one slice ends and the next begins
+      // (all of them for per-axis layouts): merge there, copy elsewhere.
+      let merged = 0;
       parts.forEach((p, k) => {
         const { lo, hi } = p.slice;
         const count = hi - lo;
         const ptr = this.workers[k].params.ptr;
         const pmin = wasmView(Float32Array, ptr, count);
         const pmax = wasmView(Float32Array, ptr + alignUp(count * 4), count);
-        for (let j = 0; j < count; j++) {
+        const overlap = Math.max(0, Math.min(hi, merged) - lo);
+        for (let j = 0; j < overlap; j++) {
           min[lo + j] = Math.min(min[lo + j], pmin[j]);
           max[lo + j] = Math.max(max[lo + j], pmax[j]);
         }
+        if (overlap < count) {
+          min.set(pmin.subarray(overlap), lo + overlap);
+          max.set(pmax.subarray(overlap), lo + overlap);
+        }
+        merged = Math.max(merged, hi);
       });
     });
   }

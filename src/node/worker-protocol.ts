@@ -32,6 +32,7 @@ interface Slice {
 }
 
 export type WorkerRequest =
+  /** min and max hold the running extremes of the window on entry, folded with the slice on return. */
   | (Slice & { op: 'minMax'; x: number; min: number; max: number; finiteOnly: boolean })
   | (Slice & { op: 'quantize'; x: number; scale: number; zeroPoint: number; qmin: number; qmax: number; out: number; storage: CodeStorage })
   | (Slice & { op: 'fakeQuantize'; x: number; scale: number; zeroPoint: number; qmin: number; qmax: number; out: number })

@@ -155,6 +155,28 @@ describe('KernelPool over one shared WebAssembly memory: bit-identical to one th
     expect(firstDiff(q2, q1)).toBe(-1);
   });
 
+  it('min/max fold chunk after chunk into the running extremes, as one thread does', async () => {
+    for (const g of [GRANULARITIES[3], GRANULARITIES[6]]) {
+      const k = kmod.getKernels();
+      const layout = blockLayout(shape, g);
+      const x = pool.allocFloat32(n);
+      x.set(withValues(sampleData(n, 21)));
+      const min1 = new Float32Array(layout.paramCount).fill(Infinity);
+      const max1 = new Float32Array(layout.paramCount).fill(-Infinity);
+      const min2 = min1.slice();
+      const max2 = max1.slice();
+      // The second chunk is split across the workers, starting from the first chunk's extremes.
+      const calls = pool.parallelCalls;
+      for (const [from, to] of [[0, 10_001], [10_001, n]]) {
+        k.minMax(x.subarray(from, to), layout, min1, max1, from, false);
+        await pool.minMax(x.subarray(from, to), layout, min2, max2, from, false);
+      }
+      expect(pool.parallelCalls - calls).toBe(1);
+      expect(firstDiff(min2, min1)).toBe(-1);
+      expect(firstDiff(max2, max1)).toBe(-1);
+    }
+  });
+
   it('NaN propagates through the merged min/max as through one thread', async () => {
     const layout = blockLayout(shape, GRANULARITIES[5]);
     const x = pool.allocFloat32(n);
