@@ -1,9 +1,10 @@
-import type { NodeProto, TensorProto } from 'onnx-buf';
+import type { GraphProto, NodeProto, TensorProto } from 'onnx-buf';
 import type { Granularity } from '../core/layout.js';
 import { floatAttribute, intAttribute } from '../formats/onnx/attributes.js';
 import { makeNode } from '../formats/onnx/builders.js';
 import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
 import { makeTensor, readFloat32, tensorDims } from '../formats/onnx/tensor.js';
+import type { DequantizeLinearWeight } from './dequantize-linear-weight.js';
 import { quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
 import type { ConstantSource, GraphIndex, NameGenerator } from './graph.js';
 import { resolveConstant } from './graph.js';
@@ -26,6 +27,8 @@ export type DynamicLowering =
       readonly nodes: NodeProto[];
       /** New initializers, added to the node's own graph. */
       readonly initializers: TensorProto[];
+      /** The quantized weight (codes, zero point, scale) for its scope graph: empty when an earlier node of the same weight made it. */
+      readonly weightInitializers: { readonly graph: GraphProto; readonly tensors: readonly TensorProto[] };
       readonly weight: string;
       /** Constants this node no longer reads (the weight; a bias replaced by a reshaped or scaled copy). */
       readonly replaced: readonly { readonly name: string; readonly source: ConstantSource }[];
@@ -35,6 +38,12 @@ export type DynamicLowering =
       readonly bytesAfter: number;
     }
   | { readonly ok: false; readonly reason: string };
+
+/**
+ * Weights quantized so far, per scope graph, by name and layout (transposed for Gemm transB,
+ * granularity): a weight read by several nodes is quantized once and its initializers reused.
+ */
+export type DynamicWeightCache = Map<GraphIndex, Map<string, DequantizeLinearWeight>>;
 
 export interface WeightRule {
   readonly dtype: 'int8' | 'uint8';
@@ -54,13 +63,22 @@ function transpose2d(v: Float32Array, rows: number, cols: number): Float32Array 
  *   Y = Cast<float>(XInteger(A_q, W_q, A_zp, W_zp)) · (A_scale · W_scale) [+ bias]
  *
  * where A_q, A_scale, A_zp come from DynamicQuantizeLinear (uint8, one per activation tensor) and
- * W_q is the weight quantized once here. MatMul weights may be per column (W_scale [N] broadcasts
+ * W_q is the weight quantized once (a weight shared by several nodes is quantized for the first and
+ * reused through `cache`). MatMul weights may be per column (W_scale [N] broadcasts
  * along Y's last axis); ConvInteger takes per-tensor weights only (onnxruntime's kernel), so Conv
  * is per tensor whatever the option. Gemm needs transA = 0: transB is folded by transposing the
  * weight, alpha into W_scale, beta into a constant C. A Conv bias [M] becomes [1, M, 1, ...] so it
  * broadcasts over NCHW output.
  */
-export function lowerDynamic(node: NodeProto, graph: GraphIndex, ir: number, act: DynamicActivation, rule: WeightRule, names: NameGenerator): DynamicLowering {
+export function lowerDynamic(
+  node: NodeProto,
+  graph: GraphIndex,
+  ir: number,
+  act: DynamicActivation,
+  rule: WeightRule,
+  names: NameGenerator,
+  cache: DynamicWeightCache,
+): DynamicLowering {
   const op = node.opType;
   const wName = node.input[1] ?? '';
   const source = wName ? resolveConstant(graph, wName, ir) : undefined;
@@ -70,6 +88,7 @@ export function lowerDynamic(node: NodeProto, graph: GraphIndex, ir: number, act
   let dims = tensorDims(source.tensor);
   let values = readFloat32(source.tensor);
   let perChannel = rule.perChannel;
+  let transposed = false;
   let alpha = 1;
   let bias: { name: string; beta: number } | undefined;
   if (op === 'MatMul') {
@@ -83,6 +102,7 @@ export function lowerDynamic(node: NodeProto, graph: GraphIndex, ir: number, act
     if (intAttribute(node, 'transB', 0) === 1) {
       values = transpose2d(values, dims[0]!, dims[1]!);
       dims = [dims[1]!, dims[0]!];
+      transposed = true;
     }
     alpha = floatAttribute(node, 'alpha', 1);
     const c = node.input[2];
@@ -100,23 +120,33 @@ export function lowerDynamic(node: NodeProto, graph: GraphIndex, ir: number, act
     return { ok: false, reason: `${op} has no integer form in dynamic mode (MatMul, Gemm, Conv)` };
   }
 
-  const base = wName.replace(/[^A-Za-z0-9_.:/-]/g, '_');
   const granularity: Granularity = perChannel ? { kind: 'per-axis', axis: dims.length - 1 } : { kind: 'per-tensor' };
-  const q = quantizeForDequantizeLinear(
-    { codes: names.next(`${base}_quantized`), scale: names.next(`${base}_scale`), zeroPoint: names.next(`${base}_zero_point`) },
-    values,
-    dims,
-    rule.dtype,
-    rule.symmetric,
-    granularity,
-  );
-  const initializers = [q.codes, q.zeroPoint];
+  // One quantized copy per weight and layout, in the weight's own scope so every reader sees it.
+  let byName = cache.get(source.scope);
+  if (!byName) cache.set(source.scope, (byName = new Map()));
+  const key = `${wName}|${transposed}|${granularity.kind}`;
+  let q = byName.get(key);
+  const weightInitializers: TensorProto[] = [];
+  if (!q) {
+    const base = wName.replace(/[^A-Za-z0-9_.:/-]/g, '_');
+    q = quantizeForDequantizeLinear(
+      { codes: names.next(`${base}_quantized`), scale: names.next(`${base}_scale`), zeroPoint: names.next(`${base}_zero_point`) },
+      values,
+      dims,
+      rule.dtype,
+      rule.symmetric,
+      granularity,
+    );
+    byName.set(key, q);
+    weightInitializers.push(q.codes, q.zeroPoint, q.scale);
+  }
+  const initializers: TensorProto[] = [];
   let scale = q.scale;
   if (alpha !== 1) {
     const s = readFloat32(q.scale).map((v) => Math.fround(v * alpha));
-    scale = makeTensor(q.scale.name, 'float32', tensorDims(q.scale), s);
+    scale = makeTensor(names.next(`${q.scale.name}_alpha`), 'float32', tensorDims(q.scale), s);
+    initializers.push(scale);
   }
-  initializers.push(scale);
 
   const y = node.output[0]!;
   const label = node.name || `${op}_${y}`;
@@ -157,6 +187,7 @@ export function lowerDynamic(node: NodeProto, graph: GraphIndex, ir: number, act
     }
     nodes.push(makeNode('Add', [scaledOut, biasName], [y], { name: names.next(`${label}_bias_add`) }));
   }
-  const bytesAfter = q.codes.rawData.length + q.zeroPoint.rawData.length + scale.rawData.length;
-  return { ok: true, nodes, initializers, weight: wName, replaced, granularity, form, bytesBefore: values.length * 4, bytesAfter };
+  const bytesBefore = weightInitializers.length ? values.length * 4 : 0;
+  const bytesAfter = [...weightInitializers, ...(scale === q.scale ? [] : [scale])].reduce((n, t) => n + t.rawData.length, 0);
+  return { ok: true, nodes, initializers, weightInitializers: { graph: source.scope.graph, tensors: weightInitializers }, weight: wName, replaced, granularity, form, bytesBefore, bytesAfter };
 }

@@ -5,8 +5,10 @@ import type { GraphIndex } from './graph.js';
 import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
 import { applyEdits } from './graph-edit.js';
-import type { DynamicActivation } from './dynamic-node.js';
+import type { DynamicActivation, DynamicWeightCache } from './dynamic-node.js';
 import { lowerDynamic } from './dynamic-node.js';
+import type { OpsetUpgrade } from './opset-upgrade.js';
+import { describeOpsetUpgrade, upgradeOpset } from './opset-upgrade.js';
 import type { QuantizeModeContext, QuantizeModeImpl } from './quantize-mode.js';
 import { isSymmetric } from './quantize-options.js';
 import type { NodeReport, QuantizeReport } from './quantize-report.js';
@@ -18,7 +20,10 @@ import { nodeName } from './quantize-report.js';
  * activation feeding a quantized op goes through one DynamicQuantizeLinear (uint8, range measured
  * at run time per inference) shared by all its quantized consumers; MatMul and Gemm become
  * MatMulInteger and Conv ConvInteger, followed by Cast to float and Mul by A_scale · W_scale (and
- * the bias Add). Ops that cannot be lowered stay float and are listed with the reason.
+ * the bias Add). Ops that cannot be lowered stay float and are listed with the reason. A weight
+ * read by several nodes is quantized once. DynamicQuantizeLinear is opset 11: an older model is
+ * first raised to opset 11 (upgradeOpset: only when no op in it changes meaning, its attribute-to-
+ * input changes rewritten), which the report's warnings and opsetUpgrade say.
  */
 export const dynamicMode: QuantizeModeImpl = {
   mode: 'dynamic',
@@ -28,14 +33,18 @@ export const dynamicMode: QuantizeModeImpl = {
   },
 };
 
-function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; report: QuantizeReport } {
+/** A dynamic or static report; opsetUpgrade is present when the model's opset was raised first. */
+export interface DynamicQuantizeReport extends QuantizeReport {
+  readonly opsetUpgrade?: OpsetUpgrade;
+}
+
+function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; report: DynamicQuantizeReport } {
   const { model, options } = ctx;
   if (options.dtype !== 'int8' && options.dtype !== 'uint8') {
     throw new QuantError('INVALID_CONFIG', `dynamic mode quantizes weights to int8 or uint8 (MatMulInteger and ConvInteger take 8-bit inputs), got dtype ${options.dtype}: use weight-only for 4-bit`);
   }
-  if (ctx.opset < 10) {
-    throw new QuantError('UNSUPPORTED', `dynamic mode needs DynamicQuantizeLinear, MatMulInteger and ConvInteger (opset 10), the model is opset ${ctx.opset}`);
-  }
+  // DynamicQuantizeLinear is opset 11: older models are raised to 11 where no op changes meaning, or refused naming the ops that would.
+  const upgrade = ctx.opset < 11 ? upgradeOpset(model, 11) : undefined;
   const rule = { dtype: options.dtype, symmetric: isSymmetric(options), perChannel: options.perChannel };
   const root = indexGraph(model.graph!);
   const names = new NameGenerator(root);
@@ -44,6 +53,7 @@ function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; r
   const edits: GraphEdit[] = [];
   const reports: NodeReport[] = [];
   const activations = new Map<GraphProto, Map<string, DynamicActivation>>();
+  const cache: DynamicWeightCache = new Map();
   /** Weight uses that were replaced, per constant (scope graph + name), to drop the float weight when none is left. */
   const replacedUses = new Map<string, { scope: GraphIndex; name: string; kind: 'initializer' | 'constant-node'; node: NodeProto | undefined; count: number }>();
   let before = 0;
@@ -78,7 +88,7 @@ function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; r
       scale: names.next(`${a}_scale`),
       zeroPoint: names.next(`${a}_zero_point`),
     };
-    const lowered = lowerDynamic(node, g, ir, act, rule, names);
+    const lowered = lowerDynamic(node, g, ir, act, rule, names, cache);
     if (!lowered.ok) {
       float(lowered.reason);
       continue;
@@ -89,6 +99,7 @@ function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; r
       const dql = makeNode('DynamicQuantizeLinear', [a], [act.quantized, act.scale, act.zeroPoint], { name: names.next(`${a}_QuantizeLinear`) });
       edits.push({ kind: 'add-node', graph: g.graph, node: dql, before: node });
     }
+    for (const t of lowered.weightInitializers.tensors) edits.push({ kind: 'add-initializer', graph: lowered.weightInitializers.graph, tensor: t });
     for (const t of lowered.initializers) edits.push({ kind: 'add-initializer', graph: g.graph, tensor: t });
     edits.push({ kind: 'replace-node', graph: g.graph, node, nodes: lowered.nodes });
     for (const { name, source: src } of lowered.replaced) {
@@ -121,8 +132,9 @@ function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; r
   }
   applyEdits(model, edits);
   const warnings: string[] = [];
+  if (upgrade) warnings.unshift(describeOpsetUpgrade(upgrade, 'DynamicQuantizeLinear needs opset 11'));
   if (options.perChannel && reports.some((r) => r.status === 'quantized' && r.opType === 'Conv')) {
     warnings.push('ConvInteger takes per-tensor weights only (onnxruntime), so Conv weights are per tensor despite perChannel');
   }
-  return { model, report: { mode: 'dynamic', dtype: options.dtype, nodes: reports, weightBytesBefore: before, weightBytesAfter: after, warnings } };
+  return { model, report: { mode: 'dynamic', dtype: options.dtype, nodes: reports, weightBytesBefore: before, weightBytesAfter: after, warnings, ...(upgrade && { opsetUpgrade: upgrade }) } };
 }

@@ -2,13 +2,17 @@ import type { NodeProto } from 'onnx-buf';
 import { QuantError } from '../core/errors.js';
 import type { QParams } from '../core/qparams.js';
 import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
+import { tensorSize } from '../formats/onnx/tensor.js';
 import { generateCalibrationInputs, modelInputSpecs } from './calibration-inputs.js';
 import { calibrate } from './calibrate.js';
 import type { GraphIndex } from './graph.js';
-import { allGraphs, indexGraph, NameGenerator, resolveConstant } from './graph.js';
+import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
 import { applyEdits } from './graph-edit.js';
 import { opSpecOf } from './op-specs.js';
+import type { OpsetUpgrade } from './opset-upgrade.js';
+import { describeOpsetUpgrade, upgradeOpset } from './opset-upgrade.js';
+import { BIAS_OPS, quantizeQdqBias } from './qdq-bias.js';
 import type { ActivationQuant } from './qdq-activation.js';
 import { activationQuant, qdqEdits } from './qdq-activation.js';
 import type { QOperatorFusion } from './qoperator.js';
@@ -34,6 +38,8 @@ export interface CalibrationSummary {
 
 export interface StaticQuantizeReport extends QuantizeReport {
   readonly calibration: CalibrationSummary;
+  /** Present when the model's opset was raised before quantizing (opset < 10). */
+  readonly opsetUpgrade?: OpsetUpgrade;
 }
 
 /** What calibration of one node needs. */
@@ -53,7 +59,10 @@ interface NodePlan {
  * weight-only mode does (int8 symmetric, per channel on request). With format 'qoperator', MatMul
  * and Conv whose input, weight and output are all quantized become QLinearMatMul / QLinearConv.
  * Activations defined inside a subgraph cannot be exposed as model outputs: those stay float and
- * are listed in the warnings.
+ * are listed in the warnings. Biases of Conv/ConvTranspose/Gemm become int32 (scale = input scale
+ * x weight scale) with quantizeBias, and always where onnxruntime could not load the float form
+ * (per-channel weights below opset 13; see quantizeBiases). Models below opset 10 are first raised
+ * to opset 11 (upgradeOpset), said in the warnings and opsetUpgrade.
  */
 export const staticMode: QuantizeModeImpl = {
   mode: 'static',
@@ -76,15 +85,77 @@ function isFloatTensor(root: GraphIndex, name: string): boolean {
   return t?.case !== 'tensorType' || onnxDtypeOf(t.value.elemType) === 'float32';
 }
 
+/**
+ * Int32 biases (quantizeQdqBias) for the QDQ nodes of the main graph (`plans` are those, `root` is
+ * the index after the weight pass) whose input is calibrated and
+ * whose weight is quantized: all of them with quantizeBias; otherwise only those with per-channel
+ * weights below opset 13, because onnxruntime's own WeightBiasQuantization rewrite would give
+ * those an ai.onnx DequantizeLinear with an axis, which opset < 13 rejects, and the model would not
+ * load. A float bias left without readers is removed.
+ */
+function quantizeBiases(
+  root: GraphIndex,
+  plans: readonly NodePlan[],
+  fused: ReadonlyMap<NodeProto, unknown>,
+  acts: ReadonlyMap<string, ActivationQuant>,
+  o: { quantizeBias: boolean; opset: number; ir: number },
+  names: NameGenerator,
+): { edits: GraphEdit[]; warnings: string[]; quantized: Map<NodeProto, string[]> } {
+  const edits: GraphEdit[] = [];
+  const warnings: string[] = [];
+  const quantized = new Map<NodeProto, string[]>();
+  const replaced = new Map<string, number>();
+  let forced = 0;
+  let microsoft = false;
+  for (const p of plans) {
+    const node = p.node;
+    const spec = opSpecOf(node);
+    if (fused.has(node) || !BIAS_OPS.has(node.opType) || spec?.bias === undefined || !node.input[spec.bias]) continue;
+    const x = acts.get(node.input[0] ?? '');
+    const wScale = root.initializers.get(root.producers.get(node.input[1] ?? '')?.input[1] ?? '');
+    if (!x || !wScale) continue;
+    const perChannel = tensorSize(wScale) > 1;
+    const needed = perChannel && o.opset < 13;
+    if (!o.quantizeBias && !needed) continue;
+    const r = quantizeQdqBias(root, node, spec.bias, x.scaleValue, o.opset, o.ir, names);
+    if (!r.ok) {
+      if (o.quantizeBias || needed) warnings.push(`${nodeName(node)}: bias stays float: ${r.reason}`);
+      continue;
+    }
+    const b = node.input[spec.bias]!;
+    edits.push(...r.edits, ...r.initializers.map((t): GraphEdit => ({ kind: 'add-initializer', graph: root.graph, tensor: t })));
+    quantized.set(node, [b]);
+    replaced.set(b, (replaced.get(b) ?? 0) + 1);
+    microsoft ||= r.domain === 'com.microsoft';
+    if (!o.quantizeBias) forced++;
+  }
+  for (const [b, count] of replaced) {
+    const readers = usesOf(root, b).reduce((n, u) => n + u.node.input.filter((i) => i === b).length, 0);
+    const source = resolveConstant(root, b, o.ir);
+    if (readers !== count || root.outputs.has(b) || source?.scope !== root) continue;
+    if (source.kind === 'initializer') edits.push({ kind: 'remove-initializer', graph: root.graph, name: b });
+    else edits.push({ kind: 'remove-node', graph: root.graph, node: source.node! });
+  }
+  if (microsoft) edits.push({ kind: 'set-opset', domain: 'com.microsoft', version: 1 });
+  if (forced) {
+    warnings.push(
+      `${forced} bias(es) of nodes with per-channel weights written as int32 (scale = input scale x weight scale) through com.microsoft.DequantizeLinear: at opset ${o.opset} (< 13) onnxruntime would otherwise rewrite them itself into an ai.onnx DequantizeLinear with an axis, which that opset rejects`,
+    );
+  }
+  return { edits, warnings, quantized };
+}
+
 async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof ctx.model; report: StaticQuantizeReport }> {
   const { model, options, hooks } = ctx;
   if (options.dtype !== 'int8' && options.dtype !== 'uint8') {
     throw new QuantError('INVALID_CONFIG', `static mode quantizes to int8 or uint8, got dtype ${options.dtype}: use weight-only for 4-bit weights`);
   }
-  if (ctx.opset < 10) throw new QuantError('UNSUPPORTED', `static mode writes QuantizeLinear/DequantizeLinear (opset 10), the model is opset ${ctx.opset}`);
   if (!hooks.runModel) {
     throw new QuantError('INVALID_ARGUMENT', 'static mode runs the model to calibrate: expected hooks.runModel (createOrtRunner from src/node/ort-runner.ts), got none');
   }
+  // QuantizeLinear/DequantizeLinear are opset 10: older models are raised to 11 as onnxruntime's tool does, where no op changes meaning.
+  const upgrade = ctx.opset < 10 ? upgradeOpset(model, 11) : undefined;
+  const opset = upgrade ? upgrade.to : ctx.opset;
   const actDtype = options.dtype;
   const ir = Number(model.irVersion);
   const root = indexGraph(model.graph!);
@@ -137,8 +208,7 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
 
   // Weights as the weight-only mode writes them (DequantizeLinear feeding the op); biases stay float.
   const weightOps = new Set([...ctx.opTypes].filter((t) => plans.some((p) => p.node.opType === t && opSpecOf(p.node))));
-  const weights = await weightOnlyMode.quantize({ ...ctx, options: { ...options, mode: 'weight-only', quantizeBias: false }, opTypes: weightOps });
-  if (options.quantizeBias) warnings.push('biases stay float in static QDQ mode (QLinearConv biases are int32 in the qoperator format)');
+  const weights = await weightOnlyMode.quantize({ ...ctx, opset, options: { ...options, mode: 'weight-only', quantizeBias: false }, opTypes: weightOps });
 
   const root2 = indexGraph(model.graph!);
   const names = new NameGenerator(root2);
@@ -192,6 +262,9 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
       }
     }
   }
+  const biases = quantizeBiases(root2, plans.filter((p) => p.graph === root), fusions, acts, { quantizeBias: options.quantizeBias, opset, ir }, names);
+  edits.push(...biases.edits);
+  warnings.push(...biases.warnings);
   applyEdits(model, edits);
 
   const weightReports = new Map(weights.report.nodes.map((r) => [r.node, r]));
@@ -217,7 +290,7 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
         node: label,
         opType: node.opType,
         status: 'quantized',
-        tensors: [...(wq?.tensors ?? []), ...quantActs],
+        tensors: [...(wq?.tensors ?? []), ...(biases.quantized.get(node) ?? []), ...quantActs],
         dtype: options.dtype,
         granularity: wq?.granularity ?? 'per-tensor',
         ...(wq?.axis !== undefined && { axis: wq.axis }),
@@ -243,8 +316,9 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
       nodes,
       weightBytesBefore: weights.report.weightBytesBefore,
       weightBytesAfter: weights.report.weightBytesAfter,
-      warnings: [...weights.report.warnings, ...warnings],
+      warnings: [...(upgrade ? [describeOpsetUpgrade(upgrade, 'QuantizeLinear/DequantizeLinear need opset 10')] : []), ...weights.report.warnings, ...warnings],
       calibration,
+      ...(upgrade && { opsetUpgrade: upgrade }),
     },
   };
 }

@@ -1,0 +1,73 @@
+import type { NodeProto, TensorProto } from 'onnx-buf';
+import { roundHalfEven } from '../core/round.js';
+import { makeNode } from '../formats/onnx/builders.js';
+import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
+import { makeTensor, readFloat32, tensorDims } from '../formats/onnx/tensor.js';
+import type { GraphIndex, NameGenerator } from './graph.js';
+import { resolveConstant } from './graph.js';
+import type { GraphEdit } from './graph-edit.js';
+
+/** The ops whose bias is int32 on the accumulator's grid, as ONNX Runtime's QDQ quantizer writes them. */
+export const BIAS_OPS: ReadonlySet<string> = new Set(['Conv', 'ConvTranspose', 'Gemm']);
+
+/** A bias written as int32 codes behind a DequantizeLinear, or why it stays float. */
+export type QdqBias =
+  | {
+      readonly ok: true;
+      readonly edits: GraphEdit[];
+      readonly initializers: readonly TensorProto[];
+      /** The DequantizeLinear's domain: com.microsoft carries an axis below opset 13. */
+      readonly domain: '' | 'com.microsoft';
+    }
+  | { readonly ok: false; readonly reason: string };
+
+const f32 = Math.fround;
+
+/**
+ * The bias of a QDQ Conv/ConvTranspose/Gemm `node` of the main graph as int32, as ONNX Runtime's
+ * QDQ quantizer (and its WeightBiasQuantization graph rewrite) computes it:
+ *
+ *   bias_scale[m] = x_scale · w_scale[m],   q[m] = round_half_even(bias[m] / bias_scale[m]) (int32),
+ *   zero point 0,   DequantizeLinear(q, bias_scale, 0[, axis = 0]) → the op's bias input.
+ *
+ * `xScale` is the calibrated input's scale; the weight must already be the output of a
+ * DequantizeLinear reading a scale initializer (one value, or one per output channel matching the
+ * bias length). A per-channel bias needs DequantizeLinear's axis (opset 13): below that the
+ * com.microsoft DequantizeLinear is written. The bias must be a 1-D float32 constant.
+ */
+export function quantizeQdqBias(root: GraphIndex, node: NodeProto, biasInput: number, xScale: number, opset: number, ir: number, names: NameGenerator): QdqBias {
+  const b = node.input[biasInput];
+  if (!b) return { ok: false, reason: 'no bias' };
+  const source = resolveConstant(root, b, ir);
+  if (!source || source.scope !== root || onnxDtypeOf(source.tensor.dataType) !== 'float32') return { ok: false, reason: `bias '${b}' is not a float32 constant of the main graph` };
+  const dims = tensorDims(source.tensor);
+  if (dims.length !== 1) return { ok: false, reason: `bias '${b}' has shape [${dims.join(', ')}]: expected 1-D` };
+  const dq = root.producers.get(node.input[1] ?? '');
+  const scaleInit = dq && dq.opType === 'DequantizeLinear' ? root.initializers.get(dq.input[1] ?? '') : undefined;
+  if (!scaleInit) return { ok: false, reason: 'its weight is not a DequantizeLinear of initializers' };
+  const wScale = readFloat32(scaleInit);
+  const bias = readFloat32(source.tensor);
+  const perChannel = wScale.length > 1;
+  if (perChannel && wScale.length !== bias.length) return { ok: false, reason: `bias '${b}' has ${bias.length} values and the weight ${wScale.length} channel scales` };
+  const scale = new Float32Array(bias.length);
+  const codes = new Int32Array(bias.length);
+  for (let m = 0; m < bias.length; m++) {
+    const s = f32(xScale * wScale[perChannel ? m : 0]!);
+    if (!(s > 0) || !Number.isFinite(s)) return { ok: false, reason: `bias scale ${s} (input scale ${xScale} x weight scale ${wScale[perChannel ? m : 0]}) is not a positive number` };
+    scale[m] = s;
+    codes[m] = Math.max(-2147483648, Math.min(2147483647, roundHalfEven(f32(bias[m]! / s))));
+  }
+  const base = b.replace(/[^A-Za-z0-9_.:/-]/g, '_');
+  const paramDims = perChannel ? [bias.length] : [];
+  const q = makeTensor(names.next(`${base}_quantized`), 'int32', dims, codes);
+  const s = makeTensor(names.next(`${base}_scale`), 'float32', paramDims, perChannel ? scale : scale.subarray(0, 1));
+  const zp = makeTensor(names.next(`${base}_zero_point`), 'int32', paramDims, new Int32Array(perChannel ? bias.length : 1));
+  const domain = perChannel && opset < 13 ? 'com.microsoft' : '';
+  const out = names.next(`${base}_dequantized`);
+  const dqNode = makeNode('DequantizeLinear', [q.name, s.name, zp.name], [out], { name: names.next(`${base}_DequantizeLinear`), domain, attributes: perChannel ? { axis: 0 } : {} });
+  const edits: GraphEdit[] = [
+    { kind: 'add-node', graph: root.graph, node: dqNode, before: 'start' },
+    { kind: 'set-input', node, index: biasInput, name: out },
+  ];
+  return { ok: true, edits, initializers: [q, s, zp], domain };
+}
