@@ -19,3 +19,4 @@ export * from './apot.js';
 export * from './ste.js';
 export * from './lsq.js';
 export * from './observers/index.js';
+export * from './error-measures.js';

@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { fakeQuantize } from '../core/quantize.js';
 import { Quantizer } from '../engine/quantizer.js';
-import { errorMeasures } from './error-measures.js';
+import { errorMeasures } from '../core/error-measures.js';
 import { instanceCost, presetCost } from './precision-costs.js';
 import { sampleActivations } from './sample-data.js';
 
 const { data: x, shape } = sampleActivations(8, 32);
-
-describe('errorMeasures', () => {
-  it('is MSE, SQNR and max |error| over the finite values', () => {
-    const m = errorMeasures([1, 2, NaN], [1, 2.5, 0]);
-    expect(m).toEqual({ mse: 0.125, sqnrDb: 10 * Math.log10(5 / 0.25), maxAbsError: 0.5, count: 2 });
-    expect(errorMeasures([1], [1]).sqnrDb).toBe(Infinity);
-  });
-});
 
 describe('presetCost', () => {
   it('int8/uint8/int4 per tensor cost what the core fake-quantize gives, with their codes to download', () => {

@@ -5,7 +5,7 @@ import { dequantize, quantize } from '../core/quantize.js';
 import { configFromSnakeCase } from '../engine/config-names.js';
 import { Quantizer } from '../engine/quantizer.js';
 import type { NpyArray } from '../formats/npy.js';
-import { errorMeasures, type ErrorMeasures } from './error-measures.js';
+import { errorMeasures, type ErrorMeasures } from '../core/error-measures.js';
 
 /** The fixed schemes the Try it view always prices: per-tensor, asymmetric, min/max range (PyTorch's MinMaxObserver). */
 export const PRESET_DTYPES = ['int8', 'uint8', 'int4'] as const satisfies readonly QuantDtypeName[];

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { errorMeasures } from '../../core/error-measures.js';
 import { decodeNpy, encodeNpy } from '../../formats/npy.js';
 import { jsonSafe } from '../json-safe.js';
 import { npyToNdArray } from '../npy-body.js';
@@ -16,24 +17,6 @@ interface UploadQuery {
   download?: boolean;
 }
 
-/** Range, MSE and SQNR (dB) of x̂ against x over the finite values. */
-export function errorMeasures(x: Float32Array, xhat: Float32Array): { mse: number | null; sqnr_db: number | null; max_abs_error: number | null } {
-  let sumSq = 0;
-  let sumX2 = 0;
-  let maxAbs = 0;
-  let n = 0;
-  for (let i = 0; i < x.length; i++) {
-    const a = x[i];
-    if (!Number.isFinite(a)) continue;
-    const e = a - xhat[i];
-    sumSq += e * e;
-    sumX2 += a * a;
-    if (Math.abs(e) > maxAbs) maxAbs = Math.abs(e);
-    n++;
-  }
-  if (n === 0) return { mse: null, sqnr_db: null, max_abs_error: null };
-  return { mse: sumSq / n, sqnr_db: sumSq === 0 ? null : 10 * Math.log10(sumX2 / sumSq), max_abs_error: maxAbs };
-}
 
 function range(x: ArrayLike<number>): { min: number; max: number } {
   let min = Infinity;
@@ -111,8 +94,15 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         result_range: outRange,
         ...result.extra,
         ...paramSummary(result.params),
-        ...(result.restored === null ? {} : errorMeasures(x, result.restored)),
+        ...(result.restored === null ? {} : errorFields(x, result.restored)),
       });
     },
   );
+}
+
+/** The error measures in the contract's snake_case, null where JSON has no number (an exact SQNR, no finite value). */
+function errorFields(x: Float32Array, xhat: Float32Array): { mse: number | null; sqnr_db: number | null; max_abs_error: number | null } {
+  const m = errorMeasures(x, xhat);
+  if (m.count === 0) return { mse: null, sqnr_db: null, max_abs_error: null };
+  return { mse: m.mse, sqnr_db: Number.isFinite(m.sqnrDb) ? m.sqnrDb : null, max_abs_error: m.maxAbsError };
 }

@@ -11,8 +11,8 @@ export interface ErrorMeasures {
 }
 
 /**
- * MSE, SQNR and max error of x̂ against x, skipping non-finite x — the same sums, in the same order,
- * as the service's upload_numpy answer, so the page and the service agree to the last bit.
+ * MSE, SQNR and max error of x̂ against x, skipping non-finite x. The one definition the CLI, the
+ * service's upload_numpy answer and the dashboard share, so they agree to the last bit.
  * Example: errorMeasures([1, 2], [1, 2.5]) → { mse: 0.125, sqnrDb: 10·log10(5 / 0.25), maxAbsError: 0.5 }.
  */
 export function errorMeasures(x: ArrayLike<number>, xhat: ArrayLike<number>): ErrorMeasures {
