@@ -78,11 +78,16 @@ interface Case {
   cuts: number[];
 }
 
-const caseArb: fc.Arbitrary<Case> = shapeArb.chain((shape) => {
+/** Cases over the given shapes and granularities: values, dtype, parameters, exact ties and chunk cuts. */
+function casesOver(shapes: fc.Arbitrary<number[]>, granularities: (shape: number[]) => fc.Arbitrary<Granularity>): fc.Arbitrary<Case> {
+  return shapes.chain((shape) => caseOf(shape, granularities(shape)));
+}
+
+function caseOf(shape: number[], granularity: fc.Arbitrary<Granularity>): fc.Arbitrary<Case> {
   const size = shapeSize(shape);
   return fc
     .record({
-      granularity: granularityArb(shape),
+      granularity,
       x: valuesArb(size),
       dtype: fc.constantFrom(...QUANT_DTYPE_NAMES).map((d) => QUANT_DTYPES[d]),
       narrow: fc.boolean(),
@@ -112,7 +117,25 @@ const caseArb: fc.Arbitrary<Case> = shapeArb.chain((shape) => {
       const cuts = [...new Set([0, ...r.cuts, size])].sort((a, b) => a - b);
       return { shape, layout, x: r.x, dtype: r.dtype, qmin, qmax, scale, zeroPoint, cuts };
     });
-});
+}
+
+const caseArb = casesOver(shapeArb, granularityArb);
+
+/**
+ * Rows of at least 2048 elements whose parameters run along the row (per channel along the last
+ * axis, per block along an earlier axis), several rows per parameter set: quantize takes those
+ * rows four at a time (quantizeRowsRun), with a row length that is not always a multiple of 8 and
+ * a row count that is not always a multiple of 4.
+ */
+const wideRowCaseArb = casesOver(
+  fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 2048, max: 2075 })).map(([o, r, c]) => (o === 1 ? [r, c] : [o, r, c])),
+  (shape) =>
+    fc.oneof(
+      fc.constant<Granularity>({ kind: 'per-axis', axis: -1 }),
+      fc.integer({ min: 1, max: 5 }).map((blockSize): Granularity => ({ kind: 'per-block', axis: -2, blockSize })),
+      fc.integer({ min: 1, max: 2 }).map((blockSize): Granularity => ({ kind: 'per-block', axis: 0, blockSize: shape.length === 3 ? blockSize : blockSize + 1 })),
+    ),
+);
 
 /** Runs `call(from, to)` for every chunk of the case: the WASM side sees mid-row, mid-block starts. */
 function inChunks(c: Case, call: (from: number, to: number) => void): void {
@@ -334,6 +357,28 @@ function placed<T extends Float32Array | CodeArray>(a: T, where: Where): T {
   expect(isWasmArray(copy)).toBe(true);
   return copy as T;
 }
+
+describe('wasmKernels on wide rows sharing vector parameters', () => {
+  it('quantize equals the reference staged and in place, at any chunk offset', () => {
+    fc.assert(
+      fc.property(wideRowCaseArb, whereArb, whereArb, (c, xWhere, outWhere) => {
+        arena.reset();
+        const n = c.x.length;
+        const want = allocCodes(c.dtype, n);
+        referenceKernels.quantize(c.x, c.layout, c.scale, c.zeroPoint, c.qmin, c.qmax, want);
+        const x = placed(c.x, xWhere);
+        const got = placed(allocCodes(c.dtype, n).fill(7), outWhere);
+        inChunks(c, (a, b) => wasmKernels.quantize(x.subarray(a, b), c.layout, c.scale, c.zeroPoint, c.qmin, c.qmax, got.subarray(a, b), a));
+        expect(firstDiff(got, want)).toBe(-1);
+        // One call over everything: every row shared by a block (or the whole tensor) goes in one group run.
+        const whole = placed(allocCodes(c.dtype, n).fill(7), outWhere);
+        wasmKernels.quantize(x, c.layout, c.scale, c.zeroPoint, c.qmin, c.qmax, whole);
+        expect(firstDiff(whole, want)).toBe(-1);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
 
 describe('wasmKernels in place (arrays living in the shared WASM memory)', () => {
   it('runs zero-copy on Node (shared memory)', () => {

@@ -32,7 +32,6 @@ interface KernelExports {
   heapBase(): number;
   setLayout(inner: number, axisLen: number, blockSize: number, paramOuterStride: number, varyInner: number, paramLo: number): void;
   setParams(paramA: number, paramB: number, qmin: number, qmax: number): void;
-  prepareShifted(count: number): void;
   minMaxKeysIn(count: number): void;
   minMaxKeysOut(count: number): void;
   quantizeI8: Chunked;
@@ -65,11 +64,11 @@ function storageOf(a: CodeArray): Storage {
 
 /**
  * Bytes of scratch one kernel instance needs for calls touching up to `paramCount` parameters: the
- * two CHUNK staging buffers, then scales, zero points and the three derived arrays (or minima,
- * maxima and NaN flags), each padded to 64 bytes.
+ * two CHUNK staging buffers, then scales and zero points (or minima, maxima and the NaN flags of
+ * the vector-parameter min/max), each padded to 64 bytes.
  */
 export function wasmScratchBytes(paramCount: number): number {
-  return 2 * CHUNK * 4 + 5 * alignUp(Math.max(1, paramCount) * 4);
+  return 2 * CHUNK * 4 + 3 * alignUp(Math.max(1, paramCount) * 4);
 }
 
 /**
@@ -163,10 +162,8 @@ class Runtime {
   /**
    * Copies the parameters elements [start, start + n) use into linear memory once per call and
    * sets the layout and [qmin, qmax]. Returns false when a zero point is outside the exact range.
-   * `shifted` (quantize, fakeQuantize) also derives the per-parameter clamp bounds the
-   * vector-parameter paths load.
    */
-  stageParams(layout: BlockLayout, start: number, n: number, a: Float32Array, b: Float32Array | Int32Array, qmin: number, qmax: number, checkZeroPoints: boolean, shifted = false): boolean {
+  stageParams(layout: BlockLayout, start: number, n: number, a: Float32Array, b: Float32Array | Int32Array, qmin: number, qmax: number, checkZeroPoints: boolean): boolean {
     const [lo, hi] = paramRange(layout, start, n);
     if (hi >= a.length || hi >= b.length) {
       throw new QuantError('INVALID_PARAMS', `the layout needs ${hi + 1} parameters for elements ${start}..${start + n - 1}, got ${Math.min(a.length, b.length)}`);
@@ -176,8 +173,8 @@ class Runtime {
     }
     const count = hi - lo + 1;
     const stride = alignUp(count * 4);
-    // Scales, zero points, then room for the three derived arrays of prepareShifted.
-    this.ensure(this.paramPtr + 5 * stride);
+    // Scales, zero points, then the NaN flags of the vector-parameter min/max (see min-max.ts).
+    this.ensure(this.paramPtr + 3 * stride);
     const aPtr = this.paramPtr;
     const bPtr = aPtr + stride;
     if (count === 1) {
@@ -192,7 +189,6 @@ class Runtime {
     const blockSize = Math.min(layout.blockSize, layout.axisLen);
     this.ex.setLayout(layout.inner, layout.axisLen, blockSize, layout.paramOuterStride, layout.varyInner ? 1 : 0, lo);
     this.ex.setParams(aPtr, bPtr, qmin, qmax);
-    if (shifted && layout.varyInner) this.ex.prepareShifted(count);
     this.paramLo = lo;
     this.paramCount = count;
     this.aPtr = aPtr;
@@ -353,7 +349,7 @@ export const wasmKernels: Kernels = {
     const kind = storageOf(out);
     const [lo, hi] = STORAGE_RANGE[kind];
     const rt = layout.size <= MAX_ELEMENTS && exactRange(qmin, qmax, lo, hi) ? runtimeFor(x, out) : undefined;
-    if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true, true)) {
+    if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true)) {
       return referenceKernels.quantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
     }
     const ex = rt.ex;
@@ -380,7 +376,7 @@ export const wasmKernels: Kernels = {
     if (n === 0) return;
     checkChunk(layout, start, n, out.length, 'fakeQuantize');
     const rt = layout.size <= MAX_ELEMENTS && exactRange(qmin, qmax, -FAKE_RANGE_LIMIT, FAKE_RANGE_LIMIT) ? runtimeFor(x, out) : undefined;
-    if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true, true)) {
+    if (!rt || !rt.stageParams(layout, start, n, scale, zeroPoint, qmin, qmax, true)) {
       return referenceKernels.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
     }
     streamFloats(rt, x, out, rt.outF32, (src, dst, len, off) => rt.ex.fakeQuantize(src, dst, len, start + off));

@@ -1,10 +1,7 @@
 // Affine quantize, dequantize and fake-quantize over one run of elements that share a parameter
 // (vary = false: a splat) or whose parameters run along with them (vary = true: vector loads).
 // The runs are @inline and called with a constant `vary`, so each path compiles without branches.
-import { MAGIC_BITS, paramA, paramB, paramHiShift, paramIntShift, paramLoShift, qmax, qmin } from './state';
-
-/** 1.5 · 2^23: adding it to a float32 v with |v| < 2^22 rounds v half to even and leaves v + 2^22 in the low mantissa bits. */
-const MAGIC: f32 = 12582912.0;
+import { magic, paramA, paramB, qmax, qmin } from './state';
 
 /*
  * Quantizing is done in the shifted domain y = x / s (IEEE float32 division, as ONNX
@@ -12,18 +9,36 @@ const MAGIC: f32 = 12582912.0;
  * [qmin − zp, qmax − zp] before rounding. For integer bounds that is the same as rounding first:
  * clamp(round(y) + zp, qmin, qmax) = round(clamp(y, qmin − zp, qmax − zp)) + zp. pmax(y, lo) and
  * pmin(y, hi) are single instructions (unlike f32x4.min/max) and, with y first, pass NaN through.
+ *
+ * Every loop takes `m = f32x4.splat(magic)` before it starts: a v128.const inside a loop is
+ * rebuilt by V8 on every iteration (a GP immediate moved into an XMM register, then a pinsrq),
+ * and Binaryen folds any value it can prove constant back into the loop. `magic` is an exported
+ * mutable global, which it cannot.
  */
 
 /**
- * Codes for four lanes: y clamped, rounded half to even and moved to integers by the MAGIC add
- * (exact: the clamped |y| < 2^22), then + zp via k = MAGIC_BITS − zp. NaN lanes become 0, which is
- * what storing NaN into a typed array gives.
+ * Codes for four lanes: y clamped, rounded half to even and moved to integers by adding
+ * m = 1.5 · 2^23 (exact: the clamped |y| < 2^22, so the sum lies in [2^23, 2^24) where the ulp is
+ * 1), then + zp via k = bits(m) − zp. NaN lanes become 0, which is what storing NaN into a typed
+ * array gives.
  */
 // @ts-ignore: decorator
-@inline function quantize4(x: v128, s: v128, lo: v128, hi: v128, k: v128): v128 {
+@inline function quantize4(x: v128, s: v128, lo: v128, hi: v128, k: v128, m: v128): v128 {
   const y = f32x4.div(x, s);
-  const t = f32x4.add(f32x4.pmin(f32x4.pmax(y, lo), hi), f32x4.splat(MAGIC));
+  const t = f32x4.add(f32x4.pmin(f32x4.pmax(y, lo), hi), m);
   return v128.and(i32x4.sub(t, k), f32x4.eq(y, y));
+}
+
+/**
+ * The bounds and offset of quantize4 for lanes with their own int32 zero point z: qmin − z and
+ * qmax − z (exact in float32 as |z| ≤ 2^21) and bits(m) − z, derived in registers. A convert and
+ * three subtractions cost less than streaming three more parameter arrays beside x: five streams
+ * (16 KiB of data beside 64 KiB of parameters for a row of 4096) measured 1.4-2x a copy.
+ */
+// @ts-ignore: decorator
+@inline function quantizeVary4(x: v128, s: v128, z: v128, qminV: v128, qmaxV: v128, m: v128): v128 {
+  const zf = f32x4.convert_i32x4_s(z);
+  return quantize4(x, s, f32x4.sub(qminV, zf), f32x4.sub(qmaxV, zf), i32x4.sub(m, z), m);
 }
 
 /**
@@ -65,48 +80,123 @@ const MAGIC: f32 = 12582912.0;
   }
 }
 
+/** Stores 8 codes (two i32x4 inside [qmin, qmax] ⊆ the range of T). */
+// @ts-ignore: decorator
+@inline function storeCodes8<T>(ptr: usize, a: v128, b: v128): void {
+  if (sizeof<T>() == 1) {
+    const ab = i16x8.narrow_i32x4_s(a, b);
+    v128.store64_lane(ptr, isSigned<T>() ? i8x16.narrow_i16x8_s(ab, ab) : i8x16.narrow_i16x8_u(ab, ab), 0);
+  } else {
+    v128.store(ptr, isSigned<T>() ? i16x8.narrow_i32x4_s(a, b) : i16x8.narrow_i32x4_u(a, b));
+  }
+}
+
+/** One code through the vector path (tails), parameter at byte offset `off` of the staged arrays. */
+// @ts-ignore: decorator
+@inline function quantizeOneVary<T>(x: usize, q: usize, off: usize, qminV: v128, qmaxV: v128, m: v128): void {
+  const v = quantizeVary4(v128.load32_splat(x), v128.load32_splat(paramA + off), v128.load32_splat(paramB + off), qminV, qmaxV, m);
+  store<T>(q, <T>i32x4.extract_lane(v, 0));
+}
+
 /** q = clamp(roundHalfEven(x / scale) + zeroPoint, qmin, qmax) for n elements from parameter p. */
 // @ts-ignore: decorator
 @inline export function quantizeRun<T>(x: usize, q: usize, n: u32, p: u32, vary: bool): void {
-  const zp0 = load<i32>(paramB + (<usize>p << 2));
+  const m = f32x4.splat(magic);
+  const zp0 = i32x4.splat(load<i32>(paramB + (<usize>p << 2)));
   const s0 = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
-  const lo0 = f32x4.splat(qmin - <f32>zp0);
-  const hi0 = f32x4.splat(qmax - <f32>zp0);
-  const k0 = i32x4.splat(MAGIC_BITS - zp0);
+  const qminV = f32x4.splat(qmin);
+  const qmaxV = f32x4.splat(qmax);
+  const zf0 = f32x4.convert_i32x4_s(zp0);
+  const lo0 = f32x4.sub(qminV, zf0);
+  const hi0 = f32x4.sub(qmaxV, zf0);
+  const k0 = i32x4.sub(m, zp0);
   let k: u32 = 0;
   for (; k + 16 <= n; k += 16) {
     const xp = x + (<usize>k << 2);
     let a: v128, b: v128, c: v128, d: v128;
     if (vary) {
+      // Two parameter streams (scale, zero point) beside the data; the bounds come from the zero
+      // point in registers (quantizeVary4).
       const off = <usize>(p + k) << 2;
       const sp = paramA + off;
-      const lp = paramLoShift + off;
-      const hp = paramHiShift + off;
-      const ip = paramIntShift + off;
-      a = quantize4(v128.load(xp), v128.load(sp), v128.load(lp), v128.load(hp), v128.load(ip));
-      b = quantize4(v128.load(xp, 16), v128.load(sp, 16), v128.load(lp, 16), v128.load(hp, 16), v128.load(ip, 16));
-      c = quantize4(v128.load(xp, 32), v128.load(sp, 32), v128.load(lp, 32), v128.load(hp, 32), v128.load(ip, 32));
-      d = quantize4(v128.load(xp, 48), v128.load(sp, 48), v128.load(lp, 48), v128.load(hp, 48), v128.load(ip, 48));
+      const zp = paramB + off;
+      a = quantizeVary4(v128.load(xp), v128.load(sp), v128.load(zp), qminV, qmaxV, m);
+      b = quantizeVary4(v128.load(xp, 16), v128.load(sp, 16), v128.load(zp, 16), qminV, qmaxV, m);
+      c = quantizeVary4(v128.load(xp, 32), v128.load(sp, 32), v128.load(zp, 32), qminV, qmaxV, m);
+      d = quantizeVary4(v128.load(xp, 48), v128.load(sp, 48), v128.load(zp, 48), qminV, qmaxV, m);
     } else {
-      a = quantize4(v128.load(xp), s0, lo0, hi0, k0);
-      b = quantize4(v128.load(xp, 16), s0, lo0, hi0, k0);
-      c = quantize4(v128.load(xp, 32), s0, lo0, hi0, k0);
-      d = quantize4(v128.load(xp, 48), s0, lo0, hi0, k0);
+      a = quantize4(v128.load(xp), s0, lo0, hi0, k0, m);
+      b = quantize4(v128.load(xp, 16), s0, lo0, hi0, k0, m);
+      c = quantize4(v128.load(xp, 32), s0, lo0, hi0, k0, m);
+      d = quantize4(v128.load(xp, 48), s0, lo0, hi0, k0, m);
     }
     storeCodes<T>(q + <usize>k * sizeof<T>(), a, b, c, d);
   }
   for (; k < n; k++) {
-    let v: v128;
     // The tail goes through the same vector ops so it cannot drift from the main loop.
-    const xv = f32x4.splat(load<f32>(x + (<usize>k << 2)));
+    const xp = x + (<usize>k << 2);
+    const qp = q + <usize>k * sizeof<T>();
     if (vary) {
-      const z = load<i32>(paramB + (<usize>(p + k) << 2));
-      const s = f32x4.splat(load<f32>(paramA + (<usize>(p + k) << 2)));
-      v = quantize4(xv, s, f32x4.splat(qmin - <f32>z), f32x4.splat(qmax - <f32>z), i32x4.splat(MAGIC_BITS - z));
+      quantizeOneVary<T>(xp, qp, <usize>(p + k) << 2, qminV, qmaxV, m);
     } else {
-      v = quantize4(xv, s0, lo0, hi0, k0);
+      store<T>(qp, <T>i32x4.extract_lane(quantize4(v128.load32_splat(xp), s0, lo0, hi0, k0, m), 0));
     }
-    store<T>(q + <usize>k * sizeof<T>(), <T>i32x4.extract_lane(v, 0));
+  }
+}
+
+/** Rows quantized together by quantizeRowsRun: each parameter vector loaded serves this many rows. */
+const ROW_GROUP: u32 = 4;
+
+/**
+ * quantizeRun with per-element parameters over `rows` consecutive whole rows of `rowLen` elements
+ * that all use parameters p .. p + rowLen − 1 (the rows of one block, or every row of a tensor
+ * quantized per channel along its last axis). Rows go ROW_GROUP at a time, 8 columns at a step:
+ * the scales and zero points of those 8 columns are loaded and their bounds derived once, then
+ * applied to the 8 elements of each row of the group. One row at a time (quantizeRun), a row of
+ * 4096 streams 32 KiB of parameters beside 16 KiB of data, more than L1 keeps from one row to
+ * the next; this reads them a quarter as often and derives the bounds a quarter as often.
+ */
+// @ts-ignore: decorator
+@inline export function quantizeRowsRun<T>(x: usize, q: usize, rows: u32, rowLen: u32, p: u32): void {
+  const m = f32x4.splat(magic);
+  const qminV = f32x4.splat(qmin);
+  const qmaxV = f32x4.splat(qmax);
+  const sBase = paramA + (<usize>p << 2);
+  const zBase = paramB + (<usize>p << 2);
+  const xStride = <usize>rowLen << 2;
+  const qStride = <usize>rowLen * sizeof<T>();
+  for (let r: u32 = 0; r < rows; r += ROW_GROUP) {
+    const g = min(ROW_GROUP, rows - r);
+    const xg = x + <usize>r * xStride;
+    const qg = q + <usize>r * qStride;
+    let k: u32 = 0;
+    for (; k + 8 <= rowLen; k += 8) {
+      const off = <usize>k << 2;
+      const s0 = v128.load(sBase + off);
+      const s1 = v128.load(sBase + off, 16);
+      const z0 = v128.load(zBase + off);
+      const z1 = v128.load(zBase + off, 16);
+      const f0 = f32x4.convert_i32x4_s(z0);
+      const f1 = f32x4.convert_i32x4_s(z1);
+      const lo0 = f32x4.sub(qminV, f0);
+      const lo1 = f32x4.sub(qminV, f1);
+      const hi0 = f32x4.sub(qmaxV, f0);
+      const hi1 = f32x4.sub(qmaxV, f1);
+      const k0 = i32x4.sub(m, z0);
+      const k1 = i32x4.sub(m, z1);
+      let xp = xg + off;
+      let qp = qg + <usize>k * sizeof<T>();
+      for (let row: u32 = 0; row < g; row++) {
+        storeCodes8<T>(qp, quantize4(v128.load(xp), s0, lo0, hi0, k0, m), quantize4(v128.load(xp, 16), s1, lo1, hi1, k1, m));
+        xp += xStride;
+        qp += qStride;
+      }
+    }
+    for (; k < rowLen; k++) {
+      for (let row: u32 = 0; row < g; row++) {
+        quantizeOneVary<T>(xg + <usize>row * xStride + (<usize>k << 2), qg + <usize>row * qStride + <usize>k * sizeof<T>(), <usize>(p + k) << 2, qminV, qmaxV, m);
+      }
+    }
   }
 }
 
@@ -166,6 +256,8 @@ const MAGIC: f32 = 12582912.0;
   const s0 = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
   const lo0 = f32x4.splat(qmin - zf0);
   const hi0 = f32x4.splat(qmax - zf0);
+  const qminV = f32x4.splat(qmin);
+  const qmaxV = f32x4.splat(qmax);
   let k: u32 = 0;
   for (; k + 8 <= n; k += 8) {
     const xp = x + (<usize>k << 2);
@@ -173,10 +265,11 @@ const MAGIC: f32 = 12582912.0;
     if (vary) {
       const off = <usize>(p + k) << 2;
       const sp = paramA + off;
-      const lp = paramLoShift + off;
-      const hp = paramHiShift + off;
-      v128.store(op, fakeQuantize4(v128.load(xp), v128.load(sp), v128.load(lp), v128.load(hp)));
-      v128.store(op, fakeQuantize4(v128.load(xp, 16), v128.load(sp, 16), v128.load(lp, 16), v128.load(hp, 16)), 16);
+      const zp = paramB + off;
+      const z1 = f32x4.convert_i32x4_s(v128.load(zp));
+      const z2 = f32x4.convert_i32x4_s(v128.load(zp, 16));
+      v128.store(op, fakeQuantize4(v128.load(xp), v128.load(sp), f32x4.sub(qminV, z1), f32x4.sub(qmaxV, z1)));
+      v128.store(op, fakeQuantize4(v128.load(xp, 16), v128.load(sp, 16), f32x4.sub(qminV, z2), f32x4.sub(qmaxV, z2)), 16);
     } else {
       v128.store(op, fakeQuantize4(v128.load(xp), s0, lo0, hi0));
       v128.store(op, fakeQuantize4(v128.load(xp, 16), s0, lo0, hi0), 16);

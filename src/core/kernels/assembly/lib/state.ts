@@ -17,14 +17,6 @@ export let paramLo: u32 = 0;
 export let paramA: usize = 0;
 /** Staged parameters: int32 zero points, or the running maxima (float32) for minMax. */
 export let paramB: usize = 0;
-/**
- * Derived per-parameter arrays for the vector-parameter (varyInner) paths, so their inner loops
- * load instead of recomputing per vector: qmin − zp and qmax − zp (float32) and
- * MAGIC_BITS − zp (int32); see affine.ts. Filled by prepareShifted.
- */
-export let paramLoShift: usize = 0;
-export let paramHiShift: usize = 0;
-export let paramIntShift: usize = 0;
 export let qmin: f32 = 0;
 export let qmax: f32 = 0;
 
@@ -44,23 +36,9 @@ export function setParams(paramA_: usize, paramB_: usize, qmin_: f32, qmax_: f32
   qmax = qmax_;
 }
 
-/** 1.5 · 2^23 as float32 bits: see affine.ts. */
-export const MAGIC_BITS: i32 = 0x4b400000;
-
 /**
- * Fills the derived arrays for `count` staged parameters, placed after the zero points at the
- * same 64-byte-aligned stride the caller used between scales and zero points. Call after setParams.
+ * 1.5 · 2^23 (float32 bits 0x4b400000), the rounding constant of affine.ts. A mutable global,
+ * exported from the module, so that neither Binaryen nor V8 treats it as a constant: a v128.const
+ * in a loop is rebuilt on every iteration, a splat of this taken before the loop stays in a register.
  */
-export function prepareShifted(count: u32): void {
-  const stride = paramB - paramA;
-  paramLoShift = paramB + stride;
-  paramHiShift = paramLoShift + stride;
-  paramIntShift = paramHiShift + stride;
-  for (let k: u32 = 0; k < count; k++) {
-    const off = <usize>k << 2;
-    const zp = load<i32>(paramB + off);
-    store<f32>(paramLoShift + off, qmin - <f32>zp);
-    store<f32>(paramHiShift + off, qmax - <f32>zp);
-    store<i32>(paramIntShift + off, MAGIC_BITS - zp);
-  }
-}
+export let magic: f32 = 12582912.0;
