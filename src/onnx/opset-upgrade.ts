@@ -95,7 +95,10 @@ const SCHEMA_CHANGES: Readonly<Record<string, readonly SchemaChange[]>> = {
       },
     },
   ],
-  Upsample: [{ since: 9, change: 'scales moved to an input, then replaced by Resize at 10', adapt: () => blocked('Upsample changed at opset 9 (scales became an input) and was deprecated for Resize at 10') }],
+  Upsample: [
+    { since: 9, change: 'scales attribute -> input', adapt: () => blocked('Upsample changed at opset 9 (scales became an input) and was deprecated for Resize at 10') },
+    { since: 10, change: 'deprecated for Resize', adapt: (node) => (findAttribute(node, 'scales') ? NO_CHANGE : blocked('Upsample was deprecated at opset 10 for Resize, whose coordinate rules differ')) },
+  ],
   Scan: [{ since: 9, change: 'batch axis and sequence_lens removed', adapt: () => blocked('Scan lost its batch axis and sequence_lens input at opset 9') }],
   Resize: [{ since: 11, change: 'roi input and coordinate modes added', adapt: () => blocked('Resize-10 and Resize-11 differ in inputs and coordinate transformation') }],
   Slice: [

@@ -4,6 +4,7 @@ import { computeQParams, quantize } from '../../src/core/quantize.js';
 import { intAttribute } from '../../src/formats/onnx/attributes.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { makeTensor, readFloat32, readTensor, tensorDims } from '../../src/formats/onnx/tensor.js';
+import type { DynamicQuantizeReport } from '../../src/onnx/dynamic.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { mlpModel, randomWeights } from './models.js';
 import { convReluModel, ifModel, maxAbs, maxAbsDiff } from './quantized-models.js';
@@ -110,9 +111,14 @@ describe('dynamic quantization', () => {
 
   it('4-bit dtypes and old opsets are clear errors; runtime weights stay float with the reason', async () => {
     await expect(quantizeModel(singleMatMul(), { mode: 'dynamic', dtype: 'int4' })).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/int8 or uint8.*got dtype int4/) });
-    const old = singleMatMul();
-    old.opsetImport[0]!.version = 9n;
-    await expect(quantizeModel(old, { mode: 'dynamic' })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    // An opset-9 model whose Upsample would change meaning at opset 11 is refused, naming it.
+    const up = makeGraph({
+      nodes: [makeNode('Upsample', ['x0', 'scales'], ['x'], { name: 'up' }), makeNode('MatMul', ['x', 'W'], ['y'], { name: 'mm' })],
+      inputs: [makeValueInfo('x0', 'float32', [1, 16]), makeValueInfo('scales', 'float32', [2])],
+      outputs: [makeValueInfo('y', 'float32', [2, 16])],
+      initializers: [makeTensor('W', 'float32', [32, 16], randomWeights(512, 31))],
+    });
+    await expect(quantizeModel(makeModel(up, { '': 9 }), { mode: 'dynamic' })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/opset 9 and this mode needs opset 11.*Upsample 'up': Upsample was deprecated at opset 10/) });
     const g = makeGraph({
       nodes: [makeNode('MatMul', ['x', 'w'], ['y'], { name: 'mm' })],
       inputs: [makeValueInfo('x', 'float32', [1, 4]), makeValueInfo('w', 'float32', [4, 2])],
@@ -120,5 +126,55 @@ describe('dynamic quantization', () => {
     });
     const { report } = await quantizeModel(makeModel(g, { '': 17 }), { mode: 'dynamic' });
     expect(report.nodes).toEqual([{ node: 'mm', opType: 'MatMul', status: 'float', reason: "weight 'w' is computed at run time, not a constant" }]);
+  });
+
+  it('an opset-9 model (Clip with min/max attributes) is raised to opset 11 first, said loudly; the result runs in onnxruntime', async () => {
+    const g = makeGraph({
+      nodes: [makeNode('Clip', ['x'], ['c'], { name: 'clip', attributes: { min: { float: -0.75 }, max: { float: 0.75 } } }), makeNode('MatMul', ['c', 'W'], ['y'], { name: 'mm' })],
+      inputs: [makeValueInfo('x', 'float32', [1, 32])],
+      outputs: [makeValueInfo('y', 'float32', [1, 16])],
+      initializers: [makeTensor('W', 'float32', [32, 16], randomWeights(512, 31))],
+    });
+    const m = makeModel(g, { '': 9 });
+    const { model: q, report } = await quantizeModel(m, { mode: 'dynamic' });
+    expect(q.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 11]]);
+    expect((report as DynamicQuantizeReport).opsetUpgrade).toEqual({ from: 9, to: 11, rewritten: [{ opType: 'Clip', count: 1, change: 'min/max attributes -> inputs' }] });
+    expect(report.warnings[0]).toMatch(/^OPSET RAISED: ai.onnx opset 9 -> 11 \(DynamicQuantizeLinear needs opset 11.*1 Clip \(min\/max attributes -> inputs\)/);
+    expect(ops(q)).toEqual(['Constant', 'Constant', 'Clip', 'DynamicQuantizeLinear', 'MatMulInteger', 'Cast', 'Mul', 'Mul']);
+    const feeds = { x: { dims: [1, 32], data: randomWeights(32, 8) } };
+    const [a, b] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(0.03);
+  });
+
+  it('an opset-10 model is raised to 11 too (DynamicQuantizeLinear is opset 11) and loads in onnxruntime', async () => {
+    const m = singleMatMul();
+    m.opsetImport[0]!.version = 10n;
+    const { model: q, report } = await quantizeModel(m, { mode: 'dynamic' });
+    expect(Number(q.opsetImport[0]!.version)).toBe(11);
+    expect((report as DynamicQuantizeReport).opsetUpgrade).toEqual({ from: 10, to: 11, rewritten: [] });
+    const feeds = { x: { dims: [1, 32], data: randomWeights(32, 9) } };
+    const [a, b] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(0.03);
+  });
+
+  it('a weight shared by two MatMuls is quantized once: both MatMulIntegers read the same codes, bytes counted once', async () => {
+    const g = makeGraph({
+      nodes: [makeNode('MatMul', ['x', 'W'], ['h'], { name: 'mm1' }), makeNode('Relu', ['h'], ['r'], { name: 'relu' }), makeNode('MatMul', ['r', 'W'], ['y'], { name: 'mm2' })],
+      inputs: [makeValueInfo('x', 'float32', [1, 16])],
+      outputs: [makeValueInfo('y', 'float32', [1, 16])],
+      initializers: [makeTensor('W', 'float32', [16, 16], randomWeights(256, 41))],
+    });
+    const m = makeModel(g, { '': 17 });
+    const { model: q, report } = await quantizeModel(m, { mode: 'dynamic', perChannel: true });
+    const integer = q.graph!.node.filter((n) => n.opType === 'MatMulInteger');
+    expect(integer).toHaveLength(2);
+    expect(integer[0]!.input[1]).toBe(integer[1]!.input[1]);
+    expect(integer[0]!.input[3]).toBe(integer[1]!.input[3]);
+    expect(q.graph!.initializer.map((t) => t.name).sort()).toEqual(['W_quantized', 'W_scale', 'W_zero_point']);
+    expect(report.weightBytesBefore).toBe(256 * 4);
+    expect(report.weightBytesAfter).toBe(256 + 16 + 16 * 4);
+    const feeds = { x: { dims: [1, 16], data: randomWeights(16, 10) } };
+    const [a, b] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(0.05);
   });
 });
