@@ -296,6 +296,22 @@ describe('wasmKernels', () => {
       wasmKernels.dequantize(q, layout, scale, zeroPoint, got);
       expect(bits(got)).toEqual(bits(want));
     }
+    // Every zero point of a call is checked, in the SIMD part of the check and in its tail.
+    const shape = [3, 11];
+    const perChannel = blockLayout(shape, { kind: 'per-axis', axis: 1 });
+    const xs = Float32Array.from({ length: 33 }, (_, i) => f32((i - 16) * 1.25));
+    for (const at of [2, 9]) {
+      for (const zp of [2 ** 30, -(2 ** 30)]) {
+        const zeroPoint = new Int32Array(11).fill(3);
+        zeroPoint[at] = zp;
+        const scales = new Float32Array(11).fill(0.5);
+        const wantQ = new Int16Array(33);
+        const gotQ = new Int16Array(33);
+        referenceKernels.quantize(xs, perChannel, scales, zeroPoint, -32768, 32767, wantQ);
+        wasmKernels.quantize(xs, perChannel, scales, zeroPoint, -32768, 32767, gotQ);
+        expect(firstDiff(gotQ, wantQ)).toBe(-1);
+      }
+    }
     // 300 does not fit a Uint8Array: typed-array stores wrap, as the reference's do.
     const want = new Uint8Array(40);
     const got = new Uint8Array(40);

@@ -6,7 +6,7 @@ import { dequantizeRun, fakeQuantizeRun, quantizeRowsRun, quantizeRun } from './
 import { minMaxSplatRun, minMaxVaryRun } from './lib/min-max';
 import { axisLen, blockSize, inner, paramLo, paramOuterStride, varyInner } from './lib/state';
 
-export { magic, setLayout, setParams } from './lib/state';
+export { magic, setLayout, setParams, zeroPointsWithin } from './lib/state';
 export { pack2, pack4, unpack2, unpack4 } from './lib/pack';
 export { minMaxKeysIn, minMaxKeysOut } from './lib/min-max';
 

@@ -36,6 +36,26 @@ export function setParams(paramA_: usize, paramB_: usize, qmin_: f32, qmax_: f32
   qmax = qmax_;
 }
 
+/** Whether the `count` int32 zero points at `ptr` all lie in [−limit, limit]. */
+export function zeroPointsWithin(ptr: usize, count: u32, limit: i32): bool {
+  let lo = i32x4.splat(0);
+  let hi = i32x4.splat(0);
+  let k: u32 = 0;
+  for (; k + 4 <= count; k += 4) {
+    const z = v128.load(ptr + (<usize>k << 2));
+    lo = i32x4.min_s(lo, z);
+    hi = i32x4.max_s(hi, z);
+  }
+  let mn = min(min(i32x4.extract_lane(lo, 0), i32x4.extract_lane(lo, 1)), min(i32x4.extract_lane(lo, 2), i32x4.extract_lane(lo, 3)));
+  let mx = max(max(i32x4.extract_lane(hi, 0), i32x4.extract_lane(hi, 1)), max(i32x4.extract_lane(hi, 2), i32x4.extract_lane(hi, 3)));
+  for (; k < count; k++) {
+    const z = load<i32>(ptr + (<usize>k << 2));
+    mn = min(mn, z);
+    mx = max(mx, z);
+  }
+  return mn >= -limit && mx <= limit;
+}
+
 /**
  * 1.5 · 2^23 (float32 bits 0x4b400000), the rounding constant of affine.ts. A mutable global,
  * exported from the module, so that neither Binaryen nor V8 treats it as a constant: a v128.const
