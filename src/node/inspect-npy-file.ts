@@ -1,5 +1,5 @@
 import type { QuantDtypeName } from '../core/dtypes.js';
-import { getKernels } from '../core/kernels/index.js';
+import { createWasmArena, getKernels } from '../core/kernels/index.js';
 import { blockLayout, PER_TENSOR } from '../core/layout.js';
 import { qparamsFromRange } from '../core/quantize.js';
 import type { NpyDtype } from '../formats/npy.js';
@@ -47,39 +47,51 @@ export async function inspectNpyFile(
   const bins = opts.bins ?? 16;
   const dtypes = opts.dtypes ?? INSPECT_DTYPES;
   const size = reader.size;
-  const buffer = new Float32Array(Math.max(1, Math.min(opts.chunkElements ?? DEFAULT_CHUNK_ELEMENTS, size)));
-  const flat = [size];
-  const layout = blockLayout(flat, PER_TENSOR);
-  const range = await computeNpyRange(reader, layout, false, { runner: createLocalRunner(), buffer });
-  const min = range.min[0];
-  const max = range.max[0];
-  const params = dtypes.map((dtype) => qparamsFromRange(range.min, range.max, flat, { dtype }));
-  const kernels = getKernels();
-  const fq = new Float32Array(buffer.length);
-  const noise = new Float64Array(dtypes.length);
-  const counts = new Array<number>(bins).fill(0);
-  const width = (max - min) / bins;
+  const m = Math.max(1, Math.min(opts.chunkElements ?? DEFAULT_CHUNK_ELEMENTS, size));
+  // Chunks in WebAssembly memory (kernels run in place), two so the next is read during the current.
+  const arena = createWasmArena();
   let sum = 0;
   let sumSq = 0;
-  await forEachChunk(reader, buffer, (x, start) => {
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i];
-      sum += v;
-      sumSq += v * v;
-      const b = width > 0 ? Math.floor((v - min) / width) : 0;
-      counts[b >= bins ? bins - 1 : b]++;
-    }
-    const out = fq.subarray(0, x.length);
-    params.forEach((p, k) => {
-      kernels.fakeQuantize(x, layout, p.scale, p.zeroPoint, p.qmin, p.qmax, out, start);
-      let s = 0;
+  const counts = new Array<number>(bins).fill(0);
+  const noise = new Float64Array(dtypes.length);
+  const flat = [size];
+  let min: number;
+  let max: number;
+  let params: ReturnType<typeof qparamsFromRange>[];
+  try {
+    const buffers = size > m && reader.isRawFloat32 ? [arena.float32(m), arena.float32(m)] : [arena.float32(m)];
+    const layout = blockLayout(flat, PER_TENSOR);
+    const range = await computeNpyRange(reader, layout, false, { runner: createLocalRunner(), buffer: buffers });
+    min = range.min[0];
+    max = range.max[0];
+    params = dtypes.map((dtype) => qparamsFromRange(range.min, range.max, flat, { dtype }));
+    const kernels = getKernels();
+    const fq = arena.float32(m);
+    const width = (max - min) / bins;
+    const lo = min;
+    await forEachChunk(reader, buffers, (x, start) => {
       for (let i = 0; i < x.length; i++) {
-        const d = x[i] - out[i];
-        s += d * d;
+        const v = x[i];
+        sum += v;
+        sumSq += v * v;
+        const b = width > 0 ? Math.floor((v - lo) / width) : 0;
+        counts[b >= bins ? bins - 1 : b]++;
       }
-      noise[k] += s;
+      const out = fq.subarray(0, x.length);
+      params.forEach((p, k) => {
+        kernels.fakeQuantize(x, layout, p.scale, p.zeroPoint, p.qmin, p.qmax, out, start);
+        let s = 0;
+        for (let i = 0; i < x.length; i++) {
+          const d = x[i] - out[i];
+          s += d * d;
+        }
+        noise[k] += s;
+      });
     });
-  });
+  } finally {
+    arena.free();
+  }
+  const width = (max - min) / bins;
   const mean = sum / size;
   const variance = Math.max(0, sumSq / size - mean * mean);
   const edges = Array.from({ length: bins + 1 }, (_, k) => (k === bins ? max : min + k * width));

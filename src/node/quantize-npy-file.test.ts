@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Granularity } from '../core/layout.js';
 import { dequantize, fakeQuantize, quantize } from '../core/quantize.js';
+import { isWasmArray, wasmZeroCopy } from '../core/kernels/index.js';
 import { referenceKernels } from '../core/kernels/reference.js';
+import { wasmHeap } from '../core/kernels/wasm-memory.js';
+import type { ChunkRunner } from './chunk-runner.js';
+import { createLocalRunner } from './chunk-runner.js';
 import { decodeNpy, encodeNpy } from '../formats/npy.js';
 import { dequantizeNpyFile } from './dequantize-npy-file.js';
 import { NpyFileReader } from './npy-file-reader.js';
@@ -146,5 +150,71 @@ describe('quantizeNpyFile (streamed)', () => {
     await quantizeNpyFile(reader, sink, { dtype: 'int8', chunkElements: 64 });
     reader.close();
     expect(decodeNpy(sink.bytes()).data).toEqual(quantize(Float32Array.from(x64), shape, { dtype: 'int8' }).codes);
+  });
+});
+
+describe('quantizeNpyFile: buffers in WebAssembly memory, reads ahead, frees what it allocates', () => {
+  const big = Float32Array.from({ length: 4096 }, (_, i) => Math.cos(i * 0.11) * 3);
+  const bigFile = file('big.npy', encodeNpy({ dtype: 'float32', shape: [64, 64], data: big }));
+
+  it('reads chunk k + 1 before chunk k is quantized, into WebAssembly memory, with the same codes', async () => {
+    const reader = NpyFileReader.open(bigFile);
+    const events: string[] = [];
+    const inWasm: boolean[] = [];
+    const read = reader.readFloat32Async.bind(reader);
+    reader.readFloat32Async = (start, out) => {
+      events.push(`read ${start / 1024}`);
+      inWasm.push(isWasmArray(out));
+      return read(start, out);
+    };
+    const local = createLocalRunner();
+    const runner: ChunkRunner = {
+      ...local,
+      quantize: (x, layout, scale, zp, qmin, qmax, out, start) => {
+        events.push(`quantize ${start / 1024}`);
+        inWasm.push(isWasmArray(x), isWasmArray(out));
+        return local.quantize(x, layout, scale, zp, qmin, qmax, out, start);
+      },
+    };
+    const sink = collect();
+    await quantizeNpyFile(reader, sink, { dtype: 'uint8', chunkElements: 1024, runner });
+    reader.close();
+    expect(decodeNpy(sink.bytes()).data).toEqual(quantize(big, [64, 64], { dtype: 'uint8' }).codes);
+    // Pass 1 (range) reads 0..3, then pass 2 reads each next chunk before quantizing the current one.
+    expect(events).toEqual(['read 0', 'read 1', 'read 2', 'read 3', 'read 0', 'read 1', 'quantize 0', 'read 2', 'quantize 1', 'read 3', 'quantize 2', 'quantize 3']);
+    expect(inWasm.every(Boolean)).toBe(wasmZeroCopy());
+  });
+
+  it('frees its WebAssembly memory and closes the runner it made, also when it fails', async () => {
+    const heap = wasmHeap();
+    if (!heap) return; // no shared memory here: nothing lives in WebAssembly memory
+    const run = async (path: string, opts: Parameters<typeof quantizeNpyFile>[2]) => {
+      const reader = NpyFileReader.open(path);
+      try {
+        await quantizeNpyFile(reader, collect(), opts);
+      } finally {
+        reader.close();
+      }
+    };
+    await run(bigFile, { dtype: 'uint8', chunkElements: 1024 }); // warm: the kernels' own scratch
+    const used = heap.usedBytes;
+    await run(bigFile, { dtype: 'int4', pack: true, chunkElements: 1024 });
+    await run(bigFile, { dtype: 'int8', granularity: { kind: 'per-axis', axis: 0 }, chunkElements: 512 });
+    expect(heap.usedBytes).toBe(used);
+    const y = big.slice();
+    y[3000] = NaN;
+    const nan = file('nan-big.npy', encodeNpy({ dtype: 'float32', shape: [64, 64], data: y }));
+    await expect(run(nan, { dtype: 'uint8', chunkElements: 1024 })).rejects.toThrow('NaN at index 3000');
+    expect(heap.usedBytes).toBe(used);
+    const reader = NpyFileReader.open(bigFile);
+    const sink = collect();
+    await fakeQuantizeNpyFile(reader, sink, { dtype: 'uint8', chunkElements: 1024 });
+    reader.close();
+    expect(decodeNpy(sink.bytes()).data).toEqual(fakeQuantize(big, [64, 64], { dtype: 'uint8' }).values);
+    const codes = quantize(big, [64, 64], { dtype: 'uint8' });
+    const dq = NpyFileReader.open(file('codes.npy', encodeNpy({ dtype: 'uint8', shape: [64, 64], data: codes.codes as Uint8Array })));
+    await dequantizeNpyFile(dq, collect(), codes.params, { chunkElements: 1024 });
+    dq.close();
+    expect(heap.usedBytes).toBe(used);
   });
 });
