@@ -1,6 +1,14 @@
 import type { QParams } from '../core/qparams.js';
 import { dequantize, layoutForParams, quantize } from '../core/quantize.js';
 import { countClipped } from './count-clipped.js';
+import { valueHistogram, type ValueHistogram } from './value-histogram.js';
+
+/** A histogram as plain JSON data: counts.length equal bins between consecutive edges. */
+export interface HistogramData<Of extends string> {
+  readonly of: Of;
+  readonly edges: number[];
+  readonly counts: number[];
+}
 
 /** How well a set of parameters fits the calibration data. */
 export interface CalibrationMeasures {
@@ -13,20 +21,30 @@ export interface CalibrationMeasures {
   /** 10·log10(Σx² / Σ(x − x̂)²) over the finite values; Infinity when the error is exactly 0. */
   readonly sqnrDb: number;
   /** Histogram of the quantization error x − x̂ of the finite values (the reference's error_hist). */
-  readonly histogram: { readonly of: 'error'; readonly edges: number[]; readonly counts: number[] };
+  readonly histogram: HistogramData<'error'>;
+  /**
+   * Histogram of the calibration data itself: DATA_HISTOGRAM_BINS bins over the observed values
+   * and the chosen range together, so the clipped tails (values outside the range) show. One
+   * histogram over all channels for a per-channel calibration; NaN and ±Infinity are counted apart.
+   */
+  readonly dataHistogram: HistogramData<'data'> & { readonly nonFinite: number };
 }
 
 export const ERROR_HISTOGRAM_BINS = 32;
+export const DATA_HISTOGRAM_BINS = 128;
+
+export interface MeasureOptions {
+  /** Values the data histogram must span besides the data (the chosen range [min, max]). */
+  readonly include?: readonly number[];
+}
 
 /** Quantizes each batch with `params` and measures the error against the original values. */
-export function measureCalibration(batches: readonly { data: Float32Array; shape: readonly number[] }[], params: QParams): CalibrationMeasures {
+export function measureCalibration(batches: readonly { data: Float32Array; shape: readonly number[] }[], params: QParams, options: MeasureOptions = {}): CalibrationMeasures {
   let count = 0;
   let clipped = 0;
   let finite = 0;
   let sumSq = 0;
   let sumX2 = 0;
-  let errMin = Infinity;
-  let errMax = -Infinity;
   const errors: Float32Array[] = [];
   for (const { data, shape } of batches) {
     const layout = layoutForParams(data.length, shape, params);
@@ -42,35 +60,26 @@ export function measureCalibration(batches: readonly { data: Float32Array; shape
       err[k++] = e;
       sumSq += e * e;
       sumX2 += x * x;
-      if (e < errMin) errMin = e;
-      if (e > errMax) errMax = e;
     }
     errors.push(err.subarray(0, k));
     finite += k;
     count += data.length;
   }
+  const data = valueHistogram(
+    batches.map((b) => b.data),
+    DATA_HISTOGRAM_BINS,
+    options.include,
+  );
   return {
     count,
     clippedFraction: count ? clipped / count : 0,
     mse: finite ? sumSq / finite : 0,
     sqnrDb: sumSq === 0 ? Infinity : 10 * Math.log10(sumX2 / sumSq),
-    histogram: errorHistogram(errors, errMin, errMax),
+    histogram: { of: 'error', ...plain(valueHistogram(errors, ERROR_HISTOGRAM_BINS)) },
+    dataHistogram: { of: 'data', ...plain(data), nonFinite: data.nonFinite },
   };
 }
 
-function errorHistogram(errors: Float32Array[], lo: number, hi: number): CalibrationMeasures['histogram'] {
-  if (!(lo <= hi)) return { of: 'error', edges: [], counts: [] };
-  if (lo === hi) return { of: 'error', edges: [lo, hi], counts: [errors.reduce((n, e) => n + e.length, 0)] };
-  const bins = ERROR_HISTOGRAM_BINS;
-  const width = (hi - lo) / bins;
-  const edges = Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : lo + i * width));
-  const counts = new Array<number>(bins).fill(0);
-  for (const err of errors) {
-    for (let i = 0; i < err.length; i++) {
-      // The last bin is closed, as numpy.histogram's.
-      const b = Math.min(Math.floor((err[i] - lo) / width), bins - 1);
-      counts[b]++;
-    }
-  }
-  return { of: 'error', edges, counts };
+function plain(h: ValueHistogram): { edges: number[]; counts: number[] } {
+  return { edges: Array.from(h.edges), counts: Array.from(h.counts) };
 }

@@ -578,7 +578,9 @@ export class Quantizer {
     const count = granularity.kind === 'per-tensor' ? 1 : shape[granularity.axis];
     const range = run.anyFinite ? run.observer.range({ dtype: run.layer.dtype! }) : { min: new Float32Array(count), max: new Float32Array(count) };
     const params = qparamsFromRange(range.min, range.max, shape, { dtype: run.layer.dtype!, symmetric: run.symmetric, granularity });
-    const measures = measureCalibration(run.tensors, params);
+    const min = Math.min(...range.min);
+    const max = Math.max(...range.max);
+    const measures = measureCalibration(run.tensors, params, { include: [min, max] });
     const entry: CalibratedEntry = { params, min: range.min, max: range.max, shape: [...shape], method: run.method.name };
     this.calibrated.set(run.key, entry);
     return {
@@ -592,8 +594,8 @@ export class Quantizer {
       zeroPoint: params.zeroPoint[0],
       scales: Array.from(params.scale),
       zeroPoints: Array.from(params.zeroPoint),
-      min: Math.min(...range.min),
-      max: Math.max(...range.max),
+      min,
+      max,
       observedMin: run.anyFinite ? run.observedMin : NaN,
       observedMax: run.anyFinite ? run.observedMax : NaN,
       ...measures,

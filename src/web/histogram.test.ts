@@ -30,6 +30,6 @@ describe('computeHistogram', () => {
   it('handles all-equal and all-non-finite data, and refuses a bad bin count', () => {
     expect(Array.from(computeHistogram(new Float32Array([2, 2]), 3).counts)).toEqual([2, 0, 0]);
     expect(computeHistogram(new Float32Array([NaN]), 3).nonFinite).toBe(1);
-    expect(() => computeHistogram(new Float32Array([1]), 0)).toThrow(/bins must be a positive integer, got 0/);
+    expect(() => computeHistogram(new Float32Array([1]), 0)).toThrow(/bins must be a positive integer up to \d+, got 0/);
   });
 });
