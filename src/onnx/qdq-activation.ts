@@ -1,6 +1,4 @@
 import type { NodeProto } from 'onnx-buf';
-import { clone } from '@bufbuild/protobuf';
-import { NodeProtoSchema } from 'onnx-buf';
 import { makeNode } from '../formats/onnx/builders.js';
 import { makeTensor } from '../formats/onnx/tensor.js';
 import type { GraphIndex, NameGenerator } from './graph.js';
@@ -45,10 +43,12 @@ export interface QdqPlacement {
  * The edits that put a QuantizeLinear → DequantizeLinear pair on activation `a.tensor` of the main
  * graph, as ONNX Runtime's QDQ quantizer does: one pair per tensor, every float reader (also in
  * nested graphs) reading the DequantizeLinear's output; a graph output keeps its name, on the
- * DequantizeLinear's output, its producer writing to a new name. The pair follows the producer
+ * DequantizeLinear's output, its producer writing to a new name (a rename the caller applies with
+ * applyOutputRenames after applyEdits). The pair follows the producer
  * (or starts the graph for a graph input), which keeps the node order topological.
  */
-export function qdqEdits(root: GraphIndex, a: ActivationQuant, placement: QdqPlacement, names: NameGenerator): GraphEdit[] {
+export function qdqEdits(root: GraphIndex, a: ActivationQuant, placement: QdqPlacement, names: NameGenerator): QdqEdits {
+  const renames: OutputRename[] = [];
   const g = root.graph;
   const edits: GraphEdit[] = [
     { kind: 'add-initializer', graph: g, tensor: makeTensor(a.scale, 'float32', [], new Float32Array([a.scaleValue])) },
@@ -72,9 +72,11 @@ export function qdqEdits(root: GraphIndex, a: ActivationQuant, placement: QdqPla
     dqOutput = a.tensor;
   } else if (isOutput && producer) {
     floatSource = names.next(`${base}_QuantizeLinear_Input`);
-    const renamed = clone(NodeProtoSchema, producer);
-    renamed.output = producer.output.map((o) => (o === a.tensor ? floatSource : o));
-    edits.push({ kind: 'replace-node', graph: g, node: producer, nodes: [renamed] });
+    // Renamed in place after the edits (not replaced by a copy), so set-input edits other
+    // activations make on this producer are kept.
+    producer.output.forEach((o, index) => {
+      if (o === a.tensor) renames.push({ node: producer, index, name: floatSource });
+    });
     dqOutput = a.tensor;
   }
   if (!placement.producedQuantized) {
@@ -92,5 +94,23 @@ export function qdqEdits(root: GraphIndex, a: ActivationQuant, placement: QdqPla
       }
     }
   }
-  return edits;
+  return { edits, renames };
+}
+
+/** An output of a node to rename once all edits are applied (GraphEdit has no output edit). */
+export interface OutputRename {
+  readonly node: NodeProto;
+  readonly index: number;
+  readonly name: string;
+}
+
+/** The edits for one activation, and the producer output renamed when the activation is a graph output. */
+export interface QdqEdits {
+  readonly edits: GraphEdit[];
+  readonly renames: readonly OutputRename[];
+}
+
+/** Applies renames after applyEdits: each node keeps its identity, its inputs as edited. */
+export function applyOutputRenames(renames: readonly OutputRename[]): void {
+  for (const r of renames) r.node.output[r.index] = r.name;
 }

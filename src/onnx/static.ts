@@ -13,8 +13,8 @@ import { opSpecOf } from './op-specs.js';
 import type { OpsetUpgrade } from './opset-upgrade.js';
 import { describeOpsetUpgrade, upgradeOpset } from './opset-upgrade.js';
 import { BIAS_OPS, quantizeQdqBias } from './qdq-bias.js';
-import type { ActivationQuant } from './qdq-activation.js';
-import { activationQuant, qdqEdits } from './qdq-activation.js';
+import type { ActivationQuant, OutputRename } from './qdq-activation.js';
+import { activationQuant, applyOutputRenames, qdqEdits } from './qdq-activation.js';
 import type { QOperatorFusion } from './qoperator.js';
 import { fuseQOperator } from './qoperator.js';
 import type { QuantizeModeContext, QuantizeModeImpl } from './quantize-mode.js';
@@ -236,8 +236,11 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
     producedQuantized.add(node.output[0]!);
   }
   const edits: GraphEdit[] = [];
+  const renames: OutputRename[] = [];
   for (const a of acts.values()) {
-    edits.push(...qdqEdits(root2, a, { producedQuantized: producedQuantized.has(a.tensor), integerReaders: integerReaders.get(a.tensor) ?? new Set() }, names));
+    const q = qdqEdits(root2, a, { producedQuantized: producedQuantized.has(a.tensor), integerReaders: integerReaders.get(a.tensor) ?? new Set() }, names);
+    edits.push(...q.edits);
+    renames.push(...q.renames);
   }
   const fusedSet = new Set<NodeProto>(fusions.keys());
   const removedDq = new Set<NodeProto>();
@@ -266,6 +269,7 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
   edits.push(...biases.edits);
   warnings.push(...biases.warnings);
   applyEdits(model, edits);
+  applyOutputRenames(renames);
 
   const weightReports = new Map(weights.report.nodes.map((r) => [r.node, r]));
   const nodes: NodeReport[] = [];

@@ -1,6 +1,7 @@
 import type { ModelProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { createObserver } from '../../src/core/observers/builtin-observers.js';
+import { makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
 import { createOrtRunner } from '../../src/node/ort-runner.js';
 import { calibrate } from '../../src/onnx/calibrate.js';
@@ -98,6 +99,9 @@ describe('static quantization (QDQ)', () => {
     const { model: q, report } = await quantizeModel(m, { mode: 'static', dtype: 'uint8' }, { runModel, calibrationData: () => batches });
     const gemm = q.graph!.node.find((n) => n.opType === 'Gemm')!;
     expect(gemm.input[2]).toBe('c2');
+    // The Gemm produces the graph output y (renamed for its QuantizeLinear) and still reads the dequantized h2.
+    expect(gemm.input[0]).toBe(q.graph!.node.find((n) => n.opType === 'DequantizeLinear' && n.input[0] === 'h2_quantized')!.output[0]);
+    expect(gemm.output[0]).toBe('y_QuantizeLinear_Input');
     expect(report.nodes[1]).toMatchObject({ node: 'gemm', status: 'quantized', dtype: 'uint8', form: 'QDQ' });
     expect(readTensor(init(q, q.graph!.node.find((n) => n.opType === 'QuantizeLinear')!.input[2]!)).dtype).toBe('uint8');
     const feeds = { x: { dims: [1, 64], data: batches[0]!.x!.values as Float32Array } };
@@ -174,5 +178,57 @@ describe('static quantization: inputs and errors', () => {
     await expect(
       quantizeModel(matmulChainModel(), { mode: 'static' }, { runModel, calibrationData: () => [{ y: { name: 'y', dtype: 'float32', dims: [2, 32], values: randomWeights(64, 1) } }] }),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/no value for model input 'x'/) });
+  });
+
+  it('opset 11, per-channel Conv weights: the bias becomes int32 behind com.microsoft.DequantizeLinear (axis 0), so onnxruntime loads it; output close', async () => {
+    // onnxruntime's own bias rewrite would write an ai.onnx DequantizeLinear with an axis here, which opset 11 rejects.
+    const m = convReluModel(11);
+    const batches = floatBatches('x', [1, 3, 8, 8], 3, 60);
+    const { model: q, report } = await quantizeModel(m, { mode: 'static', perChannel: true }, { runModel, calibrationData: () => batches });
+    const conv = q.graph!.node.find((n) => n.opType === 'Conv')!;
+    const biasDq = q.graph!.node.find((n) => n.output[0] === conv.input[2])!;
+    expect([biasDq.opType, biasDq.domain, biasDq.attribute.map((a) => [a.name, Number(a.i)])]).toEqual(['DequantizeLinear', 'com.microsoft', [['axis', 0]]]);
+    const xScale = readFloat32(init(q, q.graph!.node.find((n) => n.opType === 'QuantizeLinear' && n.input[0] === 'x')!.input[1]!))[0]!;
+    const wScale = readFloat32(init(q, q.graph!.node.find((n) => n.output[0] === conv.input[1])!.input[1]!));
+    const codes = readTensor(init(q, biasDq.input[0]!));
+    expect(codes.dtype).toBe('int32');
+    const b = readFloat32(init(m, 'B'));
+    expect(Array.from(codes.values as Int32Array)).toEqual(Array.from(b, (v, i) => Math.round(v / Math.fround(xScale * wScale[i]!))));
+    expect(Array.from(readFloat32(init(q, biasDq.input[1]!)))).toEqual(Array.from(wScale, (w) => Math.fround(xScale * w)));
+    expect(q.graph!.initializer.some((t) => t.name === 'B')).toBe(false);
+    expect(report.nodes[0]).toMatchObject({ node: 'conv', status: 'quantized', tensors: ['W', 'B', 'x', 'c'], form: 'QDQ' });
+    expect(report.warnings.some((w) => /1 bias\(es\) of nodes with per-channel weights written as int32/.test(w))).toBe(true);
+    expect(q.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 11], ['com.microsoft', 1]]);
+    const feeds = { x: { dims: [1, 3, 8, 8], data: batches[0]!.x!.values as Float32Array } };
+    const [a, r] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.y!, r.y!) / maxAbs(a.y!)).toBeLessThan(0.05);
+  });
+
+  it('quantizeBias at opset 17 with per-tensor weights: an ai.onnx DequantizeLinear without axis; Gemm bias too', async () => {
+    const m = mlpModel();
+    const batches = floatBatches('x', [1, 64], 3, 70);
+    const { model: q } = await quantizeModel(m, { mode: 'static', quantizeBias: true }, { runModel, calibrationData: () => batches });
+    const gemm = q.graph!.node.find((n) => n.opType === 'Gemm')!;
+    const dq = q.graph!.node.find((n) => n.output[0] === gemm.input[2])!;
+    expect([dq.opType, dq.domain, dq.attribute.length]).toEqual(['DequantizeLinear', '', 0]);
+    expect(readTensor(init(q, dq.input[0]!)).dims).toEqual([16]);
+    expect(readTensor(init(q, dq.input[1]!)).dims).toEqual([]);
+    const feeds = { x: { dims: [1, 64], data: batches[0]!.x!.values as Float32Array } };
+    const [a, b] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(0.05);
+  });
+
+  it('an opset-9 model is raised to opset 11 (Slice attributes become inputs), said in the warnings, and runs', async () => {
+    const m = convReluModel(9);
+    m.graph!.node.push(makeNode('Slice', ['y'], ['z'], { name: 'slice', attributes: { starts: [1], ends: [3], axes: [1] } }));
+    m.graph!.output[0] = makeValueInfo('z', 'float32', [1, 2, 6, 6]);
+    const batches = floatBatches('x', [1, 3, 8, 8], 2, 80);
+    const { model: q, report } = await quantizeModel(m, { mode: 'static', perChannel: true }, { runModel, calibrationData: () => batches });
+    expect((report as StaticQuantizeReport).opsetUpgrade).toEqual({ from: 9, to: 11, rewritten: [{ opType: 'Slice', count: 1, change: 'starts/ends/axes attributes -> inputs' }] });
+    expect(report.warnings[0]).toMatch(/^OPSET RAISED: ai.onnx opset 9 -> 11/);
+    expect(Number(q.opsetImport.find((o) => o.domain === '')!.version)).toBe(11);
+    const feeds = { x: { dims: [1, 3, 8, 8], data: batches[1]!.x!.values as Float32Array } };
+    const [a, r] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.z!, r.z!) / maxAbs(a.z!)).toBeLessThan(0.05);
   });
 });
