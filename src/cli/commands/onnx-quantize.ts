@@ -5,6 +5,8 @@ import { calibrationHooks } from '../../node/calibration-data.js';
 import { loadModel, saveModel } from '../../node/onnx-file.js';
 import { INT4_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
 import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
+import type { OpsetUpgrade } from '../../onnx/opset-upgrade.js';
+import { describeOpsetUpgrade } from '../../onnx/opset-upgrade.js';
 import { quantizeModel } from '../../onnx/quantize-model.js';
 import type { QuantizeReport } from '../../onnx/quantize-report.js';
 import type { StaticQuantizeReport } from '../../onnx/static.js';
@@ -101,6 +103,9 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
     calibrating?.stop();
     progress.stop();
   }
+  // Raising the opset rewrites nodes: said on stderr too, whatever the output format.
+  const upgrade = (result.report as { opsetUpgrade?: OpsetUpgrade }).opsetUpgrade;
+  if (upgrade) io.stderr.write(`warning: ${describeOpsetUpgrade(upgrade, `--mode ${o.mode} needs it`)}\n`);
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
   const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);
   const ms = performance.now() - started;

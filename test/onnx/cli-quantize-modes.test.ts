@@ -1,0 +1,86 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CliIo } from '../../src/cli/cli-io.js';
+import { onnxCommand } from '../../src/cli/commands/onnx.js';
+import { EXIT, exitCodeFor, formatError } from '../../src/cli/exit-codes.js';
+import { buildProgram } from '../../src/cli/run-cli.js';
+import { encodeNpy } from '../../src/formats/npy.js';
+import { encodeModel } from '../../src/formats/onnx/model.js';
+import { loadModel } from '../../src/node/onnx-file.js';
+import { mlpModel, randomWeights } from './models.js';
+import { maxAbs, maxAbsDiff } from './quantized-models.js';
+import { runOrt } from './run-ort.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** `quantkit <args>` in-process with the onnx group, as runCli runs it (exit status, stdout, stderr). */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => ((stderr += s), true), isTTY: false }, env: {} } as unknown as CliIo;
+  try {
+    await buildProgram(io, [onnxCommand]).parseAsync(args, { from: 'user' });
+    return { code: EXIT.OK, stdout, stderr };
+  } catch (e) {
+    return { code: exitCodeFor(e), stdout, stderr: stderr + formatError(e, false) };
+  }
+}
+
+function setup(opset = 17) {
+  const dir = mkdtempSync(join(tmpdir(), 'qk-onnx-modes-'));
+  dirs.push(dir);
+  const model = mlpModel(64, 48, 16, opset);
+  const input = join(dir, 'm.onnx');
+  writeFileSync(input, encodeModel(model));
+  return { dir, input, out: join(dir, 'q.onnx'), model };
+}
+
+/** The float model and the written one give close outputs in onnxruntime-node. */
+async function expectRunsClose(model: ReturnType<typeof mlpModel>, out: string, bound: number) {
+  const feeds = { x: { dims: [1, 64], data: randomWeights(64, 99) } };
+  const [a, b] = [await runOrt(model, feeds), await runOrt(loadModel(out), feeds)];
+  expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(bound);
+}
+
+describe('quantkit onnx quantize --mode dynamic | static', () => {
+  it('--mode dynamic writes MatMulInteger for MatMul and Gemm; the model runs in onnxruntime', async () => {
+    const { input, out, model } = setup();
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'dynamic', '--per-channel']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/dynamic int8, 2 of 2 nodes quantized/);
+    expect(r.stdout).toMatch(/2 x MatMulInteger int8 per-channel/);
+    expect(loadModel(out).graph!.node.filter((n) => n.opType === 'DynamicQuantizeLinear')).toHaveLength(2);
+    await expectRunsClose(model, out, 0.05);
+  });
+
+  it('--mode static --calibration DIR calibrates on the .npy batches and the QDQ model runs in onnxruntime', async () => {
+    const { dir, input, out, model } = setup();
+    const cal = join(dir, 'cal');
+    mkdirSync(cal);
+    writeFileSync(join(cal, 'x.npy'), encodeNpy({ dtype: 'float32', shape: [4, 1, 64], data: randomWeights(256, 7) }));
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'static', '--calibration', cal, '--per-channel', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/generated/);
+    const j = JSON.parse(r.stdout) as { report: { mode: string; calibration: { batches: number; generatedInputs: boolean }; nodes: { status: string; form: string }[] } };
+    expect(j.report.mode).toBe('static');
+    expect(j.report.calibration).toMatchObject({ batches: 4, generatedInputs: false });
+    expect(j.report.nodes.map((n) => [n.status, n.form])).toEqual([['quantized', 'QDQ'], ['quantized', 'QDQ']]);
+    expect(loadModel(out).graph!.node.filter((n) => n.opType === 'QuantizeLinear').length).toBeGreaterThan(0);
+    // Five activation roundings, on an input the four calibration batches did not contain.
+    await expectRunsClose(model, out, 0.1);
+  });
+
+  it('an opset-9 model: raised to opset 11, said on stderr, and the dynamic model runs', async () => {
+    const { input, out, model } = setup(9);
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'dynamic']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^warning: OPSET RAISED: ai.onnx opset 9 -> 11 \(--mode dynamic needs it, as onnxruntime's quantizer does\); .*no node needed rewriting/m);
+    expect(Number(loadModel(out).opsetImport.find((o) => o.domain === '')!.version)).toBe(11);
+    await expectRunsClose(model, out, 0.05);
+  });
+});
