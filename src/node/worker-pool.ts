@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CodeArray, CodeStorage } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
@@ -99,8 +100,8 @@ export class KernelPool implements ChunkRunner {
     }
   }
 
-  /** A pool of `threads` workers (2 by default: this machine class has 2 cores). */
-  static create(threads = 2): KernelPool {
+  /** A pool of `threads` workers (default: the machine's parallelism, at least 2). */
+  static create(threads = Math.max(2, availableParallelism())): KernelPool {
     if (!Number.isSafeInteger(threads) || threads < 1) {
       throw new QuantError('INVALID_ARGUMENT', `a worker pool needs a positive whole number of threads, got ${threads}`);
     }

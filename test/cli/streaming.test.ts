@@ -37,7 +37,8 @@ describe('streaming', () => {
     const base = peakRss(['quantize', tiny, '-o', t.path('tiny.q.npy'), '--dtype', 'uint8', '--workers', '1']);
     const out = t.path('big.q.npy');
     const peak = peakRss(['quantize', big, '-o', out, '--dtype', 'uint8', '--workers', '1']);
-    // Reading the input whole would add 64 MiB (and the codes 16 MiB more); one chunk is 10 MiB.
+    // Reading the input whole would add 64 MiB (and the codes 16 MiB more); the chunks take 18 MiB
+    // (two 8 MiB float32 buffers, one read while the other is quantized, and 2 MiB of codes).
     expect(peak - base).toBeLessThan(32 * MIB);
     const codes = readNpy(out);
     expect(codes.shape).toEqual([4096, 4096]);
