@@ -21,6 +21,8 @@ export class Instance {
   constructor(
     readonly id: string,
     readonly quantizer: Quantizer,
+    /** The answer of the instance's last calibrate (JSON data, as stored), or null if never calibrated. */
+    public lastCalibration: unknown = null,
   ) {}
 
   /**
@@ -76,7 +78,7 @@ export class InstanceRegistry {
         // Refuse to start rather than serve without an instance someone stored.
         throw new QuantError('INVALID_CONFIG', `stored instance '${id}' cannot be loaded: ${(e as Error).message}`, { cause: e });
       }
-      this.instances.set(id, new Instance(id, q));
+      this.instances.set(id, new Instance(id, q, rec.calibration ?? null));
     }
     if (!this.instances.has(DEFAULT_INSTANCE)) this.create(DEFAULT_INSTANCE, {});
   }
@@ -122,6 +124,19 @@ export class InstanceRegistry {
   /** Writes every instance's last-used parameters too (shutdown), which requests do not persist one by one. */
   persistAll(): void {
     for (const inst of this.instances.values()) this.persist(inst);
+  }
+
+  /**
+   * Saves a calibration's parameters together with its report (JSON data), which then is the
+   * instance's lastCalibration, here and after a restart.
+   */
+  recordCalibration(inst: Instance, report: unknown): void {
+    if (inst.deleted) return;
+    const q = inst.quantizer;
+    if (!this.store.updateCalibration(inst.id, q.getConfig() as unknown as Record<string, unknown>, q.exportParameters(), report)) {
+      throw new QuantError('IO_ERROR', `instance ${inst.id} vanished from the store`);
+    }
+    inst.lastCalibration = report;
   }
 
   /** Saves config and parameters of an instance after an operation that may have changed them. */

@@ -222,3 +222,46 @@ export const statsResponse = {
     persisted: { type: 'boolean', description: 'false: statistics live in this process and restart at zero' },
   },
 } as const;
+
+const nullableNumber = { type: ['number', 'null'] } as const;
+const numbers = { type: 'array', items: { type: 'number' } } as const;
+
+/** POST /instances/{id}/calibrate's answer, which GET /instances/{id}/calibration repeats (the last one). */
+export const calibrationResponse = {
+  type: 'object',
+  properties: {
+    message: { type: 'string', description: 'Calibration successful' },
+    format: { type: 'string', description: 'quantkit.calibration' },
+    version: { type: 'integer', description: 'Version of this answer\'s layout (1)' },
+    calibrated_at: { type: 'string', description: 'When the calibration was made (ISO 8601, UTC)' },
+    layer_name: { type: ['string', 'null'], description: 'The layer calibrated (null: the instance)' },
+    scale: { type: 'number', description: 'Scale (parameter 0 per-channel)' },
+    zero_point: { type: 'number', description: 'Zero point (parameter 0 per-channel)' },
+    scales: { ...numbers, description: 'Every scale (one per channel per-channel)' },
+    zero_points: { ...numbers, description: 'Every zero point' },
+    min: { ...nullableNumber, description: 'The chosen range: least min over the channels' },
+    max: { ...nullableNumber, description: 'The chosen range: greatest max over the channels' },
+    observed_min: { ...nullableNumber, description: 'Least finite value seen (null: none)' },
+    observed_max: { ...nullableNumber, description: 'Greatest finite value seen (null: none)' },
+    method: { type: 'string', description: 'Range observer (minmax, percentile, ...)' },
+    dtype: { type: 'string', description: 'Code dtype' },
+    symmetric: { type: 'boolean' },
+    axis: { type: ['integer', 'null'], description: 'Channel axis of per-channel parameters (null: per tensor)' },
+    batches: { type: 'integer' },
+    count: { type: 'integer', description: 'Values seen' },
+    clipped_fraction: { type: 'number', description: 'Fraction of the values the clamp to [qmin, qmax] changed' },
+    mse: { ...nullableNumber, description: 'Mean squared error of quantize-dequantize over the finite values' },
+    sqnr_db: { ...nullableNumber, description: '10·log10(Σx² / Σ(x − x̂)²); null when the error is exactly 0' },
+    histogram: {
+      type: 'object',
+      description: 'Histogram of the error x − x̂ (32 bins)',
+      properties: { of: { type: 'string' }, edges: numbers, counts: numbers },
+    },
+    data_histogram: {
+      type: 'object',
+      description: 'Histogram of the calibration data (128 bins over the observed values and the chosen range, so clipped tails show; one over all channels per-channel)',
+      properties: { of: { type: 'string' }, edges: numbers, counts: numbers, non_finite: { type: 'integer', description: 'NaN and ±Infinity values, not in the counts' } },
+    },
+    parameters: { type: 'object', additionalProperties: true, description: 'The parameters (quantkit.params JSON)' },
+  },
+} as const;

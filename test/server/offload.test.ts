@@ -46,8 +46,14 @@ describe.skipIf(!built)('calibration in the worker thread', () => {
       expect(cal.statusCode).toBe(200);
       const q = await app.inject({ method: 'POST', url: '/instances/p/quantize', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(x) });
       const params = await app.inject({ method: 'GET', url: '/instances/p/parameters' });
-      answers.push({ cal: cal.json(), q: q.json(), params: params.json() });
+      // The worker's report is kept as the last calibration too, histogram of the data included.
+      const last = await app.inject({ method: 'GET', url: '/instances/p/calibration' });
+      expect(last.json()).toEqual(cal.json());
+      const { calibrated_at, ...report } = cal.json() as Record<string, unknown>;
+      expect(typeof calibrated_at).toBe('string');
+      answers.push({ cal: report, q: q.json(), params: params.json() });
     }
+    expect((answers[1].cal.data_histogram as { counts: number[] }).counts.reduce((a, b) => a + b, 0)).toBe(1500);
     expect(answers[1]).toEqual(answers[0]);
   });
 

@@ -150,6 +150,7 @@ describe('the contract', () => {
       ['POST', '/instances/ghost/dequantize', { data: [[1]] }],
       ['POST', '/instances/ghost/quantize_dequantize', { data: [[1]] }],
       ['POST', '/instances/ghost/calibrate', { data: [[[1]]] }],
+      ['GET', '/instances/ghost/calibration'],
       ['POST', '/instances/ghost/compute_params', { data: [[1]] }],
       ['GET', '/instances/ghost/stats'],
       ['POST', '/instances/ghost/clear_cache'],

@@ -21,7 +21,7 @@ describe('SqliteStore', () => {
     const s = new SqliteStore(dir, { now: () => t++ });
     expect(s.create('a', { numBits: 8 }, null)).toBe(true);
     expect(s.create('a', { numBits: 4 }, null)).toBe(false);
-    expect(s.get('a')).toEqual({ id: 'a', config: { numBits: 8 }, parameters: null, createdAt: 1000, updatedAt: 1000 });
+    expect(s.get('a')).toEqual({ id: 'a', config: { numBits: 8 }, parameters: null, calibration: null, createdAt: 1000, updatedAt: 1000 });
     expect(s.update('a', { numBits: 6 }, { p: 1 })).toBe(true);
     expect(s.updateParameters('a', { p: 2 })).toBe(true);
     expect(s.get('a')).toMatchObject({ config: { numBits: 6 }, parameters: { p: 2 }, updatedAt: 1003 });
@@ -37,6 +37,38 @@ describe('SqliteStore', () => {
     db.close();
     const again = new SqliteStore(dir);
     expect(again.list()).toEqual(['b']);
+    again.close();
+  });
+
+  it('keeps a calibration report with its parameters in one write', () => {
+    let t = 5;
+    const s = new SqliteStore(tmp(), { now: () => t++ });
+    s.create('c', { numBits: 8 }, null);
+    expect(s.updateCalibration('c', { numBits: 7 }, { p: 3 }, { mse: 0.5, data_histogram: { counts: [1, 2] } })).toBe(true);
+    expect(s.get('c')).toMatchObject({ config: { numBits: 7 }, parameters: { p: 3 }, calibration: { mse: 0.5, data_histogram: { counts: [1, 2] } }, updatedAt: 6 });
+    // Other writes leave the report alone.
+    s.update('c', { numBits: 6 }, { p: 4 });
+    expect(s.get('c')!.calibration).toEqual({ mse: 0.5, data_histogram: { counts: [1, 2] } });
+    expect(s.updateCalibration('missing', {}, null, {})).toBe(false);
+    s.close();
+  });
+
+  it('migrates a version 1 store in place: its rows load, with no calibration, and take one afterwards', () => {
+    const dir = tmp();
+    const v1 = new Database(join(dir, STORE_FILE));
+    v1.exec(`CREATE TABLE instances (id TEXT PRIMARY KEY NOT NULL, config TEXT NOT NULL, parameters TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) STRICT`);
+    v1.prepare('INSERT INTO instances VALUES (?, ?, ?, ?, ?)').run('old', '{"numBits":8}', '{"p":1}', 10, 11);
+    v1.pragma('user_version = 1');
+    v1.close();
+    const s = new SqliteStore(dir);
+    expect(s.get('old')).toEqual({ id: 'old', config: { numBits: 8 }, parameters: { p: 1 }, calibration: null, createdAt: 10, updatedAt: 11 });
+    expect(s.updateCalibration('old', { numBits: 8 }, { p: 2 }, { scale: 0.1 })).toBe(true);
+    s.close();
+    const db = new Database(join(dir, STORE_FILE), { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    db.close();
+    const again = new SqliteStore(dir);
+    expect(again.get('old')!.calibration).toEqual({ scale: 0.1 });
     again.close();
   });
 

@@ -7,12 +7,14 @@ import type { InstanceRecord, Store } from './store.js';
 /** File name of the database inside the data directory. */
 export const STORE_FILE = 'quantkit.sqlite';
 
-const SCHEMA_VERSION = 1;
+/** 1: instances (config, parameters); 2: adds each instance's last calibration report. */
+const SCHEMA_VERSION = 2;
 
 interface Row {
   id: string;
   config: string;
   parameters: string | null;
+  calibration: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -40,6 +42,7 @@ export class SqliteStore implements Store {
     delete: Database.Statement<[string]>;
     update: Database.Statement<[string, string | null, number, string]>;
     updateParameters: Database.Statement<[string | null, number, string]>;
+    updateCalibration: Database.Statement<[string, string | null, string, number, string]>;
   };
 
   constructor(dataDir: string, options: SqliteStoreOptions = {}) {
@@ -65,6 +68,7 @@ export class SqliteStore implements Store {
       delete: this.db.prepare('DELETE FROM instances WHERE id = ?'),
       update: this.db.prepare('UPDATE instances SET config = ?, parameters = ?, updated_at = ? WHERE id = ?'),
       updateParameters: this.db.prepare('UPDATE instances SET parameters = ?, updated_at = ? WHERE id = ?'),
+      updateCalibration: this.db.prepare('UPDATE instances SET config = ?, parameters = ?, calibration = ?, updated_at = ? WHERE id = ?'),
     };
   }
 
@@ -76,16 +80,22 @@ export class SqliteStore implements Store {
         `instance store ${this.path} has schema version ${version}; this quantkit knows up to ${SCHEMA_VERSION}`,
       );
     }
-    if (version < 1) {
-      this.db.exec(`CREATE TABLE IF NOT EXISTS instances (
-        id TEXT PRIMARY KEY NOT NULL,
-        config TEXT NOT NULL,
-        parameters TEXT,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-      ) STRICT`);
+    if (version === SCHEMA_VERSION) return;
+    // Each step runs once, in order, and the version moves with it in one transaction, so a store
+    // of any earlier version (rows included) is brought up to date and a failed step changes nothing.
+    this.db.transaction(() => {
+      if (version < 1) {
+        this.db.exec(`CREATE TABLE IF NOT EXISTS instances (
+          id TEXT PRIMARY KEY NOT NULL,
+          config TEXT NOT NULL,
+          parameters TEXT,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL
+        ) STRICT`);
+      }
+      if (version < 2) this.db.exec('ALTER TABLE instances ADD COLUMN calibration TEXT');
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
+    })();
   }
 
   list(): string[] {
@@ -99,6 +109,7 @@ export class SqliteStore implements Store {
       id: row.id,
       config: JSON.parse(row.config) as Record<string, unknown>,
       parameters: row.parameters === null ? null : (JSON.parse(row.parameters) as unknown),
+      calibration: row.calibration === null ? null : (JSON.parse(row.calibration) as unknown),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
@@ -119,6 +130,10 @@ export class SqliteStore implements Store {
 
   updateParameters(id: string, parameters: unknown): boolean {
     return this.stmts.updateParameters.run(encodeParameters(parameters), this.now(), id).changes === 1;
+  }
+
+  updateCalibration(id: string, config: Record<string, unknown>, parameters: unknown, calibration: unknown): boolean {
+    return this.stmts.updateCalibration.run(JSON.stringify(config), encodeParameters(parameters), JSON.stringify(calibration), this.now(), id).changes === 1;
   }
 
   /** Checkpoints the WAL into the main file so a clean shutdown leaves one self-contained file. */

@@ -7,6 +7,8 @@ export interface InstanceRecord {
   readonly id: string;
   readonly config: Record<string, unknown>;
   readonly parameters: unknown;
+  /** The report of the instance's last calibration (JSON data the service wrote), or null if never calibrated. */
+  readonly calibration: unknown;
   /** Milliseconds since the epoch. */
   readonly createdAt: number;
   readonly updatedAt: number;
@@ -26,5 +28,7 @@ export interface Store {
   /** Replaces config and parameters together (a config change can invalidate parameters). */
   update(id: string, config: Record<string, unknown>, parameters: unknown): boolean;
   updateParameters(id: string, parameters: unknown): boolean;
+  /** A calibration's result in one write: config and parameters as update does, and its report. False when the id does not exist. */
+  updateCalibration(id: string, config: Record<string, unknown>, parameters: unknown, calibration: unknown): boolean;
   close(): void;
 }

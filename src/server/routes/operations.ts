@@ -5,11 +5,14 @@ import { encodeParamsFile } from '../../formats/params-file.js';
 import type { QuantizeResult } from '../../engine/quantizer.js';
 import { sendArray, wantsNpy, type ArrayData } from '../array-reply.js';
 import { jsonSafe } from '../json-safe.js';
+import { RequestError } from '../request-error.js';
+import { calibrationAnswer } from './calibration-answer.js';
 import type { NdArray } from '../nd-array.js';
 import {
   arrayOpQuery,
   arrayResponse,
   calibrationRequest,
+  calibrationResponse,
   computeParamsRequest,
   dequantizationRequest,
   errorResponses,
@@ -127,16 +130,17 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post<{ Params: IdParams; Body: { data: NdArray; layer_name?: string | null; channel_dim?: number | null } }>(
+  app.post<{ Params: IdParams; Body: { data: NdArray; layer_name?: string | null; channel_dim?: number | null }; Querystring: ArrayQuery }>(
     '/instances/:instance_id/calibrate',
     {
       config: DATA_KEY,
       schema: {
         summary: 'Calibrate from representative batches (axis 0 of data; JSON or a .npy body)',
         params: instanceParams,
+        querystring: arrayOpQuery,
         body: calibrationRequest,
         consumes: Object.keys(NPY_BODY),
-        response: { ...errorResponses },
+        response: { 200: calibrationResponse, ...errorResponses },
       },
     },
     async (request) => {
@@ -146,43 +150,48 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const per = nd.size / nd.shape[0];
       const x = nd.toFloat32();
       const batches = Array.from({ length: nd.shape[0] }, (_, b) => ({ data: x.subarray(b * per, (b + 1) * per), shape: batchShape }));
-      const options = { layerName: request.body.layer_name ?? null, channelDim: request.body.channel_dim ?? null };
+      // A .npy body carries only the array: its options come in the query string, as on quantize.
+      const options = {
+        layerName: request.body.layer_name ?? request.query.layer_name ?? null,
+        channelDim: request.body.channel_dim ?? request.query.channel_dim ?? null,
+      };
       const q = inst.quantizer;
-      const report = await inst.exclusive(async () => {
-        let rep;
+      return inst.exclusive(async () => {
+        let report;
         if (app.offloader.shouldOffload(nd.size)) {
           // A snapshot goes to the worker; its parameters come back into this instance while the
           // queue still holds it, so no other operation sees anything in between.
           const done = await app.offloader.calibrate(q.getConfig(), q.exportParameters(), x, batchShape, nd.shape[0], options);
           q.importParameters(done.parameters);
-          rep = done.report;
+          report = done.report;
         } else {
           // calibrateAsync yields between batches, so other instances and GET / keep answering.
-          rep = await q.calibrateAsync(batches, options);
+          report = await q.calibrateAsync(batches, options);
         }
-        registry.persist(inst);
-        return rep;
+        // Kept with the parameters in one write, inside the queue: the last calibration answered is the one stored.
+        const answer = calibrationAnswer(report, new Date());
+        registry.recordCalibration(inst, answer);
+        return answer;
       });
-      const { params, scales, zeroPoints, ...rest } = report;
-      return jsonSafe({
-        message: 'Calibration successful',
-        scale: report.scale,
-        zero_point: report.zeroPoint,
-        scales,
-        zero_points: zeroPoints,
-        min: rest.min,
-        max: rest.max,
-        observed_min: rest.observedMin,
-        observed_max: rest.observedMax,
-        method: rest.method,
-        dtype: rest.dtype,
-        batches: rest.batches,
-        clipped_fraction: rest.clippedFraction,
-        mse: rest.mse,
-        sqnr_db: rest.sqnrDb,
-        histogram: rest.histogram,
-        parameters: encodeParamsFile(params),
-      });
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    '/instances/:instance_id/calibration',
+    {
+      schema: {
+        summary: "The instance's last calibration: what its calibrate answered (kept across restarts); 404 if never calibrated",
+        params: instanceParams,
+        response: { 200: calibrationResponse, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const id = request.params.instance_id;
+      const inst = registry.get(id);
+      // Behind the queue: a calibration in progress is answered once it is done.
+      const last = await inst.exclusive(() => inst.lastCalibration);
+      if (last === null) throw new RequestError(404, `Quantizer instance ${id} has not been calibrated yet (POST /instances/${id}/calibrate)`);
+      return last;
     },
   );
 
