@@ -40,6 +40,15 @@ async function stopService(s: Running | undefined): Promise<void> {
   rmSync(s.dir, { recursive: true, force: true });
 }
 
+/**
+ * Answers the page asks for knowingly: the 409 of creating an existing instance (provoked on
+ * purpose) and the 404 of an instance never calibrated (how the service says so); any other
+ * error the browser logs counts.
+ */
+function expectedFailure(text: string, url: string): boolean {
+  return /status of 409/.test(text) || (/status of 404/.test(text) && /\/instances\/[^/]+\/calibration$/.test(url));
+}
+
 describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
   let service: Running;
   let keyed: Running;
@@ -68,8 +77,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => {
-      // The 409 of creating an existing instance is provoked on purpose; any other error counts.
-      if (m.type() === 'error' && !/status of 409/.test(m.text())) errors.push(m.text());
+      if (m.type() === 'error' && !expectedFailure(m.text(), m.location().url)) errors.push(m.text());
     });
   });
 
@@ -157,6 +165,71 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.locator('#cal-chart').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, 'calibration.png'), fullPage: true });
     if (process.env.QUANTKIT_UPDATE_DOCS_SCREENSHOT === '1') await page.screenshot({ path: join(REPO, 'docs', 'dashboard.png'), fullPage: true });
+  });
+
+  it('Calibration: a calibration made through the HTTP API shows on opening the page in a new tab, histogram and figures as the API answered', async () => {
+    const post = (path: string, body: unknown) => fetch(service.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post('/instances/viaapi', { quantization_mode: 'CALIBRATED', use_percentile: true, min_percentile: 0.5, max_percentile: 99.5 })).status).toBe(200);
+    // A new tab has its own, empty sessionStorage: what it shows can only come from the service.
+    const tab = await context.newPage();
+    tab.on('pageerror', (e) => errors.push(String(e)));
+    tab.on('console', (m) => {
+      if (m.type() === 'error' && !expectedFailure(m.text(), m.location().url)) errors.push(m.text());
+    });
+    try {
+      await tab.goto(`${service.url}/ui/#/calibration`);
+      await tab.locator('#cal-instance option[value="viaapi"]').waitFor({ state: 'attached' });
+      await tab.locator('#cal-instance').selectOption('viaapi');
+      await expect.poll(() => tab.locator('#cal-none').textContent()).toMatch(/viaapi has not been calibrated yet/);
+      expect(await tab.locator('#cal-result-heading').isVisible()).toBe(false);
+
+      const { data: x } = sampleActivations(32, 64, 5);
+      const rows = Array.from({ length: 32 }, (_, b) => [Array.from(x.subarray(b * 64, (b + 1) * 64))]);
+      const res = await post('/instances/viaapi/calibrate', { data: rows });
+      expect(res.status).toBe(200);
+      const answer = (await res.json()) as {
+        scale: number;
+        zero_point: number;
+        min: number;
+        max: number;
+        mse: number;
+        sqnr_db: number;
+        clipped_fraction: number;
+        data_histogram: { edges: number[]; counts: number[] };
+      };
+
+      await tab.reload();
+      await tab.locator('#cal-instance option[value="viaapi"]').waitFor({ state: 'attached' });
+      await tab.locator('#cal-instance').selectOption('viaapi');
+      await tab.locator('#cal-chart canvas').waitFor();
+      const figure = (key: string) => tab.locator(`dd[data-figure="${key}"]`).getAttribute('data-value');
+      expect(Number(await figure('scale'))).toBe(answer.scale);
+      expect(Number(await figure('zero_point'))).toBe(answer.zero_point);
+      expect(Number(await figure('mse'))).toBe(answer.mse);
+      expect(Number(await figure('sqnr_db'))).toBe(answer.sqnr_db);
+      expect(Number(await figure('clipped'))).toBe(answer.clipped_fraction);
+      expect(JSON.parse((await figure('range'))!)).toEqual([answer.min, answer.max]);
+      expect(await tab.locator('dd[data-figure="scale"]').textContent()).toBe(formatNumber(answer.scale, 6));
+      // The drawn histogram is the service's: every bin's count, the clipped tails beyond the range included.
+      const counts = await tab.locator('#cal-bins td.num').evaluateAll((tds) => tds.map((td) => Number(td.getAttribute('data-value'))));
+      expect(counts).toEqual(answer.data_histogram.counts);
+      expect(counts.length).toBe(128);
+      const { edges } = answer.data_histogram;
+      expect(counts.filter((_, i) => edges[i + 1] < answer.min || edges[i] > answer.max).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+      expect(await tab.locator('#cal-chart').getAttribute('aria-label')).toMatch(/Histogram of the calibration data/);
+      expect(await tab.locator('#cal-source').textContent()).toMatch(/^Data: 2048 values; calibrated /);
+
+      // The page's own button still calibrates, and the service keeps that one as the last.
+      await tab.getByRole('button', { name: 'Calibrate on sample data' }).click();
+      await expect.poll(() => tab.locator('#cal-source').textContent()).toMatch(/^Data: sample data/);
+      const last = (await (await fetch(`${service.url}/instances/viaapi/calibration`)).json()) as { scale: number; count: number };
+      expect(last.count).toBe(64 * 256);
+      expect(Number(await figure('scale'))).toBe(last.scale);
+      await tab.locator('#cal-chart').scrollIntoViewIfNeeded();
+      await tab.screenshot({ path: join(ARTIFACTS, 'calibration-from-api.png'), fullPage: true });
+    } finally {
+      await tab.close();
+    }
   });
 
   it('Try it: a .npy is priced in the page by the core kernels, figures equal the library’s, and the codes download', async () => {

@@ -4,40 +4,35 @@ import { ApiError } from '../api-client.js';
 import { histogramChart } from '../charts.js';
 import { errorText, h, showMessage } from '../dom.js';
 import { formatNumber } from '../format-number.js';
-import { computeHistogram, type Histogram } from '../histogram.js';
+import type { Histogram } from '../histogram.js';
 import { sampleActivations } from '../sample-data.js';
 import { listInstances, type View, type ViewContext } from './view.js';
 
-/** The calibrate route's answer (the fields this view uses). */
-export interface CalibrateAnswer {
-  scale: number | null;
-  zero_point: number | null;
+/**
+ * The service's calibration report: what POST /instances/{id}/calibrate answers and
+ * GET /instances/{id}/calibration repeats (the fields this view uses).
+ */
+export interface CalibrationAnswer {
+  calibrated_at: string;
+  layer_name: string | null;
+  scale: number;
+  zero_point: number;
   scales: number[];
   zero_points: number[];
-  min: number | number[];
-  max: number | number[];
-  observed_min: number | number[];
-  observed_max: number | number[];
+  min: number | null;
+  max: number | null;
+  observed_min: number | null;
+  observed_max: number | null;
   method: string;
   dtype: string;
   batches: number;
+  count: number;
   clipped_fraction: number;
-  mse: number;
+  mse: number | null;
   sqnr_db: number | null;
+  data_histogram: { edges: number[]; counts: number[]; non_finite: number };
   parameters: { qmin: number; qmax: number };
 }
-
-/** A calibration and the histogram of the data it saw, kept per instance for this tab. */
-interface StoredCalibration {
-  answer: CalibrateAnswer;
-  source: string;
-  hist: { lo: number; hi: number; edges: number[]; counts: number[]; nonFinite: number };
-}
-
-const STORE_PREFIX = 'quantkit.calibration.';
-const BINS = 120;
-
-const at = (v: number | number[], c: number) => (Array.isArray(v) ? v[c] : v);
 
 /** The values codes q ∈ [qmin, qmax] dequantize to: scale · (q − zeroPoint). */
 export function gridValues(scale: number, zeroPoint: number, qmin: number, qmax: number): number[] {
@@ -46,10 +41,17 @@ export function gridValues(scale: number, zeroPoint: number, qmin: number, qmax:
   return out;
 }
 
+/** The report's data histogram in the chart's form. */
+export function answerHistogram(a: CalibrationAnswer): Histogram {
+  const { edges, counts, non_finite } = a.data_histogram;
+  return { lo: edges[0], hi: edges[edges.length - 1], edges: Float64Array.from(edges), counts: Float64Array.from(counts), nonFinite: non_finite };
+}
+
 /**
- * Calibration: send a .npy (or seeded sample data) to the instance's calibrate route, then show the
- * data's histogram with the chosen range, the clipped tails shaded and the quantization grid, and
- * the route's scale, zero point, MSE and SQNR.
+ * Calibration: shows the instance's last calibration as the service keeps it (whoever made it:
+ * this page, curl, a client of the contract), with the data's histogram, the chosen range, the
+ * clipped tails shaded and the quantization grid, and the service's scale, zero point, MSE and
+ * SQNR. Sending a .npy (or seeded sample data) to the calibrate route shows its answer likewise.
  */
 export function calibrationView({ api }: ViewContext): View {
   const message = h('p', { class: 'message', hidden: true });
@@ -57,11 +59,20 @@ export function calibrationView({ api }: ViewContext): View {
   const fileInput = h('input', { id: 'cal-file', type: 'file', accept: '.npy,application/x-npy', 'aria-describedby': 'cal-file-hint' });
   const calibrateBtn = h('button', { type: 'submit', class: 'primary' }, 'Calibrate');
   const sampleBtn = h('button', { type: 'button' }, 'Calibrate on sample data');
+  const reloadBtn = h('button', { type: 'button', id: 'cal-reload' }, 'Reload last calibration');
   const figures = h('dl', { class: 'figures', id: 'cal-figures' });
   const chartBox = h('div', { class: 'chart', role: 'img', id: 'cal-chart' });
   const channelField = h('div', { class: 'field', hidden: true });
   const channelSelect = h('select', { id: 'cal-channel' });
   channelField.append(h('label', { for: 'cal-channel' }, 'channel'), channelSelect);
+  const none = h('p', { id: 'cal-none', class: 'hint', hidden: true });
+  const binsBody = h('tbody', {});
+  const binsTable = h(
+    'details',
+    { id: 'cal-bins' },
+    h('summary', {}, 'Histogram as a table'),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'data' }, h('caption', {}, 'Calibration data per bin'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'from'), h('th', { scope: 'col' }, 'to'), h('th', { scope: 'col', class: 'num' }, 'count'))), binsBody)),
+  );
   const legend = h(
     'ul',
     { class: 'chart-legend' },
@@ -69,37 +80,43 @@ export function calibrationView({ api }: ViewContext): View {
     h('li', {}, h('span', { class: 'swatch tails' }), 'clipped tails (outside the range)'),
     h('li', {}, h('span', { class: 'swatch grid' }), 'quantization grid (values codes map to)'),
   );
-  const result = h('section', { 'aria-labelledby': 'cal-result-heading', class: 'panel', hidden: true }, h('h2', { id: 'cal-result-heading' }, 'Last calibration'), h('p', { id: 'cal-source', class: 'hint' }), channelField, figures, chartBox, legend);
+  const result = h(
+    'section',
+    { 'aria-labelledby': 'cal-result-heading', class: 'panel', hidden: true },
+    h('h2', { id: 'cal-result-heading' }, 'Last calibration'),
+    h('p', { id: 'cal-source', class: 'hint' }),
+    channelField,
+    figures,
+    chartBox,
+    legend,
+    binsTable,
+  );
   const form = h(
     'form',
     { class: 'panel', novalidate: true },
     h('div', { class: 'field' }, h('label', { for: 'cal-instance' }, 'instance'), instanceSelect),
     h('div', { class: 'field' }, h('label', { for: 'cal-file' }, 'calibration data (.npy)'), fileInput, h('small', { id: 'cal-file-hint', class: 'hint' }, 'axis 0 indexes the batches; a 1-D array is one batch')),
-    h('div', { class: 'form-actions' }, calibrateBtn, sampleBtn),
+    h('div', { class: 'form-actions' }, calibrateBtn, sampleBtn, reloadBtn),
   );
-  const element = h('div', { class: 'view' }, h('h1', {}, 'Calibration'), message, form, result);
+  const element = h('div', { class: 'view' }, h('h1', {}, 'Calibration'), message, form, none, result);
   let chart: uPlot | null = null;
-  let current: StoredCalibration | null = null;
+  let current: { answer: CalibrationAnswer; source: string | null } | null = null;
+  // Each load or calibration takes a ticket; an answer whose ticket is stale (the instance changed meanwhile) is dropped.
+  let ticket = 0;
 
   async function calibrate(data: Float32Array, shape: number[], source: string): Promise<void> {
     const id = instanceSelect.value;
+    const mine = ++ticket;
     // The route reads axis 0 as batches, so one flat array goes as a single batch.
     const sendShape = shape.length >= 2 ? shape : [1, data.length];
     const body = encodeNpy({ dtype: 'float32', shape: sendShape, data });
     calibrateBtn.disabled = sampleBtn.disabled = true;
     showMessage(message, `Calibrating ${id}…`, 'info');
     try {
-      const answer = await api.request<CalibrateAnswer>('POST', `/instances/${encodeURIComponent(id)}/calibrate`, { body, contentType: 'application/x-npy' });
-      const range = [...[answer.min, answer.max, answer.observed_min, answer.observed_max].flat()];
-      const hist = computeHistogram(data, BINS, range);
-      const stored: StoredCalibration = { answer, source, hist: { lo: hist.lo, hi: hist.hi, edges: Array.from(hist.edges), counts: Array.from(hist.counts), nonFinite: hist.nonFinite } };
-      try {
-        sessionStorage.setItem(STORE_PREFIX + id, JSON.stringify(stored));
-      } catch {
-        // Storage full: the result still shows, it just is not kept for the next visit.
-      }
+      const answer = await api.request<CalibrationAnswer>('POST', `/instances/${encodeURIComponent(id)}/calibrate`, { body, contentType: 'application/x-npy' });
+      if (mine !== ticket) return;
       showMessage(message, `Calibrated ${id} on ${source}.`, 'ok');
-      show(stored);
+      show(answer, source);
     } catch (e) {
       showMessage(message, e instanceof ApiError ? `The service refused it (${e.status}): ${e.detail}` : errorText(e), 'error');
     } finally {
@@ -107,52 +124,80 @@ export function calibrationView({ api }: ViewContext): View {
     }
   }
 
-  function show(stored: StoredCalibration, channel = 0): void {
-    current = stored;
-    const a = stored.answer;
+  /** Asks the service for the instance's last calibration; a 404 means it has none yet. */
+  async function loadLast(): Promise<void> {
+    const id = instanceSelect.value;
+    if (!id) return;
+    const mine = ++ticket;
+    try {
+      const answer = await api.get<CalibrationAnswer>(`/instances/${encodeURIComponent(id)}/calibration`);
+      if (mine !== ticket) return;
+      show(answer, null);
+    } catch (e) {
+      if (mine !== ticket) return;
+      if (e instanceof ApiError && e.status === 404) {
+        hideResult(`${id} has not been calibrated yet: calibrate it here, or through the API (POST /instances/${id}/calibrate).`);
+        return;
+      }
+      hideResult('');
+      showMessage(message, `Could not load the last calibration of ${id}: ${errorText(e)}`, 'error');
+    }
+  }
+
+  function hideResult(note: string): void {
+    current = null;
+    chart?.destroy();
+    chart = null;
+    result.hidden = true;
+    none.textContent = note;
+    none.hidden = note === '';
+  }
+
+  function show(a: CalibrationAnswer, source: string | null, channel = 0): void {
+    current = { answer: a, source };
+    none.hidden = true;
     const channels = a.scales.length;
     channelField.hidden = channels <= 1;
     if (channels > 1 && channelSelect.options.length !== channels) {
       channelSelect.replaceChildren(...a.scales.map((_, c) => h('option', { value: c }, String(c))));
     }
+    if (channels <= 1) channelSelect.replaceChildren();
     const scale = a.scales[channel];
     const zp = a.zero_points[channel];
-    const lo = at(a.min, channel);
-    const hi = at(a.max, channel);
-    const item = (term: string, value: number | string | null, key: string) =>
-      [h('dt', {}, term), h('dd', { 'data-figure': key, 'data-value': typeof value === 'number' ? String(value) : null }, typeof value === 'number' ? formatNumber(value, 6) : value ?? '—')];
+    // The report's range spans every channel; a channel's own range is where its grid ends.
+    const lo = channels > 1 ? Math.fround(scale * (a.parameters.qmin - zp)) : (a.min ?? 0);
+    const hi = channels > 1 ? Math.fround(scale * (a.parameters.qmax - zp)) : (a.max ?? 0);
+    const item = (term: string, value: number | string | null, key: string, raw?: string) =>
+      [h('dt', {}, term), h('dd', { 'data-figure': key, 'data-value': raw ?? (typeof value === 'number' ? String(value) : null) }, typeof value === 'number' ? formatNumber(value, 6) : value ?? '—')];
     figures.replaceChildren(
       ...item('scale', scale, 'scale'),
       ...item('zero point', zp, 'zero_point'),
-      ...item('range [min, max]', `[${formatNumber(lo, 6)}, ${formatNumber(hi, 6)}]`, 'range'),
-      ...item('observed [min, max]', `[${formatNumber(at(a.observed_min, channel), 6)}, ${formatNumber(at(a.observed_max, channel), 6)}]`, 'observed'),
+      ...item(channels > 1 ? 'grid range [min, max]' : 'range [min, max]', `[${formatNumber(lo, 6)}, ${formatNumber(hi, 6)}]`, 'range', JSON.stringify([lo, hi])),
+      ...item('observed [min, max]', `[${formatNumber(a.observed_min ?? NaN, 6)}, ${formatNumber(a.observed_max ?? NaN, 6)}]`, 'observed', JSON.stringify([a.observed_min, a.observed_max])),
       ...item('MSE', a.mse, 'mse'),
       ...item('SQNR (dB)', a.sqnr_db === null ? '∞' : a.sqnr_db, 'sqnr_db'),
-      ...item('clipped', `${formatNumber(a.clipped_fraction * 100, 4)} %`, 'clipped'),
+      ...item('clipped', `${formatNumber(a.clipped_fraction * 100, 4)} %`, 'clipped', String(a.clipped_fraction)),
       ...item('codes', `${a.dtype}, q ∈ [${a.parameters.qmin}, ${a.parameters.qmax}]`, 'dtype'),
       ...item('observer', `${a.method}, ${a.batches} batch${a.batches === 1 ? '' : 'es'}`, 'method'),
     );
-    (result.querySelector('#cal-source') as HTMLElement).textContent = `Data: ${stored.source}${stored.hist.nonFinite ? ` (${stored.hist.nonFinite} non-finite values not drawn)` : ''}${channels > 1 ? `; ${channels} channels, the grid and range are those of the chosen channel, the histogram is of all data` : ''}.`;
+    const hist = answerHistogram(a);
+    const when = new Date(a.calibrated_at);
+    const parts = [
+      `Data: ${source ?? `${a.count} values`}`,
+      `calibrated ${Number.isNaN(when.getTime()) ? a.calibrated_at : when.toLocaleString()}`,
+      a.layer_name !== null ? `layer ${a.layer_name}` : '',
+      hist.nonFinite ? `${hist.nonFinite} non-finite values not drawn` : '',
+      channels > 1 ? `${channels} channels: the grid and range are those of the chosen channel, the histogram is of all data` : '',
+    ].filter((p) => p !== '');
+    (result.querySelector('#cal-source') as HTMLElement).textContent = `${parts.join('; ')}.`;
     result.hidden = false;
     chart?.destroy();
     chartBox.replaceChildren();
-    chartBox.setAttribute('aria-label', `Histogram of the calibration data from ${formatNumber(stored.hist.lo)} to ${formatNumber(stored.hist.hi)}; range kept [${formatNumber(lo)}, ${formatNumber(hi)}], ${formatNumber(a.clipped_fraction * 100)} % clipped.`);
-    const hist: Histogram = { ...stored.hist, edges: Float64Array.from(stored.hist.edges), counts: Float64Array.from(stored.hist.counts) };
+    chartBox.setAttribute('aria-label', `Histogram of the calibration data from ${formatNumber(hist.lo)} to ${formatNumber(hist.hi)}; range kept [${formatNumber(lo)}, ${formatNumber(hi)}], ${formatNumber(a.clipped_fraction * 100)} % clipped.`);
     chart = histogramChart(chartBox, hist, { range: [lo, hi], grid: gridValues(scale, zp, a.parameters.qmin, a.parameters.qmax) });
-  }
-
-  function showStored(): void {
-    const raw = sessionStorage.getItem(STORE_PREFIX + instanceSelect.value);
-    if (raw === null) {
-      result.hidden = true;
-      return;
-    }
-    try {
-      show(JSON.parse(raw) as StoredCalibration);
-    } catch {
-      sessionStorage.removeItem(STORE_PREFIX + instanceSelect.value);
-      result.hidden = true;
-    }
+    binsBody.replaceChildren(
+      ...Array.from(hist.counts, (c, i) => h('tr', { 'data-bin': i }, h('td', {}, formatNumber(hist.edges[i], 6)), h('td', {}, formatNumber(hist.edges[i + 1], 6)), h('td', { class: 'num', 'data-value': c }, String(c)))),
+    );
   }
 
   form.addEventListener('submit', (ev) => {
@@ -179,13 +224,20 @@ export function calibrationView({ api }: ViewContext): View {
     const s = sampleActivations(64, 256);
     void calibrate(s.data, s.shape, 'sample data (64 × 256, normal with 0.5 % outliers, seed 7)');
   });
-  instanceSelect.addEventListener('change', showStored);
-  channelSelect.addEventListener('change', () => current && show(current, Number(channelSelect.value)));
+  reloadBtn.addEventListener('click', () => {
+    showMessage(message, '', 'info');
+    void loadLast();
+  });
+  instanceSelect.addEventListener('change', () => {
+    showMessage(message, '', 'info');
+    void loadLast();
+  });
+  channelSelect.addEventListener('change', () => current && show(current.answer, current.source, Number(channelSelect.value)));
 
   void listInstances(api).then(
     (ids) => {
       instanceSelect.replaceChildren(...ids.map((id) => h('option', { value: id }, id)));
-      showStored();
+      return loadLast();
     },
     (e: unknown) => showMessage(message, `Could not list the instances: ${errorText(e)}`, 'error'),
   );
