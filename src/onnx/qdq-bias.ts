@@ -2,9 +2,12 @@ import type { NodeProto, TensorProto } from 'onnx-buf';
 import { roundHalfEven } from '../core/round.js';
 import { makeNode } from '../formats/onnx/builders.js';
 import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
-import { makeTensor, readFloat32, tensorDims } from '../formats/onnx/tensor.js';
+import { makeTensor, readFloat32, tensorDims, tensorSize } from '../formats/onnx/tensor.js';
+import { opSpecOf } from './op-specs.js';
+import type { ActivationQuant } from './qdq-activation.js';
+import { nodeName } from './quantize-report.js';
 import type { GraphIndex, NameGenerator } from './graph.js';
-import { resolveConstant } from './graph.js';
+import { resolveConstant, usesOf } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
 
 /** The ops whose bias is int32 on the accumulator's grid, as ONNX Runtime's QDQ quantizer writes them. */
@@ -70,4 +73,63 @@ export function quantizeQdqBias(root: GraphIndex, node: NodeProto, biasInput: nu
     { kind: 'set-input', node, index: biasInput, name: out },
   ];
   return { ok: true, edits, initializers: [q, s, zp], domain };
+}
+
+/**
+ * Int32 biases (quantizeQdqBias) for the QDQ nodes of the main graph (`nodes`; `root` is the index
+ * after the weight pass) whose input is calibrated and
+ * whose weight is quantized: all of them with quantizeBias; otherwise only those with per-channel
+ * weights below opset 13, because onnxruntime's own WeightBiasQuantization rewrite would give
+ * those an ai.onnx DequantizeLinear with an axis, which opset < 13 rejects, and the model would not
+ * load. A float bias left without readers is removed.
+ */
+export function quantizeBiases(
+  root: GraphIndex,
+  nodes: readonly NodeProto[],
+  fused: ReadonlyMap<NodeProto, unknown>,
+  acts: ReadonlyMap<string, ActivationQuant>,
+  o: { quantizeBias: boolean; opset: number; ir: number },
+  names: NameGenerator,
+): { edits: GraphEdit[]; warnings: string[]; quantized: Map<NodeProto, string[]> } {
+  const edits: GraphEdit[] = [];
+  const warnings: string[] = [];
+  const quantized = new Map<NodeProto, string[]>();
+  const replaced = new Map<string, number>();
+  let forced = 0;
+  let microsoft = false;
+  for (const node of nodes) {
+    const spec = opSpecOf(node);
+    if (fused.has(node) || !BIAS_OPS.has(node.opType) || spec?.bias === undefined || !node.input[spec.bias]) continue;
+    const x = acts.get(node.input[0] ?? '');
+    const wScale = root.initializers.get(root.producers.get(node.input[1] ?? '')?.input[1] ?? '');
+    if (!x || !wScale) continue;
+    const perChannel = tensorSize(wScale) > 1;
+    const needed = perChannel && o.opset < 13;
+    if (!o.quantizeBias && !needed) continue;
+    const r = quantizeQdqBias(root, node, spec.bias, x.scaleValue, o.opset, o.ir, names);
+    if (!r.ok) {
+      if (o.quantizeBias || needed) warnings.push(`${nodeName(node)}: bias stays float: ${r.reason}`);
+      continue;
+    }
+    const b = node.input[spec.bias]!;
+    edits.push(...r.edits, ...r.initializers.map((t): GraphEdit => ({ kind: 'add-initializer', graph: root.graph, tensor: t })));
+    quantized.set(node, [b]);
+    replaced.set(b, (replaced.get(b) ?? 0) + 1);
+    microsoft ||= r.domain === 'com.microsoft';
+    if (!o.quantizeBias) forced++;
+  }
+  for (const [b, count] of replaced) {
+    const readers = usesOf(root, b).reduce((n, u) => n + u.node.input.filter((i) => i === b).length, 0);
+    const source = resolveConstant(root, b, o.ir);
+    if (readers !== count || root.outputs.has(b) || source?.scope !== root) continue;
+    if (source.kind === 'initializer') edits.push({ kind: 'remove-initializer', graph: root.graph, name: b });
+    else edits.push({ kind: 'remove-node', graph: root.graph, node: source.node! });
+  }
+  if (microsoft) edits.push({ kind: 'set-opset', domain: 'com.microsoft', version: 1 });
+  if (forced) {
+    warnings.push(
+      `${forced} bias(es) of nodes with per-channel weights written as int32 (scale = input scale x weight scale) through com.microsoft.DequantizeLinear: at opset ${o.opset} (< 13) onnxruntime would otherwise rewrite them itself into an ai.onnx DequantizeLinear with an axis, which that opset rejects`,
+    );
+  }
+  return { edits, warnings, quantized };
 }

@@ -2,17 +2,16 @@ import type { NodeProto } from 'onnx-buf';
 import { QuantError } from '../core/errors.js';
 import type { QParams } from '../core/qparams.js';
 import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
-import { tensorSize } from '../formats/onnx/tensor.js';
 import { generateCalibrationInputs, modelInputSpecs } from './calibration-inputs.js';
 import { calibrate } from './calibrate.js';
 import type { GraphIndex } from './graph.js';
-import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from './graph.js';
+import { allGraphs, indexGraph, NameGenerator, resolveConstant } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
 import { applyEdits } from './graph-edit.js';
 import { opSpecOf } from './op-specs.js';
 import type { OpsetUpgrade } from './opset-upgrade.js';
 import { describeOpsetUpgrade, upgradeOpset } from './opset-upgrade.js';
-import { BIAS_OPS, quantizeQdqBias } from './qdq-bias.js';
+import { quantizeBiases } from './qdq-bias.js';
 import type { ActivationQuant, OutputRename } from './qdq-activation.js';
 import { activationQuant, applyOutputRenames, qdqEdits } from './qdq-activation.js';
 import type { QOperatorFusion } from './qoperator.js';
@@ -83,66 +82,6 @@ function visibleFromMain(g: GraphIndex, name: string): boolean {
 function isFloatTensor(root: GraphIndex, name: string): boolean {
   const t = root.valueInfos.get(name)?.type?.value;
   return t?.case !== 'tensorType' || onnxDtypeOf(t.value.elemType) === 'float32';
-}
-
-/**
- * Int32 biases (quantizeQdqBias) for the QDQ nodes of the main graph (`plans` are those, `root` is
- * the index after the weight pass) whose input is calibrated and
- * whose weight is quantized: all of them with quantizeBias; otherwise only those with per-channel
- * weights below opset 13, because onnxruntime's own WeightBiasQuantization rewrite would give
- * those an ai.onnx DequantizeLinear with an axis, which opset < 13 rejects, and the model would not
- * load. A float bias left without readers is removed.
- */
-function quantizeBiases(
-  root: GraphIndex,
-  plans: readonly NodePlan[],
-  fused: ReadonlyMap<NodeProto, unknown>,
-  acts: ReadonlyMap<string, ActivationQuant>,
-  o: { quantizeBias: boolean; opset: number; ir: number },
-  names: NameGenerator,
-): { edits: GraphEdit[]; warnings: string[]; quantized: Map<NodeProto, string[]> } {
-  const edits: GraphEdit[] = [];
-  const warnings: string[] = [];
-  const quantized = new Map<NodeProto, string[]>();
-  const replaced = new Map<string, number>();
-  let forced = 0;
-  let microsoft = false;
-  for (const p of plans) {
-    const node = p.node;
-    const spec = opSpecOf(node);
-    if (fused.has(node) || !BIAS_OPS.has(node.opType) || spec?.bias === undefined || !node.input[spec.bias]) continue;
-    const x = acts.get(node.input[0] ?? '');
-    const wScale = root.initializers.get(root.producers.get(node.input[1] ?? '')?.input[1] ?? '');
-    if (!x || !wScale) continue;
-    const perChannel = tensorSize(wScale) > 1;
-    const needed = perChannel && o.opset < 13;
-    if (!o.quantizeBias && !needed) continue;
-    const r = quantizeQdqBias(root, node, spec.bias, x.scaleValue, o.opset, o.ir, names);
-    if (!r.ok) {
-      if (o.quantizeBias || needed) warnings.push(`${nodeName(node)}: bias stays float: ${r.reason}`);
-      continue;
-    }
-    const b = node.input[spec.bias]!;
-    edits.push(...r.edits, ...r.initializers.map((t): GraphEdit => ({ kind: 'add-initializer', graph: root.graph, tensor: t })));
-    quantized.set(node, [b]);
-    replaced.set(b, (replaced.get(b) ?? 0) + 1);
-    microsoft ||= r.domain === 'com.microsoft';
-    if (!o.quantizeBias) forced++;
-  }
-  for (const [b, count] of replaced) {
-    const readers = usesOf(root, b).reduce((n, u) => n + u.node.input.filter((i) => i === b).length, 0);
-    const source = resolveConstant(root, b, o.ir);
-    if (readers !== count || root.outputs.has(b) || source?.scope !== root) continue;
-    if (source.kind === 'initializer') edits.push({ kind: 'remove-initializer', graph: root.graph, name: b });
-    else edits.push({ kind: 'remove-node', graph: root.graph, node: source.node! });
-  }
-  if (microsoft) edits.push({ kind: 'set-opset', domain: 'com.microsoft', version: 1 });
-  if (forced) {
-    warnings.push(
-      `${forced} bias(es) of nodes with per-channel weights written as int32 (scale = input scale x weight scale) through com.microsoft.DequantizeLinear: at opset ${o.opset} (< 13) onnxruntime would otherwise rewrite them itself into an ai.onnx DequantizeLinear with an axis, which that opset rejects`,
-    );
-  }
-  return { edits, warnings, quantized };
 }
 
 async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof ctx.model; report: StaticQuantizeReport }> {
@@ -265,7 +204,7 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
       }
     }
   }
-  const biases = quantizeBiases(root2, plans.filter((p) => p.graph === root), fusions, acts, { quantizeBias: options.quantizeBias, opset, ir }, names);
+  const biases = quantizeBiases(root2, plans.filter((p) => p.graph === root).map((p) => p.node), fusions, acts, { quantizeBias: options.quantizeBias, opset, ir }, names);
   edits.push(...biases.edits);
   warnings.push(...biases.warnings);
   applyEdits(model, edits);
