@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// One thread against a KernelPool of 2 workers on 16 Mi float32 elements living in the shared
-// WebAssembly memory (the workers run in place on it): quantize, dequantize and min/max, per-tensor
-// and per-block. The machine is shared, so the two are timed alternately, round after round, and
+// One thread against a KernelPool of 2 threads (this one and a worker) on 16 Mi float32 elements
+// living in the shared WebAssembly memory (both run in place on it): quantize, dequantize and
+// min/max, per-tensor, per-channel and per-block, next to the ceiling memory bandwidth sets (a
+// 64 MiB copy on one thread against two). The machine is shared, so the two are timed alternately, round after round, and
 // the medians compared; the load average is printed with them. `--json` prints one JSON object.
 import { loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -38,19 +40,38 @@ const values = local.allocFloat32(n);
 
 const tensor = blockLayout(shape, { kind: 'per-tensor' });
 const blocked = blockLayout(shape, { kind: 'per-block', axis: 1, blockSize: 32 });
+// Parameters along the contiguous axis: the kernels load a parameter vector per data vector and
+// run slower than a copy, so these are compute-bound where the others are memory-bound.
+const channels = blockLayout(shape, { kind: 'per-axis', axis: 1 });
+const blocked0 = blockLayout(shape, { kind: 'per-block', axis: 0, blockSize: 32 });
 const params = (layout) => ({
   scale: new Float32Array(layout.paramCount).fill(8 / 255),
   zp: new Int32Array(layout.paramCount).fill(77),
 });
 const pt = params(tensor);
 const pb = params(blocked);
+const pc = params(channels);
+const pb0 = params(blocked0);
 const CASES = {
   quantize_u8: (r) => r.quantize(x, tensor, pt.scale, pt.zp, 0, 255, codes, 0),
   dequantize_u8: (r) => r.dequantize(codes, tensor, pt.scale, pt.zp, values, 0),
   minmax: (r) => r.minMax(x, tensor, new Float32Array([Infinity]), new Float32Array([-Infinity]), 0, false),
   quantize_block32_u8: (r) => r.quantize(x, blocked, pb.scale, pb.zp, 0, 255, codes, 0),
+  quantize_axis1_u8: (r) => r.quantize(x, channels, pc.scale, pc.zp, 0, 255, codes, 0),
+  quantize_block32_axis0_u8: (r) => r.quantize(x, blocked0, pb0.scale, pb0.zp, 0, 255, codes, 0),
   minmax_block32: (r) => r.minMax(x, blocked, new Float32Array(blocked.paramCount).fill(Infinity), new Float32Array(blocked.paramCount).fill(-Infinity), 0, false),
 };
+
+// The ceiling for memory-bound kernels: copying 64 MiB on one thread against two threads copying
+// 32 MiB each at once. Kernels that run near copy speed cannot gain more than this from threads.
+const COPY_WORKER = `const { parentPort } = require('node:worker_threads');
+const s = new Float32Array(${n / 2}).fill(1), d = new Float32Array(${n / 2});
+parentPort.on('message', () => { d.set(s); parentPort.postMessage(0); });`;
+const copiers = [new Worker(COPY_WORKER, { eval: true }), new Worker(COPY_WORKER, { eval: true })];
+const copyOnce = (w) => new Promise((resolve) => { w.once('message', resolve); w.postMessage(0); });
+const copySrc = new Float32Array(n).fill(1);
+const copyDst = new Float32Array(n);
+const copy = { one: () => copyDst.set(copySrc), two: () => Promise.all(copiers.map(copyOnce)) };
 
 const result = { elements: n, rounds: ROUNDS, loadavg_before: loadavg().map((v) => +v.toFixed(2)) };
 // Warm up both (worker start, WASM compile, page faults of the output arrays).
@@ -58,7 +79,9 @@ for (const run of Object.values(CASES)) {
   await run(local);
   await run(pool);
 }
-for (const [name, run] of Object.entries(CASES)) {
+await copy.two();
+const timed = [['copy_64mib', (r) => (r === local ? copy.one() : copy.two())], ...Object.entries(CASES)];
+for (const [name, run] of timed) {
   const one = [];
   const two = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -73,13 +96,14 @@ for (const [name, run] of Object.entries(CASES)) {
   const m1 = median(one);
   const m2 = median(two);
   result[`${name}_1thread_ms`] = +m1.toFixed(2);
-  result[`${name}_2workers_ms`] = +m2.toFixed(2);
+  result[`${name}_2threads_ms`] = +m2.toFixed(2);
   result[`${name}_speedup`] = +(m1 / m2).toFixed(2);
-  log(`${name.padEnd(20)} 1 thread ${m1.toFixed(2).padStart(7)} ms   2 workers ${m2.toFixed(2).padStart(7)} ms   ${(m1 / m2).toFixed(2)}x`);
+  log(`${name.padEnd(26)} 1 thread ${m1.toFixed(2).padStart(7)} ms   2 threads ${m2.toFixed(2).padStart(7)} ms   ${(m1 / m2).toFixed(2)}x`);
 }
 if (pool.parallelCalls === 0) throw new Error('the pool never split a call: the numbers above are not the workers');
 result.loadavg_after = loadavg().map((v) => +v.toFixed(2));
 log(`load average before ${result.loadavg_before.join(' ')}, after ${result.loadavg_after.join(' ')} (2 cores)`);
 await pool.close();
+await Promise.all(copiers.map((w) => w.terminate()));
 await local.close();
 if (json) console.log(JSON.stringify(result));

@@ -9,6 +9,7 @@ import type { WasmHeap } from '../core/kernels/wasm-memory.js';
 import { alignUp, wasmHeap } from '../core/kernels/wasm-memory.js';
 import type { BlockLayout } from '../core/layout.js';
 import type { ChunkRunner } from './chunk-runner.js';
+import { runKernelRequest } from './run-kernel-request.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 /** Below this many elements a call runs on the calling thread: a message round trip would cost more than it saves. */
@@ -31,9 +32,10 @@ interface Region {
   bytes: number;
 }
 
+/** Slot 0 is the calling thread (no worker; its kernels allocate their own scratch), 1.. are workers. */
 interface PoolWorker {
-  readonly worker: Worker;
-  readonly scratch: Region;
+  readonly worker?: Worker;
+  readonly scratch?: Region;
   /** Where this worker's parameter window (or min/max partials) is copied for a call. */
   readonly params: Region;
 }
@@ -48,11 +50,12 @@ interface Part {
 }
 
 /**
- * The kernels in `threads` worker threads over ONE shared WebAssembly.Memory. The pool posts the
- * memory to each worker, which attaches its kernels to it (attachWasmMemory) and gets a scratch
- * region of its own; a call splits its elements into one contiguous slice per worker and posts
- * only addresses, so nothing is copied or cloned but the few parameters a slice uses. Each worker
- * runs the ordinary kernel on its slice with the slice's `start`, so results are bit-identical to
+ * The kernels on `threads` threads over ONE shared WebAssembly.Memory: the calling thread and
+ * threads − 1 workers. The pool posts the memory to each worker, which attaches its kernels to it
+ * (attachWasmMemory) and gets a scratch region of its own; a call splits its elements into one
+ * contiguous slice per thread, posts the workers only addresses (nothing is copied or cloned but
+ * the few parameters a slice uses) and runs the first slice itself meanwhile, rather than idle.
+ * Every slice runs the ordinary kernel with the slice's `start`, so results are bit-identical to
  * one thread. min/max are folded per worker into a copy of the running extremes of the parameters
  * its slice touches, then copied back, merged where two windows share parameters (min and max are
  * order-independent; NaN propagates through Math.min/Math.max as through the kernels).
@@ -86,7 +89,8 @@ export class KernelPool implements ChunkRunner {
       return;
     }
     this.threads = threads;
-    for (let k = 0; k < threads; k++) {
+    this.workers.push({ params: this.allocRegion(2 * alignUp(INITIAL_SCRATCH_PARAMS * 4)) });
+    for (let k = 1; k < threads; k++) {
       const scratch = this.allocRegion(wasmScratchBytes(INITIAL_SCRATCH_PARAMS));
       const params = this.allocRegion(2 * alignUp(INITIAL_SCRATCH_PARAMS * 4));
       const workerData: WorkerInit = { memory, scratchPtr: scratch.ptr, scratchBytes: scratch.bytes };
@@ -100,7 +104,7 @@ export class KernelPool implements ChunkRunner {
     }
   }
 
-  /** A pool of `threads` workers (default: the machine's parallelism, at least 2). */
+  /** A pool working on `threads` threads, this one included (default: the machine's parallelism, at least 2). */
   static create(threads = Math.max(2, availableParallelism())): KernelPool {
     if (!Number.isSafeInteger(threads) || threads < 1) {
       throw new QuantError('INVALID_ARGUMENT', `a worker pool needs a positive whole number of threads, got ${threads}`);
@@ -215,9 +219,9 @@ export class KernelPool implements ChunkRunner {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    await Promise.all(this.workers.map((w) => w.worker?.terminate()));
     for (const w of this.workers) {
-      this.heap?.release(w.scratch.ptr);
+      if (w.scratch) this.heap?.release(w.scratch.ptr);
       this.heap?.release(w.params.ptr);
     }
     this.workers.length = 0;
@@ -253,7 +257,7 @@ export class KernelPool implements ChunkRunner {
     const w = this.workers[k];
     const need = wasmScratchBytes(params);
     let scratch: { ptr: number; bytes: number } | undefined;
-    if (need > w.scratch.bytes) {
+    if (w.scratch && need > w.scratch.bytes) {
       // The worker finished its previous call (calls are serial), so its old region is free.
       this.growRegion(w.scratch, need);
       scratch = { ptr: w.scratch.ptr, bytes: w.scratch.bytes };
@@ -294,13 +298,28 @@ export class KernelPool implements ChunkRunner {
     region.ptr = this.heap!.alloc(region.bytes);
   }
 
-  private dispatch(requests: WorkerRequest[]): Promise<void> {
+  /** Posts requests 1.. to their workers, runs request 0 here, and settles once all are done. */
+  private async dispatch(requests: WorkerRequest[]): Promise<void> {
     const id = this.nextId++;
     this.parallelCalls++;
-    return new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, left: requests.length });
-      requests.forEach((r, k) => this.workers[k].worker.postMessage({ ...r, id }));
+    const others =
+      requests.length < 2
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            this.pending.set(id, { resolve, reject, left: requests.length - 1 });
+            for (let k = 1; k < requests.length; k++) this.workers[k].worker!.postMessage({ ...requests[k], id });
+          });
+    let failure: unknown;
+    try {
+      runKernelRequest(this.local, requests[0]);
+    } catch (e) {
+      failure = e;
+    }
+    // The workers may still be writing into the caller's arrays: wait for them even after a failure.
+    await others.catch((e: unknown) => {
+      failure ??= e;
     });
+    if (failure !== undefined) throw failure;
   }
 
   private settle(r: WorkerReply): void {
