@@ -3,7 +3,8 @@
 import { paramA, paramB } from './state';
 
 /*
- * Where the parameter is constant (a splat run) the values are reduced as order keys: the float's
+ * Where the parameter is constant (a splat run) and ±Inf are skipped (finiteOnly), the values are
+ * reduced as order keys (without finiteOnly, see minMaxBitsRun): the float's
  * bits with the magnitude bits flipped when negative, key = bits ^ ((bits >> 31) >>> 1). Signed
  * integer order on keys is the float order with -0 < +0, so a single i32x4.min_s / max_s does what
  * the many-instruction f32x4.min/max lowering does. NaN keys land outside [key(-Inf), key(+Inf)]
@@ -22,22 +23,97 @@ const KEY_NEG_INF: i32 = <i32>0x807fffff;
   return reinterpret<f32>(key ^ <i32>(<u32>(key >> 31) >>> 1));
 }
 
+/** Folds a run's result into the running minimum and maximum of parameter p. */
 // @ts-ignore: decorator
-@inline function foldSplat(p: u32, minKey: i32, maxKey: i32): void {
+@inline function foldSplat(p: u32, nan: bool, lo: f32, hi: f32): void {
   const pa = paramA + (<usize>p << 2);
   const pb = paramB + (<usize>p << 2);
-  if (minKey < KEY_NEG_INF || maxKey > KEY_POS_INF) {
+  if (nan) {
     store<f32>(pa, NaN);
     store<f32>(pb, NaN);
   } else {
     // f32.min/max: NaN-propagating with -0 < +0, as Math.min/Math.max on the running values.
-    store<f32>(pa, min<f32>(load<f32>(pa), keyToFloat(minKey)));
-    store<f32>(pb, max<f32>(load<f32>(pb), keyToFloat(maxKey)));
+    store<f32>(pa, min<f32>(load<f32>(pa), lo));
+    store<f32>(pb, max<f32>(load<f32>(pb), hi));
   }
 }
 
 // @ts-ignore: decorator
+@inline function swapHalves(v: v128): v128 {
+  return i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+
+// @ts-ignore: decorator
+@inline function swapPairs(v: v128): v128 {
+  return i8x16.shuffle(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+}
+
+/*
+ * Without finiteOnly the float bits are reduced as they are, three ways: signed max, unsigned max
+ * and unsigned min (three instructions a vector where order keys take five). Signed order is float
+ * order among the non-negative (sign clear) values and puts every negative below them; unsigned
+ * order puts every negative above every non-negative and, among negatives, grows with magnitude.
+ * So with S = max_s, U = max_u, L = min_u over the bits:
+ *   max = float(S) if S >= 0 (some value has its sign clear), else float(L) (all negative: the
+ *         smallest magnitude);
+ *   min = float(U) if U has its sign set (some negative: the largest magnitude; −0 alone gives
+ *         −0, below +0 as Math.min has it), else float(L) (all non-negative: the smallest);
+ *   NaN = S above +Inf's bits (a NaN with its sign clear) or U above −Inf's (sign set).
+ */
+const BITS_POS_INF: i32 = 0x7f800000;
+const BITS_NEG_INF: u32 = 0xff800000;
+
+// @ts-ignore: decorator
+@inline function minMaxBitsRun(x: usize, n: u32, p: u32): void {
+  // An empty run would read L's initial all-ones (a NaN's bits) as its extremes.
+  if (n == 0) return;
+  let s0 = i32x4.splat(i32.MIN_VALUE), s1 = s0;
+  let u0 = i32x4.splat(0), u1 = u0;
+  let l0 = i32x4.splat(-1), l1 = l0;
+  let k: u32 = 0;
+  for (; k + 16 <= n; k += 16) {
+    const xp = x + (<usize>k << 2);
+    const a = v128.load(xp);
+    const b = v128.load(xp, 16);
+    const c = v128.load(xp, 32);
+    const d = v128.load(xp, 48);
+    s0 = i32x4.max_s(s0, i32x4.max_s(a, b));
+    s1 = i32x4.max_s(s1, i32x4.max_s(c, d));
+    u0 = i32x4.max_u(u0, i32x4.max_u(a, b));
+    u1 = i32x4.max_u(u1, i32x4.max_u(c, d));
+    l0 = i32x4.min_u(l0, i32x4.min_u(a, b));
+    l1 = i32x4.min_u(l1, i32x4.min_u(c, d));
+  }
+  for (; k < n; k++) {
+    const a = v128.load32_splat(x + (<usize>k << 2));
+    s0 = i32x4.max_s(s0, a);
+    u0 = i32x4.max_u(u0, a);
+    l0 = i32x4.min_u(l0, a);
+  }
+  let s = i32x4.max_s(s0, s1);
+  let u = i32x4.max_u(u0, u1);
+  let l = i32x4.min_u(l0, l1);
+  s = i32x4.max_s(s, swapHalves(s));
+  u = i32x4.max_u(u, swapHalves(u));
+  l = i32x4.min_u(l, swapHalves(l));
+  s = i32x4.max_s(s, swapPairs(s));
+  u = i32x4.max_u(u, swapPairs(u));
+  l = i32x4.min_u(l, swapPairs(l));
+  const sMax = i32x4.extract_lane(s, 0);
+  const uMax = <u32>i32x4.extract_lane(u, 0);
+  const lMin = i32x4.extract_lane(l, 0);
+  const hi = reinterpret<f32>(sMax >= 0 ? sMax : lMin);
+  const lo = reinterpret<f32>(uMax >= 0x80000000 ? <i32>uMax : lMin);
+  foldSplat(p, sMax > BITS_POS_INF || uMax > BITS_NEG_INF, lo, hi);
+}
+
+/** Per-run minimum and maximum where the parameter is constant (Math.min/Math.max semantics, or skipping ±Inf). */
+// @ts-ignore: decorator
 @inline export function minMaxSplatRun(x: usize, n: u32, p: u32, finiteOnly: bool): void {
+  if (!finiteOnly) {
+    minMaxBitsRun(x, n, p);
+    return;
+  }
   const negInf = i32x4.splat(KEY_NEG_INF);
   const posInf = i32x4.splat(KEY_POS_INF);
   // Skipping -Inf for the minimum (and +Inf for the maximum) suffices: +Inf never lowers a minimum.
@@ -50,35 +126,25 @@ const KEY_NEG_INF: i32 = <i32>0x807fffff;
     let b = toKey(v128.load(xp, 16));
     let c = toKey(v128.load(xp, 32));
     let d = toKey(v128.load(xp, 48));
-    if (finiteOnly) {
-      mn0 = i32x4.min_s(mn0, i32x4.min_s(v128.xor(a, v128.and(i32x4.eq(a, negInf), swap)), v128.xor(b, v128.and(i32x4.eq(b, negInf), swap))));
-      mn1 = i32x4.min_s(mn1, i32x4.min_s(v128.xor(c, v128.and(i32x4.eq(c, negInf), swap)), v128.xor(d, v128.and(i32x4.eq(d, negInf), swap))));
-      mx0 = i32x4.max_s(mx0, i32x4.max_s(v128.xor(a, v128.and(i32x4.eq(a, posInf), swap)), v128.xor(b, v128.and(i32x4.eq(b, posInf), swap))));
-      mx1 = i32x4.max_s(mx1, i32x4.max_s(v128.xor(c, v128.and(i32x4.eq(c, posInf), swap)), v128.xor(d, v128.and(i32x4.eq(d, posInf), swap))));
-    } else {
-      mn0 = i32x4.min_s(mn0, i32x4.min_s(a, b));
-      mn1 = i32x4.min_s(mn1, i32x4.min_s(c, d));
-      mx0 = i32x4.max_s(mx0, i32x4.max_s(a, b));
-      mx1 = i32x4.max_s(mx1, i32x4.max_s(c, d));
-    }
+    mn0 = i32x4.min_s(mn0, i32x4.min_s(v128.xor(a, v128.and(i32x4.eq(a, negInf), swap)), v128.xor(b, v128.and(i32x4.eq(b, negInf), swap))));
+    mn1 = i32x4.min_s(mn1, i32x4.min_s(v128.xor(c, v128.and(i32x4.eq(c, negInf), swap)), v128.xor(d, v128.and(i32x4.eq(d, negInf), swap))));
+    mx0 = i32x4.max_s(mx0, i32x4.max_s(v128.xor(a, v128.and(i32x4.eq(a, posInf), swap)), v128.xor(b, v128.and(i32x4.eq(b, posInf), swap))));
+    mx1 = i32x4.max_s(mx1, i32x4.max_s(v128.xor(c, v128.and(i32x4.eq(c, posInf), swap)), v128.xor(d, v128.and(i32x4.eq(d, posInf), swap))));
   }
   for (; k < n; k++) {
     const a = toKey(v128.load32_splat(x + (<usize>k << 2)));
-    if (finiteOnly) {
-      mn0 = i32x4.min_s(mn0, v128.xor(a, v128.and(i32x4.eq(a, negInf), swap)));
-      mx0 = i32x4.max_s(mx0, v128.xor(a, v128.and(i32x4.eq(a, posInf), swap)));
-    } else {
-      mn0 = i32x4.min_s(mn0, a);
-      mx0 = i32x4.max_s(mx0, a);
-    }
+    mn0 = i32x4.min_s(mn0, v128.xor(a, v128.and(i32x4.eq(a, negInf), swap)));
+    mx0 = i32x4.max_s(mx0, v128.xor(a, v128.and(i32x4.eq(a, posInf), swap)));
   }
   let mn = i32x4.min_s(mn0, mn1);
   let mx = i32x4.max_s(mx0, mx1);
-  mn = i32x4.min_s(mn, i8x16.shuffle(mn, mn, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
-  mx = i32x4.max_s(mx, i8x16.shuffle(mx, mx, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
-  mn = i32x4.min_s(mn, i8x16.shuffle(mn, mn, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
-  mx = i32x4.max_s(mx, i8x16.shuffle(mx, mx, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
-  foldSplat(p, i32x4.extract_lane(mn, 0), i32x4.extract_lane(mx, 0));
+  mn = i32x4.min_s(mn, swapHalves(mn));
+  mx = i32x4.max_s(mx, swapHalves(mx));
+  mn = i32x4.min_s(mn, swapPairs(mn));
+  mx = i32x4.max_s(mx, swapPairs(mx));
+  const minKey = i32x4.extract_lane(mn, 0);
+  const maxKey = i32x4.extract_lane(mx, 0);
+  foldSplat(p, minKey < KEY_NEG_INF || maxKey > KEY_POS_INF, keyToFloat(minKey), keyToFloat(maxKey));
 }
 
 /*
