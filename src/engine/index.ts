@@ -9,3 +9,4 @@ export * from './parameter-export.js';
 export type * from './calibration-report.js';
 export { DequantCache } from './dequant-cache.js';
 export * from './integer-quantizer.js';
+export * from './value-histogram.js';
