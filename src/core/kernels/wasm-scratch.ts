@@ -1,6 +1,6 @@
 import type { CodeArray, CodeStorage } from '../dtypes.js';
 import type { BlockLayout } from '../layout.js';
-import { wasmKernels } from './wasm.js';
+import { copyWithMinMax, wasmKernels } from './wasm.js';
 import { isWasmArray, wasmHeap, wasmView } from './wasm-memory.js';
 
 /**
@@ -60,12 +60,7 @@ export function stageWithMinMax(x: Float32Array, layout: BlockLayout, min: Float
     return x;
   }
   const view = wasmView(Float32Array, ptr, x.length);
-  for (let off = 0; off < x.length; off += FUSE_CHUNK) {
-    const end = Math.min(x.length, off + FUSE_CHUNK);
-    const part = view.subarray(off, end);
-    part.set(x.subarray(off, end));
-    wasmKernels.minMax(part, layout, min, max, off, finiteOnly);
-  }
+  copyWithMinMax(x, view, layout, min, max, finiteOnly, FUSE_CHUNK);
   return view;
 }
 

@@ -8,7 +8,7 @@ import type { BlockLayout, Granularity } from '../layout.js';
 import { blockLayout, paramIndex, PER_TENSOR, shapeSize } from '../layout.js';
 import { getKernels } from './index.js';
 import { referenceKernels } from './reference.js';
-import { paramRange, wasmAvailable, wasmKernels, wasmZeroCopy } from './wasm.js';
+import { copyWithMinMax, paramRange, wasmAvailable, wasmKernels, wasmZeroCopy } from './wasm.js';
 import { createWasmArena } from './wasm-arena.js';
 import { isWasmArray } from './wasm-memory.js';
 
@@ -434,6 +434,25 @@ describe('wasmKernels in place (arrays living in the shared WASM memory)', () =>
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('copyWithMinMax copies x into WASM memory and folds the same range as the reference, for any chunk size', () => {
+    fc.assert(
+      fc.property(caseArb, fc.integer({ min: 1, max: 300 }), fc.boolean(), (c, chunk, finiteOnly) => {
+        arena.reset();
+        const n = c.x.length;
+        const into = arena.float32(n).fill(5);
+        const [wantMin, gotMin] = [0, 0].map(() => new Float32Array(c.layout.paramCount).fill(Infinity));
+        const [wantMax, gotMax] = [0, 0].map(() => new Float32Array(c.layout.paramCount).fill(-Infinity));
+        if (n > 0) referenceKernels.minMax(c.x, c.layout, wantMin, wantMax, 0, finiteOnly);
+        copyWithMinMax(c.x, into, c.layout, gotMin, gotMax, finiteOnly, chunk);
+        expect(firstDiff(bits(into), bits(c.x))).toBe(-1);
+        expect(bits(gotMin)).toEqual(bits(wantMin));
+        expect(bits(gotMax)).toEqual(bits(wantMax));
+      }),
+      { numRuns: 200 },
+    );
+    expect(() => copyWithMinMax(new Float32Array(3), arena.float32(2), blockLayout([3], PER_TENSOR), new Float32Array(1), new Float32Array(1), false, 64)).toThrow(/2 elements, expected 3/);
   });
 
   it('fakeQuantize in place over its own input (out === x) equals the reference', () => {
