@@ -15,7 +15,6 @@ import { createLocalRunner } from './chunk-runner.js';
 import type { NpyFileReader } from './npy-file-reader.js';
 import { checkChunkFinite, computeNpyRange, DEFAULT_CHUNK_ELEMENTS, forEachChunk } from './npy-range.js';
 import type { ObserverChoice } from './observe-npy-file.js';
-import { observeNpyFiles } from './observe-npy-file.js';
 
 /**
  * Where streamed output bytes go (an AtomicFile, or anything that takes bytes in order). `bytes`
@@ -120,6 +119,8 @@ async function streamQuantizeWith(
     let range: { min: Float32Array; max: Float32Array };
     if (opts.observer && opts.observer.name !== 'minmax') {
       if (allowInf) throw new QuantError('UNSUPPORTED', `observer '${opts.observer.name}' does not accept infinities: drop allowInf or use minmax`);
+      // Loaded on demand: the observers are a third of this module's start-up cost, and plain min/max needs none.
+      const { observeNpyFiles } = await import('./observe-npy-file.js');
       range = await observeNpyFiles([reader], opts.observer, scheme, { chunkElements: chunk, onProgress: progress(0) });
     } else {
       range = await computeNpyRange(reader, layout, allowInf, { runner, buffer: buffers, onProgress: progress(0) });
