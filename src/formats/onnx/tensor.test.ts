@@ -83,6 +83,14 @@ describe('makeTensor / readTensor', () => {
     expect(() => readTensor(s)).toThrow(QuantError);
   });
 
+  it('rejects a declared shape larger than its data before allocating for it (no RangeError)', () => {
+    const empty = create(TensorProtoSchema, { name: 'big', dataType: 1, dims: [1n << 40n] });
+    expect(() => readFloat32(empty)).toThrow(/tensor 'big' of float32\[1099511627776\] needs 1099511627776 values in floatData, got 0/);
+    const unsafe = create(TensorProtoSchema, { name: 'huge', dataType: 1, dims: [1n << 20n, 1n << 20n, 1n << 20n], floatData: [1] });
+    expect(() => readFloat32(unsafe)).toThrow(/tensor 'huge' has shape \[1048576, 1048576, 1048576\]: expected at most/);
+    for (const t of [empty, unsafe]) expect(() => readTensor(t)).toThrow(QuantError);
+  });
+
   it('resolves external data through the loader it is given', () => {
     const t = makeExternalTensor('w', 'float32', [2], { location: 'w.bin', offset: 8, length: 8 });
     expect(externalDataRef(t)).toEqual({ location: 'w.bin', offset: 8, length: 8 });

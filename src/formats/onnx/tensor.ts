@@ -61,9 +61,11 @@ export function tensorDims(t: TensorProto): number[] {
   });
 }
 
+/** The element count; a product of dimensions no array could hold is a malformed tensor, not a crash later. */
 export function tensorSize(t: TensorProto): number {
   let n = 1;
   for (const d of tensorDims(t)) n *= d;
+  if (!Number.isSafeInteger(n)) throw new QuantError('MALFORMED_FILE', `tensor '${t.name}' has shape [${t.dims.join(', ')}]: expected at most ${Number.MAX_SAFE_INTEGER} elements`);
   return n;
 }
 
@@ -113,15 +115,17 @@ export function tensorBytes(t: TensorProto, loader?: ExternalDataLoader): Uint8A
 
 function typedFieldBytes(t: TensorProto, dtype: OnnxDtype, count: number): Uint8Array {
   const spec = ONNX_DTYPES[dtype];
-  const out = new Uint8Array(rawByteLength(dtype, count));
-  const view = new DataView(out.buffer);
+  const byteLength = rawByteLength(dtype, count);
   const field = spec.field;
   const src: readonly (number | bigint)[] =
     field === 'floatData' ? t.floatData : field === 'doubleData' ? t.doubleData : field === 'int64Data' ? t.int64Data : field === 'uint64Data' ? t.uint64Data : t.int32Data;
-  const expect = dtype === 'complex64' || dtype === 'complex128' ? count * 2 : spec.bytes < 1 ? out.length : count;
+  const expect = dtype === 'complex64' || dtype === 'complex128' ? count * 2 : spec.bytes < 1 ? byteLength : count;
+  // Checked before allocating: a header may declare a shape far larger than the data it carries.
   if (src.length !== expect) {
     throw new QuantError('MALFORMED_FILE', `tensor '${t.name}' of ${dtype}[${tensorDims(t).join(', ')}] needs ${expect} values in ${field}, got ${src.length}`);
   }
+  const out = new Uint8Array(byteLength);
+  const view = new DataView(out.buffer);
   for (let i = 0; i < src.length; i++) {
     const v = src[i];
     switch (dtype) {
