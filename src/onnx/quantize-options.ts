@@ -12,6 +12,13 @@ export const QUANTIZED_FORMATS = ['qdq', 'qoperator'] as const;
 /** How 4-bit MatMul weights are written: com.microsoft MatMulNBits (what onnxruntime runs fastest) or opset-21 blocked DequantizeLinear + MatMul. */
 export const INT4_FORMS = ['matmulnbits', 'dequantize-linear'] as const;
 
+const BLOCK_SIZE_EXPECTED = 'expected an integer >= 16 and a power of two';
+
+/** A 4-bit block size: a power of two of at least 16 (MatMulNBits and blocked DequantizeLinear). */
+export function isBlockSize(b: number): boolean {
+  return Number.isInteger(b) && b >= 16 && Number.isInteger(Math.log2(b));
+}
+
 const names = (what: string) => z.array(z.string({ error: `expected ${what} (a string)` }), { error: `expected a list of ${what}s` });
 
 /**
@@ -24,11 +31,10 @@ export const quantizeOptionsSchema = z.strictObject({
   mode: z.enum(QUANTIZE_MODES, { error: `expected mode ${QUANTIZE_MODES.join(' | ')}` }).default('weight-only'),
   dtype: z.enum(WEIGHT_DTYPES, { error: `expected dtype ${WEIGHT_DTYPES.join(' | ')}` }).default('int8'),
   perChannel: z.boolean({ error: 'expected true or false' }).default(false),
+  // One check, one message: separate int/min/refine checks each reported the same failure.
   blockSize: z
-    .number({ error: 'expected an integer >= 16 and a power of two' })
-    .int({ error: 'expected an integer >= 16 and a power of two' })
-    .min(16, { error: 'expected an integer >= 16 and a power of two' })
-    .refine((b) => (b & (b - 1)) === 0, { error: 'expected an integer >= 16 and a power of two' })
+    .number({ error: BLOCK_SIZE_EXPECTED })
+    .refine(isBlockSize, { error: (i) => `${BLOCK_SIZE_EXPECTED}, got ${String(i.input)}` })
     .default(32),
   symmetric: z.boolean({ error: 'expected true or false' }).optional(),
   observer: z.enum(OBSERVER_NAMES, { error: `expected observer ${OBSERVER_NAMES.join(' | ')}` }).default('minmax'),
