@@ -79,7 +79,7 @@ describe('quantkit onnx quantize --mode dynamic | static', () => {
     const { input, out, model } = setup(9);
     const r = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'dynamic']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^warning: OPSET RAISED: ai.onnx opset 9 -> 11 \(--mode dynamic needs it, as onnxruntime's quantizer does\); .*no node needed rewriting/m);
+    expect(r.stderr).toMatch(/^quantkit: warning: OPSET RAISED: ai.onnx opset 9 -> 11 \(--mode dynamic needs it, as onnxruntime's quantizer does\); .*no node needed rewriting/m);
     expect(Number(loadModel(out).opsetImport.find((o) => o.domain === '')!.version)).toBe(11);
     await expectRunsClose(model, out, 0.05);
   });

@@ -71,10 +71,32 @@ describe('quantkit onnx quantize', () => {
     expect(junk.code).toBe(1);
     expect(junk.stderr).toMatch(/^quantkit: '.*junk.onnx': not an ONNX model/);
     expect(junk.stderr.trim().split('\n')).toHaveLength(1);
-    const blk = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--block-size', '24']);
-    expect(blk.code).toBe(1);
-    expect(blk.stderr).toMatch(/blockSize: expected an integer >= 16 and a power of two/);
     expect(readdirSync(dir).sort()).toEqual(['junk.onnx', 'm.onnx']);
+  });
+
+  it('refuses option values no model could take as usage errors (exit 2), before reading the model', async () => {
+    const { dir, out } = setup();
+    const missing = join(dir, 'missing.onnx');
+    const usage = async (args: string[], message: RegExp) => {
+      const r = await cli(['onnx', ...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    };
+    await usage(['quantize', missing, '-o', out, '--dtype', 'int4', '--block-size', '24'], /^quantkit: --block-size expects a power of two >= 16 \(16, 32, 64, \.\.\.\), got 24$/);
+    await usage(['quantize', missing, '-o', out, '--mode', 'dynamic', '--dtype', 'int4'], /^quantkit: --mode dynamic quantizes to int8 or uint8, got --dtype int4/);
+    await usage(['quantize', missing, '-o', out, '--mode', 'static', '--dtype', 'uint4'], /^quantkit: --mode static quantizes to int8 or uint8, got --dtype uint4/);
+    await usage(['sensitivity', missing, '--block-size', '8'], /^quantkit: --block-size expects a power of two >= 16/);
+    await usage(['quantize', missing, '-o', out, '--auto', '--max-error', '0.1', '--block-size', '20'], /^quantkit: --block-size expects a power of two >= 16/);
+    expect(readdirSync(dir).sort()).toEqual(['m.onnx']);
+  });
+
+  it('--auto refuses the options of a fixed precision instead of ignoring them (exit 2)', async () => {
+    const { dir, input, out } = setup();
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--auto', '--max-error', '0.1', '--quantize-bias', '--dtype', 'uint8', '--format', 'qoperator']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toBe('quantkit: --auto picks int4, int8 or float per layer (weight-only): drop --dtype, --format, --quantize-bias');
+    expect(readdirSync(dir).sort()).toEqual(['m.onnx']);
   });
 
   it('registers subcommands from the list it is given and refuses duplicates', async () => {

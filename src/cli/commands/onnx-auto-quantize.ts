@@ -20,6 +20,15 @@ const AutoOptions = LayerOptions.extend({
   externalData: z.boolean().optional(),
 });
 
+/** onnx quantize options that --auto does not use, by commander key (--dtype int8, the default, is harmless). */
+const AUTO_IGNORES = [
+  ['dtype', '--dtype'],
+  ['observer', '--observer'],
+  ['format', '--format'],
+  ['int4Form', '--int4-form'],
+  ['quantizeBias', '--quantize-bias'],
+] as const;
+
 function summary(input: string, output: string, r: AutoPrecisionReport, inBytes: number, outBytes: number, seconds: number): string {
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
   const lines = [
@@ -40,6 +49,9 @@ function summary(input: string, output: string, r: AutoPrecisionReport, inBytes:
  * verification (autoPrecision) on the --inputs data, then the chosen model is written.
  */
 export async function runAutoQuantize(input: string, raw: Record<string, unknown>, io: CliIo): Promise<void> {
+  // These shape a fixed-precision quantization; --auto would drop them silently.
+  const fixed = AUTO_IGNORES.filter(([key]) => raw[key] !== undefined && !(key === 'dtype' && raw[key] === 'int8')).map(([, flag]) => flag);
+  if (fixed.length) throw new UsageError(`--auto picks int4, int8 or float per layer (weight-only): drop ${fixed.join(', ')}`);
   const r = AutoOptions.safeParse({ ...raw, inputs: raw.inputs ?? raw.calibration });
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;

@@ -4,6 +4,7 @@ import { compareModelFiles } from '../../node/onnx-compare-runner.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
+import { warningLine } from '../onnx-flags.js';
 
 const count = (flag: string, min: number) =>
   z
@@ -83,7 +84,7 @@ async function run(a: string, b: string, raw: Record<string, unknown>, io: CliIo
     ...(o.warmup !== undefined && { warmup: o.warmup }),
     latency: o.latency ?? true,
     layers: o.layers ?? true,
-    onGeneratedInputs: () => io.stderr.write('quantkit: warning: no --inputs: comparing on inputs generated from the input specs (uniform in [-1, 1)), which may not resemble real data\n'),
+    onGeneratedInputs: () => io.stderr.write(warningLine('no --inputs: comparing on inputs generated from the input specs (uniform in [-1, 1)), which may not resemble real data')),
   });
   io.stdout.write(o.json ? `${toJson(report)}\n` : summary(report));
 }

@@ -13,6 +13,7 @@ import type { StaticQuantizeReport } from '../../onnx/static.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
+import { onnxFlags, warningLine } from '../onnx-flags.js';
 import { createProgress } from '../progress.js';
 import { runAutoQuantize } from './onnx-auto-quantize.js';
 
@@ -21,20 +22,12 @@ const Options = z.object({
   mode: z.enum(QUANTIZE_MODES),
   dtype: z.enum(WEIGHT_DTYPES),
   perChannel: z.boolean().optional(),
-  blockSize: z
-    .string()
-    .regex(/^\d+$/, { error: (i) => `--block-size expects an integer, got '${String(i.input)}'` })
-    .transform(Number)
-    .optional(),
+  blockSize: onnxFlags.blockSize,
   symmetric: z.boolean().optional(),
   observer: z.enum(OBSERVER_NAMES).optional(),
   calibration: z.string().min(1).optional(),
-  opTypes: z
-    .string()
-    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
-    .refine((l) => l.length > 0, { error: '--op-types expects a comma-separated list such as MatMul,Gemm,Conv' })
-    .optional(),
-  exclude: z.array(z.string()).optional(),
+  opTypes: onnxFlags.opTypes,
+  exclude: onnxFlags.exclude,
   format: z.enum(QUANTIZED_FORMATS).optional(),
   int4Form: z.enum(INT4_FORMS).optional(),
   quantizeBias: z.boolean().optional(),
@@ -72,6 +65,8 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const o = r.data;
   if (o.calibration !== undefined && o.mode !== 'static') throw new UsageError(`--calibration applies to --mode static, got --mode ${o.mode}`);
   if (o.blockSize !== undefined && (o.dtype === 'int8' || o.dtype === 'uint8')) throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4), got --dtype ${o.dtype}`);
+  // MatMulInteger, ConvInteger and QLinear ops take 8-bit inputs: only weight-only writes 4 bits.
+  if (o.mode !== 'weight-only' && (o.dtype === 'int4' || o.dtype === 'uint4')) throw new UsageError(`--mode ${o.mode} quantizes to int8 or uint8, got --dtype ${o.dtype} (4-bit weights: --mode weight-only)`);
   const options: QuantizeOptionsInput = {
     mode: o.mode,
     dtype: o.dtype,
@@ -90,7 +85,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const model = loadModel(input);
   // Static mode runs the model (onnxruntime-node) on the calibration data, or on generated inputs, said loudly.
   const cal = o.mode === 'static' ? calibrationHooks(model, o.calibration) : undefined;
-  if (cal?.generated) io.stderr.write("warning: no --calibration DIR given: calibrating on inputs generated from the model's input specs, not real data\n");
+  if (cal?.generated) io.stderr.write(warningLine("no --calibration DIR given: calibrating on inputs generated from the model's input specs, not real data"));
   const progress = createProgress(io, 'quantize', inBytes);
   const calibrating = cal ? createProgress(io, 'calibrate', inBytes) : undefined;
   let result;
@@ -105,7 +100,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   }
   // Raising the opset rewrites nodes: said on stderr too, whatever the output format.
   const upgrade = (result.report as { opsetUpgrade?: OpsetUpgrade }).opsetUpgrade;
-  if (upgrade) io.stderr.write(`warning: ${describeOpsetUpgrade(upgrade, `--mode ${o.mode} needs it`)}\n`);
+  if (upgrade) io.stderr.write(warningLine(describeOpsetUpgrade(upgrade, `--mode ${o.mode} needs it`)));
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
   const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);
   const ms = performance.now() - started;

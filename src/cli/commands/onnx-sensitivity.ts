@@ -8,6 +8,7 @@ import { analyzeSensitivity } from '../../onnx/sensitivity.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
+import { onnxFlags, warningLine } from '../onnx-flags.js';
 import { fmt, table, toJson } from './onnx-compare.js';
 
 const PRECISIONS = ['int8', 'int4'] as const;
@@ -23,17 +24,9 @@ export const LayerOptions = z.object({
     .optional(),
   perChannel: z.boolean().optional(),
   symmetric: z.boolean().optional(),
-  blockSize: z
-    .string()
-    .regex(/^\d+$/, { error: (i) => `--block-size expects an integer, got '${String(i.input)}'` })
-    .transform(Number)
-    .optional(),
-  opTypes: z
-    .string()
-    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
-    .refine((l) => l.length > 0, { error: '--op-types expects a comma-separated list such as MatMul,Gemm,Conv' })
-    .optional(),
-  exclude: z.array(z.string()).optional(),
+  blockSize: onnxFlags.blockSize,
+  opTypes: onnxFlags.opTypes,
+  exclude: onnxFlags.exclude,
   json: z.boolean().optional(),
 });
 
@@ -49,7 +42,7 @@ export function layerQuantOptions(o: z.infer<typeof LayerOptions>): LayerQuantOp
 }
 
 export function warnGenerated(io: CliIo, source: string): void {
-  if (source === 'generated') io.stderr.write('quantkit: warning: no --inputs: errors measured on inputs generated from the input specs (uniform in [-1, 1)), which may not resemble real data\n');
+  if (source === 'generated') io.stderr.write(warningLine('no --inputs: errors measured on inputs generated from the input specs (uniform in [-1, 1)), which may not resemble real data'));
 }
 
 function summary(model: string, r: SensitivityReport): string {

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { isBlockSize } from '../onnx/quantize-options.js';
+
+/**
+ * Flags the `onnx` subcommands share, checked as usage errors (exit 2) before any model is read:
+ * a bad value is a mistake in the command line, whatever file it is applied to.
+ */
+export const onnxFlags = {
+  /** --block-size: 4-bit blocks along the reduction axis, as quantizeModel's blockSize. */
+  blockSize: z
+    .string()
+    .regex(/^\d+$/, { error: (i) => `--block-size expects an integer, got '${String(i.input)}'` })
+    .transform(Number)
+    .refine(isBlockSize, { error: (i) => `--block-size expects a power of two >= 16 (16, 32, 64, ...), got ${String(i.input)}` })
+    .optional(),
+  /** --op-types MatMul,Gemm: a non-empty comma-separated list. */
+  opTypes: z
+    .string()
+    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+    .refine((l) => l.length > 0, { error: '--op-types expects a comma-separated list such as MatMul,Gemm,Conv' })
+    .optional(),
+  exclude: z.array(z.string()).optional(),
+};
+
+/** A warning on stderr, prefixed as every quantkit diagnostic line is. */
+export function warningLine(message: string): string {
+  return `quantkit: warning: ${message}\n`;
+}
