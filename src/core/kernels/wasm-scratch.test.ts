@@ -8,6 +8,12 @@ import { isWasmArray } from './wasm-memory.js';
 
 const f32 = Math.fround;
 
+function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
 function data(n: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => f32(Math.sin(i * 0.37) * (1 + (i % 13)) + (i % 7 === 0 ? 0.5 : 0)));
 }
@@ -45,6 +51,22 @@ describe('the one-copy range + quantize path', () => {
     const before = a.slice();
     quantize(x.map((v) => -v), [x.length], { dtype: 'uint8' });
     expect(Array.from(a).every((v, i) => v === before[i])).toBe(true);
+  });
+
+  it('quantize over more codes than one staged piece (1 Mi) equals the reference, into a new array or the caller\u2019s', () => {
+    const shape = [300, 3701];
+    const x = data(300 * 3701);
+    for (const granularity of [undefined, { kind: 'per-axis', axis: 1 }, { kind: 'per-block', axis: 0, blockSize: 7 }] as const) {
+      for (const dtype of ['int8', 'uint16'] as const) {
+        const want = quantize(x, shape, { dtype, granularity, kernels: referenceKernels });
+        const got = quantize(x, shape, { dtype, granularity });
+        expect(Array.from(got.params.zeroPoint)).toEqual(Array.from(want.params.zeroPoint));
+        expect(firstDiff(got.codes, want.codes)).toBe(-1);
+        const out = want.codes.slice().fill(3);
+        expect(quantize(x, shape, { dtype, granularity, out }).codes).toBe(out);
+        expect(firstDiff(out, want.codes)).toBe(-1);
+      }
+    }
   });
 
   it('names the first NaN by its index in the caller\u2019s array', () => {
