@@ -1,8 +1,8 @@
 import { encodeParamsFile } from '../formats/params-file.js';
 import type { NpyCalibration, ParameterCalibration } from '../node/calibrate-npy-files.js';
+import { db, histogramLines, num, textTable } from './format-figures.js';
 import type { CliObserver } from './quant-options.js';
 
-const BAR_WIDTH = 40;
 /** Up to this many parameters the text report lists each; past it, it summarises them. */
 export const LISTED_PARAMETERS = 16;
 
@@ -38,7 +38,7 @@ export function formatCalibration(r: NpyCalibration, run: CalibrationRun): strin
       `zero_point  ${q.zeroPoint}`,
     );
   } else if (r.parameters.length <= LISTED_PARAMETERS) {
-    lines.push(...table(
+    lines.push(...textTable(
       ['param', 'range', 'observed', 'scale', 'zero_point', 'clipped', 'MSE', 'SQNR (dB)'],
       r.parameters.map((q, k) => [String(k), `[${num(q.rangeMin)}, ${num(q.rangeMax)}]`, `[${num(q.observedMin)}, ${num(q.observedMax)}]`, num(q.scale), String(q.zeroPoint), pct(q.clipped, q.count), num(q.mse), db(q.sqnrDb)]),
     ), '');
@@ -113,28 +113,15 @@ function summary(ps: readonly ParameterCalibration[]): string[] {
     .sort((a, b) => a.s - b.s)
     .slice(0, 3)
     .map(({ k }) => `${k} (${db(ps[k].sqnrDb)} dB, range [${num(ps[k].rangeMin)}, ${num(ps[k].rangeMax)}])`);
-  return [...table(['', 'min', 'median', 'max'], rows), `  lowest SQNR: ${worst.join(', ')}`];
+  return [...textTable(['', 'min', 'median', 'max'], rows), `  lowest SQNR: ${worst.join(', ')}`];
 }
 
 function histogram(r: NpyCalibration): string[] {
   const { edges, counts } = r.histogram;
   const single = r.parameters.length === 1 ? r.parameters[0] : undefined;
   const lines = [`histogram of the data (${counts.length} bins)${single ? ", '<' and '>' mark bins partly or wholly outside the range" : ''}`];
-  const peak = Math.max(1, ...counts);
-  const labels = counts.map((_, k) => `[${num(edges[k])}, ${num(edges[k + 1])}${k === counts.length - 1 ? ']' : ')'}`);
-  const width = Math.max(...labels.map((l) => l.length));
-  counts.forEach((c, k) => {
-    const bar = '#'.repeat(Math.round((c / peak) * BAR_WIDTH)) || (c > 0 ? '.' : '');
-    const mark = single ? (edges[k] < single.rangeMin ? '<' : edges[k + 1] > single.rangeMax ? '>' : ' ') : '';
-    lines.push(`  ${mark}${labels[k].padEnd(width)}  ${bar.padEnd(BAR_WIDTH)}  ${c}`);
-  });
+  lines.push(...histogramLines(edges, counts, single ? (k) => (edges[k] < single.rangeMin ? '<' : edges[k + 1] > single.rangeMax ? '>' : ' ') : undefined));
   return lines;
-}
-
-function table(header: string[], rows: string[][]): string[] {
-  const all = [header, ...rows];
-  const widths = header.map((_, c) => Math.max(...all.map((row) => row[c].length)));
-  return all.map((row) => `  ${row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()}`);
 }
 
 function fraction(part: number, whole: number): number {
@@ -147,16 +134,4 @@ function pct(part: number, whole: number): string {
 
 function finite(v: number): number | null {
   return Number.isFinite(v) ? v : null;
-}
-
-function num(v: number): string {
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  return a >= 1e-3 && a < 1e6 ? String(Number(v.toPrecision(6))) : v.toExponential(4);
-}
-
-function db(v: number): string {
-  if (v === Infinity) return 'inf (exact)';
-  if (Number.isNaN(v)) return 'n/a (all zero)';
-  return v.toFixed(2);
 }

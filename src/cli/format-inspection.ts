@@ -1,6 +1,5 @@
 import type { NpyInspection } from '../node/inspect-npy-file.js';
-
-const BAR_WIDTH = 40;
+import { db, histogramLines, num, textTable } from './format-figures.js';
 
 /** The human report of `quantkit inspect`: summary, histogram with bars, and the error table. */
 export function formatInspection(file: string, r: NpyInspection): string {
@@ -15,19 +14,9 @@ export function formatInspection(file: string, r: NpyInspection): string {
     '',
     `histogram (${r.histogram.counts.length} bins)`,
   ];
-  const peak = Math.max(1, ...r.histogram.counts);
-  const { edges, counts } = r.histogram;
-  const labels = counts.map((_, k) => `[${num(edges[k])}, ${num(edges[k + 1])}${k === counts.length - 1 ? ']' : ')'}`);
-  const labelWidth = Math.max(...labels.map((l) => l.length));
-  counts.forEach((c, k) => {
-    const bar = '#'.repeat(Math.round((c / peak) * BAR_WIDTH)) || (c > 0 ? '.' : '');
-    lines.push(`  ${labels[k].padEnd(labelWidth)}  ${bar.padEnd(BAR_WIDTH)}  ${c}`);
-  });
+  lines.push(...histogramLines(r.histogram.edges, r.histogram.counts));
   lines.push('', 'quantization error (per-tensor, asymmetric)');
-  const rows = [['dtype', 'scale', 'zero_point', 'MSE', 'SQNR (dB)']];
-  for (const e of r.errors) rows.push([e.dtype, num(e.scale), String(e.zeroPoint), num(e.mse), db(e.sqnrDb)]);
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  for (const row of rows) lines.push(`  ${row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()}`);
+  lines.push(...textTable(['dtype', 'scale', 'zero_point', 'MSE', 'SQNR (dB)'], r.errors.map((e) => [e.dtype, num(e.scale), String(e.zeroPoint), num(e.mse), db(e.sqnrDb)])));
   return `${lines.join('\n')}\n`;
 }
 
@@ -53,16 +42,4 @@ export function inspectionJson(file: string, r: NpyInspection): Record<string, u
       sqnr_db: Number.isFinite(e.sqnrDb) ? e.sqnrDb : null,
     })),
   };
-}
-
-function num(v: number): string {
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  return a >= 1e-3 && a < 1e6 ? String(Number(v.toPrecision(6))) : v.toExponential(4);
-}
-
-function db(v: number): string {
-  if (v === Infinity) return 'inf (exact)';
-  if (Number.isNaN(v)) return 'n/a (all zero)';
-  return v.toFixed(2);
 }

@@ -7,7 +7,7 @@ import type { AutoPrecisionReport } from '../../onnx/auto-precision.js';
 import { autoPrecision } from '../../onnx/auto-precision.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
-import { fmt, table, toJson } from './onnx-compare.js';
+import { fmt, table, toJson } from '../format-table.js';
 import { LayerOptions, layerQuantOptions, warnGenerated } from './onnx-sensitivity.js';
 
 const AutoOptions = LayerOptions.extend({

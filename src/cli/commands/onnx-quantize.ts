@@ -13,6 +13,7 @@ import type { StaticQuantizeReport } from '../../onnx/static.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
+import { toJson } from '../format-table.js';
 import { onnxFlags, warningLine } from '../onnx-flags.js';
 import { createProgress } from '../progress.js';
 import { runAutoQuantize } from './onnx-auto-quantize.js';
@@ -104,7 +105,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
   const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);
   const ms = performance.now() - started;
-  if (o.json) io.stdout.write(`${JSON.stringify({ input, output: o.output, files: written, inputBytes: inBytes, outputBytes: outBytes, seconds: ms / 1000, report: result.report }, null, 2)}\n`);
+  if (o.json) io.stdout.write(`${toJson({ input, output: o.output, files: written, inputBytes: inBytes, outputBytes: outBytes, seconds: ms / 1000, report: result.report })}\n`);
   else io.stdout.write(summary(result.report, input, o.output, inBytes, outBytes, ms));
 }
 

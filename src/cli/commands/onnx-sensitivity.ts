@@ -8,8 +8,8 @@ import { analyzeSensitivity } from '../../onnx/sensitivity.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
+import { fmt, table, toJson } from '../format-table.js';
 import { onnxFlags, warningLine } from '../onnx-flags.js';
-import { fmt, table, toJson } from './onnx-compare.js';
 
 const PRECISIONS = ['int8', 'int4'] as const;
 
