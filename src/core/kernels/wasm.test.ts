@@ -394,6 +394,22 @@ describe('wasmKernels on wide rows sharing vector parameters', () => {
       { numRuns: 40 },
     );
   });
+
+  it('minMax equals the reference staged and in place, in chunks and in one call, with or without ±Inf skipped', () => {
+    fc.assert(
+      fc.property(wideRowCaseArb, whereArb, fc.boolean(), (c, xWhere, finiteOnly) => {
+        arena.reset();
+        const x = placed(c.x, xWhere);
+        const [wantMin, gotMin, wholeMin] = [0, 0, 0].map(() => new Float32Array(c.layout.paramCount).fill(Infinity));
+        const [wantMax, gotMax, wholeMax] = [0, 0, 0].map(() => new Float32Array(c.layout.paramCount).fill(-Infinity));
+        referenceKernels.minMax(c.x, c.layout, wantMin, wantMax, 0, finiteOnly);
+        inChunks(c, (a, b) => wasmKernels.minMax(x.subarray(a, b), c.layout, gotMin, gotMax, a, finiteOnly));
+        wasmKernels.minMax(x, c.layout, wholeMin, wholeMax, 0, finiteOnly);
+        for (const [got, want] of [[gotMin, wantMin], [gotMax, wantMax], [wholeMin, wantMin], [wholeMax, wantMax]]) expect(firstDiff(bits(got), bits(want))).toBe(-1);
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
 
 describe('wasmKernels in place (arrays living in the shared WASM memory)', () => {

@@ -3,7 +3,7 @@
 // one export per chunk. `start` is the global index of the chunk's first element, so a chunk may
 // begin anywhere: mid-row, mid-block.
 import { dequantizeRun, fakeQuantizeRun, quantizeRowsRun, quantizeRun } from './lib/affine';
-import { minMaxSplatRun, minMaxVaryRun } from './lib/min-max';
+import { minMaxRowsRun, minMaxSplatRun, minMaxVaryRun } from './lib/min-max';
 import { axisLen, blockSize, inner, paramLo, paramOuterStride, varyInner } from './lib/state';
 
 export { magic, setLayout, setParams, zeroPointsWithin } from './lib/state';
@@ -30,7 +30,8 @@ export function heapBase(): usize {
 }
 
 /**
- * Shortest row for which quantize takes rows that share parameters together (quantizeRowsRun).
+ * Shortest row for which quantize and min/max take rows that share parameters together
+ * (quantizeRowsRun, minMaxRowsRun).
  * Measured on 16 Mi elements: from 2048 columns (16 KiB of scales and zero points per row) one row
  * at a time loses L1 for the parameters, and grouping rows ran 1.05-1.1x a copy against 1.2-1.9x;
  * below 1024 columns grouping was slower than the plain row loop.
@@ -43,7 +44,7 @@ const ROWS_MIN_INNER: u32 = 2048;
  * into row segments whose parameters are contiguous, and runs `op` on each. Only the chunk's first
  * element needs divisions; after it the row, block and outer indices advance incrementally, which
  * matters when runs are short (per-block along the last axis: a run per block of 32). Quantize
- * with varyInner hands whole rows that share their parameters to quantizeRowsRun in one call.
+ * and min/max with varyInner hand whole rows that share their parameters over in one call.
  */
 // @ts-ignore: decorator
 @inline function walk<T>(op: i32, src: usize, dst: usize, n: u32, start: u32, finiteOnly: bool): void {
@@ -58,7 +59,7 @@ const ROWS_MIN_INNER: u32 = 2048;
     let len: u32;
     if (varyInner) {
       let rows: u32 = 0;
-      if (op == QUANTIZE && inner >= ROWS_MIN_INNER && i == 0) {
+      if ((op == QUANTIZE || op == MIN_MAX) && inner >= ROWS_MIN_INNER && i == 0) {
         // Whole rows from here that use this row's parameters: the rest of the block, or all of
         // them when the parameters never change (per channel along the last axis).
         const full = (n - j) / inner;
@@ -66,7 +67,9 @@ const ROWS_MIN_INNER: u32 = 2048;
       }
       if (rows >= 2) {
         len = rows * inner;
-        quantizeRowsRun<T>(src + (<usize>j << 2), dst + <usize>j * sizeof<T>(), rows, inner, o * paramOuterStride + b * inner - paramLo);
+        const p = o * paramOuterStride + b * inner - paramLo;
+        if (op == QUANTIZE) quantizeRowsRun<T>(src + (<usize>j << 2), dst + <usize>j * sizeof<T>(), rows, inner, p);
+        else minMaxRowsRun(src + (<usize>j << 2), rows, inner, p, finiteOnly);
       } else {
         rows = 1;
         len = min(inner - i, n - j);

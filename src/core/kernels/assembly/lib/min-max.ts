@@ -213,3 +213,57 @@ export function minMaxKeysOut(count: u32): void {
     if (!finiteOnly || key != KEY_POS_INF) store<i32>(pb, max<i32>(load<i32>(pb), key));
   }
 }
+
+/** Rows folded together by minMaxRowsRun: each key vector loaded serves this many rows. */
+const ROW_GROUP: u32 = 4;
+
+/**
+ * minMaxVaryRun over `rows` consecutive whole rows of `rowLen` elements that all fold into the
+ * keys of parameters p .. p + rowLen − 1 (as quantizeRowsRun in affine.ts): ROW_GROUP rows at a
+ * time, 8 columns at a step, the running keys of those columns loaded once, folded with each row
+ * of the group and stored once, instead of a load and a store of both keys per row.
+ */
+// @ts-ignore: decorator
+@inline export function minMaxRowsRun(x: usize, rows: u32, rowLen: u32, p: u32, finiteOnly: bool): void {
+  const negInf = i32x4.splat(KEY_NEG_INF);
+  const posInf = i32x4.splat(KEY_POS_INF);
+  const swap = v128.xor(negInf, posInf);
+  const xStride = <usize>rowLen << 2;
+  for (let r: u32 = 0; r < rows; r += ROW_GROUP) {
+    const g = min(ROW_GROUP, rows - r);
+    const xg = x + <usize>r * xStride;
+    let k: u32 = 0;
+    for (; k + 8 <= rowLen; k += 8) {
+      const pa = paramA + (<usize>(p + k) << 2);
+      const pb = paramB + (<usize>(p + k) << 2);
+      let mn0 = v128.load(pa);
+      let mn1 = v128.load(pa, 16);
+      let mx0 = v128.load(pb);
+      let mx1 = v128.load(pb, 16);
+      let xp = xg + (<usize>k << 2);
+      for (let row: u32 = 0; row < g; row++) {
+        const a = toKey(v128.load(xp));
+        const b = toKey(v128.load(xp, 16));
+        if (finiteOnly) {
+          mn0 = i32x4.min_s(mn0, v128.xor(a, v128.and(i32x4.eq(a, negInf), swap)));
+          mn1 = i32x4.min_s(mn1, v128.xor(b, v128.and(i32x4.eq(b, negInf), swap)));
+          mx0 = i32x4.max_s(mx0, v128.xor(a, v128.and(i32x4.eq(a, posInf), swap)));
+          mx1 = i32x4.max_s(mx1, v128.xor(b, v128.and(i32x4.eq(b, posInf), swap)));
+        } else {
+          mn0 = i32x4.min_s(mn0, a);
+          mn1 = i32x4.min_s(mn1, b);
+          mx0 = i32x4.max_s(mx0, a);
+          mx1 = i32x4.max_s(mx1, b);
+        }
+        xp += xStride;
+      }
+      v128.store(pa, mn0);
+      v128.store(pa, mn1, 16);
+      v128.store(pb, mx0);
+      v128.store(pb, mx1, 16);
+    }
+    if (k < rowLen) {
+      for (let row: u32 = 0; row < g; row++) minMaxVaryRun(xg + <usize>row * xStride + (<usize>k << 2), rowLen - k, p + k, finiteOnly);
+    }
+  }
+}
