@@ -33,20 +33,34 @@ export const dtypeSchema = z.enum(QUANT_DTYPE_NAMES as [QuantDtypeName, ...Quant
   error: (i) => `unknown dtype '${String(i.input)}': expected one of ${QUANT_DTYPE_NAMES.join(', ')}`,
 });
 
-const RawSchema = z.object({
-  output: z.string().min(1, { error: '-o/--output needs a path' }),
-  dtype: dtypeSchema.optional(),
+/** --workers: kernel threads, 1..64 (quantize, fake-quant, dequantize). */
+export const workersFlag = integer('--workers').refine((w) => w >= 1 && w <= 64, { error: (i) => `--workers must be in 1..64, got ${String(i.input)}` }).optional();
+
+/** The scheme flags quantize, fake-quant and calibrate share. */
+export const schemeFlags = {
   symmetric: z.boolean().default(false),
   narrow: z.boolean().default(false),
   axis: integer('--axis').optional(),
   blockSize: integer('--block-size').refine((b) => b > 0, { error: (i) => `--block-size must be a positive integer, got ${String(i.input)}` }).optional(),
+};
+
+/** --axis and --block-size as a granularity: per-block along --axis (default -1), per-axis, or per-tensor. */
+export function granularityOf(axis: number | undefined, blockSize: number | undefined): Granularity {
+  if (blockSize !== undefined) return { kind: 'per-block', axis: axis ?? -1, blockSize };
+  return axis !== undefined ? { kind: 'per-axis', axis } : { kind: 'per-tensor' };
+}
+
+const RawSchema = z.object({
+  output: z.string().min(1, { error: '-o/--output needs a path' }),
+  dtype: dtypeSchema.optional(),
+  ...schemeFlags,
   params: z.string().optional(),
   paramsOut: z.string().optional(),
   pack: z.boolean().default(false),
   allowInf: z.boolean().default(false),
   rounding: z.enum(['half-even', 'stochastic']).default('half-even'),
   seed: integer('--seed').refine((s) => s >= 0 && s <= 0xffffffff, { error: (i) => `--seed must be in 0..4294967295, got ${String(i.input)}` }).optional(),
-  workers: integer('--workers').refine((w) => w >= 1 && w <= 64, { error: (i) => `--workers must be in 1..64, got ${String(i.input)}` }).optional(),
+  workers: workersFlag,
 });
 
 /** Registers the shared options on a command (`withPack` for quantize, whose output may be packed). */
@@ -88,12 +102,7 @@ export function parseQuantOptions(raw: Record<string, unknown>): QuantCliOptions
     if (o.pack && d.perByte === 0) throw new UsageError(`--pack applies to 2- and 4-bit dtypes (int2, uint2, int4, uint4), got ${d.name}`);
   }
   if (o.seed !== undefined && o.rounding !== 'stochastic') throw new UsageError('--seed applies to --rounding stochastic');
-  let granularity: Granularity | undefined;
-  if (o.params === undefined) {
-    if (o.blockSize !== undefined) granularity = { kind: 'per-block', axis: o.axis ?? -1, blockSize: o.blockSize };
-    else if (o.axis !== undefined) granularity = { kind: 'per-axis', axis: o.axis };
-    else granularity = { kind: 'per-tensor' };
-  }
+  const granularity = o.params === undefined ? granularityOf(o.axis, o.blockSize) : undefined;
   return {
     output: o.output,
     dtype: o.dtype,

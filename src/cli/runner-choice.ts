@@ -8,6 +8,6 @@ import { KernelPool } from '../node/worker-pool.js';
  * The WASM kernels outrun reading the file, so the pool's messages and copies cost more than the
  * split saves; it pays on in-memory arrays (bench/cli.bench.mjs measures both).
  */
-export function chooseRunner(_elements: number, workers?: number): ChunkRunner {
+export function chooseRunner(workers: number | undefined): ChunkRunner {
   return workers !== undefined && workers > 1 ? KernelPool.create(workers) : createLocalRunner();
 }

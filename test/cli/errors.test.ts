@@ -103,6 +103,8 @@ describe('quantkit bad input', () => {
     expectFailure(['quantize', good, '-o', t.path('out.npy'), '--dtype', 'uint8', '--narrow'], 2, /--narrow applies to signed dtypes/);
     expectFailure(['quantize', good, '-o', t.path('out.npy'), '--dtype', 'uint8', '--seed', '3'], 2, /--seed applies to --rounding stochastic/);
     expectFailure(['fake-quant', good, '-o', t.path('out.npy'), '--dtype', 'int4', '--pack'], 2, /unknown option '--pack'/);
+    expectFailure(['dequantize', good, '--params', params2d, '-o', t.path('out.npy'), '--workers', '0'], 2, /^quantkit: --workers must be in 1\.\.64, got 0$/);
+    expectFailure(['calibrate', good, '--params-out', t.path('never.json'), '--axis', 'x'], 2, /^quantkit: --axis expects an integer, got 'x'$/, [t.path('never.json')]);
     expectFailure(['frobnicate'], 2, /unknown command 'frobnicate'/, []);
   });
 

@@ -11,7 +11,7 @@ import { calibrationJson, formatCalibration, LISTED_PARAMETERS } from '../format
 import { paramsJsonText } from '../params-json.js';
 import { createProgress } from '../progress.js';
 import type { CliObserver } from '../quant-options.js';
-import { addObserverOptions, dtypeSchema, integer, parseObserverOptions } from '../quant-options.js';
+import { addObserverOptions, dtypeSchema, granularityOf, parseObserverOptions, schemeFlags } from '../quant-options.js';
 import { utf8 } from '../run-outputs.js';
 
 /** calibrate's options, validated once. */
@@ -30,10 +30,7 @@ export const CALIBRATE_DEFAULT_DTYPE: QuantDtypeName = 'int8';
 
 const RawSchema = z.object({
   dtype: dtypeSchema.default(CALIBRATE_DEFAULT_DTYPE),
-  symmetric: z.boolean().default(false),
-  narrow: z.boolean().default(false),
-  axis: integer('--axis').optional(),
-  blockSize: integer('--block-size').refine((b) => b > 0, { error: (i) => `--block-size must be a positive integer, got ${String(i.input)}` }).optional(),
+  ...schemeFlags,
   paramsOut: z.string().min(1, { error: '--params-out needs a path' }),
   json: z.boolean().default(false),
 });
@@ -43,8 +40,7 @@ function parseCalibrateOptions(raw: Record<string, unknown>): CalibrateCliOption
   if (!r.success) throw new UsageError(r.error.issues[0].message);
   const o = r.data;
   if (o.narrow && !getQuantDtype(o.dtype).signed) throw new UsageError(`--narrow applies to signed dtypes, got ${o.dtype}`);
-  const granularity: Granularity =
-    o.blockSize !== undefined ? { kind: 'per-block', axis: o.axis ?? -1, blockSize: o.blockSize } : o.axis !== undefined ? { kind: 'per-axis', axis: o.axis } : { kind: 'per-tensor' };
+  const granularity = granularityOf(o.axis, o.blockSize);
   const observer = parseObserverOptions(raw, { granularity });
   return { dtype: o.dtype, symmetric: o.symmetric, narrow: o.narrow, granularity, paramsOut: o.paramsOut, json: o.json, observer };
 }

@@ -5,18 +5,14 @@ import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
+import { workersFlag } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
 import { withOutputs } from '../run-outputs.js';
 
 const Options = z.object({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
   params: z.string().min(1, { error: '--params needs a path' }),
-  workers: z
-    .string()
-    .regex(/^\d+$/, { error: (i) => `--workers expects an integer, got '${String(i.input)}'` })
-    .transform(Number)
-    .refine((w) => w >= 1 && w <= 64, { error: (i) => `--workers must be in 1..64, got ${String(i.input)}` })
-    .optional(),
+  workers: workersFlag,
 });
 
 export const dequantizeCommand: CliCommand = {
@@ -46,7 +42,7 @@ Example:
         const opts = r.data;
         const { params, packedShape } = readParamsJson(opts.params);
         const reader = NpyFileReader.open(input);
-        const runner = chooseRunner(reader.size, opts.workers);
+        const runner = chooseRunner(opts.workers);
         const progress = createProgress(io, 'dequantize', reader.header.dataBytes);
         await withOutputs({ reader, runner, progress }, async (outputs) => {
           await dequantizeNpyFile(reader, outputs.create(opts.output), params, {

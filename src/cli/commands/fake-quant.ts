@@ -26,7 +26,7 @@ Example:
       const opts = parseQuantOptions(raw);
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
       const reader = NpyFileReader.open(input);
-      const runner = chooseRunner(reader.size, opts.workers);
+      const runner = chooseRunner(opts.workers);
       const progress = createProgress(io, 'fake-quant', reader.header.dataBytes);
       await withOutputs({ reader, runner, progress }, async (outputs) => {
         const values = outputs.create(opts.output);

@@ -46,7 +46,7 @@ Examples:
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
       }
       const reader = NpyFileReader.open(input);
-      const runner = chooseRunner(reader.size, opts.workers);
+      const runner = chooseRunner(opts.workers);
       const progress = createProgress(io, 'quantize', reader.header.dataBytes);
       await withOutputs({ reader, runner, progress }, async (outputs) => {
         const codes = outputs.create(opts.output);
