@@ -2,7 +2,7 @@ import type { NodeProto, TensorProto } from 'onnx-buf';
 import { isQuantError } from '../core/errors.js';
 import { makeNode } from '../formats/onnx/builders.js';
 import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
-import { readFloat32, tensorDims } from '../formats/onnx/tensor.js';
+import { readFloat32, tensorDims, tensorSize } from '../formats/onnx/tensor.js';
 import type { ConstantSource, GraphIndex } from './graph.js';
 import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
@@ -125,7 +125,8 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
   const edits: GraphEdit[] = [];
   let before = 0;
   let after = 0;
-  const total = [...sources.values()].flatMap((m) => [...m.values()]).reduce((s, p) => s + p.source.tensor.rawData.length, 0);
+  // Counted in elements: a weight in float_data has no raw_data bytes to count.
+  const total = [...sources.values()].flatMap((m) => [...m.values()]).reduce((s, p) => s + tensorSize(p.source.tensor), 0);
   let done = 0;
   const warnings: string[] = [];
   let microsoft = false;
@@ -145,7 +146,7 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
           o.scheme ??= u.scheme;
         }
       }
-      done += plan.source.tensor.rawData.length;
+      done += tensorSize(plan.source.tensor);
       ctx.hooks.onProgress?.({ phase: 'quantize', done, total });
     }
   }

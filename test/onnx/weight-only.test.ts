@@ -290,10 +290,24 @@ describe('weight sources and selection', () => {
     await expect(quantizeModel(mlpModel(64, 48, 16, 40), {})).rejects.toThrow(/opset 40/);
   });
 
-  it('reports progress over the weight bytes', async () => {
+  it('reports progress over the weight elements', async () => {
     const events: number[] = [];
     await quantizeModel(mlpModel(), {}, { onProgress: (e) => events.push(e.done / e.total) });
     expect(events.at(-1)).toBe(1);
     expect(events.length).toBe(2);
+  });
+
+  it('reports progress for weights stored in float_data (no raw_data bytes) too', async () => {
+    const m = mlpModel();
+    for (const t of m.graph!.initializer) {
+      t.floatData = Array.from(readFloat32(t));
+      t.rawData = new Uint8Array(0);
+    }
+    const events: { done: number; total: number }[] = [];
+    await quantizeModel(m, {}, { onProgress: (e) => events.push({ done: e.done, total: e.total }) });
+    expect(events).toEqual([
+      { done: 64 * 48, total: 64 * 48 + 16 * 48 },
+      { done: 64 * 48 + 16 * 48, total: 64 * 48 + 16 * 48 },
+    ]);
   });
 });
