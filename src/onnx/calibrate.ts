@@ -1,7 +1,7 @@
 import { clone } from '@bufbuild/protobuf';
 import type { ModelProto } from 'onnx-buf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { QuantError } from '../core/errors.js';
+import { isQuantError, QuantError } from '../core/errors.js';
 import type { Observer } from '../core/observers/observer.js';
 import { createObserver } from '../core/observers/builtin-observers.js';
 import { makeValueInfo } from '../formats/onnx/builders.js';
@@ -73,7 +73,13 @@ export async function calibrate(model: ModelProto, tensors: readonly string[], o
         if (t.dtype !== 'float32') throw new QuantError('UNSUPPORTED', `tensor '${name}' is ${t.dtype}: calibration observes float32 activations`);
         if (t.values.length === 0) continue;
         const o = createObserver(kind);
-        o.update(t.values as Float32Array, t.dims);
+        try {
+          o.update(t.values as Float32Array, t.dims);
+        } catch (e) {
+          // The observer's "input contains NaN at index 3" does not say which activation of which batch.
+          if (isQuantError(e)) throw new QuantError(e.code, `tensor '${name}' in calibration batch ${batch}: ${e.message}`, { cause: e, details: e.details });
+          throw e;
+        }
         const acc = observers.get(name);
         if (acc) acc.merge(o);
         else observers.set(name, o);

@@ -75,6 +75,16 @@ describe('static quantization (QDQ)', () => {
     }
   });
 
+  it('a NaN in an activation names the tensor and the batch', async () => {
+    const m = matmulChainModel(17, 'N');
+    const batches = floatBatches('x', [2, 32], 3, 7);
+    (batches[1]!.x!.values as Float32Array)[5] = NaN;
+    await expect(calibrate(m, ['x', 'h'], { runModel, batches, observer: 'minmax' })).rejects.toMatchObject({
+      code: 'NAN_INPUT',
+      message: expect.stringMatching(/^tensor 'x' in calibration batch 1: .*NaN at index 5/),
+    });
+  });
+
   it.each([
     ['percentile', 'percentile'],
     ['mse', 'histogram'],
