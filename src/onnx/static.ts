@@ -212,36 +212,34 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
 
   const weightReports = new Map(weights.report.nodes.map((r) => [r.node, r]));
   const nodes: NodeReport[] = [];
-  {
-    for (const node of order) {
-      const label = nodeName(node);
-      const why = floatNodes.get(node);
-      if (why) {
-        nodes.push({ node: label, opType: node.opType, status: 'float', reason: why });
-        continue;
-      }
-      const plan = plans.find((p) => p.node === node)!;
-      const quantActs = plan.tensors.filter((t) => acts.has(t));
-      const w = weightReports.get(label);
-      const wq = w?.status === 'quantized' ? w : undefined;
-      if (!quantActs.length && !wq) {
-        nodes.push({ node: label, opType: node.opType, status: 'float', reason: w?.status === 'float' ? w.reason : 'nothing to quantize' });
-        continue;
-      }
-      const fusion = fusions.get(node);
-      nodes.push({
-        node: label,
-        opType: node.opType,
-        status: 'quantized',
-        tensors: [...(wq?.tensors ?? []), ...(biases.quantized.get(node) ?? []), ...quantActs],
-        dtype: options.dtype,
-        granularity: wq?.granularity ?? 'per-tensor',
-        ...(wq?.axis !== undefined && { axis: wq.axis }),
-        form: fusion ? fusion.node.opType : 'QDQ',
-      });
-      const reason = fusionReasons.get(node);
-      if (reason) warnings.push(`${label} stays in QDQ form: ${reason}`);
+  for (const node of order) {
+    const label = nodeName(node);
+    const why = floatNodes.get(node);
+    if (why) {
+      nodes.push({ node: label, opType: node.opType, status: 'float', reason: why });
+      continue;
     }
+    const plan = plans.find((p) => p.node === node)!;
+    const quantActs = plan.tensors.filter((t) => acts.has(t));
+    const w = weightReports.get(label);
+    const wq = w?.status === 'quantized' ? w : undefined;
+    if (!quantActs.length && !wq) {
+      nodes.push({ node: label, opType: node.opType, status: 'float', reason: w?.status === 'float' ? w.reason : 'nothing to quantize' });
+      continue;
+    }
+    const fusion = fusions.get(node);
+    nodes.push({
+      node: label,
+      opType: node.opType,
+      status: 'quantized',
+      tensors: [...(wq?.tensors ?? []), ...(biases.quantized.get(node) ?? []), ...quantActs],
+      dtype: options.dtype,
+      granularity: wq?.granularity ?? 'per-tensor',
+      ...(wq?.axis !== undefined && { axis: wq.axis }),
+      form: fusion ? fusion.node.opType : 'QDQ',
+    });
+    const reason = fusionReasons.get(node);
+    if (reason) warnings.push(`${label} stays in QDQ form: ${reason}`);
   }
   const calibration: CalibrationSummary = {
     observer: options.observer,
