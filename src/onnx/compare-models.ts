@@ -5,7 +5,7 @@ import { QuantError } from '../core/errors.js';
 import { encodeModel } from '../formats/onnx/model.js';
 import type { OutputMetrics } from './compare-metrics.js';
 import { comparisonError, isClassifierLike, OutputMetricsAccumulator } from './compare-metrics.js';
-import { OP_SPECS } from './op-specs.js';
+import { isSpecifiedOpType } from './op-specs.js';
 import { nodeName } from './quantize-report.js';
 import type { RunModel, TensorMap } from './run-model.js';
 
@@ -93,7 +93,7 @@ function sharedLayers(a: ModelProto, b: ModelProto): Layer[] {
   const layers: Layer[] = [];
   for (const n of a.graph!.node) {
     const out = n.output[0];
-    if (!out || !Object.prototype.hasOwnProperty.call(OP_SPECS, n.opType) || outputs.has(out) || !produced.has(out)) continue;
+    if (!out || !isSpecifiedOpType(n.opType) || outputs.has(out) || !produced.has(out)) continue;
     layers.push({ node: nodeName(n), opType: n.opType, output: out });
   }
   return layers;
