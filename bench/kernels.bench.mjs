@@ -3,8 +3,11 @@
 // a ratio to dst.set(src) copying the same bytes in this process: a copy is the floor any kernel
 // that must read its input and write its output has to pay, so the ratio travels across machines
 // better than milliseconds do. Uses the BUILT library (npm run build first). `--json` prints one
-// JSON object and nothing else on stdout. Targets are reported, never enforced.
+// JSON object and nothing else on stdout; `--runs N` sets the timed runs per row (default 15). Targets
+// are reported, never enforced. Run with --expose-gc (bench/run.mjs does) so garbage from one run
+// (a 16 MiB codes array per end-to-end call) is collected between runs, not inside the next one.
 import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blockLayout, chooseQParams, createWasmArena, PER_TENSOR, QUANT_DTYPES, quantize, referenceKernels, wasmAvailable, wasmKernels, wasmZeroCopy } from '../dist/core/index.js';
@@ -15,7 +18,9 @@ const log = json ? () => {} : (s) => console.log(s);
 const N = 16 * 1024 * 1024;
 const ROWS = 4096;
 const COLS = N / ROWS;
-const RUNS = 9;
+const runsArg = process.argv.indexOf('--runs');
+const RUNS = runsArg > 0 ? Math.max(3, Number(process.argv[runsArg + 1]) | 0) : 15;
+const loadAtStart = loadavg();
 
 /** Seeded standard normal float32 data (Box–Muller over a xorshift generator). */
 function normal(n, seed = 1) {
@@ -39,24 +44,30 @@ function normal(n, seed = 1) {
 /**
  * Times `fn` and the copy it is compared with in alternation, so both medians come from the same
  * stretch of time: other engineers share this CPU and a copy timed a minute earlier is no baseline.
+ * `pairRatio` is the median of the per-pair ratios, steadier than the ratio of medians when the
+ * load changes during a row.
  */
 function paired(fn, copy, runs = RUNS) {
   fn();
   copy();
-  globalThis.gc?.();
   const k = [];
   const c = [];
+  const r = [];
   for (let i = 0; i < runs; i++) {
+    globalThis.gc?.();
     let t0 = performance.now();
     fn();
-    k.push(performance.now() - t0);
+    const a = performance.now() - t0;
     t0 = performance.now();
     copy();
-    c.push(performance.now() - t0);
+    const b = performance.now() - t0;
+    k.push(a);
+    c.push(b);
+    r.push(a / b);
   }
-  k.sort((a, b) => a - b);
-  c.sort((a, b) => a - b);
-  return { ms: k[k.length >> 1], minMs: k[0], copyMs: c[c.length >> 1] };
+  const median = (v) => v.sort((x, y) => x - y)[v.length >> 1];
+  const ms = median(k);
+  return { ms, minMs: k[0], copyMs: median(c), pairRatio: median(r) };
 }
 
 /** dst.set(src) for a preallocated, warm dst of the same type and length. */
@@ -82,8 +93,8 @@ const i8 = QUANT_DTYPES.int8;
 const i4 = QUANT_DTYPES.int4;
 const rows = [];
 function row(name, fn, copy, target, runs = RUNS) {
-  const { ms, minMs, copyMs } = paired(fn, copy, runs);
-  rows.push({ name, ms, minMs, copyMs, ratio: ms / copyMs, target, met: target === undefined ? undefined : ms / copyMs <= target });
+  const { ms, minMs, copyMs, pairRatio } = paired(fn, copy, runs);
+  rows.push({ name, ms, minMs, copyMs, ratio: ms / copyMs, pairRatio, target, met: target === undefined ? undefined : ms / copyMs <= target });
 }
 
 const pt = params(x, [N], PER_TENSOR, u8);
@@ -154,6 +165,7 @@ for (const [where, alloc] of placements) {
 
 // What a caller pays: their Float32Array in, a fresh codes array out (range, qparams, allocation, quantize).
 row('end-to-end quantize(x) -> new Uint8Array (range + quantize)', () => quantize(x, [N], { dtype: 'uint8' }), copyF32, 2.0);
+row('end-to-end quantize(x) per-channel int8 (axis 1) -> new Int8Array', () => quantize(x, shape, { dtype: 'int8', granularity: { kind: 'per-axis', axis: 1 } }), copyF32);
 
 const heapCodes = new Uint8Array(N);
 row('reference (pure TS) quantize per-tensor uint8', () => referenceKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, heapCodes), copyF32, undefined, 3);
@@ -168,13 +180,14 @@ const speedups = numpy && {
 };
 
 if (json) {
-  console.log(JSON.stringify({ elements: N, rows, numpy, speedupOverNumpy: speedups, quantizeTargetOverNumpy: 8, quantizeTargetOverNumpyMet: speedups ? speedups.quantize >= 8 : undefined }));
+  console.log(JSON.stringify({ elements: N, runs: RUNS, loadAverage: { start: loadAtStart, end: loadavg() }, rows, numpy, speedupOverNumpy: speedups, quantizeTargetOverNumpy: 8, quantizeTargetOverNumpyMet: speedups ? speedups.quantize >= 8 : undefined }));
 } else {
   log(`zero-copy (shared WebAssembly memory): ${wasmZeroCopy() ? 'yes' : 'NO (staging only)'}`);
-  log(`kernels on ${N} float32 elements; each row timed in alternation with dst.set(src) of its input (64 MiB float32, 16 MiB codes for pack/unpack)`);
+  log(`kernels on ${N} float32 elements; each row timed ${RUNS} times in alternation with dst.set(src) of its input (64 MiB float32, 16 MiB codes for pack/unpack)`);
+  log(`load average (1, 5, 15 min) at start ${loadAtStart.map((v) => v.toFixed(2)).join(' ')}, at end ${loadavg().map((v) => v.toFixed(2)).join(' ')}; ratios are medians over alternating runs (x copy), pair = median of per-run ratios`);
   for (const r of rows) {
     const target = r.target === undefined ? '' : `  target <= ${r.target}x: ${r.met ? 'met' : 'MISSED'}`;
-    log(`${r.name.padEnd(62)} ${r.ms.toFixed(2).padStart(8)} ms (fastest ${r.minMs.toFixed(2).padStart(7)}, copy ${r.copyMs.toFixed(2).padStart(6)})  ${r.ratio.toFixed(2).padStart(6)}x copy${target}`);
+    log(`${r.name.padEnd(66)} ${r.ms.toFixed(2).padStart(8)} ms (fastest ${r.minMs.toFixed(2).padStart(7)}, copy ${r.copyMs.toFixed(2).padStart(6)})  ${r.ratio.toFixed(2).padStart(6)}x copy (pair ${r.pairRatio.toFixed(2)}x)${target}`);
   }
   if (numpy) {
     log(`numpy ${numpy.numpy}: min+max ${numpy.min_max.toFixed(2)} ms, quantize ${numpy.quantize.toFixed(2)} ms, dequantize ${numpy.dequantize.toFixed(2)} ms`);

@@ -34,7 +34,7 @@ export function heapBase(): usize {
  * (quantizeRowsRun, minMaxRowsRun).
  * Measured on 16 Mi elements: from 2048 columns (16 KiB of scales and zero points per row) one row
  * at a time loses L1 for the parameters, and grouping rows ran 1.05-1.1x a copy against 1.2-1.9x;
- * below 1024 columns grouping was slower than the plain row loop.
+ * at 512 and 1024 columns grouping was slower than the plain row loop.
  */
 const ROWS_MIN_INNER: u32 = 2048;
 
