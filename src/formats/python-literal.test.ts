@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { QuantError } from '../core/errors.js';
-import { parsePythonLiteral } from './python-literal.js';
+import { MAX_LITERAL_DEPTH, parsePythonLiteral } from './python-literal.js';
 
 describe('parsePythonLiteral', () => {
   it('reads the literals .npy headers are made of', () => {
@@ -14,6 +14,14 @@ describe('parsePythonLiteral', () => {
         ['e', { kind: 'tuple', items: [] }],
       ]),
     });
+  });
+
+  it('refuses nesting past MAX_LITERAL_DEPTH with MALFORMED_FILE instead of overflowing the stack', () => {
+    const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    expect(parsePythonLiteral(nested(MAX_LITERAL_DEPTH)).kind).toBe('list');
+    expect(() => parsePythonLiteral(nested(MAX_LITERAL_DEPTH + 1))).toThrow(`bad .npy header dict at offset ${MAX_LITERAL_DEPTH}: expected at most ${MAX_LITERAL_DEPTH} nested dicts, tuples and lists`);
+    const crafted = `{'shape': ${'('.repeat(200_000)}`;
+    expect(() => parsePythonLiteral(crafted)).toThrow(QuantError);
   });
 
   it('decodes string escapes', () => {

@@ -10,6 +10,12 @@ export type PyValue =
   | { readonly kind: 'list'; readonly items: readonly PyValue[] }
   | { readonly kind: 'dict'; readonly entries: ReadonlyMap<string, PyValue> };
 
+/**
+ * Containers nested deeper than this are refused: a header's dtype and shape nest a few levels,
+ * and recursion on a crafted header of thousands of '(' would overflow the stack (a RangeError).
+ */
+export const MAX_LITERAL_DEPTH = 64;
+
 const ESCAPES: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', t: '\t', r: '\r', '0': '\0' };
 
 /**
@@ -103,22 +109,21 @@ export function parsePythonLiteral(text: string): PyValue {
     }
   };
 
+  let depth = 0;
+  const parseContainer = (c: '{' | '(' | '['): PyValue => {
+    if (depth === MAX_LITERAL_DEPTH) fail(`at most ${MAX_LITERAL_DEPTH} nested dicts, tuples and lists`);
+    depth++;
+    pos++;
+    const v: PyValue = c === '{' ? parseDict() : c === '(' ? { kind: 'tuple', items: parseSequence(')') } : { kind: 'list', items: parseSequence(']') };
+    depth--;
+    return v;
+  };
+
   const parseValue = (): PyValue => {
     skipSpace();
     const c = text[pos];
     if (c === "'" || c === '"') return parseString();
-    if (c === '{') {
-      pos++;
-      return parseDict();
-    }
-    if (c === '(') {
-      pos++;
-      return { kind: 'tuple', items: parseSequence(')') };
-    }
-    if (c === '[') {
-      pos++;
-      return { kind: 'list', items: parseSequence(']') };
-    }
+    if (c === '{' || c === '(' || c === '[') return parseContainer(c);
     const word = /^(?:True|False|None)\b/.exec(text.slice(pos, pos + 6));
     if (word) {
       pos += word[0].length;
