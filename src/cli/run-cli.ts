@@ -8,7 +8,7 @@ import { EXIT, exitCodeFor, formatError } from './exit-codes.js';
 /** The program with every command registered; errors are thrown (exitOverride), never printed by commander. */
 export function buildProgram(io: CliIo, commands: readonly CliCommand[] = COMMANDS): Command {
   const program = new Command('quantkit')
-    .description('Exact, fast tensor quantization (PyTorch/ONNX semantics) over .npy files')
+    .description('Exact, fast quantization with PyTorch/ONNX semantics: .npy tensors, ONNX models, and a REST service')
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({
@@ -19,7 +19,15 @@ export function buildProgram(io: CliIo, commands: readonly CliCommand[] = COMMAN
     .showSuggestionAfterError()
     .addHelpText(
       'after',
-      '\nExit status: 0 on success, 2 for a bad command line (unknown option, bad option value),\n1 for anything else (missing or malformed file, NaN input, parameters that do not fit).\nA failed run leaves no output file behind.',
+      `
+Exit status: 0 on success, 2 for a bad command line (unknown option, bad option value),
+1 for anything else (missing or malformed file, NaN input, parameters that do not fit).
+A failed run leaves no output file behind. Errors are one line on stderr: quantkit: <message>.
+
+Examples:
+  quantkit quantize w.npy -o w.q.npy --dtype int8 --symmetric --axis 0 --params-out w.json
+  quantkit onnx quantize model.onnx -o model.int8.onnx --per-channel
+  quantkit quantize --help`,
     );
   const seen = new Set<string>();
   for (const c of commands) {

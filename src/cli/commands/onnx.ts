@@ -6,7 +6,17 @@ export function createOnnxCommand(subcommands: readonly CliCommand[] = ONNX_SUBC
   return {
     name: 'onnx',
     register(program, io) {
-      const group = program.command('onnx').description('quantize and inspect ONNX models (weight-only, dynamic, static)');
+      const group = program
+        .command('onnx')
+        .description('quantize ONNX models (weight-only, dynamic, static), compare them, and rank layers by sensitivity')
+        .addHelpText(
+          'after',
+          `
+Examples:
+  quantkit onnx quantize model.onnx -o model.int8.onnx --per-channel
+  quantkit onnx compare model.onnx model.int8.onnx --inputs inputs/
+  quantkit onnx quantize --help`,
+        );
       group.exitOverride();
       const seen = new Set<string>();
       for (const c of subcommands) {

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import type { Command } from 'commander';
+import type { CliIo } from './cli-io.js';
+import { EXIT } from './exit-codes.js';
+import { buildProgram, runCli } from './run-cli.js';
+
+function memoryIo(): { io: CliIo; out: () => string; err: () => string } {
+  let stdout = '';
+  let stderr = '';
+  const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => ((stderr += s), true), isTTY: false }, env: {} } as unknown as CliIo;
+  return { io, out: () => stdout, err: () => stderr };
+}
+
+/** Every command path, e.g. ['quantize'], ['onnx'], ['onnx', 'compare'] (commander's own 'help' left out). */
+function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
+  return cmd.commands.filter((c) => c.name() !== 'help').flatMap((c) => [[...prefix, c.name()], ...commandPaths(c, [...prefix, c.name()])]);
+}
+
+describe('quantkit --help', () => {
+  const paths = commandPaths(buildProgram(memoryIo().io));
+
+  it('covers every command and onnx subcommand', () => {
+    expect(paths.map((p) => p.join(' '))).toEqual(['quantize', 'dequantize', 'fake-quant', 'calibrate', 'inspect', 'onnx', 'onnx quantize', 'onnx compare', 'onnx sensitivity', 'serve']);
+  });
+
+  it.each([[[] as string[]], ...paths.map((p) => [p])])('%j --help exits 0 with a usage line and examples on stdout', async (path) => {
+    const m = memoryIo();
+    expect(await runCli([...path, '--help'], m.io)).toBe(EXIT.OK);
+    expect(m.out()).toMatch(new RegExp(`^Usage: quantkit${path.map((p) => ` ${p}`).join('')} `));
+    expect(m.out()).toMatch(/\nExamples?:\n {2}(\w+=\S+ )?quantkit /);
+    expect(m.err()).toBe('');
+  });
+});
