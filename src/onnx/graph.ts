@@ -119,11 +119,6 @@ export function usesOf(scope: GraphIndex, name: string): { node: NodeProto; grap
   return out;
 }
 
-/** True when `name` is an output of `scope` (so removing its definition would break the graph). */
-export function isGraphOutput(scope: GraphIndex, name: string): boolean {
-  return scope.outputs.has(name);
-}
-
 /**
  * Fresh names: every name used anywhere in the model (nodes, values, initializers, subgraphs) is
  * taken, and each call returns `base` or `base_1`, `base_2`, … not taken yet.
