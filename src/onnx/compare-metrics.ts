@@ -20,8 +20,9 @@ export interface ClassifierAgreement {
  * - relativeRmsError = √(Σ(a − b)² / Σa²): 0 for identical outputs, Infinity when a is all zero and b is not
  * - cosine = Σab / √(Σa² · Σb²): 1 when both are all zero, 0 when only one is
  * - sqnrDb = 10 · log10(Σa² / Σ(a − b)²): Infinity for identical outputs
- * Elements where both are NaN count as equal; where only one is NaN they are counted in
- * nanMismatches and left out of the sums (and make the comparison error Infinity).
+ * Elements where both are NaN, or both the same infinity, count as equal and are left out of the
+ * sums; where only one is NaN they are counted in nanMismatches and left out of the sums (and make
+ * the comparison error Infinity).
  */
 export interface OutputMetrics {
   readonly name: string;
@@ -93,6 +94,8 @@ export class OutputMetricsAccumulator {
         if (Number.isNaN(x) !== Number.isNaN(y)) this.nanMismatches++;
         continue;
       }
+      // The same infinity on both sides is agreement; Inf − Inf would put NaN into every sum.
+      if (x === y && !Number.isFinite(x)) continue;
       const d = x - y;
       const ad = Math.abs(d);
       if (ad > this.maxAbs) this.maxAbs = ad;

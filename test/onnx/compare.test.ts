@@ -75,6 +75,14 @@ describe('OutputMetricsAccumulator', () => {
     expect(zero.result()).toMatchObject({ relativeRmsError: Infinity, cosine: 0 });
   });
 
+  it('takes the same infinity on both sides as agreement, not as a NaN error', () => {
+    const acc = new OutputMetricsAccumulator('y', false);
+    acc.add(f32('y', [4], new Float32Array([-Infinity, 3, Infinity, 4])), f32('y', [4], new Float32Array([-Infinity, 3, Infinity, 4])));
+    const m = acc.result();
+    expect(m).toMatchObject({ relativeRmsError: 0, sqnrDb: Infinity, cosine: 1, maxAbsError: 0, elements: 2, nanMismatches: 0 });
+    expect(comparisonError([m])).toBe(0);
+  });
+
   it('counts NaN mismatches apart and makes the comparison error Infinity', () => {
     const acc = new OutputMetricsAccumulator('y', false);
     acc.add(f32('y', [3], new Float32Array([NaN, 1, NaN])), f32('y', [3], new Float32Array([NaN, 1, 2])));
