@@ -1,4 +1,5 @@
 import type { GraphProto, NodeProto, TensorProto } from 'onnx-buf';
+import { isQuantError } from '../core/errors.js';
 import type { Granularity } from '../core/layout.js';
 import { floatAttribute, intAttribute } from '../formats/onnx/attributes.js';
 import { makeNode } from '../formats/onnx/builders.js';
@@ -129,14 +130,20 @@ export function lowerDynamic(
   const weightInitializers: TensorProto[] = [];
   if (!q) {
     const base = wName.replace(/[^A-Za-z0-9_.:/-]/g, '_');
-    q = quantizeForDequantizeLinear(
-      { codes: names.next(`${base}_quantized`), scale: names.next(`${base}_scale`), zeroPoint: names.next(`${base}_zero_point`) },
-      values,
-      dims,
-      rule.dtype,
-      rule.symmetric,
-      granularity,
-    );
+    try {
+      q = quantizeForDequantizeLinear(
+        { codes: names.next(`${base}_quantized`), scale: names.next(`${base}_scale`), zeroPoint: names.next(`${base}_zero_point`) },
+        values,
+        dims,
+        rule.dtype,
+        rule.symmetric,
+        granularity,
+      );
+    } catch (e) {
+      // A weight that cannot be quantized (NaN in it) leaves this node float, as weight-only does, instead of failing the model.
+      if (isQuantError(e)) return { ok: false, reason: `weight '${wName}': ${e.message}` };
+      throw e;
+    }
     byName.set(key, q);
     weightInitializers.push(q.codes, q.zeroPoint, q.scale);
   }

@@ -128,6 +128,20 @@ describe('dynamic quantization', () => {
     expect(report.nodes).toEqual([{ node: 'mm', opType: 'MatMul', status: 'float', reason: "weight 'w' is computed at run time, not a constant" }]);
   });
 
+  it('a weight holding NaN leaves its node float with the reason, as weight-only does, and the rest is quantized', async () => {
+    const m = mlpModel();
+    const w1 = m.graph!.initializer.find((t) => t.name === 'W1')!;
+    const v = Float32Array.from(readFloat32(w1));
+    v[3] = NaN;
+    w1.rawData = new Uint8Array(v.buffer);
+    const { report } = await quantizeModel(m, { mode: 'dynamic' });
+    expect(report.nodes.map((n) => [n.node, n.status])).toEqual([
+      ['mm', 'float'],
+      ['gemm', 'quantized'],
+    ]);
+    expect(report.nodes[0]).toMatchObject({ reason: expect.stringMatching(/^weight 'W1': .*NaN at index 3/) });
+  });
+
   it('an opset-9 model (Clip with min/max attributes) is raised to opset 11 first, said loudly; the result runs in onnxruntime', async () => {
     const g = makeGraph({
       nodes: [makeNode('Clip', ['x'], ['c'], { name: 'clip', attributes: { min: { float: -0.75 }, max: { float: 0.75 } } }), makeNode('MatMul', ['c', 'W'], ['y'], { name: 'mm' })],
