@@ -1,10 +1,6 @@
 import { statSync } from 'node:fs';
 import { z } from 'zod';
-import { comparisonBatches } from '../../node/comparison-batches.js';
-import { loadModel, saveModel } from '../../node/onnx-file.js';
-import { createOrtRunner } from '../../node/ort-runner.js';
 import type { AutoPrecisionReport } from '../../onnx/auto-precision.js';
-import { autoPrecision } from '../../onnx/auto-precision.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
 import { fmt, table, toJson } from '../format-table.js';
@@ -56,6 +52,13 @@ export async function runAutoQuantize(input: string, raw: Record<string, unknown
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;
   const started = performance.now();
+  // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
+  const [{ comparisonBatches }, { loadModel, saveModel }, { createOrtRunner }, { autoPrecision }] = await Promise.all([
+    import('../../node/comparison-batches.js'),
+    import('../../node/onnx-file.js'),
+    import('../../node/ort-runner.js'),
+    import('../../onnx/auto-precision.js'),
+  ]);
   const model = loadModel(input);
   const inputs = comparisonBatches(model, o.inputs);
   warnGenerated(io, inputs.label);

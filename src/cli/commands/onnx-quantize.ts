@@ -1,13 +1,9 @@
 import { statSync } from 'node:fs';
 import { Option } from 'commander';
 import { z } from 'zod';
-import { calibrationHooks } from '../../node/calibration-data.js';
-import { loadModel, saveModel } from '../../node/onnx-file.js';
 import { INT4_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
 import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
 import type { OpsetUpgrade } from '../../onnx/opset-upgrade.js';
-import { describeOpsetUpgrade } from '../../onnx/opset-upgrade.js';
-import { quantizeModel } from '../../onnx/quantize-model.js';
 import type { QuantizeReport } from '../../onnx/quantize-report.js';
 import type { StaticQuantizeReport } from '../../onnx/static.js';
 import type { CliCommand } from '../cli-command.js';
@@ -16,7 +12,6 @@ import { UsageError } from '../exit-codes.js';
 import { toJson } from '../format-table.js';
 import { onnxFlags, warningLine } from '../onnx-flags.js';
 import { createProgress } from '../progress.js';
-import { runAutoQuantize } from './onnx-auto-quantize.js';
 
 const Options = z.object({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
@@ -83,6 +78,13 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   };
   const started = performance.now();
   const inBytes = statSync(input, { throwIfNoEntry: false })?.size ?? 0;
+  // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
+  const [{ calibrationHooks }, { loadModel, saveModel }, { describeOpsetUpgrade }, { quantizeModel }] = await Promise.all([
+    import('../../node/calibration-data.js'),
+    import('../../node/onnx-file.js'),
+    import('../../onnx/opset-upgrade.js'),
+    import('../../onnx/quantize-model.js'),
+  ]);
   const model = loadModel(input);
   // Static mode runs the model (onnxruntime-node) on the calibration data, or on generated inputs, said loudly.
   const cal = o.mode === 'static' ? calibrationHooks(model, o.calibration) : undefined;
@@ -149,7 +151,7 @@ Examples:
       .action(async (input: string, raw: Record<string, unknown>) => {
         if (raw.symmetric && raw.asymmetric) throw new UsageError('--symmetric and --asymmetric contradict each other');
         const { asymmetric, ...rest } = raw;
-        if (raw.auto) return runAutoQuantize(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
+        if (raw.auto) return (await import('./onnx-auto-quantize.js')).runAutoQuantize(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
         if (raw.maxError !== undefined || raw.inputs !== undefined) throw new UsageError('--max-error and --inputs apply to --auto');
         await run(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
       });

@@ -1,10 +1,6 @@
 import { z } from 'zod';
-import { comparisonBatches } from '../../node/comparison-batches.js';
-import { loadModel } from '../../node/onnx-file.js';
-import { createOrtRunner } from '../../node/ort-runner.js';
 import type { LayerQuantOptions, QuantizedPrecision } from '../../onnx/sensitivity-layers.js';
 import type { SensitivityReport } from '../../onnx/sensitivity.js';
-import { analyzeSensitivity } from '../../onnx/sensitivity.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
@@ -69,6 +65,13 @@ function summary(model: string, r: SensitivityReport): string {
 async function run(path: string, raw: Record<string, unknown>, io: CliIo): Promise<void> {
   const r = LayerOptions.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
+  // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
+  const [{ comparisonBatches }, { loadModel }, { createOrtRunner }, { analyzeSensitivity }] = await Promise.all([
+    import('../../node/comparison-batches.js'),
+    import('../../node/onnx-file.js'),
+    import('../../node/ort-runner.js'),
+    import('../../onnx/sensitivity.js'),
+  ]);
   const model = loadModel(path);
   const inputs = comparisonBatches(model, r.data.inputs);
   warnGenerated(io, inputs.label);

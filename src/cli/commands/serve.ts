@@ -1,6 +1,5 @@
 import { Option } from 'commander';
 import { resolveServerOptions, SERVER_DEFAULTS, SERVER_ENV } from '../../server/server-options.js';
-import { startServer } from '../../server/start-server.js';
 import { isQuantError } from '../../core/errors.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
@@ -41,6 +40,8 @@ export const serveCommand: CliCommand = {
           // A bad flag or variable is a usage error (exit 2), found before anything listens.
           throw isQuantError(e) ? new UsageError(e.message) : e;
         }
+        // Loaded here, not at start-up: fastify and SQLite cost ~100 ms that other commands never need.
+        const { startServer } = await import('../../server/start-server.js');
         const server = await startServer(options);
         io.stdout.write(`quantkit serve: listening on ${server.url} (data in ${options.dataDir})\n`);
         await new Promise<void>((resolve) => {
