@@ -100,7 +100,7 @@ try {
   for (const [f, name, flags] of jobs) {
     const started = performance.now();
     const { bytes } = await compile(f, name, flags);
-    console.log(`build-wasm: ${name}.wasm ${bytes} bytes in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.error(`build-wasm: ${name}.wasm ${bytes} bytes in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
 } catch (e) {
   console.error(e instanceof Error ? e.message : e);
