@@ -49,6 +49,7 @@ interface KernelExports {
   pack4(src: number, dst: number, n: number): void;
   unpack2(src: number, dst: number, n: number, signed: number): void;
   unpack4(src: number, dst: number, n: number, signed: number): void;
+  histogram(x: number, n: number, lo: number, scale: number, bins: number, hist: number): void;
 }
 
 /** Code storage: index into the per-storage tables below. */
@@ -153,6 +154,11 @@ class Runtime {
     this.inCodes = [new Int8Array(b, this.inPtr, CHUNK), new Uint8Array(b, this.inPtr, CHUNK), new Int16Array(b, this.inPtr, CHUNK), new Uint16Array(b, this.inPtr, CHUNK)];
     this.outCodes = [new Int8Array(b, this.outPtr, CHUNK), new Uint8Array(b, this.outPtr, CHUNK), new Int16Array(b, this.outPtr, CHUNK), new Uint16Array(b, this.outPtr, CHUNK)];
     this.outF32 = new Float32Array(b, this.outPtr, CHUNK);
+  }
+
+  /** Whether [region, end) can be made addressable: always, unless the region is a fixed one handed over by setWasmScratch. */
+  canHold(end: number): boolean {
+    return !this.shared || !wasmMemoryAttached() || end <= this.region + this.regionBytes;
   }
 
   /** Byte address of `a` when it is a view of this instance's shared memory (kernels then run on it in place), else -1. */
@@ -418,6 +424,58 @@ export const wasmKernels: Kernels = {
     out.fill(0, n);
   },
 };
+
+/**
+ * Adds x to counts, a histogram of counts.length equal bins over [lo, hi] (callers ensure
+ * lo <= x <= hi), by the float32 rule of the reference binning kernel
+ * (src/core/observers/histogram-kernel.ts), bit for bit:
+ *
+ *   scale = f32(bins / (hi − lo)),   bin = clamp(trunc(f32(f32(x − lo) · scale)), 0, bins − 1)
+ *
+ * With hi <= lo every value lands in bin 0. An x that lives in the shared memory is binned in
+ * place; a heap x is staged CHUNK elements at a time. The kernel counts into four u32
+ * sub-histograms (16 · bins bytes of scratch after the parameter area), summed into counts at
+ * the end.
+ */
+export function histogramInto(x: Float32Array, lo: number, hi: number, counts: Float64Array): void {
+  const n = x.length;
+  const bins = counts.length;
+  if (n === 0 || bins === 0) return;
+  if (!(hi > lo)) {
+    counts[0] += n;
+    return;
+  }
+  if (n > MAX_ELEMENTS) {
+    // The kernel counts in u32: split so no sub-histogram can wrap.
+    for (let off = 0; off < n; off += 2 ** 30) histogramInto(x.subarray(off, Math.min(n, off + 2 ** 30)), lo, hi, counts);
+    return;
+  }
+  let rt = runtimeFor(x);
+  // A worker's fixed scratch region may be too small for the sub-histograms: stage through the
+  // thread's own memory instead, which grows as needed.
+  if (!rt.canHold(rt.paramPtr + 16 * bins)) rt = getRuntime();
+  rt.ensure(rt.paramPtr + 16 * bins);
+  // Read after ensure: growing a shared instance's region may move it.
+  const subs = rt.paramPtr;
+  const at = subs >> 2;
+  rt.i32.fill(0, at, at + 4 * bins);
+  const scale = Math.fround(bins / (hi - lo));
+  const xp = rt.ptrOf(x);
+  if (xp >= 0) {
+    rt.ex.histogram(xp, n, lo, scale, bins, subs);
+  } else {
+    for (let off = 0; off < n; off += CHUNK) {
+      const len = Math.min(CHUNK, n - off);
+      rt.f32.set(x.subarray(off, off + len), rt.inPtr >> 2);
+      rt.ex.histogram(rt.inPtr, len, lo, scale, bins, subs);
+    }
+  }
+  const c = rt.i32;
+  for (let b = 0; b < bins; b++) {
+    const k = at + b;
+    counts[b] += (c[k] >>> 0) + (c[k + bins] >>> 0) + (c[k + 2 * bins] >>> 0) + (c[k + 3 * bins] >>> 0);
+  }
+}
 
 /**
  * Copies x into `into`, an array of the same length living in the shared WebAssembly memory,

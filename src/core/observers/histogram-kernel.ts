@@ -2,7 +2,8 @@ const f32 = Math.fround;
 
 /**
  * The binning hot loop of the histogram observers, one contract with two implementations (the
- * readable reference below and WebAssembly SIMD in histogram-wasm.ts), held equal bit for bit.
+ * readable reference below and WebAssembly SIMD, histogramInto in src/core/kernels/wasm.ts), held
+ * equal bit for bit.
  */
 export interface HistogramKernel {
   readonly name: string;

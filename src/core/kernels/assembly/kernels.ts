@@ -9,6 +9,7 @@ import { axisLen, blockSize, inner, paramLo, paramOuterStride, varyInner } from 
 export { magic, setLayout, setParams, zeroPointsWithin } from './lib/state';
 export { pack2, pack4, unpack2, unpack4 } from './lib/pack';
 export { minMaxKeysIn, minMaxKeysOut } from './lib/min-max';
+export { histogram } from './lib/histogram';
 
 const QUANTIZE = 0;
 const DEQUANTIZE = 1;

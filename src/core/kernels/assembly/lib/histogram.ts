@@ -1,15 +1,11 @@
-// The WebAssembly SIMD binning kernel behind src/core/observers/histogram-wasm.ts. JS stages a
-// chunk of float32 values at `x` and owns four sub-histograms of `bins` u32 counts each at `hist`
-// (laid out one after another); it zeroes them before a pass and sums them afterwards.
+// The WebAssembly SIMD binning kernel behind histogramInto (src/core/kernels/wasm.ts) and the
+// histogram observers. `x` is a run of float32 values in linear memory (staged by JS, or an array
+// that lives there) and `hist` holds four sub-histograms of `bins` u32 counts each (laid out one
+// after another); JS zeroes them before a pass and sums them afterwards.
 //
 // Lane k of every vector counts into sub-histogram k: a run of equal values (common in real data,
 // e.g. ReLU zeros) then spreads its increments over four counters, so consecutive
 // read-modify-writes rarely hit the same address and stall on store-to-load forwarding.
-
-/** First free byte of linear memory (64-byte aligned): JS stages data from here on. */
-export function heapBase(): usize {
-  return (__heap_base + 63) & ~63;
-}
 
 /**
  * Counts x[0..n) into the sub-histograms: bin = clamp(trunc(f32((x − lo) · scale)), 0, bins − 1),
