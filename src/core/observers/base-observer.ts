@@ -4,7 +4,10 @@ import { QuantError } from '../errors.js';
 import type { BlockLayout, Granularity } from '../layout.js';
 import { normalizeAxis, PER_TENSOR } from '../layout.js';
 import type { QParams } from '../qparams.js';
+import { getKernels, wasmKernels } from '../kernels/index.js';
+import { stageWithMinMax } from '../kernels/wasm-scratch.js';
 import { computeRange, qparamsFromRange } from '../quantize.js';
+import { checkFiniteRange } from '../validate.js';
 import type { Observer, ObserverScheme } from './observer.js';
 import { ObservedShape } from './observed-shape.js';
 
@@ -34,9 +37,20 @@ export abstract class BaseObserver implements Observer {
 
   update(x: Float32Array, shape: readonly number[]): void {
     const layout = this.shapes.check(x, shape);
-    // NaN propagates through the min/max kernel, so this one pass both validates and gives the range.
-    const { min, max } = computeRange(x, layout);
-    this.fold(x, layout, min, max);
+    if (this.passesOverInput() && x.length > 0 && getKernels() === wasmKernels) {
+      // Two passes over x (range, then statistics): copy x once into WebAssembly memory, taking the
+      // range of each chunk while it is in cache, and run the second pass there in place, instead
+      // of staging x through linear memory once per pass. x itself when it already lives there.
+      const min = new Float32Array(layout.paramCount).fill(Infinity);
+      const max = new Float32Array(layout.paramCount).fill(-Infinity);
+      const staged = stageWithMinMax(x, layout, min, max, false);
+      checkFiniteRange(x, min, max, false);
+      this.fold(staged, layout, min, max);
+    } else {
+      // NaN propagates through the min/max kernel, so this one pass both validates and gives the range.
+      const { min, max } = computeRange(x, layout);
+      this.fold(x, layout, min, max);
+    }
     this.shapes.commit(shape);
     this.elements += x.length;
   }
@@ -84,6 +98,15 @@ export abstract class BaseObserver implements Observer {
     this.shapes.reset();
     this.elements = 0;
     this.clear();
+  }
+
+  /**
+   * Whether fold reads the whole batch again after the range pass (the histogram observers bin
+   * it): update then hands fold a copy of x in WebAssembly memory, valid only during the call, so
+   * the kernels run on it in place. fold must not keep x.
+   */
+  protected passesOverInput(): boolean {
+    return false;
   }
 
   /** Folds one validated, finite, non-empty batch in; min[p] and max[p] are its per-parameter extremes. */

@@ -38,6 +38,10 @@ export class EntropyObserver extends BaseObserver {
     return this.hist.snapshot();
   }
 
+  protected override passesOverInput(): boolean {
+    return true;
+  }
+
   protected fold(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array): void {
     this.hist.add(x, layout, min, max);
   }

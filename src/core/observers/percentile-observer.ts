@@ -49,6 +49,10 @@ export class PercentileObserver extends BaseObserver {
     return this.hist.snapshot();
   }
 
+  protected override passesOverInput(): boolean {
+    return true;
+  }
+
   protected fold(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array): void {
     this.hist.add(x, layout, min, max);
   }

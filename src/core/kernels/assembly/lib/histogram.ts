@@ -7,33 +7,46 @@
 // e.g. ReLU zeros) then spreads its increments over four counters, so consecutive
 // read-modify-writes rarely hit the same address and stall on store-to-load forwarding.
 
+/** 2^23: floor(t) + 2^23 is exact in float32 for t in [0, 2^23), with bits 0x4b000000 + floor(t). */
+const MAGIC: f32 = 8388608.0;
+const MAGIC_BITS: i32 = 0x4b000000;
+
 /**
  * Counts x[0..n) into the sub-histograms: bin = clamp(trunc(f32((x − lo) · scale)), 0, bins − 1),
- * the subtraction and product in float32 and the truncation saturating (Infinity → the last bin),
- * exactly as the TypeScript reference does. Values are assumed finite and >= lo.
+ * the subtraction and product in float32 and the truncation saturating (Infinity → the last bin,
+ * NaN → bin 0), exactly as the TypeScript reference does. Values are assumed finite and >= lo.
+ *
+ * The vector body avoids trunc_sat (about seven instructions on x64) with the float bits:
+ * u = pmax(0, t) sends NaN and negatives to 0, floor(u) + 2^23 has bits 0x4b000000 + trunc(t)
+ * while u < 2^23, and anything from bins up (Infinity too) lands at or past 0x4b000000 + bins, so
+ * one i32 min clamps both ends. The sub-histogram base and `hist` are folded into the offsets, so
+ * each lane's counter address is extracted ready to use. 13.0 ms against 14.3 ms per 16 Mi
+ * values with trunc_sat, max and min.
  */
 export function histogram(x: usize, n: u32, lo: f32, scale: f32, bins: u32, hist: usize): void {
   const vlo = f32x4.splat(lo);
   const vscale = f32x4.splat(scale);
-  const vlast = i32x4.splat(<i32>bins - 1);
-  const vzero = i32x4.splat(0);
-  // Byte offsets of the four sub-histograms, added to each lane's bin offset.
+  const vzero = f32x4.splat(0);
+  const vmagic = f32x4.splat(MAGIC);
+  const vlastBits = i32x4.splat(MAGIC_BITS + <i32>bins - 1);
+  // Byte address of lane k's counter = (bits << 2) + hist − (MAGIC_BITS << 2) + k · stride (mod 2^32).
   const stride = <i32>bins << 2;
-  const vbase = i32x4(0, stride, 2 * stride, 3 * stride);
+  const base = <i32>hist - (MAGIC_BITS << 2);
+  const vbase = i32x4(base, base + stride, base + 2 * stride, base + 3 * stride);
   let i: u32 = 0;
   const n8 = n & ~7;
   for (; i < n8; i += 8) {
     const p = x + (<usize>i << 2);
-    const a = binOffsets(v128.load(p), vlo, vscale, vzero, vlast, vbase);
-    const b = binOffsets(v128.load(p, 16), vlo, vscale, vzero, vlast, vbase);
-    bump(hist + <usize>i32x4.extract_lane(a, 0));
-    bump(hist + <usize>i32x4.extract_lane(a, 1));
-    bump(hist + <usize>i32x4.extract_lane(a, 2));
-    bump(hist + <usize>i32x4.extract_lane(a, 3));
-    bump(hist + <usize>i32x4.extract_lane(b, 0));
-    bump(hist + <usize>i32x4.extract_lane(b, 1));
-    bump(hist + <usize>i32x4.extract_lane(b, 2));
-    bump(hist + <usize>i32x4.extract_lane(b, 3));
+    const a = counterAddresses(v128.load(p), vlo, vscale, vzero, vmagic, vlastBits, vbase);
+    const b = counterAddresses(v128.load(p, 16), vlo, vscale, vzero, vmagic, vlastBits, vbase);
+    bump(<usize>i32x4.extract_lane(a, 0));
+    bump(<usize>i32x4.extract_lane(a, 1));
+    bump(<usize>i32x4.extract_lane(a, 2));
+    bump(<usize>i32x4.extract_lane(a, 3));
+    bump(<usize>i32x4.extract_lane(b, 0));
+    bump(<usize>i32x4.extract_lane(b, 1));
+    bump(<usize>i32x4.extract_lane(b, 2));
+    bump(<usize>i32x4.extract_lane(b, 3));
   }
   const last = <i32>bins - 1;
   for (; i < n; i++) {
@@ -45,10 +58,10 @@ export function histogram(x: usize, n: u32, lo: f32, scale: f32, bins: u32, hist
 }
 
 // @ts-ignore: decorator
-@inline function binOffsets(v: v128, vlo: v128, vscale: v128, vzero: v128, vlast: v128, vbase: v128): v128 {
-  const t = f32x4.mul(f32x4.sub(v, vlo), vscale);
-  const bin = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(t), vzero), vlast);
-  return i32x4.add(i32x4.shl(bin, 2), vbase);
+@inline function counterAddresses(v: v128, vlo: v128, vscale: v128, vzero: v128, vmagic: v128, vlastBits: v128, vbase: v128): v128 {
+  const u = f32x4.pmax(vzero, f32x4.mul(f32x4.sub(v, vlo), vscale));
+  const bits = i32x4.min_s(f32x4.add(f32x4.floor(u), vmagic), vlastBits);
+  return i32x4.add(i32x4.shl(bits, 2), vbase);
 }
 
 // @ts-ignore: decorator
