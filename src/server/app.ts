@@ -13,9 +13,8 @@ import { InstanceRegistry } from './instance-registry.js';
 import { documentNdArrays, ndArrayKeyword } from './ndarray-keyword.js';
 import { npyToNdArray } from './npy-body.js';
 import { Offloader } from './offload.js';
-import { JsonParsePool, PARALLEL_JSON_MIN_BYTES } from './json-parse-pool.js';
-import { parseJsonBody, parseJsonBodyWith } from './parse-json-body.js';
-import { readBody } from './read-body.js';
+import { JsonBodyParser } from './parse-json-body.js';
+import { streamBody } from './read-body.js';
 import { RequestError } from './request-error.js';
 import { docsRoutes } from './routes/docs.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -98,16 +97,18 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   app.removeContentTypeParser(['application/json']);
-  const parsePool = new JsonParsePool();
-  app.addHook('onClose', async () => parsePool.close());
   app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: Readable) => {
-    const keys = request.routeOptions.config.arrayKeys ?? NO_KEYS;
     const header = request.headers['content-length'];
-    const length = header === undefined ? undefined : Number(header);
-    const parallel = keys.size > 0 && parsePool.available && length !== undefined && length >= PARALLEL_JSON_MIN_BYTES;
-    const body = await readBody(payload, opts.bodyLimit, Number.isSafeInteger(length) ? length : undefined, parallel);
-    if (parallel && body.buffer instanceof SharedArrayBuffer) return parseJsonBodyWith(body, keys, (req) => parsePool.parseArray(body, req));
-    return parseJsonBody(body, keys);
+    const length = header === undefined || !Number.isSafeInteger(Number(header)) ? undefined : Number(header);
+    const expectedBytes = length !== undefined && length <= opts.bodyLimit ? length : undefined;
+    // Parsed as it streams in: a large array is read by the time its last byte arrives.
+    const parser = new JsonBodyParser(request.routeOptions.config.arrayKeys ?? NO_KEYS, { expectedBytes });
+    try {
+      await streamBody(payload, opts.bodyLimit, length, (chunk) => parser.push(chunk));
+      return parser.end();
+    } finally {
+      parser.release();
+    }
   });
   app.addContentTypeParser(NPY_MEDIA_TYPE, { parseAs: 'buffer' }, (request, body, done) => {
     if (request.routeOptions.config.arrayKeys === undefined) {
