@@ -9,7 +9,7 @@ export interface HistogramKernel {
   readonly name: string;
   /**
    * Adds x to counts, a histogram of counts.length equal bins over [lo, hi] (callers ensure
-   * lo <= x <= hi). The bin is computed in float32 so both implementations agree exactly:
+   * lo <= x <= hi): counts[b] += (number of values in bin b), one addition per bin. The bin is computed in float32 so both implementations agree exactly:
    *
    *   scale = f32(bins / (hi − lo)),   bin = clamp(trunc(f32(f32(x − lo) · scale)), 0, bins − 1)
    *
@@ -35,12 +35,16 @@ export const referenceHistogramKernel: HistogramKernel = {
     }
     const scale = binScale(lo, hi, bins);
     const lo32 = f32(lo);
+    // Counted apart, then added once per bin: counts may be fractional (re-binned), and adding 1
+    // at a time would round differently from adding the bin's total, as the SIMD kernel does.
+    const add = new Float64Array(bins);
     for (let i = 0; i < x.length; i++) {
       const t = f32(f32(x[i] - lo32) * scale);
-      // Saturating like the SIMD trunc_sat: Infinity (an overflowing offset) to the last bin, and NaN
-      // (0 · Infinity, when the span is below float32 resolution so the scale overflows) to bin 0.
+      // Saturating: Infinity (an overflowing offset) to the last bin, and NaN (0 · Infinity, when
+      // the span is below float32 resolution so the scale overflows) to bin 0.
       const b = t >= bins ? last : t > 0 ? Math.trunc(t) : 0;
-      counts[b > last ? last : b]++;
+      add[b > last ? last : b]++;
     }
+    for (let b = 0; b < bins; b++) counts[b] += add[b];
   },
 };

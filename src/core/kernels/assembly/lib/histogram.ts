@@ -20,8 +20,8 @@ const MAGIC_BITS: i32 = 0x4b000000;
  * u = pmax(0, t) sends NaN and negatives to 0, floor(u) + 2^23 has bits 0x4b000000 + trunc(t)
  * while u < 2^23, and anything from bins up (Infinity too) lands at or past 0x4b000000 + bins, so
  * one i32 min clamps both ends. The sub-histogram base and `hist` are folded into the offsets, so
- * each lane's counter address is extracted ready to use. 13.0 ms against 14.3 ms per 16 Mi
- * values with trunc_sat, max and min.
+ * each lane's counter address is extracted ready to use. Per 16 Mi values in place (best of 25,
+ * same process): 11.4 ms, against 12.6-12.9 ms with trunc_sat, max and min, eight at a time.
  */
 export function histogram(x: usize, n: u32, lo: f32, scale: f32, bins: u32, hist: usize): void {
   const vlo = f32x4.splat(lo);
@@ -33,24 +33,24 @@ export function histogram(x: usize, n: u32, lo: f32, scale: f32, bins: u32, hist
   const stride = <i32>bins << 2;
   const base = <i32>hist - (MAGIC_BITS << 2);
   const vbase = i32x4(base, base + stride, base + 2 * stride, base + 3 * stride);
-  let i: u32 = 0;
-  const n8 = n & ~7;
-  for (; i < n8; i += 8) {
-    const p = x + (<usize>i << 2);
+  // Sixteen values per iteration: 1.1-1.2x faster than eight (fewer loop and pointer updates
+  // between the 16 independent read-modify-writes).
+  // Counted down rather than compared with an end address, which wraps to 0 for an array that
+  // ends at the top of a 4 GiB memory.
+  let p = x;
+  for (let k = n >> 4; k > 0; k--, p += 64) {
     const a = counterAddresses(v128.load(p), vlo, vscale, vzero, vmagic, vlastBits, vbase);
     const b = counterAddresses(v128.load(p, 16), vlo, vscale, vzero, vmagic, vlastBits, vbase);
-    bump(<usize>i32x4.extract_lane(a, 0));
-    bump(<usize>i32x4.extract_lane(a, 1));
-    bump(<usize>i32x4.extract_lane(a, 2));
-    bump(<usize>i32x4.extract_lane(a, 3));
-    bump(<usize>i32x4.extract_lane(b, 0));
-    bump(<usize>i32x4.extract_lane(b, 1));
-    bump(<usize>i32x4.extract_lane(b, 2));
-    bump(<usize>i32x4.extract_lane(b, 3));
+    const c = counterAddresses(v128.load(p, 32), vlo, vscale, vzero, vmagic, vlastBits, vbase);
+    const d = counterAddresses(v128.load(p, 48), vlo, vscale, vzero, vmagic, vlastBits, vbase);
+    bumpLanes(a);
+    bumpLanes(b);
+    bumpLanes(c);
+    bumpLanes(d);
   }
   const last = <i32>bins - 1;
-  for (; i < n; i++) {
-    const t = (load<f32>(x + (<usize>i << 2)) - lo) * scale;
+  for (let k = n & 15; k > 0; k--, p += 4) {
+    const t = (load<f32>(p) - lo) * scale;
     // Compared before converting so no conversion can trap: Infinity to the last bin, NaN to bin 0.
     const bin = t >= <f32>bins ? last : t > 0 ? <i32>t : 0;
     bump(hist + (<usize>bin << 2));
@@ -62,6 +62,14 @@ export function histogram(x: usize, n: u32, lo: f32, scale: f32, bins: u32, hist
   const u = f32x4.pmax(vzero, f32x4.mul(f32x4.sub(v, vlo), vscale));
   const bits = i32x4.min_s(f32x4.add(f32x4.floor(u), vmagic), vlastBits);
   return i32x4.add(i32x4.shl(bits, 2), vbase);
+}
+
+// @ts-ignore: decorator
+@inline function bumpLanes(addresses: v128): void {
+  bump(<usize>i32x4.extract_lane(addresses, 0));
+  bump(<usize>i32x4.extract_lane(addresses, 1));
+  bump(<usize>i32x4.extract_lane(addresses, 2));
+  bump(<usize>i32x4.extract_lane(addresses, 3));
 }
 
 // @ts-ignore: decorator
