@@ -220,7 +220,10 @@ export class NdArrayParser {
         if (!numberStart) this.fail('type_error', `expected an array of numbers, got ${describeByte(buf, pos, limit)}`);
         // A bare number is a 0-d array, as numpy would take it.
         const v = this.readNumber(pos);
-        if (this.pos >= limit && !this.final) this.needMore();
+        if (this.pos >= limit && !this.final) {
+          this.pos = pos;
+          this.needMore();
+        }
         this.rank = 0;
         this.data[0] = v;
         this.n = 1;
