@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// Observers on 16M float32 (64 MiB): the percentile observer (one min/max kernel pass, one binning
-// pass, histogram quantiles for both percentiles) against np.percentile(x, [0.01, 99.99]) on the
-// same values, plus the binning kernel alone (WebAssembly SIMD vs the TS reference) and the
-// range searches of the histogram and entropy observers. Median of RUNS. `--json` prints one
-// JSON object on stdout.
+// Observers on 16M float32 (64 MiB): the percentile observer (x copied once into WebAssembly
+// memory with its min/max taken chunk by chunk, binned there in place, histogram quantiles for both
+// percentiles) against np.percentile(x, [0.01, 99.99]) on the same values in the same run, from a
+// heap array and from one living in WebAssembly memory (no copy); then the passes alone (the copy
+// with min/max, binning in place, binning a heap array through staging, the TS reference) and the
+// range searches of the histogram and entropy observers. Median of RUNS (gc between runs when
+// --expose-gc is given). `--json` prints one JSON object on stdout.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,20 +15,23 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const json = process.argv.includes('--json');
-const RUNS = 7;
+const RUNS = 11;
 const N = 16 * 1024 * 1024;
 const log = (s) => {
   if (!json) console.log(s);
 };
 const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
 const time = (f) => {
+  globalThis.gc?.();
   const t0 = performance.now();
   f();
   return performance.now() - t0;
 };
 
 const obs = await import(join(root, 'dist/core/observers/index.js'));
-const { getKernels } = await import(join(root, 'dist/core/kernels/index.js'));
+const { createWasmArena, getKernels } = await import(join(root, 'dist/core/kernels/index.js'));
+const { histogramInto } = await import(join(root, 'dist/core/kernels/wasm.js'));
+const { stageWithMinMax } = await import(join(root, 'dist/core/kernels/wasm-scratch.js'));
 
 // Heavy-tailed data: a sum of uniforms (near normal) with 1% of values scaled by 20.
 const x = new Float32Array(N);
@@ -39,12 +44,15 @@ for (let i = 0; i < N; i++) {
 
 const result = { elements: N, runs: RUNS, kernels: getKernels().name, histogramKernel: obs.getHistogramKernel().name };
 
-const percentile = () => {
+const percentileOf = (input) => () => {
   const o = new obs.PercentileObserver({ minPercentile: 0.01, maxPercentile: 99.99 });
-  o.update(x, [N]);
+  o.update(input, [N]);
   return o.range({ dtype: 'int8' });
 };
-percentile();
+const percentile = percentileOf(x);
+// Warm-up: V8 runs a wasm function in its baseline tier until it has run a while, and a 16M-element
+// kernel call is one invocation, so the first calls are not representative.
+for (let k = 0; k < 3; k++) percentile();
 const ours = [];
 for (let r = 0; r < RUNS; r++) ours.push(time(percentile));
 result.percentile_ms = median(ours);
@@ -54,23 +62,40 @@ const r = percentile();
 result.percentile_range = [r.min[0], r.max[0]];
 log(`percentile observer (0.01, 99.99) on 16M float32: median ${result.percentile_ms.toFixed(1)} ms (kernels: ${result.kernels}, binning: ${result.histogramKernel})`);
 
-// The two passes alone.
+const arena = createWasmArena();
+if (arena.inWasmMemory) {
+  const w = arena.float32(N);
+  w.set(x);
+  const fromWasm = percentileOf(w);
+  fromWasm();
+  const t = [];
+  for (let k = 0; k < RUNS; k++) t.push(time(fromWasm));
+  result.percentile_wasm_input_ms = median(t);
+  log(`  x living in WebAssembly memory (createWasmArena, no copy): median ${result.percentile_wasm_input_ms.toFixed(1)} ms`);
+}
+
+// The passes alone.
 const { blockLayout, PER_TENSOR } = await import(join(root, 'dist/core/layout.js'));
 const layout = blockLayout([N], PER_TENSOR);
+const range = () => [new Float32Array([Infinity]), new Float32Array([-Infinity])];
 const mm = [];
-for (let k = 0; k < RUNS; k++) {
-  mm.push(time(() => getKernels().minMax(x, layout, new Float32Array([Infinity]), new Float32Array([-Infinity]))));
-}
+for (let k = 0; k < RUNS; k++) mm.push(time(() => getKernels().minMax(x, layout, ...range())));
 result.minmax_pass_ms = median(mm);
+const cp = [];
+for (let k = 0; k < RUNS; k++) cp.push(time(() => stageWithMinMax(x, layout, ...range(), false)));
+result.copy_minmax_ms = median(cp);
+const staged = stageWithMinMax(x, layout, ...range(), false);
 const lo = x.reduce((a, b) => Math.min(a, b), Infinity);
 const hi = x.reduce((a, b) => Math.max(a, b), -Infinity);
-for (const [name, kernel] of [['wasm', obs.wasmHistogramKernel], ['reference', obs.referenceHistogramKernel]]) {
-  if (name === 'wasm' && !obs.histogramWasmAvailable()) continue;
+const binning = { wasm_in_place: (c) => histogramInto(staged, lo, hi, c), wasm: (c) => obs.wasmHistogramKernel.histogram(x, lo, hi, c), reference: (c) => obs.referenceHistogramKernel.histogram(x, lo, hi, c) };
+for (const [name, bin] of Object.entries(binning)) {
+  if (name !== 'reference' && !obs.histogramWasmAvailable()) continue;
   const t = [];
-  for (let k = 0; k < (name === 'reference' ? 3 : RUNS); k++) t.push(time(() => kernel.histogram(x, lo, hi, new Float64Array(2048))));
+  for (let k = 0; k < (name === 'reference' ? 3 : RUNS); k++) t.push(time(() => bin(new Float64Array(2048))));
   result[`binning_${name}_ms`] = median(t);
 }
-log(`  min/max pass ${result.minmax_pass_ms.toFixed(1)} ms; binning pass ${result.binning_wasm_ms?.toFixed(1)} ms (SIMD), ${result.binning_reference_ms.toFixed(1)} ms (TS reference)`);
+arena.free();
+log(`  passes: min/max of a heap x ${result.minmax_pass_ms.toFixed(1)} ms, copy into WASM memory with min/max ${result.copy_minmax_ms.toFixed(1)} ms; binning in place ${result.binning_wasm_in_place_ms?.toFixed(1)} ms, of a heap x (staged) ${result.binning_wasm_ms?.toFixed(1)} ms, TS reference ${result.binning_reference_ms.toFixed(1)} ms`);
 
 // What the histogram-based searches cost once the histogram exists (per tensor, 2048 bins).
 for (const name of ['histogram', 'entropy']) {
