@@ -1,10 +1,9 @@
 import { QuantError } from '../errors.js';
 import type { QuantDtype } from '../dtypes.js';
-import type { BlockLayout } from '../layout.js';
 import type { ObserverOptions } from './observer.js';
-import { BaseObserver } from './base-observer.js';
-import { ChannelHistograms, checkBins, type HistogramSnapshot } from './channel-histograms.js';
+import { checkBins } from './channel-histograms.js';
 import { entropyThreshold } from './entropy-threshold.js';
+import { HistogramBackedObserver, type HistogramRow } from './histogram-backed-observer.js';
 
 export interface EntropyObserverOptions extends ObserverOptions {
   /** Histogram bins over [−max|x|, max|x|]; default 2048 (TensorRT). */
@@ -18,14 +17,12 @@ export interface EntropyObserverOptions extends ObserverOptions {
  * symmetric histogram of everything seen, then entropyThreshold picks the clipping range whose
  * quantized distribution diverges least from the observed one.
  */
-export class EntropyObserver extends BaseObserver {
+export class EntropyObserver extends HistogramBackedObserver {
   readonly name: string = 'entropy';
   readonly quantizedBins: number | undefined;
-  private readonly hist: ChannelHistograms;
 
   constructor(options: EntropyObserverOptions = {}) {
-    super(options.axis);
-    this.hist = new ChannelHistograms(checkBins(options.bins ?? 2048, 2), true);
+    super(options.axis, checkBins(options.bins ?? 2048, 2), true);
     const qb = options.quantizedBins;
     if (qb !== undefined && !(Number.isInteger(qb) && qb >= 2 && qb <= this.hist.bins)) {
       throw new QuantError('INVALID_ARGUMENT', `quantizedBins must be an integer from 2 to bins (${this.hist.bins}), got ${String(qb)}`);
@@ -33,38 +30,9 @@ export class EntropyObserver extends BaseObserver {
     this.quantizedBins = qb;
   }
 
-  /** The histogram behind the range, one per parameter (a copy), e.g. for a calibration report. */
-  histograms(): HistogramSnapshot[] {
-    return this.hist.snapshot();
-  }
-
-  protected override passesOverInput(): boolean {
-    return true;
-  }
-
-  protected fold(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array): void {
-    this.hist.add(x, layout, min, max);
-  }
-
-  protected absorb(other: this): void {
-    this.hist.merge(other.hist);
-  }
-
-  protected chooseRange(dtype: QuantDtype): { min: Float32Array; max: Float32Array } {
-    const h = this.hist;
-    const quantizedBins = this.quantizedBins ?? 2 ** (dtype.bits - 1);
-    const min = new Float32Array(h.params);
-    const max = new Float32Array(h.params);
-    for (let p = 0; p < h.params; p++) {
-      const t = entropyThreshold(h.row(p), h.lo[p], h.hi[p], h.min[p], h.max[p], quantizedBins);
-      min[p] = t.min;
-      max[p] = t.max;
-    }
-    return { min, max };
-  }
-
-  protected clear(): void {
-    this.hist.clear();
+  protected rangeOf(h: HistogramRow, dtype: QuantDtype): { min: number; max: number } {
+    const t = entropyThreshold(h.counts, h.lo, h.hi, h.min, h.max, this.quantizedBins ?? 2 ** (dtype.bits - 1));
+    return { min: t.min, max: t.max };
   }
 
   protected optionsKey(): string {

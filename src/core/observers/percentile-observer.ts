@@ -1,8 +1,7 @@
 import { QuantError } from '../errors.js';
-import type { BlockLayout } from '../layout.js';
 import type { ObserverOptions } from './observer.js';
-import { BaseObserver } from './base-observer.js';
-import { ChannelHistograms, checkBins, type HistogramSnapshot } from './channel-histograms.js';
+import { checkBins } from './channel-histograms.js';
+import { HistogramBackedObserver, type HistogramRow } from './histogram-backed-observer.js';
 import { histogramQuantile } from './histogram-quantile.js';
 
 export interface PercentileObserverOptions extends ObserverOptions {
@@ -21,14 +20,12 @@ export interface PercentileObserverOptions extends ObserverOptions {
  * Batches and merged observers combine by re-binning (ChannelHistograms), which adds at most one
  * more bin width of error per growth of the span.
  */
-export class PercentileObserver extends BaseObserver {
+export class PercentileObserver extends HistogramBackedObserver {
   readonly name: string = 'percentile';
   readonly minPercentile: number;
   readonly maxPercentile: number;
-  private readonly hist: ChannelHistograms;
 
   constructor(options: PercentileObserverOptions = {}) {
-    super(options.axis);
     const lo = options.minPercentile ?? 0.1;
     const hi = options.maxPercentile ?? 99.9;
     for (const [what, v] of [['minPercentile', lo], ['maxPercentile', hi]] as const) {
@@ -39,45 +36,19 @@ export class PercentileObserver extends BaseObserver {
     if (!(lo < hi)) {
       throw new QuantError('INVALID_ARGUMENT', `minPercentile must be below maxPercentile, got ${lo} >= ${hi}`);
     }
+    super(options.axis, checkBins(options.bins ?? 2048, 1), false);
     this.minPercentile = lo;
     this.maxPercentile = hi;
-    this.hist = new ChannelHistograms(checkBins(options.bins ?? 2048, 1), false);
   }
 
-  /** The histogram behind the range, one per parameter (a copy), e.g. for a calibration report. */
-  histograms(): HistogramSnapshot[] {
-    return this.hist.snapshot();
-  }
-
-  protected override passesOverInput(): boolean {
-    return true;
-  }
-
-  protected fold(x: Float32Array, layout: BlockLayout, min: Float32Array, max: Float32Array): void {
-    this.hist.add(x, layout, min, max);
-  }
-
-  protected absorb(other: this): void {
-    this.hist.merge(other.hist);
-  }
-
-  protected chooseRange(): { min: Float32Array; max: Float32Array } {
-    const h = this.hist;
-    const min = new Float32Array(h.params);
-    const max = new Float32Array(h.params);
-    for (let p = 0; p < h.params; p++) {
-      min[p] = histogramQuantile(h.row(p), h.lo[p], h.hi[p], h.min[p], h.max[p], this.minPercentile);
-      max[p] = histogramQuantile(h.row(p), h.lo[p], h.hi[p], h.min[p], h.max[p], this.maxPercentile);
-    }
-    return { min, max };
-  }
-
-  protected clear(): void {
-    this.hist.clear();
+  protected rangeOf(h: HistogramRow): { min: number; max: number } {
+    return {
+      min: histogramQuantile(h.counts, h.lo, h.hi, h.min, h.max, this.minPercentile),
+      max: histogramQuantile(h.counts, h.lo, h.hi, h.min, h.max, this.maxPercentile),
+    };
   }
 
   protected optionsKey(): string {
     return `axis=${this.axis}, percentiles=[${this.minPercentile}, ${this.maxPercentile}], bins=${this.hist.bins}`;
   }
 }
-
