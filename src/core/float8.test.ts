@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { QuantError } from './errors.js';
 import type { Float8Name } from './float8.js';
+import { quantError } from '../../test/helpers/quant-error.js';
 import {
   defineFloatFormat,
   dequantizeFloat8,
@@ -30,16 +30,6 @@ const golden = JSON.parse(readFileSync(new URL('../../test/fixtures/golden/float
 const fromBits = (b: number[]): Float32Array => new Float32Array(Uint32Array.from(b).buffer);
 const E4M3 = FLOAT8_FORMATS.float8e4m3fn;
 const E5M2 = FLOAT8_FORMATS.float8e5m2;
-
-function quantError(fn: () => unknown): QuantError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    return e as QuantError;
-  }
-  throw new Error('expected a QuantError');
-}
 
 describe('float8 formats', () => {
   it('has the largest finite values of the ONNX Cast table', () => {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { QuantError } from './errors.js';
 import type { Granularity } from './layout.js';
 import { blockLayout, normalizeAxis, paramIndex, PER_TENSOR, shapeSize } from './layout.js';
+import { quantError } from '../../test/helpers/quant-error.js';
 
 /** The parameter of each element straight from its N-d coordinates (the definition, no strides). */
 function naiveParams(shape: number[], g: Granularity): { paramShape: number[]; index: number[] } {
@@ -43,16 +43,6 @@ const caseArb = shapeArb.chain((shape) => {
   );
   return fc.tuple(fc.constant(shape), g);
 });
-
-function quantError(fn: () => unknown): QuantError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    return e as QuantError;
-  }
-  throw new Error('expected a QuantError');
-}
 
 describe('blockLayout and paramIndex', () => {
   it('match a naive N-d index computation for random shapes and granularities', () => {

@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { QUANT_DTYPE_NAMES } from './dtypes.js';
-import { QuantError } from './errors.js';
 import type { QParams } from './qparams.js';
 import { computeQParams, computeRange, dequantize, fakeQuantize, layoutForParams, qparamsFromRange, quantize } from './quantize.js';
 import { blockLayout, PER_TENSOR } from './layout.js';
 import { FLOAT32_EPS } from './round.js';
-
-function quantError(fn: () => unknown): QuantError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    return e as QuantError;
-  }
-  throw new Error('expected a QuantError');
-}
+import { quantError } from '../../test/helpers/quant-error.js';
 
 const PER_AXIS_0 = { kind: 'per-axis', axis: 0 } as const;
 

@@ -4,16 +4,7 @@ import { getKernels, referenceKernels, setKernels, wasmAvailable, wasmKernels } 
 import { quantize } from '../core/quantize.js';
 import { createRng } from '../core/random.js';
 import { Quantizer } from './quantizer.js';
-
-function errorOf(fn: () => unknown): QuantError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    return e as QuantError;
-  }
-  throw new Error('expected a QuantError');
-}
+import { quantError as errorOf } from '../../test/helpers/quant-error.js';
 
 function randomData(n: number, seed: number, spread = 1): Float32Array {
   const rng = createRng(seed);
