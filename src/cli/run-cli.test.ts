@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
 import type { CliIo } from './cli-io.js';
 import { EXIT } from './exit-codes.js';
+import { loadCommands } from './commands/index.js';
 import { buildProgram, runCli } from './run-cli.js';
 
 function memoryIo(): { io: CliIo; out: () => string; err: () => string } {
@@ -16,8 +17,9 @@ function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
   return cmd.commands.filter((c) => c.name() !== 'help').flatMap((c) => [[...prefix, c.name()], ...commandPaths(c, [...prefix, c.name()])]);
 }
 
+const paths = commandPaths(buildProgram(memoryIo().io, await loadCommands()));
+
 describe('quantkit --help', () => {
-  const paths = commandPaths(buildProgram(memoryIo().io));
 
   it('covers every command and onnx subcommand', () => {
     expect(paths.map((p) => p.join(' '))).toEqual(['quantize', 'dequantize', 'fake-quant', 'calibrate', 'inspect', 'onnx', 'onnx quantize', 'onnx compare', 'onnx sensitivity', 'serve']);
@@ -29,5 +31,19 @@ describe('quantkit --help', () => {
     expect(m.out()).toMatch(new RegExp(`^Usage: quantkit${path.map((p) => ` ${p}`).join('')} `));
     expect(m.out()).toMatch(/\nExamples?:\n {2}(\w+=\S+ )?quantkit /);
     expect(m.err()).toBe('');
+  });
+});
+
+describe('lazy commands', () => {
+  it('loads only the command a command line names, and all of them otherwise', async () => {
+    expect((await loadCommands(['quantize', 'x.npy', '-o', 'y.npy'])).map((c) => c.name)).toEqual(['quantize']);
+    expect((await loadCommands(['--help'])).map((c) => c.name)).toEqual(['quantize', 'dequantize', 'fake-quant', 'calibrate', 'inspect', 'onnx', 'serve']);
+    expect((await loadCommands(['quantise'])).length).toBe(7);
+  });
+
+  it('still suggests the closest command for a typo', async () => {
+    const m = memoryIo();
+    expect(await runCli(['quantise', 'x.npy'], m.io)).toBe(EXIT.USAGE);
+    expect(m.err()).toMatch(/Did you mean quantize\?/);
   });
 });

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { CliIo } from './cli-io.js';
 import type { CliCommand } from './cli-command.js';
-import { COMMANDS } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 import { EXIT, exitCodeFor, formatError } from './exit-codes.js';
 
 /** The program with every command registered; errors are thrown (exitOverride), never printed by commander. */
-export function buildProgram(io: CliIo, commands: readonly CliCommand[] = COMMANDS): Command {
+export function buildProgram(io: CliIo, commands: readonly CliCommand[]): Command {
   const program = new Command('quantkit')
     .description('Exact, fast quantization with PyTorch/ONNX semantics: .npy tensors, ONNX models, and a REST service')
     .version(packageVersion(), '-V, --version')
@@ -40,7 +40,7 @@ Examples:
 
 /** Runs the CLI on argv (without node and the script) and returns the exit status; prints at most one error line. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = buildProgram(io);
+  const program = buildProgram(io, await loadCommands(argv));
   if (argv.length === 0) {
     io.stderr.write(program.helpInformation());
     return EXIT.USAGE;
