@@ -3,10 +3,10 @@ import { createLocalRunner } from '../node/chunk-runner.js';
 import { KernelPool } from '../node/worker-pool.js';
 
 /**
- * Worker threads only when asked for (--workers N). Measured here on a 64 MiB .npy: streamed
- * quantize took 0.47 s on one thread and 0.87 s with 2 workers (per-block int4: 0.80 s vs 0.88 s).
- * The WASM kernels outrun reading the file, so the pool's messages and copies cost more than the
- * split saves; it pays on in-memory arrays (bench/cli.bench.mjs measures both).
+ * Worker threads only when asked for (--workers N). A streamed file is read twice from the page
+ * cache (20-40 ms per 128 MiB pass) while the kernels take 3-5 ms per pass, so a second thread
+ * has little to split: bench/cli.bench.mjs measured --workers 2 at 0.86-0.88x of one thread on a
+ * 128 MiB .npy. The pool pays on arrays already in memory (bench/workers.bench.mjs).
  */
 export function chooseRunner(workers: number | undefined): ChunkRunner {
   return workers !== undefined && workers > 1 ? KernelPool.create(workers) : createLocalRunner();
