@@ -1,7 +1,6 @@
 import { QuantError } from '../errors.js';
-import type { BlockLayout } from '../layout.js';
 import type { ObserverOptions } from './observer.js';
-import { BaseObserver } from './base-observer.js';
+import { RunningRangeObserver } from './running-range-observer.js';
 
 const f32 = Math.fround;
 
@@ -20,11 +19,9 @@ export interface MovingAverageObserverOptions extends ObserverOptions {
  * merge folds the other observer's running range in as one more batch (the average has no exact
  * merge: it depends on batch order), or adopts it when this observer has seen nothing.
  */
-export class MovingAverageObserver extends BaseObserver {
+export class MovingAverageObserver extends RunningRangeObserver {
   readonly name: string = 'moving-average';
   readonly averagingConstant: number;
-  private min: Float32Array = new Float32Array(0);
-  private max: Float32Array = new Float32Array(0);
 
   constructor(options: MovingAverageObserverOptions = {}) {
     super(options.axis);
@@ -35,39 +32,12 @@ export class MovingAverageObserver extends BaseObserver {
     this.averagingConstant = c;
   }
 
-  protected fold(_x: Float32Array, _layout: BlockLayout, min: Float32Array, max: Float32Array): void {
-    if (this.count === 0) {
-      this.min = min;
-      this.max = max;
-      return;
-    }
-    this.step(min, max);
-  }
-
-  private step(min: Float32Array, max: Float32Array): void {
+  protected combine(min: Float32Array, max: Float32Array): void {
     const c = f32(this.averagingConstant);
     for (let p = 0; p < min.length; p++) {
       this.min[p] = f32(this.min[p] + f32(c * f32(min[p] - this.min[p])));
       this.max[p] = f32(this.max[p] + f32(c * f32(max[p] - this.max[p])));
     }
-  }
-
-  protected absorb(other: this, empty: boolean): void {
-    if (empty) {
-      this.min = other.min.slice();
-      this.max = other.max.slice();
-    } else {
-      this.step(other.min, other.max);
-    }
-  }
-
-  protected chooseRange(): { min: Float32Array; max: Float32Array } {
-    return { min: this.min.slice(), max: this.max.slice() };
-  }
-
-  protected clear(): void {
-    this.min = new Float32Array(0);
-    this.max = new Float32Array(0);
   }
 
   protected optionsKey(): string {
