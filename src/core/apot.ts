@@ -171,20 +171,7 @@ export function apotQuantize(x: Float32Array, levels: ApotLevels, out?: Int32Arr
   if (codes instanceof Uint16Array && count > 65536) {
     throw new QuantError('INVALID_ARGUMENT', `${count} APoT levels need an Int32Array for the indices, got a Uint16Array`);
   }
-  const mids = levels.midpoints;
-  const top = count - 1;
-  for (let j = 0; j < x.length; j++) {
-    const v = x[j];
-    if (v !== v) throw new QuantError('NAN_INPUT', `input contains NaN at index ${j}`, { details: { index: j } });
-    let lo = 0;
-    let hi = top;
-    while (lo < hi) {
-      const m = (lo + hi) >>> 1;
-      if (v <= mids[m]) hi = m;
-      else lo = m + 1;
-    }
-    codes[j] = lo;
-  }
+  for (let j = 0; j < x.length; j++) codes[j] = nearestLevel(levels.midpoints, x[j], j);
   return codes;
 }
 
@@ -213,19 +200,22 @@ export function apotQuantDequant(x: Float32Array, levels: ApotLevels, out?: Floa
     throw new QuantError('SHAPE_MISMATCH', `output has ${result.length} elements, expected ${x.length}`);
   }
   const table = levels.levels;
-  const mids = levels.midpoints;
-  const top = table.length - 1;
-  for (let j = 0; j < x.length; j++) {
-    const v = x[j];
-    if (v !== v) throw new QuantError('NAN_INPUT', `input contains NaN at index ${j}`, { details: { index: j } });
-    let lo = 0;
-    let hi = top;
-    while (lo < hi) {
-      const m = (lo + hi) >>> 1;
-      if (v <= mids[m]) hi = m;
-      else lo = m + 1;
-    }
-    result[j] = table[lo];
-  }
+  for (let j = 0; j < x.length; j++) result[j] = table[nearestLevel(levels.midpoints, x[j], j)];
   return result;
+}
+
+/**
+ * Index of the level nearest v by binary search on the midpoints between levels (midpoints.length =
+ * levels − 1); a value exactly on a midpoint takes the lower level. `j` names v's position in errors.
+ */
+function nearestLevel(mids: Float64Array, v: number, j: number): number {
+  if (v !== v) throw new QuantError('NAN_INPUT', `input contains NaN at index ${j}`, { details: { index: j } });
+  let lo = 0;
+  let hi = mids.length;
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    if (v <= mids[m]) hi = m;
+    else lo = m + 1;
+  }
+  return lo;
 }
