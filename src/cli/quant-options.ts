@@ -5,6 +5,8 @@ import type { QuantDtypeName } from '../core/dtypes.js';
 import { getQuantDtype, QUANT_DTYPE_NAMES } from '../core/dtypes.js';
 import type { Granularity } from '../core/layout.js';
 import type { ObserverChoice } from '../node/observe-npy-file.js';
+import type { NpyFileQuantizeOptions } from '../node/quantize-npy-file.js';
+import type { QParams } from '../core/qparams.js';
 import { UsageError } from './exit-codes.js';
 
 /** The options quantize and fake-quant share, validated once: everything after trusts them. */
@@ -24,6 +26,20 @@ export interface QuantCliOptions {
   readonly seed?: number;
   /** Worker threads; undefined = automatic. */
   readonly workers?: number;
+}
+
+/** The streamed-file options quantize and fake-quant both pass: the scheme, given parameters, rounding. */
+export function fileQuantizeOptions(opts: QuantCliOptions, given: QParams | undefined): NpyFileQuantizeOptions {
+  return {
+    dtype: opts.dtype,
+    symmetric: opts.symmetric,
+    narrow: opts.narrow,
+    granularity: opts.granularity,
+    params: given,
+    allowInf: opts.allowInf,
+    rounding: opts.rounding,
+    seed: opts.seed,
+  };
 }
 
 export const integer = (flag: string) =>

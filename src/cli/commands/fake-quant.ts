@@ -3,7 +3,7 @@ import { fakeQuantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addQuantOptions, parseQuantOptions } from '../quant-options.js';
+import { addQuantOptions, fileQuantizeOptions, parseQuantOptions } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -31,14 +31,7 @@ Example:
       await withOutputs({ reader, runner, progress }, async (outputs) => {
         const values = outputs.create(opts.output);
         const result = await fakeQuantizeNpyFile(reader, values, {
-          dtype: opts.dtype,
-          symmetric: opts.symmetric,
-          narrow: opts.narrow,
-          granularity: opts.granularity,
-          params: given,
-          allowInf: opts.allowInf,
-          rounding: opts.rounding,
-          seed: opts.seed,
+          ...fileQuantizeOptions(opts, given),
           runner,
           onProgress: (done, total) => progress.update(done, total),
         });

@@ -5,7 +5,7 @@ import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addObserverOptions, addQuantOptions, parseObserverOptions, parseQuantOptions } from '../quant-options.js';
+import { addObserverOptions, addQuantOptions, fileQuantizeOptions, parseObserverOptions, parseQuantOptions } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -51,15 +51,8 @@ Examples:
       await withOutputs({ reader, runner, progress }, async (outputs) => {
         const codes = outputs.create(opts.output);
         const result = await quantizeNpyFile(reader, codes, {
-          dtype: opts.dtype,
-          symmetric: opts.symmetric,
-          narrow: opts.narrow,
-          granularity: opts.granularity,
-          params: given,
+          ...fileQuantizeOptions(opts, given),
           observer: observer.choice,
-          allowInf: opts.allowInf,
-          rounding: opts.rounding,
-          seed: opts.seed,
           pack: opts.pack,
           runner,
           onProgress: (done, total) => progress.update(done, total),
