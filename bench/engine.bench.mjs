@@ -7,6 +7,7 @@
 // and nothing else on stdout. Reports which path is faster; asserts nothing.
 import { getKernels, quantize as coreQuantize, referenceKernels, setKernels } from '../dist/core/index.js';
 import { Quantizer } from '../dist/engine/quantizer.js';
+import { median, normal } from './lib.mjs';
 
 const json = process.argv.includes('--json');
 const log = json ? () => {} : (s) => console.log(s);
@@ -14,25 +15,8 @@ const N = 16 * 1024 * 1024;
 const ROWS = 4096;
 const RUNS = 7;
 
-function normal(n, seed = 1) {
-  const x = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(u()));
-    const t = 2 * Math.PI * u();
-    x[i] = r * Math.cos(t);
-    if (i + 1 < n) x[i + 1] = r * Math.sin(t);
-  }
-  return x;
-}
 
-function median(fn, runs = RUNS, warm = 2) {
+function timeMedian(fn, runs = RUNS, warm = 2) {
   for (let i = 0; i < warm; i++) fn();
   globalThis.gc?.();
   const t = [];
@@ -41,8 +25,7 @@ function median(fn, runs = RUNS, warm = 2) {
     fn();
     t.push(performance.now() - t0);
   }
-  t.sort((a, b) => a - b);
-  return t[t.length >> 1];
+  return median(t);
 }
 
 const x = normal(N);
@@ -70,8 +53,8 @@ for (const [name, config, kernels] of [
   const ua = new Uint32Array(a.buffer);
   const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; identical && i < ua.length; i++) identical = ua[i] === ub[i];
-  const cachedMs = median(() => cached.dequantize(q.codes, opts));
-  const uncachedMs = median(() => plain.dequantize(q.codes, opts));
+  const cachedMs = timeMedian(() => cached.dequantize(q.codes, opts));
+  const uncachedMs = timeMedian(() => plain.dequantize(q.codes, opts));
   const faster = cachedMs < uncachedMs ? 'cached' : 'uncached';
   results.cases[name] = {
     kernels: (kernels ?? simd).name,
@@ -88,9 +71,9 @@ for (const [name, config, kernels] of [
 {
   setKernels(simd);
   const engine = new Quantizer({ bufferSize: N });
-  const engineMs = median(() => engine.quantize({ data: x, shape }, { reuseOutput: true }), 5, 1);
+  const engineMs = timeMedian(() => engine.quantize({ data: x, shape }, { reuseOutput: true }), 5, 1);
   const out = new Int8Array(N);
-  const coreMs = median(() => coreQuantize(x, shape, { dtype: 'int8', out }), 5, 1);
+  const coreMs = timeMedian(() => coreQuantize(x, shape, { dtype: 'int8', out }), 5, 1);
   results.quantize = { engineMs: +engineMs.toFixed(2), coreMs: +coreMs.toFixed(2), overhead: +(engineMs / coreMs).toFixed(2) };
   log(`quantize 16 Mi (DYNAMIC int8): engine ${engineMs.toFixed(1)} ms, core ${coreMs.toFixed(1)} ms (engine adds the clip count and stats)`);
 }

@@ -11,6 +11,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blockLayout, chooseQParams, createWasmArena, PER_TENSOR, QUANT_DTYPES, quantize, referenceKernels, wasmAvailable, wasmKernels, wasmZeroCopy } from '../dist/core/index.js';
+import { normal } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const json = process.argv.includes('--json');
@@ -22,24 +23,6 @@ const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Math.max(3, Number(process.argv[runsArg + 1]) | 0) : 15;
 const loadAtStart = loadavg();
 
-/** Seeded standard normal float32 data (Box–Muller over a xorshift generator). */
-function normal(n, seed = 1) {
-  const x = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(u()));
-    const t = 2 * Math.PI * u();
-    x[i] = r * Math.cos(t);
-    if (i + 1 < n) x[i + 1] = r * Math.sin(t);
-  }
-  return x;
-}
 
 /**
  * Times `fn` and the copy it is compared with in alternation, so both medians come from the same
