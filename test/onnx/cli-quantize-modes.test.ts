@@ -2,34 +2,19 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../src/cli/cli-io.js';
-import { onnxCommand } from '../../src/cli/commands/onnx.js';
-import { EXIT, exitCodeFor, formatError } from '../../src/cli/exit-codes.js';
-import { buildProgram } from '../../src/cli/run-cli.js';
 import { encodeNpy } from '../../src/formats/npy.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { loadModel } from '../../src/node/onnx-file.js';
 import { mlpModel, randomWeights } from './models.js';
 import { maxAbs, maxAbsDiff } from './quantized-models.js';
 import { runOrt } from './run-ort.js';
+import { cli } from './onnx-cli.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** `quantkit <args>` in-process with the onnx group, as runCli runs it (exit status, stdout, stderr). */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => ((stderr += s), true), isTTY: false }, env: {} } as unknown as CliIo;
-  try {
-    await buildProgram(io, [onnxCommand]).parseAsync(args, { from: 'user' });
-    return { code: EXIT.OK, stdout, stderr };
-  } catch (e) {
-    return { code: exitCodeFor(e), stdout, stderr: stderr + formatError(e, false) };
-  }
-}
 
 function setup(opset = 17) {
   const dir = mkdtempSync(join(tmpdir(), 'qk-onnx-modes-'));

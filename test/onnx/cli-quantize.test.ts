@@ -3,30 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/cli-io.js';
-import { createOnnxCommand, onnxCommand } from '../../src/cli/commands/onnx.js';
-import { EXIT, exitCodeFor, formatError } from '../../src/cli/exit-codes.js';
+import { createOnnxCommand } from '../../src/cli/commands/onnx.js';
 import { buildProgram } from '../../src/cli/run-cli.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { loadModel } from '../../src/node/onnx-file.js';
 import { mlpModel } from './models.js';
+import { cli } from './onnx-cli.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** Runs `quantkit <args>` in-process with the onnx group only, as runCli does (one error line, exit status). */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => ((stderr += s), true), isTTY: false }, env: {} } as unknown as CliIo;
-  try {
-    await buildProgram(io, [onnxCommand]).parseAsync(args, { from: 'user' });
-    return { code: EXIT.OK, stdout, stderr };
-  } catch (e) {
-    return { code: exitCodeFor(e), stdout, stderr: stderr + formatError(e, false) };
-  }
-}
 
 function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'qk-onnx-cli-'));
