@@ -1,4 +1,5 @@
 import { QuantError } from './errors.js';
+import { outputArray } from './output-array.js';
 
 /** Bit widths quantkit quantizes to. */
 export const QUANT_BITS = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16] as const;
@@ -77,6 +78,11 @@ const CODE_ARRAY_CTORS = {
 /** A new, zeroed code array for n codes of this dtype. */
 export function allocCodes(dtype: QuantDtype, n: number): CodeArray {
   return new CODE_ARRAY_CTORS[dtype.storage](n);
+}
+
+/** A new code array for n codes that the caller overwrites entirely (uninitialized where possible: see output-array.ts). */
+export function outputCodeArray(dtype: QuantDtype, n: number): CodeArray {
+  return outputArray(CODE_ARRAY_CTORS[dtype.storage], n);
 }
 
 /** The storage kind of an existing code array (undefined for any other array). */

@@ -1,6 +1,7 @@
 import { chooseQParams } from './choose-qparams.js';
 import type { CodeArray, QuantDtype, QuantDtypeName } from './dtypes.js';
-import { allocCodes, codeStorageOf, getQuantDtype, quantRange } from './dtypes.js';
+import { codeStorageOf, getQuantDtype, outputCodeArray, quantRange } from './dtypes.js';
+import { outputArray } from './output-array.js';
 import { QuantError } from './errors.js';
 import { getKernels, wasmKernels } from './kernels/index.js';
 import { isWasmArray } from './kernels/wasm-memory.js';
@@ -173,7 +174,7 @@ export function dequantize(
   opts: { out?: Float32Array; kernels?: Kernels } = {},
 ): Float32Array {
   const layout = layoutForParams(codes.length, shape, params);
-  const out = opts.out ?? new Float32Array(codes.length);
+  const out = opts.out ?? outputArray(Float32Array, codes.length);
   if (out.length !== codes.length) {
     throw new QuantError('SHAPE_MISMATCH', `output has ${out.length} elements, expected ${codes.length}`);
   }
@@ -198,7 +199,7 @@ export function fakeQuantize(
     params = computeQParams(x, shape, { ...opts, dtype: opts.dtype, kernels });
   }
   const layout = layoutForParams(x.length, shape, params);
-  const out = opts.out ?? new Float32Array(x.length);
+  const out = opts.out ?? outputArray(Float32Array, x.length);
   if (out.length !== x.length) throw new QuantError('SHAPE_MISMATCH', `output has ${out.length} elements, expected ${x.length}`);
   kernels.fakeQuantize(x, layout, params.scale, params.zeroPoint, params.qmin, params.qmax, out);
   return { values: out, params };
@@ -226,7 +227,7 @@ export function layoutForParams(n: number, shape: readonly number[], params: QPa
 }
 
 function outputCodes(out: CodeArray | undefined, dtype: QuantDtype, n: number): CodeArray {
-  if (!out) return allocCodes(dtype, n);
+  if (!out) return outputCodeArray(dtype, n);
   if (codeStorageOf(out) !== dtype.storage || out.length !== n) {
     throw new QuantError('INVALID_ARGUMENT', `output array must be a ${dtype.storage} array of ${n} elements for ${dtype.name}`);
   }

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { computeQParams, dequantize, quantize } from '../core/quantize.js';
 import { QuantError } from '../core/errors.js';
 import { Quantizer } from './quantizer.js';
@@ -246,5 +246,24 @@ describe('clipped counting', () => {
     const r = c.quantize([[-1, 5], [-9, 1]]);
     expect(r.clipped).toBe(2);
     expect(c.quantize([[-1, 5], [-9, 1]], { validate: false }).clipped).toBe(2);
+  });
+});
+
+describe('uninitialized outputs', () => {
+  // Large fresh code arrays come from Buffer.allocUnsafeSlow (core/output-array.ts): every code,
+  // NaN positions included, must be written over whatever that memory held.
+  test('quantize writes every code of a garbage-filled array', () => {
+    const shape = [1031, 1019];
+    const n = shape[0] * shape[1];
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = Math.cos(i * 0.11) * (1 + (i % 5));
+    x[5] = NaN;
+    x[n - 1] = NaN;
+    const spy = vi.spyOn(Buffer, 'allocUnsafeSlow').mockImplementation((size: number) => Buffer.alloc(size, 0xa5));
+    const got = new Quantizer({ errorOnNan: false }).quantize({ data: x, shape }).codes;
+    expect(spy).toHaveBeenCalled();
+    spy.mockRestore();
+    const want = new Quantizer({ errorOnNan: false }).quantize({ data: x, shape }).codes;
+    expect(Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(want.buffer, want.byteOffset, want.byteLength))).toBe(0);
   });
 });

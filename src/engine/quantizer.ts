@@ -1,5 +1,5 @@
 import type { CodeArray, QuantDtypeName } from '../core/dtypes.js';
-import { allocCodes, getQuantDtype } from '../core/dtypes.js';
+import { getQuantDtype, outputCodeArray } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../core/float16.js';
 import { getKernels, referenceKernels } from '../core/kernels/index.js';
@@ -332,7 +332,7 @@ export class Quantizer {
       const { min, max } = estimateRange(rangeMethodOf(cfg), x, shape, layout, granularity, scan);
       params = qparamsFromRange(min, max, shape, { dtype: dtype.name, symmetric: this.symmetricFor(cfg, layer), granularity });
     }
-    const codes = reuse ? this.buffers.codes(dtype.storage, x.length) : allocCodes(dtype, x.length);
+    const codes = reuse ? this.buffers.codes(dtype.storage, x.length) : outputCodeArray(dtype, x.length);
     let clipped = encode(x, layout, params, codes, scan);
     let requantized = false;
     if (entryKey !== null && cfg.enableRequantization && clipped / x.length > cfg.requantizationThreshold) {
