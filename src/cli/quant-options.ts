@@ -204,3 +204,14 @@ export function parseObserverOptions(raw: Record<string, unknown>, context: { gr
   const options = observer === 'percentile' ? { minPercentile: 100 - p, maxPercentile: p } : {};
   return { cliName: observer, choice: { name: CLI_OBSERVERS[observer], options } };
 }
+
+/**
+ * --observer and --percentile of a command that may also take --params (quantize, fake-quant):
+ * given parameters leave nothing to observe, so both together are a usage error.
+ */
+export function parseFileObserver(raw: Record<string, unknown>, opts: QuantCliOptions): CliObserver {
+  if (opts.params !== undefined && (raw.observer !== undefined || raw.percentile !== undefined)) {
+    throw new UsageError('--params carries the parameters: drop --observer and --percentile');
+  }
+  return parseObserverOptions(raw, { granularity: opts.granularity, allowInf: opts.allowInf });
+}

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createObserver } from '../../src/core/observers/builtin-observers.js';
 import type { QParams } from '../../src/core/qparams.js';
 import { blockLayout } from '../../src/core/layout.js';
-import { computeRange, qparamsFromRange, quantize } from '../../src/core/quantize.js';
+import { computeRange, fakeQuantize, qparamsFromRange, quantize } from '../../src/core/quantize.js';
 import { assertBuilt, readJson, readNpy, runCli, tempDir, writeNpy } from './helpers.js';
 
 const t = tempDir();
@@ -195,6 +195,31 @@ describe('quantkit quantize --observer', () => {
       expect(r.stderr).toMatch(/--observer|--params/);
       expect(existsSync(out)).toBe(false);
     }
+  });
+});
+
+describe('quantkit fake-quant --observer', () => {
+  it("mse: values are the library's fake-quant with that observer's parameters", () => {
+    const out = t.path('fo.npy');
+    const paramsOut = t.path('fo.json');
+    const r = runCli(['fake-quant', fa, '-o', out, '--dtype', 'uint8', '--observer', 'mse', '--params-out', paramsOut]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const o = createObserver('histogram', {});
+    o.update(a, shape);
+    const want = o.qparams({ dtype: 'uint8' });
+    expect(readJson(paramsOut).scale).toEqual(Array.from(want.scale));
+    expect(readJson(paramsOut).scale).not.toEqual(Array.from(quantize(a, shape, { dtype: 'uint8' }).params.scale));
+    expect(Array.from(readNpy(out).data as Float32Array)).toEqual(Array.from(fakeQuantize(a, shape, { params: want }).values));
+  });
+
+  it('refuses --observer with --params, as quantize does', () => {
+    const out = t.path('frefused.npy');
+    const r = runCli(['fake-quant', fa, '-o', out, '--params', t.path('p0.json'), '--observer', 'percentile']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/--params carries the parameters/);
+    expect(existsSync(out)).toBe(false);
   });
 });
 

@@ -3,7 +3,7 @@ import { fakeQuantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addQuantOptions, fileQuantizeOptions, parseQuantOptions } from '../quant-options.js';
+import { addObserverOptions, addQuantOptions, fileQuantizeOptions, parseFileObserver, parseQuantOptions } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -14,16 +14,19 @@ export const fakeQuantCommand: CliCommand = {
       .command('fake-quant')
       .description('quantize and dequantize in one pass: the float32 values a quantized model would see')
       .argument('<input>', 'input .npy');
-    addQuantOptions(cmd, false).addHelpText(
+    addObserverOptions(addQuantOptions(cmd, false)).addHelpText(
       'after',
       `
-The output is float32 of the input's shape. Options are those of quantize except --pack.
+The output is float32 of the input's shape. Options are those of quantize except --pack
+(--observer too: see \`quantkit quantize --help\`).
 
-Example:
-  quantkit fake-quant act.npy -o act.fq.npy --dtype uint8 --params-out act.json`,
+Examples:
+  quantkit fake-quant act.npy -o act.fq.npy --dtype uint8 --params-out act.json
+  quantkit fake-quant act.npy -o act.fq.npy --dtype uint8 --observer percentile --percentile 99.9`,
     );
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
       const opts = parseQuantOptions(raw);
+      const observer = parseFileObserver(raw, opts);
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);
@@ -32,6 +35,7 @@ Example:
         const values = outputs.create(opts.output);
         const result = await fakeQuantizeNpyFile(reader, values, {
           ...fileQuantizeOptions(opts, given),
+          observer: observer.choice,
           runner,
           onProgress: (done, total) => progress.update(done, total),
         });

@@ -5,7 +5,7 @@ import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addObserverOptions, addQuantOptions, fileQuantizeOptions, parseObserverOptions, parseQuantOptions } from '../quant-options.js';
+import { addObserverOptions, addQuantOptions, fileQuantizeOptions, parseFileObserver, parseQuantOptions } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -37,10 +37,7 @@ Examples:
     );
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
       const opts = parseQuantOptions(raw);
-      if (opts.params !== undefined && (raw.observer !== undefined || raw.percentile !== undefined)) {
-        throw new UsageError('--params carries the parameters: drop --observer and --percentile');
-      }
-      const observer = parseObserverOptions(raw, { granularity: opts.granularity, allowInf: opts.allowInf });
+      const observer = parseFileObserver(raw, opts);
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
