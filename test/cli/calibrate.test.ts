@@ -4,6 +4,7 @@ import { createObserver } from '../../src/core/observers/builtin-observers.js';
 import type { QParams } from '../../src/core/qparams.js';
 import { blockLayout } from '../../src/core/layout.js';
 import { computeRange, fakeQuantize, qparamsFromRange, quantize } from '../../src/core/quantize.js';
+import { toJson } from '../../src/cli/format-table.js';
 import { assertBuilt, readJson, readNpy, runCli, tempDir, writeNpy } from './helpers.js';
 
 const t = tempDir();
@@ -80,6 +81,8 @@ describe('quantkit calibrate', () => {
     const r = runCli(['calibrate', ...args, '--params-out', t.path(`j${runs++}.json`), '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    // Every --json of the CLI prints the same way (the onnx commands' toJson: indented, Infinity as null).
+    expect(r.stdout).toBe(`${toJson(JSON.parse(r.stdout))}\n`);
     return JSON.parse(r.stdout) as Record<string, any>;
   }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeQuantize } from '../../src/core/quantize.js';
+import { toJson } from '../../src/cli/format-table.js';
 import { assertBuilt, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
 
 const x = sampleData(200, 4);
@@ -28,6 +29,8 @@ describe('quantkit inspect', () => {
     const r = runCli(['inspect', input, '--json']);
     expect(r.stderr).toBe('');
     const j = JSON.parse(r.stdout);
+    // Every --json of the CLI prints the same way (the onnx commands' toJson: indented, Infinity as null).
+    expect(r.stdout).toBe(`${toJson(j)}\n`);
     const min = x.reduce((a, b) => Math.min(a, b));
     const max = x.reduce((a, b) => Math.max(a, b));
     expect(j).toMatchObject({ shape: [10, 20], dtype: 'float32', size: 200, min, max });

@@ -8,6 +8,7 @@ import { NpyFileReader } from '../../node/npy-file-reader.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { calibrationJson, formatCalibration, LISTED_PARAMETERS } from '../format-calibration.js';
+import { toJson } from '../format-table.js';
 import { paramsJsonText } from '../params-json.js';
 import { createProgress } from '../progress.js';
 import type { CliObserver } from '../quant-options.js';
@@ -93,7 +94,7 @@ Examples:
         });
         const run = { observer: opts.observer, paramsOut: opts.paramsOut };
         // The report is formatted before the parameters are committed, and printed after: a failure leaves neither.
-        text = opts.json ? `${JSON.stringify(calibrationJson(report, run))}\n` : formatCalibration(report, run);
+        text = opts.json ? `${toJson(calibrationJson(report, run))}\n` : formatCalibration(report, run);
         const outputs = new OutputSet();
         try {
           outputs.create(opts.paramsOut).write(utf8(paramsJsonText(report.params)));

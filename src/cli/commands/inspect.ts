@@ -2,6 +2,7 @@ import { inspectNpyFile } from '../../node/inspect-npy-file.js';
 import { NpyFileReader } from '../../node/npy-file-reader.js';
 import type { CliCommand } from '../cli-command.js';
 import { formatInspection, inspectionJson } from '../format-inspection.js';
+import { toJson } from '../format-table.js';
 
 export const inspectCommand: CliCommand = {
   name: 'inspect',
@@ -16,7 +17,7 @@ export const inspectCommand: CliCommand = {
         const reader = NpyFileReader.open(input);
         try {
           const report = await inspectNpyFile(reader);
-          io.stdout.write(raw.json ? `${JSON.stringify(inspectionJson(input, report))}\n` : formatInspection(input, report));
+          io.stdout.write(raw.json ? `${toJson(inspectionJson(input, report))}\n` : formatInspection(input, report));
         } finally {
           reader.close();
         }
