@@ -133,10 +133,10 @@ const CODES_PIECE = 1 << 20;
  * Range + quantize with the WASM kernels and ONE copy each way: x is copied into a scratch region of
  * linear memory with the min/max folded in chunk by chunk while each chunk is in cache
  * (copyWithMinMax), quantize then runs in place from there into a reused 1 Mi-code piece, and each
- * piece is copied into the new codes array while still in cache. Measured on 16 Mi elements (this
- * 2-core machine): copy + min/max 7.2 ms, quantize 4.9 ms (bound by f32x4 division), codes into a
- * fresh array 2.2 ms (half of it page faults), against 6.5-7 ms for dst.set(x): about 2.05-2.2x.
- * Staging every pass instead runs each chunk's copy and kernel back to back (2.7x). Where shared
+ * piece is copied into the new (uninitialized: output-array.ts) codes array while still in cache.
+ * Measured on 16 Mi elements (this 2-core machine): copy + min/max 6.4-6.7 ms, quantize 4.7 ms
+ * (bound by f32x4 division), codes out 1.0 ms, against 6.3-7.3 ms for dst.set(x): 1.74-2.05x
+ * (docs/kernels.md lists what else was tried). Staging every pass instead runs each chunk's copy and kernel back to back (2.7x). Where shared
  * memory is absent the scratch helpers hand x back and it is staged.
  */
 function quantizeStaged(x: Float32Array, shape: readonly number[], opts: QuantizeOptions & { dtype: QuantDtypeName }): { codes: CodeArray; params: QParams } {
