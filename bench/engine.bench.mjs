@@ -5,8 +5,8 @@
 // not measured). Also times quantize through the engine against core quantize to show the
 // engine's overhead. Uses the BUILT library (npm run build first). `--json` prints one JSON object
 // and nothing else on stdout. Reports which path is faster; asserts nothing.
-import { getKernels, quantize as coreQuantize, referenceKernels, setKernels } from '../dist/core/index.js';
-import { Quantizer } from '../dist/engine/quantizer.js';
+import { getKernels, quantize as coreQuantize, referenceKernels, setKernels } from 'quantkit/core'; // the package as Node callers import it (its "node" entry)
+import { Quantizer } from 'quantkit';
 import { median, normal } from './lib.mjs';
 
 const json = process.argv.includes('--json');

@@ -2,7 +2,7 @@
 // Kernel throughput on 16 Mi float32 elements (random normal), each as a median of warm runs and as
 // a ratio to dst.set(src) copying the same bytes in this process: a copy is the floor any kernel
 // that must read its input and write its output has to pay, so the ratio travels across machines
-// better than milliseconds do. Uses the BUILT library (npm run build first). `--json` prints one
+// better than milliseconds do. Uses the BUILT library through its package name (npm run build first). `--json` prints one
 // JSON object and nothing else on stdout; `--runs N` sets the timed runs per row (default 15). Targets
 // are reported, never enforced. Run with --expose-gc (bench/run.mjs does) so garbage from one run
 // (a 16 MiB codes array per end-to-end call) is collected between runs, not inside the next one.
@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blockLayout, chooseQParams, createWasmArena, PER_TENSOR, QUANT_DTYPES, quantize, referenceKernels, wasmAvailable, wasmKernels, wasmZeroCopy } from '../dist/core/index.js';
+import { blockLayout, chooseQParams, createWasmArena, PER_TENSOR, QUANT_DTYPES, quantize, referenceKernels, wasmAvailable, wasmKernels, wasmZeroCopy } from 'quantkit/core'; // the package as Node callers import it (its "node" entry)
 import { normal } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // The quantkit executable: runs the CLI on this process's arguments and exits with its status.
 import { removePendingTempFiles } from '../node/atomic-file.js';
+import { installUninitializedOutputs } from '../node/uninitialized-outputs.js';
 import { processIo } from './cli-io.js';
 import { EXIT } from './exit-codes.js';
 import { runCli } from './run-cli.js';
+
+// Large results of the library (the service's quantize and dequantize answers) skip zeroing.
+installUninitializedOutputs();
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   // An interrupted run must not leave a half-written temp file next to the output.

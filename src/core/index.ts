@@ -20,3 +20,5 @@ export * from './ste.js';
 export * from './lsq.js';
 export * from './observers/index.js';
 export * from './error-measures.js';
+export { setUninitializedAllocator, UNINITIALIZED_MIN_BYTES } from './output-array.js';
+export type { UninitializedAllocator } from './output-array.js';

@@ -1,39 +1,40 @@
 /**
  * New arrays for results that a kernel is about to overwrite element by element (codes, dequantized
- * values), allocated without the zeroing `new Float32Array(n)` pays for.
+ * values), allocated without the zeroing `new Float32Array(n)` pays for where the host can.
  *
  * A fresh zeroed array is not free: the allocator either clears memory it reuses (a 16 MiB calloc
  * of reused memory: 0.6-0.7 ms here, a tenth of copying the 64 MiB input) or maps new pages that
- * fault on first touch. Where the runtime offers uninitialized memory (Node's, Bun's and Deno's
- * `Buffer.allocUnsafeSlow`, which malloc()s and does not clear), large outputs take it, as numpy's
- * `np.empty` does; browsers have no such call and get ordinary arrays. It is a feature check on
- * `globalThis`, not an import, so the core still runs everywhere.
+ * fault on first touch. The core has no uninitialized memory of its own (browsers offer none), so
+ * the host may install an allocator that gives some: quantkit's Node entry points install one
+ * (src/node/uninitialized-outputs.ts) that malloc()s without clearing, as numpy's `np.empty` does.
+ * Without one, outputs are ordinary zeroed arrays.
  *
- * Callers must write every element before the array escapes: the memory may hold bytes this
- * process freed earlier. The tests fill that memory with garbage and compare every output.
+ * Callers of outputArray must write every element before the array escapes: the memory may hold
+ * bytes this process freed earlier. The tests install an allocator that returns garbage and compare
+ * every output with one written into a zeroed array.
  */
 
-type FloatOrCodeCtor = Float32ArrayConstructor | Int8ArrayConstructor | Uint8ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor;
+type OutputCtor = Float32ArrayConstructor | Int8ArrayConstructor | Uint8ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor;
 
-interface UnsafeAllocator {
-  allocUnsafeSlow(size: number): Uint8Array<ArrayBuffer>;
-}
+/** Memory of at least `bytes` bytes with unspecified contents, starting at `byteOffset` of `buffer` (aligned to 8). */
+export type UninitializedAllocator = (bytes: number) => { readonly buffer: ArrayBuffer; readonly byteOffset: number };
 
-/** Below this many bytes a zeroed array costs next to nothing: keep the plain constructor. */
+/** Below this many bytes a zeroed array costs next to nothing: the plain constructor is kept. */
 export const UNINITIALIZED_MIN_BYTES = 1 << 20;
 
-function unsafeAllocator(): UnsafeAllocator | undefined {
-  const b = (globalThis as { Buffer?: Partial<UnsafeAllocator> }).Buffer;
-  return typeof b?.allocUnsafeSlow === 'function' ? (b as UnsafeAllocator) : undefined;
+let uninitialized: UninitializedAllocator | undefined;
+
+/** Installs (or, with undefined, removes) the host's allocator of uninitialized memory; returns the previous one. */
+export function setUninitializedAllocator(alloc: UninitializedAllocator | undefined): UninitializedAllocator | undefined {
+  const previous = uninitialized;
+  uninitialized = alloc;
+  return previous;
 }
 
-/** A new array of n elements whose contents are unspecified (uninitialized where the runtime allows). */
-export function outputArray<C extends FloatOrCodeCtor>(ctor: C, n: number): InstanceType<C> {
+/** A new array of n elements whose contents are unspecified (uninitialized where the host allows). */
+export function outputArray<C extends OutputCtor>(ctor: C, n: number): InstanceType<C> {
   const bytes = n * ctor.BYTES_PER_ELEMENT;
-  const alloc = bytes >= UNINITIALIZED_MIN_BYTES ? unsafeAllocator() : undefined;
-  if (!alloc) return new ctor(n) as InstanceType<C>;
-  // allocUnsafeSlow never hands out a slice of a shared pool: the buffer is this array's alone and
-  // starts at offset 0, so every element type is aligned.
-  const raw = alloc.allocUnsafeSlow(bytes);
+  if (!uninitialized || bytes < UNINITIALIZED_MIN_BYTES) return new ctor(n) as InstanceType<C>;
+  const raw = uninitialized(bytes);
   return new ctor(raw.buffer, raw.byteOffset, n) as InstanceType<C>;
 }

@@ -7,3 +7,4 @@ export { loadModel, saveModel } from './onnx-file.js';
 export { createOrtRunner } from './ort-runner.js';
 export { readCalibrationDir, calibrationHooks } from './calibration-data.js';
 export { compareModelFiles, measureLatency } from './onnx-compare-runner.js';
+export { installUninitializedOutputs } from './uninitialized-outputs.js';
