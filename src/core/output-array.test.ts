@@ -94,5 +94,4 @@ describe('entry points overwrite every element of an uninitialized output', () =
     const sto = quantize(x, shape, { dtype: 'int8', rounding: 'stochastic', seed: 3 });
     expect(bytesOf(sto.codes).equals(bytesOf(quantize(x, shape, { dtype: 'int8', rounding: 'stochastic', seed: 3, out: new Int8Array(n) }).codes))).toBe(true);
   });
-
 });

@@ -136,8 +136,9 @@ const CODES_PIECE = 1 << 20;
  * piece is copied into the new (uninitialized: output-array.ts) codes array while still in cache.
  * Measured on 16 Mi elements (this 2-core machine): copy + min/max 6.4-6.7 ms, quantize 4.7 ms
  * (bound by f32x4 division), codes out 1.0 ms, against 6.3-7.3 ms for dst.set(x): 1.74-2.05x
- * (docs/kernels.md lists what else was tried). Staging every pass instead runs each chunk's copy and kernel back to back (2.7x). Where shared
- * memory is absent the scratch helpers hand x back and it is staged.
+ * (docs/kernels.md lists what else was tried). Staging every pass instead runs each chunk's copy
+ * and kernel back to back (2.7x). Where shared memory is absent the scratch helpers hand x back and
+ * it is staged.
  */
 function quantizeStaged(x: Float32Array, shape: readonly number[], opts: QuantizeOptions & { dtype: QuantDtypeName }): { codes: CodeArray; params: QParams } {
   const layout = checkedLayout(x.length, shape, opts.granularity ?? PER_TENSOR);

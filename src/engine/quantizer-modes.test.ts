@@ -251,28 +251,35 @@ describe('clipped counting', () => {
 });
 
 describe('uninitialized outputs', () => {
-  // Large fresh code arrays may come from uninitialized memory (core/output-array.ts): every code,
-  // NaN positions included, must be written over whatever that memory held.
-  test('quantize writes every code of a garbage-filled array', () => {
+  // Large fresh outputs may come from uninitialized memory (core/output-array.ts): every code, NaN
+  // positions included, and every dequantized value must be written over whatever it held.
+  test('quantize and dequantize write every element of garbage-filled arrays', () => {
     const shape = [1031, 1019];
     const n = shape[0] * shape[1];
     const x = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = Math.cos(i * 0.11) * (1 + (i % 5));
     x[5] = NaN;
     x[n - 1] = NaN;
+    const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const run = () => {
+      const q = new Quantizer({ errorOnNan: false });
+      const r = q.quantize({ data: x, shape });
+      return { codes: r.codes, values: q.dequantize({ data: r.codes, shape }, { params: r.params! }).values };
+    };
     let calls = 0;
-    setUninitializedAllocator((bytes) => {
+    setUninitializedAllocator((size) => {
       calls++;
-      return { buffer: new Uint8Array(bytes).fill(0xa5).buffer, byteOffset: 0 };
+      return { buffer: new Uint8Array(size).fill(0xa5).buffer, byteOffset: 0 };
     });
     let got;
     try {
-      got = new Quantizer({ errorOnNan: false }).quantize({ data: x, shape }).codes;
+      got = run();
     } finally {
       setUninitializedAllocator(undefined);
     }
-    expect(calls).toBe(1);
-    const want = new Quantizer({ errorOnNan: false }).quantize({ data: x, shape }).codes;
-    expect(Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(want.buffer, want.byteOffset, want.byteLength))).toBe(0);
+    expect(calls).toBe(2);
+    const want = run();
+    expect(bytes(got.codes).equals(bytes(want.codes))).toBe(true);
+    expect(bytes(got.values).equals(bytes(want.values))).toBe(true);
   });
 });

@@ -2,6 +2,7 @@ import type { CodeArray, QuantDtypeName } from '../core/dtypes.js';
 import { getQuantDtype, outputCodeArray } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../core/float16.js';
+import { outputArray } from '../core/output-array.js';
 import { getKernels, referenceKernels } from '../core/kernels/index.js';
 import type { BlockLayout, Granularity } from '../core/layout.js';
 import { blockLayout, normalizeAxis, paramIndex, PER_TENSOR } from '../core/layout.js';
@@ -398,7 +399,7 @@ export class Quantizer {
       const t = toCodeTensor(codes, getQuantDtype(params.dtype).storage, params.qmin, params.qmax);
       const shape = reshapeCodes(t.codes.length, t.shape, options.shape);
       checkChannelDim(options.channelDim, params, shape.length);
-      const out = reuse ? this.buffers.floats(t.codes.length) : new Float32Array(t.codes.length);
+      const out = reuse ? this.buffers.floats(t.codes.length) : outputArray(Float32Array, t.codes.length);
       const cached = this.dequantizeInto(t.codes, shape, params, out, cfg);
       result = { values: out, shape, params, cached, reused: reuse };
     }
