@@ -1,11 +1,11 @@
 import type { ModelProto, NodeProto } from 'onnx-buf';
 import { QuantError } from '../core/errors.js';
-import { findAttribute, floatAttribute, intAttribute, intsAttribute } from '../formats/onnx/attributes.js';
+import { findAttribute, floatAttribute, intAttribute, intsAttribute, stringAttribute } from '../formats/onnx/attributes.js';
 import { makeNode } from '../formats/onnx/builders.js';
 import type { OnnxDtype } from '../formats/onnx/onnx-dtypes.js';
-import { makeTensor } from '../formats/onnx/tensor.js';
+import { makeTensor, readTensor } from '../formats/onnx/tensor.js';
 import type { GraphIndex } from './graph.js';
-import { allGraphs, indexGraph, NameGenerator, usesOf } from './graph.js';
+import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
 import { applyEdits } from './graph-edit.js';
 import { opsetVersion } from './opset.js';
@@ -22,6 +22,9 @@ export interface OpsetUpgrade {
 interface AdaptContext {
   readonly graph: GraphIndex;
   readonly names: NameGenerator;
+  /** The opset the model is raised to, and its IR version (which initializers are constants). */
+  readonly target: number;
+  readonly irVersion: number;
   /** The element type of every float tensor when it can be proven to be float32, else why not. */
   readonly floatType: { ok: true; dtype: 'float32' } | { ok: false; reason: string };
 }
@@ -66,6 +69,46 @@ function blocked(what: string): Adapted {
 }
 
 /**
+ * Upsample (opsets 7-9: scales an attribute, then an input) and Resize-10 as Resize-11, which adds a
+ * roi input (empty here) and coordinate modes. Before opset 11 the only rule was asymmetric
+ * (x_in = x_out / scale); the rounding of nearest was left open by the spec, and onnxruntime rounds
+ * down when an axis is enlarged and up when it is shrunk, so nearest_mode is floor when no scale is
+ * below 1 and ceil when none is above 1 (a scale of 1 lands on whole coordinates either way). A
+ * nearest resize that enlarges one axis and shrinks another, or whose scales are only known at run
+ * time, has no Resize-11 form. The tests hold onnxruntime's outputs equal before and after, bit for bit.
+ */
+function toResize11(node: NodeProto, ctx: AdaptContext): Adapted {
+  if (ctx.target < 11) return blocked(`${node.opType} can only be rewritten as Resize-11, above the target opset ${ctx.target}`);
+  const mode = stringAttribute(node, 'mode') ?? 'nearest';
+  if (mode !== 'nearest' && mode !== 'linear') return blocked(`mode '${mode}' has no Resize-11 equivalent quantkit can prove`);
+  const edits: GraphEdit[] = [];
+  const attribute = findAttribute(node, 'scales');
+  let scalesName: string;
+  let scales: readonly number[] | undefined;
+  if (attribute) {
+    scales = attribute.floats;
+    scalesName = constantBefore(ctx, node, 'scales', 'float32', [scales.length], Float32Array.from(scales), edits);
+  } else {
+    scalesName = node.input[1] ?? '';
+    if (!scalesName) return blocked(`${node.opType} without scales is malformed`);
+    const source = resolveConstant(ctx.graph, scalesName, ctx.irVersion);
+    scales = source ? Array.from(readTensor(source.tensor).values as Float32Array) : undefined;
+  }
+  const attributes: Record<string, string> = { mode, coordinate_transformation_mode: 'asymmetric' };
+  if (mode === 'nearest') {
+    if (!scales) return blocked(`its scales '${scalesName}' are computed at run time, and nearest rounds differently for enlarged and shrunk axes before opset 11`);
+    if (scales.every((v) => v >= 1)) attributes.nearest_mode = 'floor';
+    else if (scales.every((v) => v <= 1)) attributes.nearest_mode = 'ceil';
+    else return blocked(`nearest with scales [${scales.join(', ')}] enlarges some axes and shrinks others, which onnxruntime rounds each its own way before opset 11`);
+  }
+  const roi = constantBefore(ctx, node, 'roi', 'float32', [0], new Float32Array(0), edits);
+  const resize = makeNode('Resize', [node.input[0]!, roi, scalesName], [...node.output], { name: node.name, domain: node.domain, attributes });
+  resize.docString = node.docString;
+  edits.push({ kind: 'replace-node', graph: ctx.graph.graph, node, nodes: [resize] });
+  return { edits };
+}
+
+/**
  * The breaking ai.onnx changes from opset 7 to 11 (the range quantkit raises models across), as
  * the ONNX version converter's adapters list them: attributes that became inputs are rewritten
  * exactly (Constant inputs holding the attribute values); changes with no exact rewrite block the
@@ -95,12 +138,9 @@ const SCHEMA_CHANGES: Readonly<Record<string, readonly SchemaChange[]>> = {
       },
     },
   ],
-  Upsample: [
-    { since: 9, change: 'scales attribute -> input', adapt: () => blocked('Upsample changed at opset 9 (scales became an input) and was deprecated for Resize at 10') },
-    { since: 10, change: 'deprecated for Resize', adapt: (node) => (findAttribute(node, 'scales') ? NO_CHANGE : blocked('Upsample was deprecated at opset 10 for Resize, whose coordinate rules differ')) },
-  ],
+  Upsample: [{ since: 10, change: 'Upsample -> Resize-11 (asymmetric coordinates)', adapt: (node, ctx) => toResize11(node, ctx) }],
   Scan: [{ since: 9, change: 'batch axis and sequence_lens removed', adapt: () => blocked('Scan lost its batch axis and sequence_lens input at opset 9') }],
-  Resize: [{ since: 11, change: 'roi input and coordinate modes added', adapt: () => blocked('Resize-10 and Resize-11 differ in inputs and coordinate transformation') }],
+  Resize: [{ since: 11, change: 'Resize-10 -> Resize-11 (roi input, asymmetric coordinates)', adapt: (node, ctx) => toResize11(node, ctx) }],
   Slice: [
     {
       since: 10,
@@ -214,9 +254,11 @@ function provenFloatType(root: GraphIndex): AdaptContext['floatType'] {
  * Raises the model's ai.onnx opset import to `target` in place, rewriting every node whose schema
  * changed incompatibly in between (as ONNX's version converter does: Slice/TopK/Clip/Pad
  * attributes become Constant inputs, Scatter becomes ScatterElements, BatchNormalization loses
- * spatial = 1), in the main graph and every subgraph. When a node has no exact rewrite (Upsample,
- * Scan-8, Resize-10, BatchNormalization with spatial = 0, a Dropout whose mask is read, Clip
- * bounds whose type cannot be proven) nothing changes and UNSUPPORTED names every such node.
+ * spatial = 1, Upsample and Resize-10 become Resize-11 with onnxruntime's old coordinate rules), in
+ * the main graph and every subgraph. When a node has no exact rewrite (Scan-8, a nearest resize
+ * that enlarges and shrinks or whose scales are computed, BatchNormalization with spatial = 0, a
+ * Dropout whose mask is read, Clip bounds whose type cannot be proven) nothing changes and
+ * UNSUPPORTED names every such node.
  * Example: upgradeOpset(m, 11) on an opset-9 model with Clip(min=0, max=6) gives
  * Clip(x, Constant 0, Constant 6) and { from: 9, to: 11, rewritten: [{ opType: 'Clip', count: 1, … }] }.
  */
@@ -225,7 +267,7 @@ export function upgradeOpset(model: ModelProto, target: number): OpsetUpgrade {
   if (from === undefined) throw new QuantError('UNSUPPORTED', 'the model imports no ai.onnx opset: expected an opset import for the default domain');
   if (from >= target) return { from, to: from, rewritten: [] };
   const root = indexGraph(model.graph!);
-  const ctx0 = { names: new NameGenerator(root), floatType: provenFloatType(root) };
+  const ctx0 = { names: new NameGenerator(root), floatType: provenFloatType(root), target, irVersion: Number(model.irVersion) };
   const edits: GraphEdit[] = [];
   const problems: string[] = [];
   const counts = new Map<string, { opType: string; count: number; change: string }>();

@@ -111,14 +111,14 @@ describe('dynamic quantization', () => {
 
   it('4-bit dtypes and old opsets are clear errors; runtime weights stay float with the reason', async () => {
     await expect(quantizeModel(singleMatMul(), { mode: 'dynamic', dtype: 'int4' })).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/int8 or uint8.*got dtype int4/) });
-    // An opset-9 model whose Upsample would change meaning at opset 11 is refused, naming it.
+    // An opset-9 model whose nearest Upsample has run-time scales has no exact opset-11 form: refused, naming it.
     const up = makeGraph({
       nodes: [makeNode('Upsample', ['x0', 'scales'], ['x'], { name: 'up' }), makeNode('MatMul', ['x', 'W'], ['y'], { name: 'mm' })],
       inputs: [makeValueInfo('x0', 'float32', [1, 16]), makeValueInfo('scales', 'float32', [2])],
       outputs: [makeValueInfo('y', 'float32', [2, 16])],
       initializers: [makeTensor('W', 'float32', [32, 16], randomWeights(512, 31))],
     });
-    await expect(quantizeModel(makeModel(up, { '': 9 }), { mode: 'dynamic' })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/opset 9 and this mode needs opset 11.*Upsample 'up': Upsample was deprecated at opset 10/) });
+    await expect(quantizeModel(makeModel(up, { '': 9 }), { mode: 'dynamic' })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/opset 9 and this mode needs opset 11.*Upsample 'up': its scales 'scales' are computed at run time/) });
     const g = makeGraph({
       nodes: [makeNode('MatMul', ['x', 'w'], ['y'], { name: 'mm' })],
       inputs: [makeValueInfo('x', 'float32', [1, 4]), makeValueInfo('w', 'float32', [4, 2])],

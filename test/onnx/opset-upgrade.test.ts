@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { findAttribute } from '../../src/formats/onnx/attributes.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
-import { readTensor } from '../../src/formats/onnx/tensor.js';
+import { makeTensor, readTensor } from '../../src/formats/onnx/tensor.js';
 import { opsetVersion } from '../../src/onnx/opset.js';
 import { upgradeOpset } from '../../src/onnx/opset-upgrade.js';
 
@@ -92,7 +92,7 @@ describe('upgradeOpset', () => {
   it('refuses, naming each node, when an op would change meaning; the model is left as it was', () => {
     const g = makeGraph({
       nodes: [
-        makeNode('Upsample', ['x'], ['u'], { name: 'up', attributes: { scales: { floats: [1, 1, 2, 2] } } }),
+        makeNode('Upsample', ['x'], ['u'], { name: 'up', attributes: { scales: { floats: [1, 1, 2, 0.5] } } }),
         makeNode('BatchNormalization', ['u', 's', 'b', 'mu', 'v'], ['n'], { name: 'bn0', attributes: { spatial: 0 } }),
         makeNode('Dropout', ['n'], ['d', 'mask'], { name: 'drop' }),
         makeNode('Clip', ['d'], ['y'], { name: 'clip', attributes: { max: { float: 6 } } }),
@@ -110,7 +110,7 @@ describe('upgradeOpset', () => {
       message = (e as Error).message;
     }
     expect(message).toMatch(/^the model is ai.onnx opset 7 and this mode needs opset 11, but raising it would change or break 4 node\(s\)/);
-    expect(message).toMatch(/Upsample 'up': Upsample changed at opset 9/);
+    expect(message).toMatch(/Upsample 'up': nearest with scales \[1, 1, 2, 0.5\] enlarges some axes and shrinks others/);
     expect(message).toMatch(/BatchNormalization 'bn0': spatial = 0/);
     expect(message).toMatch(/Dropout 'drop': its mask output is read/);
     expect(message).toMatch(/Clip 'clip': .*cannot be determined: the model has float16 tensors/);
@@ -125,4 +125,79 @@ describe('upgradeOpset', () => {
     const bare = makeModel(makeGraph({ nodes: [makeNode('Clip', ['x'], ['y'], { name: 'c' })], inputs: [makeValueInfo('x', 'float16', [1])], outputs: [makeValueInfo('y', 'float16', [1])] }), { '': 9 });
     expect(upgradeOpset(bare, 11).rewritten).toEqual([]);
   });
+
+  describe('Upsample and Resize-10 become Resize-11 with the rounding onnxruntime gives them', () => {
+    const dims = [1, 2, 5, 7];
+    const x = Float32Array.from({ length: 70 }, (_, k) => Math.fround(Math.sin(k * 1.3) * 3));
+
+    /** x [1, 2, 5, 7] -> one resize node -> y, with scales from an initializer, a Constant node or an attribute. */
+    function resizeModel(opType: 'Upsample' | 'Resize', opset: number, mode: string, scales: number[], from: 'initializer' | 'constant' | 'attribute') {
+      const nodes = [];
+      const initializers = [];
+      const inputs = ['x'];
+      const attributes: Record<string, unknown> = { mode };
+      if (from === 'attribute') attributes.scales = { floats: scales };
+      else {
+        inputs.push('scales');
+        const t = makeTensor('scales', 'float32', [4], Float32Array.from(scales));
+        if (from === 'initializer') initializers.push(t);
+        else nodes.push(makeNode('Constant', [], ['scales'], { name: 'scales_const', attributes: { value: t } }));
+      }
+      nodes.push(makeNode(opType, inputs, ['y'], { name: 'resize', attributes: attributes as never }));
+      return makeModel(makeGraph({ nodes, inputs: [makeValueInfo('x', 'float32', dims)], outputs: [makeValueInfo('y', 'float32', null)], initializers }), { '': opset });
+    }
+
+    async function output(m: ModelProto): Promise<{ dims: readonly number[]; data: Float32Array }> {
+      const s = await ort.InferenceSession.create(encodeModel(m));
+      try {
+        const y = (await s.run({ x: new ort.Tensor('float32', x, dims) })).y!;
+        return { dims: y.dims, data: y.data as Float32Array };
+      } finally {
+        await s.release();
+      }
+    }
+
+    const CASES = [
+      { opType: 'Upsample', opset: 9, mode: 'nearest', scales: [1, 1, 2, 3], from: 'initializer', nearest: 'floor' },
+      { opType: 'Upsample', opset: 9, mode: 'nearest', scales: [1, 1, 1.7, 2.3], from: 'constant', nearest: 'floor' },
+      { opType: 'Upsample', opset: 9, mode: 'linear', scales: [1, 1, 1.5, 2.5], from: 'constant', nearest: undefined },
+      { opType: 'Upsample', opset: 8, mode: 'nearest', scales: [1, 1, 3, 2], from: 'attribute', nearest: 'floor' },
+      { opType: 'Resize', opset: 10, mode: 'nearest', scales: [1, 1, 0.6, 0.7], from: 'initializer', nearest: 'ceil' },
+      { opType: 'Resize', opset: 10, mode: 'nearest', scales: [1, 1, 2.5, 1.25], from: 'initializer', nearest: 'floor' },
+      { opType: 'Resize', opset: 10, mode: 'linear', scales: [1, 1, 0.6, 1.9], from: 'initializer', nearest: undefined },
+    ] as const;
+
+    for (const c of CASES) {
+      it(`${c.opType}-${c.opset} ${c.mode}, scales [${c.scales.join(', ')}] from ${c.from === 'attribute' ? 'an attribute' : `a${c.from === 'initializer' ? 'n' : ''} ${c.from}`}: identical outputs`, async () => {
+        const m = resizeModel(c.opType, c.opset, c.mode, [...c.scales], c.from);
+        const before = structuredClone(m);
+        const u = upgradeOpset(m, 11);
+        expect(u.rewritten).toEqual([{ opType: c.opType, count: 1, change: c.opType === 'Upsample' ? 'Upsample -> Resize-11 (asymmetric coordinates)' : 'Resize-10 -> Resize-11 (roi input, asymmetric coordinates)' }]);
+        const resize = m.graph!.node.find((n) => n.name === 'resize')!;
+        expect(resize.opType).toBe('Resize');
+        expect(resize.input).toHaveLength(3);
+        const attrs = Object.fromEntries(resize.attribute.map((a) => [a.name, new TextDecoder().decode(a.s)]));
+        expect(attrs).toEqual({ mode: c.mode, coordinate_transformation_mode: 'asymmetric', ...(c.nearest ? { nearest_mode: c.nearest } : {}) });
+        const [want, got] = [await output(before), await output(m)];
+        expect(got.dims).toEqual(want.dims);
+        expect(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength).equals(Buffer.from(want.data.buffer, want.data.byteOffset, want.data.byteLength))).toBe(true);
+      });
+    }
+
+    it('refuses a nearest resize that enlarges one axis and shrinks another, or whose scales come at run time; linear with run-time scales is fine', () => {
+      expect(() => upgradeOpset(resizeModel('Resize', 10, 'nearest', [1, 1, 2, 0.6], 'initializer'), 11)).toThrow(/Resize 'resize': nearest with scales \[1, 1, 2, 0.6000000238418579\] enlarges some axes and shrinks others/);
+      const runtime = (mode: string) => {
+        const m = resizeModel('Upsample', 9, mode, [1, 1, 2, 2], 'initializer');
+        m.graph!.initializer.length = 0;
+        m.graph!.input.push(makeValueInfo('scales', 'float32', [4]));
+        return m;
+      };
+      expect(() => upgradeOpset(runtime('nearest'), 11)).toThrow(/Upsample 'resize': its scales 'scales' are computed at run time/);
+      const linear = runtime('linear');
+      expect(upgradeOpset(linear, 11).rewritten).toHaveLength(1);
+      expect(linear.graph!.node.at(-1)!.input[2]).toBe('scales');
+      expect(() => upgradeOpset(resizeModel('Upsample', 9, 'nearest', [1, 1, 2, 2], 'initializer'), 10)).toThrow(/only be rewritten as Resize-11, above the target opset 10/);
+    });
+  });
 });
+

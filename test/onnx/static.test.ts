@@ -2,7 +2,7 @@ import type { ModelProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { createObserver } from '../../src/core/observers/builtin-observers.js';
 import { makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
-import { readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
+import { makeTensor, readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
 import { createOrtRunner } from '../../src/node/ort-runner.js';
 import { calibrate } from '../../src/onnx/calibrate.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
@@ -239,6 +239,21 @@ describe('static quantization: inputs and errors', () => {
     expect(Number(q.opsetImport.find((o) => o.domain === '')!.version)).toBe(11);
     const feeds = { x: { dims: [1, 3, 8, 8], data: batches[1]!.x!.values as Float32Array } };
     const [a, r] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(maxAbsDiff(a.z!, r.z!) / maxAbs(a.z!)).toBeLessThan(0.05);
+  });
+
+  it('an opset-9 model with a nearest Upsample (as older PyTorch exports) is raised with it as Resize-11, and runs', async () => {
+    const m = convReluModel(9);
+    m.graph!.initializer.push(makeTensor('up_scales', 'float32', [4], Float32Array.from([1, 1, 2, 2])));
+    m.graph!.node.push(makeNode('Upsample', ['y', 'up_scales'], ['z'], { name: 'up', attributes: { mode: 'nearest' } }));
+    m.graph!.output[0] = makeValueInfo('z', 'float32', [1, 4, 12, 12]);
+    const batches = floatBatches('x', [1, 3, 8, 8], 2, 81);
+    const { model: q, report } = await quantizeModel(m, { mode: 'static', perChannel: true }, { runModel, calibrationData: () => batches });
+    expect((report as StaticQuantizeReport).opsetUpgrade?.rewritten).toEqual([{ opType: 'Upsample', count: 1, change: 'Upsample -> Resize-11 (asymmetric coordinates)' }]);
+    expect(ops(q)).toContain('Resize');
+    const feeds = { x: { dims: [1, 3, 8, 8], data: batches[1]!.x!.values as Float32Array } };
+    const [a, r] = [await runOrt(m, feeds), await runOrt(q, feeds)];
+    expect(r.z!.length).toBe(a.z!.length);
     expect(maxAbsDiff(a.z!, r.z!) / maxAbs(a.z!)).toBeLessThan(0.05);
   });
 });
