@@ -4,7 +4,7 @@ import { QuantError } from '../core/errors.js';
 import type { QParams } from '../core/qparams.js';
 import { computeQParams } from '../core/quantize.js';
 import type { ParamsFileV1 } from './params-file.js';
-import { decodeParamsFile, encodeParamsFile } from './params-file.js';
+import { decodeParamsFile, decodeParamsScheme, encodeParamsFile, encodeParamsScheme } from './params-file.js';
 
 const BASE: ParamsFileV1 = {
   format: 'quantkit.params',
@@ -158,5 +158,37 @@ describe('decodeParamsFile validation', () => {
       'params.scale[2]: expected a positive finite number, got -3',
       'params.scale[3]: expected a positive finite number, got -4',
     ]);
+  });
+});
+
+describe('encodeParamsScheme / decodeParamsScheme (the arrays kept elsewhere, as in a safetensors file)', () => {
+  it('round-trips per-block parameters with the typed arrays taken as they are', () => {
+    const x = Float32Array.from({ length: 6 * 40 }, (_, i) => Math.sin(i) * (1 + (i % 3)));
+    const p = computeQParams(x, [6, 40], { dtype: 'int4', granularity: { kind: 'per-block', axis: 1, blockSize: 16 } });
+    const scheme = encodeParamsScheme(p);
+    expect(scheme).toEqual({ ...encodeParamsFile(p), scale: undefined, zero_point: undefined });
+    expect(Object.keys(scheme)).not.toContain('scale');
+    const back = decodeParamsScheme(JSON.parse(JSON.stringify(scheme)), p.scale, p.zeroPoint);
+    expect(back.scale).toBe(p.scale);
+    expect(back).toEqual(p);
+  });
+
+  it('checks the arrays against the scheme: count, positive float32 scales, zero points in range', () => {
+    const p = decodeParamsFile(PER_CHANNEL);
+    const scheme = encodeParamsScheme(p);
+    const fail = (scale: Float32Array, zp: Int32Array) => {
+      try {
+        decodeParamsScheme(scheme, scale, zp);
+      } catch (e) {
+        expect(e).toMatchObject({ code: 'INVALID_PARAMS' });
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    expect(fail(new Float32Array([0.5, 0.25]), Int32Array.from([0, 1, -1]))).toBe('params.scale: expected 3 values (the product of param_shape [3]), got 2');
+    expect(fail(Float32Array.from([0.5, -1, 0.125]), Int32Array.from([0, 1, -1]))).toBe('params.scale[1]: expected a positive finite number, got -1');
+    expect(fail(Float32Array.from([0.5, 0.25, 0.125]), Int32Array.from([0, 1, 300]))).toBe('params.zero_point[2]: expected an integer in [-128, 127], got 300');
+    expect(() => decodeParamsScheme({ ...scheme, scale: [1] }, p.scale, p.zeroPoint)).toThrow(/unknown field\(s\) 'scale'/);
+    expect(() => decodeParamsScheme({ ...scheme, version: 2 }, p.scale, p.zeroPoint)).toThrow(/unsupported params version 2/);
   });
 });

@@ -58,24 +58,98 @@ const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSaf
 const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 const isNumber = (v: unknown): v is number => typeof v === 'number';
 
+/** The fields of a params file besides the two arrays: the scheme (dtype, range, granularity, shapes). */
+const schemeFields = {
+  format: leaf<'quantkit.params'>(`'${PARAMS_FORMAT}'`, (v) => v === PARAMS_FORMAT),
+  version: leaf<1>('1', (v) => v === PARAMS_VERSION),
+  dtype: leaf<QuantDtypeName>(`one of ${QUANT_DTYPE_NAMES.join(', ')}`, (v) => typeof v === 'string' && isQuantDtypeName(v)),
+  bits: leaf<number>('an integer', isInt),
+  signed: leaf<boolean>('true or false', isBool),
+  symmetric: leaf<boolean>('true or false', isBool),
+  narrow: leaf<boolean>('true or false', isBool),
+  granularity: leaf<ParamsFileV1['granularity']>(
+    "'per_tensor', 'per_channel' or 'per_block'",
+    (v) => v === 'per_tensor' || v === 'per_channel' || v === 'per_block',
+  ),
+  axis: leaf<number | null>('an integer or null', (v) => v === null || isInt(v)),
+  block_size: leaf<number | null>('a positive integer or null', (v) => v === null || (isInt(v) && v > 0)),
+  qmin: leaf<number>('an integer', isInt),
+  qmax: leaf<number>('an integer', isInt),
+  param_shape: z.array(leaf<number>('a non-negative integer', (v) => isInt(v) && v >= 0), {
+    error: (iss) => `expected an array of non-negative integers, got ${show(iss.input)}`,
+  }),
+};
+
+function objectError(fields: readonly string[]) {
+  return (iss: { code?: string; keys?: string[]; input?: unknown }) =>
+    iss.code === 'unrecognized_keys' ? `unknown field(s) ${iss.keys!.map((k) => `'${k}'`).join(', ')} (known: ${fields.join(', ')})` : `expected a JSON object, got ${show(iss.input)}`;
+}
+
+type Scheme = z.infer<z.ZodObject<typeof schemeFields>>;
+type AddIssue = (path: (string | number)[], message: string) => void;
+
+/** How the scheme's fields fit together: bits and sign of the dtype, the range, axis and shape by granularity. */
+function checkScheme(p: Scheme, add: AddIssue): void {
+  const dtype = QUANT_DTYPES[p.dtype];
+  if (p.bits !== dtype.bits) add(['bits'], `dtype ${p.dtype} has ${dtype.bits} bits, got ${p.bits}`);
+  if (p.signed !== dtype.signed) add(['signed'], `dtype ${p.dtype} is ${dtype.signed ? 'signed' : 'unsigned'}, got signed: ${p.signed}`);
+  if (p.narrow && !dtype.signed) {
+    add(['narrow'], `narrow range applies to signed dtypes, got narrow: true for ${p.dtype}`);
+  } else {
+    const range = quantRange(dtype, p.narrow);
+    const which = `${p.dtype}${p.narrow ? ' with narrow range' : ''}`;
+    if (p.qmin !== range.qmin) add(['qmin'], `expected ${range.qmin} for ${which}, got ${p.qmin}`);
+    if (p.qmax !== range.qmax) add(['qmax'], `expected ${range.qmax} for ${which}, got ${p.qmax}`);
+  }
+  const rank = p.param_shape.length;
+  const shapeText = `[${p.param_shape.join(', ')}]`;
+  if (p.granularity === 'per_tensor') {
+    if (p.axis !== null) add(['axis'], `per_tensor parameters take no axis (null), got ${p.axis}`);
+    if (p.block_size !== null) add(['block_size'], `per_tensor parameters take no block_size (null), got ${p.block_size}`);
+    if (rank !== 0) add(['param_shape'], `per_tensor parameters have shape [], got ${shapeText}`);
+  } else if (p.granularity === 'per_channel') {
+    if (p.axis === null) add(['axis'], 'per_channel parameters need the channel axis, got null');
+    if (p.block_size !== null) add(['block_size'], `per_channel parameters take no block_size (null), got ${p.block_size}`);
+    if (rank !== 1) add(['param_shape'], `per_channel parameters have shape [channels], got ${shapeText}`);
+  } else {
+    if (p.block_size === null) add(['block_size'], 'per_block parameters need a block_size, got null');
+    if (rank === 0) add(['param_shape'], 'per_block parameters have the shape of the tensor with the axis in blocks, got []');
+    if (p.axis === null) add(['axis'], 'per_block parameters need the blocked axis, got null');
+    else if (rank > 0 && (p.axis < -rank || p.axis >= rank)) {
+      add(['axis'], `expected an axis in [${-rank}, ${rank - 1}] for param_shape ${shapeText}, got ${p.axis}`);
+    }
+  }
+}
+
+/**
+ * How scale and zero_point fit the scheme: one of each per parameter, scales positive finite
+ * float32 values, zero points integers inside [qmin, qmax]. Reports the first few bad entries only,
+ * so a large array of bad values stays a short message and a fast check.
+ */
+function checkArrays(p: Scheme, scale: ArrayLike<number>, zeroPoint: ArrayLike<number>, add: AddIssue): void {
+  const count = p.param_shape.reduce((a, d) => a * d, 1);
+  const shapeText = `[${p.param_shape.join(', ')}]`;
+  if (scale.length !== count) add(['scale'], `expected ${count} values (the product of param_shape ${shapeText}), got ${scale.length}`);
+  if (zeroPoint.length !== count) add(['zero_point'], `expected ${count} values (the product of param_shape ${shapeText}), got ${zeroPoint.length}`);
+  let bad = 0;
+  for (let i = 0; i < scale.length && bad < 4; i++) {
+    const s = scale[i]!;
+    if (!(s > 0 && Number.isFinite(s))) add(['scale', i], `expected a positive finite number, got ${s}`), bad++;
+    else if (Math.fround(s) !== s) add(['scale', i], `expected a float32 value, got ${s} (the nearest float32 is ${Math.fround(s)})`), bad++;
+  }
+  const dtype = QUANT_DTYPES[p.dtype];
+  if (p.narrow && !dtype.signed) return;
+  const range = quantRange(dtype, p.narrow);
+  for (let i = 0, badZp = 0; i < zeroPoint.length && badZp < 4; i++) {
+    const zp = zeroPoint[i]!;
+    if (!Number.isSafeInteger(zp) || zp < range.qmin || zp > range.qmax) add(['zero_point', i], `expected an integer in [${range.qmin}, ${range.qmax}], got ${zp}`), badZp++;
+  }
+}
+
 const paramsSchema = z
   .strictObject(
     {
-      format: leaf<'quantkit.params'>(`'${PARAMS_FORMAT}'`, (v) => v === PARAMS_FORMAT),
-      version: leaf<1>('1', (v) => v === PARAMS_VERSION),
-      dtype: leaf<QuantDtypeName>(`one of ${QUANT_DTYPE_NAMES.join(', ')}`, (v) => typeof v === 'string' && isQuantDtypeName(v)),
-      bits: leaf<number>('an integer', isInt),
-      signed: leaf<boolean>('true or false', isBool),
-      symmetric: leaf<boolean>('true or false', isBool),
-      narrow: leaf<boolean>('true or false', isBool),
-      granularity: leaf<ParamsFileV1['granularity']>(
-        "'per_tensor', 'per_channel' or 'per_block'",
-        (v) => v === 'per_tensor' || v === 'per_channel' || v === 'per_block',
-      ),
-      axis: leaf<number | null>('an integer or null', (v) => v === null || isInt(v)),
-      block_size: leaf<number | null>('a positive integer or null', (v) => v === null || (isInt(v) && v > 0)),
-      qmin: leaf<number>('an integer', isInt),
-      qmax: leaf<number>('an integer', isInt),
+      ...schemeFields,
       scale: z.array(
         leaf<number>('a positive finite number', (v) => isNumber(v) && v > 0 && Number.isFinite(v)),
         { error: (iss) => `expected an array of numbers, got ${show(iss.input)}` },
@@ -83,55 +157,21 @@ const paramsSchema = z
       zero_point: z.array(leaf<number>('an integer', isInt), {
         error: (iss) => `expected an array of integers, got ${show(iss.input)}`,
       }),
-      param_shape: z.array(leaf<number>('a non-negative integer', (v) => isInt(v) && v >= 0), {
-        error: (iss) => `expected an array of non-negative integers, got ${show(iss.input)}`,
-      }),
     },
-    { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field(s) ${iss.keys.map((k) => `'${k}'`).join(', ')} (known: ${FIELDS.join(', ')})` : `expected a JSON object, got ${show(iss.input)}`) },
+    { error: objectError(FIELDS) },
   )
   .superRefine((p, ctx) => {
-    const add = (path: (string | number)[], message: string): void => {
-      ctx.addIssue({ code: 'custom', path, message, input: undefined });
-    };
-    const dtype = QUANT_DTYPES[p.dtype];
-    if (p.bits !== dtype.bits) add(['bits'], `dtype ${p.dtype} has ${dtype.bits} bits, got ${p.bits}`);
-    if (p.signed !== dtype.signed) add(['signed'], `dtype ${p.dtype} is ${dtype.signed ? 'signed' : 'unsigned'}, got signed: ${p.signed}`);
-    if (p.narrow && !dtype.signed) {
-      add(['narrow'], `narrow range applies to signed dtypes, got narrow: true for ${p.dtype}`);
-    } else {
-      const range = quantRange(dtype, p.narrow);
-      const which = `${p.dtype}${p.narrow ? ' with narrow range' : ''}`;
-      if (p.qmin !== range.qmin) add(['qmin'], `expected ${range.qmin} for ${which}, got ${p.qmin}`);
-      if (p.qmax !== range.qmax) add(['qmax'], `expected ${range.qmax} for ${which}, got ${p.qmax}`);
-      p.zero_point.forEach((zp, i) => {
-        if (zp < range.qmin || zp > range.qmax) add(['zero_point', i], `expected an integer in [${range.qmin}, ${range.qmax}], got ${zp}`);
-      });
-    }
-    p.scale.forEach((s, i) => {
-      if (Math.fround(s) !== s) add(['scale', i], `expected a float32 value, got ${s} (the nearest float32 is ${Math.fround(s)})`);
-    });
-    const count = p.param_shape.reduce((a, d) => a * d, 1);
-    const shapeText = `[${p.param_shape.join(', ')}]`;
-    if (p.scale.length !== count) add(['scale'], `expected ${count} values (the product of param_shape ${shapeText}), got ${p.scale.length}`);
-    if (p.zero_point.length !== count) add(['zero_point'], `expected ${count} values (the product of param_shape ${shapeText}), got ${p.zero_point.length}`);
-    const rank = p.param_shape.length;
-    if (p.granularity === 'per_tensor') {
-      if (p.axis !== null) add(['axis'], `per_tensor parameters take no axis (null), got ${p.axis}`);
-      if (p.block_size !== null) add(['block_size'], `per_tensor parameters take no block_size (null), got ${p.block_size}`);
-      if (rank !== 0) add(['param_shape'], `per_tensor parameters have shape [], got ${shapeText}`);
-    } else if (p.granularity === 'per_channel') {
-      if (p.axis === null) add(['axis'], 'per_channel parameters need the channel axis, got null');
-      if (p.block_size !== null) add(['block_size'], `per_channel parameters take no block_size (null), got ${p.block_size}`);
-      if (rank !== 1) add(['param_shape'], `per_channel parameters have shape [channels], got ${shapeText}`);
-    } else {
-      if (p.block_size === null) add(['block_size'], 'per_block parameters need a block_size, got null');
-      if (rank === 0) add(['param_shape'], 'per_block parameters have the shape of the tensor with the axis in blocks, got []');
-      if (p.axis === null) add(['axis'], 'per_block parameters need the blocked axis, got null');
-      else if (rank > 0 && (p.axis < -rank || p.axis >= rank)) {
-        add(['axis'], `expected an axis in [${-rank}, ${rank - 1}] for param_shape ${shapeText}, got ${p.axis}`);
-      }
-    }
+    const add: AddIssue = (path, message) => ctx.addIssue({ code: 'custom', path, message, input: undefined });
+    checkScheme(p, add);
+    checkArrays(p, p.scale, p.zero_point, add);
   });
+
+/** The params file's fields besides scale and zero_point, in its order. */
+const SCHEME_FIELDS = FIELDS.filter((f) => f !== 'scale' && f !== 'zero_point');
+
+const schemeSchema = z.strictObject(schemeFields, { error: objectError(SCHEME_FIELDS) }).superRefine((p, ctx) => {
+  checkScheme(p, (path, message) => ctx.addIssue({ code: 'custom', path, message, input: undefined }));
+});
 
 function fieldPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : `${s}.${String(k)}`), 'params');
@@ -149,21 +189,39 @@ function invalid(issues: readonly { path: readonly PropertyKey[]; message: strin
  * "params.scale[3]: expected a positive finite number, got -1".
  */
 export function decodeParamsFile(json: unknown): QParams {
-  // The format and version come first: a file from another tool or a newer quantkit should say so,
-  // not list every field this version does not expect.
-  if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
-    const { format, version } = json as { format?: unknown; version?: unknown };
-    if (format !== PARAMS_FORMAT) throw invalid([{ path: ['format'], message: `expected '${PARAMS_FORMAT}', got ${show(format)}` }]);
-    if (version !== PARAMS_VERSION) {
-      const message = isInt(version) && version > 0
-        ? `unsupported params version ${version} (this quantkit reads ${PARAMS_VERSION})`
-        : `expected ${PARAMS_VERSION}, got ${show(version)}`;
-      throw invalid([{ path: ['version'], message }]);
-    }
-  }
+  checkFormat(json);
   const result = paramsSchema.safeParse(json);
   if (!result.success) throw invalid(result.error.issues);
-  const p = result.data;
+  return toQParams(result.data, Float32Array.from(result.data.scale), Int32Array.from(result.data.zero_point));
+}
+
+/**
+ * A params file without its two arrays (the scheme: `encodeParamsScheme`), and the arrays as typed
+ * arrays kept elsewhere (tensors of a safetensors file), read into QParams with the same checks as
+ * decodeParamsFile. The arrays are taken as they are, not copied.
+ */
+export function decodeParamsScheme(json: unknown, scale: Float32Array, zeroPoint: Int32Array): QParams {
+  checkFormat(json);
+  const result = schemeSchema.safeParse(json);
+  if (!result.success) throw invalid(result.error.issues);
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  checkArrays(result.data, scale, zeroPoint, (path, message) => issues.push({ path, message }));
+  if (issues.length) throw invalid(issues);
+  return toQParams(result.data, scale, zeroPoint);
+}
+
+/** The format and version come first: a file from another tool or a newer quantkit should say so, not list every field this version does not expect. */
+function checkFormat(json: unknown): void {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return;
+  const { format, version } = json as { format?: unknown; version?: unknown };
+  if (format !== PARAMS_FORMAT) throw invalid([{ path: ['format'], message: `expected '${PARAMS_FORMAT}', got ${show(format)}` }]);
+  if (version !== PARAMS_VERSION) {
+    const message = isInt(version) && version > 0 ? `unsupported params version ${version} (this quantkit reads ${PARAMS_VERSION})` : `expected ${PARAMS_VERSION}, got ${show(version)}`;
+    throw invalid([{ path: ['version'], message }]);
+  }
+}
+
+function toQParams(p: Scheme, scale: Float32Array, zeroPoint: Int32Array): QParams {
   let granularity: Granularity;
   if (p.granularity === 'per_tensor') granularity = Object.freeze({ kind: 'per-tensor' });
   else if (p.granularity === 'per_channel') granularity = Object.freeze({ kind: 'per-axis', axis: p.axis! });
@@ -176,8 +234,8 @@ export function decodeParamsFile(json: unknown): QParams {
     qmax: p.qmax,
     granularity,
     paramShape: Object.freeze([...p.param_shape]),
-    scale: Float32Array.from(p.scale),
-    zeroPoint: Int32Array.from(p.zero_point),
+    scale,
+    zeroPoint,
   });
 }
 
@@ -187,9 +245,18 @@ export function decodeParamsFile(json: unknown): QParams {
  * as decodeParamsFile would, so a file quantkit writes is one it reads.
  */
 export function encodeParamsFile(params: QParams): ParamsFileV1 {
+  const file: ParamsFileV1 = { ...schemeOf(params), scale: Array.from(params.scale), zero_point: Array.from(params.zeroPoint) };
+  // Reordered so the arrays sit before param_shape, as the format lists them.
+  const { param_shape: paramShape, ...rest } = file;
+  const ordered = { ...rest, param_shape: paramShape } as ParamsFileV1;
+  decodeParamsFile(ordered);
+  return ordered;
+}
+
+function schemeOf(params: QParams): ParamsSchemeV1 {
   const g = params.granularity;
   const dtype = isQuantDtypeName(params.dtype) ? QUANT_DTYPES[params.dtype] : undefined;
-  const file: ParamsFileV1 = {
+  return {
     format: PARAMS_FORMAT,
     version: PARAMS_VERSION,
     dtype: params.dtype,
@@ -202,10 +269,19 @@ export function encodeParamsFile(params: QParams): ParamsFileV1 {
     block_size: g.kind === 'per-block' ? g.blockSize : null,
     qmin: params.qmin,
     qmax: params.qmax,
-    scale: Array.from(params.scale),
-    zero_point: Array.from(params.zeroPoint),
     param_shape: [...params.paramShape],
   };
-  decodeParamsFile(file);
-  return file;
+}
+
+/** A params file without scale and zero_point: what decodeParamsScheme reads beside the two arrays. */
+export type ParamsSchemeV1 = Omit<ParamsFileV1, 'scale' | 'zero_point'>;
+
+/**
+ * The scheme of QParams (encodeParamsFile without the arrays), checked with the arrays as
+ * decodeParamsScheme would, without turning them into JSON numbers (they may be millions long).
+ */
+export function encodeParamsScheme(params: QParams): ParamsSchemeV1 {
+  const scheme = schemeOf(params);
+  decodeParamsScheme(scheme, params.scale, params.zeroPoint);
+  return scheme;
 }

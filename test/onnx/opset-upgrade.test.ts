@@ -144,7 +144,7 @@ describe('upgradeOpset', () => {
         else nodes.push(makeNode('Constant', [], ['scales'], { name: 'scales_const', attributes: { value: t } }));
       }
       nodes.push(makeNode(opType, inputs, ['y'], { name: 'resize', attributes: attributes as never }));
-      return makeModel(makeGraph({ nodes, inputs: [makeValueInfo('x', 'float32', dims)], outputs: [makeValueInfo('y', 'float32', null)], initializers }), { '': opset });
+      return makeModel(makeGraph({ nodes, inputs: [makeValueInfo('x', 'float32', dims)], outputs: [makeValueInfo('y', 'float32')], initializers }), { '': opset });
     }
 
     async function output(m: ModelProto): Promise<{ dims: readonly number[]; data: Float32Array }> {
