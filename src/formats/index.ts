@@ -1,3 +1,4 @@
 // File formats: bytes in, structures out (no filesystem).
 export * from './npy.js';
 export * from './params-file.js';
+export * from './safetensors.js';
