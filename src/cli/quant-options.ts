@@ -215,3 +215,23 @@ export function parseFileObserver(raw: Record<string, unknown>, opts: QuantCliOp
   }
   return parseObserverOptions(raw, { granularity: opts.granularity, allowInf: opts.allowInf });
 }
+
+/** Registers --include and --exclude (tensor selection in a .safetensors input). */
+export function addSelectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--include <regex>', 'safetensors: quantize the float tensors whose names match (default: every float tensor of rank 2 or more)')
+    .option('--exclude <regex>', 'safetensors: never the tensors whose names match');
+}
+
+/** --include / --exclude compiled; a bad pattern is a UsageError naming the flag. */
+export function parseSelection(raw: Record<string, unknown>): { include?: RegExp; exclude?: RegExp } {
+  const compile = (flag: string, v: unknown): RegExp | undefined => {
+    if (v === undefined) return undefined;
+    try {
+      return new RegExp(String(v));
+    } catch (e) {
+      throw new UsageError(`--${flag} must be a regular expression: ${(e as Error).message}`);
+    }
+  };
+  return { include: compile('include', raw.include), exclude: compile('exclude', raw.exclude) };
+}

@@ -253,7 +253,8 @@ export function encodeParamsFile(params: QParams): ParamsFileV1 {
   return ordered;
 }
 
-function schemeOf(params: QParams): ParamsSchemeV1 {
+/** The scheme of parameters, from everything but their values (known before they are computed). */
+export function schemeOf(params: Omit<QParams, 'scale' | 'zeroPoint'>): ParamsSchemeV1 {
   const g = params.granularity;
   const dtype = isQuantDtypeName(params.dtype) ? QUANT_DTYPES[params.dtype] : undefined;
   return {

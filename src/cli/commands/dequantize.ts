@@ -8,11 +8,13 @@ import { createProgress } from '../progress.js';
 import { workersFlag } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
 import { withOutputs } from '../run-outputs.js';
+import { isSafetensorsPath, runSafetensorsDequantize } from '../safetensors-run.js';
 
 const Options = z.object({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
-  params: z.string().min(1, { error: '--params needs a path' }),
+  params: z.string().min(1, { error: '--params needs a path' }).optional(),
   workers: workersFlag,
+  outDtype: z.enum(['source', 'F32', 'F16', 'BF16', 'F64'], { error: (iss) => `--out-dtype must be source, F32, F16, BF16 or F64, got ${JSON.stringify(iss.input)}` }).optional(),
 });
 
 export const dequantizeCommand: CliCommand = {
@@ -21,9 +23,10 @@ export const dequantizeCommand: CliCommand = {
     program
       .command('dequantize')
       .description('codes back to float32: x = (q - zero_point) * scale (ONNX DequantizeLinear)')
-      .argument('<input>', 'codes .npy, as quantize writes them')
-      .requiredOption('--params <file>', 'the parameters JSON quantize wrote (--params-out)')
-      .requiredOption('-o, --output <path>', 'output float32 .npy')
+      .argument('<input>', 'codes .npy or .safetensors, as quantize writes them')
+      .option('--params <file>', 'the parameters JSON quantize wrote (--params-out); .npy input only')
+      .requiredOption('-o, --output <path>', 'output float32 .npy (or .safetensors)')
+      .option('--out-dtype <type>', 'safetensors: the restored float type, source (each tensor\'s own, default), F32, F16, BF16 or F64')
       .option('--workers <n>', 'worker threads for the kernels (default 1: streaming a file is I/O-bound, see bench/cli.bench.mjs)')
       .addHelpText(
         'after',
@@ -33,13 +36,25 @@ fit. Packed codes (quantize --pack) are accepted when the parameters file says "
 "tensor_shape" gives the output shape, and the input must be a flat uint8 array of
 ceil(n*bits/8) bytes.
 
-Example:
-  quantkit dequantize w.q.npy --params w.json -o w.dq.npy`,
+A .safetensors input written by quantize carries its parameters: each quantized tensor is restored
+in the float type it had (or --out-dtype), its W.scale and W.zero_point are dropped, and every other
+tensor is copied unchanged.
+
+Examples:
+  quantkit dequantize w.q.npy --params w.json -o w.dq.npy
+  quantkit dequantize model.int8.safetensors -o model.restored.safetensors`,
       )
       .action(async (input: string, raw: Record<string, unknown>) => {
         const r = Options.safeParse(raw);
         if (!r.success) throw new UsageError(r.error.issues[0].message);
         const opts = r.data;
+        if (isSafetensorsPath(input)) {
+          if (opts.params !== undefined) throw new UsageError('--params applies to .npy input: a quantized safetensors file carries its parameters');
+          await runSafetensorsDequantize(io, input, opts.output, opts.outDtype ?? 'source');
+          return;
+        }
+        if (opts.params === undefined) throw new UsageError("required option '--params <file>' not specified");
+        if (opts.outDtype !== undefined) throw new UsageError('--out-dtype applies to .safetensors input (.npy output is float32)');
         const { params, packedShape } = readParamsJson(opts.params);
         const reader = NpyFileReader.open(input);
         const runner = chooseRunner(opts.workers);

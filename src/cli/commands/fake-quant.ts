@@ -3,7 +3,8 @@ import { fakeQuantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addObserverOptions, addQuantOptions, fileQuantizeOptions, parseFileObserver, parseQuantOptions } from '../quant-options.js';
+import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseFileObserver, parseQuantOptions, parseSelection } from '../quant-options.js';
+import { checkNpyFlags, isSafetensorsPath, runSafetensorsQuantize } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -13,12 +14,13 @@ export const fakeQuantCommand: CliCommand = {
     const cmd = program
       .command('fake-quant')
       .description('quantize and dequantize in one pass: the float32 values a quantized model would see')
-      .argument('<input>', 'input .npy');
-    addObserverOptions(addQuantOptions(cmd, false)).addHelpText(
+      .argument('<input>', 'input .npy or .safetensors');
+    addSelectionOptions(addObserverOptions(addQuantOptions(cmd, false))).addHelpText(
       'after',
       `
 The output is float32 of the input's shape. Options are those of quantize except --pack
-(--observer too: see \`quantkit quantize --help\`).
+(--observer too: see \`quantkit quantize --help\`). A .safetensors input gives a .safetensors output
+with the chosen tensors fake-quantized in their own float type and everything else unchanged.
 
 Examples:
   quantkit fake-quant act.npy -o act.fq.npy --dtype uint8 --params-out act.json
@@ -27,6 +29,12 @@ Examples:
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
       const opts = parseQuantOptions(raw);
       const observer = parseFileObserver(raw, opts);
+      const selection = parseSelection(raw);
+      if (isSafetensorsPath(input)) {
+        await runSafetensorsQuantize(io, input, 'fake-quant', { opts, observer: observer.choice, selection });
+        return;
+      }
+      checkNpyFlags(selection);
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);

@@ -2,7 +2,11 @@ import { inspectNpyFile } from '../../node/inspect-npy-file.js';
 import { NpyFileReader } from '../../node/npy-file-reader.js';
 import type { CliCommand } from '../cli-command.js';
 import { formatInspection, inspectionJson } from '../format-inspection.js';
+import { formatSafetensorsInspection, safetensorsInspectionJson } from '../format-safetensors-inspection.js';
 import { toJson } from '../format-table.js';
+import { isSafetensorsPath } from '../safetensors-run.js';
+import { inspectSafetensorsFile } from '../../node/inspect-safetensors-file.js';
+import { SafetensorsFileReader } from '../../node/safetensors-file.js';
 
 export const inspectCommand: CliCommand = {
   name: 'inspect',
@@ -10,10 +14,30 @@ export const inspectCommand: CliCommand = {
     program
       .command('inspect')
       .description('shape, dtype, range, a histogram, and the error int8, uint8 and int4 would cost (MSE, SQNR in dB)')
-      .argument('<input>', 'input .npy')
+      .argument('<input>', 'input .npy or .safetensors')
       .option('--json', 'print one JSON object instead of the text report (sqnr_db is null when infinite or undefined)')
-      .addHelpText('after', '\nThe error columns quantize per-tensor, asymmetric, with MinMaxObserver parameters.\n\nExample:\n  quantkit inspect w.npy --json')
+      .addHelpText(
+        'after',
+        `
+The error columns quantize per-tensor, asymmetric, with MinMaxObserver parameters.
+A .safetensors input gives one row per tensor: dtype, shape, range and, for float tensors, the SQNR
+of symmetric int8 per output channel (axis 0) and of int4 in blocks of 32 along the last axis.
+
+Examples:
+  quantkit inspect w.npy --json
+  quantkit inspect model.safetensors`,
+      )
       .action(async (input: string, raw: { json?: boolean }) => {
+        if (isSafetensorsPath(input)) {
+          const st = SafetensorsFileReader.open(input);
+          try {
+            const tensors = inspectSafetensorsFile(st);
+            io.stdout.write(raw.json ? `${toJson(safetensorsInspectionJson(input, tensors))}\n` : formatSafetensorsInspection(input, tensors));
+          } finally {
+            st.close();
+          }
+          return;
+        }
         const reader = NpyFileReader.open(input);
         try {
           const report = await inspectNpyFile(reader);

@@ -5,7 +5,8 @@ import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addObserverOptions, addQuantOptions, fileQuantizeOptions, parseFileObserver, parseQuantOptions } from '../quant-options.js';
+import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseFileObserver, parseQuantOptions, parseSelection } from '../quant-options.js';
+import { checkNpyFlags, isSafetensorsPath, runSafetensorsQuantize } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -15,8 +16,8 @@ export const quantizeCommand: CliCommand = {
     const cmd = program
       .command('quantize')
       .description('quantize a float .npy to integer codes (ONNX QuantizeLinear, PyTorch MinMaxObserver parameters)')
-      .argument('<input>', 'input .npy (any real dtype, either byte order, C or Fortran order)');
-    addObserverOptions(addQuantOptions(cmd, true)).addHelpText(
+      .argument('<input>', 'input .npy (any real dtype, either byte order, C or Fortran order) or .safetensors');
+    addSelectionOptions(addObserverOptions(addQuantOptions(cmd, true))).addHelpText(
       'after',
       `
 Codes keep the input's shape, in the smallest integer dtype holding them (int8/uint8 up to 8 bits,
@@ -29,8 +30,15 @@ and --params-out adds "packed": true and "tensor_shape" (the original shape) so 
 (one batch: the same as minmax), percentile (--percentile p clips both tails), mse (PyTorch's
 HistogramObserver search) or entropy (KL divergence, as TensorRT); not with --block-size.
 
+A .safetensors input (a model's weights) gives a .safetensors output: each chosen float tensor W
+(F32, F16, BF16, F64; by default those of rank 2 or more, or --include/--exclude by name) becomes
+its codes W, its parameters W.scale (F32) and W.zero_point (I32) and an entry in the metadata; the
+other tensors are copied unchanged. Each tensor gets its own parameters, with the same options.
+\`quantkit dequantize\` restores the floats.
+
 Examples:
   quantkit quantize w.npy -o w.q.npy --dtype int8 --symmetric --axis 0 --params-out w.json
+  quantkit quantize model.safetensors -o model.int8.safetensors --dtype int8 --symmetric --axis 0 --exclude 'embed|norm' 
   quantkit quantize w.npy -o w.q4.npy --dtype int4 --block-size 32 --pack --params-out w4.json
   quantkit quantize x2.npy -o x2.q.npy --params w.json
   quantkit quantize act.npy -o act.q.npy --dtype uint8 --observer percentile --percentile 99.9`,
@@ -38,6 +46,12 @@ Examples:
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
       const opts = parseQuantOptions(raw);
       const observer = parseFileObserver(raw, opts);
+      const selection = parseSelection(raw);
+      if (isSafetensorsPath(input)) {
+        await runSafetensorsQuantize(io, input, 'quantize', { opts, observer: observer.choice, selection });
+        return;
+      }
+      checkNpyFlags(selection);
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);

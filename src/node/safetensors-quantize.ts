@@ -1,0 +1,320 @@
+import type { CodeStorage, QuantDtypeName } from '../core/dtypes.js';
+import { getQuantDtype, quantRange } from '../core/dtypes.js';
+import { QuantError } from '../core/errors.js';
+import { float32ToBfloat16Bits } from '../core/bfloat16.js';
+import { float32ToFloat16Bits } from '../core/float16.js';
+import { getKernels } from '../core/kernels/index.js';
+import type { Granularity } from '../core/layout.js';
+import { blockLayout, PER_TENSOR } from '../core/layout.js';
+import { createObserver } from '../core/observers/builtin-observers.js';
+import type { QParams } from '../core/qparams.js';
+import { computeQParams, dequantize, fakeQuantize, qparamsFromRange, quantize } from '../core/quantize.js';
+import { PLATFORM_LITTLE_ENDIAN } from '../formats/npy-dtype.js';
+import type { SourceFloatDtype } from '../formats/quantized-safetensors.js';
+import {
+  decodeQuantizedEntry,
+  encodeQuantizedEntry,
+  entryKey,
+  FORMAT_KEY,
+  isSourceFloatDtype,
+  QUANTKIT_SAFETENSORS_FORMAT,
+  quantizedTensorNames,
+  scaleTensorName,
+  zeroPointTensorName,
+} from '../formats/quantized-safetensors.js';
+import type { SafetensorsDtype, SafetensorsTensorInfo, SafetensorsTensorSpec } from '../formats/safetensors.js';
+import { encodeSafetensorsHeader } from '../formats/safetensors.js';
+import type { ObserverChoice } from './observe-npy-file.js';
+import type { ByteSink } from './quantize-npy-file.js';
+import { packedLength } from './quantize-npy-file.js';
+import type { SafetensorsFileReader } from './safetensors-file.js';
+
+/** Which tensors quantize and fake-quant take. */
+export interface SafetensorsSelection {
+  /** Only float tensors whose names match (default: every float tensor of rank 2 or more, the weight matrices and kernels). */
+  readonly include?: RegExp;
+  /** Never tensors whose names match (e.g. /norm|embed/). */
+  readonly exclude?: RegExp;
+}
+
+export interface SafetensorsQuantizeOptions extends SafetensorsSelection {
+  readonly dtype: QuantDtypeName;
+  readonly symmetric?: boolean;
+  readonly narrow?: boolean;
+  /** Applied to every chosen tensor (an axis counts in that tensor's rank). */
+  readonly granularity?: Granularity;
+  readonly allowInf?: boolean;
+  /** The range of each tensor by this observer instead of min/max (per-tensor or per-channel). */
+  readonly observer?: ObserverChoice;
+  readonly rounding?: 'half-even' | 'stochastic';
+  /** Stochastic rounding: each tensor draws from a generator seeded with this. */
+  readonly seed?: number;
+  /** quantize only: 2- and 4-bit codes packed as ONNX stores them (flat U8). */
+  readonly pack?: boolean;
+  /** Called after each tensor with the elements done out of those of every chosen tensor. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface SafetensorsTensorResult {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly sourceDtype: SourceFloatDtype;
+  readonly params: QParams;
+}
+
+export interface SafetensorsQuantizeResult {
+  readonly quantized: readonly SafetensorsTensorResult[];
+  /** Tensors copied unchanged: not floating point, not chosen, or empty. */
+  readonly kept: readonly string[];
+}
+
+const CODES_DTYPE: Record<CodeStorage, SafetensorsDtype> = { int8: 'I8', uint8: 'U8', int16: 'I16', uint16: 'U16' };
+
+/** The float tensors the selection takes (non-empty), and every other tensor. */
+export function selectTensors(tensors: readonly SafetensorsTensorInfo[], sel: SafetensorsSelection): { chosen: SafetensorsTensorInfo[]; kept: SafetensorsTensorInfo[] } {
+  const chosen: SafetensorsTensorInfo[] = [];
+  const kept: SafetensorsTensorInfo[] = [];
+  for (const t of tensors) {
+    const wanted = isSourceFloatDtype(t.dtype) && t.end > t.begin && (sel.include ? sel.include.test(t.name) : t.shape.length >= 2) && !sel.exclude?.test(t.name);
+    (wanted ? chosen : kept).push(t);
+  }
+  return { chosen, kept };
+}
+
+/** Errors from a tensor's computation, prefixed with its name. */
+function inTensor<T>(name: string, work: () => T): T {
+  try {
+    return work();
+  } catch (e) {
+    if (e instanceof QuantError) throw new QuantError(e.code, `tensor '${name}': ${e.message}`, { cause: e, details: e.details });
+    throw e;
+  }
+}
+
+function requireLittleEndian(): void {
+  // Typed arrays use the platform's byte order and safetensors is little-endian.
+  if (!PLATFORM_LITTLE_ENDIAN) throw new QuantError('UNSUPPORTED', 'safetensors files are little-endian: this platform is big-endian');
+}
+
+/** The parameters of one tensor: min/max (PyTorch MinMaxObserver) or the observer's range. */
+function paramsFor(x: Float32Array, shape: readonly number[], opts: SafetensorsQuantizeOptions, granularity: Granularity): QParams {
+  const scheme = { dtype: opts.dtype, symmetric: opts.symmetric, narrow: opts.narrow, granularity };
+  if (!opts.observer || opts.observer.name === 'minmax') return computeQParams(x, shape, { ...scheme, allowInf: opts.allowInf });
+  if (granularity.kind === 'per-block') throw new QuantError('UNSUPPORTED', `per-block parameters are chosen by min/max only, not observer '${opts.observer.name}'`);
+  if (opts.allowInf) throw new QuantError('UNSUPPORTED', `observer '${opts.observer.name}' does not accept infinities: drop allowInf or use minmax`);
+  const o = createObserver(opts.observer.name, { ...opts.observer.options, ...(granularity.kind === 'per-axis' ? { axis: granularity.axis } : {}) });
+  o.update(x, shape);
+  const range = o.range(scheme);
+  return qparamsFromRange(range.min, range.max, shape, scheme);
+}
+
+/** Little-endian bytes of float32 values stored as `dtype`. */
+function floatBytes(values: Float32Array, dtype: SourceFloatDtype): Uint8Array {
+  const typed = dtype === 'F32' ? values : dtype === 'F16' ? float32ToFloat16Bits(values) : dtype === 'BF16' ? float32ToBfloat16Bits(values) : Float64Array.from(values);
+  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+}
+
+function viewBytes(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function copyMetadata(metadata: Readonly<Record<string, string>>, drop: (key: string) => boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).filter(([k]) => !drop(k)));
+}
+
+/**
+ * Quantizes the chosen tensors of a .safetensors file into a new one laid out as
+ * formats/quantized-safetensors.ts describes (codes, scales and zero points as tensors, the scheme
+ * in the metadata), copying every other tensor unchanged. The header goes first: the scheme of
+ * every tensor's parameters is known before its values (dtype, granularity, parameter shape),
+ * so one pass over the input writes the file, holding one tensor at a time.
+ */
+export function quantizeSafetensorsFile(reader: SafetensorsFileReader, sink: ByteSink, opts: SafetensorsQuantizeOptions): SafetensorsQuantizeResult {
+  requireLittleEndian();
+  const header = reader.header;
+  if (header.metadata[FORMAT_KEY] !== undefined) throw new QuantError('UNSUPPORTED', `'${reader.path}' is already quantized by quantkit (${header.metadata[FORMAT_KEY]}): dequantize it first`);
+  const dtype = getQuantDtype(opts.dtype);
+  const pack = opts.pack ?? false;
+  if (pack && dtype.perByte === 0) throw new QuantError('UNSUPPORTED', `packing applies to 2- and 4-bit codes, got ${dtype.name} (${dtype.bits} bits)`);
+  const granularity = opts.granularity ?? PER_TENSOR;
+  const { qmin, qmax } = quantRange(dtype, opts.narrow ?? false);
+  const { chosen, kept } = selectTensors(header.tensors, opts);
+  const chosenNames = new Set(chosen.map((t) => t.name));
+
+  const specs: SafetensorsTensorSpec[] = [];
+  const metadata: Record<string, string> = { ...header.metadata, [FORMAT_KEY]: QUANTKIT_SAFETENSORS_FORMAT };
+  for (const t of header.tensors) {
+    if (!chosenNames.has(t.name)) {
+      specs.push({ name: t.name, dtype: t.dtype, shape: t.shape });
+      continue;
+    }
+    for (const extra of [scaleTensorName(t.name), zeroPointTensorName(t.name)]) {
+      if (reader.has(extra)) throw new QuantError('UNSUPPORTED', `tensor '${extra}' already exists, and quantkit stores the parameters of '${t.name}' under that name`);
+    }
+    const layout = inTensor(t.name, () => blockLayout(t.shape, granularity));
+    const n = layout.size;
+    specs.push({ name: t.name, dtype: pack ? 'U8' : CODES_DTYPE[dtype.storage], shape: pack ? [packedLength(n, dtype)] : t.shape });
+    specs.push({ name: scaleTensorName(t.name), dtype: 'F32', shape: layout.paramShape });
+    specs.push({ name: zeroPointTensorName(t.name), dtype: 'I32', shape: layout.paramShape });
+    const scheme = { dtype: dtype.name, symmetric: opts.symmetric ?? false, narrow: opts.narrow ?? false, qmin, qmax, granularity, paramShape: layout.paramShape };
+    metadata[entryKey(t.name)] = encodeQuantizedEntry(scheme, t.dtype as SourceFloatDtype, pack ? t.shape : undefined);
+  }
+  sink.write(encodeSafetensorsHeader(specs, metadata).bytes);
+
+  const total = chosen.reduce((a, t) => a + (t.end - t.begin) / bytesPerElement(t), 0);
+  let done = 0;
+  const quantized: SafetensorsTensorResult[] = [];
+  for (const t of header.tensors) {
+    if (!chosenNames.has(t.name)) {
+      sink.write(reader.readBytes(t));
+      continue;
+    }
+    const x = reader.readFloat32(t);
+    const { codes, params } = inTensor(t.name, () => {
+      const p = paramsFor(x, t.shape, opts, granularity);
+      return quantize(x, t.shape, { params: p, allowInf: opts.allowInf, rounding: opts.rounding, seed: opts.seed, validate: false });
+    });
+    // The header was written from the scheme before the values existed: they must agree.
+    if (encodeQuantizedEntry(params, t.dtype as SourceFloatDtype, pack ? t.shape : undefined) !== metadata[entryKey(t.name)]) {
+      throw new Error(`internal: the parameters of '${t.name}' do not match the scheme written in the header`);
+    }
+    if (pack) {
+      const out = new Uint8Array(packedLength(codes.length, dtype));
+      getKernels().pack(codes as Int8Array | Uint8Array, dtype.bits as 2 | 4, out);
+      sink.write(out);
+    } else {
+      sink.write(viewBytes(codes));
+    }
+    sink.write(viewBytes(params.scale));
+    sink.write(viewBytes(params.zeroPoint));
+    quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
+    done += x.length;
+    opts.onProgress?.(done, total);
+  }
+  return { quantized, kept: kept.map((t) => t.name) };
+}
+
+function bytesPerElement(t: SafetensorsTensorInfo): number {
+  return t.dtype === 'F64' ? 8 : t.dtype === 'F32' ? 4 : 2;
+}
+
+/**
+ * dequantize(quantize(x)) for the chosen tensors, written back in their own float type (so the
+ * file loads wherever the original did and shows the quantization error), every other tensor and
+ * the metadata unchanged.
+ */
+export function fakeQuantizeSafetensorsFile(reader: SafetensorsFileReader, sink: ByteSink, opts: Omit<SafetensorsQuantizeOptions, 'pack'>): SafetensorsQuantizeResult {
+  requireLittleEndian();
+  const header = reader.header;
+  if (header.metadata[FORMAT_KEY] !== undefined) throw new QuantError('UNSUPPORTED', `'${reader.path}' is already quantized by quantkit (${header.metadata[FORMAT_KEY]}): dequantize it first`);
+  getQuantDtype(opts.dtype);
+  const granularity = opts.granularity ?? PER_TENSOR;
+  const { chosen, kept } = selectTensors(header.tensors, opts);
+  const chosenNames = new Set(chosen.map((t) => t.name));
+  for (const t of chosen) inTensor(t.name, () => blockLayout(t.shape, granularity));
+  sink.write(encodeSafetensorsHeader(header.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), header.metadata).bytes);
+  const total = chosen.reduce((a, t) => a + (t.end - t.begin) / bytesPerElement(t), 0);
+  let done = 0;
+  const quantized: SafetensorsTensorResult[] = [];
+  for (const t of header.tensors) {
+    if (!chosenNames.has(t.name)) {
+      sink.write(reader.readBytes(t));
+      continue;
+    }
+    const x = reader.readFloat32(t);
+    const { values, params } = inTensor(t.name, () => {
+      const p = paramsFor(x, t.shape, opts, granularity);
+      if (opts.rounding === 'stochastic') {
+        const { codes } = quantize(x, t.shape, { params: p, rounding: 'stochastic', seed: opts.seed, allowInf: opts.allowInf, validate: false });
+        return { values: dequantize(codes, t.shape, p), params: p };
+      }
+      return fakeQuantize(x, t.shape, { params: p, allowInf: opts.allowInf, validate: false });
+    });
+    sink.write(floatBytes(values, t.dtype as SourceFloatDtype));
+    quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
+    done += x.length;
+    opts.onProgress?.(done, total);
+  }
+  return { quantized, kept: kept.map((t) => t.name) };
+}
+
+export interface SafetensorsDequantizeOptions {
+  /** The float type of the restored tensors: each tensor's own ('source', default) or one for all. */
+  readonly outDtype?: 'source' | SourceFloatDtype;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Restores the float tensors of a file quantize wrote: each quantized tensor dequantized
+ * ((q − zero_point) · scale in float32, as ONNX DequantizeLinear) and stored in its source float
+ * type, or `outDtype`; its scale and zero point tensors and quantkit's metadata dropped; every
+ * other tensor copied unchanged.
+ */
+export function dequantizeSafetensorsFile(reader: SafetensorsFileReader, sink: ByteSink, opts: SafetensorsDequantizeOptions = {}): SafetensorsQuantizeResult {
+  requireLittleEndian();
+  const header = reader.header;
+  const names = quantizedTensorNames(header);
+  if (!names) throw new QuantError('UNSUPPORTED', `'${reader.path}' was not written by quantkit quantize (its metadata has no "${FORMAT_KEY}" key)`);
+  const entries = new Map(
+    names.map((name) => {
+      const t = reader.tensor(name);
+      const scale = readTyped(reader, scaleTensorName(name), 'F32', (b) => new Float32Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength / 4));
+      const zeroPoint = readTyped(reader, zeroPointTensorName(name), 'I32', (b) => new Int32Array(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength / 4));
+      const entry = decodeQuantizedEntry(name, header.metadata[entryKey(name)]!, scale, zeroPoint);
+      const shape = entry.packedShape ?? t.shape;
+      const dtype = getQuantDtype(entry.params.dtype);
+      const n = shape.reduce((a, d) => a * d, 1);
+      const want = entry.packedShape ? { dtype: 'U8', shape: [packedLength(n, dtype)] } : { dtype: CODES_DTYPE[dtype.storage], shape };
+      if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, i) => d !== want.shape[i])) {
+        throw new QuantError('MALFORMED_FILE', `quantized tensor '${name}': expected ${want.dtype} [${want.shape.join(', ')}] codes for ${dtype.name}${entry.packedShape ? ' packed' : ''}, got ${t.dtype} [${t.shape.join(', ')}]`);
+      }
+      inTensor(name, () => blockLayout(shape, entry.params.granularity));
+      return [name, { entry, shape, outDtype: opts.outDtype === undefined || opts.outDtype === 'source' ? entry.sourceDtype : opts.outDtype }] as const;
+    }),
+  );
+  const parameterTensors = new Set(names.flatMap((n) => [scaleTensorName(n), zeroPointTensorName(n)]));
+  const specs: SafetensorsTensorSpec[] = [];
+  for (const t of header.tensors) {
+    if (parameterTensors.has(t.name)) continue;
+    const e = entries.get(t.name);
+    specs.push(e ? { name: t.name, dtype: e.outDtype, shape: e.shape } : { name: t.name, dtype: t.dtype, shape: t.shape });
+  }
+  const metadata = copyMetadata(header.metadata, (k) => k === FORMAT_KEY || (k.startsWith('quantkit.') && entries.has(k.slice('quantkit.'.length))));
+  sink.write(encodeSafetensorsHeader(specs, metadata).bytes);
+  let done = 0;
+  const total = [...entries.values()].reduce((a, e) => a + e.shape.reduce((p, d) => p * d, 1), 0);
+  const restored: SafetensorsTensorResult[] = [];
+  for (const t of header.tensors) {
+    if (parameterTensors.has(t.name)) continue;
+    const e = entries.get(t.name);
+    if (!e) {
+      sink.write(reader.readBytes(t));
+      continue;
+    }
+    const { params, packedShape } = e.entry;
+    const dtype = getQuantDtype(params.dtype);
+    const raw = reader.readBytes(t);
+    let codes;
+    if (packedShape) {
+      const n = packedShape.reduce((a, d) => a * d, 1);
+      codes = dtype.signed ? new Int8Array(n) : new Uint8Array(n);
+      getKernels().unpack(raw, dtype.bits as 2 | 4, dtype.signed, codes);
+    } else {
+      const Ctor = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array }[dtype.storage];
+      codes = new Ctor(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength / Ctor.BYTES_PER_ELEMENT);
+    }
+    const values = inTensor(t.name, () => dequantize(codes, e.shape, params));
+    sink.write(floatBytes(values, e.outDtype));
+    restored.push({ name: t.name, shape: e.shape, sourceDtype: e.entry.sourceDtype, params });
+    done += values.length;
+    opts.onProgress?.(done, total);
+  }
+  return { quantized: restored, kept: header.tensors.filter((t) => !entries.has(t.name) && !parameterTensors.has(t.name)).map((t) => t.name) };
+}
+
+function readTyped<T>(reader: SafetensorsFileReader, name: string, dtype: SafetensorsDtype, view: (bytes: Uint8Array) => T): T {
+  if (!reader.has(name)) throw new QuantError('MALFORMED_FILE', `'${reader.path}' lacks tensor '${name}', which its quantkit metadata needs`);
+  const t = reader.tensor(name);
+  if (t.dtype !== dtype) throw new QuantError('MALFORMED_FILE', `tensor '${name}' must be ${dtype}, got ${t.dtype}`);
+  return view(reader.readBytes(t));
+}
