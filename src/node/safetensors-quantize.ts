@@ -81,6 +81,16 @@ export function selectTensors(tensors: readonly SafetensorsTensorInfo[], sel: Sa
   return { chosen, kept };
 }
 
+/** The chosen tensors, or an error saying why there are none: a run that changes nothing is a mistake. */
+function chooseOrFail(reader: SafetensorsFileReader, sel: SafetensorsSelection): { chosen: SafetensorsTensorInfo[]; kept: SafetensorsTensorInfo[] } {
+  const picked = selectTensors(reader.header.tensors, sel);
+  if (picked.chosen.length > 0) return picked;
+  const floats = reader.header.tensors.filter((t) => isSourceFloatDtype(t.dtype) && t.end > t.begin);
+  const rule = `${sel.include ? `match --include ${sel.include}` : 'have rank 2 or more'}${sel.exclude ? ` and not --exclude ${sel.exclude}` : ''}`;
+  const listed = floats.slice(0, 6).map((t) => `${t.name} [${t.shape.join(', ')}]`).join(', ') + (floats.length > 6 ? `, and ${floats.length - 6} more` : '');
+  throw new QuantError('INVALID_ARGUMENT', `nothing to quantize in '${reader.path}': no non-empty float tensor (F32, F16, BF16, F64) ${rule}${floats.length ? `; its float tensors: ${listed}` : '; it has no float tensors'}`);
+}
+
 /** Errors from a tensor's computation, prefixed with its name. */
 function inTensor<T>(name: string, work: () => T): T {
   try {
@@ -138,7 +148,7 @@ export function quantizeSafetensorsFile(reader: SafetensorsFileReader, sink: Byt
   if (pack && dtype.perByte === 0) throw new QuantError('UNSUPPORTED', `packing applies to 2- and 4-bit codes, got ${dtype.name} (${dtype.bits} bits)`);
   const granularity = opts.granularity ?? PER_TENSOR;
   const { qmin, qmax } = quantRange(dtype, opts.narrow ?? false);
-  const { chosen, kept } = selectTensors(header.tensors, opts);
+  const { chosen, kept } = chooseOrFail(reader, opts);
   const chosenNames = new Set(chosen.map((t) => t.name));
 
   const specs: SafetensorsTensorSpec[] = [];
@@ -209,7 +219,7 @@ export function fakeQuantizeSafetensorsFile(reader: SafetensorsFileReader, sink:
   if (header.metadata[FORMAT_KEY] !== undefined) throw new QuantError('UNSUPPORTED', `'${reader.path}' is already quantized by quantkit (${header.metadata[FORMAT_KEY]}): dequantize it first`);
   getQuantDtype(opts.dtype);
   const granularity = opts.granularity ?? PER_TENSOR;
-  const { chosen, kept } = selectTensors(header.tensors, opts);
+  const { chosen, kept } = chooseOrFail(reader, opts);
   const chosenNames = new Set(chosen.map((t) => t.name));
   for (const t of chosen) inTensor(t.name, () => blockLayout(t.shape, granularity));
   sink.write(encodeSafetensorsHeader(header.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), header.metadata).bytes);

@@ -169,6 +169,7 @@ describe('safetensors: bad input is one line on stderr, a non-zero exit and no o
     { name: 'a bad --include pattern', args: () => ['quantize', model, '--dtype', 'int8', '--include', '('], code: 2, message: /--include must be a regular expression/ },
     { name: '--out-dtype that is not a float type', args: () => ['dequantize', model, '--out-dtype', 'I8'], code: 2, message: /--out-dtype must be source, F32, F16, BF16 or F64/ },
     { name: 'an axis the tensors do not have', args: () => ['quantize', model, '--dtype', 'int8', '--axis', '2'], code: 1, message: /tensor 'layers.0.weight': .*axis/ },
+    { name: 'a selection that leaves nothing to quantize', args: () => ['quantize', model, '--dtype', 'int8', '--include', 'nomatch'], code: 1, message: /nothing to quantize in '.*model\.safetensors': no non-empty float tensor \(F32, F16, BF16, F64\) match --include \/nomatch\/; its float tensors: layers\.0\.weight \[24, 40\], / },
     { name: 'dequantize of a file quantize did not write', args: () => ['dequantize', model], code: 1, message: /was not written by quantkit quantize/ },
     { name: 'a truncated file', args: () => ['quantize', truncated(), '--dtype', 'int8'], code: 1, message: /truncated\.safetensors/ },
   ];
