@@ -66,6 +66,14 @@ export class SafetensorsFileReader {
     return floatTensorToFloat32(t.dtype, this.readBytes(t));
   }
 
+  /** `out.length` bytes of the tensor from byte `offset` within it, read into `out` (a buffer the caller reuses). */
+  readInto(t: SafetensorsTensorInfo, out: Uint8Array, offset = 0): void {
+    if (offset < 0 || offset + out.length > t.end - t.begin) {
+      throw new QuantError('INVALID_ARGUMENT', `bytes [${offset}, ${offset + out.length}) are outside tensor '${t.name}' (${t.end - t.begin} bytes)`);
+    }
+    readExactlyInto(this.openFd(), this.path, this.header.dataStart + t.begin + offset, out);
+  }
+
   close(): void {
     if (this.fd === undefined) return;
     closeSync(this.fd);
@@ -80,6 +88,12 @@ export class SafetensorsFileReader {
 
 function readExactly(fd: number, path: string, position: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
+  readExactlyInto(fd, path, position, out);
+  return out;
+}
+
+function readExactlyInto(fd: number, path: string, position: number, out: Uint8Array): void {
+  const length = out.length;
   let done = 0;
   try {
     while (done < length) {
@@ -91,5 +105,4 @@ function readExactly(fd: number, path: string, position: number, length: number)
     if (e instanceof QuantError) throw e;
     throw new QuantError('IO_ERROR', `cannot read '${path}': ${describeFsError(e)}`, { cause: e });
   }
-  return out;
 }

@@ -3,7 +3,8 @@ import { getQuantDtype, quantRange } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
 import { float32ToBfloat16Bits } from '../core/bfloat16.js';
 import { float32ToFloat16Bits } from '../core/float16.js';
-import { getKernels } from '../core/kernels/index.js';
+import type { WasmArena } from '../core/kernels/index.js';
+import { createWasmArena, getKernels } from '../core/kernels/index.js';
 import type { Granularity } from '../core/layout.js';
 import { blockLayout, PER_TENSOR } from '../core/layout.js';
 import { createObserver } from '../core/observers/builtin-observers.js';
@@ -23,7 +24,7 @@ import {
   zeroPointTensorName,
 } from '../formats/quantized-safetensors.js';
 import type { SafetensorsDtype, SafetensorsTensorInfo, SafetensorsTensorSpec } from '../formats/safetensors.js';
-import { encodeSafetensorsHeader } from '../formats/safetensors.js';
+import { encodeSafetensorsHeader, floatTensorToFloat32 } from '../formats/safetensors.js';
 import type { ObserverChoice } from './observe-npy-file.js';
 import type { ByteSink } from './quantize-npy-file.js';
 import { packedLength } from './quantize-npy-file.js';
@@ -118,10 +119,86 @@ function paramsFor(x: Float32Array, shape: readonly number[], opts: SafetensorsQ
   return qparamsFromRange(range.min, range.max, shape, scheme);
 }
 
-/** Little-endian bytes of float32 values stored as `dtype`. */
-function floatBytes(values: Float32Array, dtype: SourceFloatDtype): Uint8Array {
-  const typed = dtype === 'F32' ? values : dtype === 'F16' ? float32ToFloat16Bits(values) : dtype === 'BF16' ? float32ToBfloat16Bits(values) : Float64Array.from(values);
-  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+/** Little-endian bytes of float32 values stored as `dtype` (16-bit results in the buffers' memory). */
+function floatBytes(values: Float32Array, dtype: SourceFloatDtype, buffers: TensorBuffers): Uint8Array {
+  if (dtype === 'F32') return viewBytes(values);
+  if (dtype === 'F64') return viewBytes(Float64Array.from(values));
+  const bits = buffers.uint16(values.length);
+  return viewBytes(dtype === 'F16' ? float32ToFloat16Bits(values, bits) : float32ToBfloat16Bits(values, bits));
+}
+
+/** Bytes copied per step when a tensor passes through unchanged. */
+const COPY_PIECE = 16 << 20;
+
+/**
+ * Reused memory for the tensors of one file, one tensor at a time: float32 values, codes and
+ * results live in WebAssembly memory (an arena reset per tensor, which grows to the largest
+ * tensor once), so the kernels run in place and no tensor costs fresh pages; raw bytes of other
+ * types and unchanged tensors go through one reused buffer.
+ */
+class TensorBuffers {
+  private readonly arena: WasmArena = createWasmArena();
+  private raw = new Uint8Array(0);
+
+  constructor(private readonly reader: SafetensorsFileReader) {}
+
+  /** Starts a tensor: everything handed out for the previous one is reused. */
+  next(): void {
+    this.arena.reset();
+  }
+
+  /** The float tensor as float32, F32 read straight into WebAssembly memory. */
+  floats(t: SafetensorsTensorInfo): Float32Array {
+    const x = this.arena.float32(t.shape.reduce((a, d) => a * d, 1));
+    if (t.dtype === 'F32') this.reader.readInto(t, viewBytes(x));
+    else floatTensorToFloat32(t.dtype, this.bytes(t), x);
+    return x;
+  }
+
+  /** The tensor's bytes in the reused buffer (valid until the next call). */
+  bytes(t: SafetensorsTensorInfo, offset = 0, length = t.end - t.begin - offset): Uint8Array {
+    if (this.raw.length < length) this.raw = new Uint8Array(length);
+    const view = this.raw.subarray(0, length);
+    this.reader.readInto(t, view, offset);
+    return view;
+  }
+
+  /** Copies a tensor's bytes to the sink in pieces, without holding all of a large one. */
+  copy(t: SafetensorsTensorInfo, sink: ByteSink): void {
+    const size = t.end - t.begin;
+    for (let off = 0; off < size; off += COPY_PIECE) sink.write(this.bytes(t, off, Math.min(COPY_PIECE, size - off)));
+  }
+
+  float32(n: number): Float32Array {
+    return this.arena.float32(n);
+  }
+
+  codes(storage: CodeStorage, n: number) {
+    return this.arena.codes(storage, n);
+  }
+
+  uint8(n: number): Uint8Array {
+    return this.arena.uint8(n);
+  }
+
+  uint16(n: number): Uint16Array {
+    const b = this.arena.uint8(2 * n);
+    return new Uint16Array(b.buffer, b.byteOffset, n);
+  }
+
+  free(): void {
+    this.arena.free();
+  }
+}
+
+/** Runs `work` with a file's reused buffers, freed whatever happens. */
+function withBuffers<T>(reader: SafetensorsFileReader, work: (buffers: TensorBuffers) => T): T {
+  const buffers = new TensorBuffers(reader);
+  try {
+    return work(buffers);
+  } finally {
+    buffers.free();
+  }
 }
 
 function viewBytes(a: ArrayBufferView): Uint8Array {
@@ -174,33 +251,38 @@ export function quantizeSafetensorsFile(reader: SafetensorsFileReader, sink: Byt
   const total = chosen.reduce((a, t) => a + (t.end - t.begin) / bytesPerElement(t), 0);
   let done = 0;
   const quantized: SafetensorsTensorResult[] = [];
-  for (const t of header.tensors) {
-    if (!chosenNames.has(t.name)) {
-      sink.write(reader.readBytes(t));
-      continue;
+  withBuffers(reader, (buffers) => {
+    for (const t of header.tensors) {
+      buffers.next();
+      if (!chosenNames.has(t.name)) {
+        buffers.copy(t, sink);
+        continue;
+      }
+      const x = buffers.floats(t);
+      const codes = buffers.codes(dtype.storage, x.length);
+      const params = inTensor(t.name, () => {
+        const p = paramsFor(x, t.shape, opts, granularity);
+        quantize(x, t.shape, { params: p, allowInf: opts.allowInf, rounding: opts.rounding, seed: opts.seed, validate: false, out: codes });
+        return p;
+      });
+      // The header was written from the scheme before the values existed: they must agree.
+      if (encodeQuantizedEntry(params, t.dtype as SourceFloatDtype, pack ? t.shape : undefined) !== metadata[entryKey(t.name)]) {
+        throw new Error(`internal: the parameters of '${t.name}' do not match the scheme written in the header`);
+      }
+      if (pack) {
+        const out = buffers.uint8(packedLength(codes.length, dtype));
+        getKernels().pack(codes as Int8Array | Uint8Array, dtype.bits as 2 | 4, out);
+        sink.write(out);
+      } else {
+        sink.write(viewBytes(codes));
+      }
+      sink.write(viewBytes(params.scale));
+      sink.write(viewBytes(params.zeroPoint));
+      quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
+      done += x.length;
+      opts.onProgress?.(done, total);
     }
-    const x = reader.readFloat32(t);
-    const { codes, params } = inTensor(t.name, () => {
-      const p = paramsFor(x, t.shape, opts, granularity);
-      return quantize(x, t.shape, { params: p, allowInf: opts.allowInf, rounding: opts.rounding, seed: opts.seed, validate: false });
-    });
-    // The header was written from the scheme before the values existed: they must agree.
-    if (encodeQuantizedEntry(params, t.dtype as SourceFloatDtype, pack ? t.shape : undefined) !== metadata[entryKey(t.name)]) {
-      throw new Error(`internal: the parameters of '${t.name}' do not match the scheme written in the header`);
-    }
-    if (pack) {
-      const out = new Uint8Array(packedLength(codes.length, dtype));
-      getKernels().pack(codes as Int8Array | Uint8Array, dtype.bits as 2 | 4, out);
-      sink.write(out);
-    } else {
-      sink.write(viewBytes(codes));
-    }
-    sink.write(viewBytes(params.scale));
-    sink.write(viewBytes(params.zeroPoint));
-    quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
-    done += x.length;
-    opts.onProgress?.(done, total);
-  }
+  });
   return { quantized, kept: kept.map((t) => t.name) };
 }
 
@@ -226,25 +308,32 @@ export function fakeQuantizeSafetensorsFile(reader: SafetensorsFileReader, sink:
   const total = chosen.reduce((a, t) => a + (t.end - t.begin) / bytesPerElement(t), 0);
   let done = 0;
   const quantized: SafetensorsTensorResult[] = [];
-  for (const t of header.tensors) {
-    if (!chosenNames.has(t.name)) {
-      sink.write(reader.readBytes(t));
-      continue;
-    }
-    const x = reader.readFloat32(t);
-    const { values, params } = inTensor(t.name, () => {
-      const p = paramsFor(x, t.shape, opts, granularity);
-      if (opts.rounding === 'stochastic') {
-        const { codes } = quantize(x, t.shape, { params: p, rounding: 'stochastic', seed: opts.seed, allowInf: opts.allowInf, validate: false });
-        return { values: dequantize(codes, t.shape, p), params: p };
+  withBuffers(reader, (buffers) => {
+    for (const t of header.tensors) {
+      buffers.next();
+      if (!chosenNames.has(t.name)) {
+        buffers.copy(t, sink);
+        continue;
       }
-      return fakeQuantize(x, t.shape, { params: p, allowInf: opts.allowInf, validate: false });
-    });
-    sink.write(floatBytes(values, t.dtype as SourceFloatDtype));
-    quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
-    done += x.length;
-    opts.onProgress?.(done, total);
-  }
+      const x = buffers.floats(t);
+      const values = buffers.float32(x.length);
+      const params = inTensor(t.name, () => {
+        const p = paramsFor(x, t.shape, opts, granularity);
+        if (opts.rounding === 'stochastic') {
+          const codes = buffers.codes(getQuantDtype(p.dtype).storage, x.length);
+          quantize(x, t.shape, { params: p, rounding: 'stochastic', seed: opts.seed, allowInf: opts.allowInf, validate: false, out: codes });
+          dequantize(codes, t.shape, p, { out: values });
+        } else {
+          fakeQuantize(x, t.shape, { params: p, allowInf: opts.allowInf, validate: false, out: values });
+        }
+        return p;
+      });
+      sink.write(floatBytes(values, t.dtype as SourceFloatDtype, buffers));
+      quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
+      done += x.length;
+      opts.onProgress?.(done, total);
+    }
+  });
   return { quantized, kept: kept.map((t) => t.name) };
 }
 
@@ -294,31 +383,32 @@ export function dequantizeSafetensorsFile(reader: SafetensorsFileReader, sink: B
   let done = 0;
   const total = [...entries.values()].reduce((a, e) => a + e.shape.reduce((p, d) => p * d, 1), 0);
   const restored: SafetensorsTensorResult[] = [];
-  for (const t of header.tensors) {
-    if (parameterTensors.has(t.name)) continue;
-    const e = entries.get(t.name);
-    if (!e) {
-      sink.write(reader.readBytes(t));
-      continue;
+  withBuffers(reader, (buffers) => {
+    for (const t of header.tensors) {
+      if (parameterTensors.has(t.name)) continue;
+      buffers.next();
+      const e = entries.get(t.name);
+      if (!e) {
+        buffers.copy(t, sink);
+        continue;
+      }
+      const { params, packedShape } = e.entry;
+      const dtype = getQuantDtype(params.dtype);
+      const n = e.shape.reduce((a, d) => a * d, 1);
+      const codes = buffers.codes(dtype.storage, n);
+      if (packedShape) {
+        getKernels().unpack(buffers.bytes(t), dtype.bits as 2 | 4, dtype.signed, codes as Int8Array | Uint8Array);
+      } else {
+        reader.readInto(t, viewBytes(codes));
+      }
+      const values = buffers.float32(n);
+      inTensor(t.name, () => dequantize(codes, e.shape, params, { out: values }));
+      sink.write(floatBytes(values, e.outDtype, buffers));
+      restored.push({ name: t.name, shape: e.shape, sourceDtype: e.entry.sourceDtype, params });
+      done += values.length;
+      opts.onProgress?.(done, total);
     }
-    const { params, packedShape } = e.entry;
-    const dtype = getQuantDtype(params.dtype);
-    const raw = reader.readBytes(t);
-    let codes;
-    if (packedShape) {
-      const n = packedShape.reduce((a, d) => a * d, 1);
-      codes = dtype.signed ? new Int8Array(n) : new Uint8Array(n);
-      getKernels().unpack(raw, dtype.bits as 2 | 4, dtype.signed, codes);
-    } else {
-      const Ctor = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array }[dtype.storage];
-      codes = new Ctor(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength / Ctor.BYTES_PER_ELEMENT);
-    }
-    const values = inTensor(t.name, () => dequantize(codes, e.shape, params));
-    sink.write(floatBytes(values, e.outDtype));
-    restored.push({ name: t.name, shape: e.shape, sourceDtype: e.entry.sourceDtype, params });
-    done += values.length;
-    opts.onProgress?.(done, total);
-  }
+  });
   return { quantized: restored, kept: header.tensors.filter((t) => !entries.has(t.name) && !parameterTensors.has(t.name)).map((t) => t.name) };
 }
 
