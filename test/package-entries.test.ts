@@ -36,4 +36,38 @@ describe('package entries under Node', () => {
     `);
     expect(got).toEqual({ byQuantize: 1, byGivenOut: 0, byDequantize: 1, same: true, equal: true, values: 1 << 21 });
   });
+
+  it("'quantkit/node' quantizes a .safetensors file as the README shows, and 'quantkit' reads the result", () => {
+    const got = runModule(`
+      import { mkdtempSync, openSync, writeSync, closeSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+      import { tmpdir } from 'node:os';
+      import { join } from 'node:path';
+      const { SafetensorsFileReader, quantizeSafetensorsFile } = await import('quantkit/node');
+      const { encodeSafetensors, decodeSafetensors, decodeQuantizedEntry, entryKey, quantize } = await import('quantkit');
+      const dir = mkdtempSync(join(tmpdir(), 'qk-readme-'));
+      const w = Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i * 0.7));
+      const bytes = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+      writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors([
+        { name: 'fc.weight', dtype: 'F32', shape: [64, 32], data: bytes(w) },
+        { name: 'norm.weight', dtype: 'F32', shape: [4, 8], data: bytes(new Float32Array(32).fill(1)) },
+      ]));
+      const reader = SafetensorsFileReader.open(join(dir, 'model.safetensors'));
+      const fd = openSync(join(dir, 'model.int8.safetensors'), 'w');
+      const { quantized, kept } = quantizeSafetensorsFile(reader, { write: (b) => writeSync(fd, b) }, {
+        dtype: 'int8', symmetric: true, granularity: { kind: 'per-axis', axis: 0 }, exclude: /embed|norm/,
+      });
+      closeSync(fd);
+      reader.close();
+      const file = decodeSafetensors(new Uint8Array(readFileSync(join(dir, 'model.int8.safetensors'))));
+      const scale = new Float32Array(file.tensorBytes('fc.weight.scale').slice().buffer);
+      const zp = new Int32Array(file.tensorBytes('fc.weight.zero_point').slice().buffer);
+      const entry = decodeQuantizedEntry('fc.weight', file.header.metadata[entryKey('fc.weight')], scale, zp);
+      const want = quantize(w, [64, 32], { dtype: 'int8', symmetric: true, granularity: { kind: 'per-axis', axis: 0 } });
+      const codes = file.tensorBytes('fc.weight');
+      rmSync(dir, { recursive: true });
+      console.log(JSON.stringify({ quantized: quantized.map((q) => q.name), kept, same: Buffer.compare(codes, bytes(want.codes)) === 0 && entry.params.scale.every((v, i) => v === want.params.scale[i]) }));
+    `);
+    expect(got).toEqual({ quantized: ['fc.weight'], kept: ['norm.weight'], same: true });
+  });
 });
+

@@ -2,3 +2,4 @@
 export * from './npy.js';
 export * from './params-file.js';
 export * from './safetensors.js';
+export * from './quantized-safetensors.js';
