@@ -191,6 +191,42 @@ class TensorBuffers {
   }
 }
 
+/**
+ * Streams a file's tensors to the sink in order: those not chosen are copied as they are, each
+ * chosen one is handed to `each` as float32 in reused memory (which writes what it becomes).
+ * Progress counts the chosen tensors' elements.
+ */
+function eachChosenTensor(
+  reader: SafetensorsFileReader,
+  chosen: readonly SafetensorsTensorInfo[],
+  sink: ByteSink,
+  onProgress: ((done: number, total: number) => void) | undefined,
+  each: (t: SafetensorsTensorInfo, x: Float32Array, buffers: TensorBuffers) => void,
+): void {
+  const names = new Set(chosen.map((t) => t.name));
+  const total = chosen.reduce((a, t) => a + t.shape.reduce((p, d) => p * d, 1), 0);
+  let done = 0;
+  withBuffers(reader, (buffers) => {
+    for (const t of reader.header.tensors) {
+      buffers.next();
+      if (!names.has(t.name)) {
+        buffers.copy(t, sink);
+        continue;
+      }
+      const x = buffers.floats(t);
+      each(t, x, buffers);
+      done += x.length;
+      onProgress?.(done, total);
+    }
+  });
+}
+
+/** Quantize and fake-quant take float files, not one quantkit already quantized. */
+function refuseQuantized(reader: SafetensorsFileReader): void {
+  const format = reader.header.metadata[FORMAT_KEY];
+  if (format !== undefined) throw new QuantError('UNSUPPORTED', `'${reader.path}' is already quantized by quantkit (${format}): dequantize it first`);
+}
+
 /** Runs `work` with a file's reused buffers, freed whatever happens. */
 function withBuffers<T>(reader: SafetensorsFileReader, work: (buffers: TensorBuffers) => T): T {
   const buffers = new TensorBuffers(reader);
@@ -218,8 +254,8 @@ function copyMetadata(metadata: Readonly<Record<string, string>>, drop: (key: st
  */
 export function quantizeSafetensorsFile(reader: SafetensorsFileReader, sink: ByteSink, opts: SafetensorsQuantizeOptions): SafetensorsQuantizeResult {
   requireLittleEndian();
+  refuseQuantized(reader);
   const header = reader.header;
-  if (header.metadata[FORMAT_KEY] !== undefined) throw new QuantError('UNSUPPORTED', `'${reader.path}' is already quantized by quantkit (${header.metadata[FORMAT_KEY]}): dequantize it first`);
   const dtype = getQuantDtype(opts.dtype);
   const pack = opts.pack ?? false;
   if (pack && dtype.perByte === 0) throw new QuantError('UNSUPPORTED', `packing applies to 2- and 4-bit codes, got ${dtype.name} (${dtype.bits} bits)`);
@@ -248,46 +284,30 @@ export function quantizeSafetensorsFile(reader: SafetensorsFileReader, sink: Byt
   }
   sink.write(encodeSafetensorsHeader(specs, metadata).bytes);
 
-  const total = chosen.reduce((a, t) => a + (t.end - t.begin) / bytesPerElement(t), 0);
-  let done = 0;
   const quantized: SafetensorsTensorResult[] = [];
-  withBuffers(reader, (buffers) => {
-    for (const t of header.tensors) {
-      buffers.next();
-      if (!chosenNames.has(t.name)) {
-        buffers.copy(t, sink);
-        continue;
-      }
-      const x = buffers.floats(t);
-      const codes = buffers.codes(dtype.storage, x.length);
-      const params = inTensor(t.name, () => {
-        const p = paramsFor(x, t.shape, opts, granularity);
-        quantize(x, t.shape, { params: p, allowInf: opts.allowInf, rounding: opts.rounding, seed: opts.seed, validate: false, out: codes });
-        return p;
-      });
-      // The header was written from the scheme before the values existed: they must agree.
-      if (encodeQuantizedEntry(params, t.dtype as SourceFloatDtype, pack ? t.shape : undefined) !== metadata[entryKey(t.name)]) {
-        throw new Error(`internal: the parameters of '${t.name}' do not match the scheme written in the header`);
-      }
-      if (pack) {
-        const out = buffers.uint8(packedLength(codes.length, dtype));
-        getKernels().pack(codes as Int8Array | Uint8Array, dtype.bits as 2 | 4, out);
-        sink.write(out);
-      } else {
-        sink.write(viewBytes(codes));
-      }
-      sink.write(viewBytes(params.scale));
-      sink.write(viewBytes(params.zeroPoint));
-      quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
-      done += x.length;
-      opts.onProgress?.(done, total);
+  eachChosenTensor(reader, chosen, sink, opts.onProgress, (t, x, buffers) => {
+    const codes = buffers.codes(dtype.storage, x.length);
+    const params = inTensor(t.name, () => {
+      const p = paramsFor(x, t.shape, opts, granularity);
+      quantize(x, t.shape, { params: p, allowInf: opts.allowInf, rounding: opts.rounding, seed: opts.seed, validate: false, out: codes });
+      return p;
+    });
+    // The header was written from the scheme before the values existed: they must agree.
+    if (encodeQuantizedEntry(params, t.dtype as SourceFloatDtype, pack ? t.shape : undefined) !== metadata[entryKey(t.name)]) {
+      throw new Error(`internal: the parameters of '${t.name}' do not match the scheme written in the header`);
     }
+    if (pack) {
+      const out = buffers.uint8(packedLength(codes.length, dtype));
+      getKernels().pack(codes as Int8Array | Uint8Array, dtype.bits as 2 | 4, out);
+      sink.write(out);
+    } else {
+      sink.write(viewBytes(codes));
+    }
+    sink.write(viewBytes(params.scale));
+    sink.write(viewBytes(params.zeroPoint));
+    quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
   });
   return { quantized, kept: kept.map((t) => t.name) };
-}
-
-function bytesPerElement(t: SafetensorsTensorInfo): number {
-  return t.dtype === 'F64' ? 8 : t.dtype === 'F32' ? 4 : 2;
 }
 
 /**
@@ -297,42 +317,29 @@ function bytesPerElement(t: SafetensorsTensorInfo): number {
  */
 export function fakeQuantizeSafetensorsFile(reader: SafetensorsFileReader, sink: ByteSink, opts: Omit<SafetensorsQuantizeOptions, 'pack'>): SafetensorsQuantizeResult {
   requireLittleEndian();
+  refuseQuantized(reader);
   const header = reader.header;
-  if (header.metadata[FORMAT_KEY] !== undefined) throw new QuantError('UNSUPPORTED', `'${reader.path}' is already quantized by quantkit (${header.metadata[FORMAT_KEY]}): dequantize it first`);
   getQuantDtype(opts.dtype);
   const granularity = opts.granularity ?? PER_TENSOR;
   const { chosen, kept } = chooseOrFail(reader, opts);
-  const chosenNames = new Set(chosen.map((t) => t.name));
   for (const t of chosen) inTensor(t.name, () => blockLayout(t.shape, granularity));
   sink.write(encodeSafetensorsHeader(header.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), header.metadata).bytes);
-  const total = chosen.reduce((a, t) => a + (t.end - t.begin) / bytesPerElement(t), 0);
-  let done = 0;
   const quantized: SafetensorsTensorResult[] = [];
-  withBuffers(reader, (buffers) => {
-    for (const t of header.tensors) {
-      buffers.next();
-      if (!chosenNames.has(t.name)) {
-        buffers.copy(t, sink);
-        continue;
+  eachChosenTensor(reader, chosen, sink, opts.onProgress, (t, x, buffers) => {
+    const values = buffers.float32(x.length);
+    const params = inTensor(t.name, () => {
+      const p = paramsFor(x, t.shape, opts, granularity);
+      if (opts.rounding === 'stochastic') {
+        const codes = buffers.codes(getQuantDtype(p.dtype).storage, x.length);
+        quantize(x, t.shape, { params: p, rounding: 'stochastic', seed: opts.seed, allowInf: opts.allowInf, validate: false, out: codes });
+        dequantize(codes, t.shape, p, { out: values });
+      } else {
+        fakeQuantize(x, t.shape, { params: p, allowInf: opts.allowInf, validate: false, out: values });
       }
-      const x = buffers.floats(t);
-      const values = buffers.float32(x.length);
-      const params = inTensor(t.name, () => {
-        const p = paramsFor(x, t.shape, opts, granularity);
-        if (opts.rounding === 'stochastic') {
-          const codes = buffers.codes(getQuantDtype(p.dtype).storage, x.length);
-          quantize(x, t.shape, { params: p, rounding: 'stochastic', seed: opts.seed, allowInf: opts.allowInf, validate: false, out: codes });
-          dequantize(codes, t.shape, p, { out: values });
-        } else {
-          fakeQuantize(x, t.shape, { params: p, allowInf: opts.allowInf, validate: false, out: values });
-        }
-        return p;
-      });
-      sink.write(floatBytes(values, t.dtype as SourceFloatDtype, buffers));
-      quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
-      done += x.length;
-      opts.onProgress?.(done, total);
-    }
+      return p;
+    });
+    sink.write(floatBytes(values, t.dtype as SourceFloatDtype, buffers));
+    quantized.push({ name: t.name, shape: t.shape, sourceDtype: t.dtype as SourceFloatDtype, params });
   });
   return { quantized, kept: kept.map((t) => t.name) };
 }
