@@ -1,19 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { APOT_MAX_LEVELS, apotAlpha, apotDequantize, apotLevels, apotQuantDequant, apotQuantize } from './apot.js';
-import { QuantError } from './errors.js';
-
-function expectQuantError(fn: () => unknown, code: string, message: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    expect((e as QuantError).code).toBe(code);
-    expect((e as QuantError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected a QuantError');
-}
+import { expectQuantError } from '../../test/helpers/quant-error.js';
 
 describe('apotLevels', () => {
   it('builds the b=4, k=2 unsigned levels of docs/apot.md by hand', () => {

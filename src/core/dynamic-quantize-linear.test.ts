@@ -1,20 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { dynamicQuantizeLinear } from './dynamic-quantize-linear.js';
-import { QuantError } from './errors.js';
+import { expectQuantError } from '../../test/helpers/quant-error.js';
 
 const f32 = Math.fround;
-
-function expectQuantError(fn: () => unknown, code: string, message?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    expect((e as QuantError).code).toBe(code);
-    if (message) expect((e as QuantError).message).toMatch(message);
-    return;
-  }
-  throw new Error(`expected a QuantError ${code}`);
-}
 
 describe('dynamicQuantizeLinear', () => {
   it('matches the ONNX example (mixed signs)', () => {

@@ -1,23 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { QuantError } from './errors.js';
 import { lsqBackward, lsqFakeQuantize, lsqGradFactor } from './lsq.js';
 import type { LsqParams } from './lsq.js';
 import { fakeQuantize } from './quantize.js';
 import type { QParams } from './qparams.js';
 import { createRng } from './random.js';
+import { errorText } from '../../test/helpers/quant-error.js';
 
 const f32 = Math.fround;
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    return `${(e as QuantError).code}: ${(e as Error).message}`;
-  }
-  return 'no error';
-}
 
 describe('lsqBackward: hand-derived values', () => {
   // s = 0.5, zeroPoint 1.2 → z = 1, codes 0..7.
@@ -46,8 +36,8 @@ describe('lsqBackward: hand-derived values', () => {
 
   it('computes lsqGradFactor = 1 / sqrt(numel * qmax)', () => {
     expect(lsqGradFactor(1024, 7)).toBe(1 / Math.sqrt(7168));
-    expect(errorOf(() => lsqGradFactor(0, 7))).toMatch(/^INVALID_ARGUMENT: .*numel 0/);
-    expect(errorOf(() => lsqGradFactor(4, 0))).toMatch(/qmax 0/);
+    expect(errorText(() => lsqGradFactor(0, 7))).toMatch(/^INVALID_ARGUMENT: .*numel 0/);
+    expect(errorText(() => lsqGradFactor(4, 0))).toMatch(/qmax 0/);
   });
 
   it('sums per channel along the axis', () => {
@@ -169,19 +159,19 @@ describe('lsq bad input', () => {
   const p: LsqParams = { scale: new Float32Array([0.5]), zeroPoint: new Float32Array([0]), qmin: -8, qmax: 7 };
   const x = new Float32Array([1, 2]);
   it('names what was expected and what was received', () => {
-    expect(errorOf(() => lsqFakeQuantize(x, [2], { ...p, scale: new Float32Array([0]) }))).toMatch(/^INVALID_PARAMS: scale\[0\] must be finite and > 0, got 0/);
-    expect(errorOf(() => lsqFakeQuantize(x, [2], { ...p, scale: new Float32Array([NaN]) }))).toMatch(/got NaN/);
-    expect(errorOf(() => lsqFakeQuantize(x, [2], { ...p, scale: new Float32Array([Infinity]) }))).toMatch(/got Infinity/);
-    expect(errorOf(() => lsqFakeQuantize(x, [2], { ...p, zeroPoint: new Float32Array([NaN]) }))).toMatch(/^INVALID_PARAMS: zeroPoint\[0\] must be finite/);
-    expect(errorOf(() => lsqFakeQuantize(x, [2], { ...p, qmin: 7, qmax: 7 }))).toMatch(/^INVALID_PARAMS: .*qmin < qmax, got 7 and 7/);
-    expect(errorOf(() => lsqFakeQuantize(x, [2], { ...p, qmin: 0.5 }))).toMatch(/^INVALID_PARAMS/);
-    expect(errorOf(() => lsqFakeQuantize(x, [3], p))).toMatch(/^SHAPE_MISMATCH: shape \[3\] has 3 elements but the data has 2/);
-    expect(errorOf(() => lsqFakeQuantize(x, [1, 2], { ...p, axis: 1 }))).toMatch(/^SHAPE_MISMATCH: expected 2 scales and zero points along axis 1, got 1 and 1/);
-    expect(errorOf(() => lsqFakeQuantize(x, [2], { ...p, axis: 1 }))).toMatch(/^AXIS_OUT_OF_RANGE/);
-    expect(errorOf(() => lsqFakeQuantize(new Float32Array([NaN, 0]), [2], p))).toMatch(/^NAN_INPUT: .*index 0/);
-    expect(errorOf(() => lsqFakeQuantize(x, [2], p, new Float32Array(1)))).toMatch(/^SHAPE_MISMATCH: output has 1/);
-    expect(errorOf(() => lsqBackward(new Float32Array(3), x, [2], p))).toMatch(/^SHAPE_MISMATCH: gradient has 3 elements but x has 2/);
-    expect(errorOf(() => lsqBackward(new Float32Array(2), x, [2], p, { gradFactor: NaN }))).toMatch(/^INVALID_ARGUMENT: gradFactor must be finite/);
-    expect(errorOf(() => lsqBackward(new Float32Array(2), new Float32Array([0, NaN]), [2], p))).toMatch(/^NAN_INPUT: .*index 1/);
+    expect(errorText(() => lsqFakeQuantize(x, [2], { ...p, scale: new Float32Array([0]) }))).toMatch(/^INVALID_PARAMS: scale\[0\] must be finite and > 0, got 0/);
+    expect(errorText(() => lsqFakeQuantize(x, [2], { ...p, scale: new Float32Array([NaN]) }))).toMatch(/got NaN/);
+    expect(errorText(() => lsqFakeQuantize(x, [2], { ...p, scale: new Float32Array([Infinity]) }))).toMatch(/got Infinity/);
+    expect(errorText(() => lsqFakeQuantize(x, [2], { ...p, zeroPoint: new Float32Array([NaN]) }))).toMatch(/^INVALID_PARAMS: zeroPoint\[0\] must be finite/);
+    expect(errorText(() => lsqFakeQuantize(x, [2], { ...p, qmin: 7, qmax: 7 }))).toMatch(/^INVALID_PARAMS: .*qmin < qmax, got 7 and 7/);
+    expect(errorText(() => lsqFakeQuantize(x, [2], { ...p, qmin: 0.5 }))).toMatch(/^INVALID_PARAMS/);
+    expect(errorText(() => lsqFakeQuantize(x, [3], p))).toMatch(/^SHAPE_MISMATCH: shape \[3\] has 3 elements but the data has 2/);
+    expect(errorText(() => lsqFakeQuantize(x, [1, 2], { ...p, axis: 1 }))).toMatch(/^SHAPE_MISMATCH: expected 2 scales and zero points along axis 1, got 1 and 1/);
+    expect(errorText(() => lsqFakeQuantize(x, [2], { ...p, axis: 1 }))).toMatch(/^AXIS_OUT_OF_RANGE/);
+    expect(errorText(() => lsqFakeQuantize(new Float32Array([NaN, 0]), [2], p))).toMatch(/^NAN_INPUT: .*index 0/);
+    expect(errorText(() => lsqFakeQuantize(x, [2], p, new Float32Array(1)))).toMatch(/^SHAPE_MISMATCH: output has 1/);
+    expect(errorText(() => lsqBackward(new Float32Array(3), x, [2], p))).toMatch(/^SHAPE_MISMATCH: gradient has 3 elements but x has 2/);
+    expect(errorText(() => lsqBackward(new Float32Array(2), x, [2], p, { gradFactor: NaN }))).toMatch(/^INVALID_ARGUMENT: gradFactor must be finite/);
+    expect(errorText(() => lsqBackward(new Float32Array(2), new Float32Array([0, NaN]), [2], p))).toMatch(/^NAN_INPUT: .*index 1/);
   });
 });

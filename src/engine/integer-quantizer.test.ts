@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { QuantError } from '../core/errors.js';
 import { computeQParams, quantize } from '../core/quantize.js';
 import { IntegerQuantizer } from './integer-quantizer.js';
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    return `${(e as QuantError).code}: ${(e as Error).message}`;
-  }
-  return 'no error';
-}
+import { errorText } from '../../test/helpers/quant-error.js';
 
 const f32 = Math.fround;
 
@@ -97,7 +87,7 @@ describe('IntegerQuantizer', () => {
     expect(neg.calibrate(x, [2, 3]).scale).toEqual(p.scale);
     // Each channel reaches its own extreme code.
     expect(Array.from(iq.quantize(x, [2, 3]))).toEqual(Array.from(quantize(x, [2, 3], { params: want }).codes));
-    expect(errorOf(() => iq.quantize(new Float32Array(8), [2, 4]))).toMatch(/^SHAPE_MISMATCH/);
+    expect(errorText(() => iq.quantize(new Float32Array(8), [2, 4]))).toMatch(/^SHAPE_MISMATCH/);
   });
 
   it('replaces its parameters on each calibrate', () => {
@@ -109,24 +99,24 @@ describe('IntegerQuantizer', () => {
   });
 
   it('rejects bad options, out-of-range channelDim, bad data and use before calibrate', () => {
-    expect(errorOf(() => new IntegerQuantizer({ numBits: 1 }))).toMatch(/^INVALID_CONFIG: numBits must be an integer in 2\.\.16, got 1/);
-    expect(errorOf(() => new IntegerQuantizer({ numBits: 17 }))).toMatch(/got 17/);
-    expect(errorOf(() => new IntegerQuantizer({ numBits: 7.5 }))).toMatch(/got 7\.5/);
-    expect(errorOf(() => new IntegerQuantizer({ channelDim: 0.5 }))).toMatch(/^INVALID_CONFIG: channelDim must be an integer axis, got 0\.5/);
+    expect(errorText(() => new IntegerQuantizer({ numBits: 1 }))).toMatch(/^INVALID_CONFIG: numBits must be an integer in 2\.\.16, got 1/);
+    expect(errorText(() => new IntegerQuantizer({ numBits: 17 }))).toMatch(/got 17/);
+    expect(errorText(() => new IntegerQuantizer({ numBits: 7.5 }))).toMatch(/got 7\.5/);
+    expect(errorText(() => new IntegerQuantizer({ channelDim: 0.5 }))).toMatch(/^INVALID_CONFIG: channelDim must be an integer axis, got 0\.5/);
     const pc = new IntegerQuantizer({ perChannel: true, channelDim: 2 });
-    expect(errorOf(() => pc.calibrate(new Float32Array(6), [2, 3]))).toMatch(/^AXIS_OUT_OF_RANGE: axis 2 is out of range for a tensor of rank 2/);
-    expect(errorOf(() => new IntegerQuantizer({ perChannel: true, channelDim: -3 }).calibrate(new Float32Array(6), [2, 3]))).toMatch(/^AXIS_OUT_OF_RANGE/);
+    expect(errorText(() => pc.calibrate(new Float32Array(6), [2, 3]))).toMatch(/^AXIS_OUT_OF_RANGE: axis 2 is out of range for a tensor of rank 2/);
+    expect(errorText(() => new IntegerQuantizer({ perChannel: true, channelDim: -3 }).calibrate(new Float32Array(6), [2, 3]))).toMatch(/^AXIS_OUT_OF_RANGE/);
     const iq = new IntegerQuantizer();
-    expect(errorOf(() => iq.quantize(new Float32Array(2)))).toMatch(/^NOT_CALIBRATED: quantize needs parameters: call calibrate/);
-    expect(errorOf(() => iq.dequantize(new Uint8Array(2)))).toMatch(/^NOT_CALIBRATED: dequantize/);
-    expect(errorOf(() => iq.quantizeDequantize(new Float32Array(2)))).toMatch(/^NOT_CALIBRATED: quantizeDequantize/);
+    expect(errorText(() => iq.quantize(new Float32Array(2)))).toMatch(/^NOT_CALIBRATED: quantize needs parameters: call calibrate/);
+    expect(errorText(() => iq.dequantize(new Uint8Array(2)))).toMatch(/^NOT_CALIBRATED: dequantize/);
+    expect(errorText(() => iq.quantizeDequantize(new Float32Array(2)))).toMatch(/^NOT_CALIBRATED: quantizeDequantize/);
     expect(iq.params).toBeUndefined();
-    expect(errorOf(() => iq.calibrate(new Float32Array(0)))).toMatch(/^EMPTY_INPUT/);
-    expect(errorOf(() => iq.calibrate(new Float32Array([1, NaN])))).toMatch(/^NAN_INPUT: .*index 1/);
+    expect(errorText(() => iq.calibrate(new Float32Array(0)))).toMatch(/^EMPTY_INPUT/);
+    expect(errorText(() => iq.calibrate(new Float32Array([1, NaN])))).toMatch(/^NAN_INPUT: .*index 1/);
     expect(iq.params).toBeUndefined();
     iq.calibrate(new Float32Array([0, 1]));
-    expect(errorOf(() => iq.quantize(new Float32Array([NaN])))).toMatch(/^NAN_INPUT/);
-    expect(errorOf(() => iq.dequantize(new Int8Array(2)))).toMatch(/^INVALID_ARGUMENT: uint8 codes come in a Uint8Array, got a Int8Array/);
-    expect(errorOf(() => iq.dequantize(new Uint8Array(3), [2]))).toMatch(/^SHAPE_MISMATCH/);
+    expect(errorText(() => iq.quantize(new Float32Array([NaN])))).toMatch(/^NAN_INPUT/);
+    expect(errorText(() => iq.dequantize(new Int8Array(2)))).toMatch(/^INVALID_ARGUMENT: uint8 codes come in a Uint8Array, got a Int8Array/);
+    expect(errorText(() => iq.dequantize(new Uint8Array(3), [2]))).toMatch(/^SHAPE_MISMATCH/);
   });
 });

@@ -1,23 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import { computeQParams, dequantize, quantize } from '../core/quantize.js';
-import { QuantError } from '../core/errors.js';
 import { setUninitializedAllocator } from '../core/output-array.js';
 import { Quantizer } from './quantizer.js';
+import { expectQuantError } from '../../test/helpers/quant-error.js';
 
 const x23 = [[1.2, 3.4, 5.6], [7.8, 9.0, 2.1]];
 const flat23 = Float32Array.from(x23.flat());
-
-function expectError(fn: () => unknown, code: string, message?: string | RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    expect((e as QuantError).code).toBe(code);
-    if (message) expect((e as Error).message).toMatch(message);
-    return;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 describe('DYNAMIC (default)', () => {
   test('computes per-tensor MinMaxObserver parameters from each call, as core does', () => {
@@ -91,9 +79,9 @@ describe('DYNAMIC_PER_BATCH', () => {
 
   test('a channelDim other than 0, or a scalar, is an error', () => {
     const q = new Quantizer({ quantizationMode: 'DYNAMIC_PER_BATCH' });
-    expectError(() => q.quantize(x23, { channelDim: 1 }), 'INVALID_ARGUMENT', /axis 0/);
+    expectQuantError(() => q.quantize(x23, { channelDim: 1 }), 'INVALID_ARGUMENT', /axis 0/);
     expect(q.quantize(x23, { channelDim: 0 }).params!.scale.length).toBe(2);
-    expectError(() => q.quantize(3), 'SHAPE_MISMATCH', /rank >= 1/);
+    expectQuantError(() => q.quantize(3), 'SHAPE_MISMATCH', /rank >= 1/);
   });
 });
 
@@ -113,7 +101,7 @@ describe('SYMMETRIC / ASYMMETRIC / PER_CHANNEL', () => {
     expect(q.quantize(x23, { channelDim: 1 }).params!.scale.length).toBe(3);
     const want = quantize(flat23, [2, 3], { dtype: 'int8', granularity: { kind: 'per-axis', axis: 0 } });
     expect(Array.from(r.codes)).toEqual(Array.from(want.codes));
-    expectError(() => q.quantize(x23, { channelDim: 2 }), 'AXIS_OUT_OF_RANGE');
+    expectQuantError(() => q.quantize(x23, { channelDim: 2 }), 'AXIS_OUT_OF_RANGE');
   });
 });
 
@@ -174,19 +162,19 @@ describe('quantizeDequantize and dequantize', () => {
     const nested = [Array.from(r.codes.subarray(0, 3)), Array.from(r.codes.subarray(3))];
     const d = new Quantizer().dequantize(nested, { params: r.params!, channelDim: 0 });
     expect(Array.from(d.values)).toEqual(Array.from(dequantize(r.codes as Int8Array, [2, 3], r.params!)));
-    expectError(() => q.dequantize(nested, { params: r.params!, channelDim: 1 }), 'SHAPE_MISMATCH', /along axis 1, but the parameters are along axis 0/);
-    expectError(() => q.dequantize(r.codes, { params: r.params! }), 'SHAPE_MISMATCH');
-    expectError(() => q.dequantize([[1, 2, 3, 4]], { params: r.params!, shape: [3] }), 'SHAPE_MISMATCH', /does not fit 4 codes/);
+    expectQuantError(() => q.dequantize(nested, { params: r.params!, channelDim: 1 }), 'SHAPE_MISMATCH', /along axis 1, but the parameters are along axis 0/);
+    expectQuantError(() => q.dequantize(r.codes, { params: r.params! }), 'SHAPE_MISMATCH');
+    expectQuantError(() => q.dequantize([[1, 2, 3, 4]], { params: r.params!, shape: [3] }), 'SHAPE_MISMATCH', /does not fit 4 codes/);
   });
 
   test('dequantize before any quantize has no parameters (NOT_CALIBRATED)', () => {
-    expectError(() => new Quantizer().dequantize([1, 2]), 'NOT_CALIBRATED', /quantize first/);
+    expectQuantError(() => new Quantizer().dequantize([1, 2]), 'NOT_CALIBRATED', /quantize first/);
   });
 
   test('out-of-range codes are rejected', () => {
     const q = new Quantizer();
     q.quantize(x23);
-    expectError(() => q.dequantize([[1, 200]]), 'INVALID_ARGUMENT', /expected an integer code in -128..127 at \[0, 1\], got 200/);
+    expectQuantError(() => q.dequantize([[1, 200]]), 'INVALID_ARGUMENT', /expected an integer code in -128..127 at \[0, 1\], got 200/);
   });
 });
 
@@ -207,13 +195,13 @@ describe('computeScaleAndZeroPoint', () => {
     const want = computeQParams(new Float32Array([5.6, 2.1]), [2], { dtype: 'int8' });
     expect(s.scale).toBe(want.scale[0]);
     expect(s.zeroPoint).toBe(want.zeroPoint[0]);
-    expectError(() => q.computeScaleAndZeroPoint(x23, 3), 'AXIS_OUT_OF_RANGE', /channelIdx 3 is out of range for 3 channels/);
+    expectQuantError(() => q.computeScaleAndZeroPoint(x23, 3), 'AXIS_OUT_OF_RANGE', /channelIdx 3 is out of range for 3 channels/);
     const pc = new Quantizer({ quantizationMode: 'PER_CHANNEL' }).computeScaleAndZeroPoint(x23);
     expect(pc.scales.length).toBe(2);
   });
 
   test('types without a scale are UNSUPPORTED', () => {
-    expectError(() => new Quantizer({ quantizationType: 'FLOAT16' }).computeScaleAndZeroPoint(x23), 'UNSUPPORTED');
+    expectQuantError(() => new Quantizer({ quantizationType: 'FLOAT16' }).computeScaleAndZeroPoint(x23), 'UNSUPPORTED');
   });
 });
 

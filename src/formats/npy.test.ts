@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { QuantError } from '../core/errors.js';
+import { expectQuantError } from '../../test/helpers/quant-error.js';
 import type { NpyArray, NpyData, NpyDtype } from './npy.js';
 import {
   bigintToFloat32,
@@ -37,18 +37,6 @@ const readFixture = (file: string): Uint8Array => new Uint8Array(readFileSync(ne
 
 function hexOf(data: NpyData): string {
   return Array.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function expectError(fn: () => unknown, code: string, message: RegExp): QuantError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    expect((e as QuantError).code).toBe(code);
-    expect((e as QuantError).message).toMatch(message);
-    return e as QuantError;
-  }
-  throw new Error('expected a QuantError');
 }
 
 describe('decodeNpy against numpy-written fixtures', () => {
@@ -156,10 +144,10 @@ describe('encodeNpy', () => {
   });
 
   it('rejects data of the wrong type or length', () => {
-    expectError(() => encodeNpy({ dtype: 'float32', shape: [2], data: new Float64Array(2) }), 'INVALID_ARGUMENT', /Float32Array, got Float64Array/);
-    expectError(() => encodeNpy({ dtype: 'complex64', shape: [2], data: new Float32Array(2) }), 'SHAPE_MISMATCH', /needs 4 data elements, got 2/);
-    expectError(() => encodeNpyHeader('float32', [2, -1]), 'SHAPE_MISMATCH', /invalid dimension -1/);
-    expectError(() => encodeNpyHeader('float8' as NpyDtype, [2]), 'INVALID_ARGUMENT', /unknown .npy dtype 'float8'/);
+    expectQuantError(() => encodeNpy({ dtype: 'float32', shape: [2], data: new Float64Array(2) }), 'INVALID_ARGUMENT', /Float32Array, got Float64Array/);
+    expectQuantError(() => encodeNpy({ dtype: 'complex64', shape: [2], data: new Float32Array(2) }), 'SHAPE_MISMATCH', /needs 4 data elements, got 2/);
+    expectQuantError(() => encodeNpyHeader('float32', [2, -1]), 'SHAPE_MISMATCH', /invalid dimension -1/);
+    expectQuantError(() => encodeNpyHeader('float8' as NpyDtype, [2]), 'INVALID_ARGUMENT', /unknown .npy dtype 'float8'/);
   });
 
   it('picks version 2 only when the header does not fit version 1, and refuses version 1 then', () => {
@@ -168,7 +156,7 @@ describe('encodeNpy', () => {
     const big = encodeNpyHeader('uint8', shape);
     expect(big[6]).toBe(2);
     expect(parseNpyHeader(big).shape).toHaveLength(25000);
-    expectError(() => encodeNpyHeader('uint8', shape, { version: 1 }), 'INVALID_ARGUMENT', /too long for version 1/);
+    expectQuantError(() => encodeNpyHeader('uint8', shape, { version: 1 }), 'INVALID_ARGUMENT', /too long for version 1/);
   });
 });
 
@@ -198,7 +186,7 @@ describe('header helpers', () => {
     expect(npyDtypeOfCodes(new Uint8Array(1))).toBe('uint8');
     expect(npyDtypeOfCodes(new Int16Array(1))).toBe('int16');
     expect(npyDtypeOfCodes(new Uint16Array(1))).toBe('uint16');
-    expectError(() => npyDtypeOfCodes(new Float32Array(1) as never), 'INVALID_ARGUMENT', /got Float32Array/);
+    expectQuantError(() => npyDtypeOfCodes(new Float32Array(1) as never), 'INVALID_ARGUMENT', /got Float32Array/);
   });
 });
 
@@ -224,11 +212,11 @@ describe('toFloat32', () => {
     const out = new Float32Array(2);
     expect(toFloat32({ dtype: 'float32', shape: [2], data: new Float32Array([1, 2]) }, out)).toBe(out);
     expect(Array.from(out)).toEqual([1, 2]);
-    expectError(() => toFloat32({ dtype: 'int8', shape: [2], data: new Int8Array(2) }, new Float32Array(3)), 'SHAPE_MISMATCH', /3 elements/);
+    expectQuantError(() => toFloat32({ dtype: 'int8', shape: [2], data: new Int8Array(2) }, new Float32Array(3)), 'SHAPE_MISMATCH', /3 elements/);
   });
 
   it('refuses complex data', () => {
-    expectError(() => toFloat32({ dtype: 'complex128', shape: [1], data: new Float64Array(2) }), 'UNSUPPORTED', /complex128/);
+    expectQuantError(() => toFloat32({ dtype: 'complex128', shape: [1], data: new Float64Array(2) }), 'UNSUPPORTED', /complex128/);
   });
 });
 
@@ -251,34 +239,34 @@ describe('malformed and unsupported files', () => {
   it('bad magic', () => {
     const bad = good.slice();
     bad[1] = 0x50;
-    expectError(() => decodeNpy(bad), 'MALFORMED_FILE', /not a .npy file: expected the magic bytes .* got 93 50 55/);
-    expectError(() => decodeNpy(new TextEncoder().encode('PK\x03\x04 this is a zip')), 'MALFORMED_FILE', /not a .npy file/);
+    expectQuantError(() => decodeNpy(bad), 'MALFORMED_FILE', /not a .npy file: expected the magic bytes .* got 93 50 55/);
+    expectQuantError(() => decodeNpy(new TextEncoder().encode('PK\x03\x04 this is a zip')), 'MALFORMED_FILE', /not a .npy file/);
   });
 
   it('unknown version', () => {
     const bad = good.slice();
     bad[6] = 4;
-    expectError(() => decodeNpy(bad), 'MALFORMED_FILE', /unknown .npy format version 4.0/);
+    expectQuantError(() => decodeNpy(bad), 'MALFORMED_FILE', /unknown .npy format version 4.0/);
     bad[6] = 1;
     bad[7] = 1;
-    expectError(() => decodeNpy(bad), 'MALFORMED_FILE', /version 1.1/);
+    expectQuantError(() => decodeNpy(bad), 'MALFORMED_FILE', /version 1.1/);
   });
 
   it('truncated header, saying how many bytes are needed', () => {
-    const e1 = expectError(() => parseNpyHeader(good.subarray(0, 5)), 'MALFORMED_FILE', /truncated .npy/);
+    const e1 = expectQuantError(() => parseNpyHeader(good.subarray(0, 5)), 'MALFORMED_FILE', /truncated .npy/);
     expect(e1.details).toEqual({ needBytes: 12 });
-    const e2 = expectError(() => parseNpyHeader(good.subarray(0, 9)), 'MALFORMED_FILE', /length field needs 10 bytes, got 9/);
+    const e2 = expectQuantError(() => parseNpyHeader(good.subarray(0, 9)), 'MALFORMED_FILE', /length field needs 10 bytes, got 9/);
     expect(e2.details).toEqual({ needBytes: 10 });
-    const e3 = expectError(() => parseNpyHeader(good.subarray(0, 40)), 'MALFORMED_FILE', /truncated .npy header: it needs 128 bytes, got 40/);
+    const e3 = expectQuantError(() => parseNpyHeader(good.subarray(0, 40)), 'MALFORMED_FILE', /truncated .npy header: it needs 128 bytes, got 40/);
     expect(e3.details).toEqual({ needBytes: 128 });
     expect(parseNpyHeader(good.subarray(0, 128)).dataBytes).toBe(24);
   });
 
   it('truncated data and extra data', () => {
-    expectError(() => decodeNpy(good.subarray(0, 138)), 'MALFORMED_FILE', /truncated .npy: header says 24 bytes of data \(shape \[2, 3\] of float32\), file has 10/);
+    expectQuantError(() => decodeNpy(good.subarray(0, 138)), 'MALFORMED_FILE', /truncated .npy: header says 24 bytes of data \(shape \[2, 3\] of float32\), file has 10/);
     const longer = new Uint8Array(good.length + 4);
     longer.set(good);
-    expectError(() => decodeNpy(longer), 'MALFORMED_FILE', /header says 24 bytes of data .* file has 28/);
+    expectQuantError(() => decodeNpy(longer), 'MALFORMED_FILE', /header says 24 bytes of data .* file has 28/);
   });
 
   const badDicts: [string, RegExp][] = [
@@ -301,19 +289,19 @@ describe('malformed and unsupported files', () => {
   ];
   for (const [dict, message] of badDicts) {
     it(`bad dict ${dict}`, () => {
-      expectError(() => parseNpyHeader(withHeader(dict)), 'MALFORMED_FILE', message);
+      expectQuantError(() => parseNpyHeader(withHeader(dict)), 'MALFORMED_FILE', message);
     });
   }
 
   it('bad UTF-8 in a version 3 header', () => {
     const bytes = withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': ()}", 3);
     bytes[20] = 0xff;
-    expectError(() => parseNpyHeader(bytes), 'MALFORMED_FILE', /not valid UTF-8/);
+    expectQuantError(() => parseNpyHeader(bytes), 'MALFORMED_FILE', /not valid UTF-8/);
   });
 
   it('shape and data disagree', () => {
     const bytes = withHeader("{'descr': '<i2', 'fortran_order': False, 'shape': (3,)}", 1, new Uint8Array(4));
-    expectError(() => decodeNpy(bytes), 'MALFORMED_FILE', /header says 6 bytes of data .* file has 4/);
+    expectQuantError(() => decodeNpy(bytes), 'MALFORMED_FILE', /header says 6 bytes of data .* file has 4/);
   });
 
   const unsupported: [string, RegExp][] = [
@@ -325,7 +313,7 @@ describe('malformed and unsupported files', () => {
   ];
   for (const [descr, message] of unsupported) {
     it(`unsupported descr ${descr}`, () => {
-      expectError(() => parseNpyHeader(withHeader(`{'descr': ${descr}, 'fortran_order': False, 'shape': (1,)}`)), 'UNSUPPORTED', message);
+      expectQuantError(() => parseNpyHeader(withHeader(`{'descr': ${descr}, 'fortran_order': False, 'shape': (1,)}`)), 'UNSUPPORTED', message);
     });
   }
 });

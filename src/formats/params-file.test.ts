@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { QuantError } from '../core/errors.js';
+import type { QuantError } from '../core/errors.js';
+import { expectQuantError } from '../../test/helpers/quant-error.js';
 import type { QParams } from '../core/qparams.js';
 import { computeQParams } from '../core/quantize.js';
 import type { ParamsFileV1 } from './params-file.js';
@@ -31,17 +32,7 @@ function roundTrip(p: QParams): QParams {
 }
 
 function expectInvalid(json: unknown, message: string | RegExp): QuantError {
-  let err: unknown;
-  try {
-    decodeParamsFile(json);
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(QuantError);
-  expect((err as QuantError).code).toBe('INVALID_PARAMS');
-  if (typeof message === 'string') expect((err as QuantError).message).toBe(message);
-  else expect((err as QuantError).message).toMatch(message);
-  return err as QuantError;
+  return expectQuantError(() => decodeParamsFile(json), 'INVALID_PARAMS', message);
 }
 
 describe('encodeParamsFile / decodeParamsFile', () => {

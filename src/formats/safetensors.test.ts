@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { QuantError } from '../core/errors.js';
+import { expectQuantError } from '../../test/helpers/quant-error.js';
 import type { SafetensorsDtype, SafetensorsTensorSpec } from './safetensors.js';
 import {
   decodeSafetensors,
@@ -45,19 +45,6 @@ const hexOf = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).pad
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const bitsOf = (f: Float32Array): number[] => Array.from(new Uint32Array(f.buffer, f.byteOffset, f.length));
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-
-function expectError(fn: () => unknown, code: string, message: RegExp): QuantError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuantError);
-    expect((e as QuantError).code).toBe(code);
-    expect((e as QuantError).message).toMatch(message);
-    expect((e as QuantError).message).not.toContain('\n');
-    return e as QuantError;
-  }
-  throw new Error('expected a QuantError');
-}
 
 /** A file from a header text (no padding unless given) and data bytes. */
 function fileOf(header: string, data: Uint8Array | number = 0): Uint8Array {
@@ -132,7 +119,7 @@ describe('decodeSafetensors against files the reference wrote', () => {
 
   it('names the tensors it has when asked for one it lacks', () => {
     const { tensorBytes } = decodeSafetensors(readFixture('floats.safetensors'));
-    expectError(() => tensorBytes('nope'), 'INVALID_ARGUMENT', /no tensor named 'nope' in this file \(it has 'lm_head.weight', /);
+    expectQuantError(() => tensorBytes('nope'), 'INVALID_ARGUMENT', /no tensor named 'nope' in this file \(it has 'lm_head.weight', /);
   });
 });
 
@@ -232,27 +219,27 @@ describe('encodeSafetensors', () => {
     const ok: SafetensorsTensorSpec = { name: 'a', dtype: 'F32', shape: [2] };
     const bad = (specs: unknown[], m?: unknown): unknown =>
       encodeSafetensorsHeader(specs as SafetensorsTensorSpec[], m as Record<string, string> | undefined);
-    expectError(() => bad([{ ...ok, name: '' }]), 'INVALID_ARGUMENT', /tensor 0: name must be a non-empty string, got ""/);
-    expectError(() => bad([{ ...ok, name: 3 }]), 'INVALID_ARGUMENT', /name must be a non-empty string, got 3/);
-    expectError(() => bad([ok, { ...ok }]), 'INVALID_ARGUMENT', /tensor 'a' is given more than once/);
-    expectError(() => bad([{ ...ok, name: '__metadata__' }]), 'INVALID_ARGUMENT', /'__metadata__' is the header's metadata key/);
-    expectError(() => bad([{ ...ok, name: 'x\uD800' }]), 'INVALID_ARGUMENT', /lone UTF-16 surrogate/);
-    expectError(() => bad([{ ...ok, dtype: 'F4' }]), 'INVALID_ARGUMENT', /tensor 'a': unknown dtype "F4" \(known: BOOL, U8, /);
-    expectError(() => bad([{ ...ok, shape: [-1] }]), 'INVALID_ARGUMENT', /shape must be an array of non-negative integers, got \[-1\]/);
-    expectError(() => bad([{ ...ok, shape: [1.5] }]), 'INVALID_ARGUMENT', /got \[1\.5\]/);
-    expectError(() => bad([{ ...ok, shape: [NaN] }]), 'INVALID_ARGUMENT', /got \[null\]/);
-    expectError(() => bad([{ ...ok, shape: 2 }]), 'INVALID_ARGUMENT', /got 2/);
-    expectError(() => bad([{ ...ok, shape: [2 ** 30, 2 ** 30, 2 ** 30] }]), 'INVALID_ARGUMENT', /F32 \[1073741824, 1073741824, 1073741824\] would need more than 2\^53 bytes/);
-    expectError(() => bad([ok], { k: 1 }), 'INVALID_ARGUMENT', /metadata 'k' must be a string, got 1/);
-    expectError(() => bad([ok], ['x']), 'INVALID_ARGUMENT', /metadata must be an object of strings, got \["x"\]/);
-    expectError(() => bad([ok], { k: '\uDC00' }), 'INVALID_ARGUMENT', /metadata 'k' "\\udc00" has a lone UTF-16 surrogate/);
-    expectError(
+    expectQuantError(() => bad([{ ...ok, name: '' }]), 'INVALID_ARGUMENT', /tensor 0: name must be a non-empty string, got ""/);
+    expectQuantError(() => bad([{ ...ok, name: 3 }]), 'INVALID_ARGUMENT', /name must be a non-empty string, got 3/);
+    expectQuantError(() => bad([ok, { ...ok }]), 'INVALID_ARGUMENT', /tensor 'a' is given more than once/);
+    expectQuantError(() => bad([{ ...ok, name: '__metadata__' }]), 'INVALID_ARGUMENT', /'__metadata__' is the header's metadata key/);
+    expectQuantError(() => bad([{ ...ok, name: 'x\uD800' }]), 'INVALID_ARGUMENT', /lone UTF-16 surrogate/);
+    expectQuantError(() => bad([{ ...ok, dtype: 'F4' }]), 'INVALID_ARGUMENT', /tensor 'a': unknown dtype "F4" \(known: BOOL, U8, /);
+    expectQuantError(() => bad([{ ...ok, shape: [-1] }]), 'INVALID_ARGUMENT', /shape must be an array of non-negative integers, got \[-1\]/);
+    expectQuantError(() => bad([{ ...ok, shape: [1.5] }]), 'INVALID_ARGUMENT', /got \[1\.5\]/);
+    expectQuantError(() => bad([{ ...ok, shape: [NaN] }]), 'INVALID_ARGUMENT', /got \[null\]/);
+    expectQuantError(() => bad([{ ...ok, shape: 2 }]), 'INVALID_ARGUMENT', /got 2/);
+    expectQuantError(() => bad([{ ...ok, shape: [2 ** 30, 2 ** 30, 2 ** 30] }]), 'INVALID_ARGUMENT', /F32 \[1073741824, 1073741824, 1073741824\] would need more than 2\^53 bytes/);
+    expectQuantError(() => bad([ok], { k: 1 }), 'INVALID_ARGUMENT', /metadata 'k' must be a string, got 1/);
+    expectQuantError(() => bad([ok], ['x']), 'INVALID_ARGUMENT', /metadata must be an object of strings, got \["x"\]/);
+    expectQuantError(() => bad([ok], { k: '\uDC00' }), 'INVALID_ARGUMENT', /metadata 'k' "\\udc00" has a lone UTF-16 surrogate/);
+    expectQuantError(
       () => bad([{ name: 'p', dtype: 'U8', shape: [2 ** 52] }, { name: 'q', dtype: 'U8', shape: [2 ** 52] }]),
       'INVALID_ARGUMENT',
       /the tensors need 9007199254740992 bytes in all, more than 2\^53/,
     );
-    expectError(() => encodeSafetensors([{ ...ok, data: new Uint8Array(7) }]), 'INVALID_ARGUMENT', /tensor 'a': data has 7 bytes, but F32 \[2\] needs 8/);
-    expectError(
+    expectQuantError(() => encodeSafetensors([{ ...ok, data: new Uint8Array(7) }]), 'INVALID_ARGUMENT', /tensor 'a': data has 7 bytes, but F32 \[2\] needs 8/);
+    expectQuantError(
       () => encodeSafetensors([{ ...ok, data: new Float32Array(2) as unknown as Uint8Array }]),
       'INVALID_ARGUMENT',
       /tensor 'a': data must be a Uint8Array/,
@@ -262,9 +249,9 @@ describe('encodeSafetensors', () => {
   it('refuses a header longer than readers accept', () => {
     const long = 'x'.repeat(1_000_000);
     const specs = Array.from({ length: 101 }, (_, i): SafetensorsTensorSpec => ({ name: `${i}${long}`, dtype: 'U8', shape: [0] }));
-    expectError(() => encodeSafetensorsHeader(specs), 'INVALID_ARGUMENT', /the header would be more than 100000000 bytes, more than the 100000000 safetensors readers accept/);
+    expectQuantError(() => encodeSafetensorsHeader(specs), 'INVALID_ARGUMENT', /the header would be more than 100000000 bytes, more than the 100000000 safetensors readers accept/);
     const metadata = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, long]));
-    expectError(() => encodeSafetensorsHeader([], metadata), 'INVALID_ARGUMENT', /the header would be more than 100000000 bytes/);
+    expectQuantError(() => encodeSafetensorsHeader([], metadata), 'INVALID_ARGUMENT', /the header would be more than 100000000 bytes/);
   });
 });
 
@@ -366,14 +353,14 @@ describe('malformed files', () => {
 
   for (const [name, message] of Object.entries(MALFORMED)) {
     it(`refuses ${name} with one line naming the problem`, () => {
-      expectError(() => decodeSafetensors(readFixture(`malformed/${name}.safetensors`)), 'MALFORMED_FILE', message);
+      expectQuantError(() => decodeSafetensors(readFixture(`malformed/${name}.safetensors`)), 'MALFORMED_FILE', message);
     });
   }
 
   it('refuses duplicate keys, which JSON.parse would silently merge (the reference keeps the last)', () => {
     const t = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
-    expectError(() => decodeSafetensors(fileOf(`{"a":${t},"a":${t}}`, 4)), 'MALFORMED_FILE', /header: the key 'a' appears more than once/);
-    expectError(
+    expectQuantError(() => decodeSafetensors(fileOf(`{"a":${t},"a":${t}}`, 4)), 'MALFORMED_FILE', /header: the key 'a' appears more than once/);
+    expectQuantError(
       () => decodeSafetensors(fileOf(`{"__metadata__":{},"a\\u0062":${t},"ab":${t}}`, 4)),
       'MALFORMED_FILE',
       /the key 'ab' appears more than once/,
@@ -386,33 +373,33 @@ describe('malformed files', () => {
   it('refuses dtypes it does not know, newer ones included, rather than guess their size', () => {
     for (const dtype of ['F4', 'F8_E8M0', 'C64', 'f32']) {
       const file = fileOf(`{"a":{"dtype":"${dtype}","shape":[2],"data_offsets":[0,1]}}`, 1);
-      expectError(() => decodeSafetensors(file), 'MALFORMED_FILE', new RegExp(`tensor 'a': unknown dtype '${dtype}' \\(known: BOOL, `));
+      expectQuantError(() => decodeSafetensors(file), 'MALFORMED_FILE', new RegExp(`tensor 'a': unknown dtype '${dtype}' \\(known: BOOL, `));
     }
-    expectError(() => decodeSafetensors(fileOf('{"a":{"dtype":3,"shape":[],"data_offsets":[0,1]}}', 1)), 'MALFORMED_FILE', /tensor 'a': dtype must be a string, got 3/);
+    expectQuantError(() => decodeSafetensors(fileOf('{"a":{"dtype":3,"shape":[],"data_offsets":[0,1]}}', 1)), 'MALFORMED_FILE', /tensor 'a': dtype must be a string, got 3/);
   });
 
   it('refuses other broken headers', () => {
     const t = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
-    expectError(() => decodeSafetensors(fileOf(`{"__metadata__":["x"],"a":${t}}`, 4)), 'MALFORMED_FILE', /__metadata__ must be an object of strings, got \["x"\]/);
-    expectError(() => decodeSafetensors(fileOf('"text"')), 'MALFORMED_FILE', /header must be a JSON object, got "text"/);
-    expectError(() => decodeSafetensors(fileOf('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,"1"]}}', 1)), 'MALFORMED_FILE', /got \[0,"1"\]/);
-    expectError(
+    expectQuantError(() => decodeSafetensors(fileOf(`{"__metadata__":["x"],"a":${t}}`, 4)), 'MALFORMED_FILE', /__metadata__ must be an object of strings, got \["x"\]/);
+    expectQuantError(() => decodeSafetensors(fileOf('"text"')), 'MALFORMED_FILE', /header must be a JSON object, got "text"/);
+    expectQuantError(() => decodeSafetensors(fileOf('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,"1"]}}', 1)), 'MALFORMED_FILE', /got \[0,"1"\]/);
+    expectQuantError(
       () => decodeSafetensors(fileOf('{"a":{"dtype":"U8","shape":[9007199254740992],"data_offsets":[0,1]}}', 1)),
       'MALFORMED_FILE',
       /shape must be an array of non-negative integers, got \[9007199254740992\]/,
     );
-    expectError(
+    expectQuantError(
       () => decodeSafetensors(fileOf('{"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,1]}}', 1)),
       'MALFORMED_FILE',
       /tensor 'a': F64 \[4294967296, 4294967296\] would need more than 2\^53 bytes/,
     );
     // An empty tensor placed past the data is a hole, as in the reference.
-    expectError(
+    expectQuantError(
       () => decodeSafetensors(fileOf(`{"a":${t},"e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]}}`, 4)),
       'MALFORMED_FILE',
       /tensor 'e': data_offsets \[8, 8\] leave a hole of 4 bytes after tensor 'a', which ends at 4/,
     );
-    expectError(() => decodeSafetensors(fileOf('{}', 3)), 'MALFORMED_FILE', /the tensors end at byte 0 of the data buffer, but it holds 3 bytes: 3 trailing bytes/);
+    expectQuantError(() => decodeSafetensors(fileOf('{}', 3)), 'MALFORMED_FILE', /the tensors end at byte 0 of the data buffer, but it holds 3 bytes: 3 trailing bytes/);
   });
 
   it('checks the header size field against the limit and the file', () => {
@@ -424,13 +411,13 @@ describe('malformed files', () => {
     };
     expect(safetensorsHeaderSize(first8(SAFETENSORS_MAX_HEADER), 8 + SAFETENSORS_MAX_HEADER)).toBe(SAFETENSORS_MAX_HEADER);
     expect(safetensorsHeaderSize(first8(16), 24)).toBe(16);
-    expectError(() => safetensorsHeaderSize(first8(16), 23), 'MALFORMED_FILE', /header size 16 needs a file of at least 24 bytes, but the file has 23/);
-    expectError(() => safetensorsHeaderSize(first8(0xffffffff, 0xffffffff), 100), 'MALFORMED_FILE', /header size 18446744073709551615 is more than/);
-    expectError(() => safetensorsHeaderSize(first8(0, 1), 100), 'MALFORMED_FILE', /header size 4294967296 is more than/);
-    expectError(() => safetensorsHeaderSize(new Uint8Array(4), 100), 'INVALID_ARGUMENT', /first8 must hold the file's first 8 bytes, got 4/);
-    expectError(() => safetensorsHeaderSize(first8(2), -1), 'INVALID_ARGUMENT', /fileSize must be a non-negative integer, got -1/);
-    expectError(() => parseSafetensorsHeader(utf8('{}'), 9), 'MALFORMED_FILE', /header size 2 needs a file of at least 10 bytes, but the file has 9/);
-    expectError(() => parseSafetensorsHeader(utf8('{}'), 1.5), 'INVALID_ARGUMENT', /fileSize must be a non-negative integer, got 1.5/);
+    expectQuantError(() => safetensorsHeaderSize(first8(16), 23), 'MALFORMED_FILE', /header size 16 needs a file of at least 24 bytes, but the file has 23/);
+    expectQuantError(() => safetensorsHeaderSize(first8(0xffffffff, 0xffffffff), 100), 'MALFORMED_FILE', /header size 18446744073709551615 is more than/);
+    expectQuantError(() => safetensorsHeaderSize(first8(0, 1), 100), 'MALFORMED_FILE', /header size 4294967296 is more than/);
+    expectQuantError(() => safetensorsHeaderSize(new Uint8Array(4), 100), 'INVALID_ARGUMENT', /first8 must hold the file's first 8 bytes, got 4/);
+    expectQuantError(() => safetensorsHeaderSize(first8(2), -1), 'INVALID_ARGUMENT', /fileSize must be a non-negative integer, got -1/);
+    expectQuantError(() => parseSafetensorsHeader(utf8('{}'), 9), 'MALFORMED_FILE', /header size 2 needs a file of at least 10 bytes, but the file has 9/);
+    expectQuantError(() => parseSafetensorsHeader(utf8('{}'), 1.5), 'INVALID_ARGUMENT', /fileSize must be a non-negative integer, got 1.5/);
   });
 });
 
@@ -474,15 +461,15 @@ describe('floatTensorToFloat32', () => {
     const shared = new Float32Array(6);
     floatTensorToFloat32('BF16', new Uint8Array([0x80, 0x3f]), shared.subarray(5));
     expect(Array.from(shared)).toEqual([0, 0, 0, 0, 0, 1]);
-    expectError(() => floatTensorToFloat32('F32', F32([1, 2, 3]), out), 'INVALID_ARGUMENT', /out has 2 elements, but 12 bytes of F32 hold 3/);
+    expectQuantError(() => floatTensorToFloat32('F32', F32([1, 2, 3]), out), 'INVALID_ARGUMENT', /out has 2 elements, but 12 bytes of F32 hold 3/);
   });
 
   it('refuses non-float dtypes and partial elements', () => {
     for (const dtype of ['I8', 'U8', 'BOOL', 'I32', 'I64', 'F8_E4M3', 'F8_E5M2'] as const) {
-      expectError(() => floatTensorToFloat32(dtype, new Uint8Array(8)), 'UNSUPPORTED', new RegExp(`reads F16, BF16, F32 and F64, not ${dtype}$`));
+      expectQuantError(() => floatTensorToFloat32(dtype, new Uint8Array(8)), 'UNSUPPORTED', new RegExp(`reads F16, BF16, F32 and F64, not ${dtype}$`));
     }
-    expectError(() => floatTensorToFloat32('F64', new Uint8Array(12)), 'INVALID_ARGUMENT', /12 bytes is not a whole number of F64 elements \(8 bytes each\)/);
-    expectError(() => floatTensorToFloat32('X' as SafetensorsDtype, new Uint8Array(4)), 'INVALID_ARGUMENT', /unknown dtype "X"/);
+    expectQuantError(() => floatTensorToFloat32('F64', new Uint8Array(12)), 'INVALID_ARGUMENT', /12 bytes is not a whole number of F64 elements \(8 bytes each\)/);
+    expectQuantError(() => floatTensorToFloat32('X' as SafetensorsDtype, new Uint8Array(4)), 'INVALID_ARGUMENT', /unknown dtype "X"/);
     expect(floatTensorToFloat32('F16', new Uint8Array(0)).length).toBe(0);
   });
 });
