@@ -1,9 +1,10 @@
-import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
+import { closeSync, read, readSync } from 'node:fs';
 import { QuantError } from '../core/errors.js';
 import type { NpyArray, NpyData, NpyHeader } from '../formats/npy.js';
 import { decodeNpy, NPY_DTYPES, npyHeaderBytesNeeded, parseNpyHeader, toFloat32 } from '../formats/npy.js';
 import { PLATFORM_LITTLE_ENDIAN } from '../formats/npy-dtype.js';
 import { describeFsError } from './fs-error.js';
+import { openAndParse, readAt } from './file-read.js';
 
 /** Enough for the fixed part of any header version (magic, version, 4-byte length). */
 const PREFIX_BYTES = 12;
@@ -34,18 +35,11 @@ export class NpyFileReader {
 
   /** Opens and checks a .npy file: MALFORMED_FILE if it is not one or is truncated, IO_ERROR if unreadable. */
   static open(path: string): NpyFileReader {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (e) {
-      throw new QuantError('IO_ERROR', `cannot read '${path}': ${describeFsError(e)}`, { cause: e });
-    }
-    try {
-      const fileBytes = fstatSync(fd).size;
-      const prefix = readExactly(fd, path, 0, Math.min(PREFIX_BYTES, fileBytes));
+    return openAndParse(path, (fd, fileBytes) => {
+      const prefix = readAt(fd, path, 0, Math.min(PREFIX_BYTES, fileBytes));
       if (prefix.length < 10) throw new QuantError('MALFORMED_FILE', `'${path}' is not a .npy file: it has only ${fileBytes} bytes`);
       const headerBytes = npyHeaderBytesNeeded(prefix);
-      const header = parseNpyHeader(readExactly(fd, path, 0, Math.min(headerBytes, fileBytes)));
+      const header = parseNpyHeader(readAt(fd, path, 0, Math.min(headerBytes, fileBytes)));
       const available = fileBytes - header.dataOffset;
       if (available !== header.dataBytes) {
         throw new QuantError(
@@ -57,14 +51,9 @@ export class NpyFileReader {
         throw new QuantError('UNSUPPORTED', `'${path}' holds ${header.dtype} values: expected real numbers (float, int or bool)`);
       }
       return new NpyFileReader(path, fd, header);
-    } catch (e) {
-      closeSync(fd);
-      if (e instanceof QuantError && (e.code === 'MALFORMED_FILE' || e.code === 'UNSUPPORTED') && !e.message.includes(path)) {
-        throw new QuantError(e.code, `${path}: ${e.message}`, { cause: e, details: e.details });
-      }
-      throw e;
-    }
+    });
   }
+
 
   /** True when elements are read straight off the disk into the caller's buffer (no conversion). */
   get isRawFloat32(): boolean {
@@ -192,22 +181,6 @@ export class NpyFileReader {
     this.decodedArray = undefined;
     return toFloat32(arr, new Float32Array(this.size));
   }
-}
-
-function readExactly(fd: number, path: string, position: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let off = 0;
-  while (off < n) {
-    let got: number;
-    try {
-      got = readSync(fd, out, off, n - off, position + off);
-    } catch (e) {
-      throw new QuantError('IO_ERROR', `cannot read '${path}': ${describeFsError(e)}`, { cause: e });
-    }
-    if (got === 0) break;
-    off += got;
-  }
-  return out.subarray(0, off);
 }
 
 function swapWords(bytes: Uint8Array, width: number): void {

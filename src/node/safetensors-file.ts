@@ -1,8 +1,8 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { QuantError } from '../core/errors.js';
 import type { SafetensorsHeader, SafetensorsTensorInfo } from '../formats/safetensors.js';
 import { floatTensorToFloat32, parseSafetensorsHeader, safetensorsHeaderSize } from '../formats/safetensors.js';
-import { describeFsError } from './fs-error.js';
+import { openAndParse, readFully } from './file-read.js';
 
 /**
  * A .safetensors file opened for reading tensor by tensor: the header is read and checked up
@@ -26,24 +26,14 @@ export class SafetensorsFileReader {
 
   /** Opens and checks a .safetensors file: MALFORMED_FILE if it is not one, IO_ERROR if unreadable. */
   static open(path: string): SafetensorsFileReader {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (e) {
-      throw new QuantError('IO_ERROR', `cannot read '${path}': ${describeFsError(e)}`, { cause: e });
-    }
-    try {
-      const fileSize = fstatSync(fd).size;
+    return openAndParse(path, (fd, fileSize) => {
       if (fileSize < 8) throw new QuantError('MALFORMED_FILE', `not a safetensors file: it has only ${fileSize} bytes (at least the 8-byte header size is needed)`);
       const n = safetensorsHeaderSize(readExactly(fd, path, 0, 8), fileSize);
       const header = parseSafetensorsHeader(readExactly(fd, path, 8, n), fileSize);
       return new SafetensorsFileReader(path, fd, fileSize, header);
-    } catch (e) {
-      closeSync(fd);
-      if (e instanceof QuantError && e.code === 'MALFORMED_FILE') throw new QuantError(e.code, `'${path}': ${e.message}`, { cause: e });
-      throw e;
-    }
+    });
   }
+
 
   /** The tensor's entry; INVALID_ARGUMENT naming the file when there is none of that name. */
   tensor(name: string): SafetensorsTensorInfo {
@@ -71,7 +61,7 @@ export class SafetensorsFileReader {
     if (offset < 0 || offset + out.length > t.end - t.begin) {
       throw new QuantError('INVALID_ARGUMENT', `bytes [${offset}, ${offset + out.length}) are outside tensor '${t.name}' (${t.end - t.begin} bytes)`);
     }
-    readExactlyInto(this.openFd(), this.path, this.header.dataStart + t.begin + offset, out);
+    readFully(this.openFd(), this.path, this.header.dataStart + t.begin + offset, out);
   }
 
   close(): void {
@@ -88,21 +78,6 @@ export class SafetensorsFileReader {
 
 function readExactly(fd: number, path: string, position: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
-  readExactlyInto(fd, path, position, out);
+  readFully(fd, path, position, out);
   return out;
-}
-
-function readExactlyInto(fd: number, path: string, position: number, out: Uint8Array): void {
-  const length = out.length;
-  let done = 0;
-  try {
-    while (done < length) {
-      const n = readSync(fd, out, done, length - done, position + done);
-      if (n === 0) throw new QuantError('MALFORMED_FILE', `'${path}' ended after ${position + done} bytes, expected ${position + length}`);
-      done += n;
-    }
-  } catch (e) {
-    if (e instanceof QuantError) throw e;
-    throw new QuantError('IO_ERROR', `cannot read '${path}': ${describeFsError(e)}`, { cause: e });
-  }
 }
