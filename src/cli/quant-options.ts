@@ -235,3 +235,15 @@ export function parseSelection(raw: Record<string, unknown>): { include?: RegExp
   };
   return { include: compile('include', raw.include), exclude: compile('exclude', raw.exclude) };
 }
+
+/** Everything quantize and fake-quant read from their command line, validated. */
+export interface QuantCommandOptions {
+  readonly opts: QuantCliOptions;
+  readonly observer: CliObserver;
+  readonly selection: { include?: RegExp; exclude?: RegExp };
+}
+
+export function parseQuantCommand(raw: Record<string, unknown>): QuantCommandOptions {
+  const opts = parseQuantOptions(raw);
+  return { opts, observer: parseFileObserver(raw, opts), selection: parseSelection(raw) };
+}

@@ -1,6 +1,5 @@
 import type { Granularity } from '../core/layout.js';
 import { OutputSet } from '../node/atomic-file.js';
-import type { ObserverChoice } from '../node/observe-npy-file.js';
 import { SafetensorsFileReader } from '../node/safetensors-file.js';
 import type { SafetensorsQuantizeResult, SafetensorsSelection } from '../node/safetensors-quantize.js';
 import { dequantizeSafetensorsFile, fakeQuantizeSafetensorsFile, quantizeSafetensorsFile } from '../node/safetensors-quantize.js';
@@ -8,7 +7,7 @@ import type { SourceFloatDtype } from '../formats/quantized-safetensors.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './exit-codes.js';
 import { createProgress } from './progress.js';
-import type { QuantCliOptions } from './quant-options.js';
+import type { QuantCliOptions, QuantCommandOptions } from './quant-options.js';
 
 /** Whether a path names a safetensors file (by its extension: the format has no magic number). */
 export function isSafetensorsPath(path: string): boolean {
@@ -26,7 +25,7 @@ export function checkSafetensorsFlags(opts: QuantCliOptions): void {
 }
 
 /** --include / --exclude only select tensors of a safetensors file. */
-export function checkNpyFlags(selection: SafetensorsSelection): void {
+function checkNpyFlags(selection: SafetensorsSelection): void {
   if (selection.include || selection.exclude) throw new UsageError('--include and --exclude select tensors of a .safetensors input');
 }
 
@@ -65,14 +64,21 @@ async function run(
   }
 }
 
-export interface SafetensorsQuantizeCli {
-  readonly opts: QuantCliOptions;
-  readonly observer: ObserverChoice;
-  readonly selection: SafetensorsSelection;
+/**
+ * quantize or fake-quant of a .safetensors input, with a one-line summary on stdout: true when the
+ * input was one (done), false for a .npy input, which the command handles (after refusing the
+ * safetensors-only flags).
+ */
+export async function handledAsSafetensors(io: CliIo, input: string, mode: 'quantize' | 'fake-quant', cli: QuantCommandOptions): Promise<boolean> {
+  if (!isSafetensorsPath(input)) {
+    checkNpyFlags(cli.selection);
+    return false;
+  }
+  await runSafetensorsQuantize(io, input, mode, cli);
+  return true;
 }
 
-/** quantize or fake-quant of a .safetensors file, with a one-line summary on stdout. */
-export async function runSafetensorsQuantize(io: CliIo, input: string, mode: 'quantize' | 'fake-quant', cli: SafetensorsQuantizeCli): Promise<void> {
+async function runSafetensorsQuantize(io: CliIo, input: string, mode: 'quantize' | 'fake-quant', cli: QuantCommandOptions): Promise<void> {
   const { opts } = cli;
   checkSafetensorsFlags(opts);
   const options = {
@@ -81,7 +87,7 @@ export async function runSafetensorsQuantize(io: CliIo, input: string, mode: 'qu
     narrow: opts.narrow,
     granularity: opts.granularity,
     allowInf: opts.allowInf,
-    observer: cli.observer,
+    observer: cli.observer.choice,
     rounding: opts.rounding,
     seed: opts.seed,
     include: cli.selection.include,

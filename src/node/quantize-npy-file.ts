@@ -24,28 +24,34 @@ export interface ByteSink {
   write(bytes: Uint8Array): void;
 }
 
-export interface NpyFileQuantizeOptions {
-  readonly dtype?: QuantDtypeName;
+/** How a file's values are quantized, whatever the file (.npy here, .safetensors per tensor). */
+export interface FileQuantizeScheme {
   readonly symmetric?: boolean;
   readonly narrow?: boolean;
+  /** For a .safetensors file, applied to every chosen tensor (an axis counts in that tensor's rank). */
   readonly granularity?: Granularity;
   readonly allowInf?: boolean;
-  /** Use these parameters instead of computing them (dtype and granularity come from them). */
-  readonly params?: QParams;
   /**
    * Choose the range with this observer (createObserver's names and options) instead of plain
    * min/max; per-tensor or per-channel only, and without allowInf (observers reject ±Infinity).
    */
   readonly observer?: ObserverChoice;
   readonly rounding?: 'half-even' | 'stochastic';
+  /** Seed of stochastic rounding (a .safetensors file restarts it for each tensor). */
   readonly seed?: number;
   /** quantize only: write 2- and 4-bit codes packed as ONNX stores them, as a flat uint8 array. */
   readonly pack?: boolean;
+  /** Called as work progresses: elements done out of the total the whole run will do. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface NpyFileQuantizeOptions extends FileQuantizeScheme {
+  readonly dtype?: QuantDtypeName;
+  /** Use these parameters instead of computing them (dtype and granularity come from them). */
+  readonly params?: QParams;
   /** Runs the kernels (a KernelPool to use worker threads; the caller closes it); default this thread. */
   readonly runner?: ChunkRunner;
   readonly chunkElements?: number;
-  /** Called as work progresses: elements done out of a total over every pass. */
-  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface NpyFileQuantizeResult {

@@ -25,8 +25,7 @@ import {
 } from '../formats/quantized-safetensors.js';
 import type { SafetensorsDtype, SafetensorsTensorInfo, SafetensorsTensorSpec } from '../formats/safetensors.js';
 import { encodeSafetensorsHeader, floatTensorToFloat32 } from '../formats/safetensors.js';
-import type { ObserverChoice } from './observe-npy-file.js';
-import type { ByteSink } from './quantize-npy-file.js';
+import type { ByteSink, FileQuantizeScheme } from './quantize-npy-file.js';
 import { packedLength } from './quantize-npy-file.js';
 import type { SafetensorsFileReader } from './safetensors-file.js';
 
@@ -38,22 +37,8 @@ export interface SafetensorsSelection {
   readonly exclude?: RegExp;
 }
 
-export interface SafetensorsQuantizeOptions extends SafetensorsSelection {
+export interface SafetensorsQuantizeOptions extends SafetensorsSelection, FileQuantizeScheme {
   readonly dtype: QuantDtypeName;
-  readonly symmetric?: boolean;
-  readonly narrow?: boolean;
-  /** Applied to every chosen tensor (an axis counts in that tensor's rank). */
-  readonly granularity?: Granularity;
-  readonly allowInf?: boolean;
-  /** The range of each tensor by this observer instead of min/max (per-tensor or per-channel). */
-  readonly observer?: ObserverChoice;
-  readonly rounding?: 'half-even' | 'stochastic';
-  /** Stochastic rounding: each tensor draws from a generator seeded with this. */
-  readonly seed?: number;
-  /** quantize only: 2- and 4-bit codes packed as ONNX stores them (flat U8). */
-  readonly pack?: boolean;
-  /** Called after each tensor with the elements done out of those of every chosen tensor. */
-  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface SafetensorsTensorResult {

@@ -3,8 +3,8 @@ import { fakeQuantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseFileObserver, parseQuantOptions, parseSelection } from '../quant-options.js';
-import { checkNpyFlags, isSafetensorsPath, runSafetensorsQuantize } from '../safetensors-run.js';
+import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
+import { handledAsSafetensors } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -27,14 +27,9 @@ Examples:
   quantkit fake-quant act.npy -o act.fq.npy --dtype uint8 --observer percentile --percentile 99.9`,
     );
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
-      const opts = parseQuantOptions(raw);
-      const observer = parseFileObserver(raw, opts);
-      const selection = parseSelection(raw);
-      if (isSafetensorsPath(input)) {
-        await runSafetensorsQuantize(io, input, 'fake-quant', { opts, observer: observer.choice, selection });
-        return;
-      }
-      checkNpyFlags(selection);
+      const cli = parseQuantCommand(raw);
+      if (await handledAsSafetensors(io, input, 'fake-quant', cli)) return;
+      const { opts, observer } = cli;
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);

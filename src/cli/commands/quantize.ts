@@ -5,8 +5,8 @@ import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
-import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseFileObserver, parseQuantOptions, parseSelection } from '../quant-options.js';
-import { checkNpyFlags, isSafetensorsPath, runSafetensorsQuantize } from '../safetensors-run.js';
+import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
+import { handledAsSafetensors } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
 
@@ -44,14 +44,9 @@ Examples:
   quantkit quantize act.npy -o act.q.npy --dtype uint8 --observer percentile --percentile 99.9`,
     );
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
-      const opts = parseQuantOptions(raw);
-      const observer = parseFileObserver(raw, opts);
-      const selection = parseSelection(raw);
-      if (isSafetensorsPath(input)) {
-        await runSafetensorsQuantize(io, input, 'quantize', { opts, observer: observer.choice, selection });
-        return;
-      }
-      checkNpyFlags(selection);
+      const cli = parseQuantCommand(raw);
+      if (await handledAsSafetensors(io, input, 'quantize', cli)) return;
+      const { opts, observer } = cli;
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
