@@ -204,6 +204,17 @@ describe('entropyThreshold', () => {
     expect(got).toEqual({ min: Math.fround(-1 + 28 * (2 / 64)), max: Math.fround(-1 + 37 * (2 / 64)), divergence: 0 });
   });
 
+  it('settles an exact tie by direct evaluation, not by the estimates’ rounding noise', () => {
+    // KL is exactly 0 for all four candidates, but the prefix-sum estimates differ by ~1e-16 and
+    // rank the last one first; the direct re-check keeps the first, as the direct search does.
+    const counts = new Float64Array([0, 0, 0, 0, 0, 0, 1, 2, 1, 0, 0, 0, 0, 0, 0, 0]);
+    expect(oracleDivergences(counts, 8).slice(0, 4)).toEqual([0, 0, 0, 0]);
+    const { lower, upper } = entropyDivergenceBounds(counts, 8);
+    const middle = (k: number) => (lower[k] + upper[k]) / 2;
+    expect(middle(3)).toBeLessThan(Math.min(middle(0), middle(1), middle(2)));
+    expect(entropyThreshold(counts, -1, 1, -1, 1, 8)).toEqual({ min: -0.5, max: 0.625, divergence: 0 });
+  });
+
   it('returns the whole span with an infinite divergence when no candidate can be smoothed', () => {
     expectSame(new Float64Array(32), 8);
     expect(entropyThreshold(new Float64Array(32), -1, 1, -0.5, 0.5, 8)).toEqual({ min: -0.5, max: 0.5, divergence: Infinity });
