@@ -112,6 +112,16 @@ export interface CalibrateOptions {
   readonly channelDim?: number | null;
 }
 
+/** What one call on a copy of a Quantizer changed, for the original to take on (Quantizer.applyCopyEffects). */
+export interface CopyEffects {
+  /** The copy's exportParameters() after the call; absent for calls that change no parameters (dequantize). */
+  readonly parameters?: unknown;
+  /** The copy's getStats() after the call: it started fresh, so its counts are the call's (its cache counts are ignored). */
+  readonly stats: QuantizerStats;
+  /** The parameters the call dequantized integer codes with (dequantize, quantizeDequantize), else null/absent. */
+  readonly dequantizedWith?: QParams | null;
+}
+
 /** Calibrated state of one layer: an immutable snapshot, replaced whole (never mutated). */
 export interface CalibratedEntry {
   readonly params: QParams;
@@ -411,15 +421,12 @@ export class Quantizer {
   private dequantizeInto(codes: CodeArray, shape: readonly number[], params: QParams, out: Float32Array, cfg: QuantizerConfig): boolean {
     const layout = layoutForParams(codes.length, shape, params);
     const storage = getQuantDtype(params.dtype).storage;
-    const kernels = getKernels();
-    // Tables beat the scalar reference kernel 2.4-4x but lose 3-5x to WebAssembly SIMD (bench/engine.bench.mjs),
-    // so the cache serves only when no SIMD kernel is active.
-    if (cfg.enableCache && kernels.name === referenceKernels.name && (storage === 'int8' || storage === 'uint8')) {
+    if (tablesServe(params, cfg)) {
       const signed = storage === 'int8';
       dequantizeWithTables(codes, layout, (p) => this.cache.table(signed, params.scale[p], params.zeroPoint[p]), out);
       return true;
     }
-    kernels.dequantize(codes, layout, params.scale, params.zeroPoint, out);
+    getKernels().dequantize(codes, layout, params.scale, params.zeroPoint, out);
     return false;
   }
 
@@ -626,6 +633,40 @@ export class Quantizer {
     return this.cache.size;
   }
 
+  /**
+   * Takes on one call made on a copy of this quantizer (`new Quantizer(getConfig())` with
+   * `importParameters(exportParameters())`, fresh statistics and cache; e.g. in a worker thread),
+   * so that parameters, statistics and cache end as running the call here would have left them:
+   * the copy's exported parameters replace these (quantize changes the last-used ones, and a
+   * requantization the calibrated ones), its counts add to these statistics (its processing time
+   * too) and its last scale replaces this one when it set one; the dequantization tables the call
+   * would have looked up here are looked up in this cache, in the same order, so hits, misses and
+   * recency match. Valid only while nothing else ran on this instance since the copy was taken.
+   * Invalid parameters -> INVALID_PARAMS and nothing changes.
+   */
+  applyCopyEffects(effects: CopyEffects): void {
+    if (effects.parameters !== undefined) this.importParameters(effects.parameters);
+    const s = this.stats;
+    const d = effects.stats;
+    s.clippedValues += d.clippedValues;
+    s.totalValues += d.totalValues;
+    s.quantizeCalls += d.quantizeCalls;
+    s.dequantizeCalls += d.dequantizeCalls;
+    s.requantizations += d.requantizations;
+    s.nonFiniteValues += d.nonFiniteValues;
+    s.processingTimeMs += d.processingTimeMs;
+    // Fresh statistics hold NaN until a quantize with parameters; a scale is never NaN.
+    if (!Number.isNaN(d.lastScale)) {
+      s.lastScale = d.lastScale;
+      s.lastZeroPoint = d.lastZeroPoint;
+    }
+    const p = effects.dequantizedWith;
+    if (p && tablesServe(p, this.cfg)) {
+      const signed = getQuantDtype(p.dtype).storage === 'int8';
+      for (let k = 0; k < p.scale.length; k++) this.cache.table(signed, p.scale[k], p.zeroPoint[k]);
+    }
+  }
+
   // ---- parameters ---------------------------------------------------------------------------
 
   /** The instance's current parameters (CALIBRATED: calibrated, else the last used), as JSON data. */
@@ -713,6 +754,16 @@ export class Quantizer {
     this.calibrated = decoded.calibrated;
     this.last = decoded.last;
   }
+}
+
+/**
+ * Whether dequantizing with params goes through the table cache: tables beat the scalar reference
+ * kernel 2.4-4x but lose 3-5x to WebAssembly SIMD (bench/engine.bench.mjs), so they serve 8-bit
+ * storage only when no SIMD kernel is active. One lookup per parameter, in order.
+ */
+function tablesServe(params: QParams, cfg: QuantizerConfig): boolean {
+  const storage = getQuantDtype(params.dtype).storage;
+  return cfg.enableCache && getKernels().name === referenceKernels.name && (storage === 'int8' || storage === 'uint8');
 }
 
 function asBatches(batches: TensorInput | Iterable<TensorInput>): Iterable<TensorInput> {
