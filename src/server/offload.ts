@@ -4,19 +4,37 @@ import { Worker } from 'node:worker_threads';
 import type { QuantErrorCode } from '../core/errors.js';
 import { QuantError } from '../core/errors.js';
 import type { CalibrateOptions, CalibrationReport } from '../engine/quantizer.js';
-import type { OffloadCalibrate, OffloadReply } from './offload-protocol.js';
+import type {
+  InstanceSnapshot,
+  OffloadComputeParams,
+  OffloadDequantize,
+  OffloadError,
+  OffloadOp,
+  OffloadQuantize,
+  OffloadReply,
+  OffloadRequest,
+  OffloadResults,
+} from './offload-protocol.js';
 
 const WORKER_URL = new URL('./offload-worker.js', import.meta.url);
 
-type Pending = { resolve: (r: { report: CalibrationReport; parameters: unknown }) => void; reject: (e: Error) => void };
+type Pending = { resolve: (v: OffloadResults[OffloadOp]) => void; reject: (e: Error) => void };
+
+/** Distributes Omit over the request union, so each op keeps its own fields. */
+type Unsent<R> = R extends OffloadRequest ? Omit<R, 'id' | keyof InstanceSnapshot> : never;
 
 /**
- * Runs calibrations of large arrays in a worker thread, so the event loop keeps answering (GET /,
- * other instances) meanwhile. The worker calibrates a snapshot (config + exported parameters)
- * and hands back the resulting parameters, which the caller imports into the live instance
- * inside the instance's queue: nothing else on that instance runs in between, so every operation
- * sees either the parameters before or after, never a mix. One worker: on a 2-core machine the
- * other core stays with the event loop.
+ * Runs the array work of large requests in a worker thread, so the event loop keeps answering
+ * (GET /, other instances) meanwhile: calibrate, quantize, quantize_dequantize, dequantize and
+ * compute_params. The worker rebuilds the instance from a snapshot (config + exported parameters,
+ * fresh statistics and cache) and answers with the result and what the call changed (the copy's
+ * parameters and statistics, the parameters it dequantized with), which the caller applies to the
+ * live instance (Quantizer.applyCopyEffects) while the instance's queue still holds it: nothing else
+ * on that instance runs in between, so the instance ends exactly as if the call had run inline.
+ * One worker: on a 2-core machine the other core stays with the event loop.
+ *
+ * Arrays go both ways by transfer, never JSON or a copy: the input's buffer is handed to the worker
+ * (the caller's views of it are detached afterwards) and the result arrays come back the same way.
  *
  * From TypeScript sources (tests under vitest) the compiled worker does not exist; the Offloader
  * then reports itself unavailable and the caller runs the work inline.
@@ -49,8 +67,8 @@ export class Offloader {
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
-      if (r.ok) p.resolve({ report: r.report, parameters: r.parameters });
-      else p.reject(r.error.code ? new QuantError(r.error.code as QuantErrorCode, r.error.message) : new Error(r.error.message));
+      if (r.ok) p.resolve(r.value);
+      else p.reject(errorOf(r.error));
     });
     const fail = (e: Error) => {
       for (const p of this.pending.values()) p.reject(e);
@@ -65,21 +83,39 @@ export class Offloader {
     return w;
   }
 
-  /** Calibrates a snapshot of a quantizer over `batches` equal batches of x; resolves with the report and the resulting parameters. */
-  calibrate(config: unknown, parameters: unknown, x: Float32Array, batchShape: number[], batches: number, options: CalibrateOptions): Promise<{ report: CalibrationReport; parameters: unknown }> {
+  private run<Op extends OffloadOp>(snapshot: InstanceSnapshot, body: Unsent<OffloadRequest> & { op: Op }): Promise<OffloadResults[Op]> {
     const w = this.ensureWorker();
-    // Transfer rather than copy; a view into a shared buffer (a pooled Buffer) is copied first,
-    // since transferring would detach its neighbours.
-    const own = x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && x.buffer instanceof ArrayBuffer ? x : x.slice();
+    const field = body.op === 'dequantize' ? 'codes' : 'x';
+    const own = ownedView((body as unknown as Record<typeof field, Float32Array | Float64Array>)[field]);
     const id = this.nextId++;
-    const msg: OffloadCalibrate = { id, op: 'calibrate', config, parameters, x: own, batchShape, batches, options };
-    return new Promise((resolve, reject) => {
+    const msg = { ...body, [field]: own, id, config: snapshot.config, parameters: snapshot.parameters } as OffloadRequest;
+    return new Promise<OffloadResults[OffloadOp]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       w.ref();
       w.postMessage(msg, [own.buffer as ArrayBuffer]);
     }).finally(() => {
       if (this.pending.size === 0) this.worker?.unref();
-    }) as Promise<{ report: CalibrationReport; parameters: unknown }>;
+    }) as Promise<OffloadResults[Op]>;
+  }
+
+  /** Calibrates a snapshot of a quantizer over `batches` equal batches of x; resolves with the report and the resulting parameters. */
+  calibrate(config: unknown, parameters: unknown, x: Float32Array, batchShape: number[], batches: number, options: CalibrateOptions): Promise<OffloadResults['calibrate']> {
+    return this.run({ config, parameters }, { op: 'calibrate', x, batchShape, batches, options });
+  }
+
+  /** quantize (or quantizeDequantize) of x on a snapshot: the result and the effects to apply to the instance. */
+  quantize<Op extends OffloadQuantize['op']>(op: Op, snapshot: InstanceSnapshot, x: Float32Array, shape: number[], options: OffloadQuantize['options']): Promise<OffloadResults[Op]> {
+    return this.run(snapshot, { op, x, shape, options });
+  }
+
+  /** dequantize of integer codes (as float32 values) on a snapshot: the result and the effects to apply. */
+  dequantize(snapshot: InstanceSnapshot, codes: Float32Array | Float64Array, shape: number[], options: OffloadDequantize['options']): Promise<OffloadResults['dequantize']> {
+    return this.run(snapshot, { op: 'dequantize', codes, shape, options });
+  }
+
+  /** computeScaleAndZeroPoint on a snapshot (it changes no state). */
+  computeParams(snapshot: InstanceSnapshot, x: Float32Array, shape: number[], channelIdx: number | null, options: OffloadComputeParams['options']): Promise<OffloadResults['compute_params']> {
+    return this.run(snapshot, { op: 'compute_params', x, shape, channelIdx, options });
   }
 
   async close(): Promise<void> {
@@ -88,4 +124,21 @@ export class Offloader {
     this.worker = undefined;
     if (w) await w.terminate();
   }
+}
+
+/**
+ * A view whose buffer may be transferred: the array itself when its buffer is an ordinary
+ * ArrayBuffer that holds nothing else in use (the routes hand over arrays parsed for their request
+ * alone: the JSON parser's own array, or a view into the request's copy of its .npy body), else a
+ * copy. Views under half of Node's Buffer.poolSize may be slices of the shared allocation pool,
+ * which must not be detached; copying those costs nothing worth saving.
+ */
+function ownedView<A extends Float32Array | Float64Array>(x: A): A {
+  const pooled = x.byteLength < Buffer.poolSize >>> 1 && x.byteLength !== x.buffer.byteLength;
+  return x.buffer instanceof ArrayBuffer && !pooled ? x : (x.slice() as A);
+}
+
+/** The worker's error as the same error class, code, message and details, so the routes answer as inline. */
+function errorOf(e: OffloadError): Error {
+  return e.code ? new QuantError(e.code as QuantErrorCode, e.message, e.details === undefined ? {} : { details: e.details }) : new Error(e.message);
 }

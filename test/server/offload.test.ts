@@ -92,6 +92,227 @@ describe.skipIf(!built)('calibration in the worker thread', () => {
   });
 });
 
+type Offloaded = 'calibrate' | 'quantize' | 'dequantize' | 'computeParams';
+
+/** Counts the Offloader's calls (so a test knows the worker did the work) and resolves `started` on each. */
+function watchOffloads(app: FastifyInstance): { counts: Record<Offloaded, number>; started: () => Promise<void> } {
+  const counts: Record<Offloaded, number> = { calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0 };
+  let waiting: (() => void) | undefined;
+  const o = app.offloader as unknown as Record<Offloaded, (...a: unknown[]) => unknown>;
+  for (const m of Object.keys(counts) as Offloaded[]) {
+    const orig = o[m].bind(app.offloader);
+    o[m] = (...a: unknown[]) => {
+      counts[m]++;
+      const r = orig(...a);
+      waiting?.();
+      return r;
+    };
+  }
+  return { counts, started: () => new Promise<void>((resolve) => (waiting = resolve)) };
+}
+
+type Call = { method: 'GET' | 'POST' | 'DELETE'; url: string; body?: unknown; npy?: Buffer };
+const post = (url: string, body: unknown): Call => ({ method: 'POST', url, body });
+const postNpy = (url: string, npy: Buffer): Call => ({ method: 'POST', url, npy });
+
+/** Status, content type, .npy metadata header and the raw bytes: what must match bit for bit. */
+async function send(app: FastifyInstance, c: Call) {
+  const r = await app.inject({
+    method: c.method,
+    url: c.url,
+    headers: c.npy ? { 'content-type': 'application/x-npy', accept: 'application/x-npy' } : c.body === undefined ? {} : { 'content-type': 'application/json' },
+    payload: c.npy ?? (c.body === undefined ? undefined : typeof c.body === 'string' ? c.body : JSON.stringify(c.body)),
+  });
+  return { call: `${c.method} ${c.url}${c.npy ? ' (.npy)' : ''}`, status: r.statusCode, type: r.headers['content-type'], meta: r.headers['x-quantkit-meta'], body: r.rawPayload };
+}
+
+/** GET stats (less the processing time, a clock reading) and parameters of an instance. */
+async function stateOf(app: FastifyInstance, id: string) {
+  const stats = (await app.inject({ method: 'GET', url: `/instances/${id}/stats` })).json() as Record<string, unknown>;
+  expect(typeof stats.processing_time_ms).toBe('number');
+  delete stats.processing_time_ms;
+  const parameters = (await app.inject({ method: 'GET', url: `/instances/${id}/parameters` })).rawPayload.toString();
+  return { stats, parameters };
+}
+
+const f32npy = (data: Float32Array, shape: number[]) => Buffer.from(encodeNpy({ dtype: 'float32', shape, data }));
+const int16npy = (data: Int16Array, shape: number[]) => Buffer.from(encodeNpy({ dtype: 'int16', shape, data }));
+const rows = (x: ArrayLike<number>, cols: number) => Array.from({ length: x.length / cols }, (_, r) => Array.from(x).slice(r * cols, (r + 1) * cols));
+
+// 4x6 values in about [-2, 2], the same with outliers (which requantize a calibrated instance), and codes valid for every dtype.
+const X = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i * 0.7) * 2);
+const XL = X.map((v, i) => (i % 5 === 0 ? v * 9 : v));
+const CODES = Int16Array.from({ length: 24 }, (_, i) => (i * 37) % 101);
+
+/** The same requests against each instance; errors included (NaN, a channel mismatch, bad codes). */
+function scenario(id: string): Call[] {
+  const at = (op: string, q = '') => `/instances/${id}/${op}${q}`;
+  return [
+    post(at('quantize'), { data: rows(X, 6) }),
+    postNpy(at('quantize'), f32npy(X, [4, 6])),
+    post(at('quantize_dequantize'), { data: rows(XL, 6) }),
+    postNpy(at('quantize_dequantize'), f32npy(XL, [4, 6])),
+    post(at('dequantize'), { data: rows(CODES, 6) }),
+    postNpy(at('dequantize'), int16npy(CODES, [4, 6])),
+    post(at('compute_params'), { data: rows(XL, 6) }),
+    post(at('compute_params'), { data: rows(XL, 6), channel_idx: 2 }),
+    postNpy(at('quantize'), f32npy(XL, [4, 6])),
+    post(at('quantize'), '{"data": [[1, NaN, 2]]}'),
+    post(at('quantize'), { data: rows(X, 4), channel_dim: 1 }),
+    post(at('dequantize'), { data: [[1, 70000]] }),
+    post(at('dequantize'), { data: rows(CODES, 6), channel_dim: 1 }),
+  ];
+}
+
+const INSTANCES: Record<string, object> = {
+  dyn: {},
+  pc: { quantization_mode: 'PER_CHANNEL', channel_dim: 1 },
+  cal: { quantization_mode: 'CALIBRATED', enable_requantization: true, requantization_threshold: 0.001 },
+  calpc: { quantization_mode: 'CALIBRATED', quantization_type: 'UINT8', per_channel: true, channel_dim: 0, enable_requantization: true, requantization_threshold: 0.001 },
+  f16: { quantization_type: 'FLOAT16', error_on_nan: false },
+  uncal: { quantization_mode: 'CALIBRATED' },
+};
+
+/** Runs every instance's scenario on one app: its answers and each instance's state afterwards. */
+async function runScenarios(app: FastifyInstance) {
+  const answers = [];
+  const states: Record<string, unknown> = {};
+  for (const [id, config] of Object.entries(INSTANCES)) {
+    expect((await send(app, post(`/instances/${id}`, config))).status).toBe(200);
+    if (id.startsWith('cal')) {
+      const cal = await send(app, post(`/instances/${id}/calibrate`, { data: [rows(X, 6), rows(X.map((v) => v * 0.5), 6)] }));
+      expect(cal.status).toBe(200);
+    }
+    for (const c of scenario(id)) answers.push(await send(app, c));
+    states[id] = await stateOf(app, id);
+  }
+  return { answers, states };
+}
+
+describe.skipIf(!built)('quantize, dequantize, quantize_dequantize and compute_params in the worker thread', () => {
+  it('answer and leave the instance exactly as inline (JSON and .npy, per-tensor and per-channel, errors too)', async () => {
+    const inline = await runScenarios(await builtApp(Number.MAX_SAFE_INTEGER));
+    const app = await builtApp(1);
+    const seen = watchOffloads(app);
+    const offloaded = await runScenarios(app);
+    // The worker did the work: every array request above went to it.
+    const perInstance = Object.keys(INSTANCES).length;
+    expect(seen.counts).toEqual({ calibrate: 2, quantize: 7 * perInstance, dequantize: 4 * perInstance, computeParams: 2 * perInstance });
+    expect(offloaded.answers.length).toBe(inline.answers.length);
+    for (let i = 0; i < inline.answers.length; i++) {
+      const a = inline.answers[i];
+      const b = offloaded.answers[i];
+      expect({ ...b, body: b.body.toString('base64') }, a.call).toEqual({ ...a, body: a.body.toString('base64') });
+      expect(a.status, a.call).toBeLessThan(500);
+    }
+    expect(offloaded.states).toEqual(inline.states);
+    // The scenarios do exercise what must carry over: requantization, per-channel and non-finite counts, engine errors.
+    const st = inline.states as Record<string, { stats: Record<string, number>; parameters: string }>;
+    expect(st.cal.stats.requantizations).toBeGreaterThan(0);
+    expect(st.calpc.stats.requantizations).toBeGreaterThan(0);
+    expect(st.f16.stats.non_finite_values).toBe(1);
+    expect(JSON.parse(st.pc.parameters).instance.last.scale).toHaveLength(4);
+    // Every outcome inline, by instance (200, or the error code): the worker's were the same bytes.
+    const ok = Array(9).fill(200);
+    const outcomes = Object.fromEntries(
+      Object.keys(INSTANCES).map((id) => [id, inline.answers.filter((a) => a.call.includes(`/${id}/`)).map((a) => (a.status === 200 ? 200 : `${a.status} ${JSON.parse(a.body.toString()).code}`))]),
+    );
+    expect(outcomes).toEqual({
+      dyn: [...ok, '422 NAN_INPUT', 200, '422 INVALID_ARGUMENT', '422 SHAPE_MISMATCH'],
+      pc: [...ok, '422 NAN_INPUT', 200, '422 INVALID_ARGUMENT', '422 SHAPE_MISMATCH'],
+      cal: [...ok, '422 NAN_INPUT', '422 SHAPE_MISMATCH', '422 INVALID_ARGUMENT', '422 SHAPE_MISMATCH'],
+      calpc: [...ok, '422 SHAPE_MISMATCH', '422 SHAPE_MISMATCH', '422 INVALID_ARGUMENT', '422 SHAPE_MISMATCH'],
+      f16: [200, 200, 200, 200, 200, 200, '422 UNSUPPORTED', '422 UNSUPPORTED', 200, 200, 200, '422 INVALID_ARGUMENT', 200],
+      uncal: [...Array(6).fill('409 NOT_CALIBRATED'), 200, 200, ...Array(5).fill('409 NOT_CALIBRATED')],
+    });
+  });
+
+  it('counts cache hits and misses as inline when the main thread dequantizes through tables', async () => {
+    const kernels = (await import(pathToFileURL(join(DIST, 'core/kernels/index.js')).href)) as typeof import('../../src/core/kernels/index.js');
+    const before = kernels.getKernels();
+    // Tables serve only with the reference kernels; the worker keeps its own (SIMD) kernels.
+    kernels.setKernels(kernels.referenceKernels);
+    try {
+      const run = async (app: FastifyInstance) => {
+        await send(app, post('/instances/c', { quantization_mode: 'PER_CHANNEL', channel_dim: 0 }));
+        const out = [];
+        for (const c of [post('/instances/c/quantize', { data: rows(X, 6) }), post('/instances/c/dequantize', { data: rows(CODES, 6) }), postNpy('/instances/c/dequantize', int16npy(CODES, [4, 6])), post('/instances/c/quantize_dequantize', { data: rows(XL, 6) })]) {
+          out.push(await send(app, c));
+        }
+        return { out: out.map((a) => ({ ...a, body: a.body.toString('base64') })), state: await stateOf(app, 'c') };
+      };
+      const inline = await run(await builtApp(Number.MAX_SAFE_INTEGER));
+      const app = await builtApp(1);
+      const seen = watchOffloads(app);
+      const offloaded = await run(app);
+      expect(seen.counts.dequantize).toBe(2);
+      expect(offloaded).toEqual(inline);
+      expect(inline.state.stats).toMatchObject({ cache_hits: 4, cache_misses: 8 });
+    } finally {
+      kernels.setKernels(before);
+    }
+  });
+
+  it('GET / answers while a large quantize runs, and the instance can be deleted meanwhile', async () => {
+    const app = await builtApp(1 << 16);
+    const seen = watchOffloads(app);
+    // Percentile ranges make the worker's quantize long next to a GET / (no clock involved).
+    await send(app, post('/instances/big', { use_percentile: true }));
+    const n = 1 << 22;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = Math.sin(i) * 3;
+    const order: string[] = [];
+    const started = seen.started();
+    const q = send(app, postNpy('/instances/big/quantize', f32npy(x, [1024, 4096]))).then((r) => {
+      order.push('quantize');
+      return r;
+    });
+    await started;
+    const health = await app.inject({ method: 'GET', url: '/' });
+    order.push('health');
+    expect(health.statusCode).toBe(200);
+    expect(app.offloader.busy).toBe(true);
+    // Deleting waits behind the running quantize in the instance's queue, then succeeds.
+    const del = await app.inject({ method: 'DELETE', url: '/instances/big' });
+    expect(app.offloader.busy).toBe(false);
+    const done = await q;
+    expect(order[0]).toBe('health');
+    expect(done.status).toBe(200);
+    expect(JSON.parse(done.meta as string).original_shape).toEqual([1024, 4096]);
+    expect(done.body.length).toBe(n + 128);
+    expect(del.statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/instances/big/stats' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: '/instances' })).json()).not.toContain('big');
+  });
+
+  it('hands arrays to the worker by transfer, copying only small pooled views', async () => {
+    const { Offloader } = (await import(pathToFileURL(join(DIST, 'server/offload.js')).href)) as typeof import('../../src/server/offload.js');
+    const { Quantizer } = (await import(pathToFileURL(join(DIST, 'engine/quantizer.js')).href)) as typeof import('../../src/engine/quantizer.js');
+    const o = new Offloader(1);
+    const q = new Quantizer();
+    const snapshot = { config: q.getConfig(), parameters: q.exportParameters() };
+    try {
+      const big = Float32Array.from({ length: 1 << 12 }, (_, i) => i - 2000);
+      const expected = q.quantize({ data: big.slice(), shape: [big.length] });
+      const pending = o.quantize('quantize', snapshot, big, [big.length], {});
+      // Transferred, not copied: the caller's buffer is detached at once.
+      expect(big.buffer.byteLength).toBe(0);
+      const { result, effects } = await pending;
+      expect(result.codes).toEqual(expected.codes);
+      expect(effects.stats.quantizeCalls).toBe(1);
+      // A small view into Node's shared Buffer pool must not detach its neighbours.
+      const pooled = Buffer.allocUnsafe(12);
+      expect(pooled.buffer.byteLength).toBeGreaterThan(12);
+      const view = new Float32Array(pooled.buffer, pooled.byteOffset, 3);
+      view.set([1, 2, 3]);
+      await o.quantize('quantize', snapshot, view, [3], {});
+      expect(Array.from(view)).toEqual([1, 2, 3]);
+    } finally {
+      await o.close();
+    }
+  });
+});
+
 describe.skipIf(!built)('large JSON bodies (the built service)', () => {
   const rows = 600;
   const cols = 1000;

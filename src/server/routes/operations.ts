@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { float16BitsToFloat32 } from '../../core/float16.js';
 import type { QParams } from '../../core/qparams.js';
 import { encodeParamsFile } from '../../formats/params-file.js';
-import type { QuantizeResult } from '../../engine/quantizer.js';
+import type { QuantizeResult, Quantizer } from '../../engine/quantizer.js';
 import { sendArray, wantsNpy, type ArrayData } from '../array-reply.js';
 import { jsonSafe } from '../json-safe.js';
+import type { InstanceSnapshot } from '../offload-protocol.js';
 import { RequestError } from '../request-error.js';
 import { calibrationAnswer } from './calibration-answer.js';
 import type { NdArray } from '../nd-array.js';
@@ -65,7 +66,19 @@ function arrayOptions(body: ArrayBody, query: ArrayQuery) {
   };
 }
 
-/** quantize, dequantize, quantize_dequantize, calibrate, compute_params: JSON bodies, and .npy for the first three. */
+/** What the offload worker rebuilds an instance from (taken inside the instance's queue, so it is current). */
+function snapshotOf(q: Quantizer): InstanceSnapshot {
+  return { config: q.getConfig(), parameters: q.exportParameters() };
+}
+
+/**
+ * quantize, dequantize, quantize_dequantize, calibrate, compute_params: JSON bodies, and .npy for
+ * the first three. Each runs inside its instance's queue; arrays of offloadThreshold elements or
+ * more run in the offload worker on a snapshot of the instance, whose effects (parameters,
+ * statistics, cache lookups) are applied in one synchronous step when it answers, before the queue
+ * moves on. So operations on the instance see it before or after, as inline; reads that do not
+ * queue (stats, layer_params) meanwhile see it as before the operation, never half-updated.
+ */
 export async function operationRoutes(app: FastifyInstance): Promise<void> {
   const { registry } = app;
   const opSchema = (summary: string, body: object, response: object) => ({
@@ -86,7 +99,15 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const nd = request.body.data;
       const opts = arrayOptions(request.body, request.query);
       const r = await inst.exclusive(() => {
-        const res = inst.quantizer.quantize({ data: nd.toFloat32(), shape: nd.shape }, opts);
+        const q = inst.quantizer;
+        if (app.offloader.shouldOffload(nd.size)) {
+          return app.offloader.quantize('quantize', snapshotOf(q), nd.toFloat32(), nd.shape, opts).then(({ result, effects }) => {
+            q.applyCopyEffects(effects);
+            if (result.requantized) registry.persist(inst);
+            return result;
+          });
+        }
+        const res = q.quantize({ data: nd.toFloat32(), shape: nd.shape }, opts);
         if (res.requantized) registry.persist(inst);
         return res;
       });
@@ -108,7 +129,17 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const inst = registry.get(request.params.instance_id);
       const nd = request.body.data;
       const opts = arrayOptions(request.body, request.query);
-      const r = await inst.exclusive(() => inst.quantizer.dequantize({ data: nd.data, shape: nd.shape }, { channelDim: opts.channelDim, layerName: opts.layerName }));
+      const options = { channelDim: opts.channelDim, layerName: opts.layerName };
+      const r = await inst.exclusive(() => {
+        const q = inst.quantizer;
+        if (app.offloader.shouldOffload(nd.size)) {
+          return app.offloader.dequantize(snapshotOf(q), nd.data, nd.shape, options).then(({ result, effects }) => {
+            q.applyCopyEffects(effects);
+            return result;
+          });
+        }
+        return q.dequantize({ data: nd.data, shape: nd.shape }, options);
+      });
       return sendArray(request, reply, r.values, 'float32', r.shape, { original_shape: r.shape, ...(jsonSafe(paramSummary(r.params)) as object) });
     },
   );
@@ -120,7 +151,16 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const inst = registry.get(request.params.instance_id);
       const nd = request.body.data;
       const opts = arrayOptions(request.body, request.query);
-      const r = await inst.exclusive(() => inst.quantizer.quantizeDequantize({ data: nd.toFloat32(), shape: nd.shape }, opts));
+      const r = await inst.exclusive(() => {
+        const q = inst.quantizer;
+        if (app.offloader.shouldOffload(nd.size)) {
+          return app.offloader.quantize('quantize_dequantize', snapshotOf(q), nd.toFloat32(), nd.shape, opts).then(({ result, effects }) => {
+            q.applyCopyEffects(effects);
+            return result;
+          });
+        }
+        return q.quantizeDequantize({ data: nd.toFloat32(), shape: nd.shape }, opts);
+      });
       return sendArray(request, reply, r.values, 'float32', r.shape, {
         original_shape: r.shape,
         quantization_type: r.quantizationType,
@@ -201,7 +241,14 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const inst = registry.get(request.params.instance_id);
       const nd = request.body.data;
-      const r = await inst.exclusive(() => inst.quantizer.computeScaleAndZeroPoint({ data: nd.toFloat32(), shape: nd.shape }, request.body.channel_idx ?? null, { layerName: request.body.layer_name ?? null }));
+      const channelIdx = request.body.channel_idx ?? null;
+      const options = { layerName: request.body.layer_name ?? null };
+      const r = await inst.exclusive(() => {
+        const q = inst.quantizer;
+        // Changes no state: only the answer comes back.
+        if (app.offloader.shouldOffload(nd.size)) return app.offloader.computeParams(snapshotOf(q), nd.toFloat32(), nd.shape, channelIdx, options).then((done) => done.result);
+        return q.computeScaleAndZeroPoint({ data: nd.toFloat32(), shape: nd.shape }, channelIdx, options);
+      });
       return { scale: r.scale, zero_point: r.zeroPoint };
     },
   );
