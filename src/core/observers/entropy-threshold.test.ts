@@ -215,6 +215,14 @@ describe('entropyThreshold', () => {
     expect(entropyThreshold(counts, -1, 1, -1, 1, 8)).toEqual({ min: -0.5, max: 0.625, divergence: 0 });
   });
 
+  it('evaluates directly where the estimate cannot be formed (1/c of a subnormal count overflows)', () => {
+    const counts = heavyTailedCounts(256, 5000, 0.01, 5);
+    counts[0] = 5e-324;
+    const { lower, upper } = entropyDivergenceBounds(counts, 16);
+    expect(lower.some((l) => l === -Infinity) && upper.some((u) => u === Infinity)).toBe(true);
+    expectSame(counts, 16);
+  });
+
   it('returns the whole span with an infinite divergence when no candidate can be smoothed', () => {
     expectSame(new Float64Array(32), 8);
     expect(entropyThreshold(new Float64Array(32), -1, 1, -0.5, 0.5, 8)).toEqual({ min: -0.5, max: 0.5, divergence: Infinity });

@@ -24,7 +24,9 @@ const UNIT_ROUNDOFF = 2 ** -53;
  *
  * @param counts non-negative finite counts (fractional ones, e.g. from re-binning, are fine)
  * @param quantizedBins an integer ≥ 1 (128 for 8 bits)
- * @example entropyThreshold(counts, -4, 4, -3.7, 3.9, 128) // → { min: -2.61, max: 2.61, divergence: 0.0123 }
+ * @example
+ * entropyThreshold(new Float64Array([0, 0, 0, 0, 0, 0, 1, 2, 1, 0, 0, 0, 0, 0, 0, 0]), -1, 1, -1, 1, 8)
+ * // → { min: -0.5, max: 0.625, divergence: 0 } (bins 4 .. 9: the narrowest of four exact ties)
  */
 export function entropyThreshold(
   counts: Float64Array,
