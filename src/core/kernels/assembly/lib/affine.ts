@@ -1,6 +1,8 @@
 // Affine quantize, dequantize and fake-quantize over one run of elements that share a parameter
 // (vary = false: a splat) or whose parameters run along with them (vary = true: vector loads).
 // The runs are @inline and called with a constant `vary`, so each path compiles without branches.
+import { BACKOFF, BRACKET_MIN_RUN, bracketFor, bracketSegment, MAX_FALLBACKS, SEGMENT } from './bracket';
+import { quantize4, storeCodes } from './codes';
 import { magic, paramA, paramB, qmax, qmin } from './state';
 
 /*
@@ -15,19 +17,6 @@ import { magic, paramA, paramB, qmax, qmin } from './state';
  * and Binaryen folds any value it can prove constant back into the loop. `magic` is an exported
  * mutable global, which it cannot.
  */
-
-/**
- * Codes for four lanes: y clamped, rounded half to even and moved to integers by adding
- * m = 1.5 · 2^23 (exact: the clamped |y| < 2^22, so the sum lies in [2^23, 2^24) where the ulp is
- * 1), then + zp via k = bits(m) − zp. NaN lanes become 0, which is what storing NaN into a typed
- * array gives.
- */
-// @ts-ignore: decorator
-@inline function quantize4(x: v128, s: v128, lo: v128, hi: v128, k: v128, m: v128): v128 {
-  const y = f32x4.div(x, s);
-  const t = f32x4.add(f32x4.pmin(f32x4.pmax(y, lo), hi), m);
-  return v128.and(i32x4.sub(t, k), f32x4.eq(y, y));
-}
 
 /**
  * The bounds and offset of quantize4 for lanes with their own int32 zero point z: qmin − z and
@@ -61,25 +50,6 @@ import { magic, paramA, paramB, qmax, qmin } from './state';
   return v128.load(paramB + (<usize>p << 2));
 }
 
-/**
- * Stores 16 codes (four i32x4 already inside [qmin, qmax] ⊆ the range of T, so the saturating
- * narrows are exact).
- */
-// @ts-ignore: decorator
-@inline function storeCodes<T>(ptr: usize, a: v128, b: v128, c: v128, d: v128): void {
-  if (sizeof<T>() == 1) {
-    const ab = i16x8.narrow_i32x4_s(a, b);
-    const cd = i16x8.narrow_i32x4_s(c, d);
-    v128.store(ptr, isSigned<T>() ? i8x16.narrow_i16x8_s(ab, cd) : i8x16.narrow_i16x8_u(ab, cd));
-  } else if (isSigned<T>()) {
-    v128.store(ptr, i16x8.narrow_i32x4_s(a, b));
-    v128.store(ptr, i16x8.narrow_i32x4_s(c, d), 16);
-  } else {
-    v128.store(ptr, i16x8.narrow_i32x4_u(a, b));
-    v128.store(ptr, i16x8.narrow_i32x4_u(c, d), 16);
-  }
-}
-
 /** Stores 8 codes (two i32x4 inside [qmin, qmax] ⊆ the range of T). */
 // @ts-ignore: decorator
 @inline function storeCodes8<T>(ptr: usize, a: v128, b: v128): void {
@@ -98,49 +68,75 @@ import { magic, paramA, paramB, qmax, qmin } from './state';
   store<T>(q, <T>i32x4.extract_lane(v, 0));
 }
 
-/** q = clamp(roundHalfEven(x / scale) + zeroPoint, qmin, qmax) for n elements from parameter p. */
+/**
+ * q = clamp(roundHalfEven(x / scale) + zeroPoint, qmin, qmax) for n elements from parameter p.
+ * With one parameter for the run and at least BRACKET_MIN_RUN elements, the reciprocal bracket of
+ * bracket.ts decides most groups of 16 without dividing (same codes, proven per group).
+ */
 // @ts-ignore: decorator
 @inline export function quantizeRun<T>(x: usize, q: usize, n: u32, p: u32, vary: bool): void {
   const m = f32x4.splat(magic);
-  const zp0 = i32x4.splat(load<i32>(paramB + (<usize>p << 2)));
-  const s0 = f32x4.splat(load<f32>(paramA + (<usize>p << 2)));
   const qminV = f32x4.splat(qmin);
   const qmaxV = f32x4.splat(qmax);
+  let k: u32 = 0;
+  if (vary) {
+    for (; k + 16 <= n; k += 16) {
+      // Two parameter streams (scale, zero point) beside the data; the bounds come from the zero
+      // point in registers (quantizeVary4).
+      const xp = x + (<usize>k << 2);
+      const off = <usize>(p + k) << 2;
+      const sp = paramA + off;
+      const zp = paramB + off;
+      storeCodes<T>(
+        q + <usize>k * sizeof<T>(),
+        quantizeVary4(v128.load(xp), v128.load(sp), v128.load(zp), qminV, qmaxV, m),
+        quantizeVary4(v128.load(xp, 16), v128.load(sp, 16), v128.load(zp, 16), qminV, qmaxV, m),
+        quantizeVary4(v128.load(xp, 32), v128.load(sp, 32), v128.load(zp, 32), qminV, qmaxV, m),
+        quantizeVary4(v128.load(xp, 48), v128.load(sp, 48), v128.load(zp, 48), qminV, qmaxV, m),
+      );
+    }
+    // The tail goes through the same vector ops so it cannot drift from the main loop.
+    for (; k < n; k++) quantizeOneVary<T>(x + (<usize>k << 2), q + <usize>k * sizeof<T>(), <usize>(p + k) << 2, qminV, qmaxV, m);
+    return;
+  }
+  const zp = load<i32>(paramB + (<usize>p << 2));
+  const s = load<f32>(paramA + (<usize>p << 2));
+  const zp0 = i32x4.splat(zp);
+  const s0 = f32x4.splat(s);
   const zf0 = f32x4.convert_i32x4_s(zp0);
   const lo0 = f32x4.sub(qminV, zf0);
   const hi0 = f32x4.sub(qmaxV, zf0);
   const k0 = i32x4.sub(m, zp0);
-  let k: u32 = 0;
-  for (; k + 16 <= n; k += 16) {
-    const xp = x + (<usize>k << 2);
-    let a: v128, b: v128, c: v128, d: v128;
-    if (vary) {
-      // Two parameter streams (scale, zero point) beside the data; the bounds come from the zero
-      // point in registers (quantizeVary4).
-      const off = <usize>(p + k) << 2;
-      const sp = paramA + off;
-      const zp = paramB + off;
-      a = quantizeVary4(v128.load(xp), v128.load(sp), v128.load(zp), qminV, qmaxV, m);
-      b = quantizeVary4(v128.load(xp, 16), v128.load(sp, 16), v128.load(zp, 16), qminV, qmaxV, m);
-      c = quantizeVary4(v128.load(xp, 32), v128.load(sp, 32), v128.load(zp, 32), qminV, qmaxV, m);
-      d = quantizeVary4(v128.load(xp, 48), v128.load(sp, 48), v128.load(zp, 48), qminV, qmaxV, m);
-    } else {
-      a = quantize4(v128.load(xp), s0, lo0, hi0, k0, m);
-      b = quantize4(v128.load(xp, 16), s0, lo0, hi0, k0, m);
-      c = quantize4(v128.load(xp, 32), s0, lo0, hi0, k0, m);
-      d = quantize4(v128.load(xp, 48), s0, lo0, hi0, k0, m);
+  const bulk = n & ~15;
+  if (n >= BRACKET_MIN_RUN && bracketFor(s, zp, qmin, qmax)) {
+    let backoff: u32 = 0;
+    while (k < bulk) {
+      const len = min(SEGMENT, bulk - k);
+      const xp = x + (<usize>k << 2);
+      const qp = q + <usize>k * sizeof<T>();
+      if (backoff > 0) {
+        backoff--;
+        divideRun<T>(xp, qp, len, s0, lo0, hi0, k0, m);
+      } else if (bracketSegment<T>(xp, qp, len) > MAX_FALLBACKS) {
+        backoff = BACKOFF;
+      }
+      k += len;
     }
-    storeCodes<T>(q + <usize>k * sizeof<T>(), a, b, c, d);
+  } else {
+    divideRun<T>(x, q, bulk, s0, lo0, hi0, k0, m);
+    k = bulk;
   }
   for (; k < n; k++) {
-    // The tail goes through the same vector ops so it cannot drift from the main loop.
-    const xp = x + (<usize>k << 2);
-    const qp = q + <usize>k * sizeof<T>();
-    if (vary) {
-      quantizeOneVary<T>(xp, qp, <usize>(p + k) << 2, qminV, qmaxV, m);
-    } else {
-      store<T>(qp, <T>i32x4.extract_lane(quantize4(v128.load32_splat(xp), s0, lo0, hi0, k0, m), 0));
-    }
+    store<T>(q + <usize>k * sizeof<T>(), <T>i32x4.extract_lane(quantize4(v128.load32_splat(x + (<usize>k << 2)), s0, lo0, hi0, k0, m), 0));
+  }
+}
+
+/** quantize4 over n elements (a multiple of 16) that share one scale and zero point. */
+// @ts-ignore: decorator
+@inline function divideRun<T>(x: usize, q: usize, n: u32, s: v128, lo: v128, hi: v128, k: v128, m: v128): void {
+  for (let i: u32 = 0; i < n; i += 16) {
+    const xp = x + (<usize>i << 2);
+    storeCodes<T>(q + <usize>i * sizeof<T>(), quantize4(v128.load(xp), s, lo, hi, k, m), quantize4(v128.load(xp, 16), s, lo, hi, k, m), quantize4(v128.load(xp, 32), s, lo, hi, k, m), quantize4(v128.load(xp, 48), s, lo, hi, k, m));
   }
 }
 
