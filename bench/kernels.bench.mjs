@@ -6,9 +6,10 @@
 // JSON object and nothing else on stdout; `--runs N` sets the timed runs per row (default 15). Targets
 // are reported, never enforced. Run with --expose-gc (bench/run.mjs does) so garbage from one run
 // (a 16 MiB codes array per end-to-end call) is collected between runs, not inside the next one.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { blockLayout, chooseQParams, createWasmArena, PER_TENSOR, QUANT_DTYPES, quantize, referenceKernels, wasmAvailable, wasmKernels, wasmZeroCopy } from 'quantkit/core'; // the package as Node callers import it (its "node" entry)
 import { normal } from './lib.mjs';
@@ -153,13 +154,29 @@ row('end-to-end quantize(x) per-channel int8 (axis 1) -> new Int8Array', () => q
 const heapCodes = new Uint8Array(N);
 row('reference (pure TS) quantize per-tensor uint8', () => referenceKernels.quantize(x, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, heapCodes), copyF32, undefined, 3);
 
-const numpy = runNumpy();
+// numpy's plain vectorised versions against ours in WebAssembly memory, one run each in turn.
+const npX = arena.float32(N);
+npX.set(x);
+const npCodes = arena.codes('uint8', N);
+const npOut = arena.float32(N);
+wasmKernels.quantize(npX, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, npCodes);
+const npMin = new Float32Array(1);
+const npMax = new Float32Array(1);
+const numpy = await pairedWithNumpy({
+  min_max: () => {
+    npMin[0] = Infinity;
+    npMax[0] = -Infinity;
+    wasmKernels.minMax(npX, pt.layout, npMin, npMax);
+  },
+  quantize: () => wasmKernels.quantize(npX, pt.layout, pt.scale, pt.zeroPoint, u8.qmin, u8.qmax, npCodes),
+  dequantize: () => wasmKernels.dequantize(npCodes, pt.layout, pt.scale, pt.zeroPoint, npOut),
+});
 const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 const speedups = numpy && {
-  minMax: numpy.min_max / byName['minMax per-tensor [wasm memory]'].ms,
-  quantize: numpy.quantize / byName['quantize per-tensor uint8 [wasm memory]'].ms,
-  quantizeFromHeap: numpy.quantize / byName['quantize per-tensor uint8 [heap]'].ms,
-  dequantize: numpy.dequantize / byName['dequantize per-tensor uint8 [wasm memory]'].ms,
+  minMax: numpy.min_max.speedup,
+  quantize: numpy.quantize.speedup,
+  quantizeFromHeap: numpy.quantize.numpyMs / byName['quantize per-tensor uint8 [heap]'].ms,
+  dequantize: numpy.dequantize.speedup,
 };
 
 if (json) {
@@ -173,19 +190,55 @@ if (json) {
     log(`${r.name.padEnd(66)} ${r.ms.toFixed(2).padStart(8)} ms (fastest ${r.minMs.toFixed(2).padStart(7)}, copy ${r.copyMs.toFixed(2).padStart(6)})  ${r.ratio.toFixed(2).padStart(6)}x copy (pair ${r.pairRatio.toFixed(2)}x)${target}`);
   }
   if (numpy) {
-    log(`numpy ${numpy.numpy}: min+max ${numpy.min_max.toFixed(2)} ms, quantize ${numpy.quantize.toFixed(2)} ms, dequantize ${numpy.dequantize.toFixed(2)} ms`);
-    log(`speed-up over numpy: min/max ${speedups.minMax.toFixed(1)}x, quantize ${speedups.quantize.toFixed(1)}x in WASM memory (target >= 8x: ${speedups.quantize >= 8 ? 'met' : 'MISSED'}), ${speedups.quantizeFromHeap.toFixed(1)}x from a heap array, dequantize ${speedups.dequantize.toFixed(1)}x`);
+    const pair = (op) => `${numpy[op].numpyMs.toFixed(2)} ms against ${numpy[op].ms.toFixed(2)}`;
+    log(`numpy ${numpy.numpy}, runs alternating with ours in WASM memory (medians): min+max ${pair('min_max')}, quantize ${pair('quantize')}, dequantize ${pair('dequantize')}`);
+    log(`speed-up over numpy (median of per-pair ratios): min/max ${speedups.minMax.toFixed(1)}x, quantize ${speedups.quantize.toFixed(1)}x in WASM memory (target >= 8x: ${speedups.quantize >= 8 ? 'met' : 'MISSED'}), ${speedups.quantizeFromHeap.toFixed(1)}x from a heap array, dequantize ${speedups.dequantize.toFixed(1)}x`);
   } else {
     log('numpy: python3 with numpy not found, comparison skipped');
   }
 }
 
-function runNumpy() {
-  const r = spawnSync('python3', [join(here, '../scripts/bench-numpy.py'), String(N), String(RUNS)], { encoding: 'utf8' });
-  if (r.status !== 0 || r.error) return undefined;
+/**
+ * Times each operation against numpy's in alternation: a persistent python3 process
+ * (scripts/bench-numpy.py --serve) runs one operation per request and reports its own time, so both
+ * sides see the same load, which on this shared machine swings by 2x within a minute. The
+ * speed-up is the median of the per-pair ratios. Undefined when python3 with numpy is missing.
+ */
+async function pairedWithNumpy(ours) {
+  const child = spawn('python3', [join(here, '../scripts/bench-numpy.py'), '--serve', String(N)], { stdio: ['pipe', 'pipe', 'ignore'] });
+  child.on('error', () => {});
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const r = await lines.next();
+    if (r.done) throw new Error('the numpy process ended');
+    return r.value;
+  };
+  const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
   try {
-    return JSON.parse(r.stdout);
+    const out = { numpy: JSON.parse(await next()).numpy };
+    for (const [op, fn] of Object.entries(ours)) {
+      fn();
+      const a = [];
+      const b = [];
+      const r = [];
+      for (let i = 0; i < RUNS; i++) {
+        globalThis.gc?.();
+        const t0 = performance.now();
+        fn();
+        const ms = performance.now() - t0;
+        child.stdin.write(`${op}\n`);
+        const np = Number(await next());
+        a.push(ms);
+        b.push(np);
+        r.push(np / ms);
+      }
+      out[op] = { ms: median(a), numpyMs: median(b), speedup: median(r) };
+    }
+    return out;
   } catch {
     return undefined;
+  } finally {
+    child.stdin.end();
+    child.kill();
   }
 }

@@ -3,6 +3,9 @@
 
 Prints one JSON object of median milliseconds: {"n", "numpy", "min_max", "quantize", "dequantize"}.
 Usage: bench-numpy.py [n] [runs]
+       bench-numpy.py --serve [n]   one operation per line on stdin ("quantize", "min_max",
+                                    "dequantize"), one time in ms per line on stdout, so the bench
+                                    can alternate numpy's runs with its own in the same stretch of time
 """
 import json
 import sys
@@ -22,22 +25,44 @@ def median_ms(fn, runs):
     return times[len(times) // 2]
 
 
-def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 16 * 1024 * 1024
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+def operations(n):
     x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
     qmin, qmax = 0, 255
     lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
     s = np.float32((np.float32(hi) - np.float32(lo)) / np.float32(qmax - qmin))
     zp = np.float32(qmin - np.rint(np.float32(lo) / s))
     q = np.clip(np.rint(x / s) + zp, qmin, qmax).astype(np.uint8)
-    out = {
-        "n": n,
-        "numpy": np.__version__,
-        "min_max": median_ms(lambda: (np.min(x), np.max(x)), runs),
-        "quantize": median_ms(lambda: np.clip(np.rint(x / s) + zp, qmin, qmax).astype(np.uint8), runs),
-        "dequantize": median_ms(lambda: (q.astype(np.float32) - zp) * s, runs),
+    return {
+        "min_max": lambda: (np.min(x), np.max(x)),
+        "quantize": lambda: np.clip(np.rint(x / s) + zp, qmin, qmax).astype(np.uint8),
+        "dequantize": lambda: (q.astype(np.float32) - zp) * s,
     }
+
+
+def serve(n):
+    ops = operations(n)
+    for fn in ops.values():
+        fn()  # warm, as median_ms does
+    print(json.dumps({"n": n, "numpy": np.__version__}), flush=True)
+    for line in sys.stdin:
+        op = line.strip()
+        if op not in ops:
+            break
+        t0 = time.perf_counter()
+        ops[op]()
+        print((time.perf_counter() - t0) * 1000, flush=True)
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]) if len(sys.argv) > 2 else 16 * 1024 * 1024)
+        return
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 16 * 1024 * 1024
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    ops = operations(n)
+    out = {"n": n, "numpy": np.__version__}
+    for name, fn in ops.items():
+        out[name] = median_ms(fn, runs)
     print(json.dumps(out))
 
 
