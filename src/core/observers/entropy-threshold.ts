@@ -26,7 +26,7 @@ const UNIT_ROUNDOFF = 2 ** -53;
  * @param quantizedBins an integer ≥ 1 (128 for 8 bits)
  * @example
  * entropyThreshold(new Float64Array([0, 0, 0, 0, 0, 0, 1, 2, 1, 0, 0, 0, 0, 0, 0, 0]), -1, 1, -1, 1, 8)
- * // → { min: -0.5, max: 0.625, divergence: 0 } (bins 4 .. 9: the narrowest of four exact ties)
+ * // → { min: -0.5, max: 0.625, divergence: 0 } (slice [4, 9): the narrowest of four exact ties)
  */
 export function entropyThreshold(
   counts: Float64Array,
@@ -46,7 +46,7 @@ export function entropyThreshold(
 
   const prefix = prefixSums(counts);
   const { lower, upper } = boundsFromPrefix(counts, prefix, quantizedBins);
-  const exact = exactSearch(counts, prefix.count, quantizedBins);
+  const exact = directDivergence(counts, prefix.count, quantizedBins);
   // Start from the least upper bound, then visit every candidate whose bracket reaches the best
   // exact value so far: lower[k] ≤ KL_k, so a skipped k can neither beat nor tie the winner. On a
   // tie the first candidate wins, as in the direct search's strict `<`.
@@ -317,7 +317,7 @@ function boundsFromPrefix(
 }
 
 /** The direct O(bins) evaluation of one candidate i, as ONNX Runtime does it. */
-function exactSearch(counts: Float64Array, prefix: Float64Array, quantizedBins: number): (i: number) => number {
+function directDivergence(counts: Float64Array, prefix: Float64Array, quantizedBins: number): (i: number) => number {
   const bins = counts.length;
   const zero = Math.floor(bins / 2);
   const width = 2 * zero + 1;
