@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectQuantError } from '../../../test/helpers/quant-error.js';
-import { entropyDivergenceBounds, entropyThreshold } from './entropy-threshold.js';
+import { entropyDivergenceBounds } from './entropy-divergence-bounds.js';
+import { entropyThreshold } from './entropy-threshold.js';
 
 // The oracle: the direct O(bins²) search entropyThreshold replaced (ONNX Runtime's loop, one
 // candidate at a time), kept verbatim so the fast one is held to it bit for bit.
