@@ -2,12 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { float16BitsToFloat32 } from '../../core/float16.js';
 import type { QParams } from '../../core/qparams.js';
 import { encodeParamsFile } from '../../formats/params-file.js';
-import type { QuantizeResult, Quantizer } from '../../engine/quantizer.js';
+import type { QuantizeResult } from '../../engine/quantizer.js';
 import { sendArray, wantsNpy, type ArrayData } from '../array-reply.js';
 import { jsonSafe } from '../json-safe.js';
-import type { InstanceSnapshot } from '../offload-protocol.js';
 import { RequestError } from '../request-error.js';
 import { calibrationAnswer } from './calibration-answer.js';
+import { snapshotOf } from './instance-snapshot.js';
 import type { NdArray } from '../nd-array.js';
 import {
   arrayOpQuery,
@@ -64,11 +64,6 @@ function arrayOptions(body: ArrayBody, query: ArrayQuery) {
     channelDim: body.channel_dim ?? query.channel_dim ?? null,
     layerName: body.layer_name ?? query.layer_name ?? null,
   };
-}
-
-/** What the offload worker rebuilds an instance from (taken inside the instance's queue, so it is current). */
-function snapshotOf(q: Quantizer): InstanceSnapshot {
-  return { config: q.getConfig(), parameters: q.exportParameters() };
 }
 
 /**

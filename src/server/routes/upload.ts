@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { errorMeasures } from '../../core/error-measures.js';
 import { decodeNpy, encodeNpy } from '../../formats/npy.js';
+import type { DequantizeResult, QuantizeResult } from '../../engine/quantizer.js';
 import { jsonSafe } from '../json-safe.js';
 import { npyToNdArray } from '../npy-body.js';
 import { NPY_MEDIA_TYPE } from '../media-types.js';
+import type { QuantizeDequantizeResult } from '../offload-protocol.js';
 import { RequestError } from '../request-error.js';
 import { errorResponses, instanceParams, UPLOAD_OPERATIONS, uploadQuery } from '../schemas.js';
 import type { UploadOperation } from '../schemas.js';
+import { snapshotOf } from './instance-snapshot.js';
 import { codesOf, paramSummary } from './operations.js';
 
 interface UploadQuery {
@@ -29,7 +32,12 @@ function range(x: ArrayLike<number>): { min: number; max: number } {
   return { min, max };
 }
 
-/** POST upload_numpy: a multipart .npy file, one operation, metadata or (download=true) the resulting .npy. */
+/**
+ * POST upload_numpy: a multipart .npy file, one operation, metadata or (download=true) the resulting
+ * .npy. As on the array routes, the operation runs inside the instance's queue, and arrays of
+ * offloadThreshold elements or more run in the offload worker on a snapshot of the instance whose
+ * effects are applied before the queue moves on: the answer and the instance end as inline.
+ */
 export async function uploadRoutes(app: FastifyInstance): Promise<void> {
   const { registry } = app;
   app.post<{ Params: { instance_id: string }; Querystring: UploadQuery }>(
@@ -61,19 +69,49 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
       const x = nd.toFloat32();
       const opts = { validate: request.query.validate ?? true, channelDim: request.query.channel_dim ?? null, layerName: request.query.layer_name ?? null };
       const op = operation as UploadOperation;
-      const q = inst.quantizer;
-      const result = await inst.exclusive(() => {
+      // The worker takes the buffer of the array it is handed; the answer's range and error
+      // measures still need the input, so they are taken first or the worker gets a copy.
+      const inRange = request.query.download ? null : range(x);
+      const keepInput = !request.query.download && op !== 'dequantize';
+      const result = await inst.exclusive(async () => {
+        const q = inst.quantizer;
+        const offload = app.offloader.shouldOffload(nd.size);
+        const toWorker = () => (keepInput ? x.slice() : x);
         if (op === 'quantize') {
-          const r = q.quantize({ data: x, shape: nd.shape }, opts);
+          let r: QuantizeResult;
+          if (offload) {
+            const done = await app.offloader.quantize('quantize', snapshotOf(q), toWorker(), nd.shape, opts);
+            q.applyCopyEffects(done.effects);
+            r = done.result;
+          } else {
+            r = q.quantize({ data: x, shape: nd.shape }, opts);
+          }
+          // Restored on the live instance once it has taken on the quantize, in both paths: a
+          // dequantize costs about as much as the conversion of the codes the worker would need,
+          // and it counts and looks up its tables here exactly as inline.
           const restored = r.params === null ? null : q.dequantize({ data: r.codes as Int8Array, shape: r.shape }, { params: r.params, channelDim: opts.channelDim, layerName: opts.layerName }).values;
           const { data, dtype } = codesOf(r, true);
           return { out: data, outDtype: dtype, params: r.params, restored, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
         }
         if (op === 'dequantize') {
-          const r = q.dequantize({ data: x, shape: nd.shape }, opts);
+          let r: DequantizeResult;
+          if (offload) {
+            const done = await app.offloader.dequantize(snapshotOf(q), toWorker(), nd.shape, { channelDim: opts.channelDim, layerName: opts.layerName });
+            q.applyCopyEffects(done.effects);
+            r = done.result;
+          } else {
+            r = q.dequantize({ data: x, shape: nd.shape }, opts);
+          }
           return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: null, extra: {} };
         }
-        const r = q.quantizeDequantize({ data: x, shape: nd.shape }, opts);
+        let r: QuantizeDequantizeResult;
+        if (offload) {
+          const done = await app.offloader.quantize('quantize_dequantize', snapshotOf(q), toWorker(), nd.shape, opts);
+          q.applyCopyEffects(done.effects);
+          r = done.result;
+        } else {
+          r = q.quantizeDequantize({ data: x, shape: nd.shape }, opts);
+        }
         return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: r.values, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
       });
       if (request.query.download) {
@@ -82,7 +120,6 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         void reply.header('content-type', NPY_MEDIA_TYPE).header('content-disposition', `attachment; filename="${name}_${op}.npy"`);
         return reply.send(Buffer.from(npy.buffer, npy.byteOffset, npy.byteLength));
       }
-      const inRange = range(x);
       const outRange = range(result.out);
       return jsonSafe({
         filename: file.filename,

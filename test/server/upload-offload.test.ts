@@ -1,0 +1,231 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { encodeNpy, type NpyArray } from '../../src/formats/npy.js';
+
+// The worker runs compiled JavaScript, so this drives the built service (npm test builds first).
+const DIST = join(import.meta.dirname, '../../dist');
+const built = existsSync(join(DIST, 'server/offload-worker.js'));
+const dirs: string[] = [];
+const apps: FastifyInstance[] = [];
+afterAll(async () => {
+  for (const a of apps) await a.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function builtApp(offloadThreshold: number): Promise<FastifyInstance> {
+  const { buildApp } = (await import(pathToFileURL(join(DIST, 'server/app.js')).href)) as typeof import('../../src/server/app.js');
+  const { SqliteStore } = (await import(pathToFileURL(join(DIST, 'node/store/sqlite-store.js')).href)) as typeof import('../../src/node/store/sqlite-store.js');
+  const dir = mkdtempSync(join(tmpdir(), 'quantkit-upload-offload-'));
+  dirs.push(dir);
+  const app = await buildApp({ store: new SqliteStore(dir), logger: false, offloadThreshold });
+  apps.push(app);
+  return app;
+}
+
+type Offloaded = 'calibrate' | 'quantize' | 'dequantize' | 'computeParams';
+
+/** Counts the Offloader's calls (so a test knows the worker did the work) and resolves `started` on each. */
+function watchOffloads(app: FastifyInstance): { counts: Record<Offloaded, number>; started: () => Promise<void> } {
+  const counts: Record<Offloaded, number> = { calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0 };
+  let waiting: (() => void) | undefined;
+  const o = app.offloader as unknown as Record<Offloaded, (...a: unknown[]) => unknown>;
+  for (const m of Object.keys(counts) as Offloaded[]) {
+    const orig = o[m].bind(app.offloader);
+    o[m] = (...a: unknown[]) => {
+      counts[m]++;
+      const r = orig(...a);
+      waiting?.();
+      return r;
+    };
+  }
+  return { counts, started: () => new Promise<void>((resolve) => (waiting = resolve)) };
+}
+
+const npy = (dtype: NpyArray['dtype'], shape: number[], data: NpyArray['data']) => Buffer.from(encodeNpy({ dtype, shape, data }));
+
+/** A multipart body with the .npy bytes in the field "file". */
+function multipart(filename: string, bytes: Buffer) {
+  const b = 'quantkitBoundary';
+  return {
+    headers: { 'content-type': `multipart/form-data; boundary=${b}` },
+    payload: Buffer.concat([
+      Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      bytes,
+      Buffer.from(`\r\n--${b}--\r\n`),
+    ]),
+  };
+}
+
+type Upload = { id: string; query: string; file: Buffer; name?: string };
+
+/** Status, content type, disposition and the raw bytes: what must match bit for bit. */
+async function upload(app: FastifyInstance, u: Upload) {
+  const url = `/instances/${u.id}/upload_numpy?${u.query}`;
+  const r = await app.inject({ method: 'POST', url, ...multipart(u.name ?? 'x.npy', u.file) });
+  return { call: url, status: r.statusCode, type: r.headers['content-type'], disposition: r.headers['content-disposition'], body: r.rawPayload.toString('base64') };
+}
+
+/** GET stats (less the processing time, a clock reading) and parameters of an instance. */
+async function stateOf(app: FastifyInstance, id: string) {
+  const stats = (await app.inject({ method: 'GET', url: `/instances/${id}/stats` })).json() as Record<string, unknown>;
+  expect(typeof stats.processing_time_ms).toBe('number');
+  delete stats.processing_time_ms;
+  const parameters = (await app.inject({ method: 'GET', url: `/instances/${id}/parameters` })).rawPayload.toString();
+  return { stats, parameters };
+}
+
+// 4x6 values in about [-2, 2], the same with outliers (which requantize a calibrated instance), codes valid for every dtype.
+const X = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i * 0.7) * 2);
+const XL = X.map((v, i) => (i % 5 === 0 ? v * 9 : v));
+const CODES = Int16Array.from({ length: 24 }, (_, i) => (i * 37) % 101);
+const X64 = Float64Array.from(X, (v, i) => v + i * 1e-9);
+const NAN = X.map((v, i) => (i === 7 ? NaN : v));
+
+/** Every operation, download or not, then the errors the engine raises (in the worker) and one it never sees (a bad header). */
+function scenario(id: string): Upload[] {
+  const up = (query: string, file: Buffer, name?: string): Upload => ({ id, query, file, name });
+  return [
+    up('operation=quantize', npy('float32', [4, 6], X)),
+    up('operation=quantize&download=true', npy('float32', [4, 6], X), 'w 1.npy'),
+    up('operation=quantize_dequantize', npy('float32', [4, 6], XL)),
+    up('operation=quantize_dequantize&download=true', npy('float64', [4, 6], X64)),
+    up('operation=dequantize', npy('int16', [4, 6], CODES)),
+    up('operation=dequantize&download=true', npy('int16', [4, 6], CODES)),
+    up('operation=quantize', npy('float32', [4, 6], XL)),
+    up('operation=quantize', npy('float32', [4, 6], NAN)),
+    up('operation=quantize&channel_dim=1', npy('float32', [6, 4], X)),
+    up('operation=dequantize', npy('int32', [2], Int32Array.from([1, 70000]))),
+    up('operation=dequantize&channel_dim=1', npy('int16', [4, 6], CODES)),
+    up('operation=quantize_dequantize', Buffer.from('\x93NUMPY\x01\x00garbage')),
+  ];
+}
+
+const INSTANCES: Record<string, object> = {
+  dyn: {},
+  pc: { quantization_mode: 'PER_CHANNEL', channel_dim: 1 },
+  cal: { quantization_mode: 'CALIBRATED', enable_requantization: true, requantization_threshold: 0.001 },
+  calpc: { quantization_mode: 'CALIBRATED', quantization_type: 'UINT8', per_channel: true, channel_dim: 0, enable_requantization: true, requantization_threshold: 0.001 },
+  f16: { quantization_type: 'FLOAT16', error_on_nan: false },
+  uncal: { quantization_mode: 'CALIBRATED' },
+};
+
+const rows = (x: ArrayLike<number>, cols: number) => Array.from({ length: x.length / cols }, (_, r) => Array.from(x).slice(r * cols, (r + 1) * cols));
+
+/** Runs every instance's scenario on one app: its answers and each instance's state afterwards. */
+async function runScenarios(app: FastifyInstance) {
+  const answers = [];
+  const states: Record<string, unknown> = {};
+  for (const [id, config] of Object.entries(INSTANCES)) {
+    const created = await app.inject({ method: 'POST', url: `/instances/${id}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(config) });
+    expect(created.statusCode).toBe(200);
+    if (id.startsWith('cal')) {
+      // Small batches, so the calibration itself stays inline in both apps.
+      const body = JSON.stringify({ data: [rows(X, 6), rows(X.map((v) => v * 0.5), 6)] });
+      const cal = await app.inject({ method: 'POST', url: `/instances/${id}/calibrate`, headers: { 'content-type': 'application/json' }, payload: body });
+      expect(cal.statusCode).toBe(200);
+    }
+    for (const u of scenario(id)) answers.push(await upload(app, u));
+    states[id] = await stateOf(app, id);
+  }
+  return { answers, states };
+}
+
+describe.skipIf(!built)('upload_numpy in the worker thread', () => {
+  it('answers and leaves the instance exactly as inline (every operation, download or not, per-tensor and per-channel, errors too)', async () => {
+    const inlineApp = await builtApp(Number.MAX_SAFE_INTEGER);
+    const inlineSeen = watchOffloads(inlineApp);
+    const inline = await runScenarios(inlineApp);
+    const app = await builtApp(1);
+    expect(app.offloader.available).toBe(true);
+    const seen = watchOffloads(app);
+    const offloaded = await runScenarios(app);
+    expect(inlineSeen.counts).toEqual({ calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0 });
+    // Every upload that got past decoding went to the worker (5 quantize and 2 quantize_dequantize, 4
+    // dequantize per instance, errors included), and so did the two calibrations.
+    const perInstance = Object.keys(INSTANCES).length;
+    expect(seen.counts).toEqual({ calibrate: 2, quantize: 7 * perInstance, dequantize: 4 * perInstance, computeParams: 0 });
+    expect(offloaded.answers.length).toBe(inline.answers.length);
+    for (let i = 0; i < inline.answers.length; i++) {
+      expect(offloaded.answers[i], inline.answers[i].call).toEqual(inline.answers[i]);
+      expect(inline.answers[i].status, inline.answers[i].call).toBeLessThan(500);
+    }
+    expect(offloaded.states).toEqual(inline.states);
+
+    // The scenarios do exercise what must carry over: requantization, the restore's dequantize counts, non-finite counts, engine errors.
+    const st = inline.states as Record<string, { stats: Record<string, number>; parameters: string }>;
+    expect(st.cal.stats.requantizations).toBeGreaterThan(0);
+    expect(st.calpc.stats.requantizations).toBeGreaterThan(0);
+    // 4 quantize answers each restore their codes (a dequantize), 2 quantize_dequantize, 2 dequantize.
+    expect(st.dyn.stats).toMatchObject({ quantize_calls: 6, dequantize_calls: 8 });
+    expect(st.f16.stats.non_finite_values).toBe(1);
+    expect(JSON.parse(st.pc.parameters).instance.last.scale).toHaveLength(4);
+    const answer = (id: string, k: number) => inline.answers.filter((a) => a.call.startsWith(`/instances/${id}/`))[k];
+    const first = JSON.parse(Buffer.from(answer('dyn', 0).body, 'base64').toString()) as Record<string, unknown>;
+    expect(first).toMatchObject({ operation: 'quantize', original_shape: [4, 6], result_dtype: 'int8' });
+    expect(typeof first.mse).toBe('number');
+    expect(answer('dyn', 1).disposition).toBe('attachment; filename="w_1_quantize.npy"');
+    // Every outcome inline, by instance (200, or the status and error detail): the worker's were the same bytes.
+    const outcomes = Object.fromEntries(
+      Object.keys(INSTANCES).map((id) => [
+        id,
+        inline.answers
+          .filter((a) => a.call.startsWith(`/instances/${id}/`))
+          .map((a) => {
+            if (a.status === 200) return 200;
+            const body = JSON.parse(Buffer.from(a.body, 'base64').toString()) as { detail: string; code?: string };
+            expect(typeof body.detail).toBe('string');
+            return `${a.status} ${body.code}`;
+          }),
+      ]),
+    );
+    const ok = Array(7).fill(200);
+    const badHeader = '400 MALFORMED_FILE';
+    expect(outcomes).toEqual({
+      dyn: [...ok, '422 NAN_INPUT', 200, '422 INVALID_ARGUMENT', '422 SHAPE_MISMATCH', badHeader],
+      pc: [...ok, '422 NAN_INPUT', 200, '422 INVALID_ARGUMENT', '422 SHAPE_MISMATCH', badHeader],
+      cal: [...ok, '422 NAN_INPUT', '422 SHAPE_MISMATCH', '422 INVALID_ARGUMENT', '422 SHAPE_MISMATCH', badHeader],
+      calpc: [...ok, '422 NAN_INPUT', '422 SHAPE_MISMATCH', '422 INVALID_ARGUMENT', '422 SHAPE_MISMATCH', badHeader],
+      f16: [...ok, 200, 200, '422 INVALID_ARGUMENT', 200, badHeader],
+      uncal: [...Array(11).fill('409 NOT_CALIBRATED'), badHeader],
+    });
+  });
+
+  it('GET / answers while a large upload runs in the worker', async () => {
+    const app = await builtApp(1 << 16);
+    const seen = watchOffloads(app);
+    // Percentile ranges make the worker's quantize long next to a GET / (no clock involved).
+    await app.inject({ method: 'POST', url: '/instances/big', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ use_percentile: true }) });
+    const n = 1 << 22;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = Math.sin(i) * 3;
+    const order: string[] = [];
+    const started = seen.started();
+    const up = app.inject({ method: 'POST', url: '/instances/big/upload_numpy?operation=quantize', ...multipart('big.npy', npy('float32', [1024, 4096], x)) }).then((r) => {
+      order.push('upload');
+      return r;
+    });
+    // Whichever comes first: inline, the upload would finish without the worker ever starting.
+    await Promise.race([started, up]);
+    expect(seen.counts.quantize).toBe(1);
+    const health = await app.inject({ method: 'GET', url: '/' });
+    order.push('health');
+    expect(health.statusCode).toBe(200);
+    expect(app.offloader.busy).toBe(true);
+    const done = await up;
+    expect(order).toEqual(['health', 'upload']);
+    expect(done.statusCode).toBe(200);
+    const body = done.json() as Record<string, unknown>;
+    expect(body).toMatchObject({ operation: 'quantize', original_shape: [1024, 4096], result_dtype: 'int8' });
+    // The input kept for the answer (the worker had a copy) gives its range and error measures.
+    let max = -Infinity;
+    for (const v of x) max = Math.max(max, v);
+    expect((body.input_range as { max: number }).max).toBe(max);
+    expect(body.mse).toBeGreaterThan(0);
+    const stats = (await app.inject({ method: 'GET', url: '/instances/big/stats' })).json() as Record<string, number>;
+    expect(stats).toMatchObject({ quantize_calls: 1, dequantize_calls: 1, total_values: n });
+  });
+});
