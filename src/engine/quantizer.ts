@@ -443,7 +443,7 @@ export class Quantizer {
   }
 
   /** dequantize(quantize(x)) with one parameter snapshot: the values a quantized model sees. */
-  quantizeDequantize(data: TensorInput, options: QuantizerQuantizeOptions = {}): { values: Float32Array; shape: readonly number[]; params: QParams | null; clipped: number; quantizationType: QuantizationType } {
+  quantizeDequantize(data: TensorInput, options: QuantizerQuantizeOptions = {}): { values: Float32Array; shape: readonly number[]; params: QParams | null; clipped: number; quantizationType: QuantizationType; requantized: boolean } {
     const q = this.quantize(data, { ...options, reuseOutput: false });
     const t0 = now();
     let values: Float32Array;
@@ -455,7 +455,7 @@ export class Quantizer {
     }
     this.stats.dequantizeCalls++;
     this.stats.processingTimeMs += now() - t0;
-    return { values, shape: q.shape, params: q.params, clipped: q.clipped, quantizationType: q.quantizationType };
+    return { values, shape: q.shape, params: q.params, clipped: q.clipped, quantizationType: q.quantizationType, requantized: q.requantized };
   }
 
   // ---- parameters without quantizing --------------------------------------------------------

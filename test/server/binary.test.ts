@@ -85,6 +85,17 @@ describe('upload_numpy', () => {
     expect(d.statusCode).toBe(200);
     expect(d.json().result_dtype).toBe('float32');
   });
+  it('reports a float16 quantize result range in values, not in the bits that hold them', async () => {
+    await json(t.app, 'POST', '/instances/half', { quantization_type: 'FLOAT16' });
+    const r = await t.app.inject({ method: 'POST', url: '/instances/half/upload_numpy?operation=quantize', ...multipart('w.npy', npy(X, [4, 6])) });
+    expect(r.statusCode).toBe(200);
+    const b = r.json();
+    expect(b.result_dtype).toBe('float16');
+    // float16 rounds each value by at most 2^-11 relative; its bits would read 0 .. 50000 here.
+    expect(b.result_range.min).toBeCloseTo(b.input_range.min, 2);
+    expect(b.result_range.max).toBeCloseTo(b.input_range.max, 2);
+    expect(b.mse).toBeLessThan(1e-5);
+  });
 });
 
 describe('concurrency', () => {

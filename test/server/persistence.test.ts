@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { encodeNpy } from '../../src/formats/npy.js';
 
 // A real process: the built CLI (npm test builds first), on an ephemeral loopback port.
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
@@ -76,6 +77,45 @@ describe.skipIf(!existsSync(MAIN))('persistence across a real process', () => {
     const dq = await call(s.url, 'POST', '/instances/default/dequantize', { data: q.data });
     expect(dq.status).toBe(200);
     expect((await call(s.url, 'GET', '/')).body).toEqual({ status: 'healthy', service: 'Quantizer API' });
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+  });
+});
+
+describe.skipIf(!existsSync(MAIN))('requantization is durable', () => {
+  it('parameters widened by quantize, quantize_dequantize or an upload survive kill -9', async () => {
+    let s = await start();
+    const CAL = { quantization_mode: 'CALIBRATED', enable_requantization: true, requantization_threshold: 0.001 };
+    const outliers = [[-40, 0.5, 1, 55]];
+    const npy = Buffer.from(encodeNpy({ dtype: 'float32', shape: [1, 4], data: Float32Array.from(outliers[0]) }));
+    const widen: Record<string, () => Promise<number>> = {
+      q: async () => (await call(s.url, 'POST', '/instances/q/quantize', { data: outliers })).status,
+      qdq: async () => (await call(s.url, 'POST', '/instances/qdq/quantize_dequantize', { data: outliers })).status,
+      up: async () => {
+        const form = new FormData();
+        form.append('file', new Blob([npy]), 'x.npy');
+        return (await fetch(`${s.url}/instances/up/upload_numpy?operation=quantize_dequantize`, { method: 'POST', body: form })).status;
+      },
+      upq: async () => {
+        const form = new FormData();
+        form.append('file', new Blob([npy]), 'x.npy');
+        return (await fetch(`${s.url}/instances/upq/upload_numpy?operation=quantize`, { method: 'POST', body: form })).status;
+      },
+    };
+    const widened: Record<string, unknown> = {};
+    for (const [id, call_] of Object.entries(widen)) {
+      expect((await call(s.url, 'POST', `/instances/${id}`, CAL)).status).toBe(200);
+      expect((await call(s.url, 'POST', `/instances/${id}/calibrate`, { data: [[[0.5, -1, 2, 1]]] })).status).toBe(200);
+      const before = (await call(s.url, 'GET', `/instances/${id}/parameters`)).body;
+      expect(await call_()).toBe(200);
+      widened[id] = (await call(s.url, 'GET', `/instances/${id}/parameters`)).body;
+      expect(widened[id]).not.toEqual(before);
+      expect((await call(s.url, 'GET', `/instances/${id}/stats`)).body.requantizations).toBe(1);
+    }
+    s.child.kill('SIGKILL');
+    await exited(s.child);
+    s = await start();
+    for (const id of Object.keys(widen)) expect((await call(s.url, 'GET', `/instances/${id}/parameters`)).body).toEqual(widened[id]);
     s.child.kill('SIGTERM');
     await exited(s.child);
   });

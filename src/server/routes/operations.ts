@@ -151,10 +151,13 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
         if (app.offloader.shouldOffload(nd.size)) {
           return app.offloader.quantize('quantize_dequantize', snapshotOf(q), nd.toFloat32(), nd.shape, opts).then(({ result, effects }) => {
             q.applyCopyEffects(effects);
+            if (result.requantized) registry.persist(inst);
             return result;
           });
         }
-        return q.quantizeDequantize({ data: nd.toFloat32(), shape: nd.shape }, opts);
+        const res = q.quantizeDequantize({ data: nd.toFloat32(), shape: nd.shape }, opts);
+        if (res.requantized) registry.persist(inst);
+        return res;
       });
       return sendArray(request, reply, r.values, 'float32', r.shape, {
         original_shape: r.shape,

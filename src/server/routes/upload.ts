@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { errorMeasures } from '../../core/error-measures.js';
+import { float16BitsToFloat32 } from '../../core/float16.js';
 import { decodeNpy, encodeNpy } from '../../formats/npy.js';
 import type { DequantizeResult, QuantizeResult } from '../../engine/quantizer.js';
 import { jsonSafe } from '../json-safe.js';
@@ -86,10 +87,13 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
           } else {
             r = q.quantize({ data: x, shape: nd.shape }, opts);
           }
+          if (r.requantized) registry.persist(inst);
           // Restored on the live instance once it has taken on the quantize, in both paths: a
           // dequantize costs about as much as the conversion of the codes the worker would need,
           // and it counts and looks up its tables here exactly as inline.
-          const restored = r.params === null ? null : q.dequantize({ data: r.codes as Int8Array, shape: r.shape }, { params: r.params, channelDim: opts.channelDim, layerName: opts.layerName }).values;
+          // float16 codes are their own values, so a float16 quantize reports its error figures too.
+          const restored =
+            r.kind === 'float16' ? float16BitsToFloat32(r.codes) : r.params === null ? null : q.dequantize({ data: r.codes as Int8Array, shape: r.shape }, { params: r.params, channelDim: opts.channelDim, layerName: opts.layerName }).values;
           const { data, dtype } = codesOf(r, true);
           return { out: data, outDtype: dtype, params: r.params, restored, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
         }
@@ -112,6 +116,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         } else {
           r = q.quantizeDequantize({ data: x, shape: nd.shape }, opts);
         }
+        if (r.requantized) registry.persist(inst);
         return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: r.values, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
       });
       if (request.query.download) {
@@ -120,7 +125,8 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         void reply.header('content-type', NPY_MEDIA_TYPE).header('content-disposition', `attachment; filename="${name}_${op}.npy"`);
         return reply.send(Buffer.from(npy.buffer, npy.byteOffset, npy.byteLength));
       }
-      const outRange = range(result.out);
+      // A float16 instance's codes are float16 bits; their range is that of the values they hold.
+      const outRange = range(result.outDtype === 'float16' ? float16BitsToFloat32(result.out as Uint16Array) : result.out);
       return jsonSafe({
         filename: file.filename,
         operation: op,
