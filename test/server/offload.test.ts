@@ -1,30 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { built, builtApp, closeBuiltApps, importBuilt, watchOffloads } from './built-app.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy } from '../../src/formats/npy.js';
 
-// The worker runs compiled JavaScript, so this drives the built service (npm test builds first).
-const DIST = join(import.meta.dirname, '../../dist');
-const built = existsSync(join(DIST, 'server/offload-worker.js'));
-const dirs: string[] = [];
-const apps: FastifyInstance[] = [];
-afterAll(async () => {
-  for (const a of apps) await a.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-async function builtApp(offloadThreshold: number): Promise<FastifyInstance> {
-  const { buildApp } = (await import(pathToFileURL(join(DIST, 'server/app.js')).href)) as typeof import('../../src/server/app.js');
-  const { SqliteStore } = (await import(pathToFileURL(join(DIST, 'node/store/sqlite-store.js')).href)) as typeof import('../../src/node/store/sqlite-store.js');
-  const dir = mkdtempSync(join(tmpdir(), 'quantkit-offload-'));
-  dirs.push(dir);
-  const app = await buildApp({ store: new SqliteStore(dir), logger: false, offloadThreshold });
-  apps.push(app);
-  return app;
-}
+afterAll(closeBuiltApps);
 
 function batches(n: number, size: number): number[][][] {
   return Array.from({ length: n }, (_, b) => [Array.from({ length: size }, (_, i) => Math.sin(i * 0.37 + b) * (1 + b) + (i % 97 === 0 ? 20 : 0))]);
@@ -92,24 +71,6 @@ describe.skipIf(!built)('calibration in the worker thread', () => {
   });
 });
 
-type Offloaded = 'calibrate' | 'quantize' | 'dequantize' | 'computeParams';
-
-/** Counts the Offloader's calls (so a test knows the worker did the work) and resolves `started` on each. */
-function watchOffloads(app: FastifyInstance): { counts: Record<Offloaded, number>; started: () => Promise<void> } {
-  const counts: Record<Offloaded, number> = { calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0 };
-  let waiting: (() => void) | undefined;
-  const o = app.offloader as unknown as Record<Offloaded, (...a: unknown[]) => unknown>;
-  for (const m of Object.keys(counts) as Offloaded[]) {
-    const orig = o[m].bind(app.offloader);
-    o[m] = (...a: unknown[]) => {
-      counts[m]++;
-      const r = orig(...a);
-      waiting?.();
-      return r;
-    };
-  }
-  return { counts, started: () => new Promise<void>((resolve) => (waiting = resolve)) };
-}
 
 type Call = { method: 'GET' | 'POST' | 'DELETE'; url: string; body?: unknown; npy?: Buffer };
 const post = (url: string, body: unknown): Call => ({ method: 'POST', url, body });
@@ -228,7 +189,7 @@ describe.skipIf(!built)('quantize, dequantize, quantize_dequantize and compute_p
   });
 
   it('counts cache hits and misses as inline when the main thread dequantizes through tables', async () => {
-    const kernels = (await import(pathToFileURL(join(DIST, 'core/kernels/index.js')).href)) as typeof import('../../src/core/kernels/index.js');
+    const kernels = await importBuilt<typeof import('../../src/core/kernels/index.js')>('core/kernels/index.js');
     const before = kernels.getKernels();
     // Tables serve only with the reference kernels; the worker keeps its own (SIMD) kernels.
     kernels.setKernels(kernels.referenceKernels);
@@ -286,8 +247,8 @@ describe.skipIf(!built)('quantize, dequantize, quantize_dequantize and compute_p
   });
 
   it('hands arrays to the worker by transfer, copying only small pooled views', async () => {
-    const { Offloader } = (await import(pathToFileURL(join(DIST, 'server/offload.js')).href)) as typeof import('../../src/server/offload.js');
-    const { Quantizer } = (await import(pathToFileURL(join(DIST, 'engine/quantizer.js')).href)) as typeof import('../../src/engine/quantizer.js');
+    const { Offloader } = await importBuilt<typeof import('../../src/server/offload.js')>('server/offload.js');
+    const { Quantizer } = await importBuilt<typeof import('../../src/engine/quantizer.js')>('engine/quantizer.js');
     const o = new Offloader(1);
     const q = new Quantizer();
     const snapshot = { config: q.getConfig(), parameters: q.exportParameters() };

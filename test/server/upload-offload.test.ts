@@ -1,49 +1,10 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { built, builtApp, closeBuiltApps, watchOffloads } from './built-app.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy, type NpyArray } from '../../src/formats/npy.js';
 
-// The worker runs compiled JavaScript, so this drives the built service (npm test builds first).
-const DIST = join(import.meta.dirname, '../../dist');
-const built = existsSync(join(DIST, 'server/offload-worker.js'));
-const dirs: string[] = [];
-const apps: FastifyInstance[] = [];
-afterAll(async () => {
-  for (const a of apps) await a.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+afterAll(closeBuiltApps);
 
-async function builtApp(offloadThreshold: number): Promise<FastifyInstance> {
-  const { buildApp } = (await import(pathToFileURL(join(DIST, 'server/app.js')).href)) as typeof import('../../src/server/app.js');
-  const { SqliteStore } = (await import(pathToFileURL(join(DIST, 'node/store/sqlite-store.js')).href)) as typeof import('../../src/node/store/sqlite-store.js');
-  const dir = mkdtempSync(join(tmpdir(), 'quantkit-upload-offload-'));
-  dirs.push(dir);
-  const app = await buildApp({ store: new SqliteStore(dir), logger: false, offloadThreshold });
-  apps.push(app);
-  return app;
-}
-
-type Offloaded = 'calibrate' | 'quantize' | 'dequantize' | 'computeParams';
-
-/** Counts the Offloader's calls (so a test knows the worker did the work) and resolves `started` on each. */
-function watchOffloads(app: FastifyInstance): { counts: Record<Offloaded, number>; started: () => Promise<void> } {
-  const counts: Record<Offloaded, number> = { calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0 };
-  let waiting: (() => void) | undefined;
-  const o = app.offloader as unknown as Record<Offloaded, (...a: unknown[]) => unknown>;
-  for (const m of Object.keys(counts) as Offloaded[]) {
-    const orig = o[m].bind(app.offloader);
-    o[m] = (...a: unknown[]) => {
-      counts[m]++;
-      const r = orig(...a);
-      waiting?.();
-      return r;
-    };
-  }
-  return { counts, started: () => new Promise<void>((resolve) => (waiting = resolve)) };
-}
 
 const npy = (dtype: NpyArray['dtype'], shape: number[], data: NpyArray['data']) => Buffer.from(encodeNpy({ dtype, shape, data }));
 

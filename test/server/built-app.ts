@@ -1,0 +1,56 @@
+// The offload worker runs compiled JavaScript, so tests of offloading drive the built service in
+// dist/ (npm test builds first); these helpers build such apps and watch what they offload.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+
+const DIST = join(import.meta.dirname, '../../dist');
+
+/** Whether dist/ holds a built service (tests skip without one). */
+export const built = existsSync(join(DIST, 'server/offload-worker.js'));
+
+const dirs: string[] = [];
+const apps: FastifyInstance[] = [];
+
+/** The built app on a fresh SQLite store; arrays of offloadThreshold elements or more go to the worker. */
+export async function builtApp(offloadThreshold: number): Promise<FastifyInstance> {
+  const { buildApp } = await importBuilt<typeof import('../../src/server/app.js')>('server/app.js');
+  const { SqliteStore } = await importBuilt<typeof import('../../src/node/store/sqlite-store.js')>('node/store/sqlite-store.js');
+  const dir = mkdtempSync(join(tmpdir(), 'quantkit-offload-'));
+  dirs.push(dir);
+  const app = await buildApp({ store: new SqliteStore(dir), logger: false, offloadThreshold });
+  apps.push(app);
+  return app;
+}
+
+/** Closes every app builtApp made and removes their stores (for afterAll). */
+export async function closeBuiltApps(): Promise<void> {
+  for (const a of apps.splice(0)) await a.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export type Offloaded = 'calibrate' | 'quantize' | 'dequantize' | 'computeParams';
+
+/** Counts the Offloader's calls (so a test knows the worker did the work) and resolves `started` on each. */
+export function watchOffloads(app: FastifyInstance): { counts: Record<Offloaded, number>; started: () => Promise<void> } {
+  const counts: Record<Offloaded, number> = { calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0 };
+  let waiting: (() => void) | undefined;
+  const o = app.offloader as unknown as Record<Offloaded, (...a: unknown[]) => unknown>;
+  for (const m of Object.keys(counts) as Offloaded[]) {
+    const orig = o[m].bind(app.offloader);
+    o[m] = (...a: unknown[]) => {
+      counts[m]++;
+      const r = orig(...a);
+      waiting?.();
+      return r;
+    };
+  }
+  return { counts, started: () => new Promise<void>((resolve) => (waiting = resolve)) };
+}
+
+/** A module of the built tree by its path under dist/ (the same instance the built app uses). */
+export async function importBuilt<T>(path: string): Promise<T> {
+  return (await import(pathToFileURL(join(DIST, path)).href)) as T;
+}
