@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { built, builtApp, closeBuiltApps, importBuilt, watchOffloads } from './built-app.js';
+import { CODES, INSTANCES, rows, runOnInstances, stateOf, X, XL } from './offload-scenarios.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy } from '../../src/formats/npy.js';
 
@@ -88,22 +89,8 @@ async function send(app: FastifyInstance, c: Call) {
 }
 
 /** GET stats (less the processing time, a clock reading) and parameters of an instance. */
-async function stateOf(app: FastifyInstance, id: string) {
-  const stats = (await app.inject({ method: 'GET', url: `/instances/${id}/stats` })).json() as Record<string, unknown>;
-  expect(typeof stats.processing_time_ms).toBe('number');
-  delete stats.processing_time_ms;
-  const parameters = (await app.inject({ method: 'GET', url: `/instances/${id}/parameters` })).rawPayload.toString();
-  return { stats, parameters };
-}
-
 const f32npy = (data: Float32Array, shape: number[]) => Buffer.from(encodeNpy({ dtype: 'float32', shape, data }));
 const int16npy = (data: Int16Array, shape: number[]) => Buffer.from(encodeNpy({ dtype: 'int16', shape, data }));
-const rows = (x: ArrayLike<number>, cols: number) => Array.from({ length: x.length / cols }, (_, r) => Array.from(x).slice(r * cols, (r + 1) * cols));
-
-// 4x6 values in about [-2, 2], the same with outliers (which requantize a calibrated instance), and codes valid for every dtype.
-const X = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i * 0.7) * 2);
-const XL = X.map((v, i) => (i % 5 === 0 ? v * 9 : v));
-const CODES = Int16Array.from({ length: 24 }, (_, i) => (i * 37) % 101);
 
 /** The same requests against each instance; errors included (NaN, a channel mismatch, bad codes). */
 function scenario(id: string): Call[] {
@@ -125,29 +112,13 @@ function scenario(id: string): Call[] {
   ];
 }
 
-const INSTANCES: Record<string, object> = {
-  dyn: {},
-  pc: { quantization_mode: 'PER_CHANNEL', channel_dim: 1 },
-  cal: { quantization_mode: 'CALIBRATED', enable_requantization: true, requantization_threshold: 0.001 },
-  calpc: { quantization_mode: 'CALIBRATED', quantization_type: 'UINT8', per_channel: true, channel_dim: 0, enable_requantization: true, requantization_threshold: 0.001 },
-  f16: { quantization_type: 'FLOAT16', error_on_nan: false },
-  uncal: { quantization_mode: 'CALIBRATED' },
-};
-
 /** Runs every instance's scenario on one app: its answers and each instance's state afterwards. */
 async function runScenarios(app: FastifyInstance) {
-  const answers = [];
-  const states: Record<string, unknown> = {};
-  for (const [id, config] of Object.entries(INSTANCES)) {
-    expect((await send(app, post(`/instances/${id}`, config))).status).toBe(200);
-    if (id.startsWith('cal')) {
-      const cal = await send(app, post(`/instances/${id}/calibrate`, { data: [rows(X, 6), rows(X.map((v) => v * 0.5), 6)] }));
-      expect(cal.status).toBe(200);
-    }
-    for (const c of scenario(id)) answers.push(await send(app, c));
-    states[id] = await stateOf(app, id);
-  }
-  return { answers, states };
+  return runOnInstances(app, async (id) => {
+    const out = [];
+    for (const c of scenario(id)) out.push(await send(app, c));
+    return out;
+  });
 }
 
 describe.skipIf(!built)('quantize, dequantize, quantize_dequantize and compute_params in the worker thread', () => {

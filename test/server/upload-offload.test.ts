@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { built, builtApp, closeBuiltApps, watchOffloads } from './built-app.js';
+import { CODES, INSTANCES, runOnInstances, stateOf, X, XL } from './offload-scenarios.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy, type NpyArray } from '../../src/formats/npy.js';
 
@@ -31,18 +32,6 @@ async function upload(app: FastifyInstance, u: Upload) {
 }
 
 /** GET stats (less the processing time, a clock reading) and parameters of an instance. */
-async function stateOf(app: FastifyInstance, id: string) {
-  const stats = (await app.inject({ method: 'GET', url: `/instances/${id}/stats` })).json() as Record<string, unknown>;
-  expect(typeof stats.processing_time_ms).toBe('number');
-  delete stats.processing_time_ms;
-  const parameters = (await app.inject({ method: 'GET', url: `/instances/${id}/parameters` })).rawPayload.toString();
-  return { stats, parameters };
-}
-
-// 4x6 values in about [-2, 2], the same with outliers (which requantize a calibrated instance), codes valid for every dtype.
-const X = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i * 0.7) * 2);
-const XL = X.map((v, i) => (i % 5 === 0 ? v * 9 : v));
-const CODES = Int16Array.from({ length: 24 }, (_, i) => (i * 37) % 101);
 const X64 = Float64Array.from(X, (v, i) => v + i * 1e-9);
 const NAN = X.map((v, i) => (i === 7 ? NaN : v));
 
@@ -65,34 +54,13 @@ function scenario(id: string): Upload[] {
   ];
 }
 
-const INSTANCES: Record<string, object> = {
-  dyn: {},
-  pc: { quantization_mode: 'PER_CHANNEL', channel_dim: 1 },
-  cal: { quantization_mode: 'CALIBRATED', enable_requantization: true, requantization_threshold: 0.001 },
-  calpc: { quantization_mode: 'CALIBRATED', quantization_type: 'UINT8', per_channel: true, channel_dim: 0, enable_requantization: true, requantization_threshold: 0.001 },
-  f16: { quantization_type: 'FLOAT16', error_on_nan: false },
-  uncal: { quantization_mode: 'CALIBRATED' },
-};
-
-const rows = (x: ArrayLike<number>, cols: number) => Array.from({ length: x.length / cols }, (_, r) => Array.from(x).slice(r * cols, (r + 1) * cols));
-
 /** Runs every instance's scenario on one app: its answers and each instance's state afterwards. */
 async function runScenarios(app: FastifyInstance) {
-  const answers = [];
-  const states: Record<string, unknown> = {};
-  for (const [id, config] of Object.entries(INSTANCES)) {
-    const created = await app.inject({ method: 'POST', url: `/instances/${id}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(config) });
-    expect(created.statusCode).toBe(200);
-    if (id.startsWith('cal')) {
-      // Small batches, so the calibration itself stays inline in both apps.
-      const body = JSON.stringify({ data: [rows(X, 6), rows(X.map((v) => v * 0.5), 6)] });
-      const cal = await app.inject({ method: 'POST', url: `/instances/${id}/calibrate`, headers: { 'content-type': 'application/json' }, payload: body });
-      expect(cal.statusCode).toBe(200);
-    }
-    for (const u of scenario(id)) answers.push(await upload(app, u));
-    states[id] = await stateOf(app, id);
-  }
-  return { answers, states };
+  return runOnInstances(app, async (id) => {
+    const out = [];
+    for (const u of scenario(id)) out.push(await upload(app, u));
+    return out;
+  });
 }
 
 describe.skipIf(!built)('upload_numpy in the worker thread', () => {
