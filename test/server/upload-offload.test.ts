@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { built, builtApp, closeBuiltApps, watchOffloads } from './built-app.js';
-import { CODES, INSTANCES, runOnInstances, stateOf, X, XL } from './offload-scenarios.js';
+import { CODES, INSTANCES, runOnInstances, X, XL } from './offload-scenarios.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy, type NpyArray } from '../../src/formats/npy.js';
 
