@@ -7,26 +7,13 @@
 // and nothing else on stdout. Reports which path is faster; asserts nothing.
 import { getKernels, quantize as coreQuantize, referenceKernels, setKernels } from 'quantkit/core'; // the package as Node callers import it (its "node" entry)
 import { Quantizer } from 'quantkit';
-import { median, normal } from './lib.mjs';
+import { normal, timeMedian } from './lib.mjs';
 
 const json = process.argv.includes('--json');
 const log = json ? () => {} : (s) => console.log(s);
 const N = 16 * 1024 * 1024;
 const ROWS = 4096;
 const RUNS = 7;
-
-
-function timeMedian(fn, runs = RUNS, warm = 2) {
-  for (let i = 0; i < warm; i++) fn();
-  globalThis.gc?.();
-  const t = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    fn();
-    t.push(performance.now() - t0);
-  }
-  return median(t);
-}
 
 const x = normal(N);
 const shape = [ROWS, N / ROWS];
@@ -53,8 +40,8 @@ for (const [name, config, kernels] of [
   const ua = new Uint32Array(a.buffer);
   const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; identical && i < ua.length; i++) identical = ua[i] === ub[i];
-  const cachedMs = timeMedian(() => cached.dequantize(q.codes, opts));
-  const uncachedMs = timeMedian(() => plain.dequantize(q.codes, opts));
+  const cachedMs = timeMedian(() => cached.dequantize(q.codes, opts), RUNS);
+  const uncachedMs = timeMedian(() => plain.dequantize(q.codes, opts), RUNS);
   const faster = cachedMs < uncachedMs ? 'cached' : 'uncached';
   results.cases[name] = {
     kernels: (kernels ?? simd).name,

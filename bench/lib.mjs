@@ -24,3 +24,16 @@ export function median(values) {
   const s = [...values].sort((p, q) => p - q);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
+
+/** Median milliseconds of `runs` calls of fn, after `warm` untimed calls (V8 optimises a function once it has run) and a GC where exposed. */
+export function timeMedian(fn, runs, warm = 2) {
+  for (let i = 0; i < warm; i++) fn();
+  globalThis.gc?.();
+  const t = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    fn();
+    t.push(performance.now() - t0);
+  }
+  return median(t);
+}

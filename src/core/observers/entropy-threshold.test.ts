@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectQuantError } from '../../../test/helpers/quant-error.js';
 import { entropyDivergenceBounds } from './entropy-divergence-bounds.js';
-import { entropyThreshold } from './entropy-threshold.js';
+import { entropyThreshold, entropyThresholdDirect } from './entropy-threshold.js';
 
 // The oracle: the direct O(bins²) search entropyThreshold replaced (ONNX Runtime's loop, one
 // candidate at a time), kept verbatim so the fast one is held to it bit for bit.
@@ -159,6 +159,10 @@ function expectSame(counts: Float64Array, quantizedBins: number, lo = -3, hi = 3
   const want = oracleThreshold(counts, lo, hi, min, max, quantizedBins);
   expect(got).toEqual(want);
   expect(Object.is(got.divergence, want.divergence)).toBe(true);
+  // The exported direct search (the bench's baseline) is held to the same oracle.
+  const direct = entropyThresholdDirect(counts, lo, hi, min, max, quantizedBins);
+  expect(direct).toEqual(want);
+  expect(Object.is(direct.divergence, want.divergence)).toBe(true);
 }
 
 describe('entropyThreshold', () => {

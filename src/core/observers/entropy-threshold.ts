@@ -36,8 +36,6 @@ export function entropyThreshold(
   const bins = counts.length;
   const zero = Math.floor(bins / 2);
   const halfQuantized = Math.floor(quantizedBins / 2);
-  const step = (hi - lo) / bins;
-  const edge = (k: number) => (k === bins ? hi : Math.fround(lo + k * step));
   if (halfQuantized > zero || !(hi > lo)) return { min, max, divergence: 0 };
 
   const prefix = prefixSums(counts);
@@ -62,12 +60,52 @@ export function entropyThreshold(
       bestK = k;
     }
   }
-  const i = halfQuantized + bestK;
-  let tMin = bestK < 0 ? edge(0) : edge(zero - i);
-  let tMax = bestK < 0 ? edge(bins) : edge(Math.min(zero + i + 1, bins));
+  return thresholdOf(bins, lo, hi, min, max, bestK < 0 ? -1 : halfQuantized + bestK, best);
+}
+
+/**
+ * The direct O(bins²) search entropyThreshold equals bit for bit: every candidate evaluated as ONNX
+ * Runtime does, the first least KL winning. A reference for tests and benchmarks
+ * (bench/entropy.bench.mjs times the two), as referenceKernels is for the kernels.
+ */
+export function entropyThresholdDirect(
+  counts: Float64Array,
+  lo: number,
+  hi: number,
+  min: number,
+  max: number,
+  quantizedBins: number,
+): { min: number; max: number; divergence: number } {
+  checkEntropyArguments(counts, quantizedBins);
+  const zero = Math.floor(counts.length / 2);
+  const halfQuantized = Math.floor(quantizedBins / 2);
+  if (halfQuantized > zero || !(hi > lo)) return { min, max, divergence: 0 };
+  const exact = directDivergence(counts, prefixSums(counts).count, quantizedBins);
+  let best = Infinity;
+  let bestI = -1;
+  for (let i = halfQuantized; i <= zero; i++) {
+    const div = exact(i);
+    if (div < best) {
+      best = div;
+      bestI = i;
+    }
+  }
+  return thresholdOf(counts.length, lo, hi, min, max, bestI, best);
+}
+
+/**
+ * The span of candidate i (bins [z − i, z + i + 1), z = ⌊bins/2⌋; the whole span when i < 0: no
+ * candidate had a finite KL) as edges edge(k) = f32(lo + k·(hi − lo)/bins), clipped to [min, max].
+ */
+function thresholdOf(bins: number, lo: number, hi: number, min: number, max: number, i: number, divergence: number) {
+  const zero = Math.floor(bins / 2);
+  const step = (hi - lo) / bins;
+  const edge = (k: number) => (k === bins ? hi : Math.fround(lo + k * step));
+  let tMin = i < 0 ? edge(0) : edge(zero - i);
+  let tMax = i < 0 ? edge(bins) : edge(Math.min(zero + i + 1, bins));
   if (tMin < min) tMin = min;
   if (tMax > max) tMax = max;
-  return { min: tMin, max: tMax, divergence: best };
+  return { min: tMin, max: tMax, divergence };
 }
 
 /** The direct O(bins) evaluation of one candidate i, as ONNX Runtime does it. */

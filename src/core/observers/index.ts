@@ -12,7 +12,7 @@ export { ObserverRegistry, type ObserverFactory } from './registry.js';
 export { OBSERVERS, createObserver, type ObserverName, type ObserverOptionsByName } from './builtin-observers.js';
 export { histogramQuantile } from './histogram-quantile.js';
 export { mseRangeSearch, quantizationError } from './mse-range-search.js';
-export { entropyThreshold } from './entropy-threshold.js';
+export { entropyThreshold, entropyThresholdDirect } from './entropy-threshold.js';
 export { rebinHistogram } from './rebin-histogram.js';
 export { referenceHistogramKernel, type HistogramKernel } from './histogram-kernel.js';
 export { getHistogramKernel, setHistogramKernel } from './get-histogram-kernel.js';
