@@ -48,6 +48,35 @@ const KEY_NEG_INF: i32 = <i32>0x807fffff;
   return i8x16.shuffle(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
 }
 
+// Horizontal reductions of two partial accumulators to one lane (lane 0), by halves then pairs.
+// @ts-ignore: decorator
+@inline function maxS(a: v128, b: v128): i32 {
+  let v = i32x4.max_s(a, b);
+  v = i32x4.max_s(v, swapHalves(v));
+  return i32x4.extract_lane(i32x4.max_s(v, swapPairs(v)), 0);
+}
+
+// @ts-ignore: decorator
+@inline function minS(a: v128, b: v128): i32 {
+  let v = i32x4.min_s(a, b);
+  v = i32x4.min_s(v, swapHalves(v));
+  return i32x4.extract_lane(i32x4.min_s(v, swapPairs(v)), 0);
+}
+
+// @ts-ignore: decorator
+@inline function maxU(a: v128, b: v128): u32 {
+  let v = i32x4.max_u(a, b);
+  v = i32x4.max_u(v, swapHalves(v));
+  return <u32>i32x4.extract_lane(i32x4.max_u(v, swapPairs(v)), 0);
+}
+
+// @ts-ignore: decorator
+@inline function minU(a: v128, b: v128): i32 {
+  let v = i32x4.min_u(a, b);
+  v = i32x4.min_u(v, swapHalves(v));
+  return i32x4.extract_lane(i32x4.min_u(v, swapPairs(v)), 0);
+}
+
 /*
  * Without finiteOnly the float bits are reduced as they are, three ways: signed max, unsigned max
  * and unsigned min (three instructions a vector where order keys take five). Signed order is float
@@ -90,18 +119,9 @@ const BITS_NEG_INF: u32 = 0xff800000;
     u0 = i32x4.max_u(u0, a);
     l0 = i32x4.min_u(l0, a);
   }
-  let s = i32x4.max_s(s0, s1);
-  let u = i32x4.max_u(u0, u1);
-  let l = i32x4.min_u(l0, l1);
-  s = i32x4.max_s(s, swapHalves(s));
-  u = i32x4.max_u(u, swapHalves(u));
-  l = i32x4.min_u(l, swapHalves(l));
-  s = i32x4.max_s(s, swapPairs(s));
-  u = i32x4.max_u(u, swapPairs(u));
-  l = i32x4.min_u(l, swapPairs(l));
-  const sMax = i32x4.extract_lane(s, 0);
-  const uMax = <u32>i32x4.extract_lane(u, 0);
-  const lMin = i32x4.extract_lane(l, 0);
+  const sMax = maxS(s0, s1);
+  const uMax = maxU(u0, u1);
+  const lMin = minU(l0, l1);
   const hi = reinterpret<f32>(sMax >= 0 ? sMax : lMin);
   const lo = reinterpret<f32>(uMax >= 0x80000000 ? <i32>uMax : lMin);
   foldSplat(p, sMax > BITS_POS_INF || uMax > BITS_NEG_INF, lo, hi);
@@ -136,14 +156,8 @@ const BITS_NEG_INF: u32 = 0xff800000;
     mn0 = i32x4.min_s(mn0, v128.xor(a, v128.and(i32x4.eq(a, negInf), swap)));
     mx0 = i32x4.max_s(mx0, v128.xor(a, v128.and(i32x4.eq(a, posInf), swap)));
   }
-  let mn = i32x4.min_s(mn0, mn1);
-  let mx = i32x4.max_s(mx0, mx1);
-  mn = i32x4.min_s(mn, swapHalves(mn));
-  mx = i32x4.max_s(mx, swapHalves(mx));
-  mn = i32x4.min_s(mn, swapPairs(mn));
-  mx = i32x4.max_s(mx, swapPairs(mx));
-  const minKey = i32x4.extract_lane(mn, 0);
-  const maxKey = i32x4.extract_lane(mx, 0);
+  const minKey = minS(mn0, mn1);
+  const maxKey = maxS(mx0, mx1);
   foldSplat(p, minKey < KEY_NEG_INF || maxKey > KEY_POS_INF, keyToFloat(minKey), keyToFloat(maxKey));
 }
 
