@@ -12,6 +12,9 @@ import type { ChunkRunner } from './chunk-runner.js';
 import { runKernelRequest } from './run-kernel-request.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
+/** What a quantize, fake-quantize or dequantize request adds to its slice and staged parameters. */
+type AffineFields = WorkerRequest extends infer R ? (R extends { op: 'quantize' | 'fakeQuantize' | 'dequantize' } ? Omit<R, 'id' | 'layout' | 'start' | 'n' | 'params' | 'scratch' | 'scale' | 'zeroPoint'> : never) : never;
+
 /** Below this many elements a call runs on the calling thread: a message round trip would cost more than it saves. */
 export const MIN_PARALLEL_ELEMENTS = 1 << 16;
 /** Slice boundaries fall on multiples of this (relative to the chunk), so SIMD loops see whole vectors. */
@@ -159,57 +162,56 @@ export class KernelPool implements ChunkRunner {
   }
 
   quantize(x: Float32Array, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number, out: CodeArray, start: number): Promise<void> {
-    return this.serial(async () => {
-      if (!this.parallel(x, out) || out.length < x.length) return this.local.quantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
-      const storage = storageOf(out);
-      await this.dispatch(
-        this.split(layout, start, x.length).map((p, k): WorkerRequest => ({
-          op: 'quantize',
-          id: 0,
-          ...this.sliceFields(k, p),
-          ...this.stageParams(k, p.slice, scale, zeroPoint),
-          x: x.byteOffset + p.from * 4,
-          out: out.byteOffset + p.from * out.BYTES_PER_ELEMENT,
-          storage,
-          qmin,
-          qmax,
-        })),
-      );
-    });
+    const storage = storageOf(out);
+    return this.affine(x, out, layout, start, scale, zeroPoint, () => this.local.quantize(x, layout, scale, zeroPoint, qmin, qmax, out, start), (from) => ({
+      op: 'quantize',
+      x: x.byteOffset + from * 4,
+      out: out.byteOffset + from * out.BYTES_PER_ELEMENT,
+      storage,
+      qmin,
+      qmax,
+    }));
   }
 
   fakeQuantize(x: Float32Array, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, qmin: number, qmax: number, out: Float32Array, start: number): Promise<void> {
-    return this.serial(async () => {
-      if (!this.parallel(x, out) || out.length < x.length) return this.local.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start);
-      await this.dispatch(
-        this.split(layout, start, x.length).map((p, k): WorkerRequest => ({
-          op: 'fakeQuantize',
-          id: 0,
-          ...this.sliceFields(k, p),
-          ...this.stageParams(k, p.slice, scale, zeroPoint),
-          x: x.byteOffset + p.from * 4,
-          out: out.byteOffset + p.from * 4,
-          qmin,
-          qmax,
-        })),
-      );
-    });
+    return this.affine(x, out, layout, start, scale, zeroPoint, () => this.local.fakeQuantize(x, layout, scale, zeroPoint, qmin, qmax, out, start), (from) => ({
+      op: 'fakeQuantize',
+      x: x.byteOffset + from * 4,
+      out: out.byteOffset + from * 4,
+      qmin,
+      qmax,
+    }));
   }
 
   dequantize(q: CodeArray, layout: BlockLayout, scale: Float32Array, zeroPoint: Int32Array, out: Float32Array, start: number): Promise<void> {
+    const storage = storageOf(q);
+    return this.affine(q, out, layout, start, scale, zeroPoint, () => this.local.dequantize(q, layout, scale, zeroPoint, out, start), (from) => ({
+      op: 'dequantize',
+      q: q.byteOffset + from * q.BYTES_PER_ELEMENT,
+      storage,
+      out: out.byteOffset + from * 4,
+    }));
+  }
+
+  /**
+   * One affine kernel over the workers: in this thread (`local`) unless both arrays live in the
+   * shared memory and are long enough; else a slice per worker with its window of parameters
+   * staged, `fields(from)` adding the operation and the slice's addresses.
+   */
+  private affine(
+    input: Float32Array | CodeArray,
+    out: Float32Array | CodeArray,
+    layout: BlockLayout,
+    start: number,
+    scale: Float32Array,
+    zeroPoint: Int32Array,
+    local: () => void,
+    fields: (from: number) => AffineFields,
+  ): Promise<void> {
     return this.serial(async () => {
-      if (!this.parallel(q, out) || out.length < q.length) return this.local.dequantize(q, layout, scale, zeroPoint, out, start);
-      const storage = storageOf(q);
+      if (!this.parallel(input, out) || out.length < input.length) return local();
       await this.dispatch(
-        this.split(layout, start, q.length).map((p, k): WorkerRequest => ({
-          op: 'dequantize',
-          id: 0,
-          ...this.sliceFields(k, p),
-          ...this.stageParams(k, p.slice, scale, zeroPoint),
-          q: q.byteOffset + p.from * q.BYTES_PER_ELEMENT,
-          storage,
-          out: out.byteOffset + p.from * 4,
-        })),
+        this.split(layout, start, input.length).map((p, k) => ({ id: 0, ...this.sliceFields(k, p), ...this.stageParams(k, p.slice, scale, zeroPoint), ...fields(p.from) }) as WorkerRequest),
       );
     });
   }
