@@ -8,6 +8,7 @@ import { jsonSafe } from '../json-safe.js';
 import { RequestError } from '../request-error.js';
 import { calibrationAnswer } from './calibration-answer.js';
 import { snapshotOf } from './instance-snapshot.js';
+import { quantizeOnInstance } from './quantize-on-instance.js';
 import type { NdArray } from '../nd-array.js';
 import {
   arrayOpQuery,
@@ -93,19 +94,7 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const inst = registry.get(request.params.instance_id);
       const nd = request.body.data;
       const opts = arrayOptions(request.body, request.query);
-      const r = await inst.exclusive(() => {
-        const q = inst.quantizer;
-        if (app.offloader.shouldOffload(nd.size)) {
-          return app.offloader.quantize('quantize', snapshotOf(q), nd.toFloat32(), nd.shape, opts).then(({ result, effects }) => {
-            q.applyCopyEffects(effects);
-            if (result.requantized) registry.persist(inst);
-            return result;
-          });
-        }
-        const res = q.quantize({ data: nd.toFloat32(), shape: nd.shape }, opts);
-        if (res.requantized) registry.persist(inst);
-        return res;
-      });
+      const r = await inst.exclusive(() => quantizeOnInstance(app, inst, 'quantize', nd.toFloat32(), nd.shape, opts));
       const { data, dtype } = codesOf(r, wantsNpy(request));
       return sendArray(request, reply, data, dtype, r.shape, {
         quantization_type: r.quantizationType,
@@ -146,19 +135,7 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const inst = registry.get(request.params.instance_id);
       const nd = request.body.data;
       const opts = arrayOptions(request.body, request.query);
-      const r = await inst.exclusive(() => {
-        const q = inst.quantizer;
-        if (app.offloader.shouldOffload(nd.size)) {
-          return app.offloader.quantize('quantize_dequantize', snapshotOf(q), nd.toFloat32(), nd.shape, opts).then(({ result, effects }) => {
-            q.applyCopyEffects(effects);
-            if (result.requantized) registry.persist(inst);
-            return result;
-          });
-        }
-        const res = q.quantizeDequantize({ data: nd.toFloat32(), shape: nd.shape }, opts);
-        if (res.requantized) registry.persist(inst);
-        return res;
-      });
+      const r = await inst.exclusive(() => quantizeOnInstance(app, inst, 'quantize_dequantize', nd.toFloat32(), nd.shape, opts));
       return sendArray(request, reply, r.values, 'float32', r.shape, {
         original_shape: r.shape,
         quantization_type: r.quantizationType,

@@ -2,15 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import { errorMeasures } from '../../core/error-measures.js';
 import { float16BitsToFloat32 } from '../../core/float16.js';
 import { decodeNpy, encodeNpy } from '../../formats/npy.js';
-import type { DequantizeResult, QuantizeResult } from '../../engine/quantizer.js';
+import type { DequantizeResult } from '../../engine/quantizer.js';
 import { jsonSafe } from '../json-safe.js';
 import { npyToNdArray } from '../npy-body.js';
 import { NPY_MEDIA_TYPE } from '../media-types.js';
-import type { QuantizeDequantizeResult } from '../offload-protocol.js';
 import { RequestError } from '../request-error.js';
 import { errorResponses, instanceParams, UPLOAD_OPERATIONS, uploadQuery } from '../schemas.js';
 import type { UploadOperation } from '../schemas.js';
 import { snapshotOf } from './instance-snapshot.js';
+import { quantizeOnInstance } from './quantize-on-instance.js';
 import { codesOf, paramSummary } from './operations.js';
 
 interface UploadQuery {
@@ -76,18 +76,8 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
       const keepInput = !request.query.download && op !== 'dequantize';
       const result = await inst.exclusive(async () => {
         const q = inst.quantizer;
-        const offload = app.offloader.shouldOffload(nd.size);
-        const toWorker = () => (keepInput ? x.slice() : x);
         if (op === 'quantize') {
-          let r: QuantizeResult;
-          if (offload) {
-            const done = await app.offloader.quantize('quantize', snapshotOf(q), toWorker(), nd.shape, opts);
-            q.applyCopyEffects(done.effects);
-            r = done.result;
-          } else {
-            r = q.quantize({ data: x, shape: nd.shape }, opts);
-          }
-          if (r.requantized) registry.persist(inst);
+          const r = await quantizeOnInstance(app, inst, 'quantize', x, nd.shape, opts, keepInput);
           // Restored on the live instance once it has taken on the quantize, in both paths: a
           // dequantize costs about as much as the conversion of the codes the worker would need,
           // and it counts and looks up its tables here exactly as inline.
@@ -99,8 +89,8 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         }
         if (op === 'dequantize') {
           let r: DequantizeResult;
-          if (offload) {
-            const done = await app.offloader.dequantize(snapshotOf(q), toWorker(), nd.shape, { channelDim: opts.channelDim, layerName: opts.layerName });
+          if (app.offloader.shouldOffload(nd.size)) {
+            const done = await app.offloader.dequantize(snapshotOf(q), x, nd.shape, { channelDim: opts.channelDim, layerName: opts.layerName });
             q.applyCopyEffects(done.effects);
             r = done.result;
           } else {
@@ -108,15 +98,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
           }
           return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: null, extra: {} };
         }
-        let r: QuantizeDequantizeResult;
-        if (offload) {
-          const done = await app.offloader.quantize('quantize_dequantize', snapshotOf(q), toWorker(), nd.shape, opts);
-          q.applyCopyEffects(done.effects);
-          r = done.result;
-        } else {
-          r = q.quantizeDequantize({ data: x, shape: nd.shape }, opts);
-        }
-        if (r.requantized) registry.persist(inst);
+        const r = await quantizeOnInstance(app, inst, 'quantize_dequantize', x, nd.shape, opts, keepInput);
         return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: r.values, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
       });
       if (request.query.download) {
