@@ -311,6 +311,8 @@ describe('malformed and unsupported files', () => {
     ["{'descr': '<f4', 'fortran_order': False, 'shape': (2.5,)}", /expected a string, integer/],
     ["{'descr': '<f4', 'fortran_order': False, 'shape': ('2',)}", /invalid dimension '2'/],
     ["{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999)}", /too large/],
+    // numpy refuses it too ("array is too big"), though a zero makes it empty.
+    ["{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 0, 99999999999)}", /too large/],
     ["{'descr': '<f4, 'fortran_order': False, 'shape': ()}", /expected ',' or '}'/],
     ["{'descr': '<f4', 'fortran_order': False, 'shape': ()} x", /only whitespace after the literal/],
     ["('<f4', False, ())", /expected a dict/],
@@ -339,6 +341,9 @@ describe('malformed and unsupported files', () => {
     ["'<M8[ns]'", /descr '<M8\[ns\]'/],
     ["'<f16'", /descr '<f16'/],
     ["[('x', '<f4'), ('y', '<i4')]", /descr \[\('x', '<f4'\), \('y', '<i4'\)\]: structured/],
+    // Found by fuzzing: an escaped newline in the descr split the one-line message.
+    [String.raw`'<f\n4'`, /descr '<f\\n4': expected a numeric one/],
+    [String.raw`[('a\nb', '<f4')]`, /descr \[\('a\\nb', '<f4'\)\]: structured/],
   ];
   for (const [descr, message] of unsupported) {
     it(`unsupported descr ${descr}`, () => {
