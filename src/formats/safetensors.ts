@@ -1,6 +1,7 @@
 import { bfloat16BitsToFloat32Bits } from '../core/bfloat16.js';
 import { QuantError } from '../core/errors.js';
 import { float16BitsToFloat32Bits } from '../core/float16.js';
+import { oneLine } from './one-line.js';
 
 /*
  * safetensors (Hugging Face): a little-endian u64 N, then N bytes of UTF-8 JSON
@@ -101,10 +102,6 @@ function show(v: unknown): string {
   return oneLine(text.length > 60 ? `${text.slice(0, 57)}...` : text);
 }
 
-/** Text from the file with line breaks and other control characters escaped, so a message stays one line. */
-function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 const showShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 

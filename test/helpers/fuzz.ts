@@ -115,5 +115,11 @@ export function garbageOf(files: readonly Uint8Array[]): fc.Arbitrary<Uint8Array
   );
 }
 
-/** Runs and offsets shared by the loaders' property tests: seeded, so a failure replays. */
-export const FUZZ = { seed: 20261207, numRuns: 400 } as const;
+/**
+ * Seed and runs of the loaders' property tests: fixed, so a failure replays. FUZZ_SEED and
+ * FUZZ_RUNS explore further by hand (e.g. FUZZ_SEED=$RANDOM FUZZ_RUNS=5000 npx vitest run …).
+ */
+export const FUZZ = {
+  seed: Number(process.env.FUZZ_SEED ?? 20261207),
+  numRuns: Number(process.env.FUZZ_RUNS ?? 400),
+} as const;
