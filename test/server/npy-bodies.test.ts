@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeNpy } from '../../src/formats/npy.js';
+import { decodeNpy, encodeNpy } from '../../src/formats/npy.js';
 import { json, testApp, type TestApp } from './helpers.js';
 
 /*
@@ -83,4 +83,28 @@ describe('.npy bodies of every dtype, byte order and alignment answer numpy\'s v
       }
     });
   }
+
+  it('complex bodies, in either byte order and at odd offsets, are refused with a JSON detail', async () => {
+    const complex = manifest.files.filter((e) => e.float32Hex === null && e.shape.length > 0 && !e.shape.includes(0));
+    expect(complex.some((e) => e.file.startsWith('unaligned/'))).toBe(true);
+    for (const e of complex) {
+      const r = await t.app.inject({ method: 'POST', url: '/instances/plain/quantize', headers: { 'content-type': 'application/x-npy' }, payload: readFileSync(new URL(e.file, FIXTURES)) });
+      expect(r.statusCode, e.file).toBeGreaterThanOrEqual(400);
+      expect(r.statusCode, e.file).toBeLessThan(500);
+      expect(r.json().detail, e.file).toMatch(/complex/);
+    }
+  });
+
+  it("a small big-endian body answers its own values, never the previous client's (20 alternating tries)", async () => {
+    const mine = Float32Array.from([0, 1, 2, 3, 4, 5]);
+    const body = Buffer.from(encodeNpy({ dtype: 'float32', shape: [6], data: mine }, { littleEndian: false }));
+    for (let i = 0; i < 20; i++) {
+      const other = Float32Array.from({ length: 6 + i }, (_, k) => 1000 + 17 * i + k);
+      const a = t.app.inject({ method: 'POST', url: '/instances/plain/quantize_dequantize', headers: { 'content-type': 'application/x-npy', accept: 'application/x-npy' }, payload: Buffer.from(encodeNpy({ dtype: 'float32', shape: [other.length], data: other })) });
+      const b = t.app.inject({ method: 'POST', url: '/instances/plain/quantize_dequantize', headers: { 'content-type': 'application/x-npy', accept: 'application/x-npy' }, payload: body });
+      const [, rb] = await Promise.all([a, b]);
+      expect(Array.from(decodeNpy(new Uint8Array(rb.rawPayload)).data as Float32Array), `try ${i}`).toEqual(Array.from(mine));
+    }
+  });
 });
+
