@@ -96,11 +96,11 @@ describe('SafetensorsFileReader on hostile files', () => {
 });
 
 /** A model whose one initializer lives in an external file, under entries as given. */
-function externalModel(entries: Record<string, string>, dims: bigint[] = [2n, 3n]): Uint8Array {
+function externalModel(entries: Record<string, string>, dims: readonly bigint[] = [2n, 3n]): Uint8Array {
   const t = create(TensorProtoSchema, {
     name: 'w',
     dataType: 1,
-    dims,
+    dims: [...dims],
     dataLocation: 1,
     externalData: Object.entries(entries).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
   });
