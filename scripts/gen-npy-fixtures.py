@@ -6,8 +6,12 @@ test/fixtures/npy/
                    plus header versions 1.0, 2.0 and 3.0 (np.lib.format.write_array)
   headers/*.npy    hand-written header dicts numpy accepts (keys reordered, double quotes,
                    no trailing comma, Python 2 'L' integers, '=' byte order)
+  unaligned/*.npy  every dtype x byte order x (C, Fortran) with a header padded so the data starts
+                   at an odd offset (numpy reads these; its writer never makes them), and a bool
+                   file whose bytes are 0, 1, 9, 255 and 2 (numpy reads any non-zero byte as True)
   manifest.json    for each file: dtype, shape, header fields, and the expected values as the
-                   hex of their little-endian C-order bytes (exact, NaN payloads included)
+                   hex of their little-endian C-order bytes (exact, NaN payloads included; bool
+                   as 0/1), and for real dtypes float32Hex, the same after numpy's astype(float32)
 
 Run: python3 scripts/gen-npy-fixtures.py   (numpy 2.x; output is deterministic)
 """
@@ -51,7 +55,29 @@ def values(name, n, rng):
 
 
 def le_c_hex(arr):
+    if arr.dtype.kind == 'b':
+        # numpy keeps a bool's stored byte (9 stays 9) but reads it as True: we promise 0/1.
+        return np.where(arr, 1, 0).astype(np.uint8).tobytes(order='C').hex()
     return arr.astype(arr.dtype.newbyteorder('<')).tobytes(order='C').hex()
+
+
+def float32_hex(arr):
+    if arr.dtype.kind == 'c':
+        return None
+    if arr.dtype.kind == 'b':
+        arr = np.where(arr, 1, 0)
+    return arr.astype('<f4').tobytes(order='C').hex()
+
+
+def handmade_header(text, version, data_offset_mod=None):
+    """magic, version, length and dict; padded to 64 as numpy's writer does, or else so that the
+    data starts at an offset congruent to data_offset_mod modulo 64."""
+    body = text.encode('utf8' if version == (3, 0) else 'latin1')
+    field = 2 if version == (1, 0) else 4
+    hlen = len(body) + 1
+    target = 0 if data_offset_mod is None else data_offset_mod
+    pad = (target - (8 + field + hlen)) % 64
+    return b'\x93NUMPY' + bytes(version) + (hlen + pad).to_bytes(field, 'little') + body + b' ' * pad + b'\n'
 
 
 def header_of(path):
@@ -67,6 +93,7 @@ def main():
         shutil.rmtree(ROOT)
     os.makedirs(os.path.join(ROOT, 'arrays'))
     os.makedirs(os.path.join(ROOT, 'headers'))
+    os.makedirs(os.path.join(ROOT, 'unaligned'))
     rng = np.random.default_rng(20260601)
     entries = []
 
@@ -80,7 +107,7 @@ def main():
             'shape': list(shape), 'fortranOrder': bool(fortran),
             'littleEndian': dtype.byteorder != '>', 'descr': dtype.str,
             'version': list(version), 'writtenVersion': written_version, 'dataOffset': offset,
-            'hex': le_c_hex(arr),
+            'hex': le_c_hex(arr), 'float32Hex': float32_hex(arr),
         })
 
     for name, code in DTYPES.items():
@@ -118,11 +145,7 @@ def main():
         'scalar-utf8': ("{'descr': '<f2', 'fortran_order': False, 'shape': (), }", (3, 0), '<f2', (), False),
     }
     for key, (text, version, descr, shape, fortran) in hand.items():
-        body = text.encode('utf8' if version == (3, 0) else 'latin1')
-        field = 2 if version == (1, 0) else 4
-        hlen = len(body) + 1
-        pad = 64 - ((8 + field + hlen) % 64)
-        header = b'\x93NUMPY' + bytes(version) + (hlen + pad).to_bytes(field, 'little') + body + b' ' * pad + b'\n'
+        header = handmade_header(text, version)
         dt = np.dtype(descr)
         arr = values([k for k, v in DTYPES.items() if np.dtype(v) == dt.newbyteorder('=')][0],
                      int(np.prod(shape)), rng).astype(dt).reshape(shape)
@@ -135,6 +158,29 @@ def main():
             import warnings
             warnings.simplefilter('ignore')
         record(rel, arr, 'handmade')
+
+    # Data at odd offsets (1, 3, 5, ... modulo 64): no element is aligned, whatever the buffer.
+    odd = 1
+    for name, code in DTYPES.items():
+        orders = ['|'] if np.dtype(code).itemsize == 1 else ['<', '>']
+        for bo in orders:
+            dt = np.dtype(bo + code if bo != '|' else code)
+            for fortran in (False, True):
+                shape = (2, 3)
+                arr = values(name, 6, rng).reshape(shape).astype(dt)
+                text = "{'descr': '%s', 'fortran_order': %s, 'shape': (2, 3), }" % (dt.str, fortran)
+                tag = {'<': 'le', '>': 'be', '|': 'na'}[bo]
+                rel = f'unaligned/{name}-{tag}-{"F" if fortran else "C"}.npy'
+                with open(os.path.join(ROOT, rel), 'wb') as f:
+                    f.write(handmade_header(text, (1, 0), odd) + arr.tobytes(order='F' if fortran else 'C'))
+                record(rel, arr, 'handmade')
+                odd = (odd + 2) % 64
+    rel = 'unaligned/bool-bytes.npy'
+    raw = bytes([0, 1, 9, 255, 2, 0])
+    with open(os.path.join(ROOT, rel), 'wb') as f:
+        f.write(handmade_header("{'descr': '|b1', 'fortran_order': False, 'shape': (6,), }", (1, 0), 7) + raw)
+    assert np.load(os.path.join(ROOT, rel)).tolist() == [False, True, True, True, True, False]
+    record(rel, np.frombuffer(raw, dtype=np.bool_), 'handmade')
 
     with open(os.path.join(ROOT, 'manifest.json'), 'w') as f:
         # One entry per line: readable diffs when a fixture changes.

@@ -1,4 +1,5 @@
 import { QuantError } from '../core/errors.js';
+import { quotePython } from './python-literal.js';
 
 /** The numeric element types a .npy file may hold here (numpy's names). */
 export type NpyDtype =
@@ -93,7 +94,7 @@ export function parseNpyDescr(descr: string): { dtype: NpyDtype; littleEndian: b
   if (!m || dtype === undefined) {
     throw new QuantError(
       'UNSUPPORTED',
-      `unsupported .npy dtype descr '${descr}': expected a numeric one (${NPY_DTYPE_NAMES.map((n) => NPY_DTYPES[n].code).join(', ')} with <, > or |)`,
+      `unsupported .npy dtype descr ${quotePython(descr)}: expected a numeric one (${NPY_DTYPE_NAMES.map((n) => NPY_DTYPES[n].code).join(', ')} with <, > or |)`,
       { details: { descr } },
     );
   }

@@ -2,7 +2,7 @@ import { QuantError } from '../core/errors.js';
 import type { NpyDtype } from './npy-dtype.js';
 import { NPY_DTYPES, npyDescrOf, parseNpyDescr } from './npy-dtype.js';
 import type { PyValue } from './python-literal.js';
-import { parsePythonLiteral } from './python-literal.js';
+import { parsePythonLiteral, quotePython } from './python-literal.js';
 
 /** What a .npy header says about the data that follows it. */
 export interface NpyHeader {
@@ -96,7 +96,7 @@ function decodeHeaderText(bytes: Uint8Array, major: number): string {
 function showPy(v: PyValue): string {
   switch (v.kind) {
     case 'str':
-      return `'${v.value}'`;
+      return quotePython(v.value);
     case 'int':
       return v.text;
     case 'bool':
@@ -108,7 +108,7 @@ function showPy(v: PyValue): string {
     case 'list':
       return `[${v.items.map(showPy).join(', ')}]`;
     case 'dict':
-      return `{${[...v.entries].map(([k, x]) => `'${k}': ${showPy(x)}`).join(', ')}}`;
+      return `{${[...v.entries].map(([k, x]) => `${quotePython(k)}: ${showPy(x)}`).join(', ')}}`;
   }
 }
 
@@ -129,7 +129,7 @@ export function parseNpyHeader(prefix: Uint8Array): NpyHeader {
   if (dict.kind !== 'dict') throw malformed(`bad .npy header: expected a dict, got ${showPy(dict)}`);
   const keys = [...dict.entries.keys()].sort();
   if (keys.length !== EXPECTED_KEYS.length || keys.some((k, i) => k !== EXPECTED_KEYS[i])) {
-    throw malformed(`bad .npy header: expected exactly the keys 'descr', 'fortran_order', 'shape', got ${keys.map((k) => `'${k}'`).join(', ') || 'none'}`);
+    throw malformed(`bad .npy header: expected exactly the keys 'descr', 'fortran_order', 'shape', got ${keys.map(quotePython).join(', ') || 'none'}`);
   }
   const descr = dict.entries.get('descr')!;
   if (descr.kind !== 'str') {
@@ -149,9 +149,12 @@ export function parseNpyHeader(prefix: Uint8Array): NpyHeader {
     return d.value;
   });
   const itemSize = NPY_DTYPES[dtype].itemSize;
-  let dataBytes = itemSize;
-  for (const d of shape) dataBytes *= d;
-  if (!Number.isSafeInteger(dataBytes)) throw malformed(`bad .npy header: shape ${showPy(shapeValue)} is too large`);
+  // As numpy: the non-zero dimensions must multiply to a size an array could have even when a zero
+  // one makes it empty, or (2**60, 2**60, 0) would pass and overflow whoever loops over its axes.
+  let nonZeroBytes = itemSize;
+  for (const d of shape) if (d !== 0) nonZeroBytes *= d;
+  if (!Number.isSafeInteger(nonZeroBytes)) throw malformed(`bad .npy header: shape ${showPy(shapeValue)} is too large`);
+  const dataBytes = shape.includes(0) ? 0 : nonZeroBytes;
   return { version: [major, prefix[7]], dtype, littleEndian, fortranOrder: fortran.value, shape, dataOffset, itemSize, dataBytes };
 }
 

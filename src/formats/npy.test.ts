@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { pooledCopy, viewAt } from '../../test/helpers/buffer-views.js';
 import { expectQuantError } from '../../test/helpers/quant-error.js';
 import type { NpyArray, NpyData, NpyDtype } from './npy.js';
 import {
@@ -30,6 +31,7 @@ interface Entry {
   writtenVersion: [number, number] | null;
   dataOffset: number;
   hex: string;
+  float32Hex: string | null;
 }
 
 const manifest = JSON.parse(readFileSync(new URL('manifest.json', FIXTURES), 'utf8')) as { files: Entry[] };
@@ -78,6 +80,33 @@ describe('decodeNpy against numpy-written fixtures', () => {
       }
     });
   }
+});
+
+describe('decodeNpy of a Buffer view into a larger allocation', () => {
+  // A Node Buffer's own slice() is a view, so a copy taken that way and read from offset 0 of its
+  // .buffer read whatever the shared pool held there: another request's bytes.
+  const offsets = [1, 2, 3, 5, 8, 13];
+  for (const e of manifest.files) {
+    it(`${e.file} at offsets ${offsets.join(', ')} and in Node's pool: numpy's values, input untouched`, () => {
+      const file = readFixture(e.file);
+      const views = [...offsets.map((o) => viewAt(file, o)), pooledCopy(file, 5), pooledCopy(file, 6)];
+      for (const view of views) {
+        expect(view.byteOffset).toBeGreaterThan(0);
+        const arr = decodeNpy(view);
+        expect(arr.shape).toEqual(e.shape);
+        expect(hexOf(arr.data)).toBe(e.hex);
+        // Byte swapping works on a copy, never on the caller's bytes.
+        expect(Buffer.from(view).equals(Buffer.from(file))).toBe(true);
+        if (e.float32Hex !== null) expect(hexOf(toFloat32(arr))).toBe(e.float32Hex);
+      }
+    });
+  }
+
+  it('a big-endian float32 body in a pooled Buffer reads its own values, not the pool\'s', () => {
+    const file = encodeNpy({ dtype: 'float32', shape: [6], data: Float32Array.from([0, 1, 2, 3, 4, 5]) }, { littleEndian: false });
+    const arr = decodeNpy(pooledCopy(file, 37));
+    expect(Array.from(arr.data as Float32Array)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
 });
 
 describe('decodeNpy copies only when it must', () => {
@@ -282,6 +311,8 @@ describe('malformed and unsupported files', () => {
     ["{'descr': '<f4', 'fortran_order': False, 'shape': (2.5,)}", /expected a string, integer/],
     ["{'descr': '<f4', 'fortran_order': False, 'shape': ('2',)}", /invalid dimension '2'/],
     ["{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999)}", /too large/],
+    // numpy refuses it too ("array is too big"), though a zero makes it empty.
+    ["{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 0, 99999999999)}", /too large/],
     ["{'descr': '<f4, 'fortran_order': False, 'shape': ()}", /expected ',' or '}'/],
     ["{'descr': '<f4', 'fortran_order': False, 'shape': ()} x", /only whitespace after the literal/],
     ["('<f4', False, ())", /expected a dict/],
@@ -310,6 +341,9 @@ describe('malformed and unsupported files', () => {
     ["'<M8[ns]'", /descr '<M8\[ns\]'/],
     ["'<f16'", /descr '<f16'/],
     ["[('x', '<f4'), ('y', '<i4')]", /descr \[\('x', '<f4'\), \('y', '<i4'\)\]: structured/],
+    // Found by fuzzing: an escaped newline in the descr split the one-line message.
+    [String.raw`'<f\n4'`, /descr '<f\\n4': expected a numeric one/],
+    [String.raw`[('a\nb', '<f4')]`, /descr \[\('a\\nb', '<f4'\)\]: structured/],
   ];
   for (const [descr, message] of unsupported) {
     it(`unsupported descr ${descr}`, () => {

@@ -98,7 +98,11 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
   if (native && start % componentSize === 0) {
     data = new info.ctor(bytes.buffer as ArrayBuffer, start, count);
   } else {
-    const copy = bytes.slice(h.dataOffset, h.dataOffset + h.dataBytes);
+    // A fresh array, not bytes.slice(): a Node Buffer's slice is a view into its (often shared,
+    // pooled) memory, so its .buffer would start at another allocation's bytes and swapping it
+    // would write into the caller's input.
+    const copy = new Uint8Array(h.dataBytes);
+    copy.set(bytes.subarray(h.dataOffset, h.dataOffset + h.dataBytes));
     if (!native) swapBytes(copy, componentSize);
     data = new info.ctor(copy.buffer, 0, count);
   }

@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { FUZZ, valueOrFileError } from '../../test/helpers/fuzz.js';
 import { QuantError } from '../core/errors.js';
-import { MAX_LITERAL_DEPTH, parsePythonLiteral } from './python-literal.js';
+import { MAX_LITERAL_DEPTH, parsePythonLiteral, quotePython, type PyValue } from './python-literal.js';
 
 describe('parsePythonLiteral', () => {
   it('reads the literals .npy headers are made of', () => {
@@ -65,3 +67,84 @@ describe('parsePythonLiteral', () => {
     });
   }
 });
+
+describe('quotePython', () => {
+  it('writes strings on one line as Python repr does, and parsePythonLiteral reads them back', () => {
+    expect(quotePython("<f\n4'\\")).toBe(String.raw`'<f\n4\'\\'`);
+    expect(quotePython('\x00\x7f\u2028é')).toBe(String.raw`'\x00\x7f\u2028é'`);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => {
+        const q = quotePython(s);
+        expect(q).not.toMatch(/[\n\r\u2028\u2029]/);
+        expect(parsePythonLiteral(q)).toEqual({ kind: 'str', value: s });
+      }),
+      FUZZ,
+    );
+  });
+});
+
+/** Python source of a value (what a header writer would write), with arbitrary spacing. */
+function pySource(v: PyValue, space: string): string {
+  switch (v.kind) {
+    case 'str':
+      return quotePython(v.value);
+    case 'int':
+      return v.text;
+    case 'bool':
+      return v.value ? 'True' : 'False';
+    case 'none':
+      return 'None';
+    case 'tuple':
+      return `(${v.items.map((x) => pySource(x, space)).join(`,${space}`)}${v.items.length === 1 ? ',' : ''})`;
+    case 'list':
+      return `[${v.items.map((x) => pySource(x, space)).join(`,${space}`)}]`;
+    case 'dict':
+      return `{${[...v.entries].map(([k, x]) => `${quotePython(k)}:${space}${pySource(x, space)}`).join(`,${space}`)}}`;
+  }
+}
+
+const { value: pyValue } = fc.letrec<{ value: PyValue }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.string({ unit: 'binary', maxLength: 8 }).map((value): PyValue => ({ kind: 'str', value })),
+    fc.integer({ min: -1e9, max: 1e9 }).map((n): PyValue => ({ kind: 'int', value: n, text: String(n) })),
+    fc.boolean().map((value): PyValue => ({ kind: 'bool', value })),
+    fc.constant<PyValue>({ kind: 'none' }),
+    fc.array(tie('value'), { maxLength: 4 }).map((items): PyValue => ({ kind: 'tuple', items })),
+    fc.array(tie('value'), { maxLength: 4 }).map((items): PyValue => ({ kind: 'list', items })),
+    fc
+      .uniqueArray(fc.tuple(fc.string({ unit: 'binary', maxLength: 6 }), tie('value')), { selector: ([k]) => k, maxLength: 4 })
+      .map((entries): PyValue => ({ kind: 'dict', entries: new Map(entries) })),
+  ),
+}));
+
+describe('parsePythonLiteral on any text', () => {
+  it(`reads back any literal written with any spacing (${FUZZ.numRuns} runs)`, () => {
+    fc.assert(
+      fc.property(pyValue, fc.constantFrom('', ' ', '\n\t ', '  '), (v, space) => {
+        expect(parsePythonLiteral(`${space}${pySource(v, space)}${space}`)).toEqual(v);
+      }),
+      FUZZ,
+    );
+  });
+
+  it(`any text, or a literal cut or changed anywhere, gives a value or a one-line MALFORMED_FILE (${2 * FUZZ.numRuns} runs)`, () => {
+    const tokens = fc.constantFrom('(', ')', '[', ']', '{', '}', ',', ':', "'", '"', '\\', '\\x', '\\u', 'L', '-', '1', '99999999999999999999999', 'True', 'None', ' ', '\n', '__proto__', 'é', '\ud800');
+    const text = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 80 }),
+      fc.array(tokens, { maxLength: 60 }).map((t) => t.join('')),
+      fc.tuple(pyValue, fc.nat(), fc.array(tokens, { maxLength: 3 })).map(([v, at, ins]) => {
+        const src = pySource(v, ' ');
+        const k = at % (src.length + 1);
+        return src.slice(0, k) + ins.join('') + src.slice(k + (at & 1));
+      }),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        valueOrFileError(() => parsePythonLiteral(t), ['MALFORMED_FILE']);
+      }),
+      { ...FUZZ, numRuns: 2 * FUZZ.numRuns },
+    );
+  });
+});
+

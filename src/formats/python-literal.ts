@@ -19,6 +19,27 @@ export const MAX_LITERAL_DEPTH = 64;
 const ESCAPES: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', t: '\t', r: '\r', '0': '\0' };
 
 /**
+ * A string as Python's repr writes it, on one line: in single quotes, with quotes, backslashes and
+ * control characters escaped. Messages quote header text this way, so a crafted descr or key
+ * holding a newline cannot split the CLI's one-line error.
+ * Example: quotePython("<f\n4") → '<f\n4' (a backslash and an n, not a line break).
+ */
+export function quotePython(s: string): string {
+  let out = "'";
+  for (const c of s) {
+    const code = c.codePointAt(0)!;
+    if (c === "'" || c === '\\') out += `\\${c}`;
+    else if (c === '\n') out += '\\n';
+    else if (c === '\r') out += '\\r';
+    else if (c === '\t') out += '\\t';
+    else if (code < 0x20 || (code >= 0x7f && code < 0xa0)) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if (code === 0x2028 || code === 0x2029) out += `\\u${code.toString(16)}`;
+    else out += c;
+  }
+  return `${out}'`;
+}
+
+/**
  * Parses one Python literal (what `ast.literal_eval` accepts for a .npy header: dicts with string
  * keys, strings, integers with an optional Python 2 'L', True/False/None, tuples and lists with
  * optional trailing commas), followed only by whitespace. Anything else is MALFORMED_FILE naming

@@ -1,6 +1,7 @@
 import { bfloat16BitsToFloat32Bits } from '../core/bfloat16.js';
 import { QuantError } from '../core/errors.js';
 import { float16BitsToFloat32Bits } from '../core/float16.js';
+import { oneLine } from './one-line.js';
 
 /*
  * safetensors (Hugging Face): a little-endian u64 N, then N bytes of UTF-8 JSON
@@ -91,9 +92,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** A JSON value as a short one-line text, for messages. */
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const text = JSON.stringify(v);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  let text: string;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    // Nesting deeper than the stack (a crafted header of 200,000 '[') is still only a bad value.
+    text = Array.isArray(v) ? '[[[...' : '{...';
+  }
+  return oneLine(text.length > 60 ? `${text.slice(0, 57)}...` : text);
 }
+
 
 const showShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
@@ -170,7 +178,7 @@ function checkNoDuplicates(text: string, root: Record<string, unknown>): void {
   const seen = new Set<string>();
   for (const r of raw) {
     const key = JSON.parse(r) as string;
-    if (seen.has(key)) throw malformed(`header: the key '${key}' appears more than once`);
+    if (seen.has(key)) throw malformed(`header: the key '${oneLine(key)}' appears more than once`);
     seen.add(key);
   }
 }
@@ -180,38 +188,38 @@ function parseMetadata(value: unknown): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (!isRecord(value)) throw malformed(`header: __metadata__ must be an object of strings, got ${show(value)}`);
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') throw malformed(`header: __metadata__ '${k}' must be a string, got ${show(v)}`);
+    if (typeof v !== 'string') throw malformed(`header: __metadata__ '${oneLine(k)}' must be a string, got ${show(v)}`);
   }
   return Object.fromEntries(Object.entries(value)) as Record<string, string>;
 }
 
 function parseTensor(name: string, info: unknown): SafetensorsTensorInfo {
   if (!isRecord(info)) {
-    throw malformed(`tensor '${name}': expected an object with dtype, shape and data_offsets, got ${show(info)}`);
+    throw malformed(`tensor '${oneLine(name)}': expected an object with dtype, shape and data_offsets, got ${show(info)}`);
   }
   const { dtype, shape, data_offsets: offsets } = info;
   if (!isDtype(dtype)) {
     throw malformed(
       typeof dtype === 'string'
-        ? `tensor '${name}': unknown dtype '${dtype}' (known: ${KNOWN.join(', ')})`
-        : `tensor '${name}': dtype must be a string, got ${show(dtype)}`,
+        ? `tensor '${oneLine(name)}': unknown dtype '${oneLine(dtype)}' (known: ${KNOWN.join(', ')})`
+        : `tensor '${oneLine(name)}': dtype must be a string, got ${show(dtype)}`,
     );
   }
   // JSON.parse cannot tell 2.0 from 2, so an integral float dimension passes (the reference refuses it).
   if (!Array.isArray(shape) || !shape.every(isCount)) {
-    throw malformed(`tensor '${name}': shape must be an array of non-negative integers, got ${show(shape)}`);
+    throw malformed(`tensor '${oneLine(name)}': shape must be an array of non-negative integers, got ${show(shape)}`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-    throw malformed(`tensor '${name}': data_offsets must be [begin, end], two non-negative integers, got ${show(offsets)}`);
+    throw malformed(`tensor '${oneLine(name)}': data_offsets must be [begin, end], two non-negative integers, got ${show(offsets)}`);
   }
   const [begin, end] = offsets as [number, number];
-  if (end < begin) throw malformed(`tensor '${name}': data_offsets [${begin}, ${end}] end before they begin`);
+  if (end < begin) throw malformed(`tensor '${oneLine(name)}': data_offsets [${begin}, ${end}] end before they begin`);
   const nbytes = byteSize(dtype, shape);
   if (nbytes === undefined) {
-    throw malformed(`tensor '${name}': ${dtype} ${showShape(shape)} would need more than 2^53 bytes`);
+    throw malformed(`tensor '${oneLine(name)}': ${dtype} ${showShape(shape)} would need more than 2^53 bytes`);
   }
   if (end - begin !== nbytes) {
-    throw malformed(`tensor '${name}': data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype} ${showShape(shape)} needs ${nbytes}`);
+    throw malformed(`tensor '${oneLine(name)}': data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype} ${showShape(shape)} needs ${nbytes}`);
   }
   return { name, dtype, shape: shape.slice(), begin, end };
 }
@@ -244,7 +252,8 @@ export function parseSafetensorsHeader(json: Uint8Array, fileSize: number): Safe
     root = JSON.parse(text);
   } catch (cause) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    throw malformed(`header is not valid JSON (${json.length} bytes): ${why}`, cause);
+    // V8 quotes the text around the error, line breaks included.
+    throw malformed(`header is not valid JSON (${json.length} bytes): ${oneLine(why)}`, cause);
   }
   if (!isRecord(root)) throw malformed(`header must be a JSON object, got ${show(root)}`);
   checkNoDuplicates(text, root);
@@ -259,15 +268,15 @@ export function parseSafetensorsHeader(json: Uint8Array, fileSize: number): Safe
   let prev: SafetensorsTensorInfo | undefined;
   for (const t of tensors) {
     const at = prev?.end ?? 0;
-    const where = `tensor '${t.name}': data_offsets [${t.begin}, ${t.end}]`;
+    const where = `tensor '${oneLine(t.name)}': data_offsets [${t.begin}, ${t.end}]`;
     if (t.begin > at) {
       throw malformed(
         prev === undefined
           ? `${where} leave a hole: the first tensor must begin at 0`
-          : `${where} leave a hole of ${t.begin - at} bytes after tensor '${prev.name}', which ends at ${at}`,
+          : `${where} leave a hole of ${t.begin - at} bytes after tensor '${oneLine(prev.name)}', which ends at ${at}`,
       );
     }
-    if (t.begin < at) throw malformed(`${where} overlap tensor '${prev!.name}' [${prev!.begin}, ${prev!.end}]`);
+    if (t.begin < at) throw malformed(`${where} overlap tensor '${oneLine(prev!.name)}' [${prev!.begin}, ${prev!.end}]`);
     if (t.end > dataLength) {
       throw malformed(`${where} end past the data buffer, which holds ${dataLength} bytes (file of ${fileSize} bytes, data from byte ${dataStart})`);
     }

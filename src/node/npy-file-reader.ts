@@ -87,6 +87,7 @@ export class NpyFileReader {
     const raw = this.raw.subarray(0, bytes);
     this.readInto(raw, pos);
     if (h.itemSize > 1 && h.littleEndian !== PLATFORM_LITTLE_ENDIAN) swapWords(raw, h.itemSize);
+    if (h.dtype === 'bool') normalizeBool(raw);
     const info = NPY_DTYPES[h.dtype];
     const data = new info.ctor(raw.buffer as ArrayBuffer, raw.byteOffset, n) as NpyData;
     const chunk: NpyArray = { dtype: h.dtype, shape: [n], data };
@@ -124,6 +125,7 @@ export class NpyFileReader {
     const bytes = new Uint8Array(out.buffer, out.byteOffset, out.length * h.itemSize);
     this.readInto(bytes, h.dataOffset + start * h.itemSize);
     if (h.itemSize > 1 && h.littleEndian !== PLATFORM_LITTLE_ENDIAN) swapWords(bytes, h.itemSize);
+    if (h.dtype === 'bool') normalizeBool(bytes);
     return out;
   }
 
@@ -181,6 +183,11 @@ export class NpyFileReader {
     this.decodedArray = undefined;
     return toFloat32(arr, new Float32Array(this.size));
   }
+}
+
+/** numpy reads any non-zero bool byte as True; decodeNpy promises 0/1 and so do the chunks read here. */
+function normalizeBool(bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] > 1) bytes[i] = 1;
 }
 
 function swapWords(bytes: Uint8Array, width: number): void {

@@ -1,10 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../formats/onnx/builders.js';
 import { encodeModel } from '../formats/onnx/model.js';
 import { makeExternalTensor, makeTensor, readFloat32 } from '../formats/onnx/tensor.js';
+import { expectQuantError } from '../../test/helpers/quant-error.js';
 import { loadModel, saveModel } from './onnx-file.js';
 
 const dirs: string[] = [];
@@ -79,4 +81,37 @@ describe('saveModel / loadModel', () => {
     expect(existsSync(join(d, 'bad.onnx'))).toBe(true);
     void readFileSync;
   });
+
+  describe('defects the fuzzing found, as named cases', () => {
+    const withExternal = (d: string, ref: { location: string; offset: number; length?: number }) => {
+      const g = makeGraph({ nodes: [], inputs: [], outputs: [], initializers: [makeExternalTensor('W', 'float32', [2], { length: undefined, ...ref })] });
+      const p = join(d, 'm.onnx');
+      writeFileSync(p, encodeModel(makeModel(g, { '': 17 })));
+      return p;
+    };
+
+    it('an offset past the end of the data file, with no length, is MALFORMED_FILE (was a RangeError)', () => {
+      const d = tempDir();
+      writeFileSync(join(d, 'w.bin'), new Uint8Array(8));
+      expectQuantError(() => loadModel(withExternal(d, { location: 'w.bin', offset: 9 })), 'MALFORMED_FILE', /tensor 'W' needs bytes 9..9 of 'w.bin', which has 8/);
+    });
+
+    it('a directory as the data file is IO_ERROR naming the tensor (was a bare EISDIR error)', () => {
+      const d = tempDir();
+      mkdirSync(join(d, 'sub'));
+      expectQuantError(() => loadModel(withExternal(d, { location: 'sub', offset: 0, length: 8 })), 'IO_ERROR', /tensor 'W' of '.*m.onnx' is stored in 'sub', which cannot be read: is a directory/);
+    });
+
+    it('a FIFO as the data file is refused at once instead of waiting for a writer', () => {
+      const d = tempDir();
+      expect(spawnSync('mkfifo', [join(d, 'w.fifo')]).status).toBe(0);
+      expectQuantError(() => loadModel(withExternal(d, { location: 'w.fifo', offset: 0, length: 8 })), 'IO_ERROR', /stored in 'w.fifo', which cannot be read: not a regular file/);
+    });
+
+    it('a location holding a line break is quoted on one line', () => {
+      const d = tempDir();
+      expectQuantError(() => loadModel(withExternal(d, { location: 'w\nbin', offset: 0, length: 8 })), 'IO_ERROR', /stored in 'w\\u000abin', which cannot be read: no such file/);
+    });
+  });
 });
+

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync, fstatSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readSync, fstatSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import type { GraphProto, ModelProto, TensorProto } from 'onnx-buf';
@@ -8,6 +8,7 @@ import { subgraphsOf } from '../formats/onnx/attributes.js';
 import { decodeModel, encodeModel } from '../formats/onnx/model.js';
 import type { ExternalDataRef } from '../formats/onnx/tensor.js';
 import { isExternal, tensorBytes } from '../formats/onnx/tensor.js';
+import { oneLine } from '../formats/one-line.js';
 import { OutputSet } from './atomic-file.js';
 import { describeFsError } from './fs-error.js';
 
@@ -39,7 +40,7 @@ function tensorsOf(model: ModelProto): TensorProto[] {
 function externalPath(modelPath: string, ref: ExternalDataRef, tensor: string): string {
   const rel = normalize(ref.location);
   if (isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`)) {
-    throw new QuantError('MALFORMED_FILE', `tensor '${tensor}' points at external data '${ref.location}': expected a path relative to the model's directory, inside it`);
+    throw new QuantError('MALFORMED_FILE', `tensor '${oneLine(tensor)}' points at external data '${oneLine(ref.location)}': expected a path relative to the model's directory, inside it`);
   }
   return join(dirname(modelPath), rel);
 }
@@ -73,21 +74,33 @@ export function loadModel(path: string): ModelProto {
         let fd = fds.get(file);
         if (fd === undefined) {
           try {
-            fd = openSync(file, 'r');
+            // Non-blocking, so a FIFO planted as a data file is refused instead of waiting for a writer.
+            fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
           } catch (e) {
-            throw new QuantError('IO_ERROR', `tensor '${t.name}' of '${path}' is stored in '${ref.location}', which cannot be read: ${describeFsError(e)}`, { cause: e });
+            throw new QuantError('IO_ERROR', `tensor '${oneLine(t.name)}' of '${path}' is stored in '${oneLine(ref.location)}', which cannot be read: ${describeFsError(e)}`, { cause: e });
           }
           fds.set(file, fd);
         }
-        const size = fstatSync(fd).size;
-        const length = ref.length ?? size - ref.offset;
+        const cannotRead = (e: unknown) =>
+          new QuantError('IO_ERROR', `tensor '${oneLine(t.name)}' of '${path}' is stored in '${oneLine(ref.location)}', which cannot be read: ${describeFsError(e)}`, { cause: e });
+        const stat = fstatSync(fd);
+        // A directory opens fine and fails only when read; a FIFO would block the read for ever.
+        if (!stat.isFile()) throw cannotRead(stat.isDirectory() ? Object.assign(new Error('is a directory'), { code: 'EISDIR' }) : new Error('not a regular file'));
+        const size = stat.size;
+        // Without a length the tensor runs to the end: an offset past it is as wrong as a length past it.
+        const length = ref.length ?? Math.max(0, size - ref.offset);
         if (ref.offset + length > size) {
-          throw new QuantError('MALFORMED_FILE', `tensor '${t.name}' needs bytes ${ref.offset}..${ref.offset + length} of '${ref.location}', which has ${size}`);
+          throw new QuantError('MALFORMED_FILE', `tensor '${oneLine(t.name)}' needs bytes ${ref.offset}..${ref.offset + length} of '${oneLine(ref.location)}', which has ${size}`);
         }
         const out = new Uint8Array(length);
         let done = 0;
         while (done < length) {
-          const n = readSync(fd, out, done, length - done, ref.offset + done);
+          let n: number;
+          try {
+            n = readSync(fd, out, done, length - done, ref.offset + done);
+          } catch (e) {
+            throw cannotRead(e);
+          }
           if (n === 0) break;
           done += n;
         }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeQuantize } from '../../src/core/quantize.js';
 import { toJson } from '../../src/cli/format-table.js';
-import { assertBuilt, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+import { join } from 'node:path';
+import { assertBuilt, REPO, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
 
 const x = sampleData(200, 4);
 const t = tempDir();
@@ -64,5 +65,11 @@ describe('quantkit inspect', () => {
     expect(j.errors[0].mse).toBe(0);
     expect(j.errors[0].sqnr_db).toBeNull();
     expect(runCli(['inspect', c]).stdout).toContain('inf (exact)');
+  });
+
+  it('reads a bool byte 9 (or 255, or 2) as True, as numpy does', () => {
+    const r = runCli(['inspect', join(REPO, 'test/fixtures/npy/unaligned/bool-bytes.npy'), '--json']);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ shape: [6], dtype: 'bool', min: 0, max: 1 });
   });
 });

@@ -7,6 +7,7 @@ import { float16BitsToFloat32 } from '../../core/float16.js';
 import { getKernels } from '../../core/kernels/index.js';
 import type { OnnxDtype } from './onnx-dtypes.js';
 import { ONNX_DTYPES, onnxDtypeCode, onnxDtypeOf, rawByteLength } from './onnx-dtypes.js';
+import { oneLine } from '../one-line.js';
 
 /** Element values of a tensor in the typed array of its dtype (4- and 2-bit types unpacked, one code per element; float16/bfloat16 as their bits). */
 export type TensorValues =
@@ -56,7 +57,7 @@ const ARRAY_CTORS = {
 export function tensorDims(t: TensorProto): number[] {
   return t.dims.map((d) => {
     const n = Number(d);
-    if (!Number.isSafeInteger(n) || n < 0) throw new QuantError('MALFORMED_FILE', `tensor '${t.name}' has an invalid dimension ${d}`);
+    if (!Number.isSafeInteger(n) || n < 0) throw new QuantError('MALFORMED_FILE', `tensor '${oneLine(t.name)}' has an invalid dimension ${d}`);
     return n;
   });
 }
@@ -65,7 +66,7 @@ export function tensorDims(t: TensorProto): number[] {
 export function tensorSize(t: TensorProto): number {
   let n = 1;
   for (const d of tensorDims(t)) n *= d;
-  if (!Number.isSafeInteger(n)) throw new QuantError('MALFORMED_FILE', `tensor '${t.name}' has shape [${t.dims.join(', ')}]: expected at most ${Number.MAX_SAFE_INTEGER} elements`);
+  if (!Number.isSafeInteger(n)) throw new QuantError('MALFORMED_FILE', `tensor '${oneLine(t.name)}' has shape [${t.dims.join(', ')}]: expected at most ${Number.MAX_SAFE_INTEGER} elements`);
   return n;
 }
 
@@ -78,12 +79,12 @@ export function isExternal(t: TensorProto): boolean {
 export function externalDataRef(t: TensorProto): ExternalDataRef {
   const entries = new Map(t.externalData.map((e) => [e.key, e.value]));
   const location = entries.get('location');
-  if (!location) throw new QuantError('MALFORMED_FILE', `external tensor '${t.name}' has no 'location' entry`);
+  if (!location) throw new QuantError('MALFORMED_FILE', `external tensor '${oneLine(t.name)}' has no 'location' entry`);
   const num = (key: string): number | undefined => {
     const v = entries.get(key);
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0) throw new QuantError('MALFORMED_FILE', `external tensor '${t.name}' has an invalid ${key} '${v}'`);
+    if (!Number.isSafeInteger(n) || n < 0) throw new QuantError('MALFORMED_FILE', `external tensor '${oneLine(t.name)}' has an invalid ${key} '${oneLine(v)}'`);
     return n;
   };
   return { location, offset: num('offset') ?? 0, length: num('length') };
@@ -95,12 +96,12 @@ export function externalDataRef(t: TensorProto): ExternalDataRef {
  */
 export function tensorBytes(t: TensorProto, loader?: ExternalDataLoader): Uint8Array {
   const dtype = onnxDtypeOf(t.dataType);
-  if (dtype === 'string') throw new QuantError('UNSUPPORTED', `tensor '${t.name}' holds strings: expected a numeric tensor`);
+  if (dtype === 'string') throw new QuantError('UNSUPPORTED', `tensor '${oneLine(t.name)}' holds strings: expected a numeric tensor`);
   const count = tensorSize(t);
   const want = rawByteLength(dtype, count);
   let bytes: Uint8Array;
   if (isExternal(t)) {
-    if (!loader) throw new QuantError('INVALID_ARGUMENT', `tensor '${t.name}' is stored in external data: pass a loader (loadModel resolves it)`);
+    if (!loader) throw new QuantError('INVALID_ARGUMENT', `tensor '${oneLine(t.name)}' is stored in external data: pass a loader (loadModel resolves it)`);
     bytes = loader(externalDataRef(t));
   } else if (t.rawData.length > 0 || want === 0) {
     bytes = t.rawData;
@@ -108,7 +109,7 @@ export function tensorBytes(t: TensorProto, loader?: ExternalDataLoader): Uint8A
     bytes = typedFieldBytes(t, dtype, count);
   }
   if (bytes.length !== want) {
-    throw new QuantError('MALFORMED_FILE', `tensor '${t.name}' of ${dtype}[${tensorDims(t).join(', ')}] needs ${want} bytes, got ${bytes.length}`);
+    throw new QuantError('MALFORMED_FILE', `tensor '${oneLine(t.name)}' of ${dtype}[${tensorDims(t).join(', ')}] needs ${want} bytes, got ${bytes.length}`);
   }
   return bytes;
 }
@@ -122,7 +123,7 @@ function typedFieldBytes(t: TensorProto, dtype: OnnxDtype, count: number): Uint8
   const expect = dtype === 'complex64' || dtype === 'complex128' ? count * 2 : spec.bytes < 1 ? byteLength : count;
   // Checked before allocating: a header may declare a shape far larger than the data it carries.
   if (src.length !== expect) {
-    throw new QuantError('MALFORMED_FILE', `tensor '${t.name}' of ${dtype}[${tensorDims(t).join(', ')}] needs ${expect} values in ${field}, got ${src.length}`);
+    throw new QuantError('MALFORMED_FILE', `tensor '${oneLine(t.name)}' of ${dtype}[${tensorDims(t).join(', ')}] needs ${expect} values in ${field}, got ${src.length}`);
   }
   const out = new Uint8Array(byteLength);
   const view = new DataView(out.buffer);
@@ -183,7 +184,7 @@ export function readTensor(t: TensorProto, loader?: ExternalDataLoader): TensorD
   const dims = tensorDims(t);
   const bytes = tensorBytes(t, loader);
   const spec = ONNX_DTYPES[dtype];
-  if (spec.array === 'none') throw new QuantError('UNSUPPORTED', `tensor '${t.name}' holds strings: expected a numeric tensor`);
+  if (spec.array === 'none') throw new QuantError('UNSUPPORTED', `tensor '${oneLine(t.name)}' holds strings: expected a numeric tensor`);
   let values: TensorValues;
   if (spec.bytes < 1) {
     const bits = spec.bytes === 0.5 ? 4 : 2;
@@ -227,7 +228,7 @@ export function readFloat32(t: TensorProto, loader?: ExternalDataLoader): Float3
     case 'uint64':
       return Float32Array.from(d.values as ArrayLike<bigint>, (v) => Number(v));
     default:
-      throw new QuantError('UNSUPPORTED', `tensor '${t.name}' is ${d.dtype}: expected a float or integer tensor to read as float32`);
+      throw new QuantError('UNSUPPORTED', `tensor '${oneLine(t.name)}' is ${d.dtype}: expected a float or integer tensor to read as float32`);
   }
 }
 
