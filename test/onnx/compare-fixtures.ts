@@ -1,6 +1,7 @@
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import type { TensorData } from '../../src/formats/onnx/tensor.js';
 import { makeTensor } from '../../src/formats/onnx/tensor.js';
+import type { MetricTarget } from '../../src/onnx/metrics/metric.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
 import { randomWeights } from './models.js';
 
@@ -113,4 +114,14 @@ export function textLines(lines: readonly string[], scale = 4): TensorMap {
     }
   });
   return { x: f32('x', [lines.length, 3, h, w], out) };
+}
+
+/** A float32 tensor for metric tests. */
+export function t(name: string, dims: number[], values: number[]): TensorData {
+  return { name, dtype: 'float32', dims, values: new Float32Array(values) };
+}
+
+/** A target of graph outputs `outputs`, those in `probabilities` out of a Softmax, `softmax` out of Softmax or LogSoftmax. */
+export function target(outputs: string[], probabilities: string[] = [], softmax: string[] = probabilities, batches = 1): MetricTarget {
+  return { outputs, probabilities: new Set(probabilities), softmax: new Set(softmax), batches };
 }
