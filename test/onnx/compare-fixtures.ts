@@ -1,3 +1,6 @@
+import { clone } from '@bufbuild/protobuf';
+import type { ModelProto } from 'onnx-buf';
+import { ModelProtoSchema } from 'onnx-buf';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import type { TensorData } from '../../src/formats/onnx/tensor.js';
 import { makeTensor } from '../../src/formats/onnx/tensor.js';
@@ -124,4 +127,22 @@ export function t(name: string, dims: number[], values: number[]): TensorData {
 /** A target of graph outputs `outputs`, those in `probabilities` out of a Softmax, `softmax` out of Softmax or LogSoftmax. */
 export function target(outputs: string[], probabilities: string[] = [], softmax: string[] = probabilities, batches = 1): MetricTarget {
   return { outputs, probabilities: new Set(probabilities), softmax: new Set(softmax), batches };
+}
+
+/**
+ * The recognizer with its softmax output replaced by "blank at every step" (one-hot class 0):
+ * the output a model that reads nothing gives, whatever CPU it runs on.
+ */
+export function blankEverywhere(model: ModelProto): ModelProto {
+  const m = clone(ModelProtoSchema, model);
+  const g = m.graph!;
+  const out = g.output[0]!.name;
+  const producer = g.node.find((n) => n.output.includes(out))!;
+  producer.output[producer.output.indexOf(out)] = `${out}_read`;
+  const classes = 6625;
+  const onehot = new Float32Array(classes);
+  onehot[0] = 1;
+  g.initializer.push(makeTensor('blank_zero', 'float32', [1], new Float32Array([0])), makeTensor('blank_onehot', 'float32', [classes], onehot));
+  g.node.push(makeNode('Mul', [`${out}_read`, 'blank_zero'], [`${out}_zero`]), makeNode('Add', [`${out}_zero`, 'blank_onehot'], [out]));
+  return m;
 }

