@@ -203,6 +203,19 @@ describe('quantkit onnx quantize --auto', () => {
     expect(table.stdout).toMatch(/automatic precision within 0\.05 of kl: mean KL divergence/);
   });
 
+  it('warns when even the float model misses the bound (accuracy against labels it gets wrong) and writes it unquantized', () => {
+    const out = tmp.path('three.auto-acc.onnx');
+    // Class 0 for all four rows: the float model's top class on these fixed inputs is not 0 on every row, so its own error rate is above 0.
+    const labels = writeNpy(tmp.path('three-labels.npy'), { dtype: 'int64', shape: [4], data: new BigInt64Array([0n, 0n, 0n, 0n]) });
+    const r = runCli(['onnx', 'quantize', model, '-o', out, '--auto', '--max-error', '0', '--metric', 'accuracy', '--labels', labels, '--inputs', inputs, '--json']);
+    expect(r.code).toBe(0);
+    const o = json(r.stdout);
+    expect(o.auto).toMatchObject({ metric: 'accuracy', steps: 0, withinBound: false });
+    expect(o.auto.baseline).toBe(o.auto.error);
+    expect(r.stderr).toBe(`quantkit: warning: even the float model misses --max-error 0 (accuracy ${String(Number(o.auto.error.toPrecision(4)))}): writing it unquantized\n`);
+    expect(existsSync(out)).toBe(true);
+  });
+
   it('rejects --max-error without --auto, --auto without --max-error, and a bad bound (exit 2)', () => {
     const out = tmp.path('x.onnx');
     const a = runCli(['onnx', 'quantize', model, '-o', out, '--max-error', '0.1']);
