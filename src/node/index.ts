@@ -11,4 +11,5 @@ export { loadModel, saveModel } from './onnx-file.js';
 export { createOrtRunner } from './ort-runner.js';
 export { readCalibrationDir, calibrationHooks } from './calibration-data.js';
 export { compareModelFiles, measureLatency } from './onnx-compare-runner.js';
+export { loadMetricModule, readLabels } from './metric-module.js';
 export { installUninitializedOutputs } from './uninitialized-outputs.js';

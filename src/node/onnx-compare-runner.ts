@@ -3,6 +3,7 @@ import * as ort from 'onnxruntime-node';
 import { QuantError } from '../core/errors.js';
 import { encodeModel } from '../formats/onnx/model.js';
 import type { ModelComparison } from '../onnx/compare-models.js';
+import type { MetricInput } from '../onnx/metrics/metric-options.js';
 import { checkComparable, compareModels } from '../onnx/compare-models.js';
 import type { TensorMap } from '../onnx/run-model.js';
 import { comparisonBatches } from './comparison-batches.js';
@@ -56,14 +57,13 @@ export async function measureLatency(model: Uint8Array, feeds: TensorMap, option
 
 /** The JSON of `quantkit onnx compare` (docs/onnx.md documents every field). */
 export interface CompareFilesReport extends ModelComparison {
-  readonly version: 1;
+  readonly version: 2;
   readonly reference: { readonly path: string; readonly bytes: number };
   readonly candidate: { readonly path: string; readonly bytes: number };
   /** candidate bytes / reference bytes, of the .onnx files (external data files not counted). */
   readonly sizeRatio: number;
   /** Where the inputs came from: a directory, or 'generated' from the input specs (uniform in [-1, 1), seed 0). */
   readonly inputs: string;
-  readonly metric: 'max-relative-rms';
   /** Median latency of one run on the first batch, and candidate / reference; null when not measured. */
   readonly latency: { readonly reference: Latency; readonly candidate: Latency; readonly ratio: number } | null;
 }
@@ -75,6 +75,8 @@ export interface CompareFilesOptions extends LatencyOptions {
   readonly layers?: boolean;
   /** Measure latency (default true). */
   readonly latency?: boolean;
+  /** What the comparison is judged by (default rel-rms); a custom metric's module is loaded by loadMetricModule. */
+  readonly metric?: MetricInput;
   /** Called once the models are loaded when no inputsDir was given, before the runs on generated inputs (callers warn). */
   readonly onGeneratedInputs?: () => void;
 }
@@ -90,7 +92,7 @@ export async function compareModelFiles(referencePath: string, candidatePath: st
   checkComparable(a, b, [referencePath, candidatePath]);
   const inputs = comparisonBatches(a, options.inputsDir);
   if (inputs.label === 'generated') options.onGeneratedInputs?.();
-  const comparison = await compareModels(a, b, createOrtRunner(), inputs.source, { layers: options.layers ?? true });
+  const comparison = await compareModels(a, b, createOrtRunner(), inputs.source, { layers: options.layers ?? true, ...(options.metric !== undefined && { metric: options.metric }) });
   const reference = { path: referencePath, bytes: statSync(referencePath).size };
   const candidate = { path: candidatePath, bytes: statSync(candidatePath).size };
   let latency: CompareFilesReport['latency'] = null;
@@ -101,12 +103,11 @@ export async function compareModelFiles(referencePath: string, candidatePath: st
     latency = { reference: ra, candidate: rb, ratio: rb.medianMs / ra.medianMs };
   }
   return {
-    version: 1,
+    version: 2,
     reference,
     candidate,
     sizeRatio: candidate.bytes / reference.bytes,
     inputs: inputs.label,
-    metric: 'max-relative-rms',
     ...comparison,
     latency,
   };

@@ -24,16 +24,18 @@ interface Point {
  * float (0, 0) through int8 and int4. A point above the hull (int8 when int4 costs less error per
  * byte than int8 does) is skipped, so the layer's moves come with increasing cost and taking them
  * cheapest first across layers never takes a later move of a layer before an earlier one.
- * Points that save nothing or err without bound are dropped.
+ * Points that save nothing or err without bound are dropped. A point's error is its excess over
+ * `baseline` (the float model's own error by the metric), never below 0.
  */
-function layerMoves(layer: LayerSensitivity): PrecisionMove[] {
+function layerMoves(layer: LayerSensitivity, baseline: number): PrecisionMove[] {
   const points: Point[] = [{ precision: 'float', saved: 0, squaredError: 0 }];
   for (const p of ['int8', 'int4'] as const) {
     const r = layer.results[p];
     if (r?.status !== 'measured' || !Number.isFinite(r.error)) continue;
     const saved = r.weightBytesBefore - r.weightBytesAfter;
     if (saved <= 0) continue;
-    points.push({ precision: p, saved, squaredError: r.error * r.error });
+    const excess = Math.max(0, r.error - baseline);
+    points.push({ precision: p, saved, squaredError: excess * excess });
   }
   points.sort((a, b) => a.saved - b.saved || a.squaredError - b.squaredError);
   const hull: Point[] = [];
@@ -63,10 +65,10 @@ function layerMoves(layer: LayerSensitivity): PrecisionMove[] {
 /**
  * Every layer's moves in greedy order: smallest squared error added per byte saved first (ties:
  * more bytes saved first, then node order). Taking the first k moves gives a model whose predicted
- * error, if independent layer errors add in power, is √(Σ addedSquaredError).
+ * error, if independent layer errors add in power, is baseline + √(Σ addedSquaredError).
  */
-export function planPrecisionMoves(layers: readonly LayerSensitivity[]): PrecisionMove[] {
-  const all = layers.flatMap((l, i) => layerMoves(l).map((m, j) => ({ m, i, j })));
+export function planPrecisionMoves(layers: readonly LayerSensitivity[], baseline = 0): PrecisionMove[] {
+  const all = layers.flatMap((l, i) => layerMoves(l, baseline).map((m, j) => ({ m, i, j })));
   all.sort((x, y) => x.m.cost - y.m.cost || y.m.savedBytes - x.m.savedBytes || x.i - y.i || x.j - y.j);
   return all.map((x) => x.m);
 }
@@ -78,12 +80,12 @@ export function precisionsAfter(moves: readonly PrecisionMove[], k: number): Map
   return out;
 }
 
-/** The largest k whose predicted error √(Σ_{i<k} addedSquaredError) is at most maxError. */
-export function predictedSteps(moves: readonly PrecisionMove[], maxError: number): number {
+/** The largest k whose predicted error baseline + √(Σ_{i<k} addedSquaredError) is at most maxError. */
+export function predictedSteps(moves: readonly PrecisionMove[], maxError: number, baseline = 0): number {
   let sum = 0;
   let k = 0;
   for (const m of moves) {
-    if (Math.sqrt(sum + m.addedSquaredError) > maxError) break;
+    if (baseline + Math.sqrt(sum + m.addedSquaredError) > maxError) break;
     sum += m.addedSquaredError;
     k++;
   }

@@ -2,12 +2,13 @@ import type { ModelProto } from 'onnx-buf';
 import { QuantError } from '../core/errors.js';
 import { encodeModel } from '../formats/onnx/model.js';
 import type { OutputMetrics } from './compare-metrics.js';
-import { comparisonError } from './compare-metrics.js';
 import type { BatchSource } from './compare-models.js';
 import { measureAgainst } from './compare-models.js';
 import { quantizeWithPrecisions } from './auto-precision-model.js';
 import type { PrecisionMove } from './auto-precision-plan.js';
 import { planPrecisionMoves, precisionsAfter, predictedSteps } from './auto-precision-plan.js';
+import type { MetricFigure } from './metrics/metric.js';
+import { parseMetric } from './metrics/metric-options.js';
 import type { QuantizeReport } from './quantize-report.js';
 import type { RunModel } from './run-model.js';
 import type { LayerPrecision, QuantizedPrecision } from './sensitivity-layers.js';
@@ -28,16 +29,21 @@ export interface LayerChoice {
 }
 
 export interface AutoPrecisionReport {
-  readonly version: 1;
-  /** The bound E on the comparison error. */
+  readonly version: 2;
+  /** The bound E on the metric. */
   readonly maxError: number;
-  /** How the error is measured (comparisonError). */
-  readonly metric: 'max-relative-rms';
-  /** The verified error of the chosen model against the float model, and its per-output figures. */
+  /** What the error is: rel-rms (max relative RMS error over the outputs), kl, ctc, accuracy, or a custom metric's name. */
+  readonly metric: string;
+  /** The metric of the float model against itself (sensitivity's baseline): 0 but for accuracy and custom metrics. */
+  readonly baseline: number;
+  /** The verified error of the chosen model against the float model, its per-output figures, and the metric per output. */
   readonly error: number;
   readonly outputs: readonly OutputMetrics[];
-  /** Predicted error of the chosen steps, √Σ isolated squared errors. */
+  readonly figures: readonly MetricFigure[];
+  /** Predicted error of the chosen steps, baseline + √Σ isolated squared excesses over it. */
   readonly predictedError: number;
+  /** False only when even the float model (k = 0) misses the bound: accuracy against labels it gets wrong, say. */
+  readonly withinBound: boolean;
   /** Steps taken out of those planned, and every model that was built and measured on the way. */
   readonly steps: number;
   readonly plannedSteps: number;
@@ -50,7 +56,7 @@ export interface AutoPrecisionReport {
 }
 
 export interface AutoPrecisionOptions extends SensitivityOptions {
-  /** Bound on comparisonError (max over outputs of the relative RMS error); a finite number ≥ 0. */
+  /** Bound on the metric (options.metric; default rel-rms, the max over outputs of the relative RMS error); a finite number ≥ 0. */
   readonly maxError: number;
 }
 
@@ -58,14 +64,16 @@ const ordinal = (n: number) => `#${n}`;
 
 /**
  * Picks per-layer precision (int4, int8 or float, weight-only) for the smallest model whose
- * comparison error against the float model stays at most maxError:
+ * error against the float model, by options.metric (default rel-rms), stays at most maxError:
  * 1. sensitivity: each layer's error alone at int8 and int4 (analyzeSensitivity);
- * 2. plan: each layer's steps float → int8 → int4 along the lower hull of (bytes saved, error²),
- *    all layers' steps sorted by error² added per byte saved (planPrecisionMoves);
+ * 2. plan: each layer's steps float → int8 → int4 along the lower hull of (bytes saved, excess²),
+ *    the excess being the error above the float model's own (the baseline: 0 but for accuracy
+ *    and custom metrics), all layers' steps sorted by excess² added per byte saved (planPrecisionMoves);
  * 3. verify: the first k steps are built and measured, starting at the k whose predicted error
  *    √Σ error² fits, then a binary search for the largest k whose measured error fits (the error
  *    grows with k in practice; every model returned has been measured). k = 0 is the float model.
- * The returned model is always one that was measured within maxError.
+ * The returned model is always one that was measured within maxError, or the float model when
+ * even it is not (withinBound false: accuracy against labels the float model misses, say).
  */
 export async function autoPrecision(
   model: ModelProto,
@@ -75,21 +83,23 @@ export async function autoPrecision(
 ): Promise<{ model: ModelProto; report: AutoPrecisionReport; quantizeReport: QuantizeReport }> {
   const maxError = options.maxError;
   if (typeof maxError !== 'number' || !Number.isFinite(maxError) || maxError < 0) {
-    throw new QuantError('INVALID_ARGUMENT', `max error must be a finite number >= 0 (a relative RMS error, e.g. 0.01 for 1%), got ${String(maxError)}`);
+    throw new QuantError('INVALID_ARGUMENT', `max error must be a finite number >= 0 (a bound on the metric, e.g. 0.01 for a 1% relative RMS error), got ${String(maxError)}`);
   }
-  const { report: sensitivity, context } = await analyzeSensitivity(model, runModel, batches, options);
-  const moves = planPrecisionMoves(sensitivity.layers);
+  const metric = parseMetric(options.metric);
+  const { report: sensitivity, context } = await analyzeSensitivity(model, runModel, batches, { ...options, metric });
+  const baseline = context.baseline;
+  const moves = planPrecisionMoves(sensitivity.layers, baseline);
   const layerNames = [...sensitivity.layers.map((l) => l.node), ...sensitivity.skipped.map((l) => l.node)];
 
-  type Built = { model: ModelProto; quantizeReport: QuantizeReport; outputs: OutputMetrics[]; error: number };
+  type Built = { model: ModelProto; quantizeReport: QuantizeReport; outputs: OutputMetrics[]; figures: readonly MetricFigure[]; error: number };
   const built = new Map<number, Built>();
   const verifications: { steps: number; error: number; accepted: boolean }[] = [];
   const build = async (k: number): Promise<Built> => {
     const cached = built.get(k);
     if (cached) return cached;
     const q = await quantizeWithPrecisions(context.model, precisionsAfter(moves, k), layerNames, options);
-    const outputs = await measureAgainst(context.reference, runModel, encodeModel(q.model), batches, context.outputs, context.classScores);
-    const b = { model: q.model, quantizeReport: q.report, outputs, error: comparisonError(outputs) };
+    const m = await measureAgainst(context.reference, runModel, encodeModel(q.model), batches, context.outputs, context.measure);
+    const b = { model: q.model, quantizeReport: q.report, outputs: m.outputs, figures: m.metric.figures, error: m.metric.value };
     built.set(k, b);
     verifications.push({ steps: k, error: b.error, accepted: b.error <= maxError });
     options.onProgress?.({ phase: 'verify', done: verifications.length, total: verifications.length });
@@ -97,7 +107,7 @@ export async function autoPrecision(
   };
   const fits = async (k: number) => (await build(k)).error <= maxError;
 
-  const planned = predictedSteps(moves, maxError);
+  const planned = predictedSteps(moves, maxError, baseline);
   let lo = 0;
   let hi = moves.length;
   if (planned > 0) {
@@ -111,7 +121,7 @@ export async function autoPrecision(
   }
   const chosen = await build(lo);
   const precisions = precisionsAfter(moves, lo);
-  const predictedError = Math.sqrt(moves.slice(0, lo).reduce((s, m) => s + m.addedSquaredError, 0));
+  const predictedError = baseline + Math.sqrt(moves.slice(0, lo).reduce((s, m) => s + m.addedSquaredError, 0));
   const layers = sensitivity.layers.map((l) => explain(l, precisions.get(l.node) ?? 'float', moves, lo, maxError));
   for (const s of sensitivity.skipped) {
     layers.push({ node: s.node, opType: s.opType, precision: 'float', isolatedError: {}, weightBytesBefore: 0, weightBytesAfter: 0, reason: `not quantizable: ${s.reason}` });
@@ -122,12 +132,15 @@ export async function autoPrecision(
     model: chosen.model,
     quantizeReport: chosen.quantizeReport,
     report: {
-      version: 1,
+      version: 2,
       maxError,
-      metric: 'max-relative-rms',
+      metric: sensitivity.metric,
+      baseline,
       error: chosen.error,
       outputs: chosen.outputs,
+      figures: chosen.figures,
       predictedError,
+      withinBound: chosen.error <= maxError,
       steps: lo,
       plannedSteps: planned,
       verifications,

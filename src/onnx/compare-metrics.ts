@@ -11,6 +11,18 @@ export interface ClassifierAgreement {
   readonly top1Agreement: number;
   /** Fraction of rows where argmax(reference) is among the candidate's 5 largest; null when classes ≤ 5 (always 1). */
   readonly top5Agreement: number | null;
+  /** The reference's most frequent top class (ties: the lower index): a CTC blank, a background class. */
+  readonly majorityClass: number;
+  /** Fraction of rows whose reference top class is majorityClass. */
+  readonly majorityShare: number;
+  /** Rows whose reference top class is not majorityClass. */
+  readonly nonMajorityRows: number;
+  /**
+   * top1Agreement over those rows alone, so rows of the majority class (blank steps, background)
+   * cannot carry it: a candidate that answers the majority class everywhere scores 0 here. Null
+   * when every row is of the majority class.
+   */
+  readonly nonMajorityTop1Agreement: number | null;
 }
 
 /**
@@ -72,6 +84,8 @@ export class OutputMetricsAccumulator {
   private top1 = 0;
   private top5 = 0;
   private classes = 0;
+  /** Per reference top class: rows, and rows where the candidate agreed. */
+  private byClass = new Map<number, { rows: number; agreed: number }>();
 
   /** `classifier`: whether to compute top-k agreement (decide with isClassifierLike). */
   constructor(
@@ -125,6 +139,10 @@ export class OutputMetricsAccumulator {
       }
       if (rank === 0) this.top1++;
       if (rank < 5) this.top5++;
+      const k = this.byClass.get(best) ?? { rows: 0, agreed: 0 };
+      k.rows++;
+      if (rank === 0) k.agreed++;
+      this.byClass.set(best, k);
     }
     this.rows += rows;
   }
@@ -144,16 +162,30 @@ export class OutputMetricsAccumulator {
       cosine: Math.min(1, Math.max(-1, cosine)),
       sqnrDb: identical ? Infinity : 10 * Math.log10(this.sumA2 / this.sumSqErr),
       nanMismatches: this.nanMismatches,
-      classifier:
-        this.classifier && this.rows > 0
-          ? { classes: this.classes, rows: this.rows, top1Agreement: this.top1 / this.rows, top5Agreement: this.classes > 5 ? this.top5 / this.rows : null }
-          : null,
+      classifier: this.classifier && this.rows > 0 ? this.agreement() : null,
+    };
+  }
+
+  private agreement(): ClassifierAgreement {
+    let majority = -1;
+    let most = { rows: 0, agreed: 0 };
+    for (const [k, v] of this.byClass) if (v.rows > most.rows || (v.rows === most.rows && k < majority)) [majority, most] = [k, v];
+    const nonMajorityRows = this.rows - most.rows;
+    return {
+      classes: this.classes,
+      rows: this.rows,
+      top1Agreement: this.top1 / this.rows,
+      top5Agreement: this.classes > 5 ? this.top5 / this.rows : null,
+      majorityClass: majority,
+      majorityShare: most.rows / this.rows,
+      nonMajorityRows,
+      nonMajorityTop1Agreement: nonMajorityRows > 0 ? (this.top1 - most.agreed) / nonMajorityRows : null,
     };
   }
 }
 
 /**
- * The one number a comparison is judged by (sensitivity ranks by it, --max-error bounds it): the
+ * The rel-rms metric's number (sensitivity ranks by the chosen metric, --max-error bounds it): the
  * largest relative RMS error over the outputs, max_o √(Σ(a − b)² / Σa²) — scale free, so outputs
  * of different magnitudes weigh alike, and 0.01 reads as "1% of the signal's RMS". Infinity when
  * an output has NaN mismatches.

@@ -2,8 +2,11 @@ import type { ModelProto } from 'onnx-buf';
 import { QuantError } from '../core/errors.js';
 import { encodeModel } from '../formats/onnx/model.js';
 import type { BatchSource } from './compare-models.js';
-import { collectOutputs, measureAgainst, softmaxOutputs } from './compare-models.js';
-import { comparisonError } from './compare-metrics.js';
+import type { MeasureContext } from './compare-models.js';
+import { collectOutputs, measureAgainst, measureBaseline, metricTarget } from './compare-models.js';
+import type { MetricInput } from './metrics/metric-options.js';
+import { metricName, parseMetric } from './metrics/metric-options.js';
+import { checkMetricOutputs } from './metrics/metric-registry.js';
 import { quantizeModel } from './quantize-model.js';
 import type { ProgressEvent, RunModel, TensorMap } from './run-model.js';
 import type { LayerQuantOptions, QuantizedPrecision } from './sensitivity-layers.js';
@@ -13,7 +16,7 @@ import { precisionOptions, withNodeNames } from './sensitivity-layers.js';
 export type PrecisionResult =
   | {
       readonly status: 'measured';
-      /** comparisonError against the float model: the largest relative RMS error over the outputs. */
+      /** The chosen metric against the float model (default rel-rms: the largest relative RMS error over the outputs). */
       readonly error: number;
       /** The smallest cosine similarity over the outputs. */
       readonly cosine: number;
@@ -32,6 +35,10 @@ export interface LayerSensitivity {
 }
 
 export interface SensitivityReport {
+  /** The metric the errors are (its name: rel-rms, kl, ctc, accuracy, or a custom metric's). */
+  readonly metric: string;
+  /** The metric of the float model against itself (0 but for accuracy and custom metrics): what a layer's error adds to. */
+  readonly baseline: number;
   /** The precisions measured, in the order given; the first one ranks the layers. */
   readonly precisions: readonly QuantizedPrecision[];
   /** Layers, most sensitive first: by the error at precisions[0], then at the next, ...; not-applicable sorts last. */
@@ -44,6 +51,8 @@ export interface SensitivityReport {
 export interface SensitivityOptions extends LayerQuantOptions {
   /** Default ['int8', 'int4']. */
   readonly precisions?: readonly QuantizedPrecision[];
+  /** What a layer's error is measured by (parseMetric); default rel-rms. */
+  readonly metric?: MetricInput;
   readonly onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -52,7 +61,8 @@ export interface SensitivityContext {
   readonly model: ModelProto;
   readonly reference: readonly TensorMap[];
   readonly outputs: readonly string[];
-  readonly classScores: ReadonlySet<string>;
+  readonly measure: MeasureContext;
+  readonly baseline: number;
 }
 
 /** The error of one layer for ranking: lower precisions that do not apply count as -1 (least sensitive is not claimed). */
@@ -64,8 +74,8 @@ function rankKey(l: LayerSensitivity, precisions: readonly QuantizedPrecision[])
 }
 
 /**
- * Per layer (node of the selected op types, weight-only), the model's output error when that layer
- * alone is quantized at each precision, all others float; the layers ranked most sensitive first.
+ * Per layer (node of the selected op types, weight-only), the model's output error (options.metric,
+ * validated here; default rel-rms) when that layer alone is quantized at each precision, all others float; the layers ranked most sensitive first.
  * The float model runs once for reference outputs; each (layer, precision) is one quantization and
  * one run. A precision that cannot apply to a layer (4-bit Conv below opset 21, say) is listed as
  * not-applicable with quantizeModel's reason.
@@ -78,6 +88,8 @@ export async function analyzeSensitivity(
 ): Promise<{ report: SensitivityReport; context: SensitivityContext }> {
   const precisions = options.precisions ?? ['int8', 'int4'];
   if (precisions.length === 0) throw new QuantError('INVALID_ARGUMENT', 'expected at least one precision to measure (int8, int4), got none');
+  const metric = parseMetric(options.metric);
+  checkMetricOutputs(metric, metricTarget(model, 0));
   const named = withNodeNames(model);
   const dry = new Map<QuantizedPrecision, Awaited<ReturnType<typeof quantizeModel>>['report']>();
   for (const p of precisions) dry.set(p, (await quantizeModel(named, precisionOptions(p, options, []))).report);
@@ -100,9 +112,10 @@ export async function analyzeSensitivity(
   const skipped = order.filter((l) => quantizable.get(l.node)!.size === 0).map((l) => ({ ...l, reason: reasons.get(l.node)!.join('; ') }));
 
   const outputs = named.graph!.output.map((v) => v.name);
-  const classScores = softmaxOutputs(named);
   const reference = await collectOutputs(runModel, encodeModel(named), batches, outputs);
   if (reference.length === 0) throw new QuantError('EMPTY_INPUT', 'no input batches to measure sensitivity on');
+  const measure: MeasureContext = { metric, target: metricTarget(named, reference.length) };
+  const baseline = (await measureBaseline(reference, outputs, measure)).metric.value;
   const names = layers.map((l) => l.node);
   const total = layers.reduce((s, l) => s + quantizable.get(l.node)!.size, 0);
   let done = 0;
@@ -117,11 +130,11 @@ export async function analyzeSensitivity(
       }
       const others = names.filter((n) => n !== layer.node);
       const q = await quantizeModel(named, precisionOptions(p, options, others));
-      const metrics = await measureAgainst(reference, runModel, encodeModel(q.model), batches, outputs, classScores);
+      const measured = await measureAgainst(reference, runModel, encodeModel(q.model), batches, outputs, measure);
       results[p] = {
         status: 'measured',
-        error: comparisonError(metrics),
-        cosine: Math.min(...metrics.map((m) => m.cosine)),
+        error: measured.metric.value,
+        cosine: Math.min(...measured.outputs.map((m) => m.cosine)),
         weightBytesBefore: q.report.weightBytesBefore,
         weightBytesAfter: q.report.weightBytesAfter,
         form: reportNode.form,
@@ -137,7 +150,7 @@ export async function analyzeSensitivity(
     return 0;
   });
   return {
-    report: { precisions, layers: measured, skipped, batches: reference.length },
-    context: { model: named, reference, outputs, classScores },
+    report: { metric: metricName(metric), baseline, precisions, layers: measured, skipped, batches: reference.length },
+    context: { model: named, reference, outputs, measure, baseline },
   };
 }

@@ -18,6 +18,14 @@ describe('readOnnxReport', () => {
     expect(sortRows(r.rows, r.metrics.find((m) => m.key === 'sqnrDb')!).map((x) => x.name)).toEqual(['conv2', 'conv1', 'fc1', 'fc2']);
   });
 
+  it('names the metric a sensitivity or auto report measured its errors by', () => {
+    const ctc = readOnnxReport(asCliJson({ ...SENSITIVITY_REPORT, metric: 'ctc' }));
+    expect(ctc.metrics.find((m) => m.key === 'error@int8')!.label).toBe('int8 alone: error (ctc)');
+    expect(readOnnxReport(asCliJson(SENSITIVITY_REPORT)).metrics.find((m) => m.key === 'error@int8')!.label).toBe('int8 alone: error (max relative RMS)');
+    const auto = readOnnxReport(asCliJson({ auto: { ...AUTO_PRECISION_REPORT, metric: './mine.mjs' } }));
+    expect(auto.metrics.find((m) => m.key === 'error@int4')!.label).toBe('int4 alone: error (./mine.mjs)');
+  });
+
   it('falls back to per-output rows when a compare had no layers', () => {
     const r = readOnnxReport(asCliJson({ ...COMPARE_REPORT, layers: [] }));
     expect(r.source).toBe('outputs');

@@ -207,10 +207,23 @@ export function readOnnxReport(text: string): OnnxReport {
   }
   const { rows, source, container, seen } = found;
   const kind = kindOf(container, rows);
-  const metrics = orderMetrics([...seen.values()], kind, container);
+  const metrics = orderMetrics(relabelErrors([...seen.values()], field(container, [norm('metric')])), kind, container);
   const overallRaw = field(container, [norm('error')]);
   const overall = typeof overallRaw === 'number' ? overallRaw : overallRaw === null ? Infinity : null;
   return { kind, source, rows, metrics, overall, counts: countsOf(container, rows) };
+}
+
+/**
+ * The reports' `error` is whatever --metric chose (rel-rms unless `metric` says otherwise): its
+ * label names that metric, so a CTC character error rate is not shown as a relative RMS error.
+ */
+function relabelErrors(metrics: MetricInfo[], metric: unknown): MetricInfo[] {
+  if (typeof metric !== 'string' || metric === 'rel-rms' || metric === 'max-relative-rms') return metrics;
+  return metrics.map((m) => {
+    if (m.key === 'error') return { ...m, label: `error (${metric})` };
+    if (m.key.startsWith('error@')) return { ...m, label: `${m.key.slice('error@'.length)} alone: error (${metric})` };
+    return m;
+  });
 }
 
 function kindOf(container: Record<string, unknown>, rows: readonly ReportRow[]): OnnxReport['kind'] {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createOrtRunner } from '../../src/node/ort-runner.js';
 import { autoPrecision } from '../../src/onnx/auto-precision.js';
 import { planPrecisionMoves, precisionsAfter, predictedSteps } from '../../src/onnx/auto-precision-plan.js';
-import { compareModels } from '../../src/onnx/compare-models.js';
+import { collectOutputs, compareModels } from '../../src/onnx/compare-models.js';
+import { encodeModel } from '../../src/formats/onnx/model.js';
 import type { LayerSensitivity, PrecisionResult } from '../../src/onnx/sensitivity.js';
 import { batchOf, threeLayerModel } from './compare-fixtures.js';
 
@@ -29,6 +30,19 @@ describe('planPrecisionMoves', () => {
     // √(0.001² + 0.01²) ≈ 0.01005 fits 0.011; adding b's int4 step does not.
     expect(predictedSteps(moves, 0.011)).toBe(2);
     expect(predictedSteps(moves, 0)).toBe(0);
+  });
+
+  it('plans on the excess over the float model’s own error (the baseline), and predicts baseline + √Σ', () => {
+    const moves = planPrecisionMoves([layer('a', measured(0.3, 1000, 250)), layer('b', measured(0.26, 1000, 250))], 0.25);
+    expect(moves.map((m) => m.node)).toEqual(['b', 'a']);
+    expect(moves[0]!.addedSquaredError).toBeCloseTo(0.01 ** 2, 15);
+    expect(moves[1]!.addedSquaredError).toBeCloseTo(0.05 ** 2, 15);
+    // 0.25 + √(0.01² + 0.05²) ≈ 0.301 misses 0.3 and fits 0.31; 0.25 + 0.01 fits 0.3.
+    expect(predictedSteps(moves, 0.3, 0.25)).toBe(1);
+    expect(predictedSteps(moves, 0.31, 0.25)).toBe(2);
+    expect(predictedSteps(moves, 0.24, 0.25)).toBe(0);
+    // Taken as errors of their own, 0.26 and 0.3 would add to √(0.26² + 0.3²) ≈ 0.4: one step at 0.31.
+    expect(predictedSteps(planPrecisionMoves([layer('a', measured(0.3, 1000, 250)), layer('b', measured(0.26, 1000, 250))]), 0.31)).toBe(1);
   });
 
   it('skips int8 when int4 costs less per byte (int8 lies above the hull), and drops steps that save nothing or err without bound', () => {
@@ -71,6 +85,41 @@ describe('autoPrecision', () => {
     expect(strict.report.layers.every((l) => l.precision === 'float')).toBe(true);
     expect(strict.report.error).toBe(0);
     expect(strict.quantizeReport.dtype).toBe('float');
+  });
+
+  it('bounds the metric asked for: kl, verified by an independent comparison', async () => {
+    const model = threeLayerModel();
+    const { model: q, report } = await autoPrecision(model, run, batches, { maxError: 0.05, metric: 'kl' });
+    expect(report).toMatchObject({ version: 2, metric: 'kl', baseline: 0, withinBound: true });
+    expect(report.error).toBeLessThanOrEqual(0.05);
+    expect(report.figures).toMatchObject([{ kind: 'kl', output: 'y', rows: 8 }]);
+    const cmp = await compareModels(model, q, run, batches, { layers: false, metric: 'kl' });
+    expect(cmp.error).toBeCloseTo(report.error, 12);
+    expect(report.counts.float).toBeLessThan(3);
+  });
+
+  it('with accuracy against labels the float model partly misses, plans above its own error rate, and says when even it misses the bound', async () => {
+    const model = threeLayerModel();
+    // Labels: the float model's own top class, two of the eight rows changed: its error rate is 0.25.
+    const labels: number[] = [];
+    for (const out of await collectOutputs(run, encodeModel(model), batches)) {
+      const y = out.y!.values as Float32Array;
+      for (let r = 0; r < 4; r++) {
+        let best = 0;
+        for (let j = 1; j < 64; j++) if (y[r * 64 + j]! > y[r * 64 + best]!) best = j;
+        labels.push(best);
+      }
+    }
+    labels[1] = (labels[1]! + 1) % 64;
+    labels[6] = (labels[6]! + 1) % 64;
+    const metric = { kind: 'accuracy', labels } as const;
+    const strict = await autoPrecision(model, run, batches, { maxError: 0.1, metric, precisions: ['int8'] });
+    expect(strict.report).toMatchObject({ metric: 'accuracy', baseline: 0.25, error: 0.25, withinBound: false, steps: 0 });
+    expect(strict.report.figures[0]).toMatchObject({ kind: 'accuracy', referenceAccuracy: 0.75 });
+    const loose = await autoPrecision(model, run, batches, { maxError: 0.5, metric, precisions: ['int8'] });
+    expect(loose.report.withinBound).toBe(true);
+    expect(loose.report.error).toBeLessThanOrEqual(0.5);
+    expect(loose.report.counts.int8).toBeGreaterThan(0);
   });
 
   it('rejects a max error that is not a finite number >= 0', async () => {

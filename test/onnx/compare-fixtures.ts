@@ -1,6 +1,10 @@
+import { clone } from '@bufbuild/protobuf';
+import type { ModelProto } from 'onnx-buf';
+import { ModelProtoSchema } from 'onnx-buf';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import type { TensorData } from '../../src/formats/onnx/tensor.js';
 import { makeTensor } from '../../src/formats/onnx/tensor.js';
+import type { MetricTarget } from '../../src/onnx/metrics/metric.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
 import { randomWeights } from './models.js';
 
@@ -72,4 +76,73 @@ export function classifierModel(batch = 8, seed = 21) {
     initializers: [makeTensor('W', 'float32', [32, 10], randomWeights(320, seed))],
   });
   return makeModel(g, { '': 17 });
+}
+
+/** A 5×7 bitmap font (rows of 5 bits, high bit leftmost) of the letters the text-line fixtures use. */
+const FONT: Readonly<Record<string, readonly number[]>> = {
+  A: [0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11],
+  I: [0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e],
+  K: [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
+  N: [0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11],
+  O: [0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e],
+  Q: [0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d],
+  T: [0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+  U: [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e],
+  X: [0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11],
+  ' ': [0, 0, 0, 0, 0, 0, 0],
+};
+
+/**
+ * Text lines as a text recognizer's input x [N, 3, 48, 192]: black text in the bitmap font
+ * (each font pixel a `scale`-px square) on white, normalized (v − 0.5) / 0.5 as PaddleOCR's
+ * recognizer preprocessing does, the gray copied to the three channels.
+ */
+export function textLines(lines: readonly string[], scale = 4): TensorMap {
+  const h = 48;
+  const w = 192;
+  const out = new Float32Array(lines.length * 3 * h * w).fill(1);
+  lines.forEach((text, n) => {
+    let x = 4;
+    const y = Math.floor((h - 7 * scale) / 2);
+    for (const ch of text) {
+      const glyph = FONT[ch];
+      if (!glyph) throw new Error(`textLines: no glyph for '${ch}'`);
+      for (let r = 0; r < 7; r++) {
+        for (let c = 0; c < 5; c++) {
+          if (!(glyph[r]! & (0x10 >> c))) continue;
+          for (let dy = 0; dy < scale; dy++) for (let dx = 0; dx < scale; dx++) for (let ch3 = 0; ch3 < 3; ch3++) out[((n * 3 + ch3) * h + y + r * scale + dy) * w + x + c * scale + dx] = -1;
+        }
+      }
+      x += 6 * scale;
+    }
+  });
+  return { x: f32('x', [lines.length, 3, h, w], out) };
+}
+
+/** A float32 tensor for metric tests. */
+export function t(name: string, dims: number[], values: number[]): TensorData {
+  return { name, dtype: 'float32', dims, values: new Float32Array(values) };
+}
+
+/** A target of graph outputs `outputs`, those in `probabilities` out of a Softmax, `softmax` out of Softmax or LogSoftmax. */
+export function target(outputs: string[], probabilities: string[] = [], softmax: string[] = probabilities, batches = 1): MetricTarget {
+  return { outputs, probabilities: new Set(probabilities), softmax: new Set(softmax), batches };
+}
+
+/**
+ * The recognizer with its softmax output replaced by "blank at every step" (one-hot class 0):
+ * the output a model that reads nothing gives, whatever CPU it runs on.
+ */
+export function blankEverywhere(model: ModelProto): ModelProto {
+  const m = clone(ModelProtoSchema, model);
+  const g = m.graph!;
+  const out = g.output[0]!.name;
+  const producer = g.node.find((n) => n.output.includes(out))!;
+  producer.output[producer.output.indexOf(out)] = `${out}_read`;
+  const classes = 6625;
+  const onehot = new Float32Array(classes);
+  onehot[0] = 1;
+  g.initializer.push(makeTensor('blank_zero', 'float32', [1], new Float32Array([0])), makeTensor('blank_onehot', 'float32', [classes], onehot));
+  g.node.push(makeNode('Mul', [`${out}_read`, 'blank_zero'], [`${out}_zero`]), makeNode('Add', [`${out}_zero`, 'blank_onehot'], [out]));
+  return m;
 }

@@ -98,10 +98,26 @@ describe('OutputMetricsAccumulator', () => {
     const b = new Float32Array([0, 1, 5, 5, 0, 0, /**/ 0, 1, 2, 3, 4, 5]);
     const acc = new OutputMetricsAccumulator('p', true);
     acc.add(f32('p', [2, 6], a), f32('p', [2, 6], b));
-    expect(acc.result().classifier).toEqual({ classes: 6, rows: 2, top1Agreement: 0.5, top5Agreement: 0.5 });
+    // Reference top classes 2 and 0, once each: the majority is the lower index, 2's row leaves the other.
+    expect(acc.result().classifier).toEqual({ classes: 6, rows: 2, top1Agreement: 0.5, top5Agreement: 0.5, majorityClass: 0, majorityShare: 0.5, nonMajorityRows: 1, nonMajorityTop1Agreement: 1 });
     const small = new OutputMetricsAccumulator('p', true);
     small.add(f32('p', [1, 3], new Float32Array([1, 2, 3])), f32('p', [1, 3], new Float32Array([3, 2, 1])));
-    expect(small.result().classifier).toEqual({ classes: 3, rows: 1, top1Agreement: 0, top5Agreement: null });
+    expect(small.result().classifier).toEqual({ classes: 3, rows: 1, top1Agreement: 0, top5Agreement: null, majorityClass: 2, majorityShare: 1, nonMajorityRows: 0, nonMajorityTop1Agreement: null });
+  });
+
+  it('gives top-1 agreement over the rows whose reference class is not the most frequent, so a candidate answering the majority everywhere scores 0 there', () => {
+    // 5 rows of 3 classes; the reference's top classes are 0 0 0 1 2 (0 is the majority, like a CTC blank).
+    const a = new Float32Array([9, 0, 0, /**/ 9, 0, 0, /**/ 9, 0, 0, /**/ 0, 9, 0, /**/ 0, 0, 9]);
+    const blank = new Float32Array([1, 0, 0, /**/ 1, 0, 0, /**/ 1, 0, 0, /**/ 1, 0, 0, /**/ 1, 0, 0]);
+    const acc = new OutputMetricsAccumulator('p', true);
+    acc.add(f32('p', [5, 3], a), f32('p', [5, 3], blank));
+    expect(acc.result().classifier).toMatchObject({ top1Agreement: 0.6, majorityClass: 0, majorityShare: 0.6, nonMajorityRows: 2, nonMajorityTop1Agreement: 0 });
+    // Over two batches: a candidate right on row 1 (class 1) and wrong on the majority rows.
+    const half = new Float32Array([0, 1, 0, /**/ 1, 0, 0, /**/ 1, 0, 0, /**/ 0, 1, 0, /**/ 1, 0, 0]);
+    const two = new OutputMetricsAccumulator('p', true);
+    two.add(f32('p', [5, 3], a), f32('p', [5, 3], half));
+    two.add(f32('p', [5, 3], a), f32('p', [5, 3], a));
+    expect(two.result().classifier).toMatchObject({ rows: 10, top1Agreement: 0.8, majorityShare: 0.6, nonMajorityRows: 4, nonMajorityTop1Agreement: 0.75 });
   });
 
   it('rejects a candidate of another shape', () => {

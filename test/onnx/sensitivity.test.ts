@@ -70,3 +70,31 @@ describe('analyzeSensitivity', () => {
     await expect(analyzeSensitivity(threeLayerModel(), run, () => [])).rejects.toThrow(/no input batches/);
   });
 });
+
+describe('analyzeSensitivity with a metric', () => {
+  it('measures each layer alone by the metric asked for, as compareModels does, with the float model’s own figure as baseline', async () => {
+    const model = threeLayerModel();
+    const { report } = await analyzeSensitivity(model, run, batches, { precisions: ['int8'], metric: 'kl' });
+    expect(report.metric).toBe('kl');
+    expect(report.baseline).toBe(0);
+    expect(report.layers[0]!.node).toBe('fragile');
+    const fragile = report.layers[0]!.results.int8!;
+    if (fragile.status !== 'measured') throw new Error('fragile not measured');
+    const { model: only } = await quantizeModel(model, { dtype: 'int8', perChannel: true, exclude: ['exact4', 'dense'] });
+    const cmp = await compareModels(model, only, run, batches, { layers: false, metric: 'kl' });
+    expect(cmp.metric).toBe('kl');
+    expect(fragile.error).toBeCloseTo(cmp.error, 12);
+    // KL is not relative RMS: the figure changed with the metric.
+    expect(fragile.error).not.toBeCloseTo((await compareModels(model, only, run, batches, { layers: false })).error, 3);
+  });
+
+  it('rejects a metric output the model does not have before running anything', async () => {
+    let ran = false;
+    const spy: typeof run = async (...args) => {
+      ran = true;
+      return run(...args);
+    };
+    await expect(analyzeSensitivity(threeLayerModel(), spy, batches, { metric: { kind: 'kl', outputs: ['logits'] } })).rejects.toThrow(/metric kl: the model has no output 'logits': expected one of y/);
+    expect(ran).toBe(false);
+  });
+});

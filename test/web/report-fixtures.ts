@@ -23,12 +23,14 @@ const output: OutputMetrics = {
   cosine: 0.99992,
   sqnrDb: 38.2,
   nanMismatches: 0,
-  classifier: { classes: 10, rows: 4, top1Agreement: 1, top5Agreement: 1 },
+  classifier: { classes: 10, rows: 4, top1Agreement: 1, top5Agreement: 1, majorityClass: 3, majorityShare: 0.5, nonMajorityRows: 2, nonMajorityTop1Agreement: 1 },
 };
 
 export const COMPARE_REPORT: ModelComparison & Record<string, unknown> = {
+  metric: 'rel-rms',
   outputs: [output],
   error: 0.0123,
+  figures: [{ kind: 'rel-rms', output: 'logits', value: 0.0123 }],
   batches: 4,
   layers: [
     { node: 'fc1', opType: 'Gemm', output: 'fc1_out', relativeRmsError: 0.0042, cosine: 0.99999, sqnrDb: 47.5, maxAbsError: 0.012 },
@@ -41,11 +43,12 @@ export const COMPARE_REPORT: ModelComparison & Record<string, unknown> = {
   size: { referenceBytes: 1000, candidateBytes: 300 },
 };
 
-export const SENSITIVITY_REPORT: SensitivityReport & { version: 1; model: string; inputs: string; metric: string } = {
-  version: 1,
+export const SENSITIVITY_REPORT: SensitivityReport & { version: 2; model: string; inputs: string } = {
+  version: 2,
   model: 'model.onnx',
   inputs: 'generated',
-  metric: 'max-relative-rms',
+  metric: 'rel-rms',
+  baseline: 0,
   precisions: ['int8', 'int4'],
   layers: [
     { node: 'conv1', opType: 'Conv', results: { int8: { status: 'measured', error: 0.02, cosine: 0.9998, weightBytesBefore: 3456, weightBytesAfter: 900, form: 'DequantizeLinear' }, int4: { status: 'not-applicable', reason: 'int4 needs a MatMul or Gemm weight' } } },
@@ -56,12 +59,15 @@ export const SENSITIVITY_REPORT: SensitivityReport & { version: 1; model: string
 };
 
 export const AUTO_PRECISION_REPORT: AutoPrecisionReport = {
-  version: 1,
+  version: 2,
   maxError: 0.01,
-  metric: 'max-relative-rms',
+  metric: 'rel-rms',
+  baseline: 0,
   error: 0.0081,
   outputs: [output],
+  figures: [{ kind: 'rel-rms', output: 'logits', value: 0.0081 }],
   predictedError: 0.0079,
+  withinBound: true,
   steps: 2,
   plannedSteps: 3,
   verifications: [{ steps: 2, error: 0.0081, accepted: true }],
@@ -73,5 +79,5 @@ export const AUTO_PRECISION_REPORT: AutoPrecisionReport = {
     { node: 'fc2', opType: 'MatMul', precision: 'int8', isolatedError: { int8: 0.002, int4: 0.03 }, weightBytesBefore: 40960, weightBytesAfter: 10240, reason: 'int4 would pass the bound' },
     { node: 'conv1', opType: 'Conv', precision: 'float', isolatedError: { int8: 0.02 }, weightBytesBefore: 3456, weightBytesAfter: 3456, reason: 'int8 alone exceeds the bound' },
   ],
-  sensitivity: { precisions: ['int8', 'int4'], layers: [], skipped: [], batches: 2 },
+  sensitivity: { metric: 'rel-rms', baseline: 0, precisions: ['int8', 'int4'], layers: [], skipped: [], batches: 2 },
 };

@@ -3,13 +3,15 @@ import { z } from 'zod';
 import type { AutoPrecisionReport } from '../../onnx/auto-precision.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
+import { describeMetric, metricLabel } from '../format-metric.js';
 import { fmt, table, toJson } from '../format-table.js';
-import { LayerOptions, layerQuantOptions, warnGenerated } from './onnx-sensitivity.js';
+import { warningLine } from '../onnx-flags.js';
+import { LayerOptions, layerMetric, layerQuantOptions, warnGenerated } from './onnx-sensitivity.js';
 
 const AutoOptions = LayerOptions.extend({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
   maxError: z
-    .string({ error: '--auto needs --max-error E (a relative RMS error, e.g. 0.01)' })
+    .string({ error: '--auto needs --max-error E (a bound on --metric; for the default rel-rms, e.g. 0.01)' })
     .refine((s) => /^\d*\.?\d+(e-?\d+)?$/i.test(s) && Number.isFinite(Number(s)), { error: (i) => `--max-error expects a number >= 0 such as 0.01, got '${String(i.input)}'` })
     .transform(Number),
   mode: z.literal('weight-only', { error: (i) => `--auto picks weight-only precisions per layer: expected --mode weight-only, got --mode ${String(i.input)}` }),
@@ -28,9 +30,10 @@ const AUTO_IGNORES = [
 function summary(input: string, output: string, r: AutoPrecisionReport, inBytes: number, outBytes: number, seconds: number): string {
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
   const lines = [
-    `${input} -> ${output}: automatic precision within max relative RMS error ${r.maxError} in ${seconds.toFixed(2)} s`,
+    `${input} -> ${output}: automatic precision within ${r.maxError} of ${metricLabel(r.metric)} in ${seconds.toFixed(2)} s`,
     `chose ${r.counts.int4} int4, ${r.counts.int8} int8, ${r.counts.float} float; measured error ${fmt(r.error)} (predicted ${fmt(r.predictedError)}); ${r.steps} steps taken (${r.plannedSteps} predicted to fit), ${r.verifications.length} models verified`,
     `model ${mb(inBytes)} -> ${mb(outBytes)}; quantized weights ${mb(r.weightBytesBefore)} -> ${mb(r.weightBytesAfter)}`,
+    ...(r.metric === 'rel-rms' ? [] : describeMetric(r.metric, r.error, r.figures)),
     '',
     table([['node', 'op', 'precision', 'int8 alone', 'int4 alone'], ...r.layers.map((l) => [l.node, l.opType, l.precision, fmt(l.isolatedError.int8), fmt(l.isolatedError.int4)])]),
     '',
@@ -51,6 +54,7 @@ export async function runAutoQuantize(input: string, raw: Record<string, unknown
   const r = AutoOptions.safeParse({ ...raw, inputs: raw.inputs ?? raw.calibration });
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;
+  const metric = await layerMetric(o);
   const started = performance.now();
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
   const [{ comparisonBatches }, { loadModel, saveModel }, { createOrtRunner }, { autoPrecision }] = await Promise.all([
@@ -62,7 +66,10 @@ export async function runAutoQuantize(input: string, raw: Record<string, unknown
   const model = loadModel(input);
   const inputs = comparisonBatches(model, o.inputs);
   warnGenerated(io, inputs.label);
-  const result = await autoPrecision(model, createOrtRunner(), inputs.source, { ...layerQuantOptions(o), maxError: o.maxError });
+  const result = await autoPrecision(model, createOrtRunner(), inputs.source, { ...layerQuantOptions(o), ...metric, maxError: o.maxError });
+  if (!result.report.withinBound) {
+    io.stderr.write(warningLine(`even the float model misses --max-error ${o.maxError} (${result.report.metric} ${fmt(result.report.error)}): writing it unquantized`));
+  }
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
   const inBytes = statSync(input).size;
   const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);

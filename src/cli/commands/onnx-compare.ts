@@ -4,7 +4,9 @@ import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
 import { fmt, table, toJson } from '../format-table.js';
+import { checkMetricFlags, METRIC_FLAG_HELP, metricFlagShape, metricFromFlags } from '../metric-flags.js';
 import { warningLine } from '../onnx-flags.js';
+import { describeMetric } from '../format-metric.js';
 
 const count = (flag: string, min: number) =>
   z
@@ -21,6 +23,7 @@ const Options = z.object({
   warmup: count('--warmup', 0),
   latency: z.boolean().optional(),
   layers: z.boolean().optional(),
+  ...metricFlagShape,
 });
 
 const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
@@ -32,12 +35,27 @@ function summary(r: CompareFilesReport): string {
     `inputs: ${r.inputs === 'generated' ? 'generated from the input specs (uniform in [-1, 1), seed 0)' : r.inputs}, ${r.batches} batch${r.batches === 1 ? '' : 'es'}`,
     '',
     table([
-      ['output', 'shape', 'max abs', 'rel RMS', 'cosine', 'SQNR dB', 'top-1', 'top-5'],
-      ...r.outputs.map((o) => [o.name, `[${o.dims.join(',')}]`, fmt(o.maxAbsError), fmt(o.relativeRmsError), fmt(o.cosine, 6), fmt(o.sqnrDb), fmt(o.classifier?.top1Agreement), fmt(o.classifier?.top5Agreement)]),
+      ['output', 'shape', 'max abs', 'rel RMS', 'cosine', 'SQNR dB', 'top-1', 'top-1 non-maj.', 'top-5'],
+      ...r.outputs.map((o) => [
+        o.name,
+        `[${o.dims.join(',')}]`,
+        fmt(o.maxAbsError),
+        fmt(o.relativeRmsError),
+        fmt(o.cosine, 6),
+        fmt(o.sqnrDb),
+        fmt(o.classifier?.top1Agreement),
+        fmt(o.classifier?.nonMajorityTop1Agreement),
+        fmt(o.classifier?.top5Agreement),
+      ]),
     ]),
-    '',
-    `comparison error (max relative RMS over outputs): ${fmt(r.error)}`,
   ];
+  for (const o of r.outputs) {
+    const c = o.classifier;
+    if (c && c.majorityShare > 0.5) {
+      lines.push(`${o.name}: class ${c.majorityClass} is the reference's top class on ${fmt(c.majorityShare * 100, 3)}% of rows; on the other ${c.nonMajorityRows} rows top-1 agrees ${fmt(c.nonMajorityTop1Agreement)}`);
+    }
+  }
+  lines.push('', ...describeMetric(r.metric, r.error, r.figures));
   if (r.latency) {
     lines.push(
       `latency in onnxruntime-node (median of ${r.latency.reference.runs} runs after ${r.latency.reference.warmup} warm-up): reference ${fmt(r.latency.reference.medianMs)} ms, candidate ${fmt(r.latency.candidate.medianMs)} ms, ratio ${fmt(r.latency.ratio, 3)}`,
@@ -57,7 +75,10 @@ async function run(a: string, b: string, raw: Record<string, unknown>, io: CliIo
   const o = r.data;
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
   const { compareModelFiles } = await import('../../node/onnx-compare-runner.js');
+  checkMetricFlags(o);
+  const metric = await metricFromFlags(o);
   const report = await compareModelFiles(a, b, {
+    ...(metric !== undefined && { metric }),
     ...(o.inputs !== undefined && { inputsDir: o.inputs }),
     ...(o.runs !== undefined && { runs: o.runs }),
     ...(o.warmup !== undefined && { warmup: o.warmup }),
@@ -81,16 +102,30 @@ export const onnxCompareCommand: CliCommand = {
       .option('--warmup <n>', 'untimed runs before timing (default 2)')
       .option('--no-latency', 'skip the latency measurement')
       .option('--no-layers', 'skip per-layer figures')
+      .option(...METRIC_FLAG_HELP[0])
+      .option(...METRIC_FLAG_HELP[1])
+      .option(...METRIC_FLAG_HELP[2])
+      .option(...METRIC_FLAG_HELP[3])
       .option('--json', 'print one JSON object (fields in docs/onnx.md)')
       .addHelpText(
         'after',
         `
 Figures per output: max abs error, relative RMS error sqrt(sum (a-b)^2 / sum a^2), cosine similarity,
 SQNR 10 log10(sum a^2 / sum (a-b)^2), and top-1/top-5 agreement for class scores (2-D [N, C], or
-3-D [N, T, C] out of a softmax). The comparison error is the largest relative RMS error over the outputs.
+3-D [N, T, C] out of a softmax), top-1 also over the rows whose reference class is not the most
+frequent one ("non-maj.": blank or background rows cannot carry it).
+The comparison error is --metric (lower is better):
+  rel-rms   the largest relative RMS error over the outputs (default)
+  kl        mean KL divergence of the softmax distributions over the class axis, in nats
+  ctc       greedy CTC decode of both models (--blank N, default 0); character error rate of the
+            candidate's strings against the reference's
+  accuracy  1 - accuracy of the candidate's argmax against --labels FILE.npy
+  FILE.mjs  a module whose default export (reference, candidate, batch) => number is called per
+            batch with every output as { data: Float32Array, dims }; the mean over batches
 
-Example:
-  quantkit onnx compare model.onnx model.int8.onnx --inputs inputs/`,
+Examples:
+  quantkit onnx compare model.onnx model.int8.onnx --inputs inputs/
+  quantkit onnx compare rec.onnx rec.int8.onnx --inputs lines/ --metric ctc`,
       )
       .action(async (a: string, b: string, raw: Record<string, unknown>) => run(a, b, raw, io));
   },

@@ -10,6 +10,7 @@ import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
 import { toJson } from '../format-table.js';
+import { METRIC_FLAG_HELP, METRIC_FLAG_KEYS } from '../metric-flags.js';
 import { onnxFlags, warningLine } from '../onnx-flags.js';
 import { createProgress } from '../progress.js';
 
@@ -135,8 +136,12 @@ export const onnxQuantizeCommand: CliCommand = {
       .option('--external-data', 'write initializers of 1 KiB or more to OUTPUT.data (needed above 2 GB)')
       .option('--json', 'print the report as JSON')
       .option('--auto', 'pick int4/int8/float per layer: the smallest weight-only model within --max-error')
-      .option('--max-error <e>', 'with --auto: bound on the max relative RMS error over outputs, e.g. 0.01')
+      .option('--max-error <e>', 'with --auto: bound on --metric (default: max relative RMS error over outputs, e.g. 0.01)')
       .option('--inputs <dir>', 'with --auto: .npy files named after the model inputs to measure the error on')
+      .option(METRIC_FLAG_HELP[0][0], `with --auto: ${METRIC_FLAG_HELP[0][1]}`)
+      .option(METRIC_FLAG_HELP[1][0], `with --auto: ${METRIC_FLAG_HELP[1][1]}`)
+      .option(METRIC_FLAG_HELP[2][0], `with --auto: ${METRIC_FLAG_HELP[2][1]}`)
+      .option(METRIC_FLAG_HELP[3][0], `with --auto: ${METRIC_FLAG_HELP[3][1]}`)
       .addHelpText(
         'after',
         `
@@ -153,6 +158,7 @@ Examples:
         const { asymmetric, ...rest } = raw;
         if (raw.auto) return (await import('./onnx-auto-quantize.js')).runAutoQuantize(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
         if (raw.maxError !== undefined || raw.inputs !== undefined) throw new UsageError('--max-error and --inputs apply to --auto');
+        if (METRIC_FLAG_KEYS.some((k) => raw[k] !== undefined)) throw new UsageError('--metric, --blank, --labels and --metric-output apply to --auto');
         await run(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
       });
   },

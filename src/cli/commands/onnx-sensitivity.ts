@@ -1,10 +1,13 @@
 import { z } from 'zod';
+import type { MetricInput } from '../../onnx/metrics/metric-options.js';
 import type { LayerQuantOptions, QuantizedPrecision } from '../../onnx/sensitivity-layers.js';
 import type { SensitivityReport } from '../../onnx/sensitivity.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
+import { metricLabel } from '../format-metric.js';
 import { fmt, table, toJson } from '../format-table.js';
+import { checkMetricFlags, METRIC_FLAG_HELP, metricFlagShape, metricFromFlags } from '../metric-flags.js';
 import { onnxFlags, warningLine } from '../onnx-flags.js';
 
 const PRECISIONS = ['int8', 'int4'] as const;
@@ -24,7 +27,15 @@ export const LayerOptions = z.object({
   opTypes: onnxFlags.opTypes,
   exclude: onnxFlags.exclude,
   json: z.boolean().optional(),
+  ...metricFlagShape,
 });
+
+/** The metric flags checked (usage errors first), then mapped to the library's metric (a module loaded, labels read). */
+export async function layerMetric(o: z.infer<typeof LayerOptions>): Promise<{ metric?: MetricInput }> {
+  checkMetricFlags(o);
+  const metric = await metricFromFlags(o);
+  return metric !== undefined ? { metric } : {};
+}
 
 export function layerQuantOptions(o: z.infer<typeof LayerOptions>): LayerQuantOptions & { precisions?: readonly QuantizedPrecision[] } {
   return {
@@ -52,7 +63,7 @@ function summary(model: string, r: SensitivityReport): string {
     return [String(i + 1), l.node, l.opType, ...cells, first?.status === 'measured' ? kb(first.weightBytesBefore) : '-'];
   });
   const lines = [
-    `${model}: ${r.layers.length} layers, each quantized alone (weight-only), error = max relative RMS over outputs, ${r.batches} batch${r.batches === 1 ? '' : 'es'}; most sensitive first`,
+    `${model}: ${r.layers.length} layers, each quantized alone (weight-only), error = ${metricLabel(r.metric)}, ${r.batches} batch${r.batches === 1 ? '' : 'es'}; most sensitive first${r.baseline !== 0 ? ` (the float model's own: ${fmt(r.baseline)})` : ''}`,
     '',
     table([['#', 'node', 'op', ...r.precisions.map((p) => `${p} error`), 'weights KiB'], ...rows]),
   ];
@@ -65,6 +76,7 @@ function summary(model: string, r: SensitivityReport): string {
 async function run(path: string, raw: Record<string, unknown>, io: CliIo): Promise<void> {
   const r = LayerOptions.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
+  const metric = await layerMetric(r.data);
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
   const [{ comparisonBatches }, { loadModel }, { createOrtRunner }, { analyzeSensitivity }] = await Promise.all([
     import('../../node/comparison-batches.js'),
@@ -75,8 +87,8 @@ async function run(path: string, raw: Record<string, unknown>, io: CliIo): Promi
   const model = loadModel(path);
   const inputs = comparisonBatches(model, r.data.inputs);
   warnGenerated(io, inputs.label);
-  const { report } = await analyzeSensitivity(model, createOrtRunner(), inputs.source, layerQuantOptions(r.data));
-  io.stdout.write(r.data.json ? `${toJson({ version: 1, model: path, inputs: inputs.label, metric: 'max-relative-rms', ...report })}\n` : summary(path, report));
+  const { report } = await analyzeSensitivity(model, createOrtRunner(), inputs.source, { ...layerQuantOptions(r.data), ...metric });
+  io.stdout.write(r.data.json ? `${toJson({ version: 2, model: path, inputs: inputs.label, ...report })}\n` : summary(path, report));
 }
 
 export const onnxSensitivityCommand: CliCommand = {
@@ -92,8 +104,12 @@ export const onnxSensitivityCommand: CliCommand = {
       .option('--block-size <n>', 'int4 block size (default 32)')
       .option('--op-types <list>', 'op types that are layers (default MatMul,Gemm,Conv)')
       .option('--exclude <node...>', 'node names left out')
+      .option(...METRIC_FLAG_HELP[0])
+      .option(...METRIC_FLAG_HELP[1])
+      .option(...METRIC_FLAG_HELP[2])
+      .option(...METRIC_FLAG_HELP[3])
       .option('--json', 'print one JSON object (fields in docs/onnx.md)')
-      .addHelpText('after', '\nExample:\n  quantkit onnx sensitivity model.onnx --inputs inputs/ --precisions int8,int4')
+      .addHelpText('after', '\nMetrics are those of `quantkit onnx compare --help`.\n\nExamples:\n  quantkit onnx sensitivity model.onnx --inputs inputs/ --precisions int8,int4\n  quantkit onnx sensitivity rec.onnx --inputs lines/ --metric ctc')
       .action(async (path: string, raw: Record<string, unknown>) => run(path, raw, io));
   },
 };
