@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpy } from '../../src/formats/npy.js';
@@ -192,10 +193,11 @@ describe('malformed multipart, deep .npy, bad paths: 4xx with a JSON detail, nev
         ['POST /instances/default/quantize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}', 400, /Content-Length/],
         ['POST /instances/default/quantize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, /Transfer-Encoding/],
         ['GARBAGE\r\n\r\n', 400, /not valid HTTP/],
+        [`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, /headers are too large/],
       ] as const) {
         const answer = await rawExchange(port, head);
         const [statusLine] = answer.split('\r\n');
-        expect(statusLine, head).toBe(`HTTP/1.1 ${status} Bad Request`);
+        expect(statusLine, head.slice(0, 100)).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status]}`);
         expect(answer).toMatch(/\r\ncontent-type: application\/json\r\n/i);
         const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { detail: string };
         expect(body.detail).toMatch(detail);
