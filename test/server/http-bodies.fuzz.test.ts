@@ -170,7 +170,7 @@ describe('HTTP bodies (fast-check, seeded): 2xx or 4xx with a JSON detail, never
       ['POST', '/instances/default/calibrate'], ['POST', '/instances/default/compute_params'], ['POST', '/instances/fuzz-json'],
       ['PUT', '/instances/fuzz-cfg/config'], ['POST', '/instances/fuzz-cfg/parameters'], ['DELETE', '/instances/fuzz-json'],
     ) as fc.Arbitrary<['POST' | 'PUT' | 'DELETE', string]>;
-    const type = fc.constantFrom('application/json', 'application/json', 'application/json; charset=utf-8', 'application/x-npy', 'text/plain', undefined);
+    const type = fc.constantFrom('application/json', 'application/json', 'application/json; charset=utf-8', 'application/x-npy', 'text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', undefined);
     await t.app.inject({ method: 'POST', url: '/instances/fuzz-cfg', headers: { 'content-type': 'application/json' }, payload: '{}' });
     await fc.assert(
       fc.asyncProperty(route, fc.oneof({ weight: 3, arbitrary: plausible }, { weight: 3, arbitrary: object }, soup, bytes, NPY), type, async ([method, url], payload, contentType) => {
