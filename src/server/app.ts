@@ -9,10 +9,13 @@ import { decodeNpy } from '../formats/npy.js';
 import type { Store } from '../node/store/store.js';
 import { bearerAuth } from './auth.js';
 import { errorHandler } from './error-handler.js';
+import { hostGuard } from './host-guard.js';
 import { InstanceRegistry } from './instance-registry.js';
 import { documentNdArrays, ndArrayKeyword } from './ndarray-keyword.js';
 import { npyToNdArray } from './npy-body.js';
 import { Offloader } from './offload.js';
+import { originGuard } from './origin-guard.js';
+import { clientError, MAX_PARAM_LENGTH, routerError } from './protocol-errors.js';
 import { JsonBodyParser } from './parse-json-body.js';
 import { streamBody } from './read-body.js';
 import { RequestError } from './request-error.js';
@@ -68,9 +71,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       plugins: [ndArrayKeyword as never],
     },
     // Long ids must reach the schema (422 naming the rule) rather than the router's bare 414.
-    routerOptions: { maxParamLength: 2048 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    frameworkErrors: routerError,
+    clientErrorHandler: clientError,
   });
   app.decorate('serverOptions', opts);
   app.decorate('registry', new InstanceRegistry(options.store));
@@ -122,11 +127,16 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     }
   });
 
+  // Before CORS and the key: a rebound name or a cross-site write is refused whatever else it carries.
+  app.addHook('onRequest', hostGuard(opts.host, opts.allowedHosts));
+  app.addHook('onRequest', originGuard(opts.corsOrigins));
   if (opts.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: opts.corsOrigins.includes('*') ? '*' : opts.corsOrigins,
       methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
       allowedHeaders: ['Content-Type', 'Authorization', 'Accept'],
+      // A page reads the .npy answers' other fields and a download's name from these.
+      exposedHeaders: ['X-Quantkit-Meta', 'Content-Disposition'],
     });
   }
   if (opts.apiKey !== undefined) app.addHook('onRequest', bearerAuth(opts.apiKey));

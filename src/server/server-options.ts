@@ -9,6 +9,11 @@ export interface ServerOptions {
   apiKey: string | undefined;
   /** Origins allowed to call from a browser: [] none (default), ['*'] any. */
   corsOrigins: string[];
+  /**
+   * Host names answered besides localhost, IP addresses and the bound address (421 for others):
+   * `.example.com` adds every subdomain too, `*` any name.
+   */
+  allowedHosts: string[];
   /** Largest request body in bytes (JSON, .npy or multipart); larger bodies get 413. */
   bodyLimit: number;
   /** Arrays with at least this many elements run in a worker thread. */
@@ -25,6 +30,7 @@ export const SERVER_DEFAULTS: ServerOptions = {
   dataDir: './data',
   apiKey: undefined,
   corsOrigins: [],
+  allowedHosts: [],
   bodyLimit: DEFAULT_BODY_LIMIT,
   offloadThreshold: 1 << 18,
   logLevel: 'info',
@@ -37,6 +43,7 @@ export const SERVER_ENV = {
   dataDir: 'QUANTKIT_DATA_DIR',
   apiKey: 'QUANTKIT_API_KEY',
   corsOrigins: 'QUANTKIT_CORS_ORIGINS',
+  allowedHosts: 'QUANTKIT_ALLOWED_HOSTS',
   bodyLimit: 'QUANTKIT_BODY_LIMIT',
   offloadThreshold: 'QUANTKIT_OFFLOAD_THRESHOLD',
   logLevel: 'QUANTKIT_LOG_LEVEL',
@@ -65,6 +72,10 @@ export function parseByteSize(name: string, v: string): number {
   return bytes;
 }
 
+function commaList(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
 /**
  * Options from strings (flags first, then environment, then defaults), validated: a bad value is
  * an INVALID_ARGUMENT naming the variable, before anything listens.
@@ -76,14 +87,16 @@ export function resolveServerOptions(flags: Raw, env: Readonly<Record<string, st
     const e = env[SERVER_ENV[k]];
     return e === undefined || e === '' ? undefined : e;
   };
-  const o: ServerOptions = { ...SERVER_DEFAULTS, corsOrigins: [...SERVER_DEFAULTS.corsOrigins] };
+  const o: ServerOptions = { ...SERVER_DEFAULTS, corsOrigins: [...SERVER_DEFAULTS.corsOrigins], allowedHosts: [...SERVER_DEFAULTS.allowedHosts] };
   const port = pick('port');
   if (port !== undefined) o.port = integer(SERVER_ENV.port, port, 0, 65535);
   o.host = pick('host') ?? o.host;
   o.dataDir = pick('dataDir') ?? o.dataDir;
   o.apiKey = pick('apiKey');
   const cors = pick('corsOrigins');
-  if (cors !== undefined) o.corsOrigins = cors.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (cors !== undefined) o.corsOrigins = commaList(cors);
+  const hosts = pick('allowedHosts');
+  if (hosts !== undefined) o.allowedHosts = commaList(hosts);
   const limit = pick('bodyLimit');
   if (limit !== undefined) o.bodyLimit = parseByteSize(SERVER_ENV.bodyLimit, limit);
   const offload = pick('offloadThreshold');

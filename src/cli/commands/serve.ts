@@ -10,6 +10,7 @@ interface ServeFlags {
   dataDir?: string;
   apiKey?: string;
   corsOrigins?: string;
+  allowedHosts?: string;
   bodyLimit?: string;
   offloadThreshold?: string;
   logLevel?: string;
@@ -28,6 +29,7 @@ export const serveCommand: CliCommand = {
       .addOption(new Option('--data-dir <dir>', `where the SQLite instance store lives; default ${SERVER_DEFAULTS.dataDir} ${env('dataDir')}`))
       .addOption(new Option('--api-key <key>', `require Authorization: Bearer <key> on every route but / ${env('apiKey')}`))
       .addOption(new Option('--cors-origins <list>', `comma-separated origins allowed from browsers, * for any; default none ${env('corsOrigins')}`))
+      .addOption(new Option('--allowed-hosts <list>', `comma-separated host names answered besides localhost, IP addresses and the bound address (.example.com: subdomains too, * any); others get 421 ${env('allowedHosts')}`))
       .addOption(new Option('--body-limit <size>', `largest request body, e.g. 64MiB; default 256MiB, 413 beyond ${env('bodyLimit')}`))
       .addOption(new Option('--offload-threshold <n>', `calibrations of at least n elements run in a worker thread; default ${SERVER_DEFAULTS.offloadThreshold} ${env('offloadThreshold')}`))
       .addOption(new Option('--log-level <level>', `pino level: info (default, a line per request), warn, silent ${env('logLevel')}`))

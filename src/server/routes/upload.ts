@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { MultipartFile } from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { errorMeasures } from '../../core/error-measures.js';
 import { float16BitsToFloat32 } from '../../core/float16.js';
 import { decodeNpy, encodeNpy } from '../../formats/npy.js';
@@ -34,6 +35,30 @@ function range(x: ArrayLike<number>): { min: number; max: number } {
 }
 
 /**
+ * The first file of a multipart body and its bytes, the body read to its closing boundary first:
+ * a body that is not well-formed multipart to its end (no boundary, another boundary, cut short)
+ * is a 400 before anything runs on it. The plugin's own client errors (413 for a second file or
+ * one over the limit, 400 for a connection closed early) keep their status.
+ */
+async function readUpload(request: FastifyRequest): Promise<{ file: MultipartFile; bytes: Buffer }> {
+  let upload: { file: MultipartFile; bytes: Buffer } | undefined;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type !== 'file') continue;
+      // Every file part must be consumed for the parse to go on; only the first is kept.
+      const bytes = await part.toBuffer();
+      upload ??= { file: part, bytes };
+    }
+  } catch (e) {
+    const status = (e as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) throw e;
+    throw new RequestError(400, `malformed multipart/form-data body: ${(e as Error).message}`);
+  }
+  if (upload === undefined) throw new RequestError(400, 'no file in the multipart body: send the .npy as the field "file"');
+  return upload;
+}
+
+/**
  * POST upload_numpy: a multipart .npy file, one operation, metadata or (download=true) the resulting
  * .npy. As on the array routes, the operation runs inside the instance's queue, and arrays of
  * offloadThreshold elements or more run in the offload worker on a snapshot of the instance whose
@@ -59,12 +84,10 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         throw new RequestError(400, `Invalid operation '${operation}': expected one of ${UPLOAD_OPERATIONS.join(', ')}`);
       }
       if (!request.isMultipart()) throw new RequestError(400, 'expected a multipart/form-data body with a .npy file in the field "file"');
-      const file = await request.file();
-      if (file === undefined) throw new RequestError(400, 'no file in the multipart body: send the .npy as the field "file"');
+      const { file, bytes } = await readUpload(request);
       if (!file.filename.toLowerCase().endsWith('.npy')) {
         throw new RequestError(400, `Only .npy files are supported, got '${file.filename}'`);
       }
-      const bytes = await file.toBuffer();
       const input = decodeNpy(bytes);
       const nd = npyToNdArray(input);
       const x = nd.toFloat32();
