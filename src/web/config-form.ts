@@ -10,6 +10,7 @@ export interface FieldSchema {
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
+  const?: unknown;
   anyOf?: FieldSchema[];
   items?: FieldSchema;
   maxItems?: number;
@@ -38,7 +39,7 @@ type Kind = 'enum' | 'boolean' | 'integer' | 'number' | 'nullable-number' | 'str
 function kindOf(s: FieldSchema): Kind {
   if (s.enum) return 'enum';
   if (s.anyOf) {
-    const inner = s.anyOf.find((a) => a.type !== 'null');
+    const inner = s.anyOf.find((a) => a.type !== 'null' && a.const !== null);
     if (inner && (inner.type === 'number' || inner.type === 'integer')) return 'nullable-number';
     return 'string';
   }
@@ -51,7 +52,7 @@ function kindOf(s: FieldSchema): Kind {
 }
 
 function numberBounds(s: FieldSchema): FieldSchema {
-  return s.anyOf?.find((a) => a.type !== 'null') ?? s;
+  return s.anyOf?.find((a) => a.type !== 'null' && a.const !== null) ?? s;
 }
 
 /**
@@ -59,7 +60,7 @@ function numberBounds(s: FieldSchema): FieldSchema {
  * "must be <= 16", "must be integer", "must be equal to one of the allowed values".
  */
 export function checkField(s: FieldSchema, v: unknown): string | null {
-  if (v === null) return s.anyOf?.some((a) => a.type === 'null') ? null : 'must not be empty';
+  if (v === null) return s.anyOf?.some((a) => a.type === 'null' || a.const === null) ? null : 'must not be empty';
   if (s.enum) return typeof v === 'string' && s.enum.includes(v) ? null : 'must be equal to one of the allowed values';
   const b = numberBounds(s);
   if (b.type === 'integer' || b.type === 'number') {
