@@ -26,6 +26,8 @@ export interface QuantCliOptions {
   readonly seed?: number;
   /** Worker threads; undefined = automatic. */
   readonly workers?: number;
+  /** -o may replace the input. */
+  readonly force: boolean;
 }
 
 /** The streamed-file options quantize and fake-quant both pass: the scheme, given parameters, rounding. */
@@ -77,6 +79,7 @@ const RawSchema = z.object({
   rounding: z.enum(['half-even', 'stochastic']).default('half-even'),
   seed: integer('--seed').refine((s) => s >= 0 && s <= 0xffffffff, { error: (i) => `--seed must be in 0..4294967295, got ${String(i.input)}` }).optional(),
   workers: workersFlag,
+  force: z.boolean().default(false),
 });
 
 /** Registers the shared options on a command (`withPack` for quantize, whose output may be packed). */
@@ -95,7 +98,8 @@ export function addQuantOptions(cmd: Command, withPack: boolean): Command {
     .option('--allow-inf', 'let ±Infinity saturate instead of failing (the range is taken over finite values)')
     .addOption(new Option('--rounding <mode>', 'rounding of x / scale').choices(['half-even', 'stochastic']).default('half-even'))
     .option('--seed <n>', 'seed of stochastic rounding (default 0)')
-    .option('--workers <n>', 'worker threads for the kernels (default 1: streaming a file is I/O-bound, see bench/cli.bench.mjs)');
+    .option('--workers <n>', 'worker threads for the kernels (default 1: streaming a file is I/O-bound, see bench/cli.bench.mjs)')
+    .option('--force', 'let -o replace the input file');
   return cmd;
 }
 
@@ -132,6 +136,7 @@ export function parseQuantOptions(raw: Record<string, unknown>): QuantCliOptions
     rounding: o.rounding,
     seed: o.seed,
     workers: o.workers,
+    force: o.force,
   };
 }
 

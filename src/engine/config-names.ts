@@ -51,8 +51,17 @@ const LAYER_SNAKE_TO_CAMEL: Readonly<Record<string, string>> = Object.freeze(
   Object.fromEntries(Object.entries(LAYER_OVERRIDE_FIELD_NAMES).map(([c, s]) => [s, c])),
 );
 
+/**
+ * Keys here are the caller's (layer names, unknown fields): on an ordinary object `out["__proto__"] = v`
+ * sets the prototype instead of a key, dropping the entry (and, for a layer map, handing the layer's
+ * overrides to every lookup). A null-prototype object keeps every key a plain key.
+ */
+function emptyRecord(): Record<string, unknown> {
+  return Object.create(null) as Record<string, unknown>;
+}
+
 function renameKeys(o: Record<string, unknown>, table: Readonly<Record<string, string>>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out = emptyRecord();
   // Unknown keys keep their spelling so validation can name them.
   for (const [k, v] of Object.entries(o)) out[Object.prototype.hasOwnProperty.call(table, k) ? table[k] : k] = v;
   return out;
@@ -60,7 +69,7 @@ function renameKeys(o: Record<string, unknown>, table: Readonly<Record<string, s
 
 function renameLayers(v: unknown, table: Readonly<Record<string, string>>): unknown {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-  const out: Record<string, unknown> = {};
+  const out = emptyRecord();
   for (const [layer, o] of Object.entries(v as Record<string, unknown>)) {
     out[layer] = o !== null && typeof o === 'object' && !Array.isArray(o) ? renameKeys(o as Record<string, unknown>, table) : o;
   }
@@ -73,13 +82,13 @@ function renameLayers(v: unknown, table: Readonly<Record<string, string>>): unkn
  */
 export function configFromSnakeCase(input: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out = renameKeys(input, SNAKE_TO_CAMEL);
-  if ('customQuantizationConfig' in out) out.customQuantizationConfig = renameLayers(out.customQuantizationConfig, LAYER_SNAKE_TO_CAMEL);
+  if (Object.prototype.hasOwnProperty.call(out, 'customQuantizationConfig')) out.customQuantizationConfig = renameLayers(out.customQuantizationConfig, LAYER_SNAKE_TO_CAMEL);
   return out;
 }
 
 /** camelCase (library) -> snake_case (HTTP), for a full or partial config. */
 export function configToSnakeCase(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out = renameKeys(config, CONFIG_FIELD_NAMES);
-  if ('custom_quantization_config' in out) out.custom_quantization_config = renameLayers(out.custom_quantization_config, LAYER_OVERRIDE_FIELD_NAMES);
+  if (Object.prototype.hasOwnProperty.call(out, 'custom_quantization_config')) out.custom_quantization_config = renameLayers(out.custom_quantization_config, LAYER_OVERRIDE_FIELD_NAMES);
   return out;
 }

@@ -60,6 +60,38 @@ export const layerOverrideSchema = z.strictObject({
 });
 export type LayerOverride = z.infer<typeof layerOverrideSchema>;
 
+const LAYER_MAP_ERROR = 'expected an object of layer name -> overrides';
+
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === null || proto === Object.prototype;
+}
+
+/**
+ * customQuantizationConfig: layer name -> overrides, as a null-prototype object. Not z.record: it
+ * drops a "__proto__" key, and a layer named "constructor" makes it refuse the whole map. Layer
+ * names are data, so every name (those of Object.prototype included) is a plain key here.
+ */
+const layerOverridesSchema = z.unknown().transform((v, ctx): Record<string, LayerOverride> => {
+  const out = Object.create(null) as Record<string, LayerOverride>;
+  if (v === undefined) return out;
+  if (!isPlainRecord(v)) {
+    ctx.addIssue({ code: 'custom', message: LAYER_MAP_ERROR, input: v });
+    return out;
+  }
+  // The entries that validate are kept even when others fail, so the cross-field checks below see them.
+  for (const name of Object.keys(v)) {
+    const r = layerOverrideSchema.safeParse(v[name], { reportInput: true });
+    if (r.success) {
+      out[name] = r.data;
+      continue;
+    }
+    for (const iss of r.error.issues) ctx.addIssue({ ...iss, path: [name, ...iss.path] } as Parameters<typeof ctx.addIssue>[0]);
+  }
+  return out;
+});
+
 /** The defaults, beside the schema: the reference's (INT8, DYNAMIC, 8 bits, asymmetric, cache on) and ours for the rest. */
 export const QUANTIZER_CONFIG_DEFAULTS = {
   quantizationType: 'INT8',
@@ -138,9 +170,7 @@ export const quantizerConfigSchema = z
     quantizeBias: flag.default(D.quantizeBias),
     quantizeWeightsOnly: flag.default(D.quantizeWeightsOnly),
     mixedPrecisionLayers: layerList.default([]),
-    customQuantizationConfig: z
-      .record(z.string(), layerOverrideSchema, { error: 'expected an object of layer name -> overrides' })
-      .default({}),
+    customQuantizationConfig: layerOverridesSchema,
   })
   .superRefine((c, ctx) => {
     // Refinements run even after a field check failed; each reports only what its field's check did not.

@@ -43,9 +43,17 @@ export interface QuantizerParametersFile {
 /** The instance's key in the Quantizer's maps. */
 const INSTANCE = '';
 
+/** The parameters as a QuantizerParametersFile; `layers` is a null-prototype object (any layer name is a plain key). */
 export function encodeQuantizerParameters(calibrated: ReadonlyMap<string, CalibratedEntry>, last: ReadonlyMap<string, QParams>): QuantizerParametersFile {
-  const file: QuantizerParametersFile = { format: QUANTIZER_PARAMETERS_FORMAT, version: QUANTIZER_PARAMETERS_VERSION, instance: {}, layers: {} };
-  const slot = (key: string): LayerParametersFile => (key === INSTANCE ? file.instance : (file.layers[key] ??= {}));
+  // Layer names are the caller's: with an ordinary object, a layer named "__proto__" would be
+  // Object.prototype and its parameters would land on every object of the process.
+  const layers: Record<string, LayerParametersFile> = Object.create(null) as Record<string, LayerParametersFile>;
+  const file: QuantizerParametersFile = { format: QUANTIZER_PARAMETERS_FORMAT, version: QUANTIZER_PARAMETERS_VERSION, instance: {}, layers };
+  const slot = (key: string): LayerParametersFile => {
+    if (key === INSTANCE) return file.instance;
+    if (!Object.prototype.hasOwnProperty.call(layers, key)) layers[key] = {};
+    return layers[key];
+  };
   for (const [key, e] of calibrated) {
     slot(key).calibrated = { params: encodeParamsFile(e.params), range: { min: Array.from(e.min), max: Array.from(e.max) }, shape: [...e.shape], method: e.method };
   }

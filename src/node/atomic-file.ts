@@ -1,8 +1,36 @@
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { closeSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { QuantError } from '../core/errors.js';
 import { describeFsError } from './fs-error.js';
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Refuses a path that exists (following symlinks) and is not a regular file. The rename that puts
+ * an output in place replaces whatever the name points at: run as root, `-o /dev/null` would turn
+ * the device into a regular file for the whole system; a FIFO's reader would never get the bytes.
+ */
+export function checkOutputTarget(path: string): void {
+  let st: Stats | undefined;
+  try {
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch (e) {
+    // ENOTDIR, ELOOP, EACCES: the write that follows reports it in its own words.
+    if ((e as NodeJS.ErrnoException).code !== undefined) return;
+    throw e;
+  }
+  if (st === undefined || st.isFile()) return;
+  throw new QuantError('IO_ERROR', `refusing to write '${path}': it is ${kindOf(st)}, not a regular file (the output would replace it)`);
+}
 
 /** Temp files not yet committed or aborted, so a signal handler can remove them (see removePendingTempFiles). */
 const PENDING = new Set<string>();
@@ -19,6 +47,7 @@ export class AtomicFile {
   private position = 0;
 
   constructor(path: string) {
+    checkOutputTarget(path);
     this.path = path;
     this.tempPath = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
@@ -48,9 +77,12 @@ export class AtomicFile {
   commit(): void {
     this.close();
     try {
+      // Again at the last moment: the name may have been replaced while the output was written.
+      checkOutputTarget(this.path);
       renameSync(this.tempPath, this.path);
     } catch (e) {
       this.abort();
+      if (e instanceof QuantError) throw e;
       throw new QuantError('IO_ERROR', `cannot write '${this.path}': ${describeFsError(e)}`, { cause: e });
     }
     PENDING.delete(this.tempPath);

@@ -146,7 +146,8 @@ async function* readBatches(specs: readonly InputSpec[], sources: ReadonlyMap<st
   const readers = new Map<string, NpyFileReader>();
   try {
     for (let b = 0; b < batches; b++) {
-      const feed: TensorMap = {};
+      // Keyed by the model's input names: null-prototype, so "__proto__" or "toString" is an ordinary name.
+      const feed = Object.create(null) as TensorMap;
       for (const spec of specs) {
         const s = sources.get(spec.name)!;
         if (s.kind === 'numbered') {

@@ -36,7 +36,8 @@ export async function measureLatency(model: Uint8Array, feeds: TensorMap, option
   }
   const session = await ort.InferenceSession.create(model);
   try {
-    const inputs: Record<string, ort.Tensor> = {};
+    // Keyed by the model's input names (a "__proto__" input would otherwise set the prototype).
+    const inputs = Object.create(null) as Record<string, ort.Tensor>;
     for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor(t.dtype === 'float16' ? 'float16' : (t.dtype as ort.Tensor.Type), t.values as ort.Tensor.DataTypeMap['float32'], t.dims);
     const times: number[] = [];
     for (let i = 0; i < warmup + runs; i++) {

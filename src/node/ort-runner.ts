@@ -66,13 +66,17 @@ export function createOrtRunner(timing?: OrtTiming): RunModel {
     }
     try {
       const fetches = outputNames ? [...outputNames] : [...session.outputNames];
+      // onnxruntime-node collects results into an ordinary object, where this name sets the prototype:
+      // the tensor would come back missing, so say why instead.
+      if (fetches.includes('__proto__')) throw new QuantError('UNSUPPORTED', "onnxruntime-node cannot return a tensor named '__proto__' (its results are keyed by name on an ordinary object): rename it in the model");
       let index = 0;
       for await (const batch of batches) {
-        const missing = session.inputNames.filter((n) => !(n in batch));
+        // Own keys only: `in` would find "toString" or "constructor" on any object's prototype.
+        const missing = session.inputNames.filter((n) => !Object.prototype.hasOwnProperty.call(batch, n));
         if (missing.length) {
           throw new QuantError('INVALID_ARGUMENT', `batch ${index} has no value for model input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}: expected ${session.inputNames.join(', ')}`);
         }
-        const feeds: Record<string, ort.Tensor> = {};
+        const feeds = Object.create(null) as Record<string, ort.Tensor>;
         for (const n of session.inputNames) feeds[n] = toOrt(batch[n]!);
         t0 = performance.now();
         let out: ort.InferenceSession.ReturnType;
@@ -87,7 +91,7 @@ export function createOrtRunner(timing?: OrtTiming): RunModel {
             timing.runs++;
           }
         }
-        const outputs: TensorMap = {};
+        const outputs = Object.create(null) as TensorMap;
         for (const n of fetches) outputs[n] = fromOrt(n, out[n]!);
         try {
           await onOutputs(outputs, index);

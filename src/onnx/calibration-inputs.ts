@@ -54,7 +54,8 @@ export function generateCalibrationInputs(specs: readonly InputSpec[], options: 
   const rng = createRng(options.seed ?? 0);
   const out: TensorMap[] = [];
   for (let b = 0; b < batches; b++) {
-    const feed: TensorMap = {};
+    // Keyed by the model's input names: null-prototype, so "__proto__" or "toString" is an ordinary name.
+    const feed = Object.create(null) as TensorMap;
     for (const s of specs) {
       const dims = s.dims.map((d) => (typeof d === 'number' ? d : 1));
       const n = dims.reduce((a, d) => a * d, 1);

@@ -66,7 +66,10 @@ export const quantizerConfigModel = {
     optimize_memory: { type: 'boolean' },
     enable_requantization: { type: 'boolean' },
     requantization_threshold: { type: 'number', minimum: 0, maximum: 1 },
-    outlier_threshold: nullable({ type: 'number', exclusiveMinimum: 0 }),
+    // Under coerceTypes a `type: 'null'` branch coerces 0, false and "" to null (silently switching
+    // outlier clipping off) and a number branch coerces null to 0: `const: null` coerces nothing,
+    // and comes first so that null is taken as it is.
+    outlier_threshold: { anyOf: [{ const: null }, { type: 'number', exclusiveMinimum: 0 }] },
     skip_layers: { type: 'array', items: { type: 'string' }, maxItems: 100000 },
     quantize_bias: { type: 'boolean' },
     quantize_weights_only: { type: 'boolean' },

@@ -18,6 +18,14 @@ describe('checkField (the service schema rules, in ajv wording)', () => {
     expect(checkField(props.max_percentile, 101)).toBe('must be <= 100');
   });
 
+  it('takes a nullable number as the OpenAPI document spells it (the null branch as enum [null])', () => {
+    // The service's schema has `const: null` (no coercion of 0 or "" to null); /openapi.json says `enum: [null]`.
+    const documented: FieldSchema = { anyOf: [{ enum: [null] }, { type: 'number', exclusiveMinimum: 0 }] };
+    expect(checkField(documented, null)).toBeNull();
+    expect(checkField(documented, 0)).toBe('must be > 0');
+    expect(checkField(documented, 2.5)).toBeNull();
+  });
+
   it('finds the create body schema in an OpenAPI document, and says when it is missing', () => {
     const doc = { paths: { '/instances/{instance_id}': { post: { requestBody: { content: { 'application/json': { schema: { properties: props } } } } } } } };
     expect(Object.keys(configSchemaFromOpenApi(doc).properties)).toContain('num_bits');

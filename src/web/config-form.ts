@@ -6,10 +6,11 @@ import { h } from './dom.js';
 /** The subset of JSON Schema the service's QuantizerConfigModel uses. */
 export interface FieldSchema {
   type?: string | string[];
-  enum?: string[];
+  enum?: (string | null)[];
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
+  const?: unknown;
   anyOf?: FieldSchema[];
   items?: FieldSchema;
   maxItems?: number;
@@ -33,12 +34,20 @@ export function configSchemaFromOpenApi(doc: unknown): ObjectSchema {
   return schema;
 }
 
+/**
+ * The null branch of a nullable field: `type: 'null'`, or `const: null`, which the service uses where
+ * coercion must not turn 0 or "" into null and which the OpenAPI document spells `enum: [null]`.
+ */
+function isNullBranch(a: FieldSchema): boolean {
+  return a.type === 'null' || a.const === null || (a.enum !== undefined && a.enum.length === 1 && a.enum[0] === null);
+}
+
 type Kind = 'enum' | 'boolean' | 'integer' | 'number' | 'nullable-number' | 'string-list' | 'object' | 'string';
 
 function kindOf(s: FieldSchema): Kind {
   if (s.enum) return 'enum';
   if (s.anyOf) {
-    const inner = s.anyOf.find((a) => a.type !== 'null');
+    const inner = s.anyOf.find((a) => !isNullBranch(a));
     if (inner && (inner.type === 'number' || inner.type === 'integer')) return 'nullable-number';
     return 'string';
   }
@@ -51,7 +60,7 @@ function kindOf(s: FieldSchema): Kind {
 }
 
 function numberBounds(s: FieldSchema): FieldSchema {
-  return s.anyOf?.find((a) => a.type !== 'null') ?? s;
+  return s.anyOf?.find((a) => !isNullBranch(a)) ?? s;
 }
 
 /**
@@ -59,7 +68,7 @@ function numberBounds(s: FieldSchema): FieldSchema {
  * "must be <= 16", "must be integer", "must be equal to one of the allowed values".
  */
 export function checkField(s: FieldSchema, v: unknown): string | null {
-  if (v === null) return s.anyOf?.some((a) => a.type === 'null') ? null : 'must not be empty';
+  if (v === null) return s.anyOf?.some(isNullBranch) ? null : 'must not be empty';
   if (s.enum) return typeof v === 'string' && s.enum.includes(v) ? null : 'must be equal to one of the allowed values';
   const b = numberBounds(s);
   if (b.type === 'integer' || b.type === 'number') {
@@ -109,7 +118,7 @@ export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigF
     const b = numberBounds(s);
     if (kind === 'enum') {
       // The schema accepts both cases; the form offers the canonical upper-case names.
-      const options = [...new Set(s.enum!.map((v) => v.toUpperCase()))];
+      const options = [...new Set(s.enum!.filter((v): v is string => typeof v === 'string').map((v) => v.toUpperCase()))];
       input = h('select', { id, name }, ...options.map((o) => h('option', { value: o }, o)));
     } else if (kind === 'boolean') {
       input = h('input', { id, name, type: 'checkbox' });

@@ -227,7 +227,7 @@ describe('quantkit fake-quant --observer', () => {
 });
 
 describe('calibrate: bad input is one line on stderr, a non-zero exit and no output', () => {
-  const bad = t.path('bad.npy');
+  const bad = t.path('bad.json');
   let nanFile: string;
   let emptyFile: string;
   let otherShape: string;

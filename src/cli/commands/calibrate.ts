@@ -13,6 +13,7 @@ import { paramsJsonText } from '../params-json.js';
 import { createProgress } from '../progress.js';
 import type { CliObserver } from '../quant-options.js';
 import { addObserverOptions, dtypeSchema, granularityOf, parseObserverOptions, schemeFlags } from '../quant-options.js';
+import { checkOutputPaths } from '../output-paths.js';
 import { utf8 } from '../run-outputs.js';
 
 /** calibrate's options, validated once. */
@@ -24,6 +25,7 @@ interface CalibrateCliOptions {
   readonly paramsOut: string;
   readonly json: boolean;
   readonly observer: CliObserver;
+  readonly force: boolean;
 }
 
 /** The dtype calibrate chooses parameters for when --dtype is not given (the Quantizer's default, INT8). */
@@ -34,6 +36,7 @@ const RawSchema = z.object({
   ...schemeFlags,
   paramsOut: z.string().min(1, { error: '--params-out needs a path' }),
   json: z.boolean().default(false),
+  force: z.boolean().default(false),
 });
 
 function parseCalibrateOptions(raw: Record<string, unknown>): CalibrateCliOptions {
@@ -43,7 +46,7 @@ function parseCalibrateOptions(raw: Record<string, unknown>): CalibrateCliOption
   if (o.narrow && !getQuantDtype(o.dtype).signed) throw new UsageError(`--narrow applies to signed dtypes, got ${o.dtype}`);
   const granularity = granularityOf(o.axis, o.blockSize);
   const observer = parseObserverOptions(raw, { granularity });
-  return { dtype: o.dtype, symmetric: o.symmetric, narrow: o.narrow, granularity, paramsOut: o.paramsOut, json: o.json, observer };
+  return { dtype: o.dtype, symmetric: o.symmetric, narrow: o.narrow, granularity, paramsOut: o.paramsOut, json: o.json, observer, force: o.force };
 }
 
 export const calibrateCommand: CliCommand = {
@@ -59,7 +62,8 @@ export const calibrateCommand: CliCommand = {
       .option('--narrow', 'signed only: qmin = -(2^(b-1) - 1)')
       .option('--axis <k>', 'per-channel along axis k (negative counts from the end); with --block-size, the blocked axis')
       .option('--block-size <b>', 'per-block: blocks of b along --axis (default axis -1); minmax observer only')
-      .option('--json', 'print one JSON object instead of the text report (sqnr_db is null when infinite or undefined)');
+      .option('--json', 'print one JSON object instead of the text report (sqnr_db is null when infinite or undefined)')
+      .option('--force', 'let --params-out replace one of the data files');
     addObserverOptions(cmd).addHelpText(
       'after',
       `
@@ -80,6 +84,7 @@ Examples:
     );
     cmd.action(async (files: string[], raw: Record<string, unknown>) => {
       const opts = parseCalibrateOptions(raw);
+      checkOutputPaths({ inputs: files, outputs: [{ path: opts.paramsOut, format: 'json', flag: '--params-out' }], force: opts.force });
       const readers = openAll(files);
       const progress = createProgress(io, 'calibrate', 2 * readers.reduce((n, r) => n + r.header.dataBytes, 0));
       let text: string;

@@ -7,6 +7,7 @@ import { readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
 import { workersFlag } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
+import { checkArrayCommandOutputs } from '../output-paths.js';
 import { withOutputs } from '../run-outputs.js';
 import { isSafetensorsPath, runSafetensorsDequantize } from '../safetensors-run.js';
 
@@ -14,6 +15,7 @@ const Options = z.object({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
   params: z.string().min(1, { error: '--params needs a path' }).optional(),
   workers: workersFlag,
+  force: z.boolean().default(false),
   outDtype: z.enum(['source', 'F32', 'F16', 'BF16', 'F64'], { error: (iss) => `--out-dtype must be source, F32, F16, BF16 or F64, got ${JSON.stringify(iss.input)}` }).optional(),
 });
 
@@ -28,6 +30,7 @@ export const dequantizeCommand: CliCommand = {
       .requiredOption('-o, --output <path>', 'output float32 .npy (or .safetensors)')
       .option('--out-dtype <type>', 'safetensors: the restored float type, source (each tensor\'s own, default), F32, F16, BF16 or F64')
       .option('--workers <n>', 'worker threads for the kernels (default 1: streaming a file is I/O-bound, see bench/cli.bench.mjs)')
+      .option('--force', 'let -o replace the input file')
       .addHelpText(
         'after',
         `
@@ -48,6 +51,7 @@ Examples:
         const r = Options.safeParse(raw);
         if (!r.success) throw new UsageError(r.error.issues[0].message);
         const opts = r.data;
+        checkArrayCommandOutputs(input, opts);
         if (isSafetensorsPath(input)) {
           if (opts.params !== undefined) throw new UsageError('--params applies to .npy input: a quantized safetensors file carries its parameters');
           await runSafetensorsDequantize(io, input, opts.output, opts.outDtype ?? 'source');

@@ -4,6 +4,7 @@ import type { CliCommand } from '../cli-command.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
+import { checkArrayCommandOutputs } from '../output-paths.js';
 import { handledAsSafetensors } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
@@ -28,6 +29,7 @@ Examples:
     );
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
       const cli = parseQuantCommand(raw);
+      checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'fake-quant', cli)) return;
       const { opts, observer } = cli;
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;

@@ -6,6 +6,7 @@ import { UsageError } from '../exit-codes.js';
 import { describeMetric, metricLabel } from '../format-metric.js';
 import { fmt, table, toJson } from '../format-table.js';
 import { warningLine } from '../onnx-flags.js';
+import { checkOutputPaths } from '../output-paths.js';
 import { LayerOptions, layerMetric, layerQuantOptions, warnGenerated } from './onnx-sensitivity.js';
 
 const AutoOptions = LayerOptions.extend({
@@ -16,6 +17,7 @@ const AutoOptions = LayerOptions.extend({
     .transform(Number),
   mode: z.literal('weight-only', { error: (i) => `--auto picks weight-only precisions per layer: expected --mode weight-only, got --mode ${String(i.input)}` }),
   externalData: z.boolean().optional(),
+  force: z.boolean().optional(),
 });
 
 /** onnx quantize options that --auto does not use, by commander key (--dtype int8, the default, is harmless). */
@@ -54,22 +56,26 @@ export async function runAutoQuantize(input: string, raw: Record<string, unknown
   const r = AutoOptions.safeParse({ ...raw, inputs: raw.inputs ?? raw.calibration });
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;
+  checkOutputPaths({ inputs: [input], outputs: [{ path: o.output, format: 'onnx', flag: '-o' }], force: o.force });
   const metric = await layerMetric(o);
   const started = performance.now();
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
-  const [{ comparisonBatches }, { loadModel, saveModel }, { createOrtRunner }, { autoPrecision }] = await Promise.all([
+  const [{ comparisonBatches }, { loadModel, saveModel }, { assertInputModelLoads, assertOutputModelLoads }, { createOrtRunner }, { autoPrecision }] = await Promise.all([
     import('../../node/comparison-batches.js'),
     import('../../node/onnx-file.js'),
+    import('../../node/ort-model-check.js'),
     import('../../node/ort-runner.js'),
     import('../../onnx/auto-precision.js'),
   ]);
   const model = loadModel(input);
+  await assertInputModelLoads(input);
   const inputs = comparisonBatches(model, o.inputs);
   warnGenerated(io, inputs.label);
   const result = await autoPrecision(model, createOrtRunner(), inputs.source, { ...layerQuantOptions(o), ...metric, maxError: o.maxError });
   if (!result.report.withinBound) {
     io.stderr.write(warningLine(`even the float model misses --max-error ${o.maxError} (${result.report.metric} ${fmt(result.report.error)}): writing it unquantized`));
   }
+  await assertOutputModelLoads(result.model, o.output);
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
   const inBytes = statSync(input).size;
   const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);

@@ -12,6 +12,7 @@ import { UsageError } from '../exit-codes.js';
 import { toJson } from '../format-table.js';
 import { METRIC_FLAG_HELP, METRIC_FLAG_KEYS } from '../metric-flags.js';
 import { onnxFlags, warningLine } from '../onnx-flags.js';
+import { checkOutputPaths } from '../output-paths.js';
 import { createProgress } from '../progress.js';
 
 const Options = z.object({
@@ -30,6 +31,7 @@ const Options = z.object({
   quantizeBias: z.boolean().optional(),
   externalData: z.boolean().optional(),
   json: z.boolean().optional(),
+  force: z.boolean().optional(),
 });
 
 function summary(report: QuantizeReport, input: string, output: string, inBytes: number, outBytes: number, ms: number): string {
@@ -60,6 +62,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const r = Options.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;
+  checkOutputPaths({ inputs: [input], outputs: [{ path: o.output, format: 'onnx', flag: '-o' }], force: o.force });
   if (o.calibration !== undefined && o.mode !== 'static') throw new UsageError(`--calibration applies to --mode static, got --mode ${o.mode}`);
   if (o.blockSize !== undefined && (o.dtype === 'int8' || o.dtype === 'uint8')) throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4), got --dtype ${o.dtype}`);
   // MatMulInteger, ConvInteger and QLinear ops take 8-bit inputs: only weight-only writes 4 bits.
@@ -80,13 +83,15 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const started = performance.now();
   const inBytes = statSync(input, { throwIfNoEntry: false })?.size ?? 0;
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
-  const [{ calibrationHooks }, { loadModel, saveModel }, { describeOpsetUpgrade }, { quantizeModel }] = await Promise.all([
+  const [{ calibrationHooks }, { loadModel, saveModel }, { assertInputModelLoads, assertOutputModelLoads }, { describeOpsetUpgrade }, { quantizeModel }] = await Promise.all([
     import('../../node/calibration-data.js'),
     import('../../node/onnx-file.js'),
+    import('../../node/ort-model-check.js'),
     import('../../onnx/opset-upgrade.js'),
     import('../../onnx/quantize-model.js'),
   ]);
   const model = loadModel(input);
+  await assertInputModelLoads(input);
   // Static mode runs the model (onnxruntime-node) on the calibration data, or on generated inputs, said loudly.
   const cal = o.mode === 'static' ? calibrationHooks(model, o.calibration) : undefined;
   if (cal?.generated) io.stderr.write(warningLine("no --calibration DIR given: calibrating on inputs generated from the model's input specs, not real data"));
@@ -105,6 +110,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   // Raising the opset rewrites nodes: said on stderr too, whatever the output format.
   const upgrade = (result.report as { opsetUpgrade?: OpsetUpgrade }).opsetUpgrade;
   if (upgrade) io.stderr.write(warningLine(describeOpsetUpgrade(upgrade, `--mode ${o.mode} needs it`)));
+  await assertOutputModelLoads(result.model, o.output);
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
   const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);
   const ms = performance.now() - started;
@@ -135,6 +141,7 @@ export const onnxQuantizeCommand: CliCommand = {
       .option('--quantize-bias', 'quantize biases too (default: biases stay float)')
       .option('--external-data', 'write initializers of 1 KiB or more to OUTPUT.data (needed above 2 GB)')
       .option('--json', 'print the report as JSON')
+      .option('--force', 'let -o replace the input model')
       .option('--auto', 'pick int4/int8/float per layer: the smallest weight-only model within --max-error')
       .option('--max-error <e>', 'with --auto: bound on --metric (default: max relative RMS error over outputs, e.g. 0.01)')
       .option('--inputs <dir>', 'with --auto: .npy files named after the model inputs to measure the error on')

@@ -6,6 +6,7 @@ import { UsageError } from '../exit-codes.js';
 import { paramsJsonText, readParamsJson } from '../params-json.js';
 import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
+import { checkArrayCommandOutputs } from '../output-paths.js';
 import { handledAsSafetensors } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
 import { utf8, withOutputs } from '../run-outputs.js';
@@ -45,6 +46,7 @@ Examples:
     );
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
       const cli = parseQuantCommand(raw);
+      checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'quantize', cli)) return;
       const { opts, observer } = cli;
       const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
