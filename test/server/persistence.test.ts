@@ -190,7 +190,8 @@ describe.skipIf(!existsSync(MAIN))('config changes and stored records that canno
     expect(await exited(s.child)).toEqual({ code: 0, signal: null });
     s = await start({}, own);
     expect((await call(s.url, 'GET', '/instances/default/config')).body).toMatchObject({ quantization_type: 'UINT8' });
-    expect((await call(s.url, 'GET', '/instances?detailed=true')).body.every((e: { available: boolean }) => e.available)).toBe(true);
+    const listed = (await call(s.url, 'GET', '/instances?detailed=true')).body as { available: boolean }[];
+    expect(listed.every((e) => e.available)).toBe(true);
     s.child.kill('SIGTERM');
     await exited(s.child);
   });

@@ -125,7 +125,8 @@ function rawRow(dir: string, id: string): unknown {
 describe('InstanceRegistry over a store with a record it cannot load', () => {
   it('serves the others, reports the record (log and 503), keeps it untouched and its id taken', () => {
     const dir = tmp();
-    const s = new SqliteStore(dir);
+    let t = 1;
+    const s = new SqliteStore(dir, { now: () => t++ });
     s.create('good', { numBits: 6 }, null);
     s.create('broken', { quantizationType: 'INT3' }, null);
     const before = rawRow(dir, 'broken');
