@@ -74,10 +74,9 @@ export class UnloadableRecord {
 
   /** The answer every route of this id gets. */
   error(): RequestError {
-    return new RequestError(
-      503,
-      `stored instance '${this.id}' cannot be loaded: ${this.reason}. Its record is kept unchanged in the store; the other instances are served (DELETE /instances/${this.id} removes it)`,
-    );
+    // The default instance cannot be deleted: its record has to be repaired, or read by a quantkit that can.
+    const remedy = this.id === DEFAULT_INSTANCE ? 'a quantkit that can read it serves it again' : `DELETE /instances/${this.id} removes it`;
+    return new RequestError(503, `stored instance '${this.id}' cannot be loaded: ${this.reason}. Its record is kept unchanged in the store; the other instances are served (${remedy})`);
   }
 }
 
