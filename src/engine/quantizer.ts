@@ -210,7 +210,9 @@ export class Quantizer {
    * Applies a partial config on top of the current one. Invalid -> INVALID_CONFIG and nothing
    * changes. Calibrated ranges are kept and their parameters recomputed for the new scheme; a
    * layer whose range no longer applies (other channel axis or range method, or now unquantized)
-   * loses its calibration.
+   * loses its calibration. Last-used parameters of a dtype the layer no longer quantizes to are
+   * dropped, so what exportParameters gives afterwards always imports into a quantizer of the new
+   * config (a stored instance stays loadable).
    */
   updateConfig(patch: unknown): QuantizerConfig {
     const next = mergeQuantizerConfig(this.cfg, patch);
@@ -219,6 +221,11 @@ export class Quantizer {
       const moved = this.recalibrateFor(next, key, entry);
       if (moved) calibrated.set(key, moved);
     }
+    const last = new Map<string, QParams>();
+    for (const [key, p] of this.last) {
+      // The same test importParameters applies: codes of another dtype cannot be dequantized by this config.
+      if (resolveLayerConfig(next, key === DEFAULT_KEY ? undefined : key).dtype === p.dtype) last.set(key, p);
+    }
     if (next.cacheSize !== this.cfg.cacheSize) this.cache.resize(next.cacheSize);
     if (!next.enableCache) this.cache.clear();
     if (next.bufferSize !== this.cfg.bufferSize || next.optimizeMemory !== this.cfg.optimizeMemory) {
@@ -226,6 +233,7 @@ export class Quantizer {
     }
     this.cfg = next;
     this.calibrated = calibrated;
+    this.last = last;
     return next;
   }
 

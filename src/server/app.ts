@@ -78,7 +78,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     clientErrorHandler: clientError,
   });
   app.decorate('serverOptions', opts);
-  app.decorate('registry', new InstanceRegistry(options.store));
+  app.decorate('registry', new InstanceRegistry(options.store, { warn: (message) => app.log.warn(message) }));
   app.decorate('offloader', new Offloader(opts.offloadThreshold));
   // While closing, answers end their connection, so a keep-alive client does not hold the
   // process open for the keep-alive timeout after its in-flight request was answered.

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { QuantErrorCode } from '../core/errors.js';
 import { isQuantError } from '../core/errors.js';
+import { StoreFullError } from '../node/store/store-full-error.js';
 import type { ValidationIssue } from './request-error.js';
 import { RequestError } from './request-error.js';
 
@@ -63,6 +64,12 @@ const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query',
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof RequestError) {
     void reply.code(error.statusCode).send({ detail: error.detail });
+    return;
+  }
+  if (error instanceof StoreFullError) {
+    // Not the client's mistake and not a bug: 507 says the write may succeed once space is freed.
+    request.log.error({ err: error }, 'instance store full');
+    void reply.code(507).send({ detail: error.message, code: 'STORE_FULL' });
     return;
   }
   if (isQuantError(error)) {

@@ -1,18 +1,32 @@
 import type { FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
 import { SqliteStore } from '../node/store/sqlite-store.js';
 import { buildApp } from './app.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from './drain-timeout.js';
 import type { ServerOptions } from './server-options.js';
+
+export interface StartServerOptions {
+  /**
+   * Milliseconds close() lets requests in flight finish (default DEFAULT_DRAIN_TIMEOUT_MS). A client
+   * that stalls half-way through a body would otherwise hold the stop for as long as it likes; past
+   * this, the remaining connections are destroyed (none of their requests was answered, so nothing
+   * acknowledged is lost) and the stop goes on: last-used parameters saved, store closed.
+   */
+  drainTimeoutMs?: number;
+  /** Told how many connections a drain timeout cut (the CLI prints it). */
+  onDrainTimeout?: (connections: number) => void;
+}
 
 export interface RunningServer {
   app: FastifyInstance;
   /** http://host:port as bound (the real port when 0 was asked for). */
   url: string;
-  /** Stops accepting, lets in-flight requests finish, saves and closes the store. Idempotent. */
+  /** Stops accepting, lets in-flight requests finish (within the drain timeout), saves and closes the store. Idempotent. */
   close(): Promise<void>;
 }
 
 /** Opens the store in options.dataDir, builds the app and listens. */
-export async function startServer(options: ServerOptions): Promise<RunningServer> {
+export async function startServer(options: ServerOptions, startOptions: StartServerOptions = {}): Promise<RunningServer> {
   const store = new SqliteStore(options.dataDir);
   let app: FastifyInstance;
   try {
@@ -25,10 +39,30 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const drainMs = startOptions.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  // Known only to say how many a drain timeout cuts; closeAllConnections is what cuts them.
+  const open = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  const close = async (): Promise<void> => {
+    const stopped = app.close();
+    const timer = setTimeout(() => {
+      app.log.warn({ connections: open.size }, `drain timeout (${drainMs} ms): closing the remaining connections`);
+      startOptions.onDrainTimeout?.(open.size);
+      app.server.closeAllConnections();
+    }, drainMs);
+    try {
+      await stopped;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   let closing: Promise<void> | undefined;
   return {
     app,
     url: `http://${host}:${port}`,
-    close: () => (closing ??= app.close()),
+    close: () => (closing ??= close()),
   };
 }

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeNpy } from '../../src/formats/npy.js';
 
@@ -15,23 +17,36 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(extraEnv: Record<string, string> = {}): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--log-level', 'silent'], {
+async function start(
+  extraEnv: Record<string, string> = {},
+  dataDir = dir,
+): Promise<{ child: ChildProcessWithoutNullStreams; url: string; stderr: (until: RegExp) => Promise<string> }> {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'silent'], {
     env: { ...process.env, ...extraEnv },
   });
   children.push(child);
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  // stderr and stdout are two pipes: a line written before "listening" may arrive after it.
+  const stderr = (until: RegExp) =>
+    new Promise<string>((resolve) => {
+      const check = () => {
+        if (!until.test(err)) return false;
+        resolve(err);
+        return true;
+      };
+      if (!check()) child.stderr.on('data', check).on('end', () => resolve(err));
+    });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    let err = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]);
     });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
   });
-  return { child, url };
+  return { child, url, stderr };
 }
 
 function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: string | null }> {
@@ -146,6 +161,119 @@ describe.skipIf(!existsSync(MAIN))('graceful shutdown', () => {
     expect(JSON.parse(r.body).original_shape).toEqual([1, 5000]);
     expect(await exited(s.child)).toEqual({ code: 0, signal: null });
   });
+});
+
+describe.skipIf(!existsSync(MAIN))('config changes and stored records that cannot be loaded', () => {
+  it('a config change after a quantize leaves a data dir that loads, after kill -9 and after SIGTERM', async () => {
+    const own = mkdtempSync(join(dir, 'config-'));
+    let s = await start({}, own);
+    const changes: Record<string, Record<string, unknown>> = {
+      u8: { quantization_type: 'UINT8' },
+      b4: { num_bits: 4 },
+      i16: { quantization_type: 'INT16' },
+      f16: { quantization_type: 'FLOAT16' },
+    };
+    for (const [id, change] of Object.entries(changes)) {
+      expect((await call(s.url, 'POST', `/instances/${id}`, {})).status).toBe(200);
+      expect((await call(s.url, 'POST', `/instances/${id}/quantize`, DATA)).status).toBe(200);
+      expect((await call(s.url, 'POST', `/instances/${id}/quantize_dequantize`, { ...DATA, layer_name: 'fc1' })).status).toBe(200);
+      expect((await call(s.url, 'PUT', `/instances/${id}/config`, change)).status).toBe(200);
+    }
+    s.child.kill('SIGKILL');
+    await exited(s.child);
+    s = await start({}, own);
+    for (const [id, change] of Object.entries(changes)) expect((await call(s.url, 'GET', `/instances/${id}/config`)).body).toMatchObject(change);
+    // The default instance, through a graceful stop (which saves last-used parameters).
+    expect((await call(s.url, 'POST', '/instances/default/quantize', DATA)).status).toBe(200);
+    expect((await call(s.url, 'PUT', '/instances/default/config', { quantization_type: 'UINT8' })).status).toBe(200);
+    s.child.kill('SIGTERM');
+    expect(await exited(s.child)).toEqual({ code: 0, signal: null });
+    s = await start({}, own);
+    expect((await call(s.url, 'GET', '/instances/default/config')).body).toMatchObject({ quantization_type: 'UINT8' });
+    const listed = (await call(s.url, 'GET', '/instances?detailed=true')).body as { available: boolean }[];
+    expect(listed.every((e) => e.available)).toBe(true);
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+  });
+
+  it('starts with unreadable records, the default one included: reports them, serves the rest, keeps them byte for byte', async () => {
+    const own = mkdtempSync(join(dir, 'unloadable-'));
+    let s = await start({}, own);
+    expect((await call(s.url, 'POST', '/instances/cal', { quantization_mode: 'CALIBRATED' })).status).toBe(200);
+    expect((await call(s.url, 'POST', '/instances/cal/calibrate', { data: [[[0.5, -3, 2, 8]]] })).status).toBe(200);
+    const codes = (await call(s.url, 'POST', '/instances/cal/quantize', DATA)).body.data;
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+    // A default row that does not parse, and parameters of a format version this quantkit does not read.
+    const file = join(own, 'quantkit.sqlite');
+    let db = new Database(file);
+    db.prepare("UPDATE instances SET config = '{\"quantizationType\": ' WHERE id = 'default'").run();
+    db.prepare('INSERT INTO instances (id, config, parameters, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run('future', '{}', '{"format": "quantkit.quantizer-parameters", "version": 7}', Date.now(), Date.now());
+    const rows = () => db.prepare("SELECT * FROM instances WHERE id IN ('default', 'future') ORDER BY id").all();
+    const before = rows();
+    db.close();
+
+    s = await start({}, own);
+    const err = await s.stderr(/'future' cannot be loaded.*\n/);
+    expect(err).toMatch(/stored instance 'default' cannot be loaded \(.*JSON.*\); kept unchanged, serving the others/);
+    expect(err).toMatch(/stored instance 'future' cannot be loaded \(parameters.version: unsupported version 7/);
+    expect((await call(s.url, 'POST', '/instances/cal/quantize', DATA)).body.data).toEqual(codes);
+    expect((await call(s.url, 'GET', '/instances')).body).toEqual(['default', 'cal', 'future']);
+    const listed = (await call(s.url, 'GET', '/instances?detailed=true')).body as { instance_id: string; available: boolean; detail?: string }[];
+    expect(listed.map((e) => [e.instance_id, e.available])).toEqual([['default', false], ['cal', true], ['future', false]]);
+    for (const path of ['/instances/future', '/instances/future/config', '/instances/default/parameters']) {
+      const r = await call(s.url, 'GET', path);
+      expect(r.status).toBe(503);
+      expect(r.body.detail).toMatch(/^stored instance '(future|default)' cannot be loaded: .*kept unchanged in the store/);
+    }
+    expect((await call(s.url, 'GET', '/instances/cal')).body).toMatchObject({ instance_id: 'cal', available: true, config: { quantization_mode: 'CALIBRATED' } });
+    // Neither a create nor a write through the routes replaces them; a graceful stop leaves them too.
+    expect((await call(s.url, 'POST', '/instances/future', {})).status).toBe(409);
+    expect((await call(s.url, 'PUT', '/instances/default/config', {})).status).toBe(503);
+    expect((await call(s.url, 'POST', '/instances/future/quantize', DATA)).status).toBe(503);
+    s.child.kill('SIGTERM');
+    expect(await exited(s.child)).toEqual({ code: 0, signal: null });
+    db = new Database(file, { readonly: true });
+    expect(rows()).toEqual(before);
+    db.close();
+    // An explicit DELETE is the way to remove one.
+    s = await start({}, own);
+    expect((await call(s.url, 'DELETE', '/instances/future')).status).toBe(200);
+    expect((await call(s.url, 'GET', '/instances')).body).toEqual(['default', 'cal']);
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+  });
+});
+
+describe.skipIf(!existsSync(MAIN))('a stalled upload at SIGTERM', () => {
+  it('is cut after the drain timeout; last-used parameters are saved and the process exits 0', async () => {
+    const own = mkdtempSync(join(dir, 'drain-'));
+    let s = await start({ QUANTKIT_DRAIN_TIMEOUT: '1' }, own);
+    const q = (await call(s.url, 'POST', '/instances/default/quantize', DATA)).body;
+    const u = new URL(s.url);
+    const socket = connect(Number(u.port), u.hostname);
+    const cut = new Promise<string>((resolve) => {
+      let got = '';
+      socket.on('data', (d: Buffer) => (got += d.toString()));
+      socket.on('close', () => resolve(got));
+      socket.on('error', () => {});
+    });
+    // Half a body, then nothing: without a bound the stop would wait for it as long as the client likes.
+    await new Promise<void>((resolve) =>
+      socket.write('POST /instances/default/quantize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"data": [[1, ', () => resolve()),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    s.child.kill('SIGTERM');
+    expect(await exited(s.child)).toEqual({ code: 0, signal: null });
+    // The stalled request was never answered; its connection was closed.
+    expect(await cut).toBe('');
+    expect(await s.stderr(/drain timeout/)).toContain('quantkit serve: drain timeout, closing 1 connection(s) still open\n');
+    s = await start({}, own);
+    expect((await call(s.url, 'GET', '/instances/default/parameters')).body).toMatchObject({ instance: { last: { scale: [q.scale] } } });
+    s.child.kill('SIGTERM');
+    await exited(s.child);
+    // Without a bound the stop waits as long as the client stalls: the test's timeout is what fails then.
+  }, 45_000);
 });
 
 describe.skipIf(!existsSync(MAIN))('quantkit serve options', () => {

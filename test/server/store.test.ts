@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore, STORE_FILE } from '../../src/node/store/sqlite-store.js';
+import { Quantizer } from '../../src/engine/quantizer.js';
+import { StoreFullError } from '../../src/node/store/store-full-error.js';
 import { InstanceRegistry } from '../../src/server/instance-registry.js';
+import { RequestError } from '../../src/server/request-error.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -81,11 +84,109 @@ describe('SqliteStore', () => {
     expect(() => new SqliteStore(dir)).toThrow(/schema version 99/);
   });
 
-  it('an instance that cannot be loaded stops the start with its name', () => {
+  it('refuses a write on a full disk with a StoreFullError, and keeps the row as it was', () => {
+    const dir = tmp();
+    new SqliteStore(dir).close();
+    // Capped at the size it has: any write that needs one more page fails with SQLITE_FULL, as on a full disk.
+    const s = new SqliteStore(dir, { maxPageCount: 1 });
+    const big = { layers: 'x'.repeat(20000) };
+    expect(() => s.create('a', big, null)).toThrow(StoreFullError);
+    expect(s.list()).toEqual([]);
+    s.close();
+    const t = new SqliteStore(dir);
+    t.create('a', { numBits: 8 }, null);
+    t.close();
+    const u = new SqliteStore(dir, { maxPageCount: 1 });
+    const e = (() => {
+      try {
+        u.update('a', big, { p: 'y'.repeat(20000) });
+      } catch (err) {
+        return err as Error;
+      }
+      return undefined;
+    })();
+    expect(e).toBeInstanceOf(StoreFullError);
+    expect(e!.message).toBe('the instance store is full (no space left on its disk): instance a was not saved and nothing changed');
+    expect(u.get('a')).toMatchObject({ config: { numBits: 8 }, parameters: null });
+    u.close();
+  });
+});
+
+/** The row exactly as the file holds it. */
+function rawRow(dir: string, id: string): unknown {
+  const db = new Database(join(dir, STORE_FILE), { readonly: true });
+  try {
+    return db.prepare('SELECT * FROM instances WHERE id = ?').get(id);
+  } finally {
+    db.close();
+  }
+}
+
+describe('InstanceRegistry over a store with a record it cannot load', () => {
+  it('serves the others, reports the record (log and 503), keeps it untouched and its id taken', () => {
+    const dir = tmp();
+    let t = 1;
+    const s = new SqliteStore(dir, { now: () => t++ });
+    s.create('good', { numBits: 6 }, null);
+    s.create('broken', { quantizationType: 'INT3' }, null);
+    const before = rawRow(dir, 'broken');
+    const warnings: string[] = [];
+    const r = new InstanceRegistry(s, { warn: (m) => warnings.push(m) });
+    expect(r.ids()).toEqual(['good', 'broken', 'default']);
+    expect(r.get('good').quantizer.getConfig().numBits).toBe(6);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^stored instance 'broken' cannot be loaded: quantizationType/);
+    const e = (() => {
+      try {
+        r.get('broken');
+      } catch (err) {
+        return err as RequestError;
+      }
+      return undefined;
+    })();
+    expect(e).toBeInstanceOf(RequestError);
+    expect(e!.statusCode).toBe(503);
+    expect(e!.detail).toMatch(/^stored instance 'broken' cannot be loaded: quantizationType.*kept unchanged in the store/);
+    // Creating it again must not clobber it, and a shutdown's save leaves it alone.
+    expect(() => r.create('broken', {})).toThrow(/already exists \(its stored record cannot be loaded/);
+    r.persistAll();
+    expect(rawRow(dir, 'broken')).toEqual(before);
+    // An explicit delete is the one way to remove it.
+    r.delete('broken');
+    expect(s.get('broken')).toBeUndefined();
+    expect(r.ids()).toEqual(['good', 'default']);
+    s.close();
+  });
+
+  it('starts when the default instance itself cannot be loaded (a row that does not parse), without replacing it', () => {
+    const dir = tmp();
+    new SqliteStore(dir).close();
+    const db = new Database(join(dir, STORE_FILE));
+    db.prepare('INSERT INTO instances (id, config, parameters, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run('default', '{"numBits": 8', null, 1, 1);
+    db.prepare('INSERT INTO instances (id, config, parameters, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run('other', '{}', null, 2, 2);
+    db.close();
+    const before = rawRow(dir, 'default');
+    const s = new SqliteStore(dir);
+    const r = new InstanceRegistry(s);
+    expect(r.ids()).toEqual(['default', 'other']);
+    expect(() => r.get('default')).toThrow(/^stored instance 'default' cannot be loaded: .*JSON.*\(a quantkit that can read it serves it again\)$/);
+    expect(r.get('other').quantizer.getConfig().numBits).toBe(8);
+    r.persistAll();
+    s.close();
+    expect(rawRow(dir, 'default')).toEqual(before);
+  });
+
+  it('loads a record an earlier version wrote with last-used parameters its config no longer uses, dropping them with a note', () => {
     const dir = tmp();
     const s = new SqliteStore(dir);
-    s.create('broken', { quantizationType: 'INT3' }, null);
-    expect(() => new InstanceRegistry(s)).toThrow(/stored instance 'broken' cannot be loaded: quantizationType/);
+    // What PUT config {"quantization_type": "UINT8"} after a quantize used to leave.
+    const q = new Quantizer();
+    q.quantize({ data: Float32Array.from([-1, 0, 3]), shape: [3] });
+    s.create('default', { ...new Quantizer({ quantizationType: 'UINT8' }).getConfig() }, q.exportParameters());
+    const warnings: string[] = [];
+    const r = new InstanceRegistry(s, { warn: (m) => warnings.push(m) });
+    expect(r.get('default').quantizer.getParameters().last).toEqual({});
+    expect(warnings).toEqual(["stored instance 'default': dropped last-used parameters that no longer fit its config (the instance: int8, quantized as uint8)"]);
     s.close();
   });
 });

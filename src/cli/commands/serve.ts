@@ -1,6 +1,7 @@
 import { Option } from 'commander';
 import { resolveServerOptions, SERVER_DEFAULTS, SERVER_ENV } from '../../server/server-options.js';
 import { isQuantError } from '../../core/errors.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from '../../server/drain-timeout.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 
@@ -14,6 +15,22 @@ interface ServeFlags {
   bodyLimit?: string;
   offloadThreshold?: string;
   logLevel?: string;
+  drainTimeout?: string;
+}
+
+/** Not a ServerOptions field: it governs how the process stops, not what the app serves. */
+const DRAIN_TIMEOUT_ENV = 'QUANTKIT_DRAIN_TIMEOUT';
+
+/** Seconds (decimals allowed, 0..3600) -> milliseconds; a bad value is a usage error naming where it came from. */
+function drainTimeoutMs(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): number | undefined {
+  const fromEnv = env[DRAIN_TIMEOUT_ENV];
+  const v = flag ?? (fromEnv === '' ? undefined : fromEnv);
+  if (v === undefined) return undefined;
+  const s = Number(v);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(v) || !(s <= 3600)) {
+    throw new UsageError(`${flag !== undefined ? '--drain-timeout' : DRAIN_TIMEOUT_ENV}: expected seconds in 0..3600, got ${JSON.stringify(v)}`);
+  }
+  return Math.round(s * 1000);
 }
 
 /** `quantkit serve`: the Quantizer API service until SIGTERM/SIGINT, then a graceful stop. */
@@ -33,6 +50,7 @@ export const serveCommand: CliCommand = {
       .addOption(new Option('--body-limit <size>', `largest request body, e.g. 64MiB; default 256MiB, 413 beyond ${env('bodyLimit')}`))
       .addOption(new Option('--offload-threshold <n>', `calibrations of at least n elements run in a worker thread; default ${SERVER_DEFAULTS.offloadThreshold} ${env('offloadThreshold')}`))
       .addOption(new Option('--log-level <level>', `pino level: info (default, a line per request), warn, silent ${env('logLevel')}`))
+      .addOption(new Option('--drain-timeout <seconds>', `at SIGTERM/SIGINT, how long requests in flight may take before their connections are cut; default ${DEFAULT_DRAIN_TIMEOUT_MS / 1000} (env ${DRAIN_TIMEOUT_ENV})`))
       .addHelpText('after', '\nPrefer QUANTKIT_API_KEY to --api-key: command lines are visible to other local users.\n\nExample:\n  QUANTKIT_API_KEY=secret quantkit serve --port 8000 --data-dir ./data')
       .action(async (flags: ServeFlags) => {
         let options;
@@ -42,9 +60,17 @@ export const serveCommand: CliCommand = {
           // A bad flag or variable is a usage error (exit 2), found before anything listens.
           throw isQuantError(e) ? new UsageError(e.message) : e;
         }
+        const drainMs = drainTimeoutMs(flags.drainTimeout, io.env);
         // Loaded here, not at start-up: fastify and SQLite cost ~100 ms that other commands never need.
         const { startServer } = await import('../../server/start-server.js');
-        const server = await startServer(options);
+        const server = await startServer(options, {
+          drainTimeoutMs: drainMs,
+          onDrainTimeout: (n) => io.stderr.write(`quantkit serve: drain timeout, closing ${n} connection(s) still open\n`),
+        });
+        // Said here too, whatever the log level: the service runs without these instances until someone acts.
+        for (const r of server.app.registry.unloadable()) {
+          io.stderr.write(`quantkit serve: stored instance '${r.id}' cannot be loaded (${r.reason}); kept unchanged, serving the others\n`);
+        }
         io.stdout.write(`quantkit serve: listening on ${server.url} (data in ${options.dataDir})\n`);
         await new Promise<void>((resolve) => {
           const stop = (signal: NodeJS.Signals) => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { QuantError } from '../../core/errors.js';
 import type { InstanceRecord, Store } from './store.js';
+import { isSqliteFull, StoreFullError } from './store-full-error.js';
 
 /** File name of the database inside the data directory. */
 export const STORE_FILE = 'quantkit.sqlite';
@@ -22,6 +23,11 @@ interface Row {
 export interface SqliteStoreOptions {
   /** Injected clock for tests; defaults to Date.now. */
   now?: () => number;
+  /**
+   * Caps the database at this many pages (PRAGMA max_page_count). Writes beyond it fail with
+   * SQLITE_FULL exactly as on a full disk, which is how tests make a disk full without mounting one.
+   */
+  maxPageCount?: number;
 }
 
 /**
@@ -55,6 +61,7 @@ export class SqliteStore implements Store {
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
       this.migrate();
+      if (options.maxPageCount !== undefined) this.db.pragma(`max_page_count = ${Math.floor(options.maxPageCount)}`);
     } catch (e) {
       if (e instanceof QuantError) throw e;
       throw new QuantError('IO_ERROR', `cannot open the instance store in ${dataDir}: ${(e as Error).message}`, { cause: e });
@@ -117,30 +124,49 @@ export class SqliteStore implements Store {
 
   create(id: string, config: Record<string, unknown>, parameters: unknown): boolean {
     const t = this.now();
-    return this.stmts.insert.run(id, JSON.stringify(config), encodeParameters(parameters), t, t).changes === 1;
+    return this.write(`instance ${id}`, () => this.stmts.insert.run(id, JSON.stringify(config), encodeParameters(parameters), t, t).changes === 1);
   }
 
   delete(id: string): boolean {
-    return this.stmts.delete.run(id).changes === 1;
+    return this.write(`the deletion of instance ${id}`, () => this.stmts.delete.run(id).changes === 1);
   }
 
   update(id: string, config: Record<string, unknown>, parameters: unknown): boolean {
-    return this.stmts.update.run(JSON.stringify(config), encodeParameters(parameters), this.now(), id).changes === 1;
+    return this.write(`instance ${id}`, () => this.stmts.update.run(JSON.stringify(config), encodeParameters(parameters), this.now(), id).changes === 1);
   }
 
   updateParameters(id: string, parameters: unknown): boolean {
-    return this.stmts.updateParameters.run(encodeParameters(parameters), this.now(), id).changes === 1;
+    return this.write(`instance ${id}`, () => this.stmts.updateParameters.run(encodeParameters(parameters), this.now(), id).changes === 1);
   }
 
   updateCalibration(id: string, config: Record<string, unknown>, parameters: unknown, calibration: unknown): boolean {
-    return this.stmts.updateCalibration.run(JSON.stringify(config), encodeParameters(parameters), JSON.stringify(calibration), this.now(), id).changes === 1;
+    return this.write(`instance ${id}`, () =>
+      this.stmts.updateCalibration.run(JSON.stringify(config), encodeParameters(parameters), JSON.stringify(calibration), this.now(), id).changes === 1,
+    );
   }
 
-  /** Checkpoints the WAL into the main file so a clean shutdown leaves one self-contained file. */
+  /** One statement (SQLite rolls it back whole on failure); a full disk becomes a StoreFullError naming what was not saved. */
+  private write<T>(what: string, run: () => T): T {
+    try {
+      return run();
+    } catch (e) {
+      if (isSqliteFull(e)) throw new StoreFullError(what, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Checkpoints the WAL into the main file so a clean shutdown leaves one self-contained file. On a
+   * full disk the checkpoint may fail; the WAL then stays beside the file (every commit in it is
+   * durable and replayed at the next open) and the database is closed all the same.
+   */
   close(): void {
     if (!this.db.open) return;
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
-    this.db.close();
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.db.close();
+    }
   }
 }
 

@@ -6,7 +6,7 @@ import type { QuantizeResult } from '../../engine/quantizer.js';
 import { sendArray, wantsNpy, type ArrayData } from '../array-reply.js';
 import { jsonSafe } from '../json-safe.js';
 import { RequestError } from '../request-error.js';
-import { calibrationAnswer } from './calibration-answer.js';
+import { calibrateOnInstance } from './calibrate-on-instance.js';
 import { snapshotOf } from './instance-snapshot.js';
 import { quantizeOnInstance } from './quantize-on-instance.js';
 import type { NdArray } from '../nd-array.js';
@@ -161,33 +161,13 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const inst = registry.get(request.params.instance_id);
       const nd = request.body.data;
-      const batchShape = nd.shape.slice(1);
-      const per = nd.size / nd.shape[0];
-      const x = nd.toFloat32();
-      const batches = Array.from({ length: nd.shape[0] }, (_, b) => ({ data: x.subarray(b * per, (b + 1) * per), shape: batchShape }));
       // A .npy body carries only the array: its options come in the query string, as on quantize.
       const options = {
         layerName: request.body.layer_name ?? request.query.layer_name ?? null,
         channelDim: request.body.channel_dim ?? request.query.channel_dim ?? null,
       };
-      const q = inst.quantizer;
-      return inst.exclusive(async () => {
-        let report;
-        if (app.offloader.shouldOffload(nd.size)) {
-          // A snapshot goes to the worker; its parameters come back into this instance while the
-          // queue still holds it, so no other operation sees anything in between.
-          const done = await app.offloader.calibrate(q.getConfig(), q.exportParameters(), x, batchShape, nd.shape[0], options);
-          q.importParameters(done.parameters);
-          report = done.report;
-        } else {
-          // calibrateAsync yields between batches, so other instances and GET / keep answering.
-          report = await q.calibrateAsync(batches, options);
-        }
-        // Kept with the parameters in one write, inside the queue: the last calibration answered is the one stored.
-        const answer = calibrationAnswer(report, new Date());
-        registry.recordCalibration(inst, answer);
-        return answer;
-      });
+      // Axis 0 indexes the batches; the answer is kept with the parameters in one write, inside the queue.
+      return inst.exclusive(() => calibrateOnInstance(app, inst, nd.toFloat32(), nd.shape.slice(1), nd.shape[0], options));
     },
   );
 

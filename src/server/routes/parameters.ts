@@ -56,10 +56,8 @@ export async function parameterRoutes(app: FastifyInstance): Promise<void> {
     { schema: { summary: 'Import parameters exported before (then quantize reproduces the codes)', params: instanceParams, body: importParametersRequest, response: { 200: messageResponse, ...errorResponses } } },
     async (request) => {
       const inst = registry.get(request.params.instance_id);
-      await inst.exclusive(() => {
-        inst.quantizer.importParameters(request.body.parameters);
-        registry.persist(inst);
-      });
+      // Checked and written first, taken on after: a failed write leaves the instance's parameters as they were.
+      await inst.exclusive(() => registry.importParameters(inst, request.body.parameters));
       return { message: 'Parameters imported successfully' };
     },
   );
