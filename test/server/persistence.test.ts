@@ -260,7 +260,7 @@ describe.skipIf(!existsSync(MAIN))('a stalled upload at SIGTERM', () => {
     });
     // Half a body, then nothing: without a bound the stop would wait for it as long as the client likes.
     await new Promise<void>((resolve) =>
-      socket.write('POST /instances/default/quantize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"data": [[1, ', () => resolve()),
+      socket.write('POST /instances/default/quantize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"data": [[1, ', () => resolve()),
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
     s.child.kill('SIGTERM');
