@@ -247,6 +247,23 @@ function requantize(acc: RefTensor, xScale: number, wScale: RefTensor, yScale: n
   return { type, dims: acc.dims, data: out };
 }
 
+/** A tensor of `dims` whose element at index idx is x's at source(idx). */
+function gather(x: RefTensor, dims: number[], source: (idx: number[]) => number[]): RefTensor {
+  const out = new Float64Array(size(dims));
+  const idx = dims.map(() => 0);
+  for (let o = 0; o < out.length; o++) {
+    const src = source(idx);
+    let flat = 0;
+    for (let r = 0; r < dims.length; r++) flat = flat * x.dims[r]! + src[r]!;
+    out[o] = x.data[flat]!;
+    for (let r = dims.length - 1; r >= 0; r--) {
+      if (++idx[r]! < dims[r]!) break;
+      idx[r] = 0;
+    }
+  }
+  return { type: x.type, dims, data: out };
+}
+
 function toRef(t: { dims: readonly number[]; dtype: string; values: ArrayLike<number | bigint> }): RefTensor {
   const data = Float64Array.from(Array.from(t.values as ArrayLike<number | bigint>, Number));
   const type = (t.dtype === 'float32' ? 'float32' : t.dtype) as RefTensor['type'];
@@ -263,7 +280,7 @@ export interface ReferenceOptions {
  * graph output. Supports the ops quantkit's integer models use and the float ops of the test
  * models: DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv,
  * QuantizeLinear, DequantizeLinear (ai.onnx and com.microsoft), Cast, Mul, Add, Relu, Clip,
- * MatMul, Gemm, Conv (2-D), Reshape, Constant, If. The uint8 x int8 integer ops use
+ * MatMul, Gemm, Conv (2-D), Reshape, Slice, Resize (nearest, as Upsample), Constant, If. The uint8 x int8 integer ops use
  * `accumulate`; uint8 x uint8 are always exact (onnxruntime widens them to 16 bits on x86).
  */
 export function evaluateReference(model: ModelProto, feeds: Record<string, { dims: number[]; data: Float32Array } | RefTensor>, options: ReferenceOptions = {}): Record<string, RefTensor> {
@@ -383,6 +400,35 @@ function evalNode(node: NodeProto, get: (i: number) => RefTensor | undefined, en
     case 'Conv': {
       const [x, w] = [get(0)!, get(1)!];
       return [floatConv(x, w, get(2), convAttrs(node, w.dims.slice(2)))];
+    }
+    case 'Slice': {
+      // Opset 10+: starts, ends, axes inputs; steps 1.
+      const x = get(0)!;
+      const starts = Array.from(get(1)!.data);
+      const ends = Array.from(get(2)!.data);
+      const axes = get(3) ? Array.from(get(3)!.data) : starts.map((_, i) => i);
+      if (get(4) && get(4)!.data.some((v) => v !== 1)) throw new Error('reference Slice: steps other than 1');
+      const lo = x.dims.map(() => 0);
+      const hi = [...x.dims];
+      axes.forEach((a, i) => {
+        const ax = a < 0 ? a + x.dims.length : a;
+        const clampIdx = (v: number) => Math.max(0, Math.min(x.dims[ax]!, v < 0 ? v + x.dims[ax]! : v));
+        lo[ax] = clampIdx(starts[i]!);
+        hi[ax] = clampIdx(ends[i]!);
+      });
+      return [gather(x, hi.map((h, i) => h - lo[i]!), (idx) => idx.map((v, i) => v + lo[i]!))];
+    }
+    case 'Resize': {
+      // Nearest, asymmetric coordinates, floor, enlarging scales: what the opset upgrade writes for Upsample.
+      const x = get(0)!;
+      const scales = Array.from(get(2)!.data);
+      const attr = (n: string) => {
+        const a = node.attribute.find((t) => t.name === n);
+        return a ? new TextDecoder().decode(a.s) : undefined;
+      };
+      if (attr('mode') !== 'nearest' || attr('coordinate_transformation_mode') !== 'asymmetric' || attr('nearest_mode') !== 'floor') throw new Error('reference Resize: nearest/asymmetric/floor only');
+      const dims = x.dims.map((d, i) => Math.floor(d * scales[i]!));
+      return [gather(x, dims, (idx) => idx.map((v, i) => Math.min(x.dims[i]! - 1, Math.floor(v / scales[i]!))))];
     }
     case 'If': {
       const cond = get(0)!.data[0] !== 0;
