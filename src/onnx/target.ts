@@ -117,3 +117,34 @@ export function describeIntegerTypes(t: IntegerTypes): string {
   const w = `${t.weights}${t.reduceRange ? ' 7-bit' : ''} ${t.weightSymmetric ? 'symmetric' : 'asymmetric'} weights`;
   return `target ${t.target}: ${t.kernel} (${t.activations} activations, ${w}): ${t.reason}`;
 }
+
+/** What quantkit knows of a CPU: its architecture (Node's os.arch()) and, where readable, its feature flags. */
+export interface CpuDescription {
+  readonly arch: string;
+  /** Lower-case flags as Linux's /proc/cpuinfo names them (avx2, avx512_vnni, avx_vnni, ...); undefined when unknown. */
+  readonly flags?: ReadonlySet<string>;
+  readonly model?: string;
+}
+
+/** True when the CPU adds uint8 x int8 products in int32 (VNNI), false when it pairs them in int16, undefined when unknown. */
+export function hasVnni(cpu: CpuDescription): boolean | undefined {
+  if (cpu.arch !== 'x64' && cpu.arch !== 'ia32') return undefined;
+  if (!cpu.flags) return undefined;
+  return cpu.flags.has('avx512_vnni') || cpu.flags.has('avx_vnni');
+}
+
+/**
+ * A warning when a model of these integer types gives wrong answers on this CPU (an x86 CPU
+ * without VNNI running full-range uint8 x int8), or when that cannot be told (an x86 CPU whose
+ * flags are unknown); undefined when the model is exact here. The model is written all the same:
+ * it is meant for the target's CPUs, which need not be this one.
+ */
+export function targetWarning(t: IntegerTypes, cpu: CpuDescription): string | undefined {
+  if (t.kernel === 'U8U8' || t.reduceRange) return undefined;
+  if (cpu.arch !== 'x64' && cpu.arch !== 'ia32') return undefined;
+  const vnni = hasVnni(cpu);
+  const here = cpu.model ? `this CPU (${cpu.model})` : 'this CPU';
+  if (vnni === true) return undefined;
+  if (vnni === undefined) return `target ${t.target} writes full-range ${t.kernel} kernels, exact only on x86 CPUs with VNNI; ${here} does not say whether it has VNNI. Use --target portable for a model right on every CPU`;
+  return `target ${t.target} model is WRONG on ${here}: it has no VNNI, so onnxruntime's ${t.kernel} kernels saturate their int16 pair sums here. Use --target portable for a model right on every CPU`;
+}
