@@ -299,5 +299,9 @@ describe('grouped convolutions', () => {
       expect(maxAbsDiff(last(a), last(ref.y!)) / maxAbs(last(a))).toBeLessThan(0.05);
     }
   });
-});
 
+  it('dynamic with asymmetric weights leaves a depthwise Conv float, saying why (ConvInteger takes one zero point)', async () => {
+    const { report } = await quantizeModel(depthwiseModel(), { mode: 'dynamic', symmetric: false });
+    expect(report.nodes[0]).toMatchObject({ node: 'dw', status: 'float', reason: expect.stringMatching(/grouped Conv needs per-channel weights, and ConvInteger takes one weight zero point/) });
+  });
+});
