@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chooseIntegerTypes, targetWarning } from './target.js';
+import { quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
+import { readTensor } from '../formats/onnx/tensor.js';
+import { chooseIntegerTypes, INT16_MAX, targetWarning } from './target.js';
 
 describe('chooseIntegerTypes', () => {
   it.each([
@@ -35,5 +38,36 @@ describe('targetWarning', () => {
     expect(targetWarning(vnni, { arch: 'x64', flags: new Set(['avx2', 'avx_vnni']) })).toBeUndefined();
     expect(targetWarning(vnni, { arch: 'arm64' })).toBeUndefined();
     expect(targetWarning(portable, avx2)).toBeUndefined();
+  });
+});
+
+describe('7-bit weights (reduceRange)', () => {
+  it('every int8 code is within [-64, 64], so any uint8 activation pair sums within int16 (seeded property)', () => {
+    const names = { codes: 'w', scale: 's', zeroPoint: 'z' };
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(fc.float({ min: -1e4, max: 1e4, noNaN: true }), { minLength: 36, maxLength: 36 }),
+        (rows, cols, symmetric, perChannel, pool) => {
+          const values = Float32Array.from({ length: rows * cols }, (_, i) => pool[i % pool.length]!);
+          const q = quantizeForDequantizeLinear(names, values, [rows, cols], 'int8', symmetric, perChannel ? { kind: 'per-axis', axis: 1 } : { kind: 'per-tensor' }, true);
+          const codes = readTensor(q.codes).values as Int8Array;
+          const worst = Math.max(...Array.from(codes, Math.abs));
+          expect(worst).toBeLessThanOrEqual(64);
+          expect(255 * worst * 2).toBeLessThanOrEqual(INT16_MAX);
+          // Dequantized within half a step of the weights (in range: no clipping).
+          const scale = readTensor(q.scale).values as Float32Array;
+          const zp = readTensor(q.zeroPoint).values as Int8Array;
+          values.forEach((v, i) => {
+            const p = perChannel ? i % cols : 0;
+            expect(Math.abs((codes[i]! - zp[p]!) * scale[p]! - v)).toBeLessThanOrEqual(scale[p]! * 0.5001 + 1e-30);
+          });
+        },
+      ),
+      { seed: 20261207, numRuns: 300 },
+    );
   });
 });

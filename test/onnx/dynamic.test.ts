@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import type { ModelProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { computeQParams, quantize } from '../../src/core/quantize.js';
@@ -292,6 +293,33 @@ describe('integer models that are right on every CPU (target portable)', () => {
     const p = await ortAndReference(portable.model, feeds, runOrt);
     expect(p.relError).toBeLessThan(ROUNDING);
     expect(rel(p.ort.y!, float)).toBeLessThan(0.03);
+  });
+
+  it('on random shapes and data, onnxruntime gives the exact integer reference for portable models, U8U8 and 7-bit (seeded property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 80 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        fc.constantFrom(undefined, 'int8' as const),
+        fc.double({ min: 0.01, max: 100, noNaN: true }),
+        async (m, k, n, seed, dtype, scale) => {
+          const w = randomWeights(k * n, seed).map((v) => Math.fround(v * scale));
+          const g = makeGraph({
+            nodes: [makeNode('MatMul', ['x', 'W'], ['y'], { name: 'mm' })],
+            inputs: [makeValueInfo('x', 'float32', [m, k])],
+            outputs: [makeValueInfo('y', 'float32', [m, n])],
+            initializers: [makeTensor('W', 'float32', [k, n], w)],
+          });
+          const { model: q } = await quantizeModel(makeModel(g, { '': 17 }), { mode: 'dynamic', ...(dtype && { dtype }) });
+          const x = randomWeights(m * k, seed + 1).map((v) => Math.fround(v * 3 + 1));
+          const { relError } = await ortAndReference(q, { x: { dims: [m, k], data: x } }, runOrt);
+          expect(relError).toBeLessThan(ROUNDING);
+        },
+      ),
+      { seed: 7071, numRuns: 15 },
+    );
   });
 
   it('int8 weights with reduceRange false cannot be portable: refused with the reason', async () => {
