@@ -95,13 +95,6 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
     import('../../onnx/quantize-model.js'),
   ]);
   const model = loadModel(input);
-  // Refused options (int8 weights that cannot be portable) are a usage error, before any calibration runs.
-  const { parseQuantizeOptions } = await import('../../onnx/quantize-options.js');
-  try {
-    parseQuantizeOptions(options);
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message.replace(/^invalid ONNX quantization options: /, '') : String(e));
-  }
   // Static mode runs the model (onnxruntime-node) on the calibration data, or on generated inputs, said loudly.
   const cal = o.mode === 'static' ? calibrationHooks(model, o.calibration) : undefined;
   if (cal?.generated) io.stderr.write(warningLine("no --calibration DIR given: calibrating on inputs generated from the model's input specs, not real data"));
