@@ -2,7 +2,7 @@ import type { ModelProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { createObserver } from '../../src/core/observers/builtin-observers.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
-import { makeTensor, readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
+import { makeTensor, readFloat32, readTensor, tensorDims } from '../../src/formats/onnx/tensor.js';
 import { createOrtRunner } from '../../src/node/ort-runner.js';
 import { calibrate } from '../../src/onnx/calibrate.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
@@ -176,12 +176,18 @@ describe('static quantization (QOperator)', () => {
     await expectExactAndClose(m, q, { x: { dims: [1, 3, 8, 8], data: batches[0]!.x!.values as Float32Array } }, 0.03);
   });
 
-  it('MatMul chain with per-tensor weights: QLinearMatMul reads the previous quantized tensor where no float reader needs it', async () => {
+  it('MatMul chain, per-tensor or per-column weights: QLinearMatMul reads the previous quantized tensor where no float reader needs it', async () => {
     const m = matmulChainModel();
     const batches = floatBatches('x', [2, 32], 3, 60);
     const { model: q } = await quantizeModel(m, { mode: 'static', format: 'qoperator', perChannel: false }, { runModel, calibrationData: () => batches });
     expect(ops(q)).toEqual(['QuantizeLinear', 'QLinearMatMul', 'DequantizeLinear', 'Relu', 'QuantizeLinear', 'QLinearMatMul', 'DequantizeLinear']);
     await expectExactAndClose(m, q, { x: { dims: [2, 32], data: batches[0]!.x!.values as Float32Array } }, 0.05);
+    // Per column (the default): QLinearMatMul reads [N] weight scales and zero points.
+    const pc = await quantizeModel(m, { mode: 'static', format: 'qoperator' }, { runModel, calibrationData: () => batches });
+    expect(ops(pc.model)).toEqual(ops(q));
+    expect(pc.report.warnings).toEqual([]);
+    expect(tensorDims(init(pc.model, pc.model.graph!.node[5]!.input[4]!))).toEqual([8]);
+    await expectExactAndClose(m, pc.model, { x: { dims: [2, 32], data: batches[0]!.x!.values as Float32Array } }, 0.05);
   });
 });
 
