@@ -58,8 +58,9 @@ export const INT16_MAX = 32767;
  *   pairwise int16 sum of int8 activations stays within 128 · 127 · 2 = 32512.
  *
  * So: `portable` writes U8U8 (symmetric uint8 weights), or 7-bit int8 weights when int8 is asked
- * for; `x86-vnni` writes U8S8 with full-range int8 weights (fastest on VNNI); `arm64` writes int8
- * weights, and int8 activations in static mode (S8S8, what ARM runs fastest). Weights are symmetric
+ * for; `x86-vnni` writes U8S8 with full-range int8 weights (ONNX Runtime's own default, exact with
+ * VNNI); `arm64` writes int8 weights, and int8 activations in static mode (S8S8, ONNX Runtime's
+ * recommendation for ARM). Weights are symmetric
  * unless asked otherwise (uint8: zero point 128 in every channel). An explicit int8 with
  * reduceRange false under `portable` cannot be right on every CPU and is refused.
  */
@@ -108,7 +109,7 @@ export function chooseIntegerTypes(r: IntegerRequest): IntegerTypes {
     reason:
       kernel === 'U8U8'
         ? 'uint8 weights (U8U8): exact on every CPU'
-        : `${kernel} with full-range int8 weights: exact and fastest on ${where}; WRONG on x86 CPUs without VNNI, whose int16 pair sums saturate (255 * 127 * 2 > 32767)`,
+        : `${kernel} with full-range int8 weights: exact on ${where}; WRONG on x86 CPUs without VNNI, whose int16 pair sums saturate (255 * 127 * 2 > 32767)`,
   };
 }
 

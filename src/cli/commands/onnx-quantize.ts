@@ -164,7 +164,7 @@ nodes) stay in float and are listed with the reason.
 Integer models (--mode dynamic, static) are right on every CPU by default (--target portable):
 uint8 activations x uint8 weights, which onnxruntime sums exactly everywhere. uint8 x int8
 kernels pair products in a saturating int16 on x86 CPUs without VNNI; --target x86-vnni or arm64
-writes those (faster there) and warns when this CPU is not one of them.
+writes those (ONNX Runtime's own defaults) and warns when this CPU is not one of them.
 
 Examples:
   quantkit onnx quantize model.onnx -o model.int8.onnx --per-channel
