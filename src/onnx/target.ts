@@ -83,7 +83,7 @@ export function chooseIntegerTypes(r: IntegerRequest): IntegerTypes {
         weightSymmetric: r.symmetric ?? true,
         reduceRange: true,
         kernel: activations === 'int8' ? 'S8S8' : 'U8S8',
-        reason: 'int8 weights reduced to 7 bits (|w| <= 64): an x86 CPU without VNNI pairs products in int16, and 255 * 64 * 2 = 32640 fits, so every CPU gives the exact sums',
+        reason: 'int8 weights reduced to 7 bits (|w| <= 64): x86 CPUs without VNNI add products in pairs in int16, and 255 * 64 * 2 = 32640 fits, so every CPU gives the exact sums',
       };
     }
     return {
@@ -93,7 +93,7 @@ export function chooseIntegerTypes(r: IntegerRequest): IntegerTypes {
       weightSymmetric: r.symmetric ?? true,
       reduceRange: r.reduceRange ?? false,
       kernel: 'U8U8',
-      reason: 'uint8 activations x uint8 weights (U8U8): onnxruntime multiplies them in 16-bit lanes into int32 on every CPU, exact with all 8 bits of the weights (uint8 x int8 would saturate on x86 CPUs without VNNI)',
+      reason: 'onnxruntime multiplies uint8 x uint8 in 16-bit lanes into int32 on every CPU: exact, with all 8 bits of the weights (uint8 x int8 would saturate on x86 CPUs without VNNI)',
     };
   }
   const weights = r.dtype ?? 'int8';
@@ -108,8 +108,8 @@ export function chooseIntegerTypes(r: IntegerRequest): IntegerTypes {
     kernel,
     reason:
       kernel === 'U8U8'
-        ? 'uint8 weights (U8U8): exact on every CPU'
-        : `${kernel} with full-range int8 weights: exact on ${where}; WRONG on x86 CPUs without VNNI, whose int16 pair sums saturate (255 * 127 * 2 > 32767)`,
+        ? 'uint8 x uint8 is exact on every CPU'
+        : `full-range int8 weights: exact on ${where}; WRONG on x86 CPUs without VNNI, whose int16 pair sums saturate (255 * 127 * 2 > 32767)`,
   };
 }
 
