@@ -9,7 +9,7 @@ import { mlpModel, randomWeights } from './models.js';
 import { maxAbs, maxAbsDiff } from './quantized-models.js';
 import { runOrt } from './run-ort.js';
 import { cli } from './onnx-cli.js';
-import { ortAndReference, ROUNDING } from './integer-reference.js';
+import { ortAndReference, ROUNDING } from './reference-graph.js';
 import { readCpuFeatures } from '../../src/node/cpu-features.js';
 import { hasVnni } from '../../src/onnx/target.js';
 

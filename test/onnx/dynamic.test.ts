@@ -11,7 +11,8 @@ import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { mlpModel, randomWeights } from './models.js';
 import { convReluModel, ifModel, maxAbs, maxAbsDiff } from './quantized-models.js';
 import { runOrt } from './run-ort.js';
-import { avx2PairSaturated, dynamicQuantizeLinear, evaluateReference, maxPairSum, ortAndReference, refFloat, ROUNDING } from './integer-reference.js';
+import { avx2PairSaturated, dynamicQuantizeLinear, maxPairSum } from './integer-reference.js';
+import { evaluateReference, ortAndReference, refFloat, ROUNDING } from './reference-graph.js';
 
 function init(m: ModelProto, name: string) {
   const t = m.graph!.initializer.find((i) => i.name === name);

@@ -11,7 +11,7 @@ import type { StaticQuantizeReport } from '../../src/onnx/static.js';
 import { mlpModel, randomWeights } from './models.js';
 import { convReluModel, floatBatches, ifModel, matmulChainModel, maxAbs, maxAbsDiff } from './quantized-models.js';
 import { runOrt } from './run-ort.js';
-import { evaluateReference, ortAndReference, refFloat, ROUNDING } from './integer-reference.js';
+import { evaluateReference, ortAndReference, refFloat, ROUNDING } from './reference-graph.js';
 
 const runModel = createOrtRunner();
 const ops = (m: ModelProto) => m.graph!.node.map((n) => n.opType);
