@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isBlockSize } from '../onnx/quantize-options.js';
+import { isBlockSize, QUANTIZE_TARGETS } from '../onnx/quantize-options.js';
 
 /**
  * Flags the `onnx` subcommands share, checked as usage errors (exit 2) before any model is read:
@@ -20,6 +20,8 @@ export const onnxFlags = {
     .refine((l) => l.length > 0, { error: '--op-types expects a comma-separated list such as MatMul,Gemm,Conv' })
     .optional(),
   exclude: z.array(z.string()).optional(),
+  /** --target portable | x86-vnni | arm64: the CPUs an integer model must be right on. */
+  target: z.enum(QUANTIZE_TARGETS, { error: (i) => `--target expects ${QUANTIZE_TARGETS.join(' | ')}, got '${String(i.input)}'` }).optional(),
 };
 
 /** A warning on stderr, prefixed as every quantkit diagnostic line is. */

@@ -8,6 +8,7 @@ export { SafetensorsFileReader } from './safetensors-file.js';
 export { dequantizeSafetensorsFile, fakeQuantizeSafetensorsFile, quantizeSafetensorsFile, selectTensors } from './safetensors-quantize.js';
 export { inspectSafetensorsFile } from './inspect-safetensors-file.js';
 export { loadModel, saveModel } from './onnx-file.js';
+export { readCpuFeatures } from './cpu-features.js';
 export { createOrtRunner } from './ort-runner.js';
 export { readCalibrationDir, calibrationHooks } from './calibration-data.js';
 export { compareModelFiles, measureLatency } from './onnx-compare-runner.js';

@@ -4,11 +4,12 @@ import type { Granularity } from '../core/layout.js';
 import { floatAttribute, intAttribute } from '../formats/onnx/attributes.js';
 import { makeNode } from '../formats/onnx/builders.js';
 import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
-import { makeTensor, readFloat32, tensorDims } from '../formats/onnx/tensor.js';
+import { makeTensor, readFloat32, readTensor, tensorDims } from '../formats/onnx/tensor.js';
 import type { DequantizeLinearWeight } from './dequantize-linear-weight.js';
 import { quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
 import type { ConstantSource, GraphIndex, NameGenerator } from './graph.js';
 import { resolveConstant } from './graph.js';
+import { isGroupedConv } from './weight-scheme.js';
 
 /** ONNX TensorProto.DataType FLOAT, the Cast target. */
 const FLOAT = 1;
@@ -50,6 +51,23 @@ export interface WeightRule {
   readonly dtype: 'int8' | 'uint8';
   readonly symmetric: boolean;
   readonly perChannel: boolean;
+  /** 7-bit weights (see reducedRangeParams). */
+  readonly reduceRange: boolean;
+}
+
+/**
+ * A per-channel Conv weight as ConvInteger and the scale Mul read it: the zero point (equal in
+ * every channel, the weights being symmetric) as one scalar, the scale [M] as [1, M, 1, ...].
+ */
+function convIntegerWeight(q: DequantizeLinearWeight, rank: number): DequantizeLinearWeight {
+  const zp = readTensor(q.zeroPoint).values as Int8Array | Uint8Array;
+  const scale = readFloat32(q.scale);
+  return {
+    codes: q.codes,
+    zeroPoint: makeTensor(q.zeroPoint.name, onnxDtypeOf(q.zeroPoint.dataType) as 'int8' | 'uint8', [], zp.slice(0, 1)),
+    scale: makeTensor(q.scale.name, 'float32', [1, scale.length, ...new Array<number>(rank - 2).fill(1)], Float32Array.from(scale)),
+    attributes: {},
+  };
 }
 
 function transpose2d(v: Float32Array, rows: number, cols: number): Float32Array {
@@ -66,8 +84,11 @@ function transpose2d(v: Float32Array, rows: number, cols: number): Float32Array 
  * where A_q, A_scale, A_zp come from DynamicQuantizeLinear (uint8, one per activation tensor) and
  * W_q is the weight quantized once (a weight shared by several nodes is quantized for the first and
  * reused through `cache`). MatMul weights may be per column (W_scale [N] broadcasts
- * along Y's last axis); ConvInteger takes per-tensor weights only (onnxruntime's kernel), so Conv
- * is per tensor whatever the option. Gemm needs transA = 0: transB is folded by transposing the
+ * along Y's last axis). ConvInteger takes one weight zero point, but the scale is applied after
+ * it: symmetric Conv weights are per output channel (one zero point, 0 or 128, shared by every
+ * channel; W_scale [1, M, 1, ...] broadcasts over NCHW), asymmetric ones per tensor. A grouped or
+ * depthwise Conv is always per channel (per tensor collapses it), so with asymmetric weights it
+ * stays float with the reason. Gemm needs transA = 0: transB is folded by transposing the
  * weight, alpha into W_scale, beta into a constant C. A Conv bias [M] becomes [1, M, 1, ...] so it
  * broadcasts over NCHW output.
  */
@@ -113,19 +134,23 @@ export function lowerDynamic(
       bias = { name: c, beta };
     }
   } else if (op === 'Conv') {
-    perChannel = false;
     if (dims.length < 3) return { ok: false, reason: `Conv weight '${wName}' has rank ${dims.length}: expected [M, C/group, k...]` };
+    const grouped = isGroupedConv(node);
+    if (grouped && !rule.symmetric) {
+      return { ok: false, reason: 'a grouped Conv needs per-channel weights, and ConvInteger takes one weight zero point: asymmetric weights cannot be per channel (use symmetric weights)' };
+    }
+    perChannel = rule.symmetric && (rule.perChannel || grouped);
     const b = node.input[2];
     if (b) bias = { name: b, beta: 1 };
   } else {
     return { ok: false, reason: `${op} has no integer form in dynamic mode (MatMul, Gemm, Conv)` };
   }
 
-  const granularity: Granularity = perChannel ? { kind: 'per-axis', axis: dims.length - 1 } : { kind: 'per-tensor' };
+  const granularity: Granularity = perChannel ? { kind: 'per-axis', axis: op === 'Conv' ? 0 : dims.length - 1 } : { kind: 'per-tensor' };
   // One quantized copy per weight and layout, in the weight's own scope so every reader sees it.
   let byName = cache.get(source.scope);
   if (!byName) cache.set(source.scope, (byName = new Map()));
-  const key = `${wName}|${transposed}|${granularity.kind}`;
+  const key = `${wName}|${transposed}|${JSON.stringify(granularity)}`;
   let q = byName.get(key);
   const weightInitializers: TensorProto[] = [];
   if (!q) {
@@ -138,7 +163,9 @@ export function lowerDynamic(
         rule.dtype,
         rule.symmetric,
         granularity,
+        rule.reduceRange,
       );
+      if (op === 'Conv' && perChannel) q = convIntegerWeight(q, dims.length);
     } catch (e) {
       // A weight that cannot be quantized (NaN in it) leaves this node float, as weight-only does, instead of failing the model.
       if (isQuantError(e)) return { ok: false, reason: `weight '${wName}': ${e.message}` };

@@ -45,7 +45,7 @@ function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; r
   }
   // DynamicQuantizeLinear is opset 11: older models are raised to 11 where no op changes meaning, or refused naming the ops that would.
   const upgrade = ctx.opset < 11 ? upgradeOpset(model, 11) : undefined;
-  const rule = { dtype: options.dtype, symmetric: isSymmetric(options), perChannel: options.perChannel };
+  const rule = { dtype: options.dtype, symmetric: isSymmetric(options), perChannel: options.perChannel, reduceRange: options.reduceRange };
   const root = indexGraph(model.graph!);
   const names = new NameGenerator(root);
   const ir = Number(model.irVersion);
@@ -133,8 +133,11 @@ function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; r
   applyEdits(model, edits);
   const warnings: string[] = [];
   if (upgrade) warnings.unshift(describeOpsetUpgrade(upgrade, 'DynamicQuantizeLinear needs opset 11'));
-  if (options.perChannel && reports.some((r) => r.status === 'quantized' && r.opType === 'Conv')) {
-    warnings.push('ConvInteger takes per-tensor weights only (onnxruntime), so Conv weights are per tensor despite perChannel');
+  if (options.perChannel && reports.some((r) => r.status === 'quantized' && r.opType === 'Conv' && r.granularity === 'per-tensor')) {
+    warnings.push('ConvInteger takes one weight zero point, so asymmetric Conv weights are per tensor despite perChannel (symmetric weights are per channel)');
   }
-  return { model, report: { mode: 'dynamic', dtype: options.dtype, nodes: reports, weightBytesBefore: before, weightBytesAfter: after, warnings, ...(upgrade && { opsetUpgrade: upgrade }) } };
+  return {
+    model,
+    report: { mode: 'dynamic', dtype: options.dtype, nodes: reports, weightBytesBefore: before, weightBytesAfter: after, warnings, ...(options.integer && { integer: options.integer }), ...(upgrade && { opsetUpgrade: upgrade }) },
+  };
 }

@@ -4,6 +4,8 @@ export * from '../formats/onnx/model.js';
 export { readTensor, readFloat32, makeTensor } from '../formats/onnx/tensor.js';
 export { quantizeModel } from './quantize-model.js';
 export * from './quantize-options.js';
+export { chooseIntegerTypes, describeIntegerTypes, hasVnni, targetWarning } from './target.js';
+export type { CpuDescription, IntegerTypes } from './target.js';
 export type * from './quantize-report.js';
 export type * from './run-model.js';
 export { compareModels } from './compare-models.js';

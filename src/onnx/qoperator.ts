@@ -1,5 +1,6 @@
 import type { NodeProto, TensorProto } from 'onnx-buf';
 import { roundHalfEven } from '../core/round.js';
+import { intAttribute } from '../formats/onnx/attributes.js';
 import { makeNode } from '../formats/onnx/builders.js';
 import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
 import { makeTensor, readFloat32, tensorDims } from '../formats/onnx/tensor.js';
@@ -27,7 +28,9 @@ const f32 = Math.fround;
  *   QLinearMatMul(x_q, x_scale, x_zp, w_q, w_scale, w_zp, y_scale, y_zp) → y_q
  *   QLinearConv(x_q, x_scale, x_zp, w_q, w_scale, w_zp, y_scale, y_zp [, B]) → y_q
  *
- * with B = round(bias / (x_scale · w_scale[m])) as int32 and zero point 0 (the spec's bias). The
+ * with B = round(bias / (x_scale · w_scale[m])) as int32 and zero point 0 (the spec's bias).
+ * Weights may be per channel: per output channel for QLinearConv, per column ([N]) for a 2-D
+ * QLinearMatMul weight. The
  * weight must be the output of a DequantizeLinear of initializers (the weight pass writes those),
  * and a Conv bias a float constant; otherwise the node stays in QDQ form and the reason is given.
  */
@@ -42,7 +45,11 @@ export function fuseQOperator(root: GraphIndex, node: NodeProto, acts: ReadonlyM
   const [codes, scale, zp] = [dq.input[0], dq.input[1], dq.input[2]].map((n) => (n ? root.initializers.get(n) : undefined));
   if (!codes || !scale || !zp) return { ok: false, reason: 'its weight DequantizeLinear does not read initializers' };
   const wScale = readFloat32(scale);
-  if (op === 'MatMul' && wScale.length !== 1) return { ok: false, reason: 'QLinearMatMul is written with per-tensor weights here (use QDQ for per-channel MatMul)' };
+  // QLinearMatMul takes per-column weights ([N] scale and zero point) for a 2-D weight only.
+  const wDims = tensorDims(codes);
+  if (op === 'MatMul' && wScale.length !== 1 && (wDims.length !== 2 || wScale.length !== wDims[1] || intAttribute(dq, 'axis', 1) !== 1)) {
+    return { ok: false, reason: 'QLinearMatMul takes per-column weights of a 2-D weight only' };
+  }
   if (onnxDtypeOf(codes.dataType) !== 'int8' && onnxDtypeOf(codes.dataType) !== 'uint8') return { ok: false, reason: 'QLinear ops take 8-bit weights' };
   const inputs = [x.quantized, x.scale, x.zeroPoint, codes.name, scale.name, zp.name, y.scale, y.zeroPoint];
   const initializers: TensorProto[] = [];

@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import { QuantError } from '../core/errors.js';
+import type { IntegerTypes } from './target.js';
+import { chooseIntegerTypes, QUANTIZE_TARGETS } from './target.js';
+
+export { QUANTIZE_TARGETS } from './target.js';
+export type { QuantizeTarget } from './target.js';
 
 export const QUANTIZE_MODES = ['weight-only', 'dynamic', 'static'] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
@@ -21,39 +26,70 @@ export function isBlockSize(b: number): boolean {
 
 const names = (what: string) => z.array(z.string({ error: `expected ${what} (a string)` }), { error: `expected a list of ${what}s` });
 
+/** Per-channel weights unless asked otherwise, per mode: weight-only keeps per tensor (its historical default). */
+const PER_CHANNEL_DEFAULT: Readonly<Record<QuantizeMode, boolean>> = { 'weight-only': false, dynamic: true, static: true };
+
 /**
  * Options of quantizeModel, validated once (quantizeModel parses them; everything inside trusts
- * the parsed form). Defaults: mode weight-only, dtype int8, per-tensor, block size 32 (4-bit),
- * symmetric for signed dtypes and asymmetric for unsigned (as ONNX Runtime's weight defaults),
- * minmax observer, QDQ format, MatMulNBits for 4-bit MatMul, biases kept in float.
+ * the parsed form). Defaults: mode weight-only, block size 32 (4-bit), minmax observer, QDQ
+ * format, MatMulNBits for 4-bit MatMul, biases kept in float, target portable.
+ * - dtype: weight-only int8; dynamic and static: chosen by the target (chooseIntegerTypes), so
+ *   the model's integer sums are exact on every CPU of the target.
+ * - perChannel: per mode (weight-only per tensor; dynamic and static per channel).
+ * - symmetric: weight-only symmetric for signed dtypes, asymmetric for unsigned (as ONNX
+ *   Runtime's weight defaults); dynamic and static symmetric weights (chooseIntegerTypes).
+ * - reduceRange: 7-bit weights; chosen by the target unless given.
+ * The parsed form carries `integer` (the integer types and why) for dynamic and static modes.
  */
-export const quantizeOptionsSchema = z.strictObject({
-  mode: z.enum(QUANTIZE_MODES, { error: `expected mode ${QUANTIZE_MODES.join(' | ')}` }).default('weight-only'),
-  dtype: z.enum(WEIGHT_DTYPES, { error: `expected dtype ${WEIGHT_DTYPES.join(' | ')}` }).default('int8'),
-  perChannel: z.boolean({ error: 'expected true or false' }).default(false),
-  // One check, one message: separate int/min/refine checks each reported the same failure.
-  blockSize: z
-    .number({ error: BLOCK_SIZE_EXPECTED })
-    .refine(isBlockSize, { error: (i) => `${BLOCK_SIZE_EXPECTED}, got ${String(i.input)}` })
-    .default(32),
-  symmetric: z.boolean({ error: 'expected true or false' }).optional(),
-  observer: z.enum(OBSERVER_NAMES, { error: `expected observer ${OBSERVER_NAMES.join(' | ')}` }).default('minmax'),
-  /** Op types to quantize; undefined: the mode's default set. */
-  opTypes: names('op type').optional(),
-  /** Node names left in float. */
-  exclude: names('node name').default([]),
-  format: z.enum(QUANTIZED_FORMATS, { error: `expected format ${QUANTIZED_FORMATS.join(' | ')}` }).default('qdq'),
-  int4Form: z.enum(INT4_FORMS, { error: `expected int4 form ${INT4_FORMS.join(' | ')}` }).default('matmulnbits'),
-  /** Quantize biases too (int32 with scale = input scale · weight scale where the mode knows the input scale). */
-  quantizeBias: z.boolean({ error: 'expected true or false' }).default(false),
-});
+export const quantizeOptionsSchema = z
+  .strictObject({
+    mode: z.enum(QUANTIZE_MODES, { error: `expected mode ${QUANTIZE_MODES.join(' | ')}` }).default('weight-only'),
+    dtype: z.enum(WEIGHT_DTYPES, { error: `expected dtype ${WEIGHT_DTYPES.join(' | ')}` }).optional(),
+    perChannel: z.boolean({ error: 'expected true or false' }).optional(),
+    // One check, one message: separate int/min/refine checks each reported the same failure.
+    blockSize: z
+      .number({ error: BLOCK_SIZE_EXPECTED })
+      .refine(isBlockSize, { error: (i) => `${BLOCK_SIZE_EXPECTED}, got ${String(i.input)}` })
+      .default(32),
+    symmetric: z.boolean({ error: 'expected true or false' }).optional(),
+    observer: z.enum(OBSERVER_NAMES, { error: `expected observer ${OBSERVER_NAMES.join(' | ')}` }).default('minmax'),
+    /** Op types to quantize; undefined: the mode's default set. */
+    opTypes: names('op type').optional(),
+    /** Node names left in float. */
+    exclude: names('node name').default([]),
+    format: z.enum(QUANTIZED_FORMATS, { error: `expected format ${QUANTIZED_FORMATS.join(' | ')}` }).default('qdq'),
+    int4Form: z.enum(INT4_FORMS, { error: `expected int4 form ${INT4_FORMS.join(' | ')}` }).default('matmulnbits'),
+    /** Quantize biases too (int32 with scale = input scale · weight scale where the mode knows the input scale). */
+    quantizeBias: z.boolean({ error: 'expected true or false' }).default(false),
+    /** The CPUs an integer model must be right on (dynamic and static modes). */
+    target: z.enum(QUANTIZE_TARGETS, { error: `expected target ${QUANTIZE_TARGETS.join(' | ')}` }).default('portable'),
+    /** 7-bit weights (ONNX Runtime's reduce_range); dynamic and static modes. */
+    reduceRange: z.boolean({ error: 'expected true or false' }).optional(),
+  })
+  .transform((o) => {
+    const perChannel = o.perChannel ?? PER_CHANNEL_DEFAULT[o.mode];
+    if (o.mode === 'weight-only') {
+      return { ...o, dtype: o.dtype ?? 'int8', perChannel, reduceRange: o.reduceRange ?? false, integer: undefined as IntegerTypes | undefined };
+    }
+    // 4-bit dtypes are refused by the modes themselves, with the reason; the target does not apply to them.
+    if (o.dtype === 'int4' || o.dtype === 'uint4') return { ...o, dtype: o.dtype, perChannel, reduceRange: o.reduceRange ?? false, integer: undefined as IntegerTypes | undefined };
+    const integer = chooseIntegerTypes({ target: o.target, mode: o.mode, dtype: o.dtype, symmetric: o.symmetric, reduceRange: o.reduceRange });
+    return { ...o, dtype: integer.weights as WeightDtype, symmetric: integer.weightSymmetric, perChannel, reduceRange: integer.reduceRange, integer: integer as IntegerTypes | undefined };
+  });
 
 export type QuantizeOptionsInput = z.input<typeof quantizeOptionsSchema>;
 export type QuantizeOptions = z.output<typeof quantizeOptionsSchema>;
 
 /** Parses options, or throws INVALID_CONFIG naming every bad field ("dtype: expected dtype int8 | …"). */
 export function parseQuantizeOptions(input: unknown): QuantizeOptions {
-  const r = quantizeOptionsSchema.safeParse(input ?? {});
+  let r;
+  try {
+    r = quantizeOptionsSchema.safeParse(input ?? {});
+  } catch (e) {
+    // chooseIntegerTypes refuses a combination no CPU-independent model has, with the reason.
+    if (e instanceof QuantError) throw new QuantError('INVALID_CONFIG', `invalid ONNX quantization options: ${e.message}`, { cause: e });
+    throw e;
+  }
   if (!r.success) {
     const detail = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'options'}: ${i.message}`).join('; ');
     throw new QuantError('INVALID_CONFIG', `invalid ONNX quantization options: ${detail}`, { cause: r.error });

@@ -1,3 +1,5 @@
+import type { IntegerTypes } from './target.js';
+
 /** What happened to one node. */
 export type NodeReport =
   | {
@@ -24,6 +26,8 @@ export interface QuantizeReport {
   readonly weightBytesAfter: number;
   /** Things the user should know (generated calibration data, an opset raised, ...). */
   readonly warnings: readonly string[];
+  /** Dynamic and static modes: the integer types written, for which CPUs, and why. */
+  readonly integer?: IntegerTypes;
 }
 
 /** A node's label in reports: its name, or op type and first output for unnamed nodes. */

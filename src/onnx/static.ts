@@ -95,7 +95,8 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
   // QuantizeLinear/DequantizeLinear are opset 10: older models are raised to 11 as onnxruntime's tool does, where no op changes meaning.
   const upgrade = ctx.opset < 10 ? upgradeOpset(model, 11) : undefined;
   const opset = upgrade ? upgrade.to : ctx.opset;
-  const actDtype = options.dtype;
+  // The target chose the activation type with the weights' (chooseIntegerTypes); options.integer is set for static mode.
+  const actDtype = options.integer?.activations ?? options.dtype;
   const ir = Number(model.irVersion);
   const root = indexGraph(model.graph!);
   const exclude = new Set(options.exclude);
@@ -258,6 +259,7 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
       weightBytesBefore: weights.report.weightBytesBefore,
       weightBytesAfter: weights.report.weightBytesAfter,
       warnings: [...(upgrade ? [describeOpsetUpgrade(upgrade, 'QuantizeLinear/DequantizeLinear need opset 10')] : []), ...weights.report.warnings, ...warnings],
+      ...(options.integer && { integer: options.integer }),
       calibration,
       ...(upgrade && { opsetUpgrade: upgrade }),
     },

@@ -219,6 +219,7 @@ function quantizeSource(
           scheme.dtype,
           scheme.symmetric,
           scheme.granularity,
+          scheme.reduceRange,
         );
         add(q.codes);
         add(q.scale);

@@ -1,5 +1,6 @@
 import type { NodeProto } from 'onnx-buf';
 import type { Granularity } from '../core/layout.js';
+import { intAttribute } from '../formats/onnx/attributes.js';
 import type { WeightInputSpec } from './op-specs.js';
 import { weightAxes } from './op-specs.js';
 import type { QuantizeOptions, WeightDtype } from './quantize-options.js';
@@ -14,6 +15,8 @@ export type WeightScheme =
       readonly granularity: Granularity;
       /** '' (ai.onnx) or 'com.microsoft' for models whose opset predates the DequantizeLinear needed. */
       readonly domain: '' | 'com.microsoft';
+      /** 7-bit codes (int8 within [−64, 64], uint8 within [0, 127]): see reducedRangeParams. */
+      readonly reduceRange: boolean;
     }
   | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4'; readonly symmetric: boolean; readonly blockSize: number }
   | { readonly form: 'float'; readonly reason: string };
@@ -22,13 +25,15 @@ export type WeightScheme =
 export function schemeKey(s: WeightScheme): string {
   if (s.form === 'float') return 'float';
   if (s.form === 'matmulnbits') return `nbits:${s.dtype}:${s.symmetric}:${s.blockSize}`;
-  return `dq:${s.dtype}:${s.symmetric}:${JSON.stringify(s.granularity)}:${s.domain}`;
+  return `dq:${s.dtype}:${s.symmetric}:${JSON.stringify(s.granularity)}:${s.domain}:${s.reduceRange}`;
 }
 
 /**
  * Chooses how to write a weight of `dims` feeding input `spec` of `node`:
  * - int8/uint8: per channel along the op's channel axis (perChannel) or per tensor, through
- *   DequantizeLinear. Per-axis DequantizeLinear is opset 13 and DequantizeLinear itself opset 10;
+ *   DequantizeLinear. A grouped or depthwise convolution (group > 1) is per channel whatever
+ *   perChannel says: its groups see separate inputs and their ranges differ widely, so one scale
+ *   for all of them rounds the small groups' weights to zero (the model collapses). Per-axis DequantizeLinear is opset 13 and DequantizeLinear itself opset 10;
  *   an older model gets com.microsoft.DequantizeLinear (axis supported at any opset) rather than a
  *   silently raised opset that could change other ops' meaning.
  * - int4/uint4: per block along the reduction axis: MatMulNBits for a 2-D MatMul weight when the
@@ -44,9 +49,10 @@ export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims:
     return { form: 'float', reason: `a weight of rank ${rank} does not have the axes ${node.opType} weights have` };
   }
   if (options.dtype === 'int8' || options.dtype === 'uint8') {
-    const granularity: Granularity = options.perChannel ? { kind: 'per-axis', axis: channelAxis } : { kind: 'per-tensor' };
-    const needed = options.perChannel ? 13 : 10;
-    return { form: 'dequantize-linear', dtype: options.dtype, symmetric, granularity, domain: opset >= needed ? '' : 'com.microsoft' };
+    const perChannel = options.perChannel || isGroupedConv(node);
+    const granularity: Granularity = perChannel ? { kind: 'per-axis', axis: channelAxis } : { kind: 'per-tensor' };
+    const needed = perChannel ? 13 : 10;
+    return { form: 'dequantize-linear', dtype: options.dtype, symmetric, granularity, domain: opset >= needed ? '' : 'com.microsoft', reduceRange: options.reduceRange };
   }
   const dtype = options.dtype;
   if (node.opType === 'MatMul' && rank === 2 && options.int4Form === 'matmulnbits') {
@@ -55,5 +61,10 @@ export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims:
   if (opset < 21) {
     return { form: 'float', reason: `4-bit ${node.opType} weights need blocked DequantizeLinear (opset 21), the model is opset ${opset}` };
   }
-  return { form: 'dequantize-linear', dtype, symmetric, granularity: { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize }, domain: '' };
+  return { form: 'dequantize-linear', dtype, symmetric, granularity: { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize }, domain: '', reduceRange: false };
+}
+
+/** A Conv or ConvTranspose with group > 1 (depthwise included): per-tensor weights collapse it. */
+export function isGroupedConv(node: NodeProto): boolean {
+  return (node.opType === 'Conv' || node.opType === 'ConvTranspose') && intAttribute(node, 'group', 1) > 1;
 }

@@ -9,6 +9,9 @@ import { mlpModel, randomWeights } from './models.js';
 import { maxAbs, maxAbsDiff } from './quantized-models.js';
 import { runOrt } from './run-ort.js';
 import { cli } from './onnx-cli.js';
+import { ortAndReference, ROUNDING } from './reference-graph.js';
+import { readCpuFeatures } from '../../src/node/cpu-features.js';
+import { hasVnni } from '../../src/onnx/target.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -25,11 +28,13 @@ function setup(opset = 17) {
   return { dir, input, out: join(dir, 'q.onnx'), model };
 }
 
-/** The float model and the written one give close outputs in onnxruntime-node. */
+/** The written model runs in onnxruntime-node as its exact integer reference does, and that is close to the float model. */
 async function expectRunsClose(model: ReturnType<typeof mlpModel>, out: string, bound: number) {
   const feeds = { x: { dims: [1, 64], data: randomWeights(64, 99) } };
-  const [a, b] = [await runOrt(model, feeds), await runOrt(loadModel(out), feeds)];
-  expect(maxAbsDiff(a.y!, b.y!) / maxAbs(a.y!)).toBeLessThan(bound);
+  const { ref, relError } = await ortAndReference(loadModel(out), feeds, runOrt);
+  expect(relError).toBeLessThan(ROUNDING);
+  const a = await runOrt(model, feeds);
+  expect(maxAbsDiff(a.y!, ref.y!) / maxAbs(a.y!)).toBeLessThan(bound);
 }
 
 describe('quantkit onnx quantize --mode dynamic | static', () => {
@@ -37,8 +42,9 @@ describe('quantkit onnx quantize --mode dynamic | static', () => {
     const { input, out, model } = setup();
     const r = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'dynamic', '--per-channel']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/dynamic int8, 2 of 2 nodes quantized/);
-    expect(r.stdout).toMatch(/2 x MatMulInteger int8 per-channel/);
+    expect(r.stdout).toMatch(/dynamic uint8, 2 of 2 nodes quantized/);
+    expect(r.stdout).toMatch(/2 x MatMulInteger uint8 per-channel/);
+    expect(r.stdout).toMatch(/^target portable: U8U8 \(uint8 activations, uint8 symmetric weights\): .*exact/m);
     expect(loadModel(out).graph!.node.filter((n) => n.opType === 'DynamicQuantizeLinear')).toHaveLength(2);
     await expectRunsClose(model, out, 0.05);
   });
@@ -67,5 +73,36 @@ describe('quantkit onnx quantize --mode dynamic | static', () => {
     expect(r.stderr).toMatch(/^quantkit: warning: OPSET RAISED: ai.onnx opset 9 -> 11 \(--mode dynamic needs it, as onnxruntime's quantizer does\); .*no node needed rewriting/m);
     expect(Number(loadModel(out).opsetImport.find((o) => o.domain === '')!.version)).toBe(11);
     await expectRunsClose(model, out, 0.05);
+  });
+
+  it('--target x86-vnni writes full-range int8 and warns exactly when this CPU has no VNNI; --dtype int8 --reduce-range stays portable; contradictions are usage errors', async () => {
+    const { input, out } = setup();
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'dynamic', '--target', 'x86-vnni', '--per-tensor']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/2 x MatMulInteger int8 per-tensor/);
+    expect(r.stdout).toMatch(/target x86-vnni: U8S8 .*WRONG on x86 CPUs without VNNI/);
+    const cpu = readCpuFeatures();
+    if (hasVnni(cpu) === false) expect(r.stderr).toMatch(/warning: target x86-vnni model is WRONG on this CPU/);
+    else expect(r.stderr).not.toMatch(/WRONG on this CPU/);
+
+    const r7 = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'dynamic', '--dtype', 'int8', '--reduce-range']);
+    expect(r7.code, r7.stderr).toBe(0);
+    expect(r7.stdout).toMatch(/target portable: U8S8 \(uint8 activations, int8 7-bit symmetric weights\)/);
+    expect(r7.stderr).not.toMatch(/WRONG/);
+
+    for (const [args, message] of [
+      [['--target', 'avx2'], /--target <cpu>' argument 'avx2' is invalid. Allowed choices are portable, x86-vnni, arm64/],
+      [['--per-channel', '--per-tensor'], /--per-channel and --per-tensor contradict each other/],
+      [['--dtype', 'int8', '--target', 'portable'], null],
+    ] as const) {
+      const bad = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'dynamic', ...args]);
+      if (message) {
+        expect(bad.code).toBe(2);
+        expect(bad.stderr).toMatch(message);
+      } else expect(bad.code, bad.stderr).toBe(0);
+    }
+    const weightOnly = await cli(['onnx', 'quantize', input, '-o', out, '--target', 'arm64']);
+    expect(weightOnly.code).toBe(2);
+    expect(weightOnly.stderr).toMatch(/--target applies to --mode dynamic and static/);
   });
 });

@@ -1,7 +1,8 @@
 import { statSync } from 'node:fs';
 import { Option } from 'commander';
 import { z } from 'zod';
-import { INT4_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
+import { INT4_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
+import { describeIntegerTypes } from '../../onnx/target.js';
 import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
 import type { OpsetUpgrade } from '../../onnx/opset-upgrade.js';
 import type { QuantizeReport } from '../../onnx/quantize-report.js';
@@ -18,8 +19,10 @@ import { createProgress } from '../progress.js';
 const Options = z.object({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
   mode: z.enum(QUANTIZE_MODES),
-  dtype: z.enum(WEIGHT_DTYPES),
+  dtype: z.enum(WEIGHT_DTYPES).optional(),
   perChannel: z.boolean().optional(),
+  target: onnxFlags.target,
+  reduceRange: z.boolean().optional(),
   blockSize: onnxFlags.blockSize,
   symmetric: z.boolean().optional(),
   observer: z.enum(OBSERVER_NAMES).optional(),
@@ -48,6 +51,7 @@ function summary(report: QuantizeReport, input: string, output: string, inBytes:
     forms.set(key, (forms.get(key) ?? 0) + 1);
   }
   for (const [k, v] of forms) lines.push(`  ${v} x ${k}`);
+  if (report.integer) lines.push(describeIntegerTypes(report.integer));
   if (float.length) {
     lines.push(`left in float (${float.length}):`);
     for (const n of float) lines.push(`  ${n.node} [${n.opType}]: ${n.reason}`);
@@ -64,12 +68,17 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const o = r.data;
   checkOutputPaths({ inputs: [input], outputs: [{ path: o.output, format: 'onnx', flag: '-o' }], force: o.force });
   if (o.calibration !== undefined && o.mode !== 'static') throw new UsageError(`--calibration applies to --mode static, got --mode ${o.mode}`);
-  if (o.blockSize !== undefined && (o.dtype === 'int8' || o.dtype === 'uint8')) throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4), got --dtype ${o.dtype}`);
+  if (o.blockSize !== undefined && o.dtype !== 'int4' && o.dtype !== 'uint4') throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4), got --dtype ${o.dtype ?? (o.mode === 'weight-only' ? 'int8' : `chosen by --target for --mode ${o.mode}`)}`);
   // MatMulInteger, ConvInteger and QLinear ops take 8-bit inputs: only weight-only writes 4 bits.
   if (o.mode !== 'weight-only' && (o.dtype === 'int4' || o.dtype === 'uint4')) throw new UsageError(`--mode ${o.mode} quantizes to int8 or uint8, got --dtype ${o.dtype} (4-bit weights: --mode weight-only)`);
+  // Weight-only models run DequantizeLinear and float kernels: no integer kernel for a target to choose.
+  if (o.mode === 'weight-only' && o.target !== undefined) throw new UsageError(`--target applies to --mode dynamic and static (integer kernels), got --mode ${o.mode}`);
+  if (o.mode === 'weight-only' && o.reduceRange) throw new UsageError(`--reduce-range applies to --mode dynamic and static (integer kernels), got --mode ${o.mode}`);
   const options: QuantizeOptionsInput = {
     mode: o.mode,
-    dtype: o.dtype,
+    ...(o.dtype !== undefined && { dtype: o.dtype }),
+    ...(o.target !== undefined && { target: o.target }),
+    ...(o.reduceRange !== undefined && { reduceRange: o.reduceRange }),
     ...(o.perChannel !== undefined && { perChannel: o.perChannel }),
     ...(o.blockSize !== undefined && { blockSize: o.blockSize }),
     ...(o.symmetric !== undefined && { symmetric: o.symmetric }),
@@ -107,6 +116,12 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
     calibrating?.stop();
     progress.stop();
   }
+  // A model for other CPUs is written as asked, but said loudly when it is wrong on this one.
+  if (result.report.integer) {
+    const [{ readCpuFeatures }, { targetWarning }] = await Promise.all([import('../../node/cpu-features.js'), import('../../onnx/target.js')]);
+    const w = targetWarning(result.report.integer, readCpuFeatures());
+    if (w) io.stderr.write(warningLine(w));
+  }
   // Raising the opset rewrites nodes: said on stderr too, whatever the output format.
   const upgrade = (result.report as { opsetUpgrade?: OpsetUpgrade }).opsetUpgrade;
   if (upgrade) io.stderr.write(warningLine(describeOpsetUpgrade(upgrade, `--mode ${o.mode} needs it`)));
@@ -127,8 +142,11 @@ export const onnxQuantizeCommand: CliCommand = {
       .argument('<model>', 'input .onnx (external data files are read from its directory)')
       .requiredOption('-o, --output <path>', 'output .onnx (written atomically)')
       .addOption(new Option('--mode <mode>', 'what is quantized').choices(QUANTIZE_MODES).default('weight-only'))
-      .addOption(new Option('--dtype <dtype>', 'weight type').choices(WEIGHT_DTYPES).default('int8'))
-      .option('--per-channel', 'one scale per output channel (int8/uint8; 4-bit is always per block)')
+      .addOption(new Option('--dtype <dtype>', 'weight type (default: int8 for weight-only; chosen by --target for dynamic and static)').choices(WEIGHT_DTYPES))
+      .addOption(new Option('--target <cpu>', 'dynamic/static: the CPUs the integer model must be right on (default portable: every CPU)').choices(QUANTIZE_TARGETS))
+      .option('--reduce-range', 'dynamic/static: 7-bit weights, exact on x86 CPUs without VNNI (the default for int8 weights under --target portable)')
+      .option('--per-channel', 'one scale per output channel (int8/uint8; default for dynamic and static; 4-bit is always per block)')
+      .option('--per-tensor', 'one scale per weight tensor (grouped and depthwise Conv stay per channel)')
       .option('--block-size <n>', '4-bit block size along the reduction axis: a power of two >= 16 (default 32)')
       .option('--symmetric', 'symmetric ranges (zero point 0; default for int8/int4)')
       .option('--asymmetric', 'asymmetric ranges (default for uint8/uint4)')
@@ -155,14 +173,22 @@ export const onnxQuantizeCommand: CliCommand = {
 Ops that cannot be quantized (weights computed at run time, unsupported types or opsets, excluded
 nodes) stay in float and are listed with the reason.
 
+Integer models (--mode dynamic, static) are right on every CPU by default (--target portable):
+uint8 activations x uint8 weights, which onnxruntime sums exactly everywhere. uint8 x int8
+kernels pair products in a saturating int16 on x86 CPUs without VNNI; --target x86-vnni or arm64
+writes those (ONNX Runtime's own defaults) and warns when this CPU is not one of them.
+
 Examples:
   quantkit onnx quantize model.onnx -o model.int8.onnx --per-channel
   quantkit onnx quantize model.onnx -o model.q4.onnx --dtype int4 --block-size 32
+  quantkit onnx quantize model.onnx -o model.static.onnx --mode static --calibration cal/
   quantkit onnx quantize model.onnx -o model.auto.onnx --auto --max-error 0.01 --inputs inputs/`,
       )
       .action(async (input: string, raw: Record<string, unknown>) => {
         if (raw.symmetric && raw.asymmetric) throw new UsageError('--symmetric and --asymmetric contradict each other');
-        const { asymmetric, ...rest } = raw;
+        if (raw.perChannel && raw.perTensor) throw new UsageError('--per-channel and --per-tensor contradict each other');
+        const { asymmetric, perTensor, ...rest } = raw;
+        if (perTensor) rest.perChannel = false;
         if (raw.auto) return (await import('./onnx-auto-quantize.js')).runAutoQuantize(input, asymmetric ? { ...rest, symmetric: false } : rest, io);
         if (raw.maxError !== undefined || raw.inputs !== undefined) throw new UsageError('--max-error and --inputs apply to --auto');
         if (METRIC_FLAG_KEYS.some((k) => raw[k] !== undefined)) throw new UsageError('--metric, --blank, --labels and --metric-output apply to --auto');
