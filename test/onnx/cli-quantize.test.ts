@@ -29,11 +29,11 @@ describe('quantkit onnx quantize', () => {
     const { input, out } = setup();
     const r = await cli(['onnx', 'quantize', input, '-o', out, '--per-channel', '--exclude', 'gemm']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/weight-only int8, 1 of 2 nodes quantized/);
-    expect(r.stdout).toMatch(/1 x DequantizeLinear int8 per-channel/);
+    expect(r.stdout).toMatch(/weight-only int8, 1 node quantized, 1 left in float \(listed below\)/);
+    expect(r.stdout).toMatch(/1 x Cast\+Mul int8 per-channel/);
     expect(r.stdout).toMatch(/gemm \[Gemm\]: excluded by name/);
     const q = loadModel(out);
-    expect(q.graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'MatMul', 'Add', 'Relu', 'Gemm']);
+    expect(q.graph!.node.map((n) => n.opType)).toEqual(['Cast', 'Mul', 'MatMul', 'Add', 'Relu', 'Gemm']);
   });
 
   it('passes 4-bit options through and prints the report as JSON', async () => {

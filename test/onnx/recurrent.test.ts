@@ -126,3 +126,144 @@ describe('weight-only LSTM, GRU and RNN', () => {
     expect(chosen.nodes).toMatchObject([{ node: 'cell', status: 'quantized', tensors: ['W', 'R'] }]);
   });
 });
+
+/** Round half to even, as onnxruntime's quantization (and ONNX QuantizeLinear) rounds. */
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** uint8 quantization of a whole matrix as DynamicQuantizeLSTM does it: range including 0, 255 steps. */
+function quantizeActivation(a: Float64Array | Float32Array): { q: Int32Array; scale: number; zp: number } {
+  let lo = 0;
+  let hi = 0;
+  for (const v of a) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  const scale = Math.fround((hi - lo) / 255);
+  if (scale === 0) return { q: new Int32Array(a.length), scale: 0, zp: 0 };
+  const zp = Math.min(255, Math.max(0, roundEven(-lo / scale)));
+  const q = new Int32Array(a.length);
+  for (let i = 0; i < a.length; i++) q[i] = Math.min(255, Math.max(0, roundEven(a[i]! / scale) + zp));
+  return { q, scale, zp };
+}
+
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/**
+ * A reference of DynamicQuantizeLSTM (forward, gates i, o, f, c): X over all steps is quantized to
+ * uint8 as one matrix, each step's hidden state one batch row at a time, the integer products summed exactly, and
+ * scaled by activation scale × weight scale per gate unit; the cell math in float32 as the kernel's.
+ */
+function referenceDynamicLstm(x: Float32Array, w: { q: Int32Array; zp: number; scale: Float32Array }, r: { q: Int32Array; zp: number; scale: Float32Array }, b: Float32Array): Float64Array {
+  const G = 4 * HIDDEN;
+  const gemm = (a: Float64Array | Float32Array, rows: number, k: number, wt: typeof w): Float64Array => {
+    const qa = quantizeActivation(a);
+    const out = new Float64Array(rows * G);
+    for (let m = 0; m < rows; m++) {
+      for (let n = 0; n < G; n++) {
+        let acc = 0;
+        // Weights stored [K, 4H] (transposed), as the op takes them.
+        for (let j = 0; j < k; j++) acc += (qa.q[m * k + j]! - qa.zp) * (wt.q[j * G + n]! - wt.zp);
+        out[m * G + n] = Math.fround(acc * Math.fround(qa.scale * wt.scale[n]!));
+      }
+    }
+    return out;
+  };
+  const xw = gemm(x, SEQ * BATCH, INPUT, w);
+  const y = new Float64Array(SEQ * BATCH * HIDDEN);
+  let h = new Float64Array(BATCH * HIDDEN);
+  const c = new Float64Array(BATCH * HIDDEN);
+  for (let t = 0; t < SEQ; t++) {
+    // The state is quantized one batch row at a time (its own range per sequence).
+    const hr = new Float64Array(BATCH * G);
+    for (let bi = 0; bi < BATCH; bi++) hr.set(gemm(h.subarray(bi * HIDDEN, (bi + 1) * HIDDEN), 1, HIDDEN, r), bi * G);
+    const next = new Float64Array(BATCH * HIDDEN);
+    for (let bi = 0; bi < BATCH; bi++) {
+      for (let u = 0; u < HIDDEN; u++) {
+        const f32 = Math.fround;
+        const pre = (gate: number) => f32(f32(xw[(t * BATCH + bi) * G + gate * HIDDEN + u]! + hr[bi * G + gate * HIDDEN + u]!) + f32(b[gate * HIDDEN + u]! + b[G + gate * HIDDEN + u]!));
+        const i = f32(sigmoid(pre(0)));
+        const o = f32(sigmoid(pre(1)));
+        const f = f32(sigmoid(pre(2)));
+        const g = f32(Math.tanh(pre(3)));
+        c[bi * HIDDEN + u] = f32(f32(f * c[bi * HIDDEN + u]!) + f32(i * g));
+        next[bi * HIDDEN + u] = f32(o * f32(Math.tanh(c[bi * HIDDEN + u]!)));
+      }
+    }
+    h = next;
+    y.set(h, t * BATCH * HIDDEN);
+  }
+  return y;
+}
+
+describe('dynamic LSTM as com.microsoft DynamicQuantizeLSTM', () => {
+  it('stores W and R transposed with per-gate-unit scales, and computes what an exact integer reference computes', async () => {
+    const m = cellModel('LSTM', 1);
+    // uint8 weights (one zero point, 128): onnxruntime's U8U8 kernels are exact on every x86 and ARM CPU.
+    const { model: q, report } = await quantizeModel(m, { mode: 'dynamic', dtype: 'uint8', symmetric: true, perChannel: true });
+    expect(report.nodes).toEqual([
+      { node: 'cell', opType: 'LSTM', status: 'quantized', tensors: ['W', 'R'], dtype: 'uint8', granularity: 'per-channel', axis: 1, form: 'com.microsoft.DynamicQuantizeLSTM' },
+    ]);
+    const node = q.graph!.node[0]!;
+    expect(node).toMatchObject({ opType: 'DynamicQuantizeLSTM', domain: 'com.microsoft' });
+    expect(q.graph!.node.some((n) => n.opType === 'DynamicQuantizeLinear')).toBe(false);
+    expect(q.graph!.initializer.some((t) => t.name === 'W' || t.name === 'R')).toBe(false);
+    const wq = readTensor(initializer(q, node.input[1]!));
+    expect(wq.dims).toEqual([1, INPUT, 4 * HIDDEN]);
+    expect(readTensor(initializer(q, node.input[2]!)).dims).toEqual([1, HIDDEN, 4 * HIDDEN]);
+    expect(readTensor(initializer(q, node.input[8]!)).dims).toEqual([1, 4 * HIDDEN]);
+    const weight = (codes: number, scale: number, zp: number) => {
+      const z = readTensor(initializer(q, node.input[zp]!)).values as Uint8Array;
+      expect(new Set(z)).toEqual(new Set([128]));
+      return { q: Int32Array.from(readTensor(initializer(q, node.input[codes]!)).values as Uint8Array), zp: 128, scale: readFloat32(initializer(q, node.input[scale]!)) };
+    };
+    const w = weight(1, 8, 9);
+    const r = weight(2, 10, 11);
+    // The codes dequantize to the float weights within half a step (checks the transposition).
+    const W = readFloat32(initializer(m, 'W'));
+    for (let g = 0; g < 4 * HIDDEN; g++) for (let j = 0; j < INPUT; j++) expect(Math.abs((w.q[j * 4 * HIDDEN + g]! - 128) * w.scale[g]! - W[g * INPUT + j]!)).toBeLessThanOrEqual(w.scale[g]! / 2 + 1e-7);
+
+    const ref = referenceDynamicLstm(X.X.data, w, r, readFloat32(initializer(m, 'B')));
+    const got = (await runOrt(q, X)).Y!;
+    const float = (await runOrt(m, X)).Y!;
+    // Tolerance derived from the reference: the kernel's sigmoid/tanh approximations and float32
+    // sums may put one activation a code away from the reference's (x / scale at a tie), which moves
+    // a pre-activation by at most scale_x · max|W| (scale_h · max|R| for the state) and the output by
+    // no more (the gates are 1-Lipschitz). Far below the quantization error itself.
+    let hi = 0;
+    for (const v of X.X.data) hi = Math.max(hi, Math.abs(v));
+    const maxW = Math.max(...Array.from(W, Math.abs));
+    const maxR = Math.max(...Array.from(readFloat32(initializer(m, 'R')), Math.abs));
+    const tol = ((2 * hi) / 255) * maxW + (2 / 255) * maxR + 1e-6;
+    const refDiffs = Array.from(got, (v, i) => Math.abs(v - ref[i]!)).sort((p, q) => p - q);
+    const floatDiffs = Array.from(got, (v, i) => Math.abs(v - float[i]!)).sort((p, q) => p - q);
+    expect(refDiffs.at(-1)).toBeLessThanOrEqual(tol);
+    // Such a code flip changes one batch row from its step on; without one (the usual case) the
+    // reference agrees to float32 rounding, so most outputs are that close, while float differs
+    // from the integer path by far more: the test tells the integer path from a float one.
+    const median = (a: number[]) => a[a.length >> 1]!;
+    expect(median(refDiffs)).toBeLessThanOrEqual(1e-5);
+    expect(median(floatDiffs)).toBeGreaterThan(1e-4);
+  });
+
+  it('GRU and RNN stay float in dynamic mode with the reason; int8 asymmetric LSTM weights too', async () => {
+    for (const op of ['GRU', 'RNN'] as const) {
+      const { report } = await quantizeModel(cellModel(op, 1), { mode: 'dynamic' });
+      expect(report.nodes).toEqual([{ node: 'cell', opType: op, status: 'float', reason: `${op} has no dynamic integer op in onnxruntime (DynamicQuantizeLSTM is for LSTM only): --mode weight-only quantizes its weights` }]);
+    }
+    const { report } = await quantizeModel(cellModel('LSTM', 1), { mode: 'dynamic', dtype: 'int8', symmetric: false });
+    expect(report.nodes[0]).toMatchObject({ status: 'float', reason: expect.stringMatching(/zero point 0 only/) });
+  });
+
+  it('bidirectional, per tensor (one scale per direction): runs, close to float', async () => {
+    const m = cellModel('LSTM', 2);
+    const { model: q, report } = await quantizeModel(m, { mode: 'dynamic', dtype: 'uint8' });
+    expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-tensor', form: 'com.microsoft.DynamicQuantizeLSTM' });
+    expect(readTensor(initializer(q, q.graph!.node[0]!.input[8]!)).dims).toEqual([2]);
+    const got = (await runOrt(q, X)).Y!;
+    const float = (await runOrt(m, X)).Y!;
+    expect(maxAbsDiff(got, float)).toBeLessThan(0.1);
+  });
+});
