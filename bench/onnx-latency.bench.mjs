@@ -39,6 +39,8 @@ const MODELS = [
 const VARIANTS = [
   { label: 'weight-only int8 per-channel', options: { mode: 'weight-only', dtype: 'int8', perChannel: true } },
   { label: 'dynamic int8', options: { mode: 'dynamic', dtype: 'int8' } },
+  // ConvInteger has no fused or NCHWc kernel in onnxruntime: dynamic without Conv shows what MatMul/LSTM cost alone.
+  { label: 'dynamic int8, Conv left float', options: { mode: 'dynamic', dtype: 'int8', opTypes: ['MatMul', 'Gemm', 'LSTM'] } },
 ];
 
 function cpuLine() {
