@@ -38,6 +38,10 @@ const MODELS = [
 ].filter((m) => !only || only.includes(m.id));
 const VARIANTS = [
   { label: 'weight-only int8 per-channel', options: { mode: 'weight-only', dtype: 'int8', perChannel: true } },
+  // The QDQ form onnxruntime cannot fold: what the Cast+Mul default saves.
+  { label: 'weight-only int8, DequantizeLinear', options: { mode: 'weight-only', dtype: 'int8', perChannel: true, int8Form: 'dequantize-linear' } },
+  // 8-bit MatMulNBits on MatMul weights (int8 activations per block inside the kernel), Cast+Mul elsewhere.
+  { label: 'weight-only int8, MatMulNBits', options: { mode: 'weight-only', dtype: 'int8', perChannel: true, int8Form: 'matmulnbits' } },
   { label: 'dynamic int8', options: { mode: 'dynamic', dtype: 'int8' } },
   // ConvInteger has no fused or NCHWc kernel in onnxruntime: dynamic without Conv shows what MatMul/LSTM cost alone.
   { label: 'dynamic int8, Conv left float', options: { mode: 'dynamic', dtype: 'int8', opTypes: ['MatMul', 'Gemm', 'LSTM'] } },

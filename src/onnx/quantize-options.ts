@@ -14,11 +14,14 @@ export const INT4_FORMS = ['matmulnbits', 'dequantize-linear'] as const;
 /**
  * How 8-bit weights are written in weight-only mode: 'cast-mul' (Cast of the codes, Sub of the zero
  * point, Mul by the scale: onnxruntime folds it into a float constant when the session loads, so the
- * op keeps its float kernel, weight prepacking and fusions) or 'dequantize-linear' (the QDQ form other
+ * op keeps its float kernel, weight prepacking and fusions), 'dequantize-linear' (the QDQ form other
  * runtimes fuse; onnxruntime's CPU provider runs it every inference, or fuses a MatMul into an
- * int8-activation MatMulNBits).
+ * int8-activation MatMulNBits), or 'matmulnbits' (2-D MatMul weights as 8-bit com.microsoft
+ * MatMulNBits per block of blockSize, accuracy level 4: faster than float and 8-bit in memory too,
+ * but activations are quantized to int8 per block, so it is not weight-only arithmetic; other ops
+ * get Cast+Mul).
  */
-export const INT8_FORMS = ['cast-mul', 'dequantize-linear'] as const;
+export const INT8_FORMS = ['cast-mul', 'dequantize-linear', 'matmulnbits'] as const;
 
 const BLOCK_SIZE_EXPECTED = 'expected an integer >= 16 and a power of two';
 

@@ -45,9 +45,11 @@ interface NodeOutcome {
 
 type Int8Form = QuantizeModeContext['options']['int8Form'];
 
-/** True when an 8-bit weight of this scheme is written as Cast+Mul (per tensor or per axis; 4-bit and blocked stay DequantizeLinear). */
+const q8 = (s: QuantScheme): boolean => s.dtype === 'int8' || s.dtype === 'uint8';
+
+/** True when an 8-bit weight of this scheme is written as Cast+Mul (per tensor or per axis; 4-bit and blocked stay DequantizeLinear; with int8Form 'matmulnbits', what is not a 2-D MatMul weight). */
 function writesCastMul(s: QuantScheme, int8Form: Int8Form): boolean {
-  return int8Form === 'cast-mul' && s.form === 'dequantize-linear' && (s.dtype === 'int8' || s.dtype === 'uint8') && s.granularity.kind !== 'per-block';
+  return int8Form !== 'dequantize-linear' && s.form === 'dequantize-linear' && (s.dtype === 'int8' || s.dtype === 'uint8') && s.granularity.kind !== 'per-block';
 }
 
 /**
@@ -118,7 +120,10 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
         }
         const isBias = w.input === spec.bias;
         const biasOptions = isBias && (options.dtype === 'int4' || options.dtype === 'uint4') ? { ...options, dtype: options.dtype === 'int4' ? ('int8' as const) : ('uint8' as const) } : options;
-        const scheme = chooseWeightScheme(node, w, tensorDims(source.tensor), biasOptions, ctx.opset);
+        let scheme = chooseWeightScheme(node, w, tensorDims(source.tensor), biasOptions, ctx.opset);
+        if (options.int8Form === 'matmulnbits' && scheme.form === 'dequantize-linear' && (scheme.dtype === 'int8' || scheme.dtype === 'uint8') && node.opType === 'MatMul' && !isBias && tensorDims(source.tensor).length === 2) {
+          scheme = { form: 'matmulnbits', dtype: scheme.dtype, symmetric: scheme.symmetric, blockSize: options.blockSize };
+        }
         if (scheme.form === 'float') {
           outcome.floatReasons.push(`weight '${name}': ${scheme.reason}`);
           continue;
@@ -257,7 +262,7 @@ function quantizeSource(
       } else {
         const [k, n] = dims as [number, number];
         const q = quantizeForMatMulNBits(
-          { b: names.next(`${base}_Q4`), scales: names.next(`${base}_scales`), zeroPoints: names.next(`${base}_zero_points`) },
+          { b: names.next(`${base}_Q${q8(scheme) ? 8 : 4}`), scales: names.next(`${base}_scales`), zeroPoints: names.next(`${base}_zero_points`) },
           values,
           k,
           n,
@@ -272,7 +277,7 @@ function quantizeSource(
         for (const u of uses) {
           const a = u.node.input[0] ?? '';
           const nb = makeNode('MatMulNBits', [a, q.b.name, q.scales.name, ...(q.zeroPoints ? [q.zeroPoints.name] : [])], [...u.node.output], {
-            name: names.next(`${u.node.name || 'MatMul'}_Q4`),
+            name: names.next(`${u.node.name || 'MatMul'}_Q${q8(scheme) ? 8 : 4}`),
             domain: 'com.microsoft',
             attributes: q.attributes,
           });

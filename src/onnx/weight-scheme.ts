@@ -15,7 +15,7 @@ export type WeightScheme =
       /** '' (ai.onnx) or 'com.microsoft' for models whose opset predates the DequantizeLinear needed. */
       readonly domain: '' | 'com.microsoft';
     }
-  | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4'; readonly symmetric: boolean; readonly blockSize: number }
+  | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4' | 'int8' | 'uint8'; readonly symmetric: boolean; readonly blockSize: number }
   | { readonly form: 'float'; readonly reason: string };
 
 /** A key equal for two weights exactly when they are quantized the same way (so a shared weight is quantized once). */

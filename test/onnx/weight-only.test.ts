@@ -227,6 +227,51 @@ describe('weight-only int8 as Cast+Mul (the default form)', () => {
   });
 });
 
+describe('weight-only int8 as 8-bit MatMulNBits (on request)', () => {
+  it('writes MatMul weights as MatMulNBits bits 8 (accuracy level 4), Gemm as Cast+Mul; onnxruntime stays within the bound of int8 activations', async () => {
+    const m = mlpModel(64, 48, 16);
+    const { model: q, report } = await quantizeModel(m, { int8Form: 'matmulnbits', blockSize: 16 });
+    expect(report.nodes.map((n) => n.status === 'quantized' && `${n.form} ${n.granularity}`)).toEqual(['com.microsoft.MatMulNBits per-block', 'Cast+Mul per-tensor']);
+    const nb = nodeOf(q, 'MatMulNBits')[0]!;
+    expect(Object.fromEntries(nb.attribute.map((a) => [a.name, Number(a.i)]))).toEqual({ K: 64, N: 48, bits: 8, block_size: 16, accuracy_level: 4 });
+    // Decoded independently: B [N, K/16, 16] unsigned codes, symmetric int8 shifted by 128 (the default zero point, so none stored).
+    expect(nb.input).toHaveLength(3);
+    const b = readTensor(init(q, nb.input[1]!));
+    expect(b.dims).toEqual([48, 4, 16]);
+    const codes = b.values as Uint8Array;
+    const scales = readFloat32(init(q, nb.input[2]!));
+    const W1 = readFloat32(init(m, 'W1'));
+    const wq = new Float32Array(64 * 48);
+    for (let n = 0; n < 48; n++) {
+      for (let k = 0; k < 64; k++) {
+        const s = scales[n * 4 + (k >> 4)]!;
+        wq[k * 48 + n] = (codes[n * 64 + k]! - 128) * s;
+        expect(Math.abs(wq[k * 48 + n]! - W1[k * 48 + n]!)).toBeLessThanOrEqual(s / 2 + 1e-7);
+      }
+    }
+    // The MatMul alone, against x · Wq in float64: accuracy level 4 quantizes x to int8 symmetric per
+    // block (scale max|x|/127 of the block, at most that of the row), so each element of x moves by at
+    // most half a row step: |y - x·Wq| <= (max|x| / 254) · Σ_k |Wq[k, n]|, on any CPU (no saturation:
+    // |x code| <= 127).
+    const only = makeModel(makeGraph({ nodes: [nb], inputs: [makeValueInfo('x', 'float32', [2, 64])], outputs: [makeValueInfo('h0', 'float32', [2, 48])], initializers: q.graph!.initializer.filter((t) => nb.input.includes(t.name)) }), { '': 17, 'com.microsoft': 1 });
+    const x = randomWeights(128, 21);
+    const y = (await runOrt(only, { x: { dims: [2, 64], data: x } })).h0!;
+    for (let r = 0; r < 2; r++) {
+      const row = x.subarray(r * 64, (r + 1) * 64);
+      const step = maxAbs(row) / 127;
+      for (let n = 0; n < 48; n++) {
+        let exact = 0;
+        let col = 0;
+        for (let k = 0; k < 64; k++) {
+          exact += row[k]! * wq[k * 48 + n]!;
+          col += Math.abs(wq[k * 48 + n]!);
+        }
+        expect(Math.abs(y[r * 48 + n]! - exact)).toBeLessThanOrEqual((step / 2) * col + 1e-5 * (1 + Math.abs(exact)));
+      }
+    }
+  });
+});
+
 describe('weight sources and selection', () => {
   it('quantizes a Constant-node weight in place of the Constant node', async () => {
     const g = makeGraph({

@@ -62,7 +62,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;
   if (o.calibration !== undefined && o.mode !== 'static') throw new UsageError(`--calibration applies to --mode static, got --mode ${o.mode}`);
-  if (o.blockSize !== undefined && (o.dtype === 'int8' || o.dtype === 'uint8')) throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4), got --dtype ${o.dtype}`);
+  if (o.blockSize !== undefined && (o.dtype === 'int8' || o.dtype === 'uint8') && o.int8Form !== 'matmulnbits') throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4) and --int8-form matmulnbits, got --dtype ${o.dtype}`);
   // MatMulInteger, ConvInteger and QLinear ops take 8-bit inputs: only weight-only writes 4 bits.
   if (o.mode !== 'weight-only' && (o.dtype === 'int4' || o.dtype === 'uint4')) throw new UsageError(`--mode ${o.mode} quantizes to int8 or uint8, got --dtype ${o.dtype} (4-bit weights: --mode weight-only)`);
   const options: QuantizeOptionsInput = {
@@ -134,7 +134,7 @@ export const onnxQuantizeCommand: CliCommand = {
       .option('--exclude <node...>', 'node names to leave in float')
       .addOption(new Option('--format <format>', 'quantized graph form where both exist').choices(QUANTIZED_FORMATS))
       .addOption(new Option('--int4-form <form>', '4-bit MatMul as com.microsoft MatMulNBits (fastest in onnxruntime) or opset-21 DequantizeLinear').choices(INT4_FORMS))
-      .addOption(new Option('--int8-form <form>', 'weight-only 8-bit weights as Cast+Mul (onnxruntime folds it at load: float speed) or DequantizeLinear (QDQ, for runtimes that fuse it)').choices(INT8_FORMS))
+      .addOption(new Option('--int8-form <form>', 'weight-only 8-bit weights as Cast+Mul (onnxruntime folds it at load: float speed), DequantizeLinear (QDQ, for runtimes that fuse it) or MatMulNBits for MatMul (faster than float, int8 activations per block)').choices(INT8_FORMS))
       .option('--quantize-bias', 'quantize biases too (default: biases stay float)')
       .option('--external-data', 'write initializers of 1 KiB or more to OUTPUT.data (needed above 2 GB)')
       .option('--json', 'print the report as JSON')
