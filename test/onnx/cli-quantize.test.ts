@@ -41,7 +41,10 @@ describe('quantkit onnx quantize', () => {
     const r = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'uint4', '--block-size', '16', '--asymmetric', '--op-types', 'MatMul', '--json', '--external-data']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { files: string[]; report: { nodes: { form: string; blockSize: number; dtype: string }[] } };
-    expect(j.report.nodes).toEqual([expect.objectContaining({ form: 'com.microsoft.MatMulNBits', blockSize: 16, dtype: 'uint4' })]);
+    expect(j.report.nodes).toEqual([
+      expect.objectContaining({ form: 'com.microsoft.MatMulNBits', blockSize: 16, dtype: 'uint4' }),
+      expect.objectContaining({ node: 'gemm', status: 'float', reason: expect.stringMatching(/^op type Gemm was not chosen/) }),
+    ]);
     expect(j.files).toEqual([out, `${out}.data`]);
     expect(existsSync(`${out}.data`)).toBe(true);
   });
