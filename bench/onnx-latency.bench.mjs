@@ -3,8 +3,9 @@
 // optimizations, default threads): the README's real models (PaddleOCR det/cls/rec and silero VAD,
 // from devDependencies, on the committed inputs of test/fixtures/real-models) quantized as the
 // README says (weight-only int8 per channel, dynamic int8), each timed against its float model in
-// the same process. The machine is shared and its load swings, so the sessions run alternately,
-// run after run, and the ratio is of medians. Prints the CPU model and its int8 dot-product flags
+// the same process. The machine is shared and its load swings, so each quantized session and a
+// float one run alternately, run after run, and the ratio is of medians (intra-op spinning off, so
+// an idle session's threads do not steal the cores). Prints the CPU model and its int8 dot-product flags
 // (integer kernels differ between AVX2-only and VNNI CPUs). Uses the BUILT library (npm run build
 // first). `--json` prints one JSON object. `--runs N` (default 30). Asserts nothing: the goals
 // (weight-only <= 1.1x, dynamic <= 1.0x float on MatMul-heavy models) are read off the output.
@@ -73,28 +74,29 @@ for (const m of MODELS) {
   }
   const model = loadModel(m.path);
   const feeds = toOrt(await comparisonBatches(model, join(FIX, m.id)).first());
-  const sessions = [{ label: 'float', session: await ort.InferenceSession.create(encodeModel(model)) }];
+  const floatBytes = encodeModel(model);
   for (const v of VARIANTS) {
     const { model: q } = await quantizeModel(model, v.options);
-    sessions.push({ label: v.label, session: await ort.InferenceSession.create(encodeModel(q)) });
-  }
-  const times = sessions.map(() => []);
-  for (let r = 0; r < RUNS + 3; r++) {
-    // Alternating: every session sees the same load swings; the first rounds warm up.
-    for (let i = 0; i < sessions.length; i++) {
-      const t0 = performance.now();
-      const out = await sessions[i].session.run(feeds);
-      const dt = performance.now() - t0;
-      for (const t of Object.values(out)) t.dispose();
-      if (r >= 3) times[i].push(dt);
+    // One pair at a time, spinning off: idle sessions' spinning intra-op threads would steal the
+    // 2 cores from the session being timed (a sub-millisecond model then looks 10x slower).
+    const options = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+    const pair = [await ort.InferenceSession.create(floatBytes, options), await ort.InferenceSession.create(encodeModel(q), options)];
+    const times = [[], []];
+    for (let r = 0; r < RUNS + 3; r++) {
+      // Alternating: both sessions see the same load swings; the first rounds warm up.
+      for (let i = 0; i < 2; i++) {
+        const t0 = performance.now();
+        const out = await pair[i].run(feeds);
+        const dt = performance.now() - t0;
+        for (const t of Object.values(out)) t.dispose();
+        if (r >= 3) times[i].push(dt);
+      }
     }
+    for (const s of pair) await s.release();
+    const floatMs = median(times[0]);
+    const ms = median(times[1]);
+    results.push({ model: m.id, matmulHeavy: !!m.matmulHeavy, mode: v.label, floatMs: +floatMs.toFixed(3), ms: +ms.toFixed(3), ratio: +(ms / floatMs).toFixed(3) });
+    log(`${m.id.padEnd(8)} ${v.label.padEnd(36)} ${ms.toFixed(2).padStart(8)} ms vs float ${floatMs.toFixed(2).padStart(8)} ms: ${(ms / floatMs).toFixed(2)}x`);
   }
-  const floatMs = median(times[0]);
-  for (let i = 1; i < sessions.length; i++) {
-    const ms = median(times[i]);
-    results.push({ model: m.id, matmulHeavy: !!m.matmulHeavy, mode: sessions[i].label, floatMs: +floatMs.toFixed(3), ms: +ms.toFixed(3), ratio: +(ms / floatMs).toFixed(3) });
-    log(`${m.id.padEnd(8)} ${sessions[i].label.padEnd(30)} ${ms.toFixed(2).padStart(8)} ms vs float ${floatMs.toFixed(2).padStart(8)} ms: ${(ms / floatMs).toFixed(2)}x`);
-  }
-  for (const s of sessions) await s.session.release();
 }
 if (json) process.stdout.write(`${JSON.stringify({ cpu, runs: RUNS, results })}\n`);
