@@ -67,7 +67,8 @@ function summarise(times: number[], runs: number, warmup: number): Latency {
 /**
  * Latency of two models on the same feeds, their runs alternating (a, b, a, b, ...) so both see
  * the same load swings of a shared machine: a ratio of medians taken minutes apart would measure
- * the machine as much as the models. Default graph optimizations, as measureLatency.
+ * the machine as much as the models. Default graph optimizations, as measureLatency; intra-op
+ * spinning off in both sessions.
  */
 export async function measureLatencyPair(a: Uint8Array, b: Uint8Array, feeds: TensorMap, options: LatencyOptions = {}): Promise<{ reference: Latency; candidate: Latency }> {
   const warmup = options.warmup ?? 2;
@@ -77,8 +78,10 @@ export async function measureLatencyPair(a: Uint8Array, b: Uint8Array, feeds: Te
   }
   const sessions: ort.InferenceSession[] = [];
   try {
-    sessions.push(await ort.InferenceSession.create(a));
-    sessions.push(await ort.InferenceSession.create(b));
+    // Spinning off: the idle session's spinning intra-op threads would otherwise steal the cores from the one being timed.
+    const options: ort.InferenceSession.SessionOptions = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+    sessions.push(await ort.InferenceSession.create(a, options));
+    sessions.push(await ort.InferenceSession.create(b, options));
     const inputs = toOrtFeeds(feeds);
     const times: [number[], number[]] = [[], []];
     for (let i = 0; i < warmup + runs; i++) {
