@@ -1,10 +1,9 @@
 import type { GraphProto, NodeProto, TensorProto } from 'onnx-buf';
-import { isQuantError } from '../core/errors.js';
+import { QuantError, isQuantError } from '../core/errors.js';
 import { intAttribute } from '../formats/onnx/attributes.js';
 import { makeNode } from '../formats/onnx/builders.js';
 import { onnxDtypeOf } from '../formats/onnx/onnx-dtypes.js';
-import { makeTensor, readFloat32, readTensor, tensorDims } from '../formats/onnx/tensor.js';
-import { quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
+import { makeTensor, readFloat32, tensorDims } from '../formats/onnx/tensor.js';
 import type { ConstantSource, GraphIndex, NameGenerator } from './graph.js';
 import { resolveConstant } from './graph.js';
 
@@ -13,6 +12,40 @@ export interface LstmWeightRule {
   readonly dtype: 'int8' | 'uint8';
   readonly symmetric: boolean;
   readonly perChannel: boolean;
+  /** 7-bit weights (int8 within ±64, uint8 within 0..127), so uint8 × int8 pair sums fit int16 on x86 without VNNI. */
+  readonly reduceRange?: boolean;
+}
+
+const FLOAT32_EPS = 2 ** -23;
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Symmetric 8-bit codes for `rows` rows of `cols` values, one scale a row: int8 with zero point 0
+ * (|q| <= 127, or 64 reduced), uint8 with zero point 128 (1..255; reduced: 64, 0..127), scale =
+ * max|row| / half the code span, in float32, round half to even. Symmetric always: the kernel
+ * needs zero point 0 for int8 weights and reads one zero point for all channels of uint8 ones.
+ */
+function symmetricRows(values: Float32Array, rows: number, cols: number, dtype: 'int8' | 'uint8', reduceRange: boolean): { codes: Int8Array | Uint8Array; scale: Float32Array; zeroPoint: number } {
+  const [qmin, qmax, zeroPoint] = dtype === 'int8' ? (reduceRange ? [-64, 64, 0] : [-127, 127, 0]) : reduceRange ? [0, 127, 64] : [1, 255, 128];
+  const half = dtype === 'int8' ? qmax : reduceRange ? 63.5 : 127;
+  const codes = dtype === 'int8' ? new Int8Array(rows * cols) : new Uint8Array(rows * cols);
+  const scale = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let j = 0; j < cols; j++) {
+      const v = values[r * cols + j]!;
+      if (!Number.isFinite(v)) throw new QuantError('INVALID_ARGUMENT', 'the weight holds NaN or infinity');
+      m = Math.max(m, Math.abs(v));
+    }
+    const s = Math.max(Math.fround(m / half), FLOAT32_EPS);
+    scale[r] = s;
+    for (let j = 0; j < cols; j++) codes[r * cols + j] = Math.min(qmax, Math.max(qmin, roundHalfEven(Math.fround(values[r * cols + j]! / s)) + zeroPoint));
+  }
+  return { codes, scale, zeroPoint };
 }
 
 /** An LSTM lowered to com.microsoft DynamicQuantizeLSTM, or the reason it stays float. */
@@ -37,17 +70,12 @@ export type DynamicLstmLowering =
  * unit of each direction) or [dirs] per tensor (one per direction), as onnxruntime's
  * quantize_dynamic writes them. The kernel quantizes X and each step's hidden state to uint8
  * itself (range of the whole matrix, including 0) and runs an integer GEMM; the cell math stays
- * float. Its constraints, checked here: int8 weights need zero points 0 (symmetric), and uint8
- * weights per channel one zero point for all channels (the kernel reads only the first), so
- * uint8 per channel must be symmetric (zero point 128). LSTM's opset-14 `layout` = 1 has no
- * DynamicQuantizeLSTM form.
+ * float. Its constraints make the weights symmetric whatever the options say: int8 weights need
+ * zero point 0, and the kernel reads one zero point for all channels of uint8 ones (128, or 64
+ * with reduceRange). LSTM's opset-14 `layout` = 1 has no DynamicQuantizeLSTM form.
  */
 export function lowerDynamicLstm(node: NodeProto, graph: GraphIndex, ir: number, rule: LstmWeightRule, names: NameGenerator): DynamicLstmLowering {
   if (intAttribute(node, 'layout', 0) !== 0) return { ok: false, reason: 'LSTM with layout = 1 (batch first) has no DynamicQuantizeLSTM form' };
-  if (rule.dtype === 'int8' && !rule.symmetric) return { ok: false, reason: 'DynamicQuantizeLSTM takes int8 weights with zero point 0 only: use symmetric int8, or uint8' };
-  if (rule.dtype === 'uint8' && rule.perChannel && !rule.symmetric) {
-    return { ok: false, reason: 'DynamicQuantizeLSTM reads one zero point for all channels of a uint8 weight: use symmetric uint8 per channel, or per tensor' };
-  }
   const initializers: { graph: GraphProto; tensor: TensorProto }[] = [];
   const replaced: { name: string; source: ConstantSource }[] = [];
   const quantized: { codes: string; scale: string; zeroPoint: string }[] = [];
@@ -67,23 +95,22 @@ export function lowerDynamicLstm(node: NodeProto, graph: GraphIndex, ir: number,
     let q;
     try {
       // Per channel: rows of [dirs·4H, K]; per tensor: one range per direction, rows of [dirs, 4H·K].
-      const shape = rule.perChannel ? [dirs * gates, k] : [dirs, gates * k];
-      q = quantizeForDequantizeLinear({ codes: `${base}_q`, scale: `${base}_s`, zeroPoint: `${base}_z` }, values, shape, rule.dtype, rule.symmetric, { kind: 'per-axis', axis: 0 });
+      q = rule.perChannel ? symmetricRows(values, dirs * gates, k, rule.dtype, rule.reduceRange ?? false) : symmetricRows(values, dirs, gates * k, rule.dtype, rule.reduceRange ?? false);
     } catch (e) {
       if (isQuantError(e)) return { ok: false, reason: `weight '${name}': ${e.message}` };
       throw e;
     }
-    const codes = readTensor(q.codes).values as Int8Array | Uint8Array;
+    const codes = q.codes;
     const transposed = rule.dtype === 'int8' ? new Int8Array(codes.length) : new Uint8Array(codes.length);
     for (let d = 0; d < dirs; d++) {
       const off = d * gates * k;
       for (let g = 0; g < gates; g++) for (let j = 0; j < k; j++) transposed[off + j * gates + g] = codes[off + g * k + j]!;
     }
     const paramDims = rule.perChannel ? [dirs, gates] : [dirs];
-    const zp = readTensor(q.zeroPoint).values as Int8Array | Uint8Array;
+    const zp = rule.dtype === 'int8' ? new Int8Array(q.scale.length) : new Uint8Array(q.scale.length).fill(q.zeroPoint);
     const tensors = [
       makeTensor(names.next(`${base}_quantized`), rule.dtype, [dirs, k, gates], transposed),
-      makeTensor(names.next(`${base}_scale`), 'float32', paramDims, readFloat32(q.scale)),
+      makeTensor(names.next(`${base}_scale`), 'float32', paramDims, q.scale),
       makeTensor(names.next(`${base}_zero_point`), rule.dtype, paramDims, zp),
     ];
     for (const tensor of tensors) {

@@ -2,6 +2,8 @@ import type { ModelProto, TensorProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { makeTensor, readFloat32, readTensor, tensorDims } from '../../src/formats/onnx/tensor.js';
+import { lowerDynamicLstm } from '../../src/onnx/dynamic-lstm.js';
+import { indexGraph, NameGenerator } from '../../src/onnx/graph.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { randomWeights } from './models.js';
 import { runOrt } from './run-ort.js';
@@ -248,13 +250,26 @@ describe('dynamic LSTM as com.microsoft DynamicQuantizeLSTM', () => {
     expect(median(floatDiffs)).toBeGreaterThan(1e-4);
   });
 
-  it('GRU and RNN stay float in dynamic mode with the reason; int8 asymmetric LSTM weights too', async () => {
+  it('GRU and RNN stay float in dynamic mode with the reason', async () => {
     for (const op of ['GRU', 'RNN'] as const) {
       const { report } = await quantizeModel(cellModel(op, 1), { mode: 'dynamic' });
       expect(report.nodes).toEqual([{ node: 'cell', opType: op, status: 'float', reason: `${op} has no dynamic integer op in onnxruntime (DynamicQuantizeLSTM is for LSTM only): --mode weight-only quantizes its weights` }]);
     }
-    const { report } = await quantizeModel(cellModel('LSTM', 1), { mode: 'dynamic', dtype: 'int8', symmetric: false });
-    expect(report.nodes[0]).toMatchObject({ status: 'float', reason: expect.stringMatching(/zero point 0 only/) });
+  });
+
+  it('LSTM weights are symmetric whatever was asked (the kernel needs int8 zero points 0), and 7-bit with reduceRange', async () => {
+    const m = cellModel('LSTM', 1);
+    const { model: q } = await quantizeModel(m, { mode: 'dynamic', dtype: 'int8', symmetric: false, perChannel: true });
+    const node = q.graph!.node[0]!;
+    expect(readTensor(initializer(q, node.input[9]!)).values).toEqual(new Int8Array(4 * HIDDEN));
+    expect(Math.max(...Array.from(readTensor(initializer(q, node.input[1]!)).values as Int8Array, Math.abs))).toBe(127);
+    // reduceRange (the portable target's 7-bit weights): |q| <= 64, so uint8 x int8 pair sums fit int16 without VNNI.
+    const root = indexGraph(m.graph!);
+    const lowered = lowerDynamicLstm(m.graph!.node[0]!, root, 8, { dtype: 'int8', symmetric: true, perChannel: true, reduceRange: true }, new NameGenerator(root));
+    if (!lowered.ok) throw new Error(lowered.reason);
+    const codes = lowered.initializers.filter((t) => t.tensor.dataType === 3 && t.tensor.dims.length === 3).map((t) => readTensor(t.tensor).values as Int8Array);
+    expect(codes).toHaveLength(2);
+    for (const c of codes) expect(Math.max(...Array.from(c, Math.abs))).toBe(64);
   });
 
   it('bidirectional, per tensor (one scale per direction): runs, close to float', async () => {
