@@ -1,6 +1,8 @@
+import * as ort from 'onnxruntime-node';
 import type { ModelProto, TensorProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
+import { encodeModel } from '../../src/formats/onnx/model.js';
 import { makeTensor, readFloat32, readTensor, tensorDims } from '../../src/formats/onnx/tensor.js';
 import { lowerDynamicLstm } from '../../src/onnx/dynamic-lstm.js';
 import { indexGraph, NameGenerator } from '../../src/onnx/graph.js';
@@ -124,8 +126,18 @@ describe('weight-only LSTM, GRU and RNN', () => {
     const { report: nested } = await quantizeModel(makeModel(g, { '': 17 }), { opTypes: ['Conv'] });
     expect(nested.nodes).toEqual([{ node: 'cell', opType: 'LSTM', status: 'float', reason: "op type LSTM was not chosen (op types: Conv); weights 'W', 'R' stay float (inside a subgraph of branch)" }]);
     // Chosen (the default), it is quantized there, and the model still runs.
-    const { report: chosen } = await quantizeModel(makeModel(g, { '': 17 }), { perChannel: true });
+    const { model: q, report: chosen } = await quantizeModel(makeModel(g, { '': 17 }), { perChannel: true });
     expect(chosen.nodes).toMatchObject([{ node: 'cell', status: 'quantized', tensors: ['W', 'R'] }]);
+    // The Cast+Mul nodes sit in the main graph and keep the weights' names, which the branch reads from the outer scope.
+    expect(q.graph!.node.map((n) => n.opType)).toEqual(['Cast', 'Mul', 'Cast', 'Mul', 'If']);
+    const session = await ort.InferenceSession.create(encodeModel(q));
+    try {
+      const out = await session.run({ cond: new ort.Tensor('bool', new Uint8Array([1]), []), X: new ort.Tensor('float32', X.X.data, X.X.dims) });
+      const ref = await runOrt(cellModel('LSTM', 1), X);
+      expect(maxAbsDiff(out.Y!.data as Float32Array, ref.Y!)).toBeLessThan(0.05);
+    } finally {
+      await session.release();
+    }
   });
 });
 
