@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import type { ModelProto, TensorProto } from 'onnx-buf';
+import type { ModelProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
@@ -9,6 +9,7 @@ import { indexGraph, NameGenerator } from '../../src/onnx/graph.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { randomWeights } from './models.js';
 import { runOrt } from './run-ort.js';
+import { init, maxAbsDiff } from './weight-helpers.js';
 
 type Cell = 'LSTM' | 'GRU' | 'RNN';
 const GATES: Record<Cell, number> = { LSTM: 4, GRU: 3, RNN: 1 };
@@ -35,12 +36,6 @@ function cellModel(op: Cell, dirs: 1 | 2): ModelProto {
 
 const X = { X: { dims: [SEQ, BATCH, INPUT], data: randomWeights(SEQ * BATCH * INPUT, 14) } };
 
-function initializer(m: ModelProto, name: string): TensorProto {
-  const t = m.graph!.initializer.find((i) => i.name === name);
-  if (!t) throw new Error(`no initializer ${name}`);
-  return t;
-}
-
 /**
  * Dequantizes a Cast+Mul weight independently of quantkit: the codes times the scale, whose shape
  * [1, C, 1] puts one scale on each row of axis 1 (each gate unit of each direction), minus a zero
@@ -49,8 +44,8 @@ function initializer(m: ModelProto, name: string): TensorProto {
 function castMulValues(m: ModelProto, weight: string): { values: Float32Array; maxStep: number } {
   const mul = m.graph!.node.find((n) => n.opType === 'Mul' && n.output[0] === weight)!;
   const cast = m.graph!.node.find((n) => n.opType === 'Cast' && mul.input.includes(n.output[0]!))!;
-  const codes = readTensor(initializer(m, cast.input[0]!));
-  const scale = initializer(m, mul.input[1]!);
+  const codes = readTensor(init(m, cast.input[0]!));
+  const scale = init(m, mul.input[1]!);
   const s = readFloat32(scale);
   const [d, c, k] = codes.dims as [number, number, number];
   expect(tensorDims(scale)).toEqual([1, c, 1]);
@@ -58,12 +53,6 @@ function castMulValues(m: ModelProto, weight: string): { values: Float32Array; m
   const out = new Float32Array(q.length);
   for (let i = 0; i < d; i++) for (let r = 0; r < c; r++) for (let j = 0; j < k; j++) out[(i * c + r) * k + j] = Math.fround(q[(i * c + r) * k + j]! * s[r]!);
   return { values: out, maxStep: Math.max(...s) };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 describe('weight-only LSTM, GRU and RNN', () => {
@@ -76,10 +65,10 @@ describe('weight-only LSTM, GRU and RNN', () => {
           { node: 'cell', opType: op, status: 'quantized', tensors: ['W', 'R'], dtype: 'int8', granularity: 'per-channel', axis: 1, form: 'Cast+Mul' },
         ]);
         const g = GATES[op] * HIDDEN;
-        expect(readTensor(initializer(q, 'W_quantized')).dims).toEqual([dirs, g, INPUT]);
+        expect(readTensor(init(q, 'W_quantized')).dims).toEqual([dirs, g, INPUT]);
         expect(q.graph!.initializer.some((t) => t.name === 'W' || t.name === 'R')).toBe(false);
         // The bias stays float.
-        expect(initializer(q, 'B').dataType).toBe(1);
+        expect(init(q, 'B').dataType).toBe(1);
 
         // Exact reference: the float model with W and R replaced by the dequantized values. The
         // quantized model computes the same float32 weights (Cast and Mul of constants), so the
@@ -224,22 +213,22 @@ describe('dynamic LSTM as com.microsoft DynamicQuantizeLSTM', () => {
     expect(node).toMatchObject({ opType: 'DynamicQuantizeLSTM', domain: 'com.microsoft' });
     expect(q.graph!.node.some((n) => n.opType === 'DynamicQuantizeLinear')).toBe(false);
     expect(q.graph!.initializer.some((t) => t.name === 'W' || t.name === 'R')).toBe(false);
-    const wq = readTensor(initializer(q, node.input[1]!));
+    const wq = readTensor(init(q, node.input[1]!));
     expect(wq.dims).toEqual([1, INPUT, 4 * HIDDEN]);
-    expect(readTensor(initializer(q, node.input[2]!)).dims).toEqual([1, HIDDEN, 4 * HIDDEN]);
-    expect(readTensor(initializer(q, node.input[8]!)).dims).toEqual([1, 4 * HIDDEN]);
+    expect(readTensor(init(q, node.input[2]!)).dims).toEqual([1, HIDDEN, 4 * HIDDEN]);
+    expect(readTensor(init(q, node.input[8]!)).dims).toEqual([1, 4 * HIDDEN]);
     const weight = (codes: number, scale: number, zp: number) => {
-      const z = readTensor(initializer(q, node.input[zp]!)).values as Uint8Array;
+      const z = readTensor(init(q, node.input[zp]!)).values as Uint8Array;
       expect(new Set(z)).toEqual(new Set([128]));
-      return { q: Int32Array.from(readTensor(initializer(q, node.input[codes]!)).values as Uint8Array), zp: 128, scale: readFloat32(initializer(q, node.input[scale]!)) };
+      return { q: Int32Array.from(readTensor(init(q, node.input[codes]!)).values as Uint8Array), zp: 128, scale: readFloat32(init(q, node.input[scale]!)) };
     };
     const w = weight(1, 8, 9);
     const r = weight(2, 10, 11);
     // The codes dequantize to the float weights within half a step (checks the transposition).
-    const W = readFloat32(initializer(m, 'W'));
+    const W = readFloat32(init(m, 'W'));
     for (let g = 0; g < 4 * HIDDEN; g++) for (let j = 0; j < INPUT; j++) expect(Math.abs((w.q[j * 4 * HIDDEN + g]! - 128) * w.scale[g]! - W[g * INPUT + j]!)).toBeLessThanOrEqual(w.scale[g]! / 2 + 1e-7);
 
-    const ref = referenceDynamicLstm(X.X.data, w, r, readFloat32(initializer(m, 'B')));
+    const ref = referenceDynamicLstm(X.X.data, w, r, readFloat32(init(m, 'B')));
     const got = (await runOrt(q, X)).Y!;
     const float = (await runOrt(m, X)).Y!;
     // Tolerance derived from the reference: the kernel's sigmoid/tanh approximations and float32
@@ -249,7 +238,7 @@ describe('dynamic LSTM as com.microsoft DynamicQuantizeLSTM', () => {
     let hi = 0;
     for (const v of X.X.data) hi = Math.max(hi, Math.abs(v));
     const maxW = Math.max(...Array.from(W, Math.abs));
-    const maxR = Math.max(...Array.from(readFloat32(initializer(m, 'R')), Math.abs));
+    const maxR = Math.max(...Array.from(readFloat32(init(m, 'R')), Math.abs));
     const tol = ((2 * hi) / 255) * maxW + (2 / 255) * maxR + 1e-6;
     const refDiffs = Array.from(got, (v, i) => Math.abs(v - ref[i]!)).sort((p, q) => p - q);
     const floatDiffs = Array.from(got, (v, i) => Math.abs(v - float[i]!)).sort((p, q) => p - q);
@@ -273,8 +262,8 @@ describe('dynamic LSTM as com.microsoft DynamicQuantizeLSTM', () => {
     const m = cellModel('LSTM', 1);
     const { model: q } = await quantizeModel(m, { mode: 'dynamic', dtype: 'int8', symmetric: false, perChannel: true });
     const node = q.graph!.node[0]!;
-    expect(readTensor(initializer(q, node.input[9]!)).values).toEqual(new Int8Array(4 * HIDDEN));
-    expect(Math.max(...Array.from(readTensor(initializer(q, node.input[1]!)).values as Int8Array, Math.abs))).toBe(127);
+    expect(readTensor(init(q, node.input[9]!)).values).toEqual(new Int8Array(4 * HIDDEN));
+    expect(Math.max(...Array.from(readTensor(init(q, node.input[1]!)).values as Int8Array, Math.abs))).toBe(127);
     // reduceRange (the portable target's 7-bit weights): |q| <= 64, so uint8 x int8 pair sums fit int16 without VNNI.
     const root = indexGraph(m.graph!);
     const lowered = lowerDynamicLstm(m.graph!.node[0]!, root, 8, { dtype: 'int8', symmetric: true, perChannel: true, reduceRange: true }, new NameGenerator(root));
@@ -288,7 +277,7 @@ describe('dynamic LSTM as com.microsoft DynamicQuantizeLSTM', () => {
     const m = cellModel('LSTM', 2);
     const { model: q, report } = await quantizeModel(m, { mode: 'dynamic', dtype: 'uint8' });
     expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-tensor', form: 'com.microsoft.DynamicQuantizeLSTM' });
-    expect(readTensor(initializer(q, q.graph!.node[0]!.input[8]!)).dims).toEqual([2]);
+    expect(readTensor(init(q, q.graph!.node[0]!.input[8]!)).dims).toEqual([2]);
     const got = (await runOrt(q, X)).Y!;
     const float = (await runOrt(m, X)).Y!;
     expect(maxAbsDiff(got, float)).toBeLessThan(0.1);

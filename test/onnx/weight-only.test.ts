@@ -13,41 +13,9 @@ import { Registry } from '../../src/onnx/registry.js';
 import { weightOnlyMode } from '../../src/onnx/weight-only.js';
 import { convModel, mlpModel, randomWeights } from './models.js';
 import { runOrt } from './run-ort.js';
+import { dequantize2d, init, maxAbs, maxAbsDiff, nodeOf } from './weight-helpers.js';
 
 const x64 = { x: { dims: [1, 64], data: randomWeights(64, 9) } };
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-function maxAbs(a: Float32Array): number {
-  return a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-}
-function init(m: ModelProto, name: string) {
-  const t = m.graph!.initializer.find((i) => i.name === name);
-  if (!t) throw new Error(`no initializer ${name}`);
-  return t;
-}
-function nodeOf(m: ModelProto, op: string): NodeProto[] {
-  return m.graph!.node.filter((n) => n.opType === op);
-}
-
-/** Independent DequantizeLinear for per-axis (axis 0 or 1 of 2-D) and per-tensor parameters. */
-function dequantize2d(m: ModelProto, dq: NodeProto, dims: [number, number]): Float32Array {
-  const q = readTensor(init(m, dq.input[0]!)).values as Int8Array;
-  const s = readFloat32(init(m, dq.input[1]!));
-  const z = readTensor(init(m, dq.input[2]!)).values as Int8Array;
-  const axis = intAttribute(dq, 'axis', 1);
-  const out = new Float32Array(q.length);
-  for (let r = 0; r < dims[0]; r++) {
-    for (let c = 0; c < dims[1]; c++) {
-      const p = s.length === 1 ? 0 : axis === 0 ? r : c;
-      out[r * dims[1] + c] = Math.fround((q[r * dims[1] + c]! - z[p]!) * s[p]!);
-    }
-  }
-  return out;
-}
 
 describe('weight-only int8/uint8', () => {
   it('quantizes MatMul and Gemm (transB) weights per channel; onnxruntime output stays close', async () => {
@@ -189,85 +157,6 @@ describe('weight-only 4-bit', () => {
       expect(err).toBeLessThan(0.1 * Math.max(...f.map(Math.abs)));
     } finally {
       rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('weight-only int8 as Cast+Mul (the default form)', () => {
-  it('writes Cast → Mul on the codes (Sub for a zero point), which onnxruntime folds: outputs equal the float model on the dequantized weights', async () => {
-    const m = mlpModel();
-    for (const dtype of ['int8', 'uint8'] as const) {
-      const { model: q, report } = await quantizeModel(m, { dtype, perChannel: true });
-      expect(report.nodes.map((n) => n.status === 'quantized' && n.form)).toEqual(['Cast+Mul', 'Cast+Mul']);
-      const ops = q.graph!.node.map((n) => n.opType);
-      expect(ops).not.toContain('DequantizeLinear');
-      expect(ops.filter((o) => o === 'Sub')).toHaveLength(dtype === 'uint8' ? 2 : 0);
-      // Scales broadcast along the channel axis: W1 [64, 48] per column, W2 [16, 48] (transB) per row.
-      expect(readTensor(init(q, 'W1_scale')).dims).toEqual([1, 48]);
-      expect(readTensor(init(q, 'W2_scale')).dims).toEqual([16, 1]);
-      // The same codes as the DequantizeLinear form; onnxruntime folds Cast+Mul into the float32 weights
-      // DequantizeLinear defines, so the model computes what the float model on those weights computes.
-      const { model: dq } = await quantizeModel(m, { dtype, perChannel: true, int8Form: 'dequantize-linear' });
-      for (const name of ['W1', 'W2']) expect(readTensor(init(q, `${name}_quantized`)).values).toEqual(readTensor(init(dq, `${name}_quantized`)).values);
-      const asFloat = mlpModel();
-      const W1 = dequantize2d(dq, nodeOf(dq, 'DequantizeLinear')[0]!, [64, 48]);
-      const W2 = dequantize2d(dq, nodeOf(dq, 'DequantizeLinear')[1]!, [16, 48]);
-      asFloat.graph!.initializer = asFloat.graph!.initializer.map((t) => (t.name === 'W1' ? makeTensor('W1', 'float32', [64, 48], W1) : t.name === 'W2' ? makeTensor('W2', 'float32', [16, 48], W2) : t));
-      const exact = (await runOrt(asFloat, x64)).y!;
-      expect(maxAbsDiff((await runOrt(q, x64)).y!, exact)).toBeLessThanOrEqual(1e-6 * Math.max(1, maxAbs(exact)));
-    }
-  });
-
-  it('writes Conv weights with [M, 1, 1, 1] scales, and keeps 4-bit blocked weights as DequantizeLinear', async () => {
-    const { model: q } = await quantizeModel(convModel(), { perChannel: true });
-    expect(readTensor(init(q, 'W_scale')).dims).toEqual([4, 1, 1, 1]);
-    expect(q.graph!.node.map((n) => n.opType)).toEqual(['Cast', 'Mul', 'Conv']);
-    const { model: q4 } = await quantizeModel(mlpModel(64, 48, 16, 21), { dtype: 'int4', int4Form: 'dequantize-linear', blockSize: 16 });
-    expect(q4.graph!.node.map((n) => n.opType)).toContain('DequantizeLinear');
-  });
-});
-
-describe('weight-only int8 as 8-bit MatMulNBits (on request)', () => {
-  it('writes MatMul weights as MatMulNBits bits 8 (accuracy level 4), Gemm as Cast+Mul; onnxruntime stays within the bound of int8 activations', async () => {
-    const m = mlpModel(64, 48, 16);
-    const { model: q, report } = await quantizeModel(m, { int8Form: 'matmulnbits', blockSize: 16 });
-    expect(report.nodes.map((n) => n.status === 'quantized' && `${n.form} ${n.granularity}`)).toEqual(['com.microsoft.MatMulNBits per-block', 'Cast+Mul per-tensor']);
-    const nb = nodeOf(q, 'MatMulNBits')[0]!;
-    expect(Object.fromEntries(nb.attribute.map((a) => [a.name, Number(a.i)]))).toEqual({ K: 64, N: 48, bits: 8, block_size: 16, accuracy_level: 4 });
-    // Decoded independently: B [N, K/16, 16] unsigned codes, symmetric int8 shifted by 128 (the default zero point, so none stored).
-    expect(nb.input).toHaveLength(3);
-    const b = readTensor(init(q, nb.input[1]!));
-    expect(b.dims).toEqual([48, 4, 16]);
-    const codes = b.values as Uint8Array;
-    const scales = readFloat32(init(q, nb.input[2]!));
-    const W1 = readFloat32(init(m, 'W1'));
-    const wq = new Float32Array(64 * 48);
-    for (let n = 0; n < 48; n++) {
-      for (let k = 0; k < 64; k++) {
-        const s = scales[n * 4 + (k >> 4)]!;
-        wq[k * 48 + n] = (codes[n * 64 + k]! - 128) * s;
-        expect(Math.abs(wq[k * 48 + n]! - W1[k * 48 + n]!)).toBeLessThanOrEqual(s / 2 + 1e-7);
-      }
-    }
-    // The MatMul alone, against x · Wq in float64: accuracy level 4 quantizes x to int8 symmetric per
-    // block (scale max|x|/127 of the block, at most that of the row), so each element of x moves by at
-    // most half a row step: |y - x·Wq| <= (max|x| / 254) · Σ_k |Wq[k, n]|, on any CPU (no saturation:
-    // |x code| <= 127).
-    const only = makeModel(makeGraph({ nodes: [nb], inputs: [makeValueInfo('x', 'float32', [2, 64])], outputs: [makeValueInfo('h0', 'float32', [2, 48])], initializers: q.graph!.initializer.filter((t) => nb.input.includes(t.name)) }), { '': 17, 'com.microsoft': 1 });
-    const x = randomWeights(128, 21);
-    const y = (await runOrt(only, { x: { dims: [2, 64], data: x } })).h0!;
-    for (let r = 0; r < 2; r++) {
-      const row = x.subarray(r * 64, (r + 1) * 64);
-      const step = maxAbs(row) / 127;
-      for (let n = 0; n < 48; n++) {
-        let exact = 0;
-        let col = 0;
-        for (let k = 0; k < 64; k++) {
-          exact += row[k]! * wq[k * 48 + n]!;
-          col += Math.abs(wq[k * 48 + n]!);
-        }
-        expect(Math.abs(y[r * 48 + n]! - exact)).toBeLessThanOrEqual((step / 2) * col + 1e-5 * (1 + Math.abs(exact)));
-      }
     }
   });
 });
