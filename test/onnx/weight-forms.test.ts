@@ -1,5 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { makeGraph, makeModel, makeValueInfo } from '../../src/formats/onnx/builders.js';
+import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
+import { decodeModel, encodeModel } from '../../src/formats/onnx/model.js';
 import { makeTensor, readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { convModel, mlpModel, randomWeights } from './models.js';
@@ -84,5 +89,60 @@ describe('weight-only int8 as 8-bit MatMulNBits (on request)', () => {
         expect(Math.abs(y[r * 48 + n]! - exact)).toBeLessThanOrEqual((step / 2) * col + 1e-5 * (1 + Math.abs(exact)));
       }
     }
+  });
+});
+
+describe('onnxruntime folds the Cast+Mul weights when the session loads', () => {
+  /** x → Conv (per-channel int8) → BatchNormalization → MatMul → y: what onnxruntime's optimizer keeps of a model (ops, in order). */
+  function convBnModel() {
+    const c = 4;
+    const g = makeGraph({
+      nodes: [
+        makeNode('Conv', ['x', 'W', 'B'], ['c'], { name: 'conv', attributes: { kernel_shape: [3, 3] } }),
+        makeNode('BatchNormalization', ['c', 'gamma', 'beta', 'mean', 'var'], ['n'], { name: 'bn' }),
+        makeNode('Reshape', ['n', 'shape'], ['f'], { name: 'flat' }),
+        makeNode('MatMul', ['f', 'M'], ['y'], { name: 'mm' }),
+      ],
+      inputs: [makeValueInfo('x', 'float32', [1, 3, 8, 8])],
+      outputs: [makeValueInfo('y', 'float32', [1, 10])],
+      initializers: [
+        makeTensor('W', 'float32', [c, 3, 3, 3], randomWeights(108, 5)),
+        makeTensor('B', 'float32', [c], randomWeights(c, 6)),
+        makeTensor('gamma', 'float32', [c], randomWeights(c, 7).map((v) => 1 + v / 4)),
+        makeTensor('beta', 'float32', [c], randomWeights(c, 8)),
+        makeTensor('mean', 'float32', [c], randomWeights(c, 9)),
+        makeTensor('var', 'float32', [c], randomWeights(c, 10).map((v) => 1 + v / 2)),
+        makeTensor('shape', 'int64', [2], BigInt64Array.from([1n, -1n])),
+        makeTensor('M', 'float32', [c * 36, 10], randomWeights(c * 360, 11)),
+      ],
+    });
+    return makeModel(g, { '': 17 });
+  }
+
+  async function optimizedOps(model: Parameters<typeof encodeModel>[0]): Promise<string[]> {
+    const dir = mkdtempSync(join(tmpdir(), 'qk-opt-'));
+    try {
+      const path = join(dir, 'opt.onnx');
+      // 'extended': the fusions every CPU gets (no NCHWc layout, which depends on the machine).
+      const s = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'extended', optimizedModelFilePath: path });
+      await s.release();
+      return decodeModel(readFileSync(path)).graph!.node.map((n) => `${n.domain ? `${n.domain}.` : ''}${n.opType}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('leaves the float model’s optimized graph (Conv+BatchNormalization fused, no weight arithmetic per run); DequantizeLinear stays', async () => {
+    const m = convBnModel();
+    const float = await optimizedOps(m);
+    expect(float).not.toContain('BatchNormalization');
+    const { model: q } = await quantizeModel(m, { perChannel: true });
+    expect(q.graph!.node.map((n) => n.opType)).toEqual(['Cast', 'Mul', 'Cast', 'Mul', 'Conv', 'BatchNormalization', 'Reshape', 'MatMul']);
+    expect(await optimizedOps(q)).toEqual(float);
+    // The QDQ form is not folded: DequantizeLinear runs on every inference and the BatchNormalization stays.
+    const { model: dq } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
+    const dqOps = await optimizedOps(dq);
+    expect(dqOps).toContain('DequantizeLinear');
+    expect(dqOps).toContain('BatchNormalization');
   });
 });
