@@ -5,6 +5,7 @@ import { encodeModel } from '../formats/onnx/model.js';
 import type { ModelComparison } from '../onnx/compare-models.js';
 import type { MetricInput } from '../onnx/metrics/metric-options.js';
 import { checkComparable, compareModels } from '../onnx/compare-models.js';
+import { latencyAdvice } from '../onnx/latency-advice.js';
 import type { TensorMap } from '../onnx/run-model.js';
 import { comparisonBatches } from './comparison-batches.js';
 import { loadModel } from './onnx-file.js';
@@ -36,9 +37,7 @@ export async function measureLatency(model: Uint8Array, feeds: TensorMap, option
   }
   const session = await ort.InferenceSession.create(model);
   try {
-    // Keyed by the model's input names (a "__proto__" input would otherwise set the prototype).
-    const inputs = Object.create(null) as Record<string, ort.Tensor>;
-    for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor(t.dtype === 'float16' ? 'float16' : (t.dtype as ort.Tensor.Type), t.values as ort.Tensor.DataTypeMap['float32'], t.dims);
+    const inputs = toOrtFeeds(feeds);
     const times: number[] = [];
     for (let i = 0; i < warmup + runs; i++) {
       const t0 = performance.now();
@@ -47,12 +46,58 @@ export async function measureLatency(model: Uint8Array, feeds: TensorMap, option
       for (const t of Object.values(out)) t.dispose();
       if (i >= warmup) times.push(dt);
     }
-    times.sort((a, b) => a - b);
-    const mid = times.length >> 1;
-    const medianMs = times.length % 2 ? times[mid]! : (times[mid - 1]! + times[mid]!) / 2;
-    return { medianMs, minMs: times[0]!, runs, warmup };
+    return summarise(times, runs, warmup);
   } finally {
     await session.release();
+  }
+}
+
+function toOrtFeeds(feeds: TensorMap): Record<string, ort.Tensor> {
+  // Keyed by the model's input names (a "__proto__" input would otherwise set the prototype).
+  const inputs = Object.create(null) as Record<string, ort.Tensor>;
+  for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor(t.dtype === 'float16' ? 'float16' : (t.dtype as ort.Tensor.Type), t.values as ort.Tensor.DataTypeMap['float32'], t.dims);
+  return inputs;
+}
+
+function summarise(times: number[], runs: number, warmup: number): Latency {
+  times.sort((a, b) => a - b);
+  const mid = times.length >> 1;
+  const medianMs = times.length % 2 ? times[mid]! : (times[mid - 1]! + times[mid]!) / 2;
+  return { medianMs, minMs: times[0]!, runs, warmup };
+}
+
+/**
+ * Latency of two models on the same feeds, their runs alternating (a, b, a, b, ...) so both see
+ * the same load swings of a shared machine: a ratio of medians taken minutes apart would measure
+ * the machine as much as the models. Default graph optimizations, as measureLatency; intra-op
+ * spinning off in both sessions.
+ */
+export async function measureLatencyPair(a: Uint8Array, b: Uint8Array, feeds: TensorMap, options: LatencyOptions = {}): Promise<{ reference: Latency; candidate: Latency }> {
+  const warmup = options.warmup ?? 2;
+  const runs = options.runs ?? 10;
+  if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(warmup) || warmup < 0) {
+    throw new QuantError('INVALID_ARGUMENT', `latency needs an integer number of runs >= 1 and warm-up runs >= 0, got runs ${runs} and warm-up ${warmup}`);
+  }
+  const sessions: ort.InferenceSession[] = [];
+  try {
+    // Spinning off: the idle session's spinning intra-op threads would otherwise steal the cores from the one being timed.
+    const options: ort.InferenceSession.SessionOptions = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
+    sessions.push(await ort.InferenceSession.create(a, options));
+    sessions.push(await ort.InferenceSession.create(b, options));
+    const inputs = toOrtFeeds(feeds);
+    const times: [number[], number[]] = [[], []];
+    for (let i = 0; i < warmup + runs; i++) {
+      for (let k = 0; k < 2; k++) {
+        const t0 = performance.now();
+        const out = await sessions[k]!.run(inputs);
+        const dt = performance.now() - t0;
+        for (const t of Object.values(out)) t.dispose();
+        if (i >= warmup) times[k]!.push(dt);
+      }
+    }
+    return { reference: summarise(times[0], runs, warmup), candidate: summarise(times[1], runs, warmup) };
+  } finally {
+    for (const s of sessions) await s.release();
   }
 }
 
@@ -65,8 +110,8 @@ export interface CompareFilesReport extends ModelComparison {
   readonly sizeRatio: number;
   /** Where the inputs came from: a directory, or 'generated' from the input specs (uniform in [-1, 1), seed 0). */
   readonly inputs: string;
-  /** Median latency of one run on the first batch, and candidate / reference; null when not measured. */
-  readonly latency: { readonly reference: Latency; readonly candidate: Latency; readonly ratio: number } | null;
+  /** Median latency of one run on the first batch (runs of the two models alternating), candidate / reference, and advice when a quantized candidate is slower than its mode's goal; null when not measured. */
+  readonly latency: { readonly reference: Latency; readonly candidate: Latency; readonly ratio: number; readonly advice?: string } | null;
 }
 
 export interface CompareFilesOptions extends LatencyOptions {
@@ -99,9 +144,11 @@ export async function compareModelFiles(referencePath: string, candidatePath: st
   let latency: CompareFilesReport['latency'] = null;
   if (options.latency ?? true) {
     const first = await inputs.first();
-    const ra = await measureLatency(encodeModel(a), first, options);
-    const rb = await measureLatency(encodeModel(b), first, options);
-    latency = { reference: ra, candidate: rb, ratio: rb.medianMs / ra.medianMs };
+    const { reference: ra, candidate: rb } = await measureLatencyPair(encodeModel(a), encodeModel(b), first, options);
+    const ratio = rb.medianMs / ra.medianMs;
+    // A quantized candidate slower than its mode's goal gets one line saying why and what to try.
+    const advice = latencyAdvice(b, ratio);
+    latency = { reference: ra, candidate: rb, ratio, ...(advice && { advice }) };
   }
   return {
     version: 2,

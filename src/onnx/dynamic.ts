@@ -5,6 +5,7 @@ import type { GraphIndex } from './graph.js';
 import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
 import { applyEdits } from './graph-edit.js';
+import { lowerDynamicRecurrent, RECURRENT_OPS } from './dynamic-lstm.js';
 import type { DynamicActivation, DynamicWeightCache } from './dynamic-node.js';
 import { lowerDynamic } from './dynamic-node.js';
 import type { OpsetUpgrade } from './opset-upgrade.js';
@@ -27,7 +28,7 @@ import { nodeName } from './quantize-report.js';
  */
 export const dynamicMode: QuantizeModeImpl = {
   mode: 'dynamic',
-  defaultOpTypes: ['MatMul', 'Gemm', 'Conv'],
+  defaultOpTypes: ['MatMul', 'Gemm', 'Conv', 'LSTM', 'GRU', 'RNN'],
   async quantize(ctx) {
     return quantizeDynamic(ctx);
   },
@@ -73,6 +74,27 @@ function quantizeDynamic(ctx: QuantizeModeContext): { model: typeof ctx.model; r
     }
     if (node.domain !== '' && node.domain !== 'ai.onnx') {
       float(`${node.domain}.${node.opType} is not an ai.onnx op`);
+      continue;
+    }
+    if (RECURRENT_OPS.has(node.opType)) {
+      // LSTM becomes DynamicQuantizeLSTM, which quantizes its input and hidden state itself: no DynamicQuantizeLinear in front.
+      const l = lowerDynamicRecurrent(node, g, ir, rule, names);
+      if (!l.ok) {
+        float(l.reason);
+        continue;
+      }
+      for (const { graph, tensor } of l.initializers) edits.push({ kind: 'add-initializer', graph, tensor });
+      edits.push({ kind: 'replace-node', graph: g.graph, node, nodes: [l.node] }, { kind: 'set-opset', domain: 'com.microsoft', version: 1 });
+      for (const { name, source: src } of l.replaced) {
+        const key = `${allGraphs(root).indexOf(src.scope)}:${name}`;
+        const entry = replacedUses.get(key) ?? { scope: src.scope, name, kind: src.kind, node: src.node, count: 0 };
+        entry.count++;
+        replacedUses.set(key, entry);
+      }
+      before += l.bytesBefore;
+      after += l.bytesAfter;
+      const tensors = l.replaced.map((x) => x.name);
+      reports.push({ node: label, opType: node.opType, status: 'quantized', tensors, dtype: options.dtype, granularity: l.perChannel ? 'per-channel' : 'per-tensor', ...(l.perChannel && { axis: 1 }), form: 'com.microsoft.DynamicQuantizeLSTM' });
       continue;
     }
     const a = node.input[0] ?? '';

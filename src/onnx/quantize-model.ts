@@ -11,12 +11,15 @@ import { createQuantizeModes } from './quantize-modes.js';
 import type { QuantizeReport } from './quantize-report.js';
 import type { Registry } from './registry.js';
 import type { QuantizeHooks } from './run-model.js';
+import { unchosenWeightNodes } from './unchosen-weight-nodes.js';
 
 let defaultModes: Registry<QuantizeModeImpl> | undefined;
 
 /**
  * Quantizes an ONNX model: validates options once, checks the opset, and hands a copy of the
- * model to the registered implementation of options.mode. The input model is not modified.
+ * model to the registered implementation of options.mode. The input model is not modified. The
+ * report lists every node that carries a float weight: quantized, or float with the reason (also
+ * when its op type was not chosen).
  * Example: const { model: q, report } = await quantizeModel(m, { mode: 'weight-only', dtype: 'int8', perChannel: true }).
  */
 export async function quantizeModel(
@@ -36,5 +39,9 @@ export async function quantizeModel(
   }
   const impl = modes.get(parsed.mode);
   const opTypes = new Set(parsed.opTypes ?? impl.defaultOpTypes);
-  return impl.quantize({ model: clone(ModelProtoSchema, model), options: parsed, hooks, opset, opTypes });
+  const result = await impl.quantize({ model: clone(ModelProtoSchema, model), options: parsed, hooks, opset, opTypes });
+  // Weight-bearing nodes of op types not chosen stay float: the report lists them with that reason instead of leaving them out.
+  const listed = new Set(result.report.nodes.map((n) => n.node));
+  const unchosen = unchosenWeightNodes(model, opTypes).filter((n) => !listed.has(n.node));
+  return unchosen.length ? { model: result.model, report: { ...result.report, nodes: [...result.report.nodes, ...unchosen] } } : result;
 }

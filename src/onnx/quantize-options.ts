@@ -16,6 +16,17 @@ export const OBSERVER_NAMES = ['minmax', 'percentile', 'mse', 'entropy'] as cons
 export const QUANTIZED_FORMATS = ['qdq', 'qoperator'] as const;
 /** How 4-bit MatMul weights are written: com.microsoft MatMulNBits (what onnxruntime runs fastest) or opset-21 blocked DequantizeLinear + MatMul. */
 export const INT4_FORMS = ['matmulnbits', 'dequantize-linear'] as const;
+/**
+ * How 8-bit weights are written in weight-only mode: 'cast-mul' (Cast of the codes, Sub of the zero
+ * point, Mul by the scale: onnxruntime folds it into a float constant when the session loads, so the
+ * op keeps its float kernel, weight prepacking and fusions), 'dequantize-linear' (the QDQ form other
+ * runtimes fuse; onnxruntime's CPU provider runs it every inference, or fuses a MatMul into an
+ * int8-activation MatMulNBits), or 'matmulnbits' (2-D MatMul weights as 8-bit com.microsoft
+ * MatMulNBits per block of blockSize, accuracy level 4: faster than float and 8-bit in memory too,
+ * but activations are quantized to int8 per block, so it is not weight-only arithmetic; other ops
+ * get Cast+Mul).
+ */
+export const INT8_FORMS = ['cast-mul', 'dequantize-linear', 'matmulnbits'] as const;
 
 const BLOCK_SIZE_EXPECTED = 'expected an integer >= 16 and a power of two';
 
@@ -32,7 +43,8 @@ const PER_CHANNEL_DEFAULT: Readonly<Record<QuantizeMode, boolean>> = { 'weight-o
 /**
  * Options of quantizeModel, validated once (quantizeModel parses them; everything inside trusts
  * the parsed form). Defaults: mode weight-only, block size 32 (4-bit), minmax observer, QDQ
- * format, MatMulNBits for 4-bit MatMul, biases kept in float, target portable.
+ * format, MatMulNBits for 4-bit MatMul, Cast+Mul for 8-bit weight-only weights, biases kept in
+ * float, target portable.
  * - dtype: weight-only int8; dynamic and static: chosen by the target (chooseIntegerTypes), so
  *   the model's integer sums are exact on every CPU of the target.
  * - perChannel: per mode (weight-only per tensor; dynamic and static per channel).
@@ -59,6 +71,7 @@ export const quantizeOptionsSchema = z
     exclude: names('node name').default([]),
     format: z.enum(QUANTIZED_FORMATS, { error: `expected format ${QUANTIZED_FORMATS.join(' | ')}` }).default('qdq'),
     int4Form: z.enum(INT4_FORMS, { error: `expected int4 form ${INT4_FORMS.join(' | ')}` }).default('matmulnbits'),
+    int8Form: z.enum(INT8_FORMS, { error: `expected int8 form ${INT8_FORMS.join(' | ')}` }).default('cast-mul'),
     /** Quantize biases too (int32 with scale = input scale · weight scale where the mode knows the input scale). */
     quantizeBias: z.boolean({ error: 'expected true or false' }).default(false),
     /** The CPUs an integer model must be right on (dynamic and static modes). */

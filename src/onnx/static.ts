@@ -148,7 +148,7 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
 
   // Weights as the weight-only mode writes them (DequantizeLinear feeding the op); biases stay float.
   const weightOps = new Set([...ctx.opTypes].filter((t) => plans.some((p) => p.node.opType === t && opSpecOf(p.node))));
-  const weights = await weightOnlyMode.quantize({ ...ctx, opset, options: { ...options, mode: 'weight-only', quantizeBias: false }, opTypes: weightOps });
+  const weights = await weightOnlyMode.quantize({ ...ctx, opset, options: { ...options, mode: 'weight-only', quantizeBias: false, int8Form: 'dequantize-linear' }, opTypes: weightOps });
 
   const root2 = indexGraph(model.graph!);
   const names = new NameGenerator(root2);

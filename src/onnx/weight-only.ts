@@ -7,6 +7,7 @@ import type { ConstantSource, GraphIndex } from './graph.js';
 import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from './graph.js';
 import type { GraphEdit } from './graph-edit.js';
 import { applyEdits } from './graph-edit.js';
+import { castMulWeight } from './cast-mul-weight.js';
 import { quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
 import { quantizeForMatMulNBits } from './matmul-nbits.js';
 import type { WeightInputSpec } from './op-specs.js';
@@ -37,7 +38,18 @@ interface SourcePlan {
 interface NodeOutcome {
   tensors: string[];
   scheme?: QuantScheme;
+  /** The form written for the first quantized weight ('Cast+Mul' or what describeScheme says). */
+  form?: string;
   floatReasons: string[];
+}
+
+type Int8Form = QuantizeModeContext['options']['int8Form'];
+
+const q8 = (s: QuantScheme): boolean => s.dtype === 'int8' || s.dtype === 'uint8';
+
+/** True when an 8-bit weight of this scheme is written as Cast+Mul (per tensor or per axis; 4-bit and blocked stay DequantizeLinear; with int8Form 'matmulnbits', what is not a 2-D MatMul weight). */
+function writesCastMul(s: QuantScheme, int8Form: Int8Form): boolean {
+  return int8Form !== 'dequantize-linear' && s.form === 'dequantize-linear' && (s.dtype === 'int8' || s.dtype === 'uint8') && s.granularity.kind !== 'per-block';
 }
 
 /**
@@ -51,7 +63,7 @@ interface NodeOutcome {
  */
 export const weightOnlyMode: QuantizeModeImpl = {
   mode: 'weight-only',
-  defaultOpTypes: ['MatMul', 'Gemm', 'Conv'],
+  defaultOpTypes: ['MatMul', 'Gemm', 'Conv', 'LSTM', 'GRU', 'RNN'],
   async quantize(ctx) {
     return quantizeWeightOnly(ctx);
   },
@@ -108,7 +120,10 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
         }
         const isBias = w.input === spec.bias;
         const biasOptions = isBias && (options.dtype === 'int4' || options.dtype === 'uint4') ? { ...options, dtype: options.dtype === 'int4' ? ('int8' as const) : ('uint8' as const) } : options;
-        const scheme = chooseWeightScheme(node, w, tensorDims(source.tensor), biasOptions, ctx.opset);
+        let scheme = chooseWeightScheme(node, w, tensorDims(source.tensor), biasOptions, ctx.opset);
+        if (options.int8Form === 'matmulnbits' && scheme.form === 'dequantize-linear' && (scheme.dtype === 'int8' || scheme.dtype === 'uint8') && node.opType === 'MatMul' && !isBias && tensorDims(source.tensor).length === 2) {
+          scheme = { form: 'matmulnbits', dtype: scheme.dtype, symmetric: scheme.symmetric, blockSize: options.blockSize };
+        }
         if (scheme.form === 'float') {
           outcome.floatReasons.push(`weight '${name}': ${scheme.reason}`);
           continue;
@@ -133,7 +148,7 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
 
   for (const byName of sources.values()) {
     for (const plan of byName.values()) {
-      const result = quantizeSource(plan, names, edits);
+      const result = quantizeSource(plan, names, edits, options.int8Form);
       if (result.error) {
         for (const u of plan.uses) outcomes.get(u.node)!.floatReasons.push(`weight '${plan.name}': ${result.error}`);
       } else {
@@ -144,6 +159,7 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
           const o = outcomes.get(u.node)!;
           o.tensors.push(plan.name);
           o.scheme ??= u.scheme;
+          o.form ??= writesCastMul(u.scheme, options.int8Form) ? 'Cast+Mul' : describeScheme(u.scheme).form;
         }
       }
       done += tensorSize(plan.source.tensor);
@@ -157,7 +173,7 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
     const o = outcomes.get(node)!;
     const label = nodeName(node);
     if (o.scheme && o.tensors.length) {
-      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme) };
+      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme), form: o.form ?? describeScheme(o.scheme).form };
     }
     return { node: label, opType: node.opType, status: 'float', reason: o.floatReasons.join('; ') || 'no weight input to quantize' };
   });
@@ -183,6 +199,7 @@ function quantizeSource(
   plan: SourcePlan,
   names: NameGenerator,
   edits: GraphEdit[],
+  int8Form: Int8Form,
 ): { error?: string; before: number; after: number; microsoft: boolean } {
   const { source, name } = plan;
   const scopeGraph = source.scope.graph;
@@ -221,23 +238,32 @@ function quantizeSource(
           scheme.granularity,
           scheme.reduceRange,
         );
-        add(q.codes);
-        add(q.scale);
-        add(q.zeroPoint);
-        microsoft ||= scheme.domain === 'com.microsoft';
         const output = inPlace ? name : names.next(`${base}_dequantized`);
-        const dq = makeNode('DequantizeLinear', [q.codes.name, q.scale.name, q.zeroPoint.name], [output], {
-          name: names.next(`${base}_DequantizeLinear`),
-          domain: scheme.domain,
-          attributes: q.attributes,
-        });
-        if (inPlace && source.kind === 'constant-node') local.push({ kind: 'replace-node', graph: scopeGraph, node: source.node!, nodes: [dq] });
-        else local.push({ kind: 'add-node', graph: scopeGraph, node: dq, before: source.kind === 'constant-node' ? source.node! : 'start' });
+        let written: NodeProto[];
+        if (writesCastMul(scheme, int8Form)) {
+          const cm = castMulWeight(q, output, (b) => names.next(b), base);
+          for (const t of cm.initializers) add(t);
+          written = cm.nodes;
+        } else {
+          add(q.codes);
+          add(q.scale);
+          add(q.zeroPoint);
+          microsoft ||= scheme.domain === 'com.microsoft';
+          written = [
+            makeNode('DequantizeLinear', [q.codes.name, q.scale.name, q.zeroPoint.name], [output], {
+              name: names.next(`${base}_DequantizeLinear`),
+              domain: scheme.domain,
+              attributes: q.attributes,
+            }),
+          ];
+        }
+        if (inPlace && source.kind === 'constant-node') local.push({ kind: 'replace-node', graph: scopeGraph, node: source.node!, nodes: written });
+        else for (const n of written) local.push({ kind: 'add-node', graph: scopeGraph, node: n, before: source.kind === 'constant-node' ? source.node! : 'start' });
         if (!inPlace) for (const u of uses) local.push({ kind: 'set-input', node: u.node, index: u.input, name: output });
       } else {
         const [k, n] = dims as [number, number];
         const q = quantizeForMatMulNBits(
-          { b: names.next(`${base}_Q4`), scales: names.next(`${base}_scales`), zeroPoints: names.next(`${base}_zero_points`) },
+          { b: names.next(`${base}_Q${q8(scheme) ? 8 : 4}`), scales: names.next(`${base}_scales`), zeroPoints: names.next(`${base}_zero_points`) },
           values,
           k,
           n,
@@ -252,7 +278,7 @@ function quantizeSource(
         for (const u of uses) {
           const a = u.node.input[0] ?? '';
           const nb = makeNode('MatMulNBits', [a, q.b.name, q.scales.name, ...(q.zeroPoints ? [q.zeroPoints.name] : [])], [...u.node.output], {
-            name: names.next(`${u.node.name || 'MatMul'}_Q4`),
+            name: names.next(`${u.node.name || 'MatMul'}_Q${q8(scheme) ? 8 : 4}`),
             domain: 'com.microsoft',
             attributes: q.attributes,
           });

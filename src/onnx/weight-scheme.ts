@@ -18,7 +18,7 @@ export type WeightScheme =
       /** 7-bit codes (int8 within [−64, 64], uint8 within [0, 127]): see reducedRangeParams. */
       readonly reduceRange: boolean;
     }
-  | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4'; readonly symmetric: boolean; readonly blockSize: number }
+  | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4' | 'int8' | 'uint8'; readonly symmetric: boolean; readonly blockSize: number }
   | { readonly form: 'float'; readonly reason: string };
 
 /** A key equal for two weights exactly when they are quantized the same way (so a shared weight is quantized once). */

@@ -29,11 +29,11 @@ describe('quantkit onnx quantize', () => {
     const { input, out } = setup();
     const r = await cli(['onnx', 'quantize', input, '-o', out, '--per-channel', '--exclude', 'gemm']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/weight-only int8, 1 of 2 nodes quantized/);
-    expect(r.stdout).toMatch(/1 x DequantizeLinear int8 per-channel/);
+    expect(r.stdout).toMatch(/weight-only int8, 1 node quantized, 1 left in float \(listed below\)/);
+    expect(r.stdout).toMatch(/1 x Cast\+Mul int8 per-channel/);
     expect(r.stdout).toMatch(/gemm \[Gemm\]: excluded by name/);
     const q = loadModel(out);
-    expect(q.graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'MatMul', 'Add', 'Relu', 'Gemm']);
+    expect(q.graph!.node.map((n) => n.opType)).toEqual(['Cast', 'Mul', 'MatMul', 'Add', 'Relu', 'Gemm']);
   });
 
   it('passes 4-bit options through and prints the report as JSON', async () => {
@@ -41,7 +41,10 @@ describe('quantkit onnx quantize', () => {
     const r = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'uint4', '--block-size', '16', '--asymmetric', '--op-types', 'MatMul', '--json', '--external-data']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { files: string[]; report: { nodes: { form: string; blockSize: number; dtype: string }[] } };
-    expect(j.report.nodes).toEqual([expect.objectContaining({ form: 'com.microsoft.MatMulNBits', blockSize: 16, dtype: 'uint4' })]);
+    expect(j.report.nodes).toEqual([
+      expect.objectContaining({ form: 'com.microsoft.MatMulNBits', blockSize: 16, dtype: 'uint4' }),
+      expect.objectContaining({ node: 'gemm', status: 'float', reason: expect.stringMatching(/^op type Gemm was not chosen/) }),
+    ]);
     expect(j.files).toEqual([out, `${out}.data`]);
     expect(existsSync(`${out}.data`)).toBe(true);
   });

@@ -36,6 +36,42 @@ async function int8AndCompare(path: string, fixture: string, opTypes?: string[])
   return { model, q, report, cmp, inputs };
 }
 
+/**
+ * The committed batch (espeak-ng speech: three voiced chunks and a quiet one, with the states the
+ * VAD had reached) and a synthesized one from silence: digital silence, faint white noise, a pure
+ * 440 Hz tone, and a vowel-like buzz (120 Hz pulses shaped by formants at 700 and 1200 Hz).
+ */
+function speechBatches(model: ModelProto) {
+  const first = comparisonBatches(model, join(FIXTURES, 'vad'));
+  const n = 1536;
+  const audio = new Float32Array(4 * n);
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  for (let i = 0; i < n; i++) {
+    const t = i / 16000;
+    audio[n + i] = 0.003 * rand();
+    audio[2 * n + i] = 0.3 * Math.sin(2 * Math.PI * 440 * t);
+    let v = 0;
+    for (let h = 1; h <= 30; h++) {
+      const f = 120 * h;
+      const formants = Math.exp(-(((f - 700) / 150) ** 2)) + 0.6 * Math.exp(-(((f - 1200) / 200) ** 2)) + 0.05;
+      v += (formants / h) * Math.sin(2 * Math.PI * f * t);
+    }
+    audio[3 * n + i] = 0.3 * v;
+  }
+  const zeros = () => new Float32Array(2 * 4 * 64);
+  const synthesized = {
+    input: { name: 'input', dtype: 'float32' as const, dims: [4, n], values: audio },
+    sr: { name: 'sr', dtype: 'int64' as const, dims: [], values: BigInt64Array.from([16000n]) },
+    h: { name: 'h', dtype: 'float32' as const, dims: [2, 4, 64], values: zeros() },
+    c: { name: 'c', dtype: 'float32' as const, dims: [2, 4, 64], values: zeros() },
+  };
+  return async function* () {
+    yield await first.first();
+    yield synthesized;
+  };
+}
+
 function countOps(m: ModelProto, op: string, inSubgraphs: boolean): number {
   let n = 0;
   const visit = (nodes: readonly NodeProto[], sub: boolean) => {
@@ -82,16 +118,39 @@ describe('real models, weight-only int8 per channel, on committed inputs', () =>
     expect(c4.outputs[0]!.classifier!.top1Agreement).toBeGreaterThan(0.85);
   });
 
-  it.skipIf(skipWhenAbsent(MODELS.vad))('silero VAD (LSTM in If branches): speech and silence still told apart', async () => {
-    const { cmp, q, model, inputs } = await int8AndCompare(MODELS.vad, 'vad', ['Conv', 'LSTM']);
-    // The weights inside the If branches were quantized.
-    expect(countOps(q, 'DequantizeLinear', true)).toBeGreaterThan(0);
-    expect(cmp.outputs.map((o) => o.name)).toEqual(['output', 'hn', 'cn']);
-    expect(cmp.error).toBeLessThan(0.15);
-    const [ref] = await collectOutputs(run, encodeModel(model), inputs.source);
-    const [got] = await collectOutputs(run, encodeModel(q), inputs.source);
-    const speech = (o: typeof ref) => Array.from(o!.output!.values as Float32Array);
-    expect(speech(ref).map((p) => p > 0.5)).toEqual([true, true, true, false]);
-    expect(speech(got).map((p) => p > 0.5)).toEqual([true, true, true, false]);
+  it.skipIf(skipWhenAbsent(MODELS.vad))('silero VAD (LSTM in If branches): LSTMs quantized by default, speech decisions kept on real and synthesized audio', async () => {
+    const model = loadModel(MODELS.vad);
+    const { model: q, report } = await quantizeModel(model, { perChannel: true });
+    // Every weight-bearing node is quantized: 36 Conv and the 8 LSTMs (2 per If branch pair) that hold most of the weights.
+    expect(report.nodes.filter((n) => n.status === 'float')).toEqual([]);
+    expect(report.nodes.filter((n) => n.opType === 'LSTM' && n.status === 'quantized')).toHaveLength(8);
+    expect(report.nodes.filter((n) => n.opType === 'Conv' && n.status === 'quantized')).toHaveLength(36);
+    const floatBytes = encodeModel(model).length;
+    const qBytes = encodeModel(q).length;
+    // 1.81 MB -> 0.53 MB: the LSTM weights were most of the model (Conv alone left 1.30 MB).
+    expect(qBytes).toBeLessThan(0.32 * floatBytes);
+    expect(countOps(q, 'Cast', true)).toBeGreaterThan(0);
+
+    const batches = speechBatches(model);
+    const speech = async (m: ModelProto) => (await collectOutputs(run, encodeModel(m), batches)).flatMap((o) => Array.from(o.output!.values as Float32Array));
+    const ref = await speech(model);
+    // The synthesized chunks, heard from a silent state for 96 ms, are all non-speech to the float model (the buzz too).
+    expect(ref.map((p) => p > 0.5)).toEqual([true, true, true, false, false, false, false, false]);
+    const task = async (m: ModelProto) => {
+      const got = await speech(m);
+      return { agree: got.filter((p, i) => p > 0.5 === ref[i]! > 0.5).length / ref.length, maxDiff: Math.max(...got.map((p, i) => Math.abs(p - ref[i]!))) };
+    };
+    // Weight-only runs float kernels on the dequantized weights: the same on every CPU.
+    const wo = await task(q);
+    expect(wo.agree).toBe(1);
+    expect(wo.maxDiff).toBeLessThan(0.03);
+    // Dynamic with uint8 weights (U8U8 integer kernels, exact on every CPU): Conv as ConvInteger, LSTM as DynamicQuantizeLSTM.
+    const { model: dyn, report: dynReport } = await quantizeModel(model, { mode: 'dynamic', dtype: 'uint8' });
+    expect(dynReport.nodes.filter((n) => n.status === 'quantized' && n.form === 'com.microsoft.DynamicQuantizeLSTM')).toHaveLength(8);
+    expect(encodeModel(dyn).length).toBeLessThan(0.32 * floatBytes);
+    const dt = await task(dyn);
+    expect(dt.agree).toBe(1);
+    expect(dt.maxDiff).toBeLessThan(0.1);
   });
+
 });

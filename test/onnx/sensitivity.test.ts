@@ -27,7 +27,7 @@ describe('analyzeSensitivity', () => {
     // Alone: quantizing only 'fragile' per channel int8 gives the same error compareModels measures.
     const { model: only } = await quantizeModel(model, { dtype: 'int8', perChannel: true, exclude: ['exact4', 'dense'] });
     expect((await compareModels(model, only, run, batches, { layers: false })).error).toBeCloseTo(fragile.error, 12);
-    expect(fragile).toMatchObject({ weightBytesBefore: 64 * 64 * 4, form: 'DequantizeLinear' });
+    expect(fragile).toMatchObject({ weightBytesBefore: 64 * 64 * 4, form: 'Cast+Mul' });
     const exact = report.layers[2]!.results;
     expect(exact.int4).toMatchObject({ status: 'measured', form: 'com.microsoft.MatMulNBits' });
     if (exact.int4?.status === 'measured') expect(exact.int4.error).toBeLessThan(1e-5);

@@ -13,46 +13,14 @@ import { Registry } from '../../src/onnx/registry.js';
 import { weightOnlyMode } from '../../src/onnx/weight-only.js';
 import { convModel, mlpModel, randomWeights } from './models.js';
 import { runOrt } from './run-ort.js';
+import { dequantize2d, init, maxAbs, maxAbsDiff, nodeOf } from './weight-helpers.js';
 
 const x64 = { x: { dims: [1, 64], data: randomWeights(64, 9) } };
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-function maxAbs(a: Float32Array): number {
-  return a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-}
-function init(m: ModelProto, name: string) {
-  const t = m.graph!.initializer.find((i) => i.name === name);
-  if (!t) throw new Error(`no initializer ${name}`);
-  return t;
-}
-function nodeOf(m: ModelProto, op: string): NodeProto[] {
-  return m.graph!.node.filter((n) => n.opType === op);
-}
-
-/** Independent DequantizeLinear for per-axis (axis 0 or 1 of 2-D) and per-tensor parameters. */
-function dequantize2d(m: ModelProto, dq: NodeProto, dims: [number, number]): Float32Array {
-  const q = readTensor(init(m, dq.input[0]!)).values as Int8Array;
-  const s = readFloat32(init(m, dq.input[1]!));
-  const z = readTensor(init(m, dq.input[2]!)).values as Int8Array;
-  const axis = intAttribute(dq, 'axis', 1);
-  const out = new Float32Array(q.length);
-  for (let r = 0; r < dims[0]; r++) {
-    for (let c = 0; c < dims[1]; c++) {
-      const p = s.length === 1 ? 0 : axis === 0 ? r : c;
-      out[r * dims[1] + c] = Math.fround((q[r * dims[1] + c]! - z[p]!) * s[p]!);
-    }
-  }
-  return out;
-}
 
 describe('weight-only int8/uint8', () => {
   it('quantizes MatMul and Gemm (transB) weights per channel; onnxruntime output stays close', async () => {
     const m = mlpModel();
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes).toEqual([
       { node: 'mm', opType: 'MatMul', status: 'quantized', tensors: ['W1'], dtype: 'int8', granularity: 'per-channel', axis: 1, form: 'DequantizeLinear' },
       { node: 'gemm', opType: 'Gemm', status: 'quantized', tensors: ['W2'], dtype: 'int8', granularity: 'per-channel', axis: 0, form: 'DequantizeLinear' },
@@ -77,7 +45,7 @@ describe('weight-only int8/uint8', () => {
   });
 
   it('writes per-tensor uint8 asymmetric by default for uint8', async () => {
-    const { model: q, report } = await quantizeModel(mlpModel(), { dtype: 'uint8' });
+    const { model: q, report } = await quantizeModel(mlpModel(), { dtype: 'uint8', int8Form: 'dequantize-linear' });
     expect(report.nodes.every((n) => n.status === 'quantized' && n.granularity === 'per-tensor')).toBe(true);
     const zp = readTensor(init(q, 'W1_zero_point'));
     expect(zp.dtype).toBe('uint8');
@@ -87,7 +55,7 @@ describe('weight-only int8/uint8', () => {
 
   it('quantizes Conv weights per output channel', async () => {
     const m = convModel();
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-channel', axis: 0 });
     expect(readTensor(init(q, 'W_scale')).dims).toEqual([4]);
     const x = { x: { dims: [1, 3, 8, 8], data: randomWeights(192, 3) } };
@@ -97,7 +65,7 @@ describe('weight-only int8/uint8', () => {
 
   it('uses com.microsoft.DequantizeLinear for models older than opset 13 instead of raising their opset', async () => {
     const m = mlpModel(64, 48, 16, 9);
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes[0]).toMatchObject({ form: 'com.microsoft.DequantizeLinear' });
     expect(q.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 9], ['com.microsoft', 1]]);
     const ref = (await runOrt(m, x64)).y!;
@@ -201,7 +169,7 @@ describe('weight sources and selection', () => {
       outputs: [makeValueInfo('y', 'float32', [1, 8])],
     });
     const m = makeModel(g, { '': 17 });
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes[0]).toMatchObject({ status: 'quantized', tensors: ['W'] });
     expect(q.graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'MatMul']);
     const ref = (await runOrt(m, x64)).y!;
@@ -217,11 +185,11 @@ describe('weight sources and selection', () => {
       initializers: [W],
     });
     const m = makeModel(g, { '': 17 });
-    const shared = await quantizeModel(m, {});
+    const shared = await quantizeModel(m, { int8Form: 'dequantize-linear' });
     expect(nodeOf(shared.model, 'DequantizeLinear')).toHaveLength(1);
     expect(shared.model.graph!.initializer.map((t) => t.name)).toEqual(['W_quantized', 'W_scale', 'W_zero_point']);
 
-    const partly = await quantizeModel(m, { exclude: ['mm2'] });
+    const partly = await quantizeModel(m, { exclude: ['mm2'], int8Form: 'dequantize-linear' });
     expect(partly.report.nodes.map((n) => n.status)).toEqual(['quantized', 'float', 'quantized']);
     expect(partly.report.nodes[1]).toMatchObject({ reason: 'excluded by name' });
     const names = partly.model.graph!.node.map((n) => [n.name, n.input[1]]);
@@ -242,7 +210,7 @@ describe('weight sources and selection', () => {
       initializers: [W],
     });
     const m = makeModel(g, { '': 17 });
-    const { model: q, report } = await quantizeModel(m, { perChannel: true });
+    const { model: q, report } = await quantizeModel(m, { perChannel: true, int8Form: 'dequantize-linear' });
     expect(report.nodes.map((n) => [n.node, n.status])).toEqual([['then_mm', 'quantized'], ['else_mm', 'quantized']]);
     expect(q.graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'If']);
     const ort = await import('onnxruntime-node');
@@ -269,8 +237,12 @@ describe('weight sources and selection', () => {
       { node: 'act_mm', opType: 'MatMul', status: 'float', reason: "input 'x2' is computed at run time, not a constant weight" },
       { node: 'relu', opType: 'Relu', status: 'float', reason: expect.stringMatching(/^Relu has no weight input quantkit knows/) },
     ]);
+    // Nodes with weights whose op type was not chosen are listed too, never left out.
     const { report: onlyConv } = await quantizeModel(mlpModel(), { opTypes: ['Conv'] });
-    expect(onlyConv.nodes).toEqual([]);
+    expect(onlyConv.nodes).toEqual([
+      { node: 'mm', opType: 'MatMul', status: 'float', reason: "op type MatMul was not chosen (op types: Conv); weights 'W1' stay float" },
+      { node: 'gemm', opType: 'Gemm', status: 'float', reason: "op type Gemm was not chosen (op types: Conv); weights 'W2' stay float" },
+    ]);
   });
 
   it('leaves a weight with NaN in float, saying so', async () => {

@@ -60,6 +60,7 @@ function summary(r: CompareFilesReport): string {
     lines.push(
       `latency in onnxruntime-node (median of ${r.latency.reference.runs} runs after ${r.latency.reference.warmup} warm-up): reference ${fmt(r.latency.reference.medianMs)} ms, candidate ${fmt(r.latency.candidate.medianMs)} ms, ratio ${fmt(r.latency.ratio, 3)}`,
     );
+    if (r.latency.advice) lines.push(`slower: ${r.latency.advice}`);
   }
   if (r.layers.length) {
     const worst = [...r.layers].sort((a, b) => b.relativeRmsError - a.relativeRmsError).slice(0, LAYER_ROWS);

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { Option } from 'commander';
 import { z } from 'zod';
-import { INT4_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
+import { INT4_FORMS, INT8_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
 import { describeIntegerTypes } from '../../onnx/target.js';
 import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
 import type { OpsetUpgrade } from '../../onnx/opset-upgrade.js';
@@ -31,6 +31,7 @@ const Options = z.object({
   exclude: onnxFlags.exclude,
   format: z.enum(QUANTIZED_FORMATS).optional(),
   int4Form: z.enum(INT4_FORMS).optional(),
+  int8Form: z.enum(INT8_FORMS).optional(),
   quantizeBias: z.boolean().optional(),
   externalData: z.boolean().optional(),
   json: z.boolean().optional(),
@@ -42,7 +43,8 @@ function summary(report: QuantizeReport, input: string, output: string, inBytes:
   const float = report.nodes.filter((n) => n.status === 'float');
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
   const lines = [
-    `${input} -> ${output}: ${report.mode} ${report.dtype}, ${quantized.length} of ${report.nodes.length} nodes quantized in ${(ms / 1000).toFixed(2)} s`,
+    // Counts the nodes the report lists: every node with a weight, and nodes of the chosen op types (quantized or not).
+    `${input} -> ${output}: ${report.mode} ${report.dtype}, ${quantized.length} node${quantized.length === 1 ? '' : 's'} quantized, ${float.length} left in float${float.length ? ' (listed below)' : ''}, in ${(ms / 1000).toFixed(2)} s`,
     `model ${mb(inBytes)} -> ${mb(outBytes)}; quantized weights ${mb(report.weightBytesBefore)} -> ${mb(report.weightBytesAfter)}`,
   ];
   const forms = new Map<string, number>();
@@ -68,7 +70,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const o = r.data;
   checkOutputPaths({ inputs: [input], outputs: [{ path: o.output, format: 'onnx', flag: '-o' }], force: o.force });
   if (o.calibration !== undefined && o.mode !== 'static') throw new UsageError(`--calibration applies to --mode static, got --mode ${o.mode}`);
-  if (o.blockSize !== undefined && o.dtype !== 'int4' && o.dtype !== 'uint4') throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4), got --dtype ${o.dtype ?? (o.mode === 'weight-only' ? 'int8' : `chosen by --target for --mode ${o.mode}`)}`);
+  if (o.blockSize !== undefined && o.dtype !== 'int4' && o.dtype !== 'uint4' && o.int8Form !== 'matmulnbits') throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4) and --int8-form matmulnbits, got --dtype ${o.dtype ?? (o.mode === 'weight-only' ? 'int8' : `chosen by --target for --mode ${o.mode}`)}`);
   // MatMulInteger, ConvInteger and QLinear ops take 8-bit inputs: only weight-only writes 4 bits.
   if (o.mode !== 'weight-only' && (o.dtype === 'int4' || o.dtype === 'uint4')) throw new UsageError(`--mode ${o.mode} quantizes to int8 or uint8, got --dtype ${o.dtype} (4-bit weights: --mode weight-only)`);
   // Weight-only models run DequantizeLinear and float kernels: no integer kernel for a target to choose.
@@ -87,6 +89,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
     ...(o.exclude !== undefined && { exclude: o.exclude }),
     ...(o.format !== undefined && { format: o.format }),
     ...(o.int4Form !== undefined && { int4Form: o.int4Form }),
+    ...(o.int8Form !== undefined && { int8Form: o.int8Form }),
     ...(o.quantizeBias !== undefined && { quantizeBias: o.quantizeBias }),
   };
   const started = performance.now();
@@ -152,10 +155,11 @@ export const onnxQuantizeCommand: CliCommand = {
       .option('--asymmetric', 'asymmetric ranges (default for uint8/uint4)')
       .addOption(new Option('--observer <name>', 'range observer for static calibration').choices(OBSERVER_NAMES))
       .option('--calibration <dir>', 'static mode: .npy files named after the model inputs')
-      .option('--op-types <list>', 'comma-separated op types to quantize (default for weight-only: MatMul,Gemm,Conv)')
+      .option('--op-types <list>', 'comma-separated op types to quantize (default for weight-only: MatMul,Gemm,Conv,LSTM,GRU,RNN)')
       .option('--exclude <node...>', 'node names to leave in float')
       .addOption(new Option('--format <format>', 'quantized graph form where both exist').choices(QUANTIZED_FORMATS))
       .addOption(new Option('--int4-form <form>', '4-bit MatMul as com.microsoft MatMulNBits (fastest in onnxruntime) or opset-21 DequantizeLinear').choices(INT4_FORMS))
+      .addOption(new Option('--int8-form <form>', 'weight-only 8-bit weights as Cast+Mul (onnxruntime folds it at load: float speed), DequantizeLinear (QDQ, for runtimes that fuse it) or MatMulNBits for MatMul (faster than float, int8 activations per block)').choices(INT8_FORMS))
       .option('--quantize-bias', 'quantize biases too (default: biases stay float)')
       .option('--external-data', 'write initializers of 1 KiB or more to OUTPUT.data (needed above 2 GB)')
       .option('--json', 'print the report as JSON')
@@ -170,8 +174,8 @@ export const onnxQuantizeCommand: CliCommand = {
       .addHelpText(
         'after',
         `
-Ops that cannot be quantized (weights computed at run time, unsupported types or opsets, excluded
-nodes) stay in float and are listed with the reason.
+Every node with a weight is listed: quantized, or left in float with the reason (op type not
+chosen, weights computed at run time, unsupported types, shapes or opsets, excluded nodes).
 
 Integer models (--mode dynamic, static) are right on every CPU by default (--target portable):
 uint8 activations x uint8 weights, which onnxruntime sums exactly everywhere. uint8 x int8
