@@ -260,10 +260,13 @@ describe('dynamic LSTM as com.microsoft DynamicQuantizeLSTM', () => {
 
   it('LSTM weights are symmetric whatever was asked (the kernel needs int8 zero points 0), and 7-bit with reduceRange', async () => {
     const m = cellModel('LSTM', 1);
-    const { model: q } = await quantizeModel(m, { mode: 'dynamic', dtype: 'int8', symmetric: false, perChannel: true });
+    const { model: q } = await quantizeModel(m, { mode: 'dynamic', dtype: 'int8', symmetric: false, perChannel: true, target: 'x86-vnni' });
     const node = q.graph!.node[0]!;
     expect(readTensor(init(q, node.input[9]!)).values).toEqual(new Int8Array(4 * HIDDEN));
     expect(Math.max(...Array.from(readTensor(init(q, node.input[1]!)).values as Int8Array, Math.abs))).toBe(127);
+    // The portable target (the default) asks for 7-bit int8 weights and the lowering follows it.
+    const { model: portable } = await quantizeModel(m, { mode: 'dynamic', dtype: 'int8', perChannel: true });
+    expect(Math.max(...Array.from(readTensor(init(portable, portable.graph!.node[0]!.input[1]!)).values as Int8Array, Math.abs))).toBe(64);
     // reduceRange (the portable target's 7-bit weights): |q| <= 64, so uint8 x int8 pair sums fit int16 without VNNI.
     const root = indexGraph(m.graph!);
     const lowered = lowerDynamicLstm(m.graph!.node[0]!, root, 8, { dtype: 'int8', symmetric: true, perChannel: true, reduceRange: true }, new NameGenerator(root));
@@ -275,7 +278,7 @@ describe('dynamic LSTM as com.microsoft DynamicQuantizeLSTM', () => {
 
   it('bidirectional, per tensor (one scale per direction): runs, close to float', async () => {
     const m = cellModel('LSTM', 2);
-    const { model: q, report } = await quantizeModel(m, { mode: 'dynamic', dtype: 'uint8' });
+    const { model: q, report } = await quantizeModel(m, { mode: 'dynamic', dtype: 'uint8', perChannel: false });
     expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-tensor', form: 'com.microsoft.DynamicQuantizeLSTM' });
     expect(readTensor(init(q, q.graph!.node[0]!.input[8]!)).dims).toEqual([2]);
     const got = (await runOrt(q, X)).Y!;
