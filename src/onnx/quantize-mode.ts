@@ -20,5 +20,10 @@ export interface QuantizeModeImpl {
   readonly mode: QuantizeMode;
   /** Op types quantized when options.opTypes is not given. */
   readonly defaultOpTypes: readonly string[];
+  /**
+   * Why an op type that carries weights is left out of defaultOpTypes (the report's reason for
+   * such nodes when options.opTypes is not given).
+   */
+  readonly notByDefault?: Readonly<Partial<Record<string, string>>>;
   quantize(ctx: QuantizeModeContext): Promise<{ model: ModelProto; report: QuantizeReport }>;
 }

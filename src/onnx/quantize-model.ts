@@ -42,6 +42,6 @@ export async function quantizeModel(
   const result = await impl.quantize({ model: clone(ModelProtoSchema, model), options: parsed, hooks, opset, opTypes });
   // Weight-bearing nodes of op types not chosen stay float: the report lists them with that reason instead of leaving them out.
   const listed = new Set(result.report.nodes.map((n) => n.node));
-  const unchosen = unchosenWeightNodes(model, opTypes).filter((n) => !listed.has(n.node));
+  const unchosen = unchosenWeightNodes(model, opTypes, parsed.opTypes === undefined ? (impl.notByDefault ?? {}) : {}).filter((n) => !listed.has(n.node));
   return unchosen.length ? { model: result.model, report: { ...result.report, nodes: [...result.report.nodes, ...unchosen] } } : result;
 }

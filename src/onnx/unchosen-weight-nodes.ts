@@ -10,9 +10,10 @@ import { nodeName } from './quantize-report.js';
  * weight: MatMul, Gemm, Conv, ConvTranspose, LSTM, GRU, RNN, Gather) but whose op type was not
  * chosen, in any graph including If/Loop/Scan bodies, as float entries of a report saying so. Why:
  * a report that lists only the chosen ops says "36 of 36 quantized" while the LSTMs that hold most
- * of the weights stay float without a word.
+ * of the weights stay float without a word. notByDefault: the mode's reason for an op type it
+ * leaves out by default (only passed when the caller did not choose the op types).
  */
-export function unchosenWeightNodes(model: ModelProto, opTypes: ReadonlySet<string>): NodeReport[] {
+export function unchosenWeightNodes(model: ModelProto, opTypes: ReadonlySet<string>, notByDefault: Readonly<Partial<Record<string, string>>> = {}): NodeReport[] {
   const root = indexGraph(model.graph!);
   const ir = Number(model.irVersion);
   const chosen = [...opTypes].join(',');
@@ -33,7 +34,7 @@ export function unchosenWeightNodes(model: ModelProto, opTypes: ReadonlySet<stri
         node: nodeName(node),
         opType: node.opType,
         status: 'float',
-        reason: `op type ${node.opType} was not chosen (op types: ${chosen}); weights ${floatWeights.map((n) => `'${n}'`).join(', ')} stay float${where}`,
+        reason: `${notByDefault[node.opType] ?? `op type ${node.opType} was not chosen (op types: ${chosen})`}; weights ${floatWeights.map((n) => `'${n}'`).join(', ')} stay float${where}`,
       });
     }
   }

@@ -108,6 +108,18 @@ describe('dynamic quantization', () => {
     await expectExactAndClose(m, q, { x: { dims: [1, 64], data: randomWeights(64, 9) } }, 0.03);
   });
 
+  it('leaves Conv float by default, saying why; asked for by op type, Conv becomes ConvInteger', async () => {
+    const m = convReluModel();
+    const { model: q, report } = await quantizeModel(m, { mode: 'dynamic' });
+    expect(ops(q)).toEqual(['Conv', 'Relu']);
+    expect(report.nodes).toEqual([expect.objectContaining({ node: 'conv', status: 'float', reason: expect.stringMatching(/^dynamic mode leaves Conv float by default: onnxruntime runs ConvInteger unfused.*--op-types MatMul,Gemm,Conv quantizes it/) })]);
+    // The mode's reason is for its default only: a caller's own op types get the plain one.
+    const own = await quantizeModel(m, { mode: 'dynamic', opTypes: ['MatMul'] });
+    expect(own.report.nodes[0]).toMatchObject({ status: 'float', reason: expect.stringMatching(/^op type Conv was not chosen \(op types: MatMul\)/) });
+    const asked = await quantizeModel(m, { mode: 'dynamic', opTypes: ['Conv'] });
+    expect(asked.report.nodes[0]).toMatchObject({ status: 'quantized', form: 'ConvInteger' });
+  });
+
   it('Conv + Relu: ConvInteger with per-channel scales after one shared zero point, the bias reshaped to [1, M, 1, 1]; Relu stays float and is listed', async () => {
     const m = convReluModel();
     const { model: q, report } = await quantizeModel(m, { mode: 'dynamic', opTypes: ['Conv', 'Relu'] });
@@ -125,7 +137,7 @@ describe('dynamic quantization', () => {
     expect(q.graph!.initializer.some((t) => t.name === 'B' || t.name === 'W')).toBe(false);
     await expectExactAndClose(m, q, { x: { dims: [1, 3, 8, 8], data: randomWeights(192, 3) } }, 0.03);
     // Asymmetric weights cannot share one zero point: per tensor, said.
-    const asym = await quantizeModel(m, { mode: 'dynamic', symmetric: false });
+    const asym = await quantizeModel(m, { mode: 'dynamic', opTypes: ['Conv', 'Relu'], symmetric: false });
     expect(asym.report.nodes[0]).toMatchObject({ granularity: 'per-tensor' });
     expect(asym.report.warnings.join()).toMatch(/ConvInteger takes one weight zero point/);
   });

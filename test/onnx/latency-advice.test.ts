@@ -5,7 +5,7 @@ import { convModel, mlpModel } from './models.js';
 
 describe('latencyAdvice: one line when a quantized model is slower than its mode should be', () => {
   it('dynamic with ConvInteger: names them and suggests leaving Conv float or weight-only', async () => {
-    const { model } = await quantizeModel(convModel(), { mode: 'dynamic' });
+    const { model } = await quantizeModel(convModel(), { mode: 'dynamic', opTypes: ['Conv'] });
     expect(quantizedForms(model)).toEqual({ mode: 'dynamic', convInteger: 1, constantDequantize: 0 });
     expect(latencyAdvice(model, 3.2)).toBe(
       "the dynamic candidate runs 3.20x the reference's latency (goal <= 1x): its 1 ConvInteger nodes have no fused kernel in onnxruntime; try --mode dynamic --op-types MatMul,Gemm,LSTM (Conv left float) or --mode weight-only",

@@ -144,8 +144,12 @@ describe('real models, weight-only int8 per channel, on committed inputs', () =>
     const wo = await task(q);
     expect(wo.agree).toBe(1);
     expect(wo.maxDiff).toBeLessThan(0.03);
-    // Dynamic with uint8 weights (U8U8 integer kernels, exact on every CPU): Conv as ConvInteger, LSTM as DynamicQuantizeLSTM.
-    const { model: dyn, report: dynReport } = await quantizeModel(model, { mode: 'dynamic', dtype: 'uint8' });
+    // Dynamic by default: the LSTMs as DynamicQuantizeLSTM, Conv float with the mode's reason.
+    const byDefault = (await quantizeModel(model, { mode: 'dynamic', dtype: 'uint8' })).report;
+    expect(byDefault.nodes.filter((n) => n.status === 'quantized' && n.form === 'com.microsoft.DynamicQuantizeLSTM')).toHaveLength(8);
+    expect(byDefault.nodes.filter((n) => n.opType === 'Conv').every((n) => n.status === 'float' && /^dynamic mode leaves Conv float by default/.test(n.reason ?? ''))).toBe(true);
+    // Dynamic with uint8 weights (U8U8 integer kernels, exact on every CPU), Conv asked for: Conv as ConvInteger, LSTM as DynamicQuantizeLSTM.
+    const { model: dyn, report: dynReport } = await quantizeModel(model, { mode: 'dynamic', dtype: 'uint8', opTypes: ['Conv', 'LSTM'] });
     expect(dynReport.nodes.filter((n) => n.status === 'quantized' && n.form === 'com.microsoft.DynamicQuantizeLSTM')).toHaveLength(8);
     expect(encodeModel(dyn).length).toBeLessThan(0.32 * floatBytes);
     const dt = await task(dyn);
