@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { NpyDtype } from '../formats/npy.js';
 import { encodeNpy } from '../formats/npy.js';
@@ -19,8 +20,6 @@ export type ArrayData = Int8Array | Uint8Array | Int16Array | Uint16Array | Int3
  * write; in one piece it would hold every other request that long.
  */
 export const JSON_SLICE_ELEMENTS = 1 << 14;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Answers `{"data": <nested array>, ...fields}` as JSON built by JsonWriter, or the array alone as
