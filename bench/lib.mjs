@@ -1,4 +1,5 @@
 // Helpers the benchmark scripts share (not a benchmark: bench/run.mjs runs only *.bench.mjs).
+import { spawn } from 'node:child_process';
 
 /** Seeded standard normal float32 data (Box–Muller over a xorshift generator). */
 export function normal(n, seed = 1) {
@@ -36,4 +37,31 @@ export function timeMedian(fn, runs, warm = 2) {
     t.push(performance.now() - t0);
   }
   return median(t);
+}
+
+/** Starts the built CLI's `serve` on a free port over dataDir; resolves with the child and its URL once it listens. */
+export function startServer(cli, dataDir) {
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+/** A version 1.0 .npy of a typed array (little-endian, C order), header padded to 64 bytes. */
+export function npyBody(data, dtype, shape) {
+  const descr = { float32: '<f4', int8: '|i1' }[dtype];
+  const header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const total = 10 + header.length + 1;
+  const pad = (64 - (total % 64)) % 64;
+  const h = Buffer.from('\x93NUMPY\x01\x00' + '  ' + header + ' '.repeat(pad) + '\n', 'latin1');
+  h.writeUInt16LE(header.length + pad + 1, 8);
+  return Buffer.concat([h, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
 }

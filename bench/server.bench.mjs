@@ -3,13 +3,13 @@
 // `serve`), autocannon for the small request's throughput and latency, timed round trips for the
 // 2048x2048 JSON and .npy requests. Bounded: fixed durations and request counts. `--json` prints
 // one JSON object.
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { npyBody, startServer } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -22,21 +22,6 @@ const log = (...a) => {
 const SMALL_SECONDS = quick ? 2 : 8;
 const BIG_ROUNDS = quick ? 2 : 7;
 const SIDE = 2048;
-
-function startServer(dataDir) {
-  const child = spawn(process.execPath, [join(here, '../dist/cli/main.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-}
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -75,15 +60,6 @@ function jsonBody(x) {
   const rows = [];
   for (let r = 0; r < SIDE; r++) rows.push('[' + Array.from(x.subarray(r * SIDE, (r + 1) * SIDE)).join(',') + ']');
   return Buffer.from('{"data":[' + rows.join(',') + '],"validate":true}');
-}
-
-function npyBody(x) {
-  const header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${SIDE}, ${SIDE}), }`;
-  const total = 10 + header.length + 1;
-  const pad = (64 - (total % 64)) % 64;
-  const h = Buffer.from('\x93NUMPY\x01\x00' + '  ' + header + ' '.repeat(pad) + '\n', 'latin1');
-  h.writeUInt16LE(header.length + pad + 1, 8);
-  return Buffer.concat([h, Buffer.from(x.buffer, x.byteOffset, x.byteLength)]);
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -128,7 +104,7 @@ async function roundTrips(url, body, headers, check) {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'quantkit-bench-'));
-const { child, url } = await startServer(dataDir);
+const { child, url } = await startServer(join(here, '../dist/cli/main.js'), dataDir);
 try {
   log(`server at ${url}`);
   const small = await smallQuantize(url);
@@ -148,7 +124,7 @@ try {
   const jsonBestMs = Math.min(...jsonTimes);
   log(`2048x2048 quantize as JSON: median ${(jsonMedianS * 1000).toFixed(0)} ms (best ${jsonBestMs.toFixed(0)} ms) per round trip (request ${(jb.length / 2 ** 20).toFixed(1)} MiB, answer ${(answerBytes / 2 ** 20).toFixed(1)} MiB; target <= 500 ms); with the client's JSON.parse ${clientParseMs.toFixed(0)} ms`);
 
-  const nb = npyBody(x);
+  const nb = npyBody(x, 'float32', [SIDE, SIDE]);
   const npyTimes = await roundTrips(url, nb, { 'content-type': 'application/x-npy', accept: 'application/x-npy' }, (b) => {
     if (b.length < SIDE * SIDE) throw new Error('short .npy answer');
   });

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { NpyDtype } from '../formats/npy.js';
 import { encodeNpy } from '../formats/npy.js';
@@ -13,17 +14,27 @@ export function wantsNpy(request: FastifyRequest): boolean {
 export type ArrayData = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Float32Array;
 
 /**
- * Answers `{"data": <nested array>, ...fields}` as JSON built by JsonWriter, or the array alone as
- * a .npy (the other fields then travel in X-Quantkit-* headers as JSON).
+ * Elements per slice of a JSON array answer (16 times as many codes, written from digit tables):
+ * a few milliseconds of work, after which the event loop answers whatever else came in (GET /,
+ * other instances) before the next slice. A 2048x2048 float32 answer takes about a second to
+ * write; in one piece it would hold every other request that long.
  */
-export function sendArray(
+export const JSON_SLICE_ELEMENTS = 1 << 14;
+
+/**
+ * Answers `{"data": <nested array>, ...fields}` as JSON built by JsonWriter, or the array alone as
+ * a .npy (the other fields then travel in X-Quantkit-* headers as JSON). A large JSON answer is
+ * written in slices with a turn of the event loop between them, then sent whole with its
+ * Content-Length, as a small one; if the client has gone meanwhile, the writing stops there.
+ */
+export async function sendArray(
   request: FastifyRequest,
   reply: FastifyReply,
   data: ArrayData,
   dtype: NpyDtype,
   shape: readonly number[],
   fields: Record<string, unknown>,
-): FastifyReply {
+): Promise<FastifyReply> {
   if (wantsNpy(request)) {
     const bytes = encodeNpy({ dtype, shape: [...shape], data });
     // Headers must stay small (clients cap them near 16 KiB): per-channel parameter lists are dropped.
@@ -32,7 +43,11 @@ export function sendArray(
     return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
   const w = new JsonWriter(256);
-  w.raw('{"data":').array(data, shape);
+  w.raw('{"data":');
+  for (const _ of w.arraySlices(data, shape, JSON_SLICE_ELEMENTS)) {
+    await nextTurn();
+    if (reply.raw.destroyed) return reply.send();
+  }
   for (const [k, v] of Object.entries(fields)) w.raw(',').value(k).raw(':').value(v);
   w.raw('}');
   void reply.header('content-type', 'application/json; charset=utf-8');

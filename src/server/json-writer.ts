@@ -8,6 +8,7 @@ export class JsonWriter {
   private buf: Buffer;
   private view: DataView;
   private pos = 0;
+  private readonly parts: number[] = [];
 
   constructor(initialBytes = 1024) {
     this.buf = Buffer.allocUnsafe(Math.max(64, initialBytes));
@@ -38,68 +39,151 @@ export class JsonWriter {
   }
 
   /**
-   * Appends `data` (C order) as nested arrays of the given shape. Integer arrays are written by
-   * hand; other numbers as JavaScript's shortest round-trip form of their float64 value (for
-   * float32 data that is the same text Python prints for float(np.float32(x))). Non-finite
-   * values have no JSON form and are written as null.
+   * Appends `data` (C order) as nested arrays of the given shape, all at once: array(data, [2, 3])
+   * writes `[[a,b,c],[d,e,f]]`. Integers below 2^31 in magnitude are written by hand, code
+   * containers (int8, uint8, int16, uint16) from digit tables, other numbers as JavaScript's
+   * shortest round-trip form of their float64 value (for float32 data that is the same text Python
+   * prints for float(np.float32(x))); the text is JSON.stringify's for the same nested arrays.
+   * Non-finite values have no JSON form and are written as null.
    */
   array(data: ArrayLike<number>, shape: readonly number[]): this {
-    if (shape.length === 0) return this.number(data[0]);
-    const integral = isIntegerArray(data);
-    // Worst case per element: the code's widest text, 11 bytes for an int32 or 24 for a float,
-    // plus a separator; then a bracket pair and a separator per sub-array.
-    const table = digitTableFor(data);
-    const perElement = table !== undefined ? table.maxWidth : integral ? 12 : 25;
+    for (const _ of this.arraySlices(data, shape, Infinity));
+    return this;
+  }
+
+  /**
+   * Appends `data` as array() does, in slices: each step of the generator writes about
+   * `sliceElements` elements (16 times as many from a digit table, which is that much cheaper per
+   * element) and pauses, so the caller can let other work run between slices. Nothing else may be
+   * written to this writer until the generator is done. Iterative, so the rank costs no stack.
+   */
+  *arraySlices(data: ArrayLike<number>, shape: readonly number[], sliceElements: number): Generator<void, void, void> {
+    if (shape.length === 0) {
+      this.number(data[0]);
+      return;
+    }
+    // A zero-size array is nested empty arrays: the dims before the first 0, each leaf `[]`.
+    const zero = shape.indexOf(0);
+    const dims = zero < 0 ? shape : shape.slice(0, zero);
+    if (dims.length === 0) {
+      this.raw('[]');
+      return;
+    }
+    const rank = dims.length;
+    const leaves = dims.reduce((a, b) => a * b, 1);
+    const rowLength = dims[rank - 1];
+    const table = zero < 0 ? digitTableFor(data) : undefined;
+    // Worst case per leaf with its separator: the widest table entry, 12 bytes for an int32, 25
+    // for a float, 3 for `[],`; then a bracket pair and a separator per array.
+    const perLeaf = zero >= 0 ? 3 : table !== undefined ? table.maxWidth : data instanceof Int32Array ? 12 : 25;
     let arrays = 0;
     let outer = 1;
-    for (const d of shape) {
+    for (const d of dims) {
       arrays += outer;
       outer *= d;
     }
     // +8: the table path stores 8 bytes at a time past the last code.
-    this.reserve(data.length * perElement + arrays * 3 + 8);
-    this.writeLevel(data, shape, 0, 0, integral);
-    return this;
+    this.reserve(leaves * perLeaf + arrays * 3 + 8);
+    const budget = table !== undefined ? sliceElements * 16 : sliceElements;
+    // Which element of each enclosing array the current row is in (an odometer over dims[0..rank-1)).
+    const counters = new Array<number>(rank - 1).fill(0);
+    this.brackets(91, rank); // [
+    let i = 0;
+    let done = 0;
+    while (i < leaves) {
+      const end = Math.min(leaves, i - (i % rowLength) + rowLength, i + budget - done);
+      // Every leaf is written with a trailing comma; the last one of a row gets its bracket instead.
+      if (zero >= 0) this.emptyLeaves(end - i);
+      else if (table !== undefined) this.tableLeaves(data, i, end, table);
+      else this.numberLeaves(data, i, end);
+      done += end - i;
+      i = end;
+      if (i % rowLength === 0) {
+        this.pos--;
+        let closed = 1;
+        for (let d = rank - 2; d >= 0; d--) {
+          if (++counters[d] < dims[d]) break;
+          counters[d] = 0;
+          closed++;
+        }
+        this.brackets(93, closed); // ]
+        if (i < leaves) {
+          this.buf[this.pos++] = 44; // ,
+          this.brackets(91, closed);
+        }
+      }
+      if (done >= budget && i < leaves) {
+        done = 0;
+        yield;
+      }
+    }
   }
 
-  private writeLevel(data: ArrayLike<number>, shape: readonly number[], dim: number, offset: number, integral: boolean): number {
-    const buf = this.buf;
-    const n = shape[dim];
-    buf[this.pos++] = 91; // [
-    const table = dim === shape.length - 1 && n > 0 ? digitTableFor(data) : undefined;
-    if (table !== undefined) {
-      // Each code's text with its trailing comma, copied from a table; the last comma becomes ']'.
-      // Two 32-bit stores per code (bytes past its length are overwritten by the next one; the
-      // reserve left room for that) instead of a byte loop.
-      const { words, lengths, min } = table;
-      const view = this.view;
-      let p = this.pos;
-      for (let i = 0; i < n; i++) {
-        const k = data[offset + i] - min;
-        view.setUint32(p, words[2 * k], true);
-        view.setUint32(p + 4, words[2 * k + 1], true);
-        p += lengths[k];
-      }
-      buf[p - 1] = 93; // ]
-      this.pos = p;
-      return offset + n;
+  private brackets(byte: number, count: number): void {
+    this.buf.fill(byte, this.pos, this.pos + count);
+    this.pos += count;
+  }
+
+  private emptyLeaves(count: number): void {
+    for (let k = 0; k < count; k++) {
+      this.buf[this.pos++] = 91;
+      this.buf[this.pos++] = 93;
+      this.buf[this.pos++] = 44;
     }
-    if (dim === shape.length - 1) {
-      for (let i = 0; i < n; i++) {
-        if (i > 0) buf[this.pos++] = 44; // ,
-        const v = data[offset + i];
-        if (integral) this.writeInt(v);
+  }
+
+  /**
+   * Each code's text with its trailing comma, copied from the table by two 32-bit stores (bytes
+   * past its length are overwritten by the next one; the reserve left room for that) instead of a
+   * byte loop.
+   */
+  private tableLeaves(data: ArrayLike<number>, from: number, to: number, table: DigitTable): void {
+    const { words, lengths, min } = table;
+    const view = this.view;
+    let p = this.pos;
+    for (let i = from; i < to; i++) {
+      const k = data[i] - min;
+      view.setUint32(p, words[2 * k], true);
+      view.setUint32(p + 4, words[2 * k + 1], true);
+      p += lengths[k];
+    }
+    this.pos = p;
+  }
+
+  private numberLeaves(data: ArrayLike<number>, from: number, to: number): void {
+    if (data instanceof Int32Array) {
+      const buf = this.buf;
+      for (let i = from; i < to; i++) {
+        this.writeInt(data[i]);
+        buf[this.pos++] = 44; // ,
+      }
+      return;
+    }
+    // Array.prototype.join converts numbers as String does, and one Buffer.write per group costs
+    // far less than one per number (about half the time of writing them one by one).
+    const parts = this.parts;
+    for (let i = from; i < to; i += JOIN_GROUP) {
+      const end = Math.min(to, i + JOIN_GROUP);
+      parts.length = end - i;
+      let finite = true;
+      for (let j = i; j < end; j++) {
+        const v = data[j];
+        parts[j - i] = v;
+        finite &&= Number.isFinite(v);
+      }
+      if (finite) {
+        this.pos += this.buf.write(parts.join(','), this.pos, 'latin1');
+        this.buf[this.pos++] = 44; // ,
+        continue;
+      }
+      // join would write NaN and Infinity as such; JSON has null for them.
+      for (let j = i; j < end; j++) {
+        const v = data[j];
+        if (Number.isInteger(v) && v < 2 ** 31 && v > -(2 ** 31)) this.writeInt(v);
         else this.writeFloat(v);
-      }
-      offset += n;
-    } else {
-      for (let i = 0; i < n; i++) {
-        if (i > 0) buf[this.pos++] = 44;
-        offset = this.writeLevel(data, shape, dim + 1, offset, integral);
+        this.buf[this.pos++] = 44;
       }
     }
-    buf[this.pos++] = 93; // ]
-    return offset;
   }
 
   private number(v: number): this {
@@ -153,6 +237,9 @@ interface DigitTable {
   readonly maxWidth: number;
 }
 
+/** Numbers converted and written together by numberLeaves. */
+const JOIN_GROUP = 1024;
+
 const DIGIT_TABLES = new Map<string, DigitTable>();
 
 function buildDigitTable(min: number, max: number): DigitTable {
@@ -189,21 +276,4 @@ function digitTableFor(data: ArrayLike<number>): DigitTable | undefined {
     DIGIT_TABLES.set(key, t);
   }
   return t;
-}
-
-function isIntegerArray(data: ArrayLike<number>): boolean {
-  if (
-    data instanceof Int8Array ||
-    data instanceof Uint8Array ||
-    data instanceof Int16Array ||
-    data instanceof Uint16Array ||
-    data instanceof Int32Array
-  ) {
-    return true;
-  }
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (!Number.isInteger(v) || v >= 2 ** 31 || v <= -(2 ** 31)) return false;
-  }
-  return true;
 }

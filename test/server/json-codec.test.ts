@@ -145,3 +145,62 @@ describe('JsonWriter', () => {
     );
   });
 });
+
+/** Nested JS arrays of `data` in C order; JSON.stringify of these is the text JsonWriter must write. */
+function nest(data: ArrayLike<number>, shape: readonly number[]): unknown {
+  if (shape.length === 0) return data[0];
+  let i = 0;
+  const level = (d: number): unknown[] => Array.from({ length: shape[d] }, () => (d === shape.length - 1 ? data[i++] : level(d + 1)));
+  return level(0);
+}
+
+const CONTAINERS = [Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Float32Array, Float64Array, Array] as const;
+
+describe('JsonWriter: the text of JSON.stringify, whole or in slices', () => {
+  const values = fc.oneof(
+    fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+    fc.integer({ min: -300, max: 300 }),
+    fc.double(),
+    fc.float(),
+    fc.constantFrom(NaN, Infinity, -Infinity, -0, 0, 2 ** 31 - 1, -(2 ** 31) + 1, 1e21, 5e-324, 2 ** 53),
+  );
+  const shapes = fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 0, maxLength: 5 });
+
+  it('writes every container, shape (zero-size and rank 0 included), NaN and Infinity as JSON.stringify does, for every slice size', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...CONTAINERS), shapes, fc.array(values, { minLength: 1, maxLength: 1024 }), fc.integer({ min: 1, max: 9 }), (Container, shape, pool, slice) => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const source = Array.from({ length: Math.max(n, 1) }, (_, i) => pool[i % pool.length]);
+        const data: ArrayLike<number> = Container === Array ? source : (Container as { from(a: number[]): ArrayLike<number> }).from(source);
+        const expected = JSON.stringify(nest(data, shape));
+        expect(new JsonWriter(8).array(data, shape).finish().toString('latin1')).toBe(expected);
+        const w = new JsonWriter(8).raw('{"data":');
+        let pauses = 0;
+        for (const _ of w.arraySlices(data, shape, slice)) pauses++;
+        expect(w.raw('}').finish().toString('latin1')).toBe(`{"data":${expected}}`);
+        // It pauses after each slice but the last; code containers go through 16 times as many per slice.
+        const table = data instanceof Int8Array || data instanceof Uint8Array || data instanceof Int16Array || data instanceof Uint16Array;
+        if (n > 0) expect(pauses).toBe(Math.ceil(n / (table ? 16 * slice : slice)) - 1);
+      }),
+      { seed: 20261207, numRuns: 400 },
+    );
+  });
+
+  it('writes ranks far past any stack depth', () => {
+    const shape = new Array<number>(20000).fill(1);
+    const text = new JsonWriter().array(Float32Array.of(1.5), shape).finish().toString();
+    expect(text).toBe(`${'['.repeat(20000)}1.5${']'.repeat(20000)}`);
+  });
+
+  it('writes long rows and many short rows in slices of the asked size', () => {
+    for (const shape of [[1, 30000], [30000, 1], [75, 2, 200]]) {
+      const data = Float32Array.from({ length: 30000 }, (_, i) => Math.sin(i) * 1000);
+      const w = new JsonWriter();
+      let pauses = 0;
+      for (const _ of w.arraySlices(data, shape, 4096)) pauses++;
+      expect(pauses).toBe(Math.ceil(30000 / 4096) - 1);
+      expect(w.finish().toString()).toBe(JSON.stringify(nest(data, shape)));
+    }
+  });
+});
+

@@ -1,4 +1,5 @@
 import type { MultipartFile } from '@fastify/multipart';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { errorMeasures } from '../../core/error-measures.js';
 import { float16BitsToFloat32 } from '../../core/float16.js';
@@ -93,6 +94,8 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
       const x = nd.toFloat32();
       const opts = { validate: request.query.validate ?? true, channelDim: request.query.channel_dim ?? null, layerName: request.query.layer_name ?? null };
       const op = operation as UploadOperation;
+      // Decoding and converting a large .npy took its time: a turn of the event loop before the next pass.
+      await nextTurn();
       // The worker takes the buffer of the array it is handed; the answer's range and error
       // measures still need the input, so they are taken first or the worker gets a copy.
       const inRange = request.query.download ? null : range(x);
@@ -130,8 +133,13 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         void reply.header('content-type', NPY_MEDIA_TYPE).header('content-disposition', `attachment; filename="${name}_${op}.npy"`);
         return reply.send(Buffer.from(npy.buffer, npy.byteOffset, npy.byteLength));
       }
+      // Each pass over a large array is tens of milliseconds: the event loop gets a turn between
+      // them (GET /, other requests) instead of waiting for all of them at once.
+      await nextTurn();
       // A float16 instance's codes are float16 bits; their range is that of the values they hold.
       const outRange = range(result.outDtype === 'float16' ? float16BitsToFloat32(result.out as Uint16Array) : result.out);
+      await nextTurn();
+      const errors = result.restored === null ? {} : errorFields(x, result.restored);
       return jsonSafe({
         filename: file.filename,
         operation: op,
@@ -142,7 +150,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         result_range: outRange,
         ...result.extra,
         ...paramSummary(result.params),
-        ...(result.restored === null ? {} : errorFields(x, result.restored)),
+        ...errors,
       });
     },
   );
