@@ -7,6 +7,8 @@ import type { Granularity } from '../core/layout.js';
 import type { ObserverChoice } from '../node/observe-npy-file.js';
 import type { NpyFileQuantizeOptions } from '../node/quantize-npy-file.js';
 import type { QParams } from '../core/qparams.js';
+import type { ObserverName } from '../core/observers/builtin-observers.js';
+import { DATA_OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
 import { UsageError } from './exit-codes.js';
 
 /** The options quantize and fake-quant share, validated once: everything after trusts them. */
@@ -145,19 +147,12 @@ function flagOf(key: string): string {
 }
 
 /**
- * The --observer names the CLI offers and the registry observer each is: 'mse' is PyTorch's
- * HistogramObserver (the MSE-optimal range search over a histogram), 'entropy' the KL-divergence
- * calibration of TensorRT and ONNX Runtime.
+ * The --observer names the CLI offers: every registered observer that needs no options ('mse' is
+ * PyTorch's HistogramObserver, the MSE-optimal range search over a histogram; 'entropy' the
+ * KL-divergence calibration of TensorRT and ONNX Runtime). The CLI spells them as the registry does.
  */
-export const CLI_OBSERVERS = {
-  minmax: 'minmax',
-  'moving-average': 'moving-average',
-  percentile: 'percentile',
-  mse: 'histogram',
-  entropy: 'entropy',
-} as const;
-export type CliObserverName = keyof typeof CLI_OBSERVERS;
-const CLI_OBSERVER_NAMES = Object.keys(CLI_OBSERVERS) as CliObserverName[];
+export const CLI_OBSERVER_NAMES: readonly ObserverName[] = DATA_OBSERVER_NAMES;
+export type CliObserverName = ObserverName;
 
 /** --percentile when --observer percentile is given without it: clip 0.01% of each tail. */
 export const DEFAULT_PERCENTILE = 99.99;
@@ -169,7 +164,7 @@ export function addObserverOptions(cmd: Command): Command {
     .option('--percentile <p>', `with --observer percentile: clip below the (100 - p)th and above the pth percentile, 50 < p <= 100 (default ${DEFAULT_PERCENTILE})`);
 }
 
-/** The observer a command line asks for, in the CLI's and the registry's names. */
+/** The observer a command line asks for. */
 export interface CliObserver {
   readonly cliName: CliObserverName;
   readonly choice: ObserverChoice;
@@ -207,7 +202,7 @@ export function parseObserverOptions(raw: Record<string, unknown>, context: { gr
   }
   const p = percentile ?? DEFAULT_PERCENTILE;
   const options = observer === 'percentile' ? { minPercentile: 100 - p, maxPercentile: p } : {};
-  return { cliName: observer, choice: { name: CLI_OBSERVERS[observer], options } };
+  return { cliName: observer, choice: { name: observer, options } };
 }
 
 /**

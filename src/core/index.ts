@@ -19,6 +19,7 @@ export * from './apot.js';
 export * from './ste.js';
 export * from './lsq.js';
 export * from './observers/index.js';
+export { Registry } from './registry.js';
 export * from './error-measures.js';
 export { setUninitializedAllocator, UNINITIALIZED_MIN_BYTES } from './output-array.js';
 export type { UninitializedAllocator } from './output-array.js';

@@ -31,6 +31,7 @@ export const CONFIG_FIELD_NAMES = {
   quantizeWeightsOnly: 'quantize_weights_only',
   mixedPrecisionLayers: 'mixed_precision_layers',
   customQuantizationConfig: 'custom_quantization_config',
+  observer: 'observer',
 } as const satisfies Record<keyof QuantizerConfig, string>;
 
 export type ConfigFieldName = keyof typeof CONFIG_FIELD_NAMES;

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { QuantError } from '../core/errors.js';
+import type { ObserverName } from '../core/observers/builtin-observers.js';
+import { createObserver, OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
 
 /** The value types of the reference's QuantizationType, plus INT4 and UINT4. */
 export const QUANTIZATION_TYPES = ['INT8', 'UINT8', 'INT16', 'FLOAT16', 'NONE', 'MIXED', 'INT4', 'UINT4'] as const;
@@ -92,6 +94,32 @@ const layerOverridesSchema = z.unknown().transform((v, ctx): Record<string, Laye
   return out;
 });
 
+/**
+ * `observer`: a registered observer by name with its options (axis excluded: perChannel and
+ * channelDim choose it), e.g. { name: 'percentile', options: { minPercentile: 1, maxPercentile: 99 } }.
+ * When given, calibration and the per-call range use it instead of usePercentile/outlierThreshold.
+ * The options are checked by building the observer once, so a bad one is a config error.
+ */
+const observerSchema = z
+  .strictObject({
+    name: z.enum(OBSERVER_NAMES as [ObserverName, ...ObserverName[]], { error: `expected an observer ${OBSERVER_NAMES.join(' | ')}` }),
+    options: z
+      .unknown()
+      .refine((o) => isPlainRecord(o), { error: 'expected an object of observer options' })
+      .refine((o) => !isPlainRecord(o) || !Object.prototype.hasOwnProperty.call(o, 'axis'), { error: 'expected no axis (perChannel and channelDim choose it)' })
+      .transform((o) => ({ ...(o as Record<string, unknown>) }))
+      .default({}),
+  })
+  .superRefine((o, ctx) => {
+    try {
+      createObserver(o.name, o.options);
+    } catch (e) {
+      if (!(e instanceof QuantError)) throw e;
+      ctx.addIssue({ code: 'custom', path: ['options'], input: o.options, message: `expected options ${o.name} accepts (${e.message})` });
+    }
+  });
+export type ObserverConfig = z.output<typeof observerSchema>;
+
 /** The defaults, beside the schema: the reference's (INT8, DYNAMIC, 8 bits, asymmetric, cache on) and ours for the rest. */
 export const QUANTIZER_CONFIG_DEFAULTS = {
   quantizationType: 'INT8',
@@ -120,6 +148,8 @@ export const QUANTIZER_CONFIG_DEFAULTS = {
   quantizeWeightsOnly: false,
   mixedPrecisionLayers: [],
   customQuantizationConfig: {},
+  /** null: the range method comes from usePercentile and outlierThreshold. */
+  observer: null,
 } as const;
 
 const D = QUANTIZER_CONFIG_DEFAULTS;
@@ -171,6 +201,7 @@ export const quantizerConfigSchema = z
     quantizeWeightsOnly: flag.default(D.quantizeWeightsOnly),
     mixedPrecisionLayers: layerList.default([]),
     customQuantizationConfig: layerOverridesSchema,
+    observer: observerSchema.nullable().default(D.observer),
   })
   .superRefine((c, ctx) => {
     // Refinements run even after a field check failed; each reports only what its field's check did not.

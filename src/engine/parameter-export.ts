@@ -1,4 +1,6 @@
 import { QuantError } from '../core/errors.js';
+import type { ObserverName } from '../core/observers/builtin-observers.js';
+import { OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
 import { blockLayout } from '../core/layout.js';
 import type { QParams } from '../core/qparams.js';
 import type { ParamsFileV1 } from '../formats/params-file.js';
@@ -8,7 +10,6 @@ import type { CalibratedEntry } from './quantizer.js';
 export const QUANTIZER_PARAMETERS_FORMAT = 'quantkit.quantizer-parameters';
 export const QUANTIZER_PARAMETERS_VERSION = 1;
 
-const RANGE_METHODS = ['minmax', 'percentile', 'outlier'] as const;
 
 export interface CalibratedEntryFile {
   params: ParamsFileV1;
@@ -16,7 +17,8 @@ export interface CalibratedEntryFile {
   range: { min: number[]; max: number[] };
   /** The calibration batch shape (per-channel parameters are laid out for it). */
   shape: number[];
-  method: (typeof RANGE_METHODS)[number];
+  /** The observer that chose the range, as registered. */
+  method: ObserverName;
 }
 
 export interface LayerParametersFile {
@@ -108,7 +110,7 @@ function entry(v: unknown, path: string): CalibratedEntry {
     fits = false;
   }
   if (!fits) fail(`${path}.shape`, `[${shape.join(', ')}] does not fit parameters of shape [${p.paramShape.join(', ')}]`);
-  if (!RANGE_METHODS.includes(v.method as (typeof RANGE_METHODS)[number])) fail(`${path}.method`, `expected one of ${RANGE_METHODS.join(', ')}, got ${JSON.stringify(v.method)}`);
+  if (!OBSERVER_NAMES.includes(v.method as ObserverName)) fail(`${path}.method`, `expected one of ${OBSERVER_NAMES.join(', ')}, got ${JSON.stringify(v.method)}`);
   return Object.freeze({ params: p, min, max, shape: Object.freeze([...shape]), method: v.method as CalibratedEntry['method'] });
 }
 

@@ -348,7 +348,7 @@ export class Quantizer {
       layout = blockLayout(shape, granularity);
       scan = scanRange(x, layout);
       rejectNonFinite(x, scan, cfg.errorOnNan, cfg.errorOnInf);
-      const { min, max } = estimateRange(rangeMethodOf(cfg), x, shape, layout, granularity, scan);
+      const { min, max } = estimateRange(rangeMethodOf(cfg), x, shape, layout, granularity, scan, { dtype: dtype.name });
       params = qparamsFromRange(min, max, shape, { dtype: dtype.name, symmetric: this.symmetricFor(cfg, layer), granularity });
     }
     const codes = reuse ? this.buffers.codes(dtype.storage, x.length) : outputCodeArray(dtype, x.length);
@@ -495,7 +495,7 @@ export class Quantizer {
     const layout = blockLayout(shape, granularity);
     const scan = scanRange(x, layout);
     rejectNonFinite(x, scan, cfg.errorOnNan, cfg.errorOnInf);
-    const { min, max } = estimateRange(rangeMethodOf(cfg), x, shape, layout, granularity, scan);
+    const { min, max } = estimateRange(rangeMethodOf(cfg), x, shape, layout, granularity, scan, { dtype: layer.dtype });
     const params = qparamsFromRange(min, max, shape, { dtype: layer.dtype, symmetric: this.symmetricFor(cfg, layer), granularity });
     return { scale: params.scale[0], zeroPoint: params.zeroPoint[0], scales: Array.from(params.scale), zeroPoints: Array.from(params.zeroPoint), params };
   }

@@ -1,32 +1,33 @@
 import type { BlockLayout, Granularity } from '../core/layout.js';
-import type { Observer } from '../core/observers/observer.js';
+import type { Observer, ObserverScheme } from '../core/observers/observer.js';
+import type { ObserverName } from '../core/observers/builtin-observers.js';
 import { createObserver } from '../core/observers/builtin-observers.js';
 import type { QuantizerConfig } from './config.js';
 import type { FiniteScan } from './finite-scan.js';
 import { finiteValues } from './finite-scan.js';
 
-/** How the config says a range is chosen: usePercentile wins over outlierThreshold, else min/max. */
-export type RangeMethod =
-  | { readonly name: 'minmax' }
-  | { readonly name: 'percentile'; readonly minPercentile: number; readonly maxPercentile: number }
-  | { readonly name: 'outlier'; readonly outlierThreshold: number };
+/** A registered observer and its options (without axis): how a range is chosen. */
+export interface RangeMethod {
+  readonly name: ObserverName;
+  readonly options?: Readonly<Record<string, unknown>>;
+}
 
+const MINMAX: RangeMethod = Object.freeze({ name: 'minmax', options: Object.freeze({}) });
+
+/**
+ * How the config says a range is chosen: `observer` when given; else usePercentile (over
+ * outlierThreshold), else the outlier observer when outlierThreshold is set, else min/max.
+ */
 export function rangeMethodOf(config: QuantizerConfig): RangeMethod {
-  if (config.usePercentile) return { name: 'percentile', minPercentile: config.minPercentile, maxPercentile: config.maxPercentile };
-  if (config.outlierThreshold !== null) return { name: 'outlier', outlierThreshold: config.outlierThreshold };
-  return { name: 'minmax' };
+  if (config.observer) return { name: config.observer.name, options: config.observer.options };
+  if (config.usePercentile) return { name: 'percentile', options: { minPercentile: config.minPercentile, maxPercentile: config.maxPercentile } };
+  if (config.outlierThreshold !== null) return { name: 'outlier', options: { outlierThreshold: config.outlierThreshold } };
+  return MINMAX;
 }
 
 /** A fresh observer for the method, per-tensor or per-channel along `axis`. */
 export function createRangeObserver(method: RangeMethod, axis: number | undefined): Observer {
-  switch (method.name) {
-    case 'percentile':
-      return createObserver('percentile', { axis, minPercentile: method.minPercentile, maxPercentile: method.maxPercentile });
-    case 'outlier':
-      return createObserver('outlier', { axis, outlierThreshold: method.outlierThreshold });
-    case 'minmax':
-      return createObserver('minmax', { axis });
-  }
+  return createObserver(method.name, { ...method.options, axis });
 }
 
 export function axisOf(g: Granularity): number | undefined {
@@ -51,7 +52,8 @@ export function observeBatch(observer: Observer, x: Float32Array, shape: readonl
 
 /**
  * The range of one tensor by the method: min/max straight from the scan when the data is finite
- * (no second pass), otherwise through an observer over the finite values. Nothing finite gives [0, 0].
+ * (no second pass), otherwise through an observer over the finite values; `scheme` is the code
+ * dtype the observers that optimise for a bit width aim at. Nothing finite gives [0, 0].
  */
 export function estimateRange(
   method: RangeMethod,
@@ -60,12 +62,13 @@ export function estimateRange(
   layout: BlockLayout,
   granularity: Granularity,
   scan: FiniteScan,
+  scheme: ObserverScheme = { dtype: 'int8' },
 ): { min: Float32Array; max: Float32Array } {
   if (method.name === 'minmax' && !scan.hasNaN && !scan.hasInf) return { min: scan.min, max: scan.max };
   const observer = createRangeObserver(method, axisOf(granularity));
   if (!observeBatch(observer, x, shape, scan)) {
     return { min: new Float32Array(layout.paramCount), max: new Float32Array(layout.paramCount) };
   }
-  // The scheme only matters to observers that optimise for a bit width; these three do not.
-  return observer.range({ dtype: 'int8' });
+  // The scheme only matters to observers that optimise for a bit width (mse, entropy).
+  return observer.range(scheme);
 }

@@ -3,14 +3,15 @@ import type { ModelProto } from 'onnx-buf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { isQuantError, QuantError } from '../core/errors.js';
 import type { Observer } from '../core/observers/observer.js';
-import { createObserver } from '../core/observers/builtin-observers.js';
+import type { ObserverName } from '../core/observers/builtin-observers.js';
+import { createObserver, DATA_OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
 import { makeValueInfo } from '../formats/onnx/builders.js';
 import { encodeModel } from '../formats/onnx/model.js';
 import type { ProgressEvent, RunModel, TensorMap } from './run-model.js';
 
-/** The observer kinds static calibration offers, as the registry names them ('mse' is the histogram observer's MSE search). */
-export const CALIBRATION_OBSERVERS = { minmax: 'minmax', percentile: 'percentile', mse: 'histogram', entropy: 'entropy' } as const;
-export type CalibrationObserverName = keyof typeof CALIBRATION_OBSERVERS;
+/** The observer kinds static calibration offers: every registered observer that needs no options. */
+export const CALIBRATION_OBSERVER_NAMES: readonly ObserverName[] = DATA_OBSERVER_NAMES;
+export type CalibrationObserverName = ObserverName;
 
 /**
  * Phase 1 of calibration: the model with each of `tensors` also exposed as a graph output (typed
@@ -53,7 +54,7 @@ export interface CalibrateOptions {
  * naming it; an empty set of batches is EMPTY_INPUT.
  */
 export async function calibrate(model: ModelProto, tensors: readonly string[], options: CalibrateOptions): Promise<CalibrationResult> {
-  const kind = CALIBRATION_OBSERVERS[options.observer];
+  const kind = options.observer;
   const t0 = performance.now();
   const bytes = augmentForCalibration(model, tensors);
   const augmentMs = performance.now() - t0;

@@ -9,11 +9,11 @@ import { parseQuantizeOptions } from './quantize-options.js';
 import type { QuantizeOptionsInput } from './quantize-options.js';
 import { createQuantizeModes } from './quantize-modes.js';
 import type { QuantizeReport } from './quantize-report.js';
-import type { Registry } from './registry.js';
+import type { Registry } from '../core/registry.js';
 import type { QuantizeHooks } from './run-model.js';
 import { unchosenWeightNodes } from './unchosen-weight-nodes.js';
 
-let defaultModes: Registry<QuantizeModeImpl> | undefined;
+let defaultModes: Registry<string, QuantizeModeImpl> | undefined;
 
 /**
  * Quantizes an ONNX model: validates options once, checks the opset, and hands a copy of the
@@ -26,7 +26,7 @@ export async function quantizeModel(
   model: ModelProto,
   options: QuantizeOptionsInput = {},
   hooks: QuantizeHooks = {},
-  modes: Registry<QuantizeModeImpl> = (defaultModes ??= createQuantizeModes()),
+  modes: Registry<string, QuantizeModeImpl> = (defaultModes ??= createQuantizeModes()),
 ): Promise<{ model: ModelProto; report: QuantizeReport }> {
   const parsed = parseQuantizeOptions(options);
   const opset = checkOpset(model);

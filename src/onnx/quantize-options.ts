@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { QuantError } from '../core/errors.js';
+import type { ObserverName } from '../core/observers/builtin-observers.js';
+import { DATA_OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
 import type { IntegerTypes } from './target.js';
 import { chooseIntegerTypes, QUANTIZE_TARGETS } from './target.js';
 
@@ -12,7 +14,8 @@ export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
 export const WEIGHT_DTYPES = ['int8', 'uint8', 'int4', 'uint4'] as const;
 export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
 
-export const OBSERVER_NAMES = ['minmax', 'percentile', 'mse', 'entropy'] as const;
+/** The observers static calibration can use: the registry's, less those that need options (fixed). */
+export const OBSERVER_NAMES = DATA_OBSERVER_NAMES as readonly [ObserverName, ...ObserverName[]];
 export const QUANTIZED_FORMATS = ['qdq', 'qoperator'] as const;
 /** How 4-bit MatMul weights are written: com.microsoft MatMulNBits (what onnxruntime runs fastest) or opset-21 blocked DequantizeLinear + MatMul. */
 export const INT4_FORMS = ['matmulnbits', 'dequantize-linear'] as const;

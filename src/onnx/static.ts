@@ -52,7 +52,7 @@ interface NodePlan {
 /**
  * Static quantization, as ONNX Runtime's quantize_static in QDQ format: the model runs on the
  * calibration batches with every activation of the selected ops exposed as an output; one
- * observer per activation (minmax, percentile, mse = histogram MSE search, entropy), merged batch
+ * observer per activation (any registered observer that needs no options: minmax, percentile, mse, entropy, ...), merged batch
  * by batch, gives its scale and zero point (int8 asymmetric, or uint8 with dtype uint8); each
  * activation gets one QuantizeLinear → DequantizeLinear pair, and the weights are quantized as the
  * weight-only mode does (int8 symmetric, per channel on request). With format 'qoperator', MatMul

@@ -87,6 +87,13 @@ export const quantizerConfigModel = {
         },
       },
     },
+    // Names and options are checked by the engine (the observer registry), which answers 422 too.
+    observer: {
+      anyOf: [
+        { const: null },
+        { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', description: 'A registered observer: minmax, percentile, mse, entropy, ...' }, options: { type: 'object' } } },
+      ],
+    },
   },
 } as const;
 

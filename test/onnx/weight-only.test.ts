@@ -9,7 +9,7 @@ import { intAttribute } from '../../src/formats/onnx/attributes.js';
 import { decodeModel, encodeModel } from '../../src/formats/onnx/model.js';
 import { makeTensor, readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
-import { Registry } from '../../src/onnx/registry.js';
+import { Registry } from '../../src/core/registry.js';
 import { weightOnlyMode } from '../../src/onnx/weight-only.js';
 import { convModel, mlpModel, randomWeights } from './models.js';
 import { runOrt } from './run-ort.js';
@@ -256,7 +256,7 @@ describe('weight sources and selection', () => {
   });
 
   it('says clearly when a mode is not registered, and rejects bad options and opsets', async () => {
-    const onlyWeights = new Registry<typeof weightOnlyMode>('quantization mode').register('weight-only', weightOnlyMode);
+    const onlyWeights = new Registry<string, typeof weightOnlyMode>('quantization mode').register('weight-only', weightOnlyMode);
     await expect(quantizeModel(mlpModel(), { mode: 'static' }, {}, onlyWeights)).rejects.toThrow(/quantization mode 'static' is not available yet: expected one of weight-only/);
     await expect(quantizeModel(mlpModel(), { dtype: 'int2' as never })).rejects.toThrow(/dtype: expected dtype/);
     await expect(quantizeModel(mlpModel(64, 48, 16, 40), {})).rejects.toThrow(/opset 40/);

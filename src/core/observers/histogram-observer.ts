@@ -16,7 +16,7 @@ export interface HistogramObserverOptions extends ObserverOptions {
  * histogram and one search per channel), which PyTorch does not offer.
  */
 export class HistogramObserver extends HistogramBackedObserver {
-  readonly name: string = 'histogram';
+  readonly name: string = 'mse';
 
   constructor(options: HistogramObserverOptions = {}) {
     super(options.axis, checkBins(options.bins ?? 2048, 1), false);

@@ -8,8 +8,17 @@ export { HistogramObserver, type HistogramObserverOptions } from './histogram-ob
 export { EntropyObserver, type EntropyObserverOptions } from './entropy-observer.js';
 export { OutlierObserver, type OutlierObserverOptions } from './outlier-observer.js';
 export { FixedObserver, type FixedObserverOptions } from './fixed-observer.js';
-export { ObserverRegistry, type ObserverFactory } from './registry.js';
-export { OBSERVERS, createObserver, type ObserverName, type ObserverOptionsByName } from './builtin-observers.js';
+export {
+  OBSERVERS,
+  OBSERVER_NAMES,
+  DATA_OBSERVER_NAMES,
+  createObserver,
+  observerName,
+  type ObserverEntry,
+  type ObserverFactory,
+  type ObserverName,
+  type ObserverOptionsByName,
+} from './builtin-observers.js';
 export { histogramQuantile } from './histogram-quantile.js';
 export { mseRangeSearch, quantizationError } from './mse-range-search.js';
 export { entropyThreshold, entropyThresholdDirect } from './entropy-threshold.js';

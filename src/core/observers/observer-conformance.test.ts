@@ -52,11 +52,11 @@ const MERGE_TOLERANCE: Record<string, number> = {
   fixed: 0,
   outlier: 1e-12,
   percentile: 2 / 2048,
-  histogram: 4 / 2048,
+  mse: 4 / 2048,
   entropy: 4 / 2048,
 };
 
-describe.each(OBSERVERS.names())('the %s observer', (name) => {
+describe.each(OBSERVERS.keys())('the %s observer', (name) => {
   it('refuses range and qparams before any data', () => {
     const o = make(name);
     expect(o.count).toBe(0);

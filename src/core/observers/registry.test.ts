@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { QuantError } from '../errors.js';
-import { OBSERVERS, createObserver } from './builtin-observers.js';
+import { DATA_OBSERVER_NAMES, OBSERVER_NAMES, OBSERVERS, createObserver, observerName } from './builtin-observers.js';
+import { HistogramObserver } from './histogram-observer.js';
 import { MinMaxObserver } from './min-max-observer.js';
-import { ObserverRegistry } from './registry.js';
 
 function error(f: () => unknown): QuantError {
   try {
@@ -15,8 +15,14 @@ function error(f: () => unknown): QuantError {
 }
 
 describe('the observer registry', () => {
-  it('holds the seven built-in kinds', () => {
-    expect(OBSERVERS.names()).toEqual(['minmax', 'moving-average', 'percentile', 'histogram', 'entropy', 'outlier', 'fixed']);
+  it('holds the seven built-in kinds, mse under its old name histogram too', () => {
+    expect(OBSERVERS.keys()).toEqual(['minmax', 'moving-average', 'percentile', 'mse', 'entropy', 'outlier', 'fixed']);
+    expect(OBSERVER_NAMES).toEqual(OBSERVERS.keys());
+    expect(DATA_OBSERVER_NAMES).toEqual(['minmax', 'moving-average', 'percentile', 'mse', 'entropy', 'outlier']);
+    expect(createObserver('mse')).toBeInstanceOf(HistogramObserver);
+    expect(createObserver('histogram')).toBeInstanceOf(HistogramObserver);
+    expect(createObserver('histogram').name).toBe('mse');
+    expect(observerName('histogram')).toBe('mse');
     expect(createObserver('minmax')).toBeInstanceOf(MinMaxObserver);
     expect(createObserver('percentile', { maxPercentile: 99.99, axis: 0 }).axis).toBe(0);
   });
@@ -25,14 +31,12 @@ describe('the observer registry', () => {
     const e = error(() => createObserver('kl'));
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toContain("unknown observer 'kl'");
-    expect(e.message).toContain('minmax, moving-average, percentile, histogram, entropy, outlier, fixed');
+    expect(e.message).toBe("unknown observer 'kl': expected one of minmax, moving-average, percentile, mse, entropy, outlier, fixed");
   });
 
   it('refuses a duplicate name and non-object options', () => {
-    const r = new ObserverRegistry().register('a', () => new MinMaxObserver());
-    expect(error(() => r.register('a', () => new MinMaxObserver())).message).toContain("'a' is already registered");
-    expect(error(() => r.create('a', [] as never)).code).toBe('INVALID_ARGUMENT');
-    expect(r.has('a')).toBe(true);
+    expect(error(() => OBSERVERS.register('minmax', { create: () => new MinMaxObserver() })).message).toBe("observer 'minmax' is registered twice");
+    expect(error(() => createObserver('minmax', [] as never)).code).toBe('INVALID_ARGUMENT');
   });
 
   it.each([
@@ -41,7 +45,7 @@ describe('the observer registry', () => {
     ['percentile', { minPercentile: 60, maxPercentile: 40 }, 'minPercentile must be below maxPercentile, got 60 >= 40'],
     ['percentile', { minPercentile: 50, maxPercentile: 50 }, 'minPercentile must be below maxPercentile'],
     ['percentile', { bins: 0 }, 'bins must be an integer from 1'],
-    ['histogram', { bins: 2.5 }, 'bins must be an integer'],
+    ['mse', { bins: 2.5 }, 'bins must be an integer'],
     ['entropy', { bins: 1 }, 'bins must be an integer from 2'],
     ['entropy', { bins: 64, quantizedBins: 128 }, 'quantizedBins must be an integer from 2 to bins (64), got 128'],
     ['moving-average', { averagingConstant: 0 }, 'averagingConstant must be a number in (0, 1], got 0'],

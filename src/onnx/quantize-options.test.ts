@@ -1,17 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Registry } from './registry.js';
 import { parseQuantizeOptions } from './quantize-options.js';
-
-describe('Registry', () => {
-  it('throws on duplicates and unknown keys, listing the known ones', () => {
-    const r = new Registry<number>('widget').register('a', 1).register('b', 2);
-    expect(r.get('b')).toBe(2);
-    expect(r.keys()).toEqual(['a', 'b']);
-    expect(() => r.register('a', 3)).toThrow(/widget 'a' is registered twice/);
-    expect(() => r.get('c')).toThrow(/unknown widget 'c': expected one of a, b/);
-    expect(() => new Registry('thing').get('x')).toThrow(/\(none registered\)/);
-  });
-});
 
 describe('parseQuantizeOptions', () => {
   it('fills defaults', () => {
