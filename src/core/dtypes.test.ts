@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { allocCodes, codeStorageOf, getQuantDtype, isQuantDtypeName, QUANT_BITS, QUANT_DTYPE_NAMES, QUANT_DTYPES, quantRange } from './dtypes.js';
+import {
+  allocCodes,
+  CODE_ARRAY_NAMES_TEXT,
+  CODE_STORAGE_NAMES,
+  CODE_STORAGES,
+  codeArrayConstructor,
+  codeStorageOf,
+  getQuantDtype,
+  isQuantDtypeName,
+  QUANT_BITS,
+  QUANT_DTYPE_NAMES,
+  QUANT_DTYPES,
+  quantRange,
+} from './dtypes.js';
 import { QuantError } from './errors.js';
 
 describe('the dtype table', () => {
@@ -73,5 +86,38 @@ describe('the dtype table', () => {
     expect(codeStorageOf(new Int32Array(1))).toBeUndefined();
     expect(codeStorageOf(new Float32Array(1))).toBeUndefined();
     expect(allocCodes(QUANT_DTYPES.uint12, 3)).toEqual(new Uint16Array(3));
+  });
+});
+
+describe('the code-storage table', () => {
+  it('stores each dtype in the smallest array of its signedness', () => {
+    for (const d of Object.values(QUANT_DTYPES)) {
+      expect(d.storage).toBe(`${d.signed ? '' : 'u'}int${d.bits <= 8 ? 8 : 16}`);
+      const s = CODE_STORAGES[d.storage];
+      expect(s.min <= d.qmin && d.qmax <= s.max).toBe(true);
+    }
+  });
+
+  it("holds each array's true range and name, and maps arrays back to their kind", () => {
+    for (const k of CODE_STORAGE_NAMES) {
+      const ctor = codeArrayConstructor(k);
+      const a = new ctor(2);
+      a[0] = CODE_STORAGES[k].min - 1;
+      a[1] = CODE_STORAGES[k].max + 1;
+      // One past each end wraps to the other end: the table's range is the array's.
+      expect([a[0], a[1]]).toEqual([CODE_STORAGES[k].max, CODE_STORAGES[k].min]);
+      expect(ctor.name).toBe(CODE_STORAGES[k].arrayName);
+      expect(codeStorageOf(a)).toBe(k);
+    }
+    expect(codeStorageOf(new Int32Array(1))).toBeUndefined();
+    expect(codeStorageOf(new Uint8ClampedArray(1))).toBeUndefined();
+    expect(CODE_ARRAY_NAMES_TEXT).toBe('an Int8Array, Uint8Array, Int16Array or Uint16Array');
+  });
+
+  it('tells a subclass (a Node Buffer) from the array itself when asked to', () => {
+    class Sub extends Uint8Array {}
+    expect(codeStorageOf(new Sub(1))).toBe('uint8');
+    expect(codeStorageOf(new Sub(1), true)).toBeUndefined();
+    expect(codeStorageOf(new Uint8Array(1), true)).toBe('uint8');
   });
 });

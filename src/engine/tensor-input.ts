@@ -1,5 +1,5 @@
 import type { CodeArray, CodeStorage } from '../core/dtypes.js';
-import { codeStorageOf } from '../core/dtypes.js';
+import { codeArrayConstructor, codeStorageOf } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
 import { shapeSize, validateShape } from '../core/layout.js';
 
@@ -172,8 +172,6 @@ export function toFloatTensor(input: unknown, what = 'data'): FloatTensor {
   return { data: out, shape, copied: true };
 }
 
-const CODE_CTORS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array } as const;
-
 /**
  * Normalises codes to the storage array of a dtype, checking that every code is an integer in
  * [qmin, qmax]; an array already of that storage is used as is (no copy, and not range-checked:
@@ -184,7 +182,7 @@ export function toCodeTensor(input: unknown, storage: CodeStorage, qmin: number,
   if (flat && ArrayBuffer.isView(flat) && codeStorageOf(flat) === storage && !(flat instanceof Uint8ClampedArray)) {
     return { codes: flat as CodeArray, shape, copied: false };
   }
-  const out = new CODE_CTORS[storage](shapeSize(shape));
+  const out = new (codeArrayConstructor(storage))(shapeSize(shape)) as CodeArray;
   const put = (k: number, v: number, path: () => string) => {
     if (!Number.isInteger(v) || v < qmin || v > qmax) {
       throw new QuantError('INVALID_ARGUMENT', `${what}: expected an integer code in ${qmin}..${qmax} at ${path()}, got ${v}`);

@@ -1,3 +1,5 @@
+import type { CodeArray } from '../core/dtypes.js';
+import { CODE_ARRAY_NAMES_TEXT, codeStorageOf } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
 import { quotePython } from './python-literal.js';
 
@@ -111,15 +113,11 @@ export function npyDescrOf(dtype: NpyDtype, littleEndian = true): string {
 }
 
 /** The dtype whose storage an existing quantization code array has. */
-export function npyDtypeOfCodes(codes: Int8Array | Uint8Array | Int16Array | Uint16Array): NpyDtype {
-  if (codes instanceof Int8Array) return 'int8';
-  if (codes instanceof Uint8Array) return 'uint8';
-  if (codes instanceof Int16Array) return 'int16';
-  if (codes instanceof Uint16Array) return 'uint16';
-  throw new QuantError(
-    'INVALID_ARGUMENT',
-    `expected an Int8Array, Uint8Array, Int16Array or Uint16Array of codes, got ${describeValue(codes)}`,
-  );
+export function npyDtypeOfCodes(codes: CodeArray): NpyDtype {
+  // The storage kinds are named as numpy names those dtypes.
+  const storage = codeStorageOf(codes);
+  if (storage !== undefined) return storage;
+  throw new QuantError('INVALID_ARGUMENT', `expected ${CODE_ARRAY_NAMES_TEXT} of codes, got ${describeValue(codes)}`);
 }
 
 export function describeValue(v: unknown): string {

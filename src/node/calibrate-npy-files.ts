@@ -1,5 +1,5 @@
-import type { QuantDtypeName } from '../core/dtypes.js';
-import { getQuantDtype } from '../core/dtypes.js';
+import type { CodeArray, CodeStorage, QuantDtypeName } from '../core/dtypes.js';
+import { codeArrayConstructor, getQuantDtype } from '../core/dtypes.js';
 import { getKernels } from '../core/kernels/index.js';
 import type { BlockLayout, Granularity } from '../core/layout.js';
 import { blockLayout, PER_TENSOR } from '../core/layout.js';
@@ -189,18 +189,8 @@ function measure(count: number, clipped: number, noise: number, signal: number) 
 }
 
 /** A typed view of the scratch codes in the dtype's storage (the kernels write that storage). */
-function codesView(scratch: Int32Array, storage: 'int8' | 'uint8' | 'int16' | 'uint16', n: number) {
-  const buf = scratch.buffer;
-  switch (storage) {
-    case 'int8':
-      return new Int8Array(buf, 0, n);
-    case 'uint8':
-      return new Uint8Array(buf, 0, n);
-    case 'int16':
-      return new Int16Array(buf, 0, n);
-    case 'uint16':
-      return new Uint16Array(buf, 0, n);
-  }
+function codesView(scratch: Int32Array, storage: CodeStorage, n: number): CodeArray {
+  return new (codeArrayConstructor(storage))(scratch.buffer, scratch.byteOffset, n) as CodeArray;
 }
 
 /**

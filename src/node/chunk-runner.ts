@@ -26,8 +26,6 @@ export interface ChunkRunner {
   close(): Promise<void>;
 }
 
-export const CODE_CTORS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array } as const;
-
 /** Runs every kernel on the calling thread; its buffers come from an arena in WebAssembly memory, created on first use. */
 export function createLocalRunner(kernels: Kernels = getKernels()): ChunkRunner {
   let arena: WasmArena | undefined;

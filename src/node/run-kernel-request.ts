@@ -1,9 +1,8 @@
 import type { CodeArray } from '../core/dtypes.js';
+import { codeArrayConstructor } from '../core/dtypes.js';
 import type { Kernels } from '../core/kernels/contract.js';
 import { wasmView } from '../core/kernels/index.js';
 import type { WorkerRequest } from './worker-protocol.js';
-
-const CODE_VIEWS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array } as const;
 
 /**
  * Runs one KernelPool request in place on the shared WebAssembly memory: views at the addresses it
@@ -17,7 +16,7 @@ export function runKernelRequest(kernels: Kernels, req: WorkerRequest): void {
       kernels.minMax(wasmView(Float32Array, req.x, n), layout, wasmView(Float32Array, req.min, params), wasmView(Float32Array, req.max, params), start, req.finiteOnly);
       return;
     case 'quantize': {
-      const out = wasmView(CODE_VIEWS[req.storage] as typeof Uint8Array, req.out, n) as CodeArray;
+      const out = wasmView(codeArrayConstructor(req.storage), req.out, n) as CodeArray;
       kernels.quantize(wasmView(Float32Array, req.x, n), layout, wasmView(Float32Array, req.scale, params), wasmView(Int32Array, req.zeroPoint, params), req.qmin, req.qmax, out, start);
       return;
     }
@@ -34,7 +33,7 @@ export function runKernelRequest(kernels: Kernels, req: WorkerRequest): void {
       );
       return;
     case 'dequantize': {
-      const q = wasmView(CODE_VIEWS[req.storage] as typeof Uint8Array, req.q, n) as CodeArray;
+      const q = wasmView(codeArrayConstructor(req.storage), req.q, n) as CodeArray;
       kernels.dequantize(q, layout, wasmView(Float32Array, req.scale, params), wasmView(Int32Array, req.zeroPoint, params), wasmView(Float32Array, req.out, n), start);
       return;
     }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CodeArray, CodeStorage } from '../core/dtypes.js';
+import { CODE_ARRAY_NAMES_TEXT, codeStorageOf } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
 import type { Kernels } from '../core/kernels/contract.js';
 import type { WasmArena } from '../core/kernels/index.js';
@@ -21,13 +22,6 @@ export const MIN_PARALLEL_ELEMENTS = 1 << 16;
 const SLICE_ALIGN = 64;
 /** Parameters a worker's first scratch region serves; larger windows get a larger region. */
 const INITIAL_SCRATCH_PARAMS = 4096;
-
-const CODE_STORAGE = new Map<unknown, CodeStorage>([
-  [Int8Array, 'int8'],
-  [Uint8Array, 'uint8'],
-  [Int16Array, 'int16'],
-  [Uint16Array, 'uint16'],
-]);
 
 /** A block of the shared memory, owned by the pool, reallocated larger when a call needs more. */
 interface Region {
@@ -343,8 +337,9 @@ export class KernelPool implements ChunkRunner {
 }
 
 function storageOf(a: CodeArray): CodeStorage {
-  const s = CODE_STORAGE.get(a.constructor);
-  if (!s) throw new QuantError('INVALID_ARGUMENT', `codes must be an Int8Array, Uint8Array, Int16Array or Uint16Array, got ${Object.prototype.toString.call(a)}`);
+  // The constructor itself: a subclass (a Node Buffer) is refused, as before.
+  const s = codeStorageOf(a, true);
+  if (!s) throw new QuantError('INVALID_ARGUMENT', `codes must be ${CODE_ARRAY_NAMES_TEXT}, got ${Object.prototype.toString.call(a)}`);
   return s;
 }
 

@@ -1,3 +1,4 @@
+import { CODE_STORAGES, codeStorageOf } from '../core/dtypes.js';
 /**
  * Builds a JSON response body as bytes. Number arrays are written digit by digit into one
  * growing buffer instead of JSON.stringify over nested JS arrays, which would box every element
@@ -266,9 +267,9 @@ function buildDigitTable(min: number, max: number): DigitTable {
 
 /** Tables for the code containers (at most 64 Ki entries, built once per process). */
 function digitTableFor(data: ArrayLike<number>): DigitTable | undefined {
-  const range =
-    data instanceof Int8Array ? [-128, 127] : data instanceof Uint8Array ? [0, 255] : data instanceof Int16Array ? [-32768, 32767] : data instanceof Uint16Array ? [0, 65535] : undefined;
-  if (range === undefined) return undefined;
+  const storage = codeStorageOf(data);
+  if (storage === undefined) return undefined;
+  const range = [CODE_STORAGES[storage].min, CODE_STORAGES[storage].max];
   const key = data.constructor.name;
   let t = DIGIT_TABLES.get(key);
   if (t === undefined) {

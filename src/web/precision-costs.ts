@@ -1,4 +1,5 @@
 import type { CodeArray, QuantDtypeName } from '../core/dtypes.js';
+import { codeStorageOf } from '../core/dtypes.js';
 import { float16BitsToFloat32 } from '../core/float16.js';
 import type { QParams } from '../core/qparams.js';
 import { dequantize, quantize } from '../core/quantize.js';
@@ -51,6 +52,6 @@ export function instanceCost(label: string, x: Float32Array, shape: readonly num
 }
 
 function codesArray(codes: CodeArray, shape: readonly number[]): NpyArray {
-  const dtype = codes instanceof Int8Array ? 'int8' : codes instanceof Uint8Array ? 'uint8' : codes instanceof Int16Array ? 'int16' : 'uint16';
+  const dtype = codeStorageOf(codes)!;
   return { dtype, shape: [...shape], data: codes };
 }

@@ -1,8 +1,7 @@
 import type { CodeArray, CodeStorage } from '../dtypes.js';
+import { CODE_STORAGE_NAMES, CODE_STORAGES, codeArrayConstructor } from '../dtypes.js';
 import { QuantError } from '../errors.js';
 import { wasmHeap, wasmView } from './wasm-memory.js';
-
-const CODE_CTORS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array } as const;
 
 /**
  * A group of arrays that live in WebAssembly linear memory, freed together. Kernels given such
@@ -71,9 +70,11 @@ export function createWasmArena(): WasmArena {
     },
     float32: (n) => take(Float32Array, n),
     codes: (storage, n) => {
-      const ctor = CODE_CTORS[storage];
-      if (!ctor) throw new QuantError('INVALID_ARGUMENT', `code storage must be int8, uint8, int16 or uint16, got ${String(storage)}`);
-      return take(ctor as typeof Uint8Array, n) as CodeArray;
+      // The kind may come from plain JavaScript: an own key of the table, never an inherited one ('constructor').
+      if (!Object.prototype.hasOwnProperty.call(CODE_STORAGES, storage)) {
+        throw new QuantError('INVALID_ARGUMENT', `code storage must be ${CODE_STORAGE_NAMES.join(', ')}, got ${String(storage)}`);
+      }
+      return take(codeArrayConstructor(storage), n) as CodeArray;
     },
     uint8: (n) => take(Uint8Array, n),
     int32: (n) => take(Int32Array, n),

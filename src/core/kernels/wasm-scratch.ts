@@ -1,4 +1,5 @@
 import type { CodeArray, CodeStorage } from '../dtypes.js';
+import { codeArrayConstructor } from '../dtypes.js';
 import type { BlockLayout } from '../layout.js';
 import { copyWithMinMax, wasmKernels } from './wasm.js';
 import { isWasmArray, wasmHeap, wasmView } from './wasm-memory.js';
@@ -28,8 +29,6 @@ function slot(name: keyof typeof slots, bytes: number): number | undefined {
 
 /** Elements copied per step of stageWithMinMax: 128 KiB, so the min/max pass reads a chunk still in cache. */
 const FUSE_CHUNK = 32768;
-
-const CODE_CTORS = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array } as const;
 
 /**
  * x, or a copy of x in a reused scratch region of the shared WebAssembly memory, so several kernel
@@ -71,7 +70,7 @@ export function stageWithMinMax(x: Float32Array, layout: BlockLayout, min: Float
  */
 export function scratchCodes(storage: CodeStorage, n: number): CodeArray | undefined {
   if (n > SCRATCH_LIMIT || n === 0) return undefined;
-  const ctor = CODE_CTORS[storage];
+  const ctor = codeArrayConstructor(storage);
   const ptr = slot('codes', n * ctor.BYTES_PER_ELEMENT);
-  return ptr === undefined ? undefined : wasmView(ctor as typeof Uint8Array, ptr, n);
+  return ptr === undefined ? undefined : (wasmView(ctor, ptr, n) as CodeArray);
 }

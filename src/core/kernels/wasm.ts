@@ -1,4 +1,5 @@
 import type { CodeArray } from '../dtypes.js';
+import { CODE_ARRAY_NAMES_TEXT, CODE_STORAGE_NAMES, CODE_STORAGES, codeStorageOf } from '../dtypes.js';
 import { QuantError } from '../errors.js';
 import type { BlockLayout } from '../layout.js';
 import type { Kernels } from './contract.js';
@@ -54,14 +55,13 @@ interface KernelExports {
 
 /** Code storage: index into the per-storage tables below. */
 const enum Storage { I8, U8, I16, U16 }
-const STORAGE_RANGE: readonly (readonly [number, number])[] = [[-128, 127], [0, 255], [-32768, 32767], [0, 65535]];
+// Storage follows CODE_STORAGE_NAMES' order (int8, uint8, int16, uint16).
+const STORAGE_RANGE: readonly (readonly [number, number])[] = CODE_STORAGE_NAMES.map((k) => [CODE_STORAGES[k].min, CODE_STORAGES[k].max] as const);
 
 function storageOf(a: CodeArray): Storage {
-  if (a instanceof Int8Array) return Storage.I8;
-  if (a instanceof Uint8Array) return Storage.U8;
-  if (a instanceof Int16Array) return Storage.I16;
-  if (a instanceof Uint16Array) return Storage.U16;
-  throw new QuantError('INVALID_ARGUMENT', `codes must be an Int8Array, Uint8Array, Int16Array or Uint16Array, got ${Object.prototype.toString.call(a)}`);
+  const k = codeStorageOf(a);
+  if (k === undefined) throw new QuantError('INVALID_ARGUMENT', `codes must be ${CODE_ARRAY_NAMES_TEXT}, got ${Object.prototype.toString.call(a)}`);
+  return CODE_STORAGE_NAMES.indexOf(k) as Storage;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { codeStorageOf } from '../../core/dtypes.js';
 import { float16BitsToFloat32 } from '../../core/float16.js';
 import type { QParams } from '../../core/qparams.js';
 import { encodeParamsFile } from '../../formats/params-file.js';
@@ -55,7 +56,7 @@ export function paramSummary(params: QParams | null): Record<string, unknown> {
 export function codesOf(r: QuantizeResult, binary: boolean): { data: ArrayData; dtype: 'int8' | 'uint8' | 'int16' | 'uint16' | 'float16' | 'float32' } {
   if (r.kind === 'none') return { data: r.codes, dtype: 'float32' };
   if (r.kind === 'float16') return binary ? { data: r.codes, dtype: 'float16' } : { data: float16BitsToFloat32(r.codes), dtype: 'float32' };
-  return { data: r.codes as ArrayData, dtype: r.codes instanceof Int8Array ? 'int8' : r.codes instanceof Uint8Array ? 'uint8' : r.codes instanceof Int16Array ? 'int16' : 'uint16' };
+  return { data: r.codes as ArrayData, dtype: codeStorageOf(r.codes)! };
 }
 
 /** Body fields win over the query string (the query is how a .npy body carries its options). */
