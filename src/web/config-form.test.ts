@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { quantizerConfigModel } from '../server/schemas.js';
-import { checkField, configSchemaFromOpenApi, type FieldSchema } from './config-form.js';
+import { checkField, configSchemaFromOpenApi, kindOf, type FieldSchema } from './config-form.js';
 
 const props = quantizerConfigModel.properties as unknown as Record<string, FieldSchema>;
 
@@ -24,6 +24,12 @@ describe('checkField (the service schema rules, in ajv wording)', () => {
     expect(checkField(documented, null)).toBeNull();
     expect(checkField(documented, 0)).toBe('must be > 0');
     expect(checkField(documented, 2.5)).toBeNull();
+  });
+
+  it('gives the observer field a JSON control that is null when empty', () => {
+    expect(kindOf(props.observer)).toBe('nullable-object');
+    expect(kindOf(props.custom_quantization_config)).toBe('object');
+    expect(checkField(props.observer, null)).toBeNull();
   });
 
   it('finds the create body schema in an OpenAPI document, and says when it is missing', () => {

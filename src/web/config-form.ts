@@ -42,13 +42,15 @@ function isNullBranch(a: FieldSchema): boolean {
   return a.type === 'null' || a.const === null || (a.enum !== undefined && a.enum.length === 1 && a.enum[0] === null);
 }
 
-type Kind = 'enum' | 'boolean' | 'integer' | 'number' | 'nullable-number' | 'string-list' | 'object' | 'string';
+type Kind = 'enum' | 'boolean' | 'integer' | 'number' | 'nullable-number' | 'string-list' | 'object' | 'nullable-object' | 'string';
 
-function kindOf(s: FieldSchema): Kind {
+/** The control a field gets, from its schema. */
+export function kindOf(s: FieldSchema): Kind {
   if (s.enum) return 'enum';
   if (s.anyOf) {
     const inner = s.anyOf.find((a) => !isNullBranch(a));
     if (inner && (inner.type === 'number' || inner.type === 'integer')) return 'nullable-number';
+    if (inner?.type === 'object') return 'nullable-object';
     return 'string';
   }
   if (s.type === 'boolean') return 'boolean';
@@ -135,11 +137,13 @@ export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigF
       });
     } else if (kind === 'object') {
       input = h('textarea', { id, name, rows: 2, spellcheck: false, placeholder: '{"layer.name": {"quantization_type": "INT4"}}' });
+    } else if (kind === 'nullable-object') {
+      input = h('textarea', { id, name, rows: 2, spellcheck: false, placeholder: 'none' });
     } else {
       input = h('input', { id, name, type: 'text', placeholder: kind === 'string-list' ? 'comma-separated' : null });
     }
     input.setAttribute('aria-describedby', `${hintId} ${errId}`);
-    const hint = [s.description, b.minimum !== undefined || b.maximum !== undefined ? `range ${b.minimum ?? '−∞'}…${b.maximum ?? '∞'}` : null, kind === 'string-list' ? 'comma-separated names' : null, kind === 'object' ? 'JSON object' : null]
+    const hint = [s.description, b.minimum !== undefined || b.maximum !== undefined ? `range ${b.minimum ?? '−∞'}…${b.maximum ?? '∞'}` : null, kind === 'string-list' ? 'comma-separated names' : null, kind === 'object' ? 'JSON object' : kind === 'nullable-object' ? 'JSON object, empty for none' : null]
       .filter(Boolean)
       .join('; ');
     const error = h('span', { id: errId, class: 'field-error', hidden: true });
@@ -153,6 +157,7 @@ export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigF
       if (kind === 'boolean') (input as HTMLInputElement).checked = v === true;
       else if (kind === 'string-list') input.value = Array.isArray(v) ? v.join(', ') : '';
       else if (kind === 'object') input.value = v && typeof v === 'object' && Object.keys(v).length > 0 ? JSON.stringify(v) : '';
+      else if (kind === 'nullable-object') input.value = v && typeof v === 'object' ? JSON.stringify(v) : '';
       else if (kind === 'enum') input.value = typeof v === 'string' ? v.toUpperCase() : (input as HTMLSelectElement).options[0]?.value ?? '';
       else input.value = v === null || v === undefined ? '' : String(v);
     }
@@ -167,9 +172,9 @@ export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigF
       const raw = input.value.trim();
       if (kind === 'boolean') v = (input as HTMLInputElement).checked;
       else if (kind === 'string-list') v = raw === '' ? [] : raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
-      else if (kind === 'object') {
+      else if (kind === 'object' || kind === 'nullable-object') {
         try {
-          v = raw === '' ? {} : JSON.parse(raw);
+          v = raw === '' ? (kind === 'object' ? {} : null) : JSON.parse(raw);
         } catch {
           problem = 'must be a JSON object';
         }
