@@ -3,13 +3,14 @@ import { NpyFileReader } from '../../node/npy-file-reader.js';
 import { quantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
-import { paramsJsonText, readParamsJson } from '../params-json.js';
+import { readParamsFile } from '../../node/params-files.js';
+import { writeParamsOut } from '../params-out.js';
 import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
 import { handledAsSafetensors } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
-import { utf8, withOutputs } from '../run-outputs.js';
+import { withOutputs } from '../run-outputs.js';
 
 export const quantizeCommand: CliCommand = {
   name: 'quantize',
@@ -49,7 +50,7 @@ Examples:
       checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'quantize', cli)) return;
       const { opts, observer } = cli;
-      const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
+      const given = opts.params !== undefined ? readParamsFile(opts.params).params : undefined;
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
       }
@@ -66,7 +67,7 @@ Examples:
           onProgress: (done, total) => progress.update(done, total),
         });
         if (opts.paramsOut !== undefined) {
-          outputs.create(opts.paramsOut).write(utf8(paramsJsonText(result.params, result.packed ? result.shape : undefined)));
+          writeParamsOut(io, outputs, opts.paramsOut, result.params, result.packed ? result.shape : undefined);
         }
       });
     });
