@@ -38,7 +38,8 @@ export function readParamsFile(path: string): StoredParams {
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (e) {
-    throw new QuantError('INVALID_PARAMS', `parameters file '${path}' is not valid JSON: ${(e as Error).message}`, { cause: e });
+    const hint = looksLikeSafetensors(bytes) ? ` (it looks like a binary params file: name it .safetensors)` : '';
+    throw new QuantError('INVALID_PARAMS', `parameters file '${path}' is not valid JSON${hint}: ${(e as Error).message}`, { cause: e });
   }
   return named(path, () => decodeStoredParams(json));
 }
@@ -50,4 +51,11 @@ function named<T>(path: string, read: () => T): T {
     if (e instanceof QuantError) throw new QuantError(e.code, `parameters file '${path}': ${e.message}`, { cause: e, details: e.details });
     throw e;
   }
+}
+
+/** Whether bytes begin as a safetensors file does: a little-endian header length that fits, then '{'. */
+function looksLikeSafetensors(bytes: Uint8Array): boolean {
+  if (bytes.length < 10) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.getUint32(4, true) === 0 && view.getUint32(0, true) + 8 <= bytes.length && bytes[8] === 0x7b;
 }
