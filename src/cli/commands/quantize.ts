@@ -26,7 +26,9 @@ Codes keep the input's shape, in the smallest integer dtype holding them (int8/u
 int16/uint16 above). With --pack, 2- and 4-bit codes are written as a flat uint8 array of
 ceil(n*bits/8) bytes, packed along the flattened C order, low bits first (as ONNX stores int4/int2),
 and --params-out adds "packed": true and "tensor_shape" (the original shape) so that
-\`quantkit dequantize\` can unpack them.
+\`quantkit dequantize\` can unpack them. --params-out w.json writes JSON text; w.safetensors a
+binary file (scale and zero_point tensors, the scheme in its metadata), far smaller for per-block
+parameters. --params reads either.
 
 --observer chooses the range as calibrate does (on this file alone): minmax (default), moving-average
 (one batch: the same as minmax), percentile (--percentile p clips both tails), mse (PyTorch's
@@ -41,7 +43,7 @@ other tensors are copied unchanged. Each tensor gets its own parameters, with th
 Examples:
   quantkit quantize w.npy -o w.q.npy --dtype int8 --symmetric --axis 0 --params-out w.json
   quantkit quantize model.safetensors -o model.int8.safetensors --dtype int8 --symmetric --axis 0 --exclude 'embed|norm' 
-  quantkit quantize w.npy -o w.q4.npy --dtype int4 --block-size 32 --pack --params-out w4.json
+  quantkit quantize w.npy -o w.q4.npy --dtype int4 --block-size 32 --pack --params-out w4.safetensors
   quantkit quantize x2.npy -o x2.q.npy --params w.json
   quantkit quantize act.npy -o act.q.npy --dtype uint8 --observer percentile --percentile 99.9`,
     );
