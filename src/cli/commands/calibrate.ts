@@ -87,6 +87,7 @@ Examples:
       const readers = openAll(files);
       const progress = createProgress(io, 'calibrate', 2 * readers.reduce((n, r) => n + r.header.dataBytes, 0));
       let text: string;
+      let note: string | undefined;
       try {
         const report = await calibrateNpyFiles(readers, {
           observer: opts.observer.choice,
@@ -101,7 +102,7 @@ Examples:
         text = opts.json ? `${toJson(calibrationJson(report, run))}\n` : formatCalibration(report, run);
         const outputs = new OutputSet();
         try {
-          writeParamsOut(io, outputs, opts.paramsOut, report.params);
+          note = writeParamsOut(outputs, opts.paramsOut, report.params);
           outputs.commit();
         } catch (e) {
           outputs.abort();
@@ -111,6 +112,7 @@ Examples:
         progress.stop();
         for (const r of readers) r.close();
       }
+      if (note) io.stderr.write(note);
       io.stdout.write(text);
     });
   },

@@ -37,7 +37,7 @@ Examples:
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);
       const progress = createProgress(io, 'fake-quant', reader.header.dataBytes);
-      await withOutputs({ reader, runner, progress }, async (outputs) => {
+      const note = await withOutputs({ reader, runner, progress }, async (outputs) => {
         const values = outputs.create(opts.output);
         const result = await fakeQuantizeNpyFile(reader, values, {
           ...fileQuantizeOptions(opts, given),
@@ -45,8 +45,9 @@ Examples:
           runner,
           onProgress: (done, total) => progress.update(done, total),
         });
-        if (opts.paramsOut !== undefined) writeParamsOut(io, outputs, opts.paramsOut, result.params);
+        return opts.paramsOut === undefined ? undefined : writeParamsOut(outputs, opts.paramsOut, result.params);
       });
+      if (note) io.stderr.write(note);
     });
   },
 };

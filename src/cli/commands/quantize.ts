@@ -59,7 +59,7 @@ Examples:
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);
       const progress = createProgress(io, 'quantize', reader.header.dataBytes);
-      await withOutputs({ reader, runner, progress }, async (outputs) => {
+      const note = await withOutputs({ reader, runner, progress }, async (outputs) => {
         const codes = outputs.create(opts.output);
         const result = await quantizeNpyFile(reader, codes, {
           ...fileQuantizeOptions(opts, given),
@@ -68,10 +68,9 @@ Examples:
           runner,
           onProgress: (done, total) => progress.update(done, total),
         });
-        if (opts.paramsOut !== undefined) {
-          writeParamsOut(io, outputs, opts.paramsOut, result.params, result.packed ? result.shape : undefined);
-        }
+        return opts.paramsOut === undefined ? undefined : writeParamsOut(outputs, opts.paramsOut, result.params, result.packed ? result.shape : undefined);
       });
+      if (note) io.stderr.write(note);
     });
   },
 };
