@@ -158,7 +158,7 @@ function parameterTensors(tensors: readonly SafetensorsTensorInfo[]): { scale: S
  * wrong tensor dtypes), INVALID_PARAMS when the scheme or the values do not hold (the JSON file's
  * checks: "params.scale[3]: expected a positive finite number, got -1") or do not fit the
  * tensors (param_shape against the tensors' shape, zero_point's dtype against the codes'). The
- * arrays are copies: `bytes` may be a view of a pooled Buffer.
+ * arrays are copies: `bytes` may be a view into a shared pool of Node buffers.
  */
 export function decodeParamsSafetensors(bytes: Uint8Array): StoredParams {
   const file = decodeSafetensors(bytes);
