@@ -11,7 +11,9 @@ export const OUTPUT_EXTENSIONS = {
   json: '.json',
   onnx: '.onnx',
 } as const;
-export type OutputFormat = keyof typeof OUTPUT_EXTENSIONS;
+/** 'params': a parameters file, whose extension chooses its form (JSON text or the binary safetensors file). */
+export type OutputFormat = keyof typeof OUTPUT_EXTENSIONS | 'params';
+const PARAMS_EXTENSIONS: readonly string[] = [OUTPUT_EXTENSIONS.json, OUTPUT_EXTENSIONS.safetensors];
 
 export interface OutputPath {
   readonly path: string;
@@ -55,10 +57,14 @@ export function checkOutputPaths(check: OutputCheck): void {
     if (id !== undefined) inputs.set(id, input);
   }
   for (const o of check.outputs) {
-    const want = OUTPUT_EXTENSIONS[o.format];
-    if (extname(o.path).toLowerCase() !== want) {
-      const got = extname(o.path) || 'no extension';
-      throw new UsageError(`${o.flag} '${o.path}': the file written is ${o.format}, so its name must end in ${want} (got ${got})`);
+    const ext = extname(o.path).toLowerCase();
+    const got = extname(o.path) || 'no extension';
+    if (o.format === 'params') {
+      if (!PARAMS_EXTENSIONS.includes(ext)) {
+        throw new UsageError(`${o.flag} '${o.path}': the name chooses the parameters' form, so it must end in .json or .safetensors (got ${got}): JSON text, or the binary file for large parameters`);
+      }
+    } else if (ext !== OUTPUT_EXTENSIONS[o.format]) {
+      throw new UsageError(`${o.flag} '${o.path}': the file written is ${o.format}, so its name must end in ${OUTPUT_EXTENSIONS[o.format]} (got ${got})`);
     }
     checkOutputTarget(o.path);
     const id = identity(o.path);
@@ -75,12 +81,12 @@ export function checkOutputPaths(check: OutputCheck): void {
 
 /**
  * The outputs of quantize, fake-quant and dequantize: -o (.npy, or .safetensors for a .safetensors
- * input) and --params-out (.json, .npy input only), against the input and --params.
+ * input) and --params-out (.json or .safetensors, .npy input only), against the input and --params.
  */
 export function checkArrayCommandOutputs(input: string, opts: { readonly output: string; readonly params?: string; readonly paramsOut?: string; readonly force?: boolean }): void {
   const safetensors = isSafetensorsPath(input);
   const outputs: OutputPath[] = [{ path: opts.output, format: safetensors ? 'safetensors' : 'npy', flag: '-o' }];
   // A safetensors run refuses --params-out itself, with the reason.
-  if (opts.paramsOut !== undefined && !safetensors) outputs.push({ path: opts.paramsOut, format: 'json', flag: '--params-out' });
+  if (opts.paramsOut !== undefined && !safetensors) outputs.push({ path: opts.paramsOut, format: 'params', flag: '--params-out' });
   checkOutputPaths({ inputs: opts.params === undefined ? [input] : [input, opts.params], outputs, force: opts.force });
 }

@@ -93,8 +93,8 @@ export function addQuantOptions(cmd: Command, withPack: boolean): Command {
     .option('--narrow', 'signed only: qmin = -(2^(b-1) - 1)')
     .option('--axis <k>', 'per-channel along axis k (negative counts from the end); with --block-size, the blocked axis')
     .option('--block-size <b>', 'per-block: blocks of b along --axis (default axis -1); the last block may be short')
-    .option('--params <file>', 'quantize with these parameters (a params JSON) instead of computing them')
-    .option('--params-out <file>', 'write the parameters used as JSON');
+    .option('--params <file>', 'quantize with these parameters (a params file, .json or .safetensors) instead of computing them')
+    .option('--params-out <file>', 'write the parameters used: .json, or .safetensors for a compact binary file');
   if (withPack) cmd.option('--pack', 'write 2- and 4-bit codes packed as ONNX stores them (flat uint8, low bits first)');
   cmd
     .option('--allow-inf', 'let ±Infinity saturate instead of failing (the range is taken over finite values)')

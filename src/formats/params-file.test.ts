@@ -140,6 +140,11 @@ describe('decodeParamsFile validation', () => {
     });
   }
 
+  it('names a param_shape nested deeper than the stack, rather than overflowing it in the message', () => {
+    const deep = JSON.parse(`${'['.repeat(200_000)}${']'.repeat(200_000)}`);
+    expectInvalid({ ...BASE, param_shape: deep }, /^params\.param_shape\[0\]: expected a non-negative integer, got \[\[\[\[\.\.\.\]\]\]\]$/);
+  });
+
   it('lists every problem in details and the first three in the message', () => {
     const e = expectInvalid({ ...PER_CHANNEL, scale: [-1, -2, -3, -4], zero_point: [0, 0, 0, 0], param_shape: [4], symmetric: 0 }, /\(and 2 more\)$/);
     expect(e.details?.issues).toEqual([

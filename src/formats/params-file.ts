@@ -41,11 +41,12 @@ export const PARAMS_VERSION = 1;
 const FIELDS = ['format', 'version', 'dtype', 'bits', 'signed', 'symmetric', 'narrow', 'granularity', 'axis', 'block_size', 'qmin', 'qmax', 'scale', 'zero_point', 'param_shape'];
 
 /** How a received value reads in an error message. */
-function show(v: unknown): string {
+function show(v: unknown, depth = 0): string {
   if (v === undefined) return 'nothing (the field is missing)';
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
-  if (Array.isArray(v)) return v.length > 8 ? `an array of ${v.length} items` : `[${v.map(show).join(', ')}]`;
+  // Depth-bounded: a hostile file nests arrays deeper than the stack ("[[[[..." 200,000 deep).
+  if (Array.isArray(v)) return v.length > 8 ? `an array of ${v.length} items` : depth >= 3 ? '[...]' : `[${v.map((e) => show(e, depth + 1)).join(', ')}]`;
   return typeof v === 'object' ? 'an object' : typeof v;
 }
 
@@ -167,9 +168,9 @@ const paramsSchema = z
   });
 
 /** The params file's fields besides scale and zero_point, in its order. */
-const SCHEME_FIELDS = FIELDS.filter((f) => f !== 'scale' && f !== 'zero_point');
+export const PARAMS_SCHEME_FIELDS: readonly string[] = FIELDS.filter((f) => f !== 'scale' && f !== 'zero_point');
 
-const schemeSchema = z.strictObject(schemeFields, { error: objectError(SCHEME_FIELDS) }).superRefine((p, ctx) => {
+const schemeSchema = z.strictObject(schemeFields, { error: objectError(PARAMS_SCHEME_FIELDS) }).superRefine((p, ctx) => {
   checkScheme(p, (path, message) => ctx.addIssue({ code: 'custom', path, message, input: undefined }));
 });
 
@@ -242,15 +243,13 @@ function toQParams(p: Scheme, scale: Float32Array, zeroPoint: Int32Array): QPara
 /**
  * Writes QParams as a JSON-ready params file. Scales are float32 values as JS numbers, so
  * JSON.stringify → JSON.parse → decodeParamsFile gives back the same bits. The result is checked
- * as decodeParamsFile would, so a file quantkit writes is one it reads.
+ * as decodeParamsFile would, so a file quantkit writes is one it reads (on the typed arrays, before
+ * they become millions of JS numbers).
  */
 export function encodeParamsFile(params: QParams): ParamsFileV1 {
-  const file: ParamsFileV1 = { ...schemeOf(params), scale: Array.from(params.scale), zero_point: Array.from(params.zeroPoint) };
-  // Reordered so the arrays sit before param_shape, as the format lists them.
-  const { param_shape: paramShape, ...rest } = file;
-  const ordered = { ...rest, param_shape: paramShape } as ParamsFileV1;
-  decodeParamsFile(ordered);
-  return ordered;
+  const { param_shape: paramShape, ...rest } = encodeParamsScheme(params);
+  // The arrays sit before param_shape, as the format lists them.
+  return { ...rest, scale: Array.from(params.scale), zero_point: Array.from(params.zeroPoint), param_shape: paramShape };
 }
 
 /** The scheme of parameters, from everything but their values (known before they are computed). */
@@ -285,4 +284,25 @@ export function encodeParamsScheme(params: QParams): ParamsSchemeV1 {
   const scheme = schemeOf(params);
   decodeParamsScheme(scheme, params.scale, params.zeroPoint);
   return scheme;
+}
+
+/** Parameters as a file stores them: for codes written packed (a flat uint8 array), with the shape of the tensor they encode. */
+export interface StoredParams {
+  readonly params: QParams;
+  /** Set when the codes were written packed: the shape of the tensor they encode. */
+  readonly packedShape?: readonly number[];
+}
+
+/**
+ * The two keys a params file adds for packed codes, "packed": true and "tensor_shape": [..]
+ * (read from JSON values): the tensor's shape, or undefined when "packed" is absent or false.
+ * Anything else is INVALID_PARAMS.
+ */
+export function decodePackedShape(packed: unknown, tensorShape: unknown): readonly number[] | undefined {
+  if (packed === undefined || packed === false) return undefined;
+  if (packed !== true) throw new QuantError('INVALID_PARAMS', `"packed" must be true or false, got ${show(packed)}`);
+  if (!Array.isArray(tensorShape) || tensorShape.some((d) => !isInt(d) || d < 0)) {
+    throw new QuantError('INVALID_PARAMS', `packed codes need "tensor_shape", an array of non-negative integers, got ${show(tensorShape)}`);
+  }
+  return [...(tensorShape as number[])];
 }

@@ -4,6 +4,7 @@ export { NpyFileReader } from './npy-file-reader.js';
 export { quantizeNpyFile, fakeQuantizeNpyFile } from './quantize-npy-file.js';
 export { dequantizeNpyFile } from './dequantize-npy-file.js';
 export { inspectNpyFile } from './inspect-npy-file.js';
+export { encodeParamsFileFor, paramsFileFormat, readParamsFile } from './params-files.js';
 export { SafetensorsFileReader } from './safetensors-file.js';
 export { dequantizeSafetensorsFile, fakeQuantizeSafetensorsFile, quantizeSafetensorsFile, selectTensors } from './safetensors-quantize.js';
 export { inspectSafetensorsFile } from './inspect-safetensors-file.js';

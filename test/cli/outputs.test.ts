@@ -147,7 +147,7 @@ describe('the output name must carry the extension of the format written', () =>
     expectRefused(['quantize', input, '-o', t.path('y.npy'), '--dtype', 'int8', '--params-out', t.path('y.params.npy')], 2, /--params-out .* must end in \.json/);
     expectRefused(['dequantize', codes, '--params', params, '-o', t.path('noext')], 2, /must end in \.npy \(got no extension\)/);
     expectRefused(['onnx', 'quantize', model, '-o', t.path('m.q.npy')], 2, /the file written is onnx, so its name must end in \.onnx/);
-    expectRefused(['calibrate', input, '--params-out', t.path('p.txt')], 2, /must end in \.json \(got \.txt\)/);
+    expectRefused(['calibrate', input, '--params-out', t.path('p.txt')], 2, /must end in \.json or \.safetensors \(got \.txt\)/);
   });
 
   it('the extension is case-insensitive', () => {

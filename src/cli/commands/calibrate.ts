@@ -9,12 +9,11 @@ import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { calibrationJson, formatCalibration, LISTED_PARAMETERS } from '../format-calibration.js';
 import { toJson } from '../format-table.js';
-import { paramsJsonText } from '../params-json.js';
+import { writeParamsOut } from '../params-out.js';
 import { createProgress } from '../progress.js';
 import type { CliObserver } from '../quant-options.js';
 import { addObserverOptions, dtypeSchema, granularityOf, parseObserverOptions, schemeFlags } from '../quant-options.js';
 import { checkOutputPaths } from '../output-paths.js';
-import { utf8 } from '../run-outputs.js';
 
 /** calibrate's options, validated once. */
 interface CalibrateCliOptions {
@@ -56,7 +55,7 @@ export const calibrateCommand: CliCommand = {
       .command('calibrate')
       .description('choose quantization parameters from calibration data with an observer, and report how well they fit')
       .argument('<data...>', 'calibration batches: .npy files of one rank (and, per channel, one channel count)')
-      .requiredOption('--params-out <file>', 'write the parameters as JSON (for `quantkit quantize --params`)')
+      .requiredOption('--params-out <file>', 'write the parameters (for `quantkit quantize --params`): .json, or .safetensors for a compact binary file')
       .option('--dtype <dtype>', `code dtype: int2..int16 or uint2..uint16 (default ${CALIBRATE_DEFAULT_DTYPE})`)
       .option('--symmetric', 'symmetric range around 0 (zero point 0 for signed, mid-range for unsigned)')
       .option('--narrow', 'signed only: qmin = -(2^(b-1) - 1)')
@@ -84,10 +83,11 @@ Examples:
     );
     cmd.action(async (files: string[], raw: Record<string, unknown>) => {
       const opts = parseCalibrateOptions(raw);
-      checkOutputPaths({ inputs: files, outputs: [{ path: opts.paramsOut, format: 'json', flag: '--params-out' }], force: opts.force });
+      checkOutputPaths({ inputs: files, outputs: [{ path: opts.paramsOut, format: 'params', flag: '--params-out' }], force: opts.force });
       const readers = openAll(files);
       const progress = createProgress(io, 'calibrate', 2 * readers.reduce((n, r) => n + r.header.dataBytes, 0));
       let text: string;
+      let note: string | undefined;
       try {
         const report = await calibrateNpyFiles(readers, {
           observer: opts.observer.choice,
@@ -102,7 +102,7 @@ Examples:
         text = opts.json ? `${toJson(calibrationJson(report, run))}\n` : formatCalibration(report, run);
         const outputs = new OutputSet();
         try {
-          outputs.create(opts.paramsOut).write(utf8(paramsJsonText(report.params)));
+          note = writeParamsOut(outputs, opts.paramsOut, report.params);
           outputs.commit();
         } catch (e) {
           outputs.abort();
@@ -112,6 +112,7 @@ Examples:
         progress.stop();
         for (const r of readers) r.close();
       }
+      if (note) io.stderr.write(note);
       io.stdout.write(text);
     });
   },

@@ -3,7 +3,7 @@ import { dequantizeNpyFile } from '../../node/dequantize-npy-file.js';
 import { NpyFileReader } from '../../node/npy-file-reader.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
-import { readParamsJson } from '../params-json.js';
+import { readParamsFile } from '../../node/params-files.js';
 import { createProgress } from '../progress.js';
 import { workersFlag } from '../quant-options.js';
 import { chooseRunner } from '../runner-choice.js';
@@ -26,7 +26,7 @@ export const dequantizeCommand: CliCommand = {
       .command('dequantize')
       .description('codes back to float32: x = (q - zero_point) * scale (ONNX DequantizeLinear)')
       .argument('<input>', 'codes .npy or .safetensors, as quantize writes them')
-      .option('--params <file>', 'the parameters JSON quantize wrote (--params-out); .npy input only')
+      .option('--params <file>', 'the parameters file quantize wrote (--params-out: .json, or .safetensors binary); .npy input only')
       .requiredOption('-o, --output <path>', 'output float32 .npy (or .safetensors)')
       .option('--out-dtype <type>', 'safetensors: the restored float type, source (each tensor\'s own, default), F32, F16, BF16 or F64')
       .option('--workers <n>', 'worker threads for the kernels (default 1: streaming a file is I/O-bound, see bench/cli.bench.mjs)')
@@ -59,7 +59,7 @@ Examples:
         }
         if (opts.params === undefined) throw new UsageError("required option '--params <file>' not specified");
         if (opts.outDtype !== undefined) throw new UsageError('--out-dtype applies to .safetensors input (.npy output is float32)');
-        const { params, packedShape } = readParamsJson(opts.params);
+        const { params, packedShape } = readParamsFile(opts.params);
         const reader = NpyFileReader.open(input);
         const runner = chooseRunner(opts.workers);
         const progress = createProgress(io, 'dequantize', reader.header.dataBytes);

@@ -1,13 +1,14 @@
 import { NpyFileReader } from '../../node/npy-file-reader.js';
 import { fakeQuantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
-import { paramsJsonText, readParamsJson } from '../params-json.js';
+import { readParamsFile } from '../../node/params-files.js';
+import { writeParamsOut } from '../params-out.js';
 import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
 import { handledAsSafetensors } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
-import { utf8, withOutputs } from '../run-outputs.js';
+import { withOutputs } from '../run-outputs.js';
 
 export const fakeQuantCommand: CliCommand = {
   name: 'fake-quant',
@@ -32,11 +33,11 @@ Examples:
       checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'fake-quant', cli)) return;
       const { opts, observer } = cli;
-      const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
+      const given = opts.params !== undefined ? readParamsFile(opts.params).params : undefined;
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);
       const progress = createProgress(io, 'fake-quant', reader.header.dataBytes);
-      await withOutputs({ reader, runner, progress }, async (outputs) => {
+      const note = await withOutputs({ reader, runner, progress }, async (outputs) => {
         const values = outputs.create(opts.output);
         const result = await fakeQuantizeNpyFile(reader, values, {
           ...fileQuantizeOptions(opts, given),
@@ -44,8 +45,9 @@ Examples:
           runner,
           onProgress: (done, total) => progress.update(done, total),
         });
-        if (opts.paramsOut !== undefined) outputs.create(opts.paramsOut).write(utf8(paramsJsonText(result.params)));
+        return opts.paramsOut === undefined ? undefined : writeParamsOut(outputs, opts.paramsOut, result.params);
       });
+      if (note) io.stderr.write(note);
     });
   },
 };

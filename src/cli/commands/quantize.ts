@@ -3,13 +3,14 @@ import { NpyFileReader } from '../../node/npy-file-reader.js';
 import { quantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
-import { paramsJsonText, readParamsJson } from '../params-json.js';
+import { readParamsFile } from '../../node/params-files.js';
+import { writeParamsOut } from '../params-out.js';
 import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
 import { handledAsSafetensors } from '../safetensors-run.js';
 import { chooseRunner } from '../runner-choice.js';
-import { utf8, withOutputs } from '../run-outputs.js';
+import { withOutputs } from '../run-outputs.js';
 
 export const quantizeCommand: CliCommand = {
   name: 'quantize',
@@ -25,7 +26,9 @@ Codes keep the input's shape, in the smallest integer dtype holding them (int8/u
 int16/uint16 above). With --pack, 2- and 4-bit codes are written as a flat uint8 array of
 ceil(n*bits/8) bytes, packed along the flattened C order, low bits first (as ONNX stores int4/int2),
 and --params-out adds "packed": true and "tensor_shape" (the original shape) so that
-\`quantkit dequantize\` can unpack them.
+\`quantkit dequantize\` can unpack them. --params-out w.json writes JSON text; w.safetensors a
+binary file (scale and zero_point tensors, the scheme in its metadata), far smaller for per-block
+parameters. --params reads either.
 
 --observer chooses the range as calibrate does (on this file alone): minmax (default), moving-average
 (one batch: the same as minmax), percentile (--percentile p clips both tails), mse (PyTorch's
@@ -40,7 +43,7 @@ other tensors are copied unchanged. Each tensor gets its own parameters, with th
 Examples:
   quantkit quantize w.npy -o w.q.npy --dtype int8 --symmetric --axis 0 --params-out w.json
   quantkit quantize model.safetensors -o model.int8.safetensors --dtype int8 --symmetric --axis 0 --exclude 'embed|norm' 
-  quantkit quantize w.npy -o w.q4.npy --dtype int4 --block-size 32 --pack --params-out w4.json
+  quantkit quantize w.npy -o w.q4.npy --dtype int4 --block-size 32 --pack --params-out w4.safetensors
   quantkit quantize x2.npy -o x2.q.npy --params w.json
   quantkit quantize act.npy -o act.q.npy --dtype uint8 --observer percentile --percentile 99.9`,
     );
@@ -49,14 +52,14 @@ Examples:
       checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'quantize', cli)) return;
       const { opts, observer } = cli;
-      const given = opts.params !== undefined ? readParamsJson(opts.params).params : undefined;
+      const given = opts.params !== undefined ? readParamsFile(opts.params).params : undefined;
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
       }
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);
       const progress = createProgress(io, 'quantize', reader.header.dataBytes);
-      await withOutputs({ reader, runner, progress }, async (outputs) => {
+      const note = await withOutputs({ reader, runner, progress }, async (outputs) => {
         const codes = outputs.create(opts.output);
         const result = await quantizeNpyFile(reader, codes, {
           ...fileQuantizeOptions(opts, given),
@@ -65,10 +68,9 @@ Examples:
           runner,
           onProgress: (done, total) => progress.update(done, total),
         });
-        if (opts.paramsOut !== undefined) {
-          outputs.create(opts.paramsOut).write(utf8(paramsJsonText(result.params, result.packed ? result.shape : undefined)));
-        }
+        return opts.paramsOut === undefined ? undefined : writeParamsOut(outputs, opts.paramsOut, result.params, result.packed ? result.shape : undefined);
       });
+      if (note) io.stderr.write(note);
     });
   },
 };
