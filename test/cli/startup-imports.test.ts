@@ -7,7 +7,7 @@ import { assertBuilt, CLI, REPO, tempDir, writeNpy } from './helpers.js';
 /**
  * Start-up is structural: a command line loads the modules its command runs and nothing else.
  * Each case runs the built CLI with a loader that records every module the process imported,
- * and names the modules that must be absent (no timing here: bench/startup.bench.mjs times it).
+ * and names the modules that must be absent (no timing here: bench/cli.bench.mjs times it).
  */
 
 const RECORDER = join(REPO, 'test/helpers/record-imports.mjs');
