@@ -1,34 +1,87 @@
 #!/usr/bin/env node
-// The CLI against numpy on a 128 MiB float32 .npy (uint8, per-tensor), each timed end to end as a
-// user would run it (process start included for both: node and the CLI's imports, python and
-// `import numpy`). The machine is shared and its load swings, so the contenders run alternately,
-// round after round, and medians are compared; the load average is printed with them. Also timed:
-// the CLI with --workers 2, the CLI on a 16-element file (its start-up), and the library call
-// (quantizeNpyFile) in this process, so the split between start-up and work shows.
-// Uses the BUILT library (npm run build first). `--json` prints one JSON object.
+// The CLI against numpy on a 128 MiB float32 .npy (uint8, per-tensor), each timed end to end
+// exactly as a user runs it: one process per run, `node dist/cli/main.js quantize ...` against
+// `python3 scripts/bench-cli-numpy.py IN OUT 1` (interpreter start and `import numpy` included,
+// as the CLI's process start is). The file is in the page cache (both read it once untimed
+// first), each output is deleted before each run (untimed) so both write a new file, and the two
+// run strictly alternately, CLI then numpy, pair after pair: the ratio is taken pair by pair and
+// its median reported, so a load that swings during the run moves both sides of a pair alike.
+// No other process of this bench runs between a pair's two halves.
+//
+// Then, where the CLI's time goes, each part timed in alternation with its own baseline:
+//   start-up: `quantize` of a 16-element file against `node -e 0` (and `--version` likewise);
+//   in this process: reading the file twice (the CLI's two passes: range, then quantize), the
+//   library call (quantizeNpyFile: read, range, quantize, write), and writing 32 MiB of codes;
+//   --workers 2 against --workers 1.
+// Uses the BUILT CLI (npm run build first). `--rounds N` (default 9); `--json` prints one object.
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync, renameSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { median } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const json = process.argv.includes('--json');
-const ROUNDS = 7;
+const argv = process.argv.slice(2);
+const json = argv.includes('--json');
+const ri = argv.indexOf('--rounds');
+const ROUNDS = ri >= 0 ? Math.max(1, Number(argv[ri + 1])) : 9;
 const log = (s) => {
   if (!json) console.log(s);
 };
+const ms = (s) => +(s * 1000).toFixed(1);
 const secs = (v) => +v.toFixed(3);
+const r2 = (v) => +v.toFixed(2);
 
 const { encodeNpyHeader } = await import(join(root, 'dist/formats/npy.js'));
 const { NpyFileReader } = await import(join(root, 'dist/node/npy-file-reader.js'));
 const { quantizeNpyFile } = await import(join(root, 'dist/node/quantize-npy-file.js'));
 const { AtomicFile } = await import(join(root, 'dist/node/atomic-file.js'));
 
+/** Wall seconds of one process, its output captured (and checked for success). */
+function timeProcess(name, [cmd, args]) {
+  const t0 = performance.now();
+  const p = spawnSync(cmd, args, { encoding: 'utf8' });
+  const t = (performance.now() - t0) / 1000;
+  if (p.status !== 0) throw new Error(`${name} failed (exit ${p.status}): ${p.stderr}`);
+  return t;
+}
+
+/**
+ * A and B run strictly alternately (A B A B ...) after one untimed run of each; `before` runs
+ * untimed ahead of every run. Returns both medians and the median of the per-pair ratios A/B.
+ */
+function alternate(a, b, rounds, before = () => {}) {
+  const ta = [];
+  const tb = [];
+  before();
+  timeProcess('A', a);
+  before();
+  timeProcess('B', b);
+  for (let r = 0; r < rounds; r++) {
+    before();
+    ta.push(timeProcess('A', a));
+    before();
+    tb.push(timeProcess('B', b));
+  }
+  return { a: median(ta), b: median(tb), ratio: median(ta.map((t, i) => t / tb[i])), ratios: ta.map((t, i) => t / tb[i]) };
+}
+
+/** Median seconds of an in-process step, alternating with nothing else (run after the process pairs). */
+async function timeInProcess(fn, rounds) {
+  await fn();
+  const t = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    await fn();
+    t.push((performance.now() - t0) / 1000);
+  }
+  return median(t);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'quantkit-bench-cli-'));
-const result = { input_mib: 128, rounds: ROUNDS, loadavg_before: loadavg().map((v) => +v.toFixed(2)) };
+const result = { input_mib: 128, rounds: ROUNDS, cpu: cpus()[0]?.model ?? 'unknown', loadavg_before: loadavg().map(r2) };
 try {
   const n = 32 * 1024 * 1024;
   const input = join(dir, 'x.npy');
@@ -49,70 +102,85 @@ try {
   closeSync(tfd);
 
   const cli = join(root, 'dist/cli/main.js');
-  const quantize = (file, extra = []) => [process.execPath, [cli, 'quantize', file, '-o', join(dir, 'q.npy'), '--dtype', 'uint8', ...extra]];
+  const cliOut = join(dir, 'q.npy');
+  const npOut = join(dir, 'np.npy');
+  const quantize = (file, extra = []) => [process.execPath, [cli, 'quantize', file, '-o', cliOut, '--dtype', 'uint8', ...extra]];
+  const numpy = ['python3', [join(root, 'scripts/bench-cli-numpy.py'), input, npOut, '1']];
+  const node0 = [process.execPath, ['-e', '0']];
+  const clean = () => {
+    rmSync(cliOut, { force: true });
+    rmSync(npOut, { force: true });
+  };
   const havePython = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
-  const contenders = {
-    cli: quantize(input, ['--workers', '1']),
-    cli_workers2: quantize(input, ['--workers', '2']),
-    cli_startup: quantize(tiny),
-    ...(havePython ? { numpy: ['python3', [join(root, 'scripts/bench-cli-numpy.py'), input, join(dir, 'np.npy'), '1']] } : {}),
-  };
-  if (!havePython) result.numpy_skipped = true;
-  const times = Object.fromEntries([...Object.keys(contenders), 'library'].map((k) => [k, []]));
-  const numpyInside = [];
-  const run = async (name) => {
-    if (name === 'library') {
-      // The library call alone, in this warm process: what the CLI's process pays besides start-up.
-      const t0 = performance.now();
-      const reader = NpyFileReader.open(input);
-      const out = new AtomicFile(join(dir, 'lib.npy'));
-      try {
-        await quantizeNpyFile(reader, out, { dtype: 'uint8' });
-        out.commit();
-      } finally {
-        reader.close();
-      }
-      times.library.push((performance.now() - t0) / 1000);
-      return;
-    }
-    const [cmd, args] = contenders[name];
-    const t0 = performance.now();
-    const p = spawnSync(cmd, args, { encoding: 'utf8' });
-    times[name].push((performance.now() - t0) / 1000);
-    if (p.status !== 0) throw new Error(`${name} failed: ${p.stderr}`);
-    if (name === 'numpy') numpyInside.push(Number(p.stdout.trim().split('\n')[0]));
-  };
-  const names = Object.keys(times);
-  for (const name of names) await run(name); // warm the page cache and the compile caches
-  for (const name of names) times[name].length = 0;
-  numpyInside.length = 0;
-  for (let r = 0; r < ROUNDS; r++) {
-    // Rotate the order each round so no contender always follows the same one.
-    for (let k = 0; k < names.length; k++) await run(names[(k + r) % names.length]);
-  }
 
-  result.cli_quantize_128mib_s = secs(median(times.cli));
-  result.cli_workers2_quantize_128mib_s = secs(median(times.cli_workers2));
-  result.cli_startup_s = secs(median(times.cli_startup));
-  result.library_quantize_128mib_s = secs(median(times.library));
-  result.cli_workers2_speedup = +(median(times.cli) / median(times.cli_workers2)).toFixed(2);
-  log(`quantkit quantize 128 MiB (uint8, per-tensor):   median ${result.cli_quantize_128mib_s.toFixed(3)} s over ${ROUNDS} alternating rounds`);
-  log(`  with --workers 2:                              median ${result.cli_workers2_quantize_128mib_s.toFixed(3)} s (${result.cli_workers2_speedup}x)`);
-  log(`  start-up (the same on a 16-element file):      median ${result.cli_startup_s.toFixed(3)} s`);
-  log(`  the library call in a warm process:            median ${result.library_quantize_128mib_s.toFixed(3)} s`);
+  // 1. The headline: CLI against numpy, strictly alternating, as separate processes.
   if (havePython) {
-    result.numpy_quantize_128mib_s = secs(median(times.numpy));
-    result.numpy_inside_script_s = secs(median(numpyInside));
-    result.cli_over_numpy = +(median(times.cli) / median(times.numpy)).toFixed(3);
-    result.cli_work_over_numpy_work = +((median(times.cli) - median(times.cli_startup)) / median(numpyInside)).toFixed(3);
-    log(`numpy load -> min/max -> quantize -> save:       median ${result.numpy_quantize_128mib_s.toFixed(3)} s (${result.numpy_inside_script_s.toFixed(3)} s of it inside the script)`);
-    log(`ratio quantkit / numpy, end to end: ${result.cli_over_numpy.toFixed(2)}x (target <= 0.5x)`);
-    log(`ratio without process start-up (CLI minus its start-up, numpy inside the script): ${result.cli_work_over_numpy_work.toFixed(2)}x`);
+    const h = alternate(quantize(input), numpy, ROUNDS, clean);
+    result.cli_quantize_128mib_s = secs(h.a);
+    result.numpy_quantize_128mib_s = secs(h.b);
+    result.cli_over_numpy = +h.ratio.toFixed(3);
+    result.cli_over_numpy_pairs = h.ratios.map((v) => +v.toFixed(3));
+    log(`quantkit quantize 128 MiB (uint8, per-tensor), end to end:  median ${h.a.toFixed(3)} s`);
+    log(`python3 numpy script (load, min/max, quantize, save):       median ${h.b.toFixed(3)} s`);
+    log(`ratio quantkit / numpy, median of ${ROUNDS} alternating pairs: ${h.ratio.toFixed(2)}x (target <= 0.5x); pairs ${h.ratios.map((v) => v.toFixed(2)).join(' ')}`);
   } else {
+    result.numpy_skipped = true;
     log('numpy comparison skipped: python3 with numpy is not available');
   }
-  result.loadavg_after = loadavg().map((v) => +v.toFixed(2));
-  log(`load average before ${result.loadavg_before.join(' ')}, after ${result.loadavg_after.join(' ')} (2 cores)`);
+
+  // 2. Start-up: the CLI's processes against bare node.
+  const st = alternate(quantize(tiny), node0, ROUNDS, clean);
+  const ver = alternate([process.execPath, [cli, '--version']], node0, ROUNDS);
+  result.cli_startup_quantize16_s = secs(st.a);
+  result.cli_version_s = secs(ver.a);
+  result.node_e0_s = secs(median([st.b, ver.b]));
+  result.startup_quantize16_over_node_ms = ms(st.a - st.b);
+  result.version_over_node_ms = ms(ver.a - ver.b);
+  log(`start-up: quantize of 16 values ${ms(st.a)} ms, node -e 0 ${ms(st.b)} ms: +${result.startup_quantize16_over_node_ms} ms (${st.ratio.toFixed(2)}x)`);
+  log(`          --version ${ms(ver.a)} ms, node -e 0 ${ms(ver.b)} ms: +${result.version_over_node_ms} ms (${ver.ratio.toFixed(2)}x)`);
+
+  // 3. --workers 2 against the default single thread.
+  const w = alternate(quantize(input, ['--workers', '2']), quantize(input), ROUNDS, clean);
+  result.cli_workers2_over_workers1 = +w.ratio.toFixed(3);
+  log(`--workers 2 / --workers 1 on 128 MiB: ${w.ratio.toFixed(2)}x (${w.a.toFixed(3)} s against ${w.b.toFixed(3)} s)`);
+
+  // 4. In this process: the parts of the library call.
+  const buf = new Uint8Array(1 << 22);
+  const readTwice = () => {
+    for (let pass = 0; pass < 2; pass++) {
+      const f = openSync(input, 'r');
+      let pos = 0;
+      for (let got; (got = readSync(f, buf, 0, buf.length, pos)) > 0; ) pos += got;
+      closeSync(f);
+    }
+  };
+  const codes = new Uint8Array(n);
+  const writeCodes = () => {
+    const tmp = join(dir, 'w.tmp');
+    const f = openSync(tmp, 'w');
+    for (let off = 0; off < codes.length; off += buf.length) writeSync(f, codes, off, Math.min(buf.length, codes.length - off));
+    closeSync(f);
+    renameSync(tmp, join(dir, 'w.npy'));
+  };
+  const library = async () => {
+    const reader = NpyFileReader.open(input);
+    const out = new AtomicFile(join(dir, 'lib.npy'));
+    try {
+      await quantizeNpyFile(reader, out, { dtype: 'uint8' });
+      out.commit();
+    } finally {
+      reader.close();
+    }
+  };
+  result.read_twice_s = secs(await timeInProcess(readTwice, ROUNDS));
+  result.write_32mib_s = secs(await timeInProcess(writeCodes, ROUNDS));
+  result.library_quantize_128mib_s = secs(await timeInProcess(library, ROUNDS));
+  log(`in one warm process: the library call ${ms(result.library_quantize_128mib_s)} ms, of which reading 128 MiB twice ~${ms(result.read_twice_s)} ms and writing 32 MiB ~${ms(result.write_32mib_s)} ms`);
+  if (result.cli_quantize_128mib_s !== undefined) {
+    log(`so the CLI's ${ms(result.cli_quantize_128mib_s)} ms are ~${ms(st.a)} ms of process start-up and ~${ms(result.library_quantize_128mib_s)} ms of work`);
+  }
+  result.loadavg_after = loadavg().map(r2);
+  log(`CPU ${result.cpu}; load average before ${result.loadavg_before.join(' ')}, after ${result.loadavg_after.join(' ')} (${cpus().length} cores)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

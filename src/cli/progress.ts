@@ -1,5 +1,8 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 import type { CliIo } from './cli-io.js';
+
+// Required on first use (cli-progress is CommonJS, so synchronously): most runs draw no bar.
+const requireModule = createRequire(import.meta.url);
 
 /** Work shorter than this finishes before a bar would be worth drawing. */
 export const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
@@ -17,6 +20,7 @@ const SILENT: Progress = { update() {}, stop() {} };
  */
 export function createProgress(io: CliIo, label: string, bytes: number): Progress {
   if (!io.stderr.isTTY || bytes < PROGRESS_MIN_BYTES) return SILENT;
+  const cliProgress = requireModule('cli-progress') as typeof import('cli-progress');
   const bar = new cliProgress.SingleBar(
     { stream: io.stderr, format: `${label} [{bar}] {percentage}% | {eta_formatted} left`, hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,

@@ -1,11 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, Help } from 'commander';
 import type { CliIo } from './cli-io.js';
 import type { CliCommand } from './cli-command.js';
-import { loadCommands } from './commands/index.js';
+import { COMMANDS, loadCommands } from './commands/index.js';
 import { EXIT, exitCodeFor, formatError } from './exit-codes.js';
 
-/** The program with every command registered; errors are thrown (exitOverride), never printed by commander. */
+/**
+ * The program with the given commands registered, and every other command of COMMANDS listed by
+ * name, usage and summary without loading its module (enough for the program's help and for
+ * suggesting a command after a typo). Errors are thrown (exitOverride), never printed by commander.
+ */
 export function buildProgram(io: CliIo, commands: readonly CliCommand[]): Command {
   const program = new Command('quantkit')
     .description('Exact, fast quantization with PyTorch/ONNX semantics: .npy tensors, ONNX models, and a REST service')
@@ -33,7 +37,18 @@ Examples:
   for (const c of commands) {
     if (seen.has(c.name)) throw new Error(`two CLI commands are named '${c.name}'`);
     seen.add(c.name);
-    c.register(program, io);
+  }
+  const listed = new Map<Command, string>();
+  for (const entry of COMMANDS) {
+    const loaded = commands.find((c) => c.name === entry.name);
+    if (loaded) loaded.register(program, io);
+    else listed.set(program.command(entry.name).description(entry.summary), [entry.name, entry.usage].filter(Boolean).join(' '));
+  }
+  for (const c of commands) if (!COMMANDS.some((e) => e.name === c.name)) c.register(program, io);
+  if (listed.size > 0) {
+    program.configureHelp({
+      subcommandTerm: (cmd) => listed.get(cmd) ?? Help.prototype.subcommandTerm.call(new Help(), cmd),
+    });
   }
   return program;
 }

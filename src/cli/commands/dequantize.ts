@@ -1,12 +1,9 @@
 import { z } from 'zod';
-import { dequantizeNpyFile } from '../../node/dequantize-npy-file.js';
-import { NpyFileReader } from '../../node/npy-file-reader.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { readParamsFile } from '../../node/params-files.js';
 import { createProgress } from '../progress.js';
 import { workersFlag } from '../quant-options.js';
-import { chooseRunner } from '../runner-choice.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
 import { withOutputs } from '../run-outputs.js';
 import { isSafetensorsPath, runSafetensorsDequantize } from '../safetensors-run.js';
@@ -60,6 +57,11 @@ Examples:
         if (opts.params === undefined) throw new UsageError("required option '--params <file>' not specified");
         if (opts.outDtype !== undefined) throw new UsageError('--out-dtype applies to .safetensors input (.npy output is float32)');
         const { params, packedShape } = readParamsFile(opts.params);
+        const [{ NpyFileReader }, { dequantizeNpyFile }, { chooseRunner }] = await Promise.all([
+          import('../../node/npy-file-reader.js'),
+          import('../../node/dequantize-npy-file.js'),
+          import('../runner-choice.js'),
+        ]);
         const reader = NpyFileReader.open(input);
         const runner = chooseRunner(opts.workers);
         const progress = createProgress(io, 'dequantize', reader.header.dataBytes);

@@ -1,5 +1,3 @@
-import { NpyFileReader } from '../../node/npy-file-reader.js';
-import { fakeQuantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
 import { readParamsFile } from '../../node/params-files.js';
 import { writeParamsOut } from '../params-out.js';
@@ -7,7 +5,6 @@ import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
 import { handledAsSafetensors } from '../safetensors-run.js';
-import { chooseRunner } from '../runner-choice.js';
 import { withOutputs } from '../run-outputs.js';
 
 export const fakeQuantCommand: CliCommand = {
@@ -34,6 +31,11 @@ Examples:
       if (await handledAsSafetensors(io, input, 'fake-quant', cli)) return;
       const { opts, observer } = cli;
       const given = opts.params !== undefined ? readParamsFile(opts.params).params : undefined;
+      const [{ NpyFileReader }, { fakeQuantizeNpyFile }, { chooseRunner }] = await Promise.all([
+        import('../../node/npy-file-reader.js'),
+        import('../../node/quantize-npy-file.js'),
+        import('../runner-choice.js'),
+      ]);
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);
       const progress = createProgress(io, 'fake-quant', reader.header.dataBytes);

@@ -1,12 +1,6 @@
-import { inspectNpyFile } from '../../node/inspect-npy-file.js';
-import { NpyFileReader } from '../../node/npy-file-reader.js';
 import type { CliCommand } from '../cli-command.js';
-import { formatInspection, inspectionJson } from '../format-inspection.js';
-import { formatSafetensorsInspection, safetensorsInspectionJson } from '../format-safetensors-inspection.js';
 import { toJson } from '../format-table.js';
 import { isSafetensorsPath } from '../safetensors-run.js';
-import { inspectSafetensorsFile } from '../../node/inspect-safetensors-file.js';
-import { SafetensorsFileReader } from '../../node/safetensors-file.js';
 
 export const inspectCommand: CliCommand = {
   name: 'inspect',
@@ -28,7 +22,13 @@ Examples:
   quantkit inspect model.safetensors`,
       )
       .action(async (input: string, raw: { json?: boolean }) => {
+        // Each format's stack loads when a file of that format is inspected, not for --help.
         if (isSafetensorsPath(input)) {
+          const [{ SafetensorsFileReader }, { inspectSafetensorsFile }, { formatSafetensorsInspection, safetensorsInspectionJson }] = await Promise.all([
+            import('../../node/safetensors-file.js'),
+            import('../../node/inspect-safetensors-file.js'),
+            import('../format-safetensors-inspection.js'),
+          ]);
           const st = SafetensorsFileReader.open(input);
           try {
             const tensors = inspectSafetensorsFile(st);
@@ -38,6 +38,11 @@ Examples:
           }
           return;
         }
+        const [{ NpyFileReader }, { inspectNpyFile }, { formatInspection, inspectionJson }] = await Promise.all([
+          import('../../node/npy-file-reader.js'),
+          import('../../node/inspect-npy-file.js'),
+          import('../format-inspection.js'),
+        ]);
         const reader = NpyFileReader.open(input);
         try {
           const report = await inspectNpyFile(reader);

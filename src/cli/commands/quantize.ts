@@ -1,6 +1,4 @@
 import { getQuantDtype } from '../../core/dtypes.js';
-import { NpyFileReader } from '../../node/npy-file-reader.js';
-import { quantizeNpyFile } from '../../node/quantize-npy-file.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { readParamsFile } from '../../node/params-files.js';
@@ -9,7 +7,6 @@ import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
 import { handledAsSafetensors } from '../safetensors-run.js';
-import { chooseRunner } from '../runner-choice.js';
 import { withOutputs } from '../run-outputs.js';
 
 export const quantizeCommand: CliCommand = {
@@ -56,6 +53,11 @@ Examples:
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
       }
+      const [{ NpyFileReader }, { quantizeNpyFile }, { chooseRunner }] = await Promise.all([
+        import('../../node/npy-file-reader.js'),
+        import('../../node/quantize-npy-file.js'),
+        import('../runner-choice.js'),
+      ]);
       const reader = NpyFileReader.open(input);
       const runner = chooseRunner(opts.workers);
       const progress = createProgress(io, 'quantize', reader.header.dataBytes);

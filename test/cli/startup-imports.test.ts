@@ -1,0 +1,89 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, CLI, REPO, tempDir, writeNpy } from './helpers.js';
+
+/**
+ * Start-up is structural: a command line loads the modules its command runs and nothing else.
+ * Each case runs the built CLI with a loader that records every module the process imported,
+ * and names the modules that must be absent (no timing here: bench/cli.bench.mjs times it).
+ */
+
+const RECORDER = join(REPO, 'test/helpers/record-imports.mjs');
+const tmp = tempDir();
+
+beforeAll(() => assertBuilt());
+afterAll(() => tmp.cleanup());
+
+/** Every module (URL or file path) `quantkit <args>` loads, relative to the repository or node_modules. */
+function importsOf(args: readonly string[]): { code: number | null; modules: string[] } {
+  const log = tmp.path(`imports-${Math.random().toString(36).slice(2)}.log`);
+  const r = spawnSync(process.execPath, ['--import', RECORDER, CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, QUANTKIT_IMPORT_LOG: log, QUANTKIT_DEBUG: '' },
+  });
+  const modules = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((m) => m.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, 'node_modules/').replace(`${REPO}/`, ''));
+  return { code: r.status, modules };
+}
+
+/** What no start-up path may load before its command runs: kernels, observers, protobuf, onnxruntime, the service's stack. */
+const HEAVY = [
+  /^dist\/core\/kernels\//,
+  /^dist\/core\/observers\//,
+  /^node_modules\/onnx-buf\//,
+  /^node_modules\/onnxruntime-(node|common)\//,
+  /^node_modules\/@bufbuild\/protobuf\//,
+  /^node_modules\/fastify\//,
+  /^node_modules\/better-sqlite3\//,
+];
+const ZOD = /^node_modules\/zod\//;
+const COMMAND_MODULE = /^dist\/cli\/commands\/(?!index\.js$)/;
+
+const matching = (modules: string[], patterns: readonly RegExp[]) => modules.filter((m) => patterns.some((p) => p.test(m)));
+
+describe('start-up imports', () => {
+  it.each([[['--version']], [['-V']], [['--help']], [[]], [['help']], [['quantise', 'x.npy']]])(
+    'quantkit %j loads no command module, no zod and none of the heavy stacks',
+    (args) => {
+      const { code, modules } = importsOf(args);
+      expect(code).not.toBeNull();
+      expect(modules.some((m) => m === 'dist/cli/main.js')).toBe(true); // the recorder saw the CLI
+      expect(matching(modules, [...HEAVY, ZOD, COMMAND_MODULE])).toEqual([]);
+    },
+  );
+
+  it.each([[['inspect', '--help']], [['serve', '--help']]])('quantkit %j loads no zod and none of the heavy stacks', (args) => {
+    const { code, modules } = importsOf(args);
+    expect(code).toBe(0);
+    expect(matching(modules, [...HEAVY, ZOD])).toEqual([]);
+  });
+
+  // These commands' flag validation is zod schemas built when the module loads; the kernels and
+  // the ONNX stack still wait for the command to run.
+  it.each([[['quantize', '--help']], [['dequantize', '--help']], [['fake-quant', '--help']], [['onnx', '--help']], [['onnx', 'quantize', '--help']], [['onnx', 'compare', '--help']]])(
+    'quantkit %j loads neither kernels, observers nor the ONNX stack',
+    (args) => {
+      const { code, modules } = importsOf(args);
+      expect(code).toBe(0);
+      expect(matching(modules, HEAVY)).toEqual([]);
+    },
+  );
+
+  it('a .npy quantize loads the kernels but not the observers, the safetensors or ONNX stacks or the progress bar', () => {
+    const input = writeNpy(tmp.path('x.npy'), { dtype: 'float32', shape: [16], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
+    const { code, modules } = importsOf(['quantize', input, '-o', tmp.path('x.q.npy'), '--dtype', 'int8']);
+    expect(code).toBe(0);
+    expect(modules).toContain('dist/core/kernels/wasm.js');
+    expect(
+      matching(modules, [
+        ...HEAVY.filter((p) => !p.test('dist/core/kernels/wasm.js')),
+        /^dist\/(?!cli\/).*safetensors/,
+        /^node_modules\/cli-progress\//,
+      ]),
+    ).toEqual([]);
+  });
+});
