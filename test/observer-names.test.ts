@@ -13,7 +13,7 @@ import { calibrate } from '../src/onnx/calibrate.js';
 import type { RunModel } from '../src/onnx/run-model.js';
 import { parseQuantizeOptions } from '../src/onnx/quantize-options.js';
 import { parseObserverOptions } from '../src/cli/quant-options.js';
-import { loadCommands } from '../src/cli/commands/index.js';
+import { loadAllCommands } from '../src/cli/commands/index.js';
 import { buildProgram } from '../src/cli/run-cli.js';
 import { UsageError } from '../src/cli/exit-codes.js';
 
@@ -25,7 +25,7 @@ const data = Float32Array.from({ length: 512 }, () => 4 * rng() - 2);
 const shape = [8, 64];
 
 const io = { stdout: { write: () => true }, stderr: process.stderr, env: {} };
-const program = buildProgram(io, await loadCommands());
+const program = buildProgram(io, await loadAllCommands());
 const sub = (c: Command, name: string) => c.commands.find((x) => x.name() === name)!;
 const observerFlag = (c: Command) => c.options.find((o) => o.long === '--observer')!;
 

@@ -7,8 +7,8 @@ import type { Granularity } from '../core/layout.js';
 import type { ObserverChoice } from '../node/observe-npy-file.js';
 import type { NpyFileQuantizeOptions } from '../node/quantize-npy-file.js';
 import type { QParams } from '../core/qparams.js';
-import type { ObserverName } from '../core/observers/builtin-observers.js';
-import { DATA_OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
+import type { ObserverName } from '../core/observers/observer-catalog.js';
+import { DATA_OBSERVER_NAMES } from '../core/observers/observer-catalog.js';
 import { UsageError } from './exit-codes.js';
 
 /** The options quantize and fake-quant share, validated once: everything after trusts them. */

@@ -1,6 +1,6 @@
 import { QuantError } from '../core/errors.js';
-import type { ObserverName } from '../core/observers/builtin-observers.js';
-import { OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
+import type { ObserverName } from '../core/observers/observer-catalog.js';
+import { OBSERVER_NAMES } from '../core/observers/observer-catalog.js';
 import { blockLayout } from '../core/layout.js';
 import type { QParams } from '../core/qparams.js';
 import type { ParamsFileV1 } from '../formats/params-file.js';

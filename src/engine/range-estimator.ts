@@ -1,6 +1,6 @@
 import type { BlockLayout, Granularity } from '../core/layout.js';
 import type { Observer, ObserverScheme } from '../core/observers/observer.js';
-import type { ObserverName } from '../core/observers/builtin-observers.js';
+import type { ObserverName } from '../core/observers/observer-catalog.js';
 import { createObserver } from '../core/observers/builtin-observers.js';
 import type { QuantizerConfig } from './config.js';
 import type { FiniteScan } from './finite-scan.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { QuantError } from '../core/errors.js';
-import type { ObserverName } from '../core/observers/builtin-observers.js';
-import { DATA_OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
+import type { ObserverName } from '../core/observers/observer-catalog.js';
+import { DATA_OBSERVER_NAMES } from '../core/observers/observer-catalog.js';
 import type { IntegerTypes } from './target.js';
 import { chooseIntegerTypes, QUANTIZE_TARGETS } from './target.js';
 

@@ -33,7 +33,8 @@ function importsOf(args: readonly string[]): { code: number | null; modules: str
 /** What no start-up path may load before its command runs: kernels, observers, protobuf, onnxruntime, the service's stack. */
 const HEAVY = [
   /^dist\/core\/kernels\//,
-  /^dist\/core\/observers\//,
+  // The observer catalog is names as data (what --observer offers); the observers themselves are code.
+  /^dist\/core\/observers\/(?!observer-catalog\.js$)/,
   /^node_modules\/onnx-buf\//,
   /^node_modules\/onnxruntime-(node|common)\//,
   /^node_modules\/@bufbuild\/protobuf\//,

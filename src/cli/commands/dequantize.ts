@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
-import { readParamsFile } from '../../node/params-files.js';
 import { createProgress } from '../progress.js';
 import { workersFlag } from '../quant-options.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
@@ -56,7 +55,7 @@ Examples:
         }
         if (opts.params === undefined) throw new UsageError("required option '--params <file>' not specified");
         if (opts.outDtype !== undefined) throw new UsageError('--out-dtype applies to .safetensors input (.npy output is float32)');
-        const { params, packedShape } = readParamsFile(opts.params);
+        const { params, packedShape } = (await import('../../node/params-files.js')).readParamsFile(opts.params);
         const [{ NpyFileReader }, { dequantizeNpyFile }, { chooseRunner }] = await Promise.all([
           import('../../node/npy-file-reader.js'),
           import('../../node/dequantize-npy-file.js'),

@@ -1,6 +1,4 @@
 import type { CliCommand } from '../cli-command.js';
-import { readParamsFile } from '../../node/params-files.js';
-import { writeParamsOut } from '../params-out.js';
 import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
@@ -30,7 +28,7 @@ Examples:
       checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'fake-quant', cli)) return;
       const { opts, observer } = cli;
-      const given = opts.params !== undefined ? readParamsFile(opts.params).params : undefined;
+      const given = opts.params !== undefined ? (await import('../../node/params-files.js')).readParamsFile(opts.params).params : undefined;
       const [{ NpyFileReader }, { fakeQuantizeNpyFile }, { chooseRunner }] = await Promise.all([
         import('../../node/npy-file-reader.js'),
         import('../../node/quantize-npy-file.js'),
@@ -47,7 +45,7 @@ Examples:
           runner,
           onProgress: (done, total) => progress.update(done, total),
         });
-        return opts.paramsOut === undefined ? undefined : writeParamsOut(outputs, opts.paramsOut, result.params);
+        return opts.paramsOut === undefined ? undefined : (await import('../params-out.js')).writeParamsOut(outputs, opts.paramsOut, result.params);
       });
       if (note) io.stderr.write(note);
     });

@@ -1,8 +1,6 @@
 import { getQuantDtype } from '../../core/dtypes.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
-import { readParamsFile } from '../../node/params-files.js';
-import { writeParamsOut } from '../params-out.js';
 import { createProgress } from '../progress.js';
 import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeOptions, parseQuantCommand } from '../quant-options.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
@@ -49,7 +47,7 @@ Examples:
       checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'quantize', cli)) return;
       const { opts, observer } = cli;
-      const given = opts.params !== undefined ? readParamsFile(opts.params).params : undefined;
+      const given = opts.params !== undefined ? (await import('../../node/params-files.js')).readParamsFile(opts.params).params : undefined;
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
       }
@@ -70,7 +68,7 @@ Examples:
           runner,
           onProgress: (done, total) => progress.update(done, total),
         });
-        return opts.paramsOut === undefined ? undefined : writeParamsOut(outputs, opts.paramsOut, result.params, result.packed ? result.shape : undefined);
+        return opts.paramsOut === undefined ? undefined : (await import('../params-out.js')).writeParamsOut(outputs, opts.paramsOut, result.params, result.packed ? result.shape : undefined);
       });
       if (note) io.stderr.write(note);
     });

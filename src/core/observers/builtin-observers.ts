@@ -9,6 +9,12 @@ import type { Observer, ObserverOptions } from './observer.js';
 import { OutlierObserver, type OutlierObserverOptions } from './outlier-observer.js';
 import { PercentileObserver, type PercentileObserverOptions } from './percentile-observer.js';
 
+import type { ObserverName } from './observer-catalog.js';
+import { OBSERVER_ALIASES, OBSERVER_NAMES, observerRequires } from './observer-catalog.js';
+
+export type { ObserverName } from './observer-catalog.js';
+export { DATA_OBSERVER_NAMES, OBSERVER_NAMES } from './observer-catalog.js';
+
 /** Options of each built-in observer kind, by registry name. */
 export interface ObserverOptionsByName {
   minmax: ObserverOptions;
@@ -20,7 +26,6 @@ export interface ObserverOptionsByName {
   outlier: OutlierObserverOptions;
   fixed: FixedObserverOptions;
 }
-export type ObserverName = keyof ObserverOptionsByName;
 
 /** Builds an observer from plain-data options (validated by the observer's constructor). */
 export type ObserverFactory = (options: Record<string, unknown>) => Observer;
@@ -28,34 +33,35 @@ export type ObserverFactory = (options: Record<string, unknown>) => Observer;
 /** One registered observer kind. */
 export interface ObserverEntry {
   readonly create: ObserverFactory;
-  /**
-   * Options without a default, when there are some ('min and max' for fixed): such an observer is
-   * offered only where options can be given (the library, the Quantizer config), not by the CLI's
-   * --observer or ONNX calibration, which pass a name alone.
-   */
+  /** Options without a default, when there are some (OBSERVER_CATALOG). */
   readonly requires?: string;
 }
 
+/** One factory per catalog name: a name without one, or one without a name, does not compile. */
+const FACTORIES: { readonly [N in ObserverName]: ObserverFactory } & { readonly [N in keyof ObserverOptionsByName]: ObserverFactory } = {
+  minmax: (o) => new MinMaxObserver(o as ObserverOptions),
+  'moving-average': (o) => new MovingAverageObserver(o as MovingAverageObserverOptions),
+  percentile: (o) => new PercentileObserver(o as PercentileObserverOptions),
+  mse: (o) => new HistogramObserver(o as HistogramObserverOptions),
+  entropy: (o) => new EntropyObserver(o as EntropyObserverOptions),
+  outlier: (o) => new OutlierObserver(o as OutlierObserverOptions),
+  fixed: (o) => new FixedObserver(o as unknown as FixedObserverOptions),
+};
+
 /**
- * The one place the built-in observers are registered: adding one is an entry here (and in
- * ObserverOptionsByName); the CLI, ONNX calibration, the Quantizer config and the parameter files
- * derive their lists from it. 'histogram', the name 'mse' had before, is still accepted.
+ * The one place the built-in observers are registered, from the catalog (observer-catalog.ts):
+ * adding one is a catalog entry, its options here and its factory; the CLI, ONNX calibration, the
+ * Quantizer config and the parameter files derive their lists from the catalog.
  */
-export const OBSERVERS: Registry<ObserverName, ObserverEntry> = new Registry<ObserverName, ObserverEntry>('observer', 'INVALID_ARGUMENT')
-  .register('minmax', { create: (o) => new MinMaxObserver(o as ObserverOptions) })
-  .register('moving-average', { create: (o) => new MovingAverageObserver(o as MovingAverageObserverOptions) })
-  .register('percentile', { create: (o) => new PercentileObserver(o as PercentileObserverOptions) })
-  .register('mse', { create: (o) => new HistogramObserver(o as HistogramObserverOptions) })
-  .register('entropy', { create: (o) => new EntropyObserver(o as EntropyObserverOptions) })
-  .register('outlier', { create: (o) => new OutlierObserver(o as OutlierObserverOptions) })
-  .register('fixed', { create: (o) => new FixedObserver(o as unknown as FixedObserverOptions), requires: 'min and max' })
-  .alias('histogram', 'mse');
-
-/** Every registered observer name, in registration order. */
-export const OBSERVER_NAMES: readonly ObserverName[] = Object.freeze(OBSERVERS.keys());
-
-/** The observers that choose a range from the data and a name alone (every option has a default). */
-export const DATA_OBSERVER_NAMES: readonly ObserverName[] = Object.freeze(OBSERVER_NAMES.filter((n) => OBSERVERS.get(n).requires === undefined));
+export const OBSERVERS: Registry<ObserverName, ObserverEntry> = (() => {
+  const registry = new Registry<ObserverName, ObserverEntry>('observer', 'INVALID_ARGUMENT');
+  for (const name of OBSERVER_NAMES) {
+    const requires = observerRequires(name);
+    registry.register(name, requires === undefined ? { create: FACTORIES[name] } : { create: FACTORIES[name], requires });
+  }
+  for (const [alias, name] of Object.entries(OBSERVER_ALIASES)) registry.alias(alias, name);
+  return registry;
+})();
 
 /** The registered name `name` stands for ('histogram' -> 'mse'); an unknown name is INVALID_ARGUMENT listing the known ones. */
 export function observerName(name: string): ObserverName {
