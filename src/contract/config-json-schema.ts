@@ -22,10 +22,6 @@ function isSchema(v: unknown): v is JsonSchema {
  *   `type: 'null'` branch turns 0, false and "" into null (silently switching a setting off).
  */
 function adjust(node: unknown): void {
-  if (Array.isArray(node)) {
-    node.forEach(adjust);
-    return;
-  }
   if (!isSchema(node)) return;
   delete node.default;
   delete node.$schema;
@@ -36,7 +32,11 @@ function adjust(node: unknown): void {
     const isNull = (b: unknown) => isSchema(b) && b.type === 'null' && Object.keys(b).length === 1;
     if (branches.some(isNull)) node.anyOf = [{ const: null }, ...branches.filter((b) => !isNull(b))];
   }
-  for (const v of Object.values(node)) adjust(v);
+  // Into subschemas only: a property's name is not a keyword.
+  if (isSchema(node.properties)) Object.values(node.properties).forEach(adjust);
+  for (const k of ['anyOf', 'oneOf', 'allOf']) if (Array.isArray(node[k])) (node[k] as unknown[]).forEach(adjust);
+  adjust(node.items);
+  adjust(node.additionalProperties);
 }
 
 /** Renames an object schema's properties (and its `required`) by `names`; a property without a name is a contract gap. */
