@@ -2,11 +2,16 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-// Dependencies point inward: core <- formats <- engine <- onnx <- node <- server, cli, web.
+// Dependencies point inward: core <- formats <- engine <- onnx <- node, contract <- server, cli, web.
 // A layer may import itself and anything to its left; core also stays free of Node-only APIs so
-// it runs in browsers.
-const LAYERS = ['core', 'formats', 'engine', 'onnx', 'node', 'server', 'cli', 'web', 'bench'] as const;
-const RANK: Record<string, number> = { core: 0, formats: 1, engine: 2, onnx: 3, node: 4, server: 5, cli: 5, web: 5, bench: 6 };
+// it runs in browsers. contract is the HTTP contract the service and the page share (config names
+// and JSON Schema): it sits beside node, and like web it runs in the browser, so neither imports a
+// Node-only layer.
+const LAYERS = ['core', 'formats', 'engine', 'onnx', 'node', 'contract', 'server', 'cli', 'web', 'bench'] as const;
+const RANK: Record<string, number> = { core: 0, formats: 1, engine: 2, onnx: 3, node: 4, contract: 4, server: 5, cli: 5, web: 5, bench: 6 };
+/** Layers whose code runs in the browser, and the layers they may therefore not import. */
+const BROWSER_LAYERS = ['contract', 'web'];
+const NODE_ONLY_LAYERS = ['node', 'server', 'cli', 'bench'];
 const SRC = resolve(__dirname, '../src');
 
 function sourceFiles(dir: string): string[] {
@@ -62,6 +67,17 @@ describe('architecture', () => {
       const allowed = layerOf(f) === 'core' ? ['zod'] : ['zod', 'onnx-buf', '@bufbuild/protobuf', '@bufbuild/protobuf/wire'];
       for (const spec of importsOf(f)) if (!spec.startsWith('.') && !allowed.includes(spec)) bad.push(`${relative(SRC, f)} imports ${spec}`);
       if (/\bBuffer\.|\bprocess\.|\bconsole\.|\bDate\.now\(|\bperformance\.now\(|\bMath\.random\(/.test(text)) bad.push(`${relative(SRC, f)} uses a Node-only global, a clock or unseeded randomness`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('keeps the browser layers (contract, web) off Node-only layers and modules', () => {
+    const bad: string[] = [];
+    for (const f of files.filter((f) => BROWSER_LAYERS.includes(layerOf(f)))) {
+      for (const spec of importsOf(f)) {
+        if (spec.startsWith('node:')) bad.push(`${relative(SRC, f)} imports ${spec}`);
+        if (spec.startsWith('.') && NODE_ONLY_LAYERS.includes(layerOf(resolve(dirname(f), spec)))) bad.push(`${relative(SRC, f)} -> ${spec}`);
+      }
     }
     expect(bad).toEqual([]);
   });

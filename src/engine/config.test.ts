@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { QuantError } from '../core/errors.js';
-import { mergeQuantizerConfig, parseQuantizerConfig, QUANTIZATION_MODES, QUANTIZATION_TYPES, QUANTIZER_CONFIG_DEFAULTS } from './config.js';
+import { QUANT_BITS } from '../core/dtypes.js';
+import { MAX_LAYER_NAMES, mergeQuantizerConfig, NUM_BITS_RANGE, parseQuantizerConfig, QUANTIZATION_MODES, QUANTIZATION_TYPES, QUANTIZER_CONFIG_DEFAULTS } from './config.js';
 
 function configError(input: unknown): QuantError {
   try {
@@ -123,4 +124,22 @@ describe('mergeQuantizerConfig', () => {
 test('an invalid type with bits reports the type, not a crash', () => {
   expect(() => parseQuantizerConfig({ quantizationType: 'INT3', numBits: 12 })).toThrow(/quantizationType: expected one of/);
   expect(() => parseQuantizerConfig({ customQuantizationConfig: { a: { quantizationType: 'X', numBits: 12 } } })).toThrow(/customQuantizationConfig\.a\.quantizationType/);
+});
+
+test('numBits takes exactly the widths core quantizes to (QUANT_BITS), at top level and per layer', () => {
+  expect(NUM_BITS_RANGE).toEqual({ min: Math.min(...QUANT_BITS), max: Math.max(...QUANT_BITS) });
+  for (const b of QUANT_BITS) {
+    expect(parseQuantizerConfig({ quantizationType: 'INT16', numBits: b }).numBits).toBe(b);
+    expect(parseQuantizerConfig({ quantizationType: 'INT16', customQuantizationConfig: { l: { numBits: b } } }).customQuantizationConfig.l.numBits).toBe(b);
+  }
+  for (const b of [NUM_BITS_RANGE.min - 1, NUM_BITS_RANGE.max + 1]) {
+    expect(configError({ quantizationType: 'INT16', numBits: b }).message).toBe(`numBits: expected an integer in 2..16, got ${b}`);
+    expect(configError({ customQuantizationConfig: { l: { numBits: b } } }).message).toBe(`customQuantizationConfig.l.numBits: expected an integer in 2..16, got ${b}`);
+  }
+});
+
+test('layer lists are bounded as the HTTP contract documents (at most MAX_LAYER_NAMES names)', () => {
+  const names = (n: number) => Array.from({ length: n }, (_, i) => `l${i}`);
+  expect(parseQuantizerConfig({ skipLayers: names(MAX_LAYER_NAMES) }).skipLayers).toHaveLength(MAX_LAYER_NAMES);
+  expect(configError({ mixedPrecisionLayers: names(MAX_LAYER_NAMES + 1) }).message).toMatch(/^mixedPrecisionLayers: expected at most 100000 layer names/);
 });

@@ -1,7 +1,22 @@
 import { z } from 'zod';
+import { QUANT_BITS } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
 import type { ObserverName } from '../core/observers/builtin-observers.js';
 import { createObserver, OBSERVER_NAMES } from '../core/observers/builtin-observers.js';
+
+/** The bit widths a config may ask for: those quantkit quantizes to (the one list, core's QUANT_BITS). */
+export const NUM_BITS_RANGE = { min: QUANT_BITS[0], max: QUANT_BITS[QUANT_BITS.length - 1] } as const;
+
+/**
+ * Version of the config's stored form (its fields and their meaning). Whatever persists a config
+ * writes it beside the fields; a reader refuses a newer one instead of misreading it. Bump it when
+ * a field changes meaning or name (adding an optional field does not need it: older readers refuse
+ * unknown fields anyway).
+ */
+export const CONFIG_FORMAT_VERSION = 1;
+
+/** Most names skipLayers / mixedPrecisionLayers take (a bound on what a request can make the service hold). */
+export const MAX_LAYER_NAMES = 100_000;
 
 /** The value types of the reference's QuantizationType, plus INT4 and UINT4. */
 export const QUANTIZATION_TYPES = ['INT8', 'UINT8', 'INT16', 'FLOAT16', 'NONE', 'MIXED', 'INT4', 'UINT4'] as const;
@@ -31,19 +46,22 @@ export const QUANTIZATION_TYPE_INFO = {
   NONE: { integer: false, signed: true, width: 32 },
 } as const satisfies Record<QuantizationType, { integer: boolean; signed: boolean; width: number }>;
 
-/** Accepts the reference's lower-case enum values too ('int8' as QuantizationType.INT8.value). */
+/**
+ * Accepts the reference's lower-case enum values too ('int8' as QuantizationType.INT8.value). The
+ * metadata says so to JSON Schema, which sees only the upper-case enum behind the preprocess.
+ */
 function upperEnum<T extends readonly [string, ...string[]]>(values: T, what: string) {
-  return z.preprocess(
-    (v) => (typeof v === 'string' ? v.toUpperCase() : v),
-    z.enum(values, { error: `expected ${what} ${values.join(' | ')}` }),
-  );
+  return z
+    .preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), z.enum(values, { error: `expected ${what} ${values.join(' | ')}` }))
+    .meta({ enum: [...values, ...values.map((v) => v.toLowerCase())] });
 }
 
+const BITS_ERROR = `expected an integer in ${NUM_BITS_RANGE.min}..${NUM_BITS_RANGE.max}`;
 const bits = z
-  .number({ error: 'expected an integer in 2..16' })
-  .int({ error: 'expected an integer in 2..16' })
-  .min(2, { error: 'expected an integer in 2..16' })
-  .max(16, { error: 'expected an integer in 2..16' });
+  .number({ error: BITS_ERROR })
+  .int({ error: BITS_ERROR })
+  .min(NUM_BITS_RANGE.min, { error: BITS_ERROR })
+  .max(NUM_BITS_RANGE.max, { error: BITS_ERROR });
 
 const percentile = z
   .number({ error: 'expected a number in [0, 100]' })
@@ -51,7 +69,9 @@ const percentile = z
   .max(100, { error: 'expected a number in [0, 100]' });
 
 const flag = z.boolean({ error: 'expected true or false' });
-const layerList = z.array(z.string({ error: 'expected a layer name (string)' }), { error: 'expected an array of layer names' });
+const layerList = z
+  .array(z.string({ error: 'expected a layer name (string)' }), { error: 'expected an array of layer names' })
+  .max(MAX_LAYER_NAMES, { error: `expected at most ${MAX_LAYER_NAMES} layer names` });
 
 /** One layer's overrides in customQuantizationConfig; what is absent comes from the instance config. */
 export const layerOverrideSchema = z.strictObject({
@@ -74,8 +94,10 @@ function isPlainRecord(v: unknown): v is Record<string, unknown> {
  * customQuantizationConfig: layer name -> overrides, as a null-prototype object. Not z.record: it
  * drops a "__proto__" key, and a layer named "constructor" makes it refuse the whole map. Layer
  * names are data, so every name (those of Object.prototype included) is a plain key here.
+ * Optional on input (absent is an empty map); JSON Schema cannot see through the transform, so the
+ * HTTP contract describes it as an object of layerOverrideSchema.
  */
-const layerOverridesSchema = z.unknown().transform((v, ctx): Record<string, LayerOverride> => {
+export const layerOverridesSchema = z.unknown().optional().transform((v, ctx): Record<string, LayerOverride> => {
   const out = Object.create(null) as Record<string, LayerOverride>;
   if (v === undefined) return out;
   if (!isPlainRecord(v)) {
@@ -157,9 +179,13 @@ const D = QUANTIZER_CONFIG_DEFAULTS;
 /** The config schema (input side: everything optional, numBits defaulting to the type's width). */
 export const quantizerConfigSchema = z
   .strictObject({
-    quantizationType: upperEnum(QUANTIZATION_TYPES, 'one of').default(D.quantizationType),
-    quantizationMode: upperEnum(QUANTIZATION_MODES, 'one of').default(D.quantizationMode),
-    numBits: bits.optional(),
+    quantizationType: upperEnum(QUANTIZATION_TYPES, 'one of')
+      .default(D.quantizationType)
+      .meta({ description: 'INT8 (default), UINT8, INT16, INT4, UINT4, FLOAT16, NONE or MIXED' }),
+    quantizationMode: upperEnum(QUANTIZATION_MODES, 'one of')
+      .default(D.quantizationMode)
+      .meta({ description: 'DYNAMIC (default), DYNAMIC_PER_BATCH, CALIBRATED, SYMMETRIC, ASYMMETRIC or PER_CHANNEL' }),
+    numBits: bits.optional().meta({ description: "Bits per code, at most the type's width (default: the width)" }),
     symmetric: flag.default(D.symmetric),
     enableCache: flag.default(D.enableCache),
     cacheSize: z
@@ -205,13 +231,13 @@ export const quantizerConfigSchema = z
   })
   .superRefine((c, ctx) => {
     // Refinements run even after a field check failed; each reports only what its field's check did not.
-    const validBits = (b: number | undefined): b is number => b !== undefined && Number.isInteger(b) && b >= 2 && b <= 16;
+    const validBits = (b: number | undefined): b is number => b !== undefined && bits.safeParse(b).success;
     const validPct = (p: number) => p >= 0 && p <= 100;
     if (validPct(c.minPercentile) && validPct(c.maxPercentile) && c.minPercentile >= c.maxPercentile) {
       ctx.addIssue({ code: 'custom', path: ['minPercentile'], input: c.minPercentile, message: `expected minPercentile < maxPercentile (${c.maxPercentile})` });
     }
     const top = QUANTIZATION_TYPE_INFO[c.quantizationType] as (typeof QUANTIZATION_TYPE_INFO)[QuantizationType] | undefined;
-    const width = top?.width ?? 16;
+    const width = top?.width ?? NUM_BITS_RANGE.max;
     if (validBits(c.numBits) && top?.integer && c.numBits > width) {
       ctx.addIssue({ code: 'custom', path: ['numBits'], input: c.numBits, message: `expected at most ${width} bits for ${c.quantizationType}` });
     }
@@ -228,7 +254,7 @@ export const quantizerConfigSchema = z
   })
   .transform((c) => {
     const info = QUANTIZATION_TYPE_INFO[c.quantizationType];
-    return { ...c, numBits: c.numBits ?? Math.min(info.width, 16) };
+    return { ...c, numBits: c.numBits ?? Math.min(info.width, NUM_BITS_RANGE.max) };
   });
 
 export type QuantizerConfigInput = z.input<typeof quantizerConfigSchema>;

@@ -1,6 +1,5 @@
 // The public face of quantkit's engine: the stateful Quantizer and its config.
 export * from './config.js';
-export * from './config-names.js';
 export * from './quantizer.js';
 export * from './quantizer-stats.js';
 export * from './tensor-input.js';

@@ -1,6 +1,6 @@
 import type { QuantDtypeName } from '../core/dtypes.js';
 import type { QuantizationType, QuantizerConfig } from './config.js';
-import { QUANTIZATION_TYPE_INFO } from './config.js';
+import { NUM_BITS_RANGE, QUANTIZATION_TYPE_INFO } from './config.js';
 
 /** What a tensor is in its model; decides quantizeBias and quantizeWeightsOnly. */
 export type TensorRole = 'weight' | 'bias' | 'activation';
@@ -63,7 +63,7 @@ export function resolveLayerConfig(config: QuantizerConfig, layerName?: string, 
     source = 'custom';
     if (custom.quantizationType !== undefined && custom.quantizationType !== 'MIXED') {
       type = custom.quantizationType;
-      numBits = Math.min(QUANTIZATION_TYPE_INFO[type].width, 16);
+      numBits = Math.min(QUANTIZATION_TYPE_INFO[type].width, NUM_BITS_RANGE.max);
     }
     if (custom.numBits !== undefined) numBits = custom.numBits;
     if (custom.symmetric !== undefined) symmetric = custom.symmetric;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { parseQuantizerConfig } from './config.js';
-import { configFromSnakeCase, configToSnakeCase } from './config-names.js';
+import { configFromSnakeCase, configToSnakeCase } from '../contract/config-names.js';
 import { decodeQuantizerParameters } from './parameter-export.js';
 import { Quantizer } from './quantizer.js';
 

@@ -1,7 +1,7 @@
 import { QuantError } from '../core/errors.js';
 import type { QuantizerConfig } from '../engine/config.js';
 import { mergeQuantizerConfig, parseQuantizerConfig } from '../engine/config.js';
-import { configFromSnakeCase } from '../engine/config-names.js';
+import { configFromSnakeCase } from '../contract/config-names.js';
 import { resolveLayerConfig } from '../engine/layer-config.js';
 import { decodeQuantizerParameters, encodeQuantizerParameters } from '../engine/parameter-export.js';
 import type { QuantizerParametersFile } from '../engine/parameter-export.js';

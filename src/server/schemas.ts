@@ -1,10 +1,10 @@
-import { QUANTIZATION_MODES, QUANTIZATION_TYPES, MIXED_PRECISION_TYPES } from '../engine/config.js';
-
 /**
  * The JSON schemas of every route, in one place: fastify validates requests with them and
  * @fastify/swagger renders /openapi.json and /docs from them. Field names are the contract's
- * (snake_case). Number arrays are marked with the `x-ndarray` keyword, which the validator checks
- * against the NdArray the body parser built, and which the OpenAPI document shows as nested arrays.
+ * (snake_case). The config model (QuantizerConfigModel) is not spelled here: the HTTP contract
+ * generates it from the engine's schema (contract/config-json-schema.ts). Number arrays are marked
+ * with the `x-ndarray` keyword, which the validator checks against the NdArray the body parser
+ * built, and which the OpenAPI document shows as nested arrays.
  */
 
 /** Options of the x-ndarray keyword. */
@@ -38,64 +38,7 @@ export const layerParams = {
   },
 } as const;
 
-const enumOf = (values: readonly string[]) => [...values, ...values.map((v) => v.toLowerCase())];
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
-
-/** QuantizerConfigModel: every field optional, defaults as the engine's. Cross-field rules (min < max percentile, bits per type) are the engine's and answer 422 too. */
-export const quantizerConfigModel = {
-  $id: 'QuantizerConfigModel',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    quantization_type: { type: 'string', enum: enumOf(QUANTIZATION_TYPES), description: 'INT8 (default), UINT8, INT16, INT4, UINT4, FLOAT16, NONE or MIXED' },
-    quantization_mode: { type: 'string', enum: enumOf(QUANTIZATION_MODES), description: 'DYNAMIC (default), DYNAMIC_PER_BATCH, CALIBRATED, SYMMETRIC, ASYMMETRIC or PER_CHANNEL' },
-    num_bits: { type: 'integer', minimum: 2, maximum: 16, description: "Bits per code, at most the type's width (default: the width)" },
-    symmetric: { type: 'boolean' },
-    enable_cache: { type: 'boolean' },
-    cache_size: { type: 'integer', minimum: 1, maximum: 65536 },
-    enable_mixed_precision: { type: 'boolean' },
-    mixed_precision_type: { type: 'string', enum: enumOf(MIXED_PRECISION_TYPES) },
-    per_channel: { type: 'boolean' },
-    channel_dim: { type: 'integer' },
-    buffer_size: { type: 'integer', minimum: 0, maximum: 2 ** 28 },
-    use_percentile: { type: 'boolean' },
-    min_percentile: { type: 'number', minimum: 0, maximum: 100 },
-    max_percentile: { type: 'number', minimum: 0, maximum: 100 },
-    error_on_nan: { type: 'boolean' },
-    error_on_inf: { type: 'boolean' },
-    optimize_memory: { type: 'boolean' },
-    enable_requantization: { type: 'boolean' },
-    requantization_threshold: { type: 'number', minimum: 0, maximum: 1 },
-    // Under coerceTypes a `type: 'null'` branch coerces 0, false and "" to null (silently switching
-    // outlier clipping off) and a number branch coerces null to 0: `const: null` coerces nothing,
-    // and comes first so that null is taken as it is.
-    outlier_threshold: { anyOf: [{ const: null }, { type: 'number', exclusiveMinimum: 0 }] },
-    skip_layers: { type: 'array', items: { type: 'string' }, maxItems: 100000 },
-    quantize_bias: { type: 'boolean' },
-    quantize_weights_only: { type: 'boolean' },
-    mixed_precision_layers: { type: 'array', items: { type: 'string' }, maxItems: 100000 },
-    custom_quantization_config: {
-      type: 'object',
-      additionalProperties: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          quantization_type: { type: 'string', enum: enumOf(QUANTIZATION_TYPES) },
-          num_bits: { type: 'integer', minimum: 2, maximum: 16 },
-          symmetric: { type: 'boolean' },
-          per_channel: { type: 'boolean' },
-        },
-      },
-    },
-    // Names and options are checked by the engine (the observer registry), which answers 422 too.
-    observer: {
-      anyOf: [
-        { const: null },
-        { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', description: 'A registered observer: minmax, percentile, mse, entropy, ...' }, options: { type: 'object' } } },
-      ],
-    },
-  },
-} as const;
 
 const channelDim = nullable({ type: 'integer', description: 'Axis for per-channel quantization (negative counts from the end)' });
 const layerName = nullable({ type: 'string', maxLength: 1024, description: 'Layer name for per-layer and mixed-precision settings' });

@@ -1,9 +1,8 @@
-import { QuantError } from '../core/errors.js';
-import { configFromSnakeCase } from '../engine/config-names.js';
-import { parseQuantizerConfig } from '../engine/config.js';
+import { checkHttpConfig } from '../contract/check-http-config.js';
+import { quantizerConfigJsonSchema } from '../contract/config-json-schema.js';
 import { h } from './dom.js';
 
-/** The subset of JSON Schema the service's QuantizerConfigModel uses. */
+/** The subset of JSON Schema the contract's QuantizerConfigModel uses. */
 export interface FieldSchema {
   type?: string | string[];
   enum?: (string | null)[];
@@ -24,22 +23,9 @@ export interface ObjectSchema {
   additionalProperties?: boolean;
 }
 
-/** The create-instance body schema out of the service's /openapi.json (the schema fastify validates with). */
-export function configSchemaFromOpenApi(doc: unknown): ObjectSchema {
-  const d = doc as { paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: ObjectSchema }> } }>> };
-  const schema = d.paths?.['/instances/{instance_id}']?.post?.requestBody?.content?.['application/json']?.schema;
-  if (!schema || typeof schema.properties !== 'object') {
-    throw new QuantError('MALFORMED_FILE', 'expected /openapi.json to describe the body of POST /instances/{instance_id} (QuantizerConfigModel), found none');
-  }
-  return schema;
-}
-
-/**
- * The null branch of a nullable field: `type: 'null'`, or `const: null`, which the service uses where
- * coercion must not turn 0 or "" into null and which the OpenAPI document spells `enum: [null]`.
- */
+/** The null branch of a nullable field (the contract spells it `const: null`). */
 function isNullBranch(a: FieldSchema): boolean {
-  return a.type === 'null' || a.const === null || (a.enum !== undefined && a.enum.length === 1 && a.enum[0] === null);
+  return a.type === 'null' || a.const === null;
 }
 
 type Kind = 'enum' | 'boolean' | 'integer' | 'number' | 'nullable-number' | 'string-list' | 'object' | 'nullable-object' | 'string';
@@ -65,32 +51,6 @@ function numberBounds(s: FieldSchema): FieldSchema {
   return s.anyOf?.find((a) => !isNullBranch(a)) ?? s;
 }
 
-/**
- * The schema's own rules on one value, with ajv's wording (what the service's 422 says):
- * "must be <= 16", "must be integer", "must be equal to one of the allowed values".
- */
-export function checkField(s: FieldSchema, v: unknown): string | null {
-  if (v === null) return s.anyOf?.some(isNullBranch) ? null : 'must not be empty';
-  if (s.enum) return typeof v === 'string' && s.enum.includes(v) ? null : 'must be equal to one of the allowed values';
-  const b = numberBounds(s);
-  if (b.type === 'integer' || b.type === 'number') {
-    if (typeof v !== 'number' || Number.isNaN(v)) return `must be ${b.type === 'integer' ? 'integer' : 'number'}`;
-    if (b.type === 'integer' && !Number.isInteger(v)) return 'must be integer';
-    if (b.minimum !== undefined && v < b.minimum) return `must be >= ${b.minimum}`;
-    if (b.maximum !== undefined && v > b.maximum) return `must be <= ${b.maximum}`;
-    if (b.exclusiveMinimum !== undefined && v <= b.exclusiveMinimum) return `must be > ${b.exclusiveMinimum}`;
-    return null;
-  }
-  if (s.type === 'array') {
-    if (!Array.isArray(v)) return 'must be array';
-    if (s.maxItems !== undefined && v.length > s.maxItems) return `must NOT have more than ${s.maxItems} items`;
-    return null;
-  }
-  if (s.type === 'object') return v !== null && typeof v === 'object' && !Array.isArray(v) ? null : 'must be object';
-  if (s.type === 'boolean') return typeof v === 'boolean' ? null : 'must be boolean';
-  return null;
-}
-
 const humanize = (name: string) => name.replace(/_/g, ' ');
 
 export interface ConfigForm {
@@ -98,16 +58,19 @@ export interface ConfigForm {
   /** Puts a config's values (snake_case) into the fields. */
   fill(config: Record<string, unknown>): void;
   /**
-   * Reads and validates the fields: first the schema's rules per field (as fastify's validator),
-   * then the engine's own config rules (cross-field ones such as min_percentile < max_percentile),
-   * which the service applies next, on the body that will be sent (`toBody` of the field values,
-   * default all of them). Invalid fields get aria-invalid and a message beside them.
+   * Reads the fields and validates the body that will be sent (`toBody` of the field values,
+   * default all of them) with the engine's schema through the HTTP contract: every rule the
+   * service applies, the cross-field ones (min_percentile < max_percentile, bits per type)
+   * included. Each field a problem belongs to gets aria-invalid and the message beside it.
    */
   read(toBody?: (config: Record<string, unknown>) => Record<string, unknown>): { ok: true; config: Record<string, unknown> } | { ok: false; errors: string[] };
 }
 
-/** A fieldset with one labelled control per config field, generated from the schema. */
-export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigForm {
+/**
+ * A fieldset with one labelled control per config field, generated from the contract's JSON Schema
+ * (the one the service validates with and documents).
+ */
+export function buildConfigForm(idPrefix: string, schema: ObjectSchema = quantizerConfigJsonSchema() as unknown as ObjectSchema): ConfigForm {
   const fields = Object.entries(schema.properties);
   const controls = new Map<string, { input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement; kind: Kind; error: HTMLElement }>();
   const element = h('fieldset', { class: 'config-form' }, h('legend', {}, 'Configuration'));
@@ -163,12 +126,20 @@ export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigF
     }
   }
 
+  function show(name: string, problems: string[]): void {
+    const { input, error } = controls.get(name)!;
+    error.textContent = problems.map((p) => `${humanize(name)}: ${p}`).join('; ');
+    error.hidden = problems.length === 0;
+    if (problems.length) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
+
   function read(toBody: (config: Record<string, unknown>) => Record<string, unknown> = (c) => c): ReturnType<ConfigForm['read']> {
-    let config: Record<string, unknown> = {};
+    const config: Record<string, unknown> = {};
+    const problems = new Map<string, string[]>([...controls.keys()].map((name) => [name, []]));
     const errors: string[] = [];
-    for (const [name, { input, kind, error }] of controls) {
+    for (const [name, { input, kind }] of controls) {
       let v: unknown;
-      let problem: string | null = null;
       const raw = input.value.trim();
       if (kind === 'boolean') v = (input as HTMLInputElement).checked;
       else if (kind === 'string-list') v = raw === '' ? [] : raw.split(',').map((x) => x.trim()).filter((x) => x !== '');
@@ -176,31 +147,33 @@ export function buildConfigForm(schema: ObjectSchema, idPrefix: string): ConfigF
         try {
           v = raw === '' ? (kind === 'object' ? {} : null) : JSON.parse(raw);
         } catch {
-          problem = 'must be a JSON object';
+          problems.get(name)!.push('expected a JSON object');
+          continue;
         }
       } else if (kind === 'integer' || kind === 'number' || kind === 'nullable-number') {
         // An empty optional number means "none" (null) or, for plain numbers, the default.
         if (raw === '') v = kind === 'nullable-number' ? null : undefined;
         else v = Number(raw);
       } else v = raw;
-      if (problem === null && v !== undefined) problem = checkField(schema.properties[name], v);
-      error.textContent = problem ? `${humanize(name)} ${problem}` : '';
-      error.hidden = problem === null;
-      if (problem) {
-        input.setAttribute('aria-invalid', 'true');
-        errors.push(`${name}: ${problem}`);
-      } else input.removeAttribute('aria-invalid');
       if (v !== undefined) config[name] = v;
     }
-    if (errors.length === 0) {
-      config = toBody(config);
-      try {
-        parseQuantizerConfig(configFromSnakeCase(config));
-      } catch (e) {
-        errors.push((e as Error).message);
+    let body: Record<string, unknown> | null = null;
+    if ([...problems.values()].every((p) => p.length === 0)) {
+      body = toBody(config);
+      const checked = checkHttpConfig(body);
+      if (!checked.ok) {
+        for (const iss of checked.issues) {
+          const where = iss.path.join('.');
+          errors.push(`${where || 'config'}: ${iss.message}`);
+          const inner = iss.path.slice(1).join('.');
+          if (iss.field !== null && problems.has(iss.field)) problems.get(iss.field)!.push(inner ? `${inner}: ${iss.message}` : iss.message);
+        }
       }
+    } else {
+      for (const [name, p] of problems) for (const m of p) errors.push(`${name}: ${m}`);
     }
-    return errors.length ? { ok: false, errors } : { ok: true, config };
+    for (const [name, p] of problems) show(name, p);
+    return errors.length || body === null ? { ok: false, errors } : { ok: true, config: body };
   }
 
   return { element, fill, read };

@@ -3,7 +3,7 @@ import { codeStorageOf } from '../core/dtypes.js';
 import { float16BitsToFloat32 } from '../core/float16.js';
 import type { QParams } from '../core/qparams.js';
 import { dequantize, quantize } from '../core/quantize.js';
-import { configFromSnakeCase } from '../engine/config-names.js';
+import { configFromSnakeCase } from '../contract/config-names.js';
 import { Quantizer } from '../engine/quantizer.js';
 import type { NpyArray } from '../formats/npy.js';
 import { errorMeasures, type ErrorMeasures } from '../core/error-measures.js';

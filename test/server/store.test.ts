@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore, STORE_FILE } from '../../src/node/store/sqlite-store.js';
+import { CONFIG_FORMAT_VERSION } from '../../src/engine/config.js';
 import { Quantizer } from '../../src/engine/quantizer.js';
 import { StoreFullError } from '../../src/node/store/store-full-error.js';
 import { InstanceRegistry } from '../../src/server/instance-registry.js';
@@ -109,6 +110,65 @@ describe('SqliteStore', () => {
     expect(e!.message).toBe('the instance store is full (no space left on its disk): instance a was not saved and nothing changed');
     expect(u.get('a')).toMatchObject({ config: { numBits: 8 }, parameters: null });
     u.close();
+  });
+});
+
+describe('stored configs carry their format version', () => {
+  it('writes the version with the config, reads the config back without it, and reads a row without one as version 1', () => {
+    const dir = tmp();
+    const s = new SqliteStore(dir);
+    const config = new Quantizer({ quantizationType: 'UINT8', customQuantizationConfig: { fc1: { numBits: 4 } } }).getConfig() as unknown as Record<string, unknown>;
+    s.create('v', config, null);
+    expect(JSON.parse((rawRow(dir, 'v') as { config: string }).config)).toEqual({ version: CONFIG_FORMAT_VERSION, ...JSON.parse(JSON.stringify(config)) });
+    expect(s.get('v')!.config).toEqual(JSON.parse(JSON.stringify(config)));
+    s.update('v', { numBits: 6 }, null);
+    expect(JSON.parse((rawRow(dir, 'v') as { config: string }).config)).toEqual({ version: 1, numBits: 6 });
+    s.updateCalibration('v', { numBits: 5 }, null, {});
+    expect(JSON.parse((rawRow(dir, 'v') as { config: string }).config)).toEqual({ version: 1, numBits: 5 });
+    s.close();
+    // A row an earlier quantkit wrote (no version) loads as version 1, into a working instance.
+    const db = new Database(join(dir, STORE_FILE));
+    db.prepare('INSERT INTO instances (id, config, parameters, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run('old', '{"quantizationType":"INT16"}', null, 1, 1);
+    db.close();
+    const again = new SqliteStore(dir);
+    expect(again.get('old')!.config).toEqual({ quantizationType: 'INT16' });
+    const r = new InstanceRegistry(again);
+    expect(r.get('old').quantizer.getConfig().numBits).toBe(16);
+    expect(r.get('v').quantizer.getConfig().numBits).toBe(5);
+    again.close();
+  });
+
+  it('refuses a config of a newer format version: the record is reported (503), kept byte for byte, and the others are served', () => {
+    const dir = tmp();
+    new SqliteStore(dir).close();
+    const db = new Database(join(dir, STORE_FILE));
+    const insert = db.prepare('INSERT INTO instances (id, config, parameters, created_at, updated_at) VALUES (?, ?, ?, ?, ?)');
+    insert.run('future', JSON.stringify({ version: CONFIG_FORMAT_VERSION + 1, numBits: 8 }), null, 1, 1);
+    insert.run('odd', '{"version": "1", "numBits": 8}', null, 2, 2);
+    insert.run('now', JSON.stringify({ version: CONFIG_FORMAT_VERSION, numBits: 7 }), null, 3, 3);
+    db.close();
+    const before = rawRow(dir, 'future');
+    const s = new SqliteStore(dir);
+    expect(() => s.get('future')).toThrow(`its config was written in format version ${CONFIG_FORMAT_VERSION + 1}, newer than this quantkit reads (up to ${CONFIG_FORMAT_VERSION})`);
+    const warnings: string[] = [];
+    const r = new InstanceRegistry(s, { warn: (m) => warnings.push(m) });
+    expect(r.ids()).toEqual(['future', 'odd', 'now', 'default']);
+    expect(r.get('now').quantizer.getConfig().numBits).toBe(7);
+    const e = (() => {
+      try {
+        r.get('future');
+      } catch (err) {
+        return err as RequestError;
+      }
+      return undefined;
+    })();
+    expect(e!.statusCode).toBe(503);
+    expect(e!.detail).toMatch(/^stored instance 'future' cannot be loaded: its config was written in format version 2, newer than this quantkit reads \(up to 1\); upgrade quantkit to load it\. Its record is kept unchanged/);
+    expect(() => r.get('odd')).toThrow(/stored instance 'odd' cannot be loaded: its stored config has version "1"; expected a positive integer/);
+    expect(warnings).toHaveLength(2);
+    r.persistAll();
+    s.close();
+    expect(rawRow(dir, 'future')).toEqual(before);
   });
 });
 

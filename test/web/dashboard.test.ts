@@ -107,10 +107,16 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.locator('tr[data-instance="default"]').waitFor();
     await page.getByLabel('instance id').fill('calib8');
     await page.getByText('Configuration (defaults unless changed)').click();
-    // Checked in the page before any request, with the wording of the service's 422.
+    // Checked in the page before any request, with the engine's schema and wording (the service's too).
     await page.locator('#create-num_bits').fill('99');
     await page.getByRole('button', { name: 'Create' }).click();
-    await expect.poll(() => page.locator('#create-num_bits-error').textContent()).toBe('num bits must be <= 16');
+    await expect.poll(() => page.locator('#create-num_bits-error').textContent()).toBe('num bits: expected an integer in 2..16');
+    // A rule across fields is the field's too: 12 bits is in 2..16 but more than INT8 holds.
+    await page.locator('#create-num_bits').fill('12');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => page.locator('#create-num_bits-error').textContent()).toBe('num bits: expected at most 8 bits for INT8');
+    expect(await page.locator('#create-num_bits').getAttribute('aria-invalid')).toBe('true');
+    expect((await service.app.inject({ url: '/instances' })).json()).toEqual(['default']);
     await page.locator('#create-num_bits').fill('8');
     await page.locator('#create-quantization_mode').selectOption('CALIBRATED');
     await page.locator('#create-use_percentile').check();

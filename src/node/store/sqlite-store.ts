@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { QuantError } from '../../core/errors.js';
 import type { InstanceRecord, Store } from './store.js';
 import { isSqliteFull, StoreFullError } from './store-full-error.js';
+import { decodeStoredConfig, encodeStoredConfig } from './stored-config.js';
 
 /** File name of the database inside the data directory. */
 export const STORE_FILE = 'quantkit.sqlite';
@@ -114,7 +115,7 @@ export class SqliteStore implements Store {
     if (row === undefined) return undefined;
     return {
       id: row.id,
-      config: JSON.parse(row.config) as Record<string, unknown>,
+      config: decodeStoredConfig(row.config),
       parameters: row.parameters === null ? null : (JSON.parse(row.parameters) as unknown),
       calibration: row.calibration === null ? null : (JSON.parse(row.calibration) as unknown),
       createdAt: row.created_at,
@@ -124,7 +125,7 @@ export class SqliteStore implements Store {
 
   create(id: string, config: Record<string, unknown>, parameters: unknown): boolean {
     const t = this.now();
-    return this.write(`instance ${id}`, () => this.stmts.insert.run(id, JSON.stringify(config), encodeParameters(parameters), t, t).changes === 1);
+    return this.write(`instance ${id}`, () => this.stmts.insert.run(id, encodeStoredConfig(config), encodeParameters(parameters), t, t).changes === 1);
   }
 
   delete(id: string): boolean {
@@ -132,7 +133,7 @@ export class SqliteStore implements Store {
   }
 
   update(id: string, config: Record<string, unknown>, parameters: unknown): boolean {
-    return this.write(`instance ${id}`, () => this.stmts.update.run(JSON.stringify(config), encodeParameters(parameters), this.now(), id).changes === 1);
+    return this.write(`instance ${id}`, () => this.stmts.update.run(encodeStoredConfig(config), encodeParameters(parameters), this.now(), id).changes === 1);
   }
 
   updateParameters(id: string, parameters: unknown): boolean {
@@ -141,7 +142,7 @@ export class SqliteStore implements Store {
 
   updateCalibration(id: string, config: Record<string, unknown>, parameters: unknown, calibration: unknown): boolean {
     return this.write(`instance ${id}`, () =>
-      this.stmts.updateCalibration.run(JSON.stringify(config), encodeParameters(parameters), JSON.stringify(calibration), this.now(), id).changes === 1,
+      this.stmts.updateCalibration.run(encodeStoredConfig(config), encodeParameters(parameters), JSON.stringify(calibration), this.now(), id).changes === 1,
     );
   }
 

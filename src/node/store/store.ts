@@ -1,6 +1,7 @@
 /**
  * What the service persists per quantizer instance. Configs are kept in the engine's camelCase
- * form; parameters are whatever the engine's exportParameters returned (versioned JSON), stored
+ * form, stored with their format version (stored-config.ts: a newer one than this quantkit reads
+ * makes get() throw, and the record unloadable); parameters are whatever the engine's exportParameters returned (versioned JSON), stored
  * opaquely so the store never needs to understand them.
  */
 export interface InstanceRecord {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { configToSnakeCase } from '../../engine/config-names.js';
+import { quantizerConfigJsonSchema } from '../../contract/config-json-schema.js';
+import { configToSnakeCase } from '../../contract/config-names.js';
 import { UnloadableRecord } from '../instance-registry.js';
-import { errorResponses, instanceParams, messageResponse, quantizerConfigModel } from '../schemas.js';
+import { errorResponses, instanceParams, messageResponse } from '../schemas.js';
 
 type IdParams = { instance_id: string };
 
@@ -73,7 +74,7 @@ export async function instanceRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Create an instance',
         params: instanceParams,
-        body: quantizerConfigModel,
+        body: quantizerConfigJsonSchema(),
         response: { 200: messageResponse, 409: { ...errorResponses[404], description: 'Instance exists' }, ...errorResponses, 507: storeResponses[507] },
       },
     },
@@ -115,7 +116,7 @@ export async function instanceRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Replace the configuration (fields left out take their defaults, as the contract\'s model does)',
         params: instanceParams,
-        body: quantizerConfigModel,
+        body: quantizerConfigJsonSchema(),
         response: { 200: messageResponse, ...errorResponses, 503: storeResponses[503], 507: storeResponses[507] },
       },
     },

@@ -1,7 +1,7 @@
-import { configToSnakeCase } from '../../engine/config-names.js';
+import { configToSnakeCase } from '../../contract/config-names.js';
 import { parseQuantizerConfig } from '../../engine/config.js';
 import { ApiError } from '../api-client.js';
-import { buildConfigForm, configSchemaFromOpenApi, type ConfigForm } from '../config-form.js';
+import { buildConfigForm, type ConfigForm } from '../config-form.js';
 import { errorText, h, showMessage } from '../dom.js';
 import { formatNumber } from '../format-number.js';
 import type { View, ViewContext } from './view.js';
@@ -142,16 +142,9 @@ export function instancesView({ api }: ViewContext): View {
     }
   }
 
-  async function setUp(): Promise<void> {
-    let schema;
-    try {
-      schema = configSchemaFromOpenApi(await api.get('/openapi.json'));
-    } catch (e) {
-      showMessage(createMsg, `Could not read the config schema from /openapi.json: ${errorText(e instanceof ApiError ? e.detail : e)}`, 'error');
-      createSection.append(createMsg);
-      return;
-    }
-    createForm = buildConfigForm(schema, 'create');
+  function setUp(): void {
+    // The contract's schema is the one the service validates with: no need to fetch /openapi.json.
+    createForm = buildConfigForm('create');
     createForm.fill(defaults);
     const createEl = h(
       'form',
@@ -167,7 +160,7 @@ export function instancesView({ api }: ViewContext): View {
     });
     createSection.append(createEl);
 
-    editForm = buildConfigForm(schema, 'edit');
+    editForm = buildConfigForm('edit');
     const editEl = h('form', { novalidate: true }, editForm.element, h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save configuration'), h('button', { type: 'button', onclick: () => (editSection.hidden = true) }, 'Close')), editMsg);
     editEl.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -224,7 +217,7 @@ export function instancesView({ api }: ViewContext): View {
     }
   }
 
-  void setUp();
+  setUp();
   void poll();
   return {
     element,

@@ -1,4 +1,4 @@
-import type { QuantizerConfig } from './config.js';
+import type { QuantizerConfig } from '../engine/config.js';
 
 /**
  * The HTTP contract spells config fields in snake_case (quantizer-api.md's QuantizerConfigModel);

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
-import { parseQuantizerConfig, QUANTIZER_CONFIG_DEFAULTS } from './config.js';
+import { parseQuantizerConfig, QUANTIZER_CONFIG_DEFAULTS } from '../engine/config.js';
 import { CONFIG_FIELD_NAMES, configFromSnakeCase, configToSnakeCase } from './config-names.js';
-import { STATS_FIELD_NAMES } from './quantizer-stats.js';
+import { STATS_FIELD_NAMES } from '../engine/quantizer-stats.js';
 
 test('every config field has a snake_case name, and names are distinct', () => {
   expect(Object.keys(CONFIG_FIELD_NAMES).sort()).toEqual(Object.keys(QUANTIZER_CONFIG_DEFAULTS).sort());
