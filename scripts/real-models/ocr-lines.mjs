@@ -104,7 +104,7 @@ export function recognizerLines(renderer, committed) {
     return { source: `${SCORED_LINES.length} lines rendered with ${renderer.version} (${renderer.fonts.length ? `${renderer.fonts.length} DejaVu fonts` : 'its default font'})`, texts: SCORED_LINES, batch: renderBatch(renderer, SCORED_LINES) };
   }
   const x = committed.x;
-  return { source: `the ${COMMITTED_REC_TEXT.length} committed lines of test/fixtures/real-models/ocr-rec (ImageMagick absent)`, texts: COMMITTED_REC_TEXT, batch: { dims: x.dims, data: x.values } };
+  return { source: `the ${COMMITTED_REC_TEXT.length} committed lines of test/fixtures/real-models/ocr-rec (ImageMagick absent or not used)`, texts: COMMITTED_REC_TEXT, batch: { dims: x.dims, data: x.values } };
 }
 
 /**

@@ -141,14 +141,14 @@ async function taskFor(m, model, renderer) {
     const float = await read(m.path);
     const floatAccuracy = characterAccuracy(metrics, float, lines.texts);
     return {
-      name: 'character accuracy of the CTC-decoded text (float model in parentheses)',
+      name: 'character accuracy of the CTC-decoded text against the lines (float model in parentheses) and against the float model\'s reading',
       source: lines.source,
       float: `${f3(floatAccuracy)}`,
       sample: float.slice(0, 3),
       async evaluate(p) {
         const got = await read(p);
         const accuracy = characterAccuracy(metrics, got, lines.texts);
-        return { accuracy, vsFloat: characterAccuracy(metrics, got, float), floatAccuracy, text: `chars ${f3(accuracy)} (float ${f3(floatAccuracy)})`, sample: got.slice(0, 3) };
+        return { accuracy, vsFloat: characterAccuracy(metrics, got, float), floatAccuracy, text: `chars ${f3(accuracy)} (float ${f3(floatAccuracy)}), vs float ${f3(characterAccuracy(metrics, got, float))}`, sample: got.slice(0, 3) };
       },
     };
   }
@@ -203,7 +203,7 @@ async function taskFor(m, model, renderer) {
       const got = await speech(p);
       const agree = got.filter((v, i) => v > 0.5 === float[i] > 0.5).length / got.length;
       const maxDiff = Math.max(...got.map((v, i) => Math.abs(v - float[i])));
-      return { agree, maxDiff, text: `agree ${f3(agree)}, max Δp ${f3(maxDiff)}` };
+      return { agree, maxDiff, text: `agree ${f3(agree)}, max Δp ${fmt(maxDiff, 2)}` };
     },
   };
 }
@@ -313,11 +313,11 @@ const variantCell = (r) => (r.choice ? `${r.variant}: ${r.choice}` : r.variant);
 const failureCell = (r) => `fails: ${r.failure.replace(/\|/g, '\\|')}`;
 
 function readmeTable() {
-  const head = ['| model | quantization | size MB | error (max rel. RMS) | task metric | latency × float | quantize s |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  const head = ['| model | quantization | nodes quantized | size MB | error (max rel. RMS) | task metric | latency × float | quantize s |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
   const body = rows.map((r) =>
     r.failure
-      ? `| ${r.model} | ${r.variant} | ${mb(r.bytesBefore)} → – | ${failureCell(r)} | | | |`
-      : `| ${r.model} | ${variantCell(r)} | ${mb(r.bytesBefore)} → ${mb(r.bytesAfter)} | ${fmt(r.error)} | ${r.task.text} | ${fmt(r.latencyRatio, 3)} | ${fmt(r.quantizeSeconds, 3)} |`,
+      ? `| ${r.model} | ${r.variant} | | ${mb(r.bytesBefore)} → – | ${failureCell(r)} | | | |`
+      : `| ${r.model} | ${variantCell(r)} | ${r.nodes ?? '-'} | ${mb(r.bytesBefore)} → ${mb(r.bytesAfter)} | ${fmt(r.error)} | ${r.task.text} | ${fmt(r.latencyRatio, 3)} | ${fmt(r.quantizeSeconds, 3)} |`,
   );
   return [cpuLine, '', 'Task metrics:', ...taskLines, '', ...head, ...body].join('\n');
 }
