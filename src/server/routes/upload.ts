@@ -9,6 +9,7 @@ import { checkNpyBody, npyToNdArray } from '../npy-body.js';
 import type { UploadAnswer } from '../offload-upload.js';
 import { errorFields, range } from '../offload-upload.js';
 import { NPY_MEDIA_TYPE } from '../media-types.js';
+import { concatInTurns } from '../read-body.js';
 import { RequestError } from '../request-error.js';
 import { errorResponses, instanceParams, UPLOAD_OPERATIONS, uploadQuery } from '../schemas.js';
 import type { UploadOperation } from '../schemas.js';
@@ -26,6 +27,20 @@ interface UploadQuery {
 
 
 /**
+ * A file part's bytes, as part.toBuffer() gives them (413 for a file over the size limit) but
+ * joined with turns of the event loop (concatInTurns), in a buffer of their own the worker may take.
+ */
+async function fileBytes(request: FastifyRequest, part: MultipartFile): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of part.file as AsyncIterable<Buffer>) {
+    if (part.file.truncated) chunks.length = 0;
+    else chunks.push(chunk);
+  }
+  if (part.file.truncated) throw new request.server.multipartErrors.RequestFileTooLargeError();
+  return concatInTurns(chunks);
+}
+
+/**
  * The first file of a multipart body and its bytes, the body read to its closing boundary first:
  * a body that is not well-formed multipart to its end (no boundary, another boundary, cut short)
  * is a 400 before anything runs on it. The plugin's own client errors (413 for a second file or
@@ -37,7 +52,7 @@ async function readUpload(request: FastifyRequest): Promise<{ file: MultipartFil
     for await (const part of request.parts()) {
       if (part.type !== 'file') continue;
       // Every file part must be consumed for the parse to go on; only the first is kept.
-      const bytes = await part.toBuffer();
+      const bytes = await fileBytes(request, part);
       upload ??= { file: part, bytes };
     }
   } catch (e) {
