@@ -10,6 +10,7 @@
 //                   servers round by round, and print both: a before/after in one run.
 //   --quick         one timed round per case instead of three.
 //   --json          one JSON object.
+//   --only=TEXT     only the cases whose name contains TEXT (e.g. --only=upload).
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -60,6 +61,7 @@ async function main() {
   const asJson = args.includes('--json');
   const rounds = args.includes('--quick') ? 1 : 3;
   const baselineArg = args.find((a) => a.startsWith('--baseline='));
+  const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
   const log = (...a) => {
     if (!asJson) console.log(...a);
   };
@@ -100,13 +102,14 @@ async function main() {
   const MULTI = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
   const OPS = ['quantize', 'dequantize', 'quantize_dequantize'];
   const input = (op, json) => (op === 'dequantize' ? (json ? codesJson : codesNpy) : json ? xJson : xNpy);
-  const cases = [
+  const allCases = [
     ...OPS.map((op) => ({ name: `JSON body -> JSON: ${op}`, path: `/instances/default/${op}`, body: input(op, true), headers: JSON_IN })),
     ...OPS.map((op) => ({ name: `.npy body -> JSON: ${op}`, path: `/instances/default/${op}`, body: input(op, false), headers: NPY_IN })),
     ...OPS.map((op) => ({ name: `.npy body -> .npy: ${op}`, path: `/instances/default/${op}`, body: input(op, false), headers: NPY_BOTH })),
     ...OPS.map((op) => ({ name: `upload -> JSON: ${op}`, path: `/instances/default/upload_numpy?operation=${op}`, body: multipart(input(op, false)), headers: MULTI })),
     { name: 'upload -> .npy: quantize_dequantize', path: '/instances/default/upload_numpy?operation=quantize_dequantize&download=true', body: multipart(xNpy), headers: MULTI },
   ];
+  const cases = only === undefined ? allCases : allCases.filter((c) => c.name.includes(only));
 
   const servers = [];
   for (const b of builds) {

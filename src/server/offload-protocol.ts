@@ -1,4 +1,5 @@
 import type { CalibrateOptions, CalibrationReport, CopyEffects, DequantizeResult, QuantizeResult, Quantizer, QuantizerQuantizeOptions, ScaleAndZeroPoint } from '../engine/quantizer.js';
+import type { UploadAnswer, UploadWork } from './offload-upload.js';
 
 /**
  * What the worker rebuilds an instance from: `new Quantizer(config)` then
@@ -50,7 +51,12 @@ export interface OffloadComputeParams extends Base {
   options: { layerName: string | null };
 }
 
-export type OffloadRequest = OffloadCalibrate | OffloadQuantize | OffloadDequantize | OffloadComputeParams;
+/** An upload_numpy's whole array work (runUpload): its .npy data goes over in its own dtype. */
+export interface OffloadUpload extends Base, UploadWork {
+  op: 'upload';
+}
+
+export type OffloadRequest = OffloadCalibrate | OffloadQuantize | OffloadDequantize | OffloadComputeParams | OffloadUpload;
 
 export type QuantizeDequantizeResult = ReturnType<Quantizer['quantizeDequantize']>;
 
@@ -61,6 +67,7 @@ export interface OffloadResults {
   quantize_dequantize: { result: QuantizeDequantizeResult; effects: CopyEffects };
   dequantize: { result: DequantizeResult; effects: CopyEffects };
   compute_params: { result: ScaleAndZeroPoint };
+  upload: { answer: UploadAnswer; effects: CopyEffects };
 }
 
 export type OffloadOp = keyof OffloadResults;
@@ -75,13 +82,14 @@ export interface OffloadError {
 export type OffloadReply = { id: number; ok: true; value: OffloadResults[OffloadOp] } | { id: number; ok: false; error: OffloadError };
 
 /**
- * The buffers of a result's large arrays (codes, values), to transfer rather than copy. Each is
- * the worker's own: fresh outputs, or the input it was handed (a pass-through returns it).
+ * The buffers of a result's large arrays (codes, values, an upload's .npy), to transfer rather than
+ * copy. Each is the worker's own: fresh outputs, or the input it was handed (a pass-through returns it).
  */
 export function resultTransferList(value: OffloadResults[OffloadOp]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   const r = (value as { result?: { codes?: unknown; values?: unknown } }).result;
-  for (const a of [r?.codes, r?.values]) {
+  const npy = (value as { answer?: { npy?: unknown } }).answer?.npy;
+  for (const a of [r?.codes, r?.values, npy]) {
     if (ArrayBuffer.isView(a) && a.buffer instanceof ArrayBuffer && !out.includes(a.buffer)) out.push(a.buffer);
   }
   return out;

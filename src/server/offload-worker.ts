@@ -6,6 +6,7 @@ import { Quantizer } from '../engine/quantizer.js';
 import { installUninitializedOutputs } from '../node/uninitialized-outputs.js';
 import type { OffloadOp, OffloadReply, OffloadRequest, OffloadResults } from './offload-protocol.js';
 import { resultTransferList } from './offload-protocol.js';
+import { runUpload } from './offload-upload.js';
 
 const port = parentPort;
 if (!port) throw new Error('offload-worker must run as a worker thread');
@@ -44,6 +45,8 @@ function run(req: OffloadRequest): OffloadResults[OffloadOp] {
     }
     case 'compute_params':
       return { result: q.computeScaleAndZeroPoint({ data: req.x, shape: req.shape }, req.channelIdx, req.options) };
+    case 'upload':
+      return runUpload(q, req);
   }
 }
 

@@ -15,6 +15,7 @@ import type {
   OffloadRequest,
   OffloadResults,
 } from './offload-protocol.js';
+import type { UploadWork } from './offload-upload.js';
 
 const WORKER_URL = new URL('./offload-worker.js', import.meta.url);
 
@@ -85,8 +86,8 @@ export class Offloader {
 
   private run<Op extends OffloadOp>(snapshot: InstanceSnapshot, body: Unsent<OffloadRequest> & { op: Op }): Promise<OffloadResults[Op]> {
     const w = this.ensureWorker();
-    const field = body.op === 'dequantize' ? 'codes' : 'x';
-    const own = ownedView((body as unknown as Record<typeof field, Float32Array | Float64Array>)[field]);
+    const field = body.op === 'dequantize' ? 'codes' : body.op === 'upload' ? 'data' : 'x';
+    const own = ownedView((body as unknown as Record<typeof field, ArrayBufferView & { slice(): ArrayBufferView }>)[field]);
     const id = this.nextId++;
     const msg = { ...body, [field]: own, id, config: snapshot.config, parameters: snapshot.parameters } as OffloadRequest;
     return new Promise<OffloadResults[OffloadOp]>((resolve, reject) => {
@@ -113,6 +114,14 @@ export class Offloader {
     return this.run(snapshot, { op: 'dequantize', codes, shape, options });
   }
 
+  /**
+   * An upload_numpy's array work on a snapshot (runUpload): the answer's figures or .npy, and the
+   * effects to apply. The .npy's data goes over as decoded, its buffer transferred.
+   */
+  upload(snapshot: InstanceSnapshot, work: UploadWork): Promise<OffloadResults['upload']> {
+    return this.run(snapshot, { ...work, op: 'upload' });
+  }
+
   /** computeScaleAndZeroPoint on a snapshot (it changes no state). */
   computeParams(snapshot: InstanceSnapshot, x: Float32Array, shape: number[], channelIdx: number | null, options: OffloadComputeParams['options']): Promise<OffloadResults['compute_params']> {
     return this.run(snapshot, { op: 'compute_params', x, shape, channelIdx, options });
@@ -133,7 +142,7 @@ export class Offloader {
  * copy. Views under half of Node's Buffer.poolSize may be slices of the shared allocation pool,
  * which must not be detached; copying those costs nothing worth saving.
  */
-function ownedView<A extends Float32Array | Float64Array>(x: A): A {
+function ownedView<A extends ArrayBufferView & { slice(): ArrayBufferView }>(x: A): A {
   const pooled = x.byteLength < Buffer.poolSize >>> 1 && x.byteLength !== x.buffer.byteLength;
   return x.buffer instanceof ArrayBuffer && !pooled ? x : (x.slice() as A);
 }

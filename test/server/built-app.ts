@@ -31,11 +31,11 @@ export async function closeBuiltApps(): Promise<void> {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export type Offloaded = 'calibrate' | 'quantize' | 'dequantize' | 'computeParams';
+export type Offloaded = 'calibrate' | 'quantize' | 'dequantize' | 'computeParams' | 'upload';
 
 /** Counts the Offloader's calls (so a test knows the worker did the work) and resolves `started` on each. */
 export function watchOffloads(app: FastifyInstance): { counts: Record<Offloaded, number>; started: () => Promise<void> } {
-  const counts: Record<Offloaded, number> = { calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0 };
+  const counts: Record<Offloaded, number> = { calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0, upload: 0 };
   let waiting: (() => void) | undefined;
   const o = app.offloader as unknown as Record<Offloaded, (...a: unknown[]) => unknown>;
   for (const m of Object.keys(counts) as Offloaded[]) {

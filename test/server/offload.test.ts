@@ -129,7 +129,7 @@ describe.skipIf(!built)('quantize, dequantize, quantize_dequantize and compute_p
     const offloaded = await runScenarios(app);
     // The worker did the work: every array request above went to it.
     const perInstance = Object.keys(INSTANCES).length;
-    expect(seen.counts).toEqual({ calibrate: 2, quantize: 7 * perInstance, dequantize: 4 * perInstance, computeParams: 2 * perInstance });
+    expect(seen.counts).toEqual({ calibrate: 2, quantize: 7 * perInstance, dequantize: 4 * perInstance, computeParams: 2 * perInstance, upload: 0 });
     expect(offloaded.answers.length).toBe(inline.answers.length);
     for (let i = 0; i < inline.answers.length; i++) {
       const a = inline.answers[i];

@@ -72,11 +72,11 @@ describe.skipIf(!built)('upload_numpy in the worker thread', () => {
     expect(app.offloader.available).toBe(true);
     const seen = watchOffloads(app);
     const offloaded = await runScenarios(app);
-    expect(inlineSeen.counts).toEqual({ calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0 });
-    // Every upload that got past decoding went to the worker (5 quantize and 2 quantize_dequantize, 4
-    // dequantize per instance, errors included), and so did the two calibrations.
+    expect(inlineSeen.counts).toEqual({ calibrate: 0, quantize: 0, dequantize: 0, computeParams: 0, upload: 0 });
+    // Every upload that got past decoding went to the worker whole (5 quantize, 2 quantize_dequantize and
+    // 4 dequantize per instance, errors included), and so did the two calibrations.
     const perInstance = Object.keys(INSTANCES).length;
-    expect(seen.counts).toEqual({ calibrate: 2, quantize: 7 * perInstance, dequantize: 4 * perInstance, computeParams: 0 });
+    expect(seen.counts).toEqual({ calibrate: 2, quantize: 0, dequantize: 0, computeParams: 0, upload: 11 * perInstance });
     expect(offloaded.answers.length).toBe(inline.answers.length);
     for (let i = 0; i < inline.answers.length; i++) {
       expect(offloaded.answers[i], inline.answers[i].call).toEqual(inline.answers[i]);
@@ -139,7 +139,7 @@ describe.skipIf(!built)('upload_numpy in the worker thread', () => {
     });
     // Whichever comes first: inline, the upload would finish without the worker ever starting.
     await Promise.race([started, up]);
-    expect(seen.counts.quantize).toBe(1);
+    expect(seen.counts.upload).toBe(1);
     const health = await app.inject({ method: 'GET', url: '/' });
     order.push('health');
     expect(health.statusCode).toBe(200);
@@ -149,12 +149,45 @@ describe.skipIf(!built)('upload_numpy in the worker thread', () => {
     expect(done.statusCode).toBe(200);
     const body = done.json() as Record<string, unknown>;
     expect(body).toMatchObject({ operation: 'quantize', original_shape: [1024, 4096], result_dtype: 'int8' });
-    // The input kept for the answer (the worker had a copy) gives its range and error measures.
+    // The worker had the input: it gives the answer's range and error measures.
     let max = -Infinity;
     for (const v of x) max = Math.max(max, v);
     expect((body.input_range as { max: number }).max).toBe(max);
     expect(body.mse).toBeGreaterThan(0);
     const stats = (await app.inject({ method: 'GET', url: '/instances/big/stats' })).json() as Record<string, number>;
     expect(stats).toMatchObject({ quantize_calls: 1, dequantize_calls: 1, total_values: n });
+  });
+
+  it('hands a large upload to the worker as it was decoded and gets back figures, not arrays', async () => {
+    const app = await builtApp(1 << 10);
+    const o = app.offloader as unknown as { upload: (snapshot: unknown, work: { data: ArrayBufferView; dtype: string }) => Promise<{ answer: Record<string, unknown> }> };
+    const seen: { sent: ArrayBufferView; dtype: string; answer: Record<string, unknown> }[] = [];
+    const orig = o.upload.bind(app.offloader);
+    o.upload = async (snapshot, work) => {
+      const r = await orig(snapshot, work);
+      seen.push({ sent: work.data, dtype: work.dtype, answer: r.answer });
+      return r;
+    };
+    const codes = Int8Array.from({ length: 64 * 64 }, (_, i) => (i % 255) - 127);
+    for (const [query, file] of [
+      ['operation=quantize', npy('float32', [64, 64], Float32Array.from(codes, (v) => v / 7))],
+      ['operation=dequantize', npy('int8', [64, 64], codes)],
+      ['operation=quantize_dequantize&download=true', npy('float32', [64, 64], Float32Array.from(codes, (v) => v / 7))],
+    ] as const) {
+      const r = await app.inject({ method: 'POST', url: `/instances/default/upload_numpy?${query}`, ...multipart('c.npy', file) });
+      expect(r.statusCode, query).toBe(200);
+    }
+    expect(seen.map((s) => s.dtype)).toEqual(['float32', 'int8', 'float32']);
+    for (const s of seen) {
+      // The decoded .npy's own bytes went over by transfer: no conversion or copy of them here.
+      expect(s.sent.byteLength).toBe(0);
+    }
+    // JSON answers come back as their figures alone; a download as its .npy alone.
+    expect(seen[0].answer).toMatchObject({ resultDtype: 'int8', npy: null });
+    expect(typeof (seen[0].answer.errors as { mse: unknown }).mse).toBe('number');
+    expect(seen[1].answer).toMatchObject({ resultDtype: 'float32', npy: null, errors: null, inputRange: { min: -127, max: 127 } });
+    expect(seen[2].answer).toMatchObject({ resultDtype: 'float32', inputRange: null, errors: null });
+    expect(seen[2].answer.npy).toBeInstanceOf(Uint8Array);
+    for (const a of seen) expect(Object.values(a.answer).some((v) => ArrayBuffer.isView(v) && !(v instanceof Uint8Array))).toBe(false);
   });
 });

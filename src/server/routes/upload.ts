@@ -1,13 +1,15 @@
 import type { MultipartFile } from '@fastify/multipart';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { errorMeasures } from '../../core/error-measures.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { float16BitsToFloat32 } from '../../core/float16.js';
 import { decodeNpy, encodeNpy } from '../../formats/npy.js';
-import type { DequantizeResult } from '../../engine/quantizer.js';
 import { jsonSafe } from '../json-safe.js';
-import { npyToNdArray } from '../npy-body.js';
+import { shapeSize } from '../nd-array.js';
+import { checkNpyBody, npyToNdArray } from '../npy-body.js';
+import type { UploadAnswer } from '../offload-upload.js';
+import { errorFields, range } from '../offload-upload.js';
 import { NPY_MEDIA_TYPE } from '../media-types.js';
+import { concatInTurns } from '../read-body.js';
 import { RequestError } from '../request-error.js';
 import { errorResponses, instanceParams, UPLOAD_OPERATIONS, uploadQuery } from '../schemas.js';
 import type { UploadOperation } from '../schemas.js';
@@ -24,15 +26,18 @@ interface UploadQuery {
 }
 
 
-function range(x: ArrayLike<number>): { min: number; max: number } {
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
+/**
+ * A file part's bytes, as part.toBuffer() gives them (413 for a file over the size limit) but
+ * joined with turns of the event loop (concatInTurns), in a buffer of their own the worker may take.
+ */
+async function fileBytes(request: FastifyRequest, part: MultipartFile): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of part.file as AsyncIterable<Buffer>) {
+    if (part.file.truncated) chunks.length = 0;
+    else chunks.push(chunk);
   }
-  return { min, max };
+  if (part.file.truncated) throw new request.server.multipartErrors.RequestFileTooLargeError();
+  return concatInTurns(chunks);
 }
 
 /**
@@ -47,7 +52,7 @@ async function readUpload(request: FastifyRequest): Promise<{ file: MultipartFil
     for await (const part of request.parts()) {
       if (part.type !== 'file') continue;
       // Every file part must be consumed for the parse to go on; only the first is kept.
-      const bytes = await part.toBuffer();
+      const bytes = await fileBytes(request, part);
       upload ??= { file: part, bytes };
     }
   } catch (e) {
@@ -90,23 +95,34 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         throw new RequestError(400, `Only .npy files are supported, got '${file.filename}'`);
       }
       const input = decodeNpy(bytes);
-      const nd = npyToNdArray(input);
-      const x = nd.toFloat32();
       const opts = { validate: request.query.validate ?? true, channelDim: request.query.channel_dim ?? null, layerName: request.query.layer_name ?? null };
       const op = operation as UploadOperation;
+      const download = request.query.download ?? false;
+      if (app.offloader.shouldOffload(shapeSize(input.shape))) {
+        checkNpyBody(input);
+        // Every pass over the array (conversion, ranges, error figures, the answer's .npy) runs in
+        // the worker: here, only its answer less the array is taken on, inside the queue as inline.
+        const answer = await inst.exclusive(async () => {
+          const q = inst.quantizer;
+          const done = await app.offloader.upload(snapshotOf(q), { operation: op, data: input.data, dtype: input.dtype, shape: input.shape, options: opts, download });
+          // Written first, taken on after: a failed write leaves the instance untouched.
+          if (done.answer.requantized) app.registry.save(inst, q.getConfig(), done.effects.parameters);
+          q.applyCopyEffects(done.effects);
+          return done.answer;
+        });
+        if (answer.npy !== null) return sendDownload(reply, file.filename, op, answer.npy);
+        return answerOf(file.filename, op, input.shape, input.dtype, answer);
+      }
+      // Below the offload threshold (or with no worker): the same work, here.
+      const nd = npyToNdArray(input);
+      const x = nd.toFloat32();
       // Decoding and converting a large .npy took its time: a turn of the event loop before the next pass.
       await nextTurn();
-      // The worker takes the buffer of the array it is handed; the answer's range and error
-      // measures still need the input, so they are taken first or the worker gets a copy.
-      const inRange = request.query.download ? null : range(x);
-      const keepInput = !request.query.download && op !== 'dequantize';
+      const inRange = download ? null : range(x);
       const result = await inst.exclusive(async () => {
         const q = inst.quantizer;
         if (op === 'quantize') {
-          const r = await quantizeOnInstance(app, inst, 'quantize', x, nd.shape, opts, keepInput);
-          // Restored on the live instance once it has taken on the quantize, in both paths: a
-          // dequantize costs about as much as the conversion of the codes the worker would need,
-          // and it counts and looks up its tables here exactly as inline.
+          const r = await quantizeOnInstance(app, inst, 'quantize', x, nd.shape, opts);
           // float16 codes are their own values, so a float16 quantize reports its error figures too.
           const restored =
             r.kind === 'float16' ? float16BitsToFloat32(r.codes) : r.params === null ? null : q.dequantize({ data: r.codes as Int8Array, shape: r.shape }, { params: r.params, channelDim: opts.channelDim, layerName: opts.layerName }).values;
@@ -114,24 +130,14 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
           return { out: data, outDtype: dtype, params: r.params, restored, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
         }
         if (op === 'dequantize') {
-          let r: DequantizeResult;
-          if (app.offloader.shouldOffload(nd.size)) {
-            const done = await app.offloader.dequantize(snapshotOf(q), x, nd.shape, { channelDim: opts.channelDim, layerName: opts.layerName });
-            q.applyCopyEffects(done.effects);
-            r = done.result;
-          } else {
-            r = q.dequantize({ data: x, shape: nd.shape }, opts);
-          }
+          const r = q.dequantize({ data: x, shape: nd.shape }, opts);
           return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: null, extra: {} };
         }
-        const r = await quantizeOnInstance(app, inst, 'quantize_dequantize', x, nd.shape, opts, keepInput);
+        const r = await quantizeOnInstance(app, inst, 'quantize_dequantize', x, nd.shape, opts);
         return { out: r.values, outDtype: 'float32' as const, params: r.params, restored: r.values, extra: { quantization_type: r.quantizationType, clipped: r.clipped } };
       });
-      if (request.query.download) {
-        const npy = encodeNpy({ dtype: result.outDtype, shape: [...nd.shape], data: result.out });
-        const name = file.filename.replace(/\.npy$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_');
-        void reply.header('content-type', NPY_MEDIA_TYPE).header('content-disposition', `attachment; filename="${name}_${op}.npy"`);
-        return reply.send(Buffer.from(npy.buffer, npy.byteOffset, npy.byteLength));
+      if (download) {
+        return sendDownload(reply, file.filename, op, encodeNpy({ dtype: result.outDtype, shape: [...nd.shape], data: result.out }));
       }
       // Each pass over a large array is tens of milliseconds: the event loop gets a turn between
       // them (GET /, other requests) instead of waiting for all of them at once.
@@ -139,26 +145,41 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
       // A float16 instance's codes are float16 bits; their range is that of the values they hold.
       const outRange = range(result.outDtype === 'float16' ? float16BitsToFloat32(result.out as Uint16Array) : result.out);
       await nextTurn();
-      const errors = result.restored === null ? {} : errorFields(x, result.restored);
-      return jsonSafe({
-        filename: file.filename,
-        operation: op,
-        original_shape: nd.shape,
-        original_dtype: input.dtype,
-        input_range: inRange,
-        result_dtype: result.outDtype,
-        result_range: outRange,
-        ...result.extra,
-        ...paramSummary(result.params),
-        ...errors,
+      const errors = result.restored === null ? null : errorFields(x, result.restored);
+      return answerOf(file.filename, op, nd.shape, input.dtype, {
+        resultDtype: result.outDtype,
+        params: result.params,
+        quantizationType: result.extra.quantization_type ?? null,
+        clipped: result.extra.clipped ?? null,
+        requantized: false,
+        inputRange: inRange,
+        resultRange: outRange,
+        errors,
+        npy: null,
       });
     },
   );
 }
 
-/** The error measures in the contract's snake_case, null where JSON has no number (an exact SQNR, no finite value). */
-function errorFields(x: Float32Array, xhat: Float32Array): { mse: number | null; sqnr_db: number | null; max_abs_error: number | null } {
-  const m = errorMeasures(x, xhat);
-  if (m.count === 0) return { mse: null, sqnr_db: null, max_abs_error: null };
-  return { mse: m.mse, sqnr_db: Number.isFinite(m.sqnrDb) ? m.sqnrDb : null, max_abs_error: m.maxAbsError };
+/** A download's answer: the resulting .npy, named after the upload and the operation. */
+function sendDownload(reply: FastifyReply, filename: string, op: UploadOperation, npy: Uint8Array): FastifyReply {
+  const name = filename.replace(/\.npy$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_');
+  void reply.header('content-type', NPY_MEDIA_TYPE).header('content-disposition', `attachment; filename="${name}_${op}.npy"`);
+  return reply.send(Buffer.from(npy.buffer, npy.byteOffset, npy.byteLength));
+}
+
+/** The JSON answer, the same whether its figures were taken inline or in the worker. */
+function answerOf(filename: string, op: UploadOperation, shape: number[], dtype: string, a: UploadAnswer): unknown {
+  return jsonSafe({
+    filename,
+    operation: op,
+    original_shape: shape,
+    original_dtype: dtype,
+    input_range: a.inputRange,
+    result_dtype: a.resultDtype,
+    result_range: a.resultRange,
+    ...(op === 'dequantize' ? {} : { quantization_type: a.quantizationType, clipped: a.clipped }),
+    ...paramSummary(a.params),
+    ...(a.errors ?? {}),
+  });
 }
