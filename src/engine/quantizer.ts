@@ -17,7 +17,7 @@ import type { ParameterState } from './parameter-views.js';
 import { activeParams, checkImported, parametersUnder } from './parameter-views.js';
 import { quantizeByPolicy } from './quantize-tensor.js';
 import type { QuantizerStats } from './quantizer-stats.js';
-import { emptyStats } from './quantizer-stats.js';
+import { addCallStats, emptyStats } from './quantizer-stats.js';
 import type {
   CalibratedEntry,
   CalibrateOptions,
@@ -233,20 +233,7 @@ export class Quantizer {
    */
   applyCopyEffects(effects: CopyEffects): void {
     if (effects.parameters !== undefined) this.importParameters(effects.parameters);
-    const s = this.stats;
-    const d = effects.stats;
-    s.clippedValues += d.clippedValues;
-    s.totalValues += d.totalValues;
-    s.quantizeCalls += d.quantizeCalls;
-    s.dequantizeCalls += d.dequantizeCalls;
-    s.requantizations += d.requantizations;
-    s.nonFiniteValues += d.nonFiniteValues;
-    s.processingTimeMs += d.processingTimeMs;
-    // Fresh statistics hold NaN until a quantize with parameters; a scale is never NaN.
-    if (!Number.isNaN(d.lastScale)) {
-      s.lastScale = d.lastScale;
-      s.lastZeroPoint = d.lastZeroPoint;
-    }
+    addCallStats(this.stats, effects.stats);
   }
 
   // ---- parameters ---------------------------------------------------------------------------
