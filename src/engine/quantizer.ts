@@ -99,8 +99,9 @@ export class Quantizer {
   /** Quantizes a tensor by the mode and the layer's settings; returns the codes and the parameters used. */
   quantize(data: TensorInput, options: QuantizerQuantizeOptions = {}): QuantizeResult {
     const t0 = now();
+    const input = this.toInput(data);
     const layer = resolveLayerConfig(this.cfg, options.layerName ?? undefined, options.role);
-    const { result, nonFinite, widened } = quantizeByPolicy(this.toInput(data), this.cfg, layer, this.calibrated, options);
+    const { result, nonFinite, widened } = quantizeByPolicy(input, this.cfg, layer, this.calibrated, options);
     if (widened) {
       this.calibrated.set(widened.key, widened.entry);
       this.stats.requantizations++;
