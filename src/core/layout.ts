@@ -46,6 +46,14 @@ export function validateShape(shape: readonly number[]): void {
 }
 
 /** Resolves a possibly negative axis (counted from the end) against a rank. */
+/**
+ * The granularity of quantizing along `axis` (negative counts from the end) of a tensor of rank
+ * `rank`: per-tensor when axis is undefined. Example: axisGranularity(-1, 2) → per-axis along 1.
+ */
+export function axisGranularity(axis: number | undefined, rank: number): Granularity {
+  return axis === undefined ? PER_TENSOR : { kind: 'per-axis', axis: normalizeAxis(axis, rank) };
+}
+
 export function normalizeAxis(axis: number, rank: number): number {
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
     throw new QuantError(

@@ -5,10 +5,13 @@ import { outputArray } from './output-array.js';
 import { QuantError } from './errors.js';
 import { getKernels, wasmKernels } from './kernels/index.js';
 import { isWasmArray } from './kernels/wasm-memory.js';
-import { scratchCodes, stageWithMinMax } from './kernels/wasm-scratch.js';
+import { scratchCodes, stagedFloat32, stageWithMinMax } from './kernels/wasm-scratch.js';
+import { countClipped, extremesFit } from './count-clipped.js';
+import type { FiniteScan } from './finite-scan.js';
+import { countNonFinite, emptyRange, finiteScanOf } from './finite-scan.js';
 import type { Kernels } from './kernels/contract.js';
 import type { BlockLayout, Granularity } from './layout.js';
-import { blockLayout, PER_TENSOR } from './layout.js';
+import { blockLayout, paramIndex, PER_TENSOR } from './layout.js';
 import type { QParams } from './qparams.js';
 import { createRng } from './random.js';
 import { quantizeStochastic } from './stochastic.js';
@@ -148,23 +151,109 @@ function quantizeStaged(x: Float32Array, shape: readonly number[], opts: Quantiz
   const staged = stageWithMinMax(x, layout, min, max, allowInf);
   checkFiniteRange(staged, min, max, allowInf);
   const params = qparamsFromRange(min, max, shape, opts);
-  const dtype = getQuantDtype(params.dtype);
+  const codes = outputCodes(opts.out, getQuantDtype(params.dtype), x.length);
+  quantizeInto(staged, staged !== x, layout, params, codes, wasmKernels);
+  return { codes, params };
+}
+
+/**
+ * Runs the quantize kernel over x (already in linear memory when `staged`) into codes. A staged x
+ * with a heap output is written through a reused L2-sized piece of linear memory, each piece copied
+ * out while still in cache: writing a full-size scratch and reading it back cost ~0.5 ms more.
+ */
+function quantizeInto(x: Float32Array, staged: boolean, layout: BlockLayout, params: QParams, codes: CodeArray, kernels: Kernels): void {
   const n = x.length;
-  const codes = outputCodes(opts.out, dtype, n);
-  // A heap output is written through a reused L2-sized piece of linear memory, each piece copied
-  // out while still in cache: writing a full-size scratch and reading it back cost ~0.5 ms more.
-  const scratch = staged === x || isWasmArray(codes) ? undefined : scratchCodes(dtype.storage, Math.min(n, CODES_PIECE));
+  const scratch = !staged || kernels !== wasmKernels || isWasmArray(codes) ? undefined : scratchCodes(getQuantDtype(params.dtype).storage, Math.min(n, CODES_PIECE));
   if (!scratch) {
-    wasmKernels.quantize(staged, layout, params.scale, params.zeroPoint, params.qmin, params.qmax, codes);
-    return { codes, params };
+    kernels.quantize(x, layout, params.scale, params.zeroPoint, params.qmin, params.qmax, codes);
+    return;
   }
   for (let off = 0; off < n; off += CODES_PIECE) {
     const end = Math.min(n, off + CODES_PIECE);
     const piece = end - off === scratch.length ? scratch : scratch.subarray(0, end - off);
-    wasmKernels.quantize(staged.subarray(off, end), layout, params.scale, params.zeroPoint, params.qmin, params.qmax, piece, off);
+    wasmKernels.quantize(x.subarray(off, end), layout, params.scale, params.zeroPoint, params.qmin, params.qmax, piece, off);
     codes.set(piece as never, off);
   }
-  return { codes, params };
+}
+
+/** Options of quantizeCounted: a scheme to choose parameters by, or the parameters themselves. */
+export interface CountedQuantizeOptions extends Partial<Omit<SchemeOptions, 'dtype' | 'allowInf'>> {
+  readonly dtype?: QuantDtypeName;
+  /** Quantize with these parameters (their granularity lays x out) instead of choosing them. */
+  readonly params?: QParams;
+  /** Scan x for NaN/Inf (and its per-parameter extremes) first; default true; only with params can it be off. */
+  readonly scan?: boolean;
+  /**
+   * Called once the scan is done, before parameters are chosen: throws to reject x. Default: NaN
+   * and ±Infinity are errors (NAN_INPUT / INF_INPUT naming the first index). Whatever it lets
+   * through is encoded: NaN as the zero point (it dequantizes to 0), infinities saturate.
+   */
+  readonly checkScan?: (x: Float32Array, scan: FiniteScan) => void;
+  /**
+   * The range to choose parameters from (default: the scan's min/max; returning the scan's own
+   * arrays keeps the staged copy). Called with x itself, never a staged copy, so it may run any kernel.
+   */
+  readonly range?: (x: Float32Array, scan: FiniteScan, layout: BlockLayout) => { min: Float32Array; max: Float32Array };
+  /** Count the values the clamp to [qmin, qmax] changed (default false: clipped is 0). */
+  readonly countClipped?: boolean;
+  readonly out?: CodeArray;
+}
+
+/** What quantizeCounted did: the codes, the parameters they were made with, and what it counted. */
+export interface CountedQuantizeResult {
+  readonly codes: CodeArray;
+  readonly params: QParams;
+  readonly layout: BlockLayout;
+  /** The scan (laid out like the parameters), or null when it was skipped. */
+  readonly scan: FiniteScan | null;
+  /** Values clamped to qmin or qmax (0 unless countClipped). */
+  readonly clipped: number;
+  /** NaN and ±Infinity values in x (0 when the scan was skipped). */
+  readonly nonFinite: number;
+}
+
+/**
+ * The quantize pipeline with everything a stateful caller needs in one pass over the data: x is
+ * copied into linear memory ONCE with its per-parameter min/max (NaN propagating) folded in
+ * (stageWithMinMax), the scan is checked, parameters are chosen from the range (or given), the
+ * kernel quantizes in place from the staged copy, NaN codes become the zero point, and the clipped
+ * values are counted (skipped when the scanned extremes fit, see extremesFit). Half-even rounding.
+ * Example: quantizeCounted(new Float32Array([-1, 0, 3, 9]), [4], { params, countClipped: true })
+ * with uint8 parameters of the range [-1, 3] gives clipped 1.
+ */
+export function quantizeCounted(x: Float32Array, shape: readonly number[], opts: CountedQuantizeOptions): CountedQuantizeResult {
+  const kernels = opts.kernels ?? getKernels();
+  const given = opts.params;
+  if (!given && !opts.dtype) throw new QuantError('INVALID_ARGUMENT', 'quantizeCounted needs a dtype or params');
+  const layout = given ? layoutForParams(x.length, shape, given) : checkedLayout(x.length, shape, opts.granularity ?? PER_TENSOR);
+  let staged = x;
+  let scan: FiniteScan | null = null;
+  if (opts.scan !== false || !given) {
+    const { min, max } = emptyRange(layout);
+    if (kernels === wasmKernels) staged = stageWithMinMax(x, layout, min, max, false);
+    else kernels.minMax(x, layout, min, max, 0, false);
+    scan = finiteScanOf(x, min, max);
+    if (opts.checkScan) opts.checkScan(x, scan);
+    else checkFiniteRange(x, min, max, false);
+  }
+  let params: QParams;
+  if (given) params = given;
+  else {
+    const s = scan!;
+    const range = opts.range ? opts.range(x, s, layout) : { min: s.min, max: s.max };
+    // A range other than the scan's own came from code that may have run kernels reusing the
+    // scratch region the staged copy lives in: stage again (such ranges cost far more than a copy).
+    if (range.min !== s.min && staged !== x) staged = stagedFloat32(x);
+    params = qparamsFromRange(range.min, range.max, shape, { ...opts, dtype: opts.dtype! });
+  }
+  const codes = outputCodes(opts.out, getQuantDtype(params.dtype), x.length);
+  quantizeInto(staged, staged !== x, layout, params, codes, kernels);
+  if (scan?.hasNaN) {
+    for (let g = 0; g < x.length; g++) if (x[g] !== x[g]) codes[g] = params.zeroPoint[layout.paramCount === 1 ? 0 : paramIndex(layout, g)];
+  }
+  const clipped = !opts.countClipped || (scan && extremesFit(scan, params)) ? 0 : countClipped(x, codes, layout, params);
+  const nonFinite = scan && (scan.hasNaN || scan.hasInf) ? countNonFinite(x) : 0;
+  return { codes, params, layout, scan, clipped, nonFinite };
 }
 
 /** x = (q − zeroPoint) · scale in float32, as ONNX DequantizeLinear. */

@@ -1,6 +1,6 @@
 import type { QParams } from '../core/qparams.js';
 import { dequantize, layoutForParams, quantize } from '../core/quantize.js';
-import { countClipped } from './count-clipped.js';
+import { countClipped } from '../core/count-clipped.js';
 import { valueHistogram, type ValueHistogram } from './value-histogram.js';
 
 /** A histogram as plain JSON data: counts.length equal bins between consecutive edges. */

@@ -2,32 +2,19 @@ import { QuantError } from '../core/errors.js';
 import type { BlockLayout } from '../core/layout.js';
 import { getKernels } from '../core/kernels/index.js';
 import { firstNonFinite } from '../core/validate.js';
+import type { FiniteScan } from '../core/finite-scan.js';
+import { emptyRange, finiteScanOf } from '../core/finite-scan.js';
 
-/** Per-parameter extremes from one pass, and whether NaN or ±Infinity were among the values. */
-export interface FiniteScan {
-  readonly min: Float32Array;
-  readonly max: Float32Array;
-  readonly hasNaN: boolean;
-  readonly hasInf: boolean;
-}
+export type { FiniteScan } from '../core/finite-scan.js';
 
 /**
  * One pass of the min/max kernel over `layout`, with NaN propagating and infinities taken, so the
  * same pass that gives a dynamic range also tells whether the data is finite.
  */
 export function scanRange(x: Float32Array, layout: BlockLayout): FiniteScan {
-  const min = new Float32Array(layout.paramCount).fill(Infinity);
-  const max = new Float32Array(layout.paramCount).fill(-Infinity);
+  const { min, max } = emptyRange(layout);
   getKernels().minMax(x, layout, min, max, 0, false);
-  let hasNaN = false;
-  let hasInf = false;
-  for (let p = 0; p < min.length; p++) {
-    if (min[p] !== min[p] || max[p] !== max[p]) hasNaN = true;
-    else if (min[p] === -Infinity || max[p] === Infinity) hasInf = true;
-  }
-  // A NaN parameter hides whether its values held an infinity too.
-  if (hasNaN && !hasInf) hasInf = x.some((v) => v === Infinity || v === -Infinity);
-  return { min, max, hasNaN, hasInf };
+  return finiteScanOf(x, min, max);
 }
 
 /** Throws NAN_INPUT / INF_INPUT (naming the first index) when the scan found what the config forbids. */

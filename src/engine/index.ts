@@ -6,6 +6,4 @@ export * from './tensor-input.js';
 export * from './layer-config.js';
 export * from './parameter-export.js';
 export type * from './calibration-report.js';
-export { DequantCache } from './dequant-cache.js';
-export * from './integer-quantizer.js';
 export * from './value-histogram.js';

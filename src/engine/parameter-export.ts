@@ -5,7 +5,7 @@ import { blockLayout } from '../core/layout.js';
 import type { QParams } from '../core/qparams.js';
 import type { ParamsFileV1 } from '../formats/params-file.js';
 import { decodeParamsFile, encodeParamsFile } from '../formats/params-file.js';
-import type { CalibratedEntry } from './quantizer.js';
+import type { CalibratedEntry } from './quantizer-types.js';
 
 export const QUANTIZER_PARAMETERS_FORMAT = 'quantkit.quantizer-parameters';
 export const QUANTIZER_PARAMETERS_VERSION = 1;

@@ -9,7 +9,9 @@ export interface QuantizerStats {
   totalValues: number;
   quantizeCalls: number;
   dequantizeCalls: number;
+  /** Always 0: kept for the contract's StatsResponse; there is no dequantization table cache. */
   cacheHits: number;
+  /** Always 0, as cacheHits. */
   cacheMisses: number;
   lastScale: number;
   lastZeroPoint: number;
@@ -32,6 +34,24 @@ export function emptyStats(): QuantizerStats {
     requantizations: 0,
     nonFiniteValues: 0,
   };
+}
+
+/**
+ * Adds the counts of a call made on a fresh copy (`delta`) to `into`; its last scale and zero point
+ * replace these when it set them (fresh statistics hold NaN until a quantize with parameters).
+ */
+export function addCallStats(into: QuantizerStats, delta: QuantizerStats): void {
+  into.clippedValues += delta.clippedValues;
+  into.totalValues += delta.totalValues;
+  into.quantizeCalls += delta.quantizeCalls;
+  into.dequantizeCalls += delta.dequantizeCalls;
+  into.requantizations += delta.requantizations;
+  into.nonFiniteValues += delta.nonFiniteValues;
+  into.processingTimeMs += delta.processingTimeMs;
+  if (!Number.isNaN(delta.lastScale)) {
+    into.lastScale = delta.lastScale;
+    into.lastZeroPoint = delta.lastZeroPoint;
+  }
 }
 
 /** snake_case names of the HTTP contract's StatsResponse (and of the two extra fields). */

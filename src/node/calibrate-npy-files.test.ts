@@ -8,7 +8,7 @@ import { createObserver } from '../core/observers/builtin-observers.js';
 import type { Observer } from '../core/observers/observer.js';
 import type { QParams } from '../core/qparams.js';
 import { dequantize, qparamsFromRange, quantize } from '../core/quantize.js';
-import { countClipped } from '../engine/count-clipped.js';
+import { countClipped } from '../core/count-clipped.js';
 import { decodeNpy, encodeNpy } from '../formats/npy.js';
 import { calibrateNpyFiles } from './calibrate-npy-files.js';
 import { NpyFileReader } from './npy-file-reader.js';

@@ -88,11 +88,10 @@ export interface InstanceRegistryOptions {
 /**
  * A scratch quantizer holding q's config and parameters, to compute a change on before it is
  * written: what the change leaves is saved first and only then taken on by q, so a write that
- * fails leaves q as it was. Its output buffers are not preallocated (they are not state that is
- * saved, and a large bufferSize would double the memory for nothing).
+ * fails leaves q as it was.
  */
 export function scratchCopy(q: Quantizer): Quantizer {
-  const copy = new Quantizer({ ...q.getConfig(), optimizeMemory: false });
+  const copy = new Quantizer(q.getConfig());
   copy.importParameters(q.exportParameters());
   return copy;
 }
@@ -232,7 +231,7 @@ export class InstanceRegistry {
     const q = inst.quantizer;
     const next = mergeQuantizerConfig(q.getConfig(), full);
     const trial = scratchCopy(q);
-    trial.updateConfig({ ...full, optimizeMemory: false });
+    trial.updateConfig(full);
     this.save(inst, next, trial.exportParameters());
     q.updateConfig(full);
   }
@@ -240,7 +239,7 @@ export class InstanceRegistry {
   /** Imports exported parameters (INVALID_PARAMS, 422, when they do not fit the config): written, then taken on. */
   importParameters(inst: Instance, parameters: unknown): void {
     const q = inst.quantizer;
-    const trial = new Quantizer({ ...q.getConfig(), optimizeMemory: false });
+    const trial = new Quantizer(q.getConfig());
     trial.importParameters(parameters);
     const checked = trial.exportParameters();
     this.save(inst, q.getConfig(), checked);

@@ -3,8 +3,8 @@ import type { UploadAnswer, UploadWork } from './offload-upload.js';
 
 /**
  * What the worker rebuilds an instance from: `new Quantizer(config)` then
- * `importParameters(parameters)`. Statistics and the table cache stay behind: the worker's copy
- * starts them fresh, so what it reports are the call's own counts.
+ * `importParameters(parameters)`. Statistics stay behind: the worker's copy starts them fresh,
+ * so what it reports are the call's own counts.
  */
 export interface InstanceSnapshot {
   config: unknown;

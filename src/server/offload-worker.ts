@@ -35,13 +35,13 @@ function run(req: OffloadRequest): OffloadResults[OffloadOp] {
     }
     case 'quantize_dequantize': {
       const result = q.quantizeDequantize({ data: req.x, shape: req.shape }, req.options);
-      const effects: CopyEffects = { parameters: q.exportParameters(), stats: q.getStats(), dequantizedWith: result.params };
+      const effects: CopyEffects = { parameters: q.exportParameters(), stats: q.getStats() };
       return { result, effects };
     }
     case 'dequantize': {
       const result = q.dequantize({ data: req.codes, shape: req.shape }, req.options);
-      // Dequantize changes no parameters: only its counts and the table lookups go back.
-      return { result, effects: { stats: q.getStats(), dequantizedWith: result.params } };
+      // Dequantize changes no parameters: only its counts go back.
+      return { result, effects: { stats: q.getStats() } };
     }
     case 'compute_params':
       return { result: q.computeScaleAndZeroPoint({ data: req.x, shape: req.shape }, req.channelIdx, req.options) };

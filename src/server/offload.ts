@@ -28,8 +28,8 @@ type Unsent<R> = R extends OffloadRequest ? Omit<R, 'id' | keyof InstanceSnapsho
  * Runs the array work of large requests in a worker thread, so the event loop keeps answering
  * (GET /, other instances) meanwhile: calibrate, quantize, quantize_dequantize, dequantize and
  * compute_params. The worker rebuilds the instance from a snapshot (config + exported parameters,
- * fresh statistics and cache) and answers with the result and what the call changed (the copy's
- * parameters and statistics, the parameters it dequantized with), which the caller applies to the
+ * fresh statistics) and answers with the result and what the call changed (the copy's
+ * parameters and statistics), which the caller applies to the
  * live instance (Quantizer.applyCopyEffects) while the instance's queue still holds it: nothing else
  * on that instance runs in between, so the instance ends exactly as if the call had run inline.
  * One worker: on a 2-core machine the other core stays with the event loop.

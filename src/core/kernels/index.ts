@@ -8,7 +8,6 @@ export { setWasmScratch, wasmAvailable, wasmKernels, wasmScratchBytes, wasmZeroC
 export type { WasmArena } from './wasm-arena.js';
 export { createWasmArena } from './wasm-arena.js';
 export { attachWasmMemory, isWasmArray, sharedWasmMemory, wasmView } from './wasm-memory.js';
-export { stagedFloat32 } from './wasm-scratch.js';
 
 let active: Kernels | undefined;
 

@@ -1,8 +1,8 @@
 import type { QuantDtype } from '../dtypes.js';
 import { getQuantDtype } from '../dtypes.js';
 import { QuantError } from '../errors.js';
-import type { BlockLayout, Granularity } from '../layout.js';
-import { normalizeAxis, PER_TENSOR } from '../layout.js';
+import type { BlockLayout } from '../layout.js';
+import { axisGranularity } from '../layout.js';
 import type { QParams } from '../qparams.js';
 import { getKernels, wasmKernels } from '../kernels/index.js';
 import { stageWithMinMax } from '../kernels/wasm-scratch.js';
@@ -84,8 +84,7 @@ export abstract class BaseObserver implements Observer {
     const { min, max } = this.range(scheme);
     const shape = this.shapes.shape;
     const axis = this.shapes.axis;
-    const granularity: Granularity =
-      axis === undefined ? PER_TENSOR : { kind: 'per-axis', axis: normalizeAxis(axis, shape.length) };
+    const granularity = axisGranularity(axis, shape.length);
     return qparamsFromRange(min, max, shape, {
       dtype: scheme.dtype,
       symmetric: scheme.symmetric ?? false,

@@ -72,7 +72,7 @@ function arrayOptions(body: ArrayBody, query: ArrayQuery) {
  * quantize, dequantize, quantize_dequantize, calibrate, compute_params: JSON bodies, and .npy for
  * the first three. Each runs inside its instance's queue; arrays of offloadThreshold elements or
  * more run in the offload worker on a snapshot of the instance, whose effects (parameters,
- * statistics, cache lookups) are applied in one synchronous step when it answers, before the queue
+ * statistics) are applied in one synchronous step when it answers, before the queue
  * moves on. So operations on the instance see it before or after, as inline; reads that do not
  * queue (stats, layer_params) meanwhile see it as before the operation, never half-updated.
  */

@@ -1,8 +1,9 @@
-import type { CodeArray } from '../core/dtypes.js';
-import type { BlockLayout } from '../core/layout.js';
-import { paramIndex } from '../core/layout.js';
-import type { QParams } from '../core/qparams.js';
-import { roundHalfEven } from '../core/round.js';
+import type { CodeArray } from './dtypes.js';
+import type { FiniteScan } from './finite-scan.js';
+import type { BlockLayout } from './layout.js';
+import { paramIndex } from './layout.js';
+import type { QParams } from './qparams.js';
+import { roundHalfEven } from './round.js';
 
 const f32 = Math.fround;
 
@@ -23,6 +24,21 @@ export function countClipped(x: Float32Array, codes: CodeArray, layout: BlockLay
     if (v < qmin || v > qmax) clipped++;
   }
   return clipped;
+}
+
+/**
+ * x ↦ roundHalfEven(x / scale) is monotonic, so when the scanned extremes of every parameter's
+ * values land inside [qmin, qmax] no value was clamped and the counting pass can be skipped (the
+ * usual case for dynamic min/max parameters). Needs a scan laid out like the parameters.
+ */
+export function extremesFit(scan: FiniteScan, params: QParams): boolean {
+  if (scan.hasNaN || scan.hasInf || scan.min.length !== params.scale.length) return false;
+  for (let p = 0; p < scan.min.length; p++) {
+    const lo = roundHalfEven(f32(scan.min[p] / params.scale[p])) + params.zeroPoint[p];
+    const hi = roundHalfEven(f32(scan.max[p] / params.scale[p])) + params.zeroPoint[p];
+    if (lo < params.qmin || hi > params.qmax) return false;
+  }
+  return true;
 }
 
 /** float16 overflow: finite values whose float16 is ±Infinity (|x| ≥ 65520). */
