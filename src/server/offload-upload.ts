@@ -78,21 +78,21 @@ export function runUpload(q: Quantizer, w: UploadWork): { answer: UploadAnswer; 
         : r.params === null
           ? null
           : q.dequantize({ data: r.codes as Int8Array, shape: r.shape }, { params: r.params, channelDim: w.options.channelDim, layerName: w.options.layerName }).values;
-    effects = { parameters, stats: q.getStats(), dequantizedWith: restored !== null && r.kind !== 'float16' ? r.params : null };
+    effects = { parameters, stats: q.getStats() };
     out = r.codes as typeof out;
     resultDtype =
       r.kind === 'none' ? 'float32' : r.kind === 'float16' ? 'float16' : out instanceof Int8Array ? 'int8' : out instanceof Uint8Array ? 'uint8' : out instanceof Int16Array ? 'int16' : 'uint16';
     answer = { params: r.params, quantizationType: r.quantizationType, clipped: r.clipped, requantized: r.requantized };
   } else if (w.operation === 'dequantize') {
     const r = q.dequantize({ data: x, shape: w.shape }, { channelDim: w.options.channelDim, layerName: w.options.layerName });
-    effects = { stats: q.getStats(), dequantizedWith: r.params };
+    effects = { stats: q.getStats() };
     out = r.values;
     resultDtype = 'float32';
     restored = null;
     answer = { params: r.params, quantizationType: null, clipped: null, requantized: false };
   } else {
     const r = q.quantizeDequantize({ data: x, shape: w.shape }, w.options);
-    effects = { parameters: q.exportParameters(), stats: q.getStats(), dequantizedWith: r.params };
+    effects = { parameters: q.exportParameters(), stats: q.getStats() };
     out = r.values;
     resultDtype = 'float32';
     restored = r.values;
