@@ -7,7 +7,7 @@ import { blockLayout, paramIndex } from '../../src/core/layout.js';
 import type { KernelPool } from '../../src/node/worker-pool.js';
 import { assertBuilt, readNpy, REPO, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
 
-// Workers load compiled JavaScript, so the pool under test is the built one (npm test builds first),
+// Workers load compiled JavaScript, so the pool under test is the built one (the tests' global setup builds it when stale),
 // and so are the kernels it is compared with: one copy of the shared-memory state in this process.
 type PoolModule = typeof import('../../src/node/worker-pool.js');
 type KernelsModule = typeof import('../../src/core/kernels/index.js');

@@ -6,7 +6,7 @@ import { assertBuilt, REPO, runCli, tempDir, writeNpy } from '../cli/helpers.js'
 import { loadModel } from '../../src/node/onnx-file.js';
 import { batchOf, blankEverywhere, classifierModel, threeLayerModel } from './compare-fixtures.js';
 
-// End to end through the built CLI (npm test builds first).
+// End to end through the built CLI (the tests' global setup builds it when stale).
 const tmp = tempDir();
 const model = tmp.path('three.onnx');
 const inputs = tmp.path('inputs');

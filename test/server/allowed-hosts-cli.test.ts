@@ -1,11 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-// A real process: the built CLI (npm test builds first), on an ephemeral loopback port.
+// A real process: the built CLI (the tests' global setup builds it when stale), on an ephemeral loopback port.
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'quantkit-hosts-'));
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -44,7 +44,7 @@ function statusFor(port: number, host: string, path = '/instances'): Promise<num
   });
 }
 
-describe.skipIf(!existsSync(MAIN))('quantkit serve: allowed hosts', () => {
+describe('quantkit serve: allowed hosts', () => {
   it('--allowed-hosts (or QUANTKIT_ALLOWED_HOSTS) adds names to localhost and IP addresses; others get 421', async () => {
     for (const [args, env] of [[['--allowed-hosts', 'quant.example,.corp.example'], {}], [[], { QUANTKIT_ALLOWED_HOSTS: 'quant.example, .corp.example' }]] as const) {
       const s = await serve([...args], env);

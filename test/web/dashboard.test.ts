@@ -11,13 +11,13 @@ import { buildApp } from '../../src/server/app.js';
 import { findWebRoot } from '../../src/server/routes/ui.js';
 import { formatNumber } from '../../src/web/format-number.js';
 import { sampleActivations } from '../../src/web/sample-data.js';
+import { CHROMIUM } from '../setup/optional-tools.js';
 import { asCliJson, AUTO_PRECISION_REPORT, COMPARE_REPORT } from './report-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = resolve(__dirname, '../..');
 const ARTIFACTS = join(REPO, 'test-artifacts', 'web');
+// Without it the file skips, and the tests' global setup says so in one line.
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`test/web: skipped, ${CHROMIUM} is absent (apt-get install -y chromium; .ci/run does it)`);
 
 interface Running {
   app: FastifyInstance;
