@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { assertBuilt } from './cli/helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs a fresh Node process per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const ROOT = resolve(__dirname, '..');
 

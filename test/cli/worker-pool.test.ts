@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CodeArray, CodeStorage } from '../../src/core/dtypes.js';
@@ -6,6 +6,9 @@ import type { Granularity } from '../../src/core/layout.js';
 import { blockLayout, paramIndex } from '../../src/core/layout.js';
 import type { KernelPool } from '../../src/node/worker-pool.js';
 import { assertBuilt, readNpy, REPO, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file starts worker threads over 16 Mi-element arrays.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 // Workers load compiled JavaScript, so the pool under test is the built one (the tests' global setup builds it when stale),
 // and so are the kernels it is compared with: one copy of the shared-memory state in this process.

@@ -3,7 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file starts real `quantkit serve` processes.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 // A real process: the built CLI (the tests' global setup builds it when stale), on an ephemeral loopback port.
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');

@@ -1,8 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { builtApp, closeBuiltApps, importBuilt, watchOffloads } from './built-app.js';
 import { CODES, INSTANCES, rows, runOnInstances, stateOf, X, XL } from './offload-scenarios.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy } from '../../src/formats/npy.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file arrays of millions of elements through the built service and its offload worker.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 afterAll(closeBuiltApps);
 

@@ -4,8 +4,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { encodeNpy } from '../../src/formats/npy.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file starts, kills and restarts real `quantkit serve` processes.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 // A real process: the built CLI (the tests' global setup builds it when stale), on an ephemeral loopback port.
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');

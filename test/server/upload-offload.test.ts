@@ -1,8 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { builtApp, closeBuiltApps, watchOffloads } from './built-app.js';
 import { CODES, INSTANCES, runOnInstances, X, XL } from './offload-scenarios.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy, type NpyArray } from '../../src/formats/npy.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file large uploads through the built service and its offload worker.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 afterAll(closeBuiltApps);
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dequantize, fakeQuantize, quantize } from '../../src/core/quantize.js';
 import { decodeNpy, encodeNpy } from '../../src/formats/npy.js';
 import { SqliteStore } from '../../src/node/store/sqlite-store.js';
@@ -13,6 +13,9 @@ import { formatNumber } from '../../src/web/format-number.js';
 import { sampleActivations } from '../../src/web/sample-data.js';
 import { CHROMIUM } from '../setup/optional-tools.js';
 import { asCliJson, AUTO_PRECISION_REPORT, COMPARE_REPORT } from './report-fixtures.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file drives Chromium, whose own waits go up to 15 s.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 const REPO = resolve(__dirname, '../..');
 const ARTIFACTS = join(REPO, 'test-artifacts', 'web');
