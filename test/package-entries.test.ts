@@ -1,7 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { assertBuilt } from './cli/helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs a fresh Node process per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const ROOT = resolve(__dirname, '..');
 
@@ -35,6 +39,29 @@ describe('package entries under Node', () => {
       console.log(JSON.stringify({ byQuantize, byGivenOut, byDequantize, same: lib.quantize === core.quantize, equal: Buffer.compare(a, b) === 0, values: values.length }));
     `);
     expect(got).toEqual({ byQuantize: 1, byGivenOut: 0, byDequantize: 1, same: true, equal: true, values: 1 << 21 });
+  });
+
+  // docs/engine.md's example, run as a user would: the engine entry and the library share one Quantizer
+  // and one core, so its codes are the core's for the parameters it returns.
+  it("'quantkit/engine' runs docs/engine.md's example with the library's own Quantizer", () => {
+    const got = runModule(`
+      const { Quantizer } = await import('quantkit/engine');
+      const lib = await import('quantkit');
+      const batch = (k) => Float32Array.from({ length: 512 }, (_, i) => Math.sin(i * 0.37 + k) * (1 + (i % 7)));
+      const q = new Quantizer({ quantizationMode: 'CALIBRATED', usePercentile: true });
+      const report = q.calibrate([batch(0), batch(1)]);
+      const r = q.quantize(batch(2));
+      const back = q.dequantize(r.codes, { params: r.params, shape: r.shape }).values;
+      const codes = lib.quantize(batch(2), r.shape, { params: r.params }).codes;
+      const want = lib.dequantize(codes, r.shape, r.params);
+      console.log(JSON.stringify({
+        same: Quantizer === lib.Quantizer,
+        calibrated: report.scale === r.params.scale[0],
+        codes: Buffer.compare(Buffer.from(codes.buffer, codes.byteOffset, codes.byteLength), Buffer.from(r.codes.buffer, r.codes.byteOffset, r.codes.byteLength)) === 0,
+        values: back.length === want.length && back.every((v, i) => Object.is(v, want[i])),
+      }));
+    `);
+    expect(got).toEqual({ same: true, calibrated: true, codes: true, values: true });
   });
 
   it("'quantkit/node' quantizes a .safetensors file as the README shows, and 'quantkit' reads the result", () => {
@@ -71,3 +98,21 @@ describe('package entries under Node', () => {
   });
 });
 
+describe('entries the docs import from', () => {
+  // A doc's example that imports an entry package.json does not export fails for every reader
+  // (ERR_PACKAGE_PATH_NOT_EXPORTED), and no other test runs the docs' snippets.
+  it('are all exported by package.json', () => {
+    const exported = Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports);
+    const docs = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    const imported = new Map<string, string>();
+    for (const doc of docs) {
+      for (const m of readFileSync(join(ROOT, doc), 'utf8').matchAll(/(?:from\s+|import\s*\(\s*)'(quantkit(?:\/[^']*)?)'/g)) {
+        imported.set(m[1]!.replace(/^quantkit/, '.'), doc);
+      }
+    }
+    expect(imported.size).toBeGreaterThan(0);
+    expect(imported.get('./engine')).toBe('docs/engine.md');
+    const missing = [...imported].filter(([entry]) => !exported.includes(entry)).map(([entry, doc]) => `${doc}: ${entry}`);
+    expect(missing).toEqual([]);
+  });
+});

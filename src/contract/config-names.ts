@@ -1,7 +1,7 @@
 import type { QuantizerConfig } from '../engine/config.js';
 
 /**
- * The HTTP contract spells config fields in snake_case (quantizer-api.md's QuantizerConfigModel);
+ * The HTTP contract spells config fields in snake_case (its QuantizerConfigModel);
  * the library uses camelCase. This table is the one mapping between them, including the keys inside
  * each customQuantizationConfig entry.
  */

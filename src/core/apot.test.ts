@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { APOT_MAX_LEVELS, apotAlpha, apotDequantize, apotLevels, apotQuantDequant, apotQuantize } from './apot.js';
 import { expectQuantError } from '../../test/helpers/quant-error.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file builds level sets of up to 2^16 levels and checks every one.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 describe('apotLevels', () => {
   it('builds the b=4, k=2 unsigned levels of docs/apot.md by hand', () => {

@@ -1,8 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { referenceKernels } from './kernels/index.js';
 import type { Granularity } from './layout.js';
 import { outputArray, setUninitializedAllocator, UNINITIALIZED_MIN_BYTES } from './output-array.js';
 import { dequantize, fakeQuantize, quantize } from './quantize.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs every kernel, the scalar reference ones included, over large garbage-filled arrays.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 afterEach(() => {
   setUninitializedAllocator(undefined);

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { QUANTIZATION_MODES, QUANTIZATION_TYPES } from './config.js';
 import { Quantizer } from './quantizer.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs 300 property cases, each calibrating and quantizing.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 /** What a restart does with a stored instance: a fresh quantizer of the config, the parameters imported. */
 function reload(q: Quantizer): Quantizer {

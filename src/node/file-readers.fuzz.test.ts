@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import fc from 'fast-check';
 import { StringStringEntryProtoSchema, TensorProtoSchema } from 'onnx-buf';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { FUZZ, garbageOf, mutationOf, valueOrFileError } from '../../test/helpers/fuzz.js';
 import { decodeNpy, NPY_DTYPES, toFloat32 } from '../formats/npy.js';
 import { makeGraph, makeModel } from '../formats/onnx/builders.js';
@@ -14,6 +14,9 @@ import { decodeSafetensors, SAFETENSORS_DTYPES } from '../formats/safetensors.js
 import { NpyFileReader } from './npy-file-reader.js';
 import { loadModel } from './onnx-file.js';
 import { SafetensorsFileReader } from './safetensors-file.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file is a seeded fuzz of hundreds of mutated files per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 /*
  * Property tests of the file readers the CLI uses, on hostile files: each opens a file (or refuses

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync } from 'node:fs';
 import { createObserver } from '../../src/core/observers/builtin-observers.js';
 import type { QParams } from '../../src/core/qparams.js';
@@ -6,6 +6,9 @@ import { blockLayout } from '../../src/core/layout.js';
 import { computeRange, fakeQuantize, qparamsFromRange, quantize } from '../../src/core/quantize.js';
 import { toJson } from '../../src/cli/format-table.js';
 import { assertBuilt, readJson, readNpy, runCli, tempDir, writeNpy } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const t = tempDir();
 const shape = [6, 50];

@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { encodeNpy } from '../../src/formats/npy.js';
 import { assertBuilt, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 const t = tempDir();
 let good: string;

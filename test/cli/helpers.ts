@@ -10,7 +10,7 @@ export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = join(REPO, 'dist/cli/main.js');
 export const FIXTURES = join(REPO, 'test/fixtures/npy/arrays');
 
-/** The tests run the built CLI, as a user would; `npm test` builds first. */
+/** The tests run the built CLI, as a user would; the tests' global setup builds it when stale. */
 export function assertBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx tsc -p tsconfig.build.json\` (npm test does) first`);
 }

@@ -1,9 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { mlpModel } from '../onnx/models.js';
 import { assertBuilt, readNpy, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 // Outputs are renamed into place: whatever the name points at is replaced. These tests make every
 // special file in a temp dir (a FIFO, a symlink to /dev/null); the real /dev/null is never a target.

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Granularity } from '../../src/core/layout.js';
@@ -8,6 +8,9 @@ import type { QuantDtypeName } from '../../src/core/dtypes.js';
 import { encodeNpy, toFloat32 } from '../../src/formats/npy.js';
 import { float32ToFloat16Bits } from '../../src/core/float16.js';
 import { assertBuilt, FIXTURES, readJson, readNpy, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 const shape = [4, 6, 5];
 const x = sampleData(4 * 6 * 5);

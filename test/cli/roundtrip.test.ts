@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { dequantize, fakeQuantize, quantize } from '../../src/core/quantize.js';
 import { assertBuilt, readJson, readNpy, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const shape = [6, 10];
 const x = sampleData(60, 9);

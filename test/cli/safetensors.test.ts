@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { float32ToBfloat16Bits } from '../../src/core/bfloat16.js';
 import { float32ToFloat16Bits } from '../../src/core/float16.js';
 import { errorMeasures } from '../../src/core/error-measures.js';
@@ -9,6 +9,9 @@ import { decodeQuantizedEntry, entryKey, FORMAT_KEY, QUANTKIT_SAFETENSORS_FORMAT
 import type { SafetensorsDtype } from '../../src/formats/safetensors.js';
 import { decodeSafetensors, encodeSafetensors, floatTensorToFloat32 } from '../../src/formats/safetensors.js';
 import { assertBuilt, runCli, sampleData, tempDir } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const t = tempDir();
 let model: string;

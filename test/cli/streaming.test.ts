@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { encodeNpyHeader } from '../../src/formats/npy.js';
 import { assertBuilt, CLI, readNpy, sampleData, tempDir, writeNpy } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file streams 64 MiB files through the CLI as a child process.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const t = tempDir();
 const BIG_ELEMENTS = 16 * 1024 * 1024; // 64 MiB of float32

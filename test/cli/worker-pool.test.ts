@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CodeArray, CodeStorage } from '../../src/core/dtypes.js';
@@ -7,7 +7,10 @@ import { blockLayout, paramIndex } from '../../src/core/layout.js';
 import type { KernelPool } from '../../src/node/worker-pool.js';
 import { assertBuilt, readNpy, REPO, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
 
-// Workers load compiled JavaScript, so the pool under test is the built one (npm test builds first),
+// Beyond vitest's 5 s default on a 2-core machine: this file starts worker threads over 16 Mi-element arrays.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
+
+// Workers load compiled JavaScript, so the pool under test is the built one (the tests' global setup builds it when stale),
 // and so are the kernels it is compared with: one copy of the shared-memory state in this process.
 type PoolModule = typeof import('../../src/node/worker-pool.js');
 type KernelsModule = typeof import('../../src/core/kernels/index.js');

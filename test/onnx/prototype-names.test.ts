@@ -1,13 +1,16 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { encodeNpy } from '../../src/formats/npy.js';
 import { makeTensor } from '../../src/formats/onnx/tensor.js';
 import { randomWeights } from './models.js';
 import { cli } from './onnx-cli.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI and onnxruntime in child processes.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const dir = mkdtempSync(join(tmpdir(), 'qk-onnx-names-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

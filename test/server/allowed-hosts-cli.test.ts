@@ -1,11 +1,14 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 
-// A real process: the built CLI (npm test builds first), on an ephemeral loopback port.
+// Beyond vitest's 5 s default on a 2-core machine: this file starts real `quantkit serve` processes.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+// A real process: the built CLI (the tests' global setup builds it when stale), on an ephemeral loopback port.
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'quantkit-hosts-'));
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -44,7 +47,7 @@ function statusFor(port: number, host: string, path = '/instances'): Promise<num
   });
 }
 
-describe.skipIf(!existsSync(MAIN))('quantkit serve: allowed hosts', () => {
+describe('quantkit serve: allowed hosts', () => {
   it('--allowed-hosts (or QUANTKIT_ALLOWED_HOSTS) adds names to localhost and IP addresses; others get 421', async () => {
     for (const [args, env] of [[['--allowed-hosts', 'quant.example,.corp.example'], {}], [[], { QUANTKIT_ALLOWED_HOSTS: 'quant.example, .corp.example' }]] as const) {
       const s = await serve([...args], env);

@@ -9,6 +9,9 @@ import { encodeNpy } from '../../src/formats/npy.js';
 import { JsonWriter } from '../../src/server/json-writer.js';
 import { testApp, type TestApp } from './helpers.js';
 
+// Beyond vitest's 5 s default on a 2-core machine: this file sends and parses half-million-element JSON answers over real sockets.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
+
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 let t: TestApp | undefined;
 afterEach(() => vi.restoreAllMocks());

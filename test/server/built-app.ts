@@ -1,15 +1,12 @@
 // The offload worker runs compiled JavaScript, so tests of offloading drive the built service in
-// dist/ (npm test builds first); these helpers build such apps and watch what they offload.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// dist/ (the tests' global setup builds it when stale); these helpers build such apps and watch what they offload.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 
 const DIST = join(import.meta.dirname, '../../dist');
-
-/** Whether dist/ holds a built service (tests skip without one). */
-export const built = existsSync(join(DIST, 'server/offload-worker.js'));
 
 const dirs: string[] = [];
 const apps: FastifyInstance[] = [];

@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import { encodeNpy } from '../../src/formats/npy.js';
 import { SqliteStore } from '../../src/node/store/sqlite-store.js';
 import { json, testApp, type TestApp } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file calibrates on generated batches and reopens the SQLite store in a new app.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 let t: TestApp;
 beforeAll(async () => {

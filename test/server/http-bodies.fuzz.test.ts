@@ -1,8 +1,11 @@
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeNpy } from '../../src/formats/npy.js';
 import { testApp, type TestApp } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file 1000 generated bodies through the whole HTTP stack per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 /**
  * Hostile request bodies through the whole service (app.inject: routing, content-type parsers,

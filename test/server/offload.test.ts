@@ -1,8 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { built, builtApp, closeBuiltApps, importBuilt, watchOffloads } from './built-app.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { builtApp, closeBuiltApps, importBuilt, watchOffloads } from './built-app.js';
 import { CODES, INSTANCES, rows, runOnInstances, stateOf, X, XL } from './offload-scenarios.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy } from '../../src/formats/npy.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file arrays of millions of elements through the built service and its offload worker.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 afterAll(closeBuiltApps);
 
@@ -12,7 +15,7 @@ function batches(n: number, size: number): number[][][] {
 
 const CONFIG = { quantization_mode: 'CALIBRATED', use_percentile: true, min_percentile: 1, max_percentile: 99 };
 
-describe.skipIf(!built)('calibration in the worker thread', () => {
+describe('calibration in the worker thread', () => {
   it('gives the same report and parameters as calibrating inline', async () => {
     const inline = await builtApp(Number.MAX_SAFE_INTEGER);
     const worker = await builtApp(1);
@@ -121,7 +124,7 @@ async function runScenarios(app: FastifyInstance) {
   });
 }
 
-describe.skipIf(!built)('quantize, dequantize, quantize_dequantize and compute_params in the worker thread', () => {
+describe('quantize, dequantize, quantize_dequantize and compute_params in the worker thread', () => {
   it('answer and leave the instance exactly as inline (JSON and .npy, per-tensor and per-channel, errors too)', async () => {
     const inline = await runScenarios(await builtApp(Number.MAX_SAFE_INTEGER));
     const app = await builtApp(1);
@@ -246,7 +249,7 @@ describe.skipIf(!built)('quantize, dequantize, quantize_dequantize and compute_p
   });
 });
 
-describe.skipIf(!built)('large JSON bodies (the built service)', () => {
+describe('large JSON bodies (the built service)', () => {
   const rows = 600;
   const cols = 1000;
   const x = new Float32Array(rows * cols);

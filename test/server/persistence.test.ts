@@ -1,13 +1,16 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { encodeNpy } from '../../src/formats/npy.js';
 
-// A real process: the built CLI (npm test builds first), on an ephemeral loopback port.
+// Beyond vitest's 5 s default on a 2-core machine: this file starts, kills and restarts real `quantkit serve` processes.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+// A real process: the built CLI (the tests' global setup builds it when stale), on an ephemeral loopback port.
 const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'quantkit-persist-'));
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -61,7 +64,7 @@ async function call(url: string, method: string, path: string, body?: unknown) {
 
 const DATA = { data: [[-2.5, 0.1, 1.7, 9.25]] };
 
-describe.skipIf(!existsSync(MAIN))('persistence across a real process', () => {
+describe('persistence across a real process', () => {
   it('instances, configs and calibrated parameters survive kill -9; last-used ones a SIGTERM', async () => {
     let s = await start();
     expect((await call(s.url, 'POST', '/instances/cal', { quantization_mode: 'CALIBRATED', symmetric: true, num_bits: 6 })).status).toBe(200);
@@ -97,7 +100,7 @@ describe.skipIf(!existsSync(MAIN))('persistence across a real process', () => {
   });
 });
 
-describe.skipIf(!existsSync(MAIN))('requantization is durable', () => {
+describe('requantization is durable', () => {
   it('parameters widened by quantize, quantize_dequantize or an upload survive kill -9', async () => {
     let s = await start();
     const CAL = { quantization_mode: 'CALIBRATED', enable_requantization: true, requantization_threshold: 0.001 };
@@ -136,7 +139,7 @@ describe.skipIf(!existsSync(MAIN))('requantization is durable', () => {
   });
 });
 
-describe.skipIf(!existsSync(MAIN))('graceful shutdown', () => {
+describe('graceful shutdown', () => {
   it('a request in flight at SIGTERM is answered, then the process exits 0', async () => {
     const s = await start();
     const body = Buffer.from(JSON.stringify({ data: [Array.from({ length: 5000 }, (_, i) => i / 10)] }));
@@ -163,7 +166,7 @@ describe.skipIf(!existsSync(MAIN))('graceful shutdown', () => {
   });
 });
 
-describe.skipIf(!existsSync(MAIN))('config changes and stored records that cannot be loaded', () => {
+describe('config changes and stored records that cannot be loaded', () => {
   it('a config change after a quantize leaves a data dir that loads, after kill -9 and after SIGTERM', async () => {
     const own = mkdtempSync(join(dir, 'config-'));
     let s = await start({}, own);
@@ -245,7 +248,7 @@ describe.skipIf(!existsSync(MAIN))('config changes and stored records that canno
   });
 });
 
-describe.skipIf(!existsSync(MAIN))('a stalled upload at SIGTERM', () => {
+describe('a stalled upload at SIGTERM', () => {
   it('is cut after the drain timeout; last-used parameters are saved and the process exits 0', async () => {
     const own = mkdtempSync(join(dir, 'drain-'));
     let s = await start({ QUANTKIT_DRAIN_TIMEOUT: '1' }, own);
@@ -276,7 +279,7 @@ describe.skipIf(!existsSync(MAIN))('a stalled upload at SIGTERM', () => {
   }, 45_000);
 });
 
-describe.skipIf(!existsSync(MAIN))('quantkit serve options', () => {
+describe('quantkit serve options', () => {
   it('refuses a bad option before listening: exit 2 and one line naming it', async () => {
     const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', dir], { env: { ...process.env, QUANTKIT_BODY_LIMIT: 'lots' } });
     let err = '';

@@ -2,10 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import { SqliteStore } from '../../src/node/store/sqlite-store.js';
 import { json } from './helpers.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file calibrates, quantizes, exports, imports and persists four layers per test, once through the offload worker.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 // Layer names are the client's: these are the ones an ordinary object would resolve through its
 // prototype ("__proto__" even sets it). Each must be a layer like any other, end to end.

@@ -1,8 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { built, builtApp, closeBuiltApps, watchOffloads } from './built-app.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { builtApp, closeBuiltApps, watchOffloads } from './built-app.js';
 import { CODES, INSTANCES, runOnInstances, X, XL } from './offload-scenarios.js';
 import type { FastifyInstance } from 'fastify';
 import { encodeNpy, type NpyArray } from '../../src/formats/npy.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file large uploads through the built service and its offload worker.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 afterAll(closeBuiltApps);
 
@@ -63,7 +66,7 @@ async function runScenarios(app: FastifyInstance) {
   });
 }
 
-describe.skipIf(!built)('upload_numpy in the worker thread', () => {
+describe('upload_numpy in the worker thread', () => {
   it('answers and leaves the instance exactly as inline (every operation, download or not, per-tensor and per-channel, errors too)', async () => {
     const inlineApp = await builtApp(Number.MAX_SAFE_INTEGER);
     const inlineSeen = watchOffloads(inlineApp);

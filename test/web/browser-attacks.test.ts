@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/node/store/sqlite-store.js';
 import { buildApp } from '../../src/server/app.js';
 import { findWebRoot } from '../../src/server/routes/ui.js';
+import { CHROMIUM } from '../setup/optional-tools.js';
 
 /**
  * The attacks of a web page on a service without an API key, in a real browser: a page of another
@@ -17,7 +18,6 @@ import { findWebRoot } from '../../src/server/routes/ui.js';
  * the name to 127.0.0.1). The service's own page at /ui keeps working.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = resolve(__dirname, '../..');
 const haveChromium = existsSync(CHROMIUM);
 const REBOUND = 'rebind.attacker.test';

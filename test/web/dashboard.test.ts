@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dequantize, fakeQuantize, quantize } from '../../src/core/quantize.js';
 import { decodeNpy, encodeNpy } from '../../src/formats/npy.js';
 import { SqliteStore } from '../../src/node/store/sqlite-store.js';
@@ -11,13 +11,16 @@ import { buildApp } from '../../src/server/app.js';
 import { findWebRoot } from '../../src/server/routes/ui.js';
 import { formatNumber } from '../../src/web/format-number.js';
 import { sampleActivations } from '../../src/web/sample-data.js';
+import { CHROMIUM } from '../setup/optional-tools.js';
 import { asCliJson, AUTO_PRECISION_REPORT, COMPARE_REPORT } from './report-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+// Beyond vitest's 5 s default on a 2-core machine: this file drives Chromium, whose own waits go up to 15 s.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
 const REPO = resolve(__dirname, '../..');
 const ARTIFACTS = join(REPO, 'test-artifacts', 'web');
+// Without it the file skips, and the tests' global setup says so in one line.
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`test/web: skipped, ${CHROMIUM} is absent (apt-get install -y chromium; .ci/run does it)`);
 
 interface Running {
   app: FastifyInstance;

@@ -1,10 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isQuantError } from '../errors.js';
 import { blockLayout } from '../layout.js';
 import { quantize } from '../quantize.js';
 import { referenceKernels } from './reference.js';
 import { scratchCodes, stagedFloat32, stageWithMinMax } from './wasm-scratch.js';
 import { isWasmArray } from './wasm-memory.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file quantizes arrays of more than 1 Mi elements against the scalar reference kernel.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const f32 = Math.fround;
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { chooseQParams } from '../choose-qparams.js';
 import type { CodeArray, QuantDtype } from '../dtypes.js';
 import { allocCodes, QUANT_DTYPE_NAMES, QUANT_DTYPES, quantRange } from '../dtypes.js';
@@ -11,6 +11,9 @@ import { referenceKernels } from './reference.js';
 import { copyWithMinMax, paramRange, wasmAvailable, wasmKernels, wasmZeroCopy } from './wasm.js';
 import { createWasmArena } from './wasm-arena.js';
 import { isWasmArray } from './wasm-memory.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file property-tests the kernels against the scalar reference over rows of 2048 and more elements.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const f32 = Math.fround;
 

@@ -1,8 +1,11 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { expectQuantError } from '../../../test/helpers/quant-error.js';
 import { entropyDivergenceBounds } from './entropy-divergence-bounds.js';
 import { entropyThreshold, entropyThresholdDirect } from './entropy-threshold.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file checks the bounded search against the O(bins^2) direct search on random histograms.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 // The oracle: the direct O(bins²) search entropyThreshold replaced (ONNX Runtime's loop, one
 // candidate at a time), kept verbatim so the fast one is held to it bit for bit.

@@ -1,10 +1,13 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createWasmArena } from '../kernels/wasm-arena.js';
 import { isWasmArray } from '../kernels/wasm-memory.js';
 import { getHistogramKernel } from './get-histogram-kernel.js';
 import { referenceHistogramKernel } from './histogram-kernel.js';
 import { histogramWasmAvailable, wasmHistogramKernel } from './histogram-wasm.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file bins up to 2^20 bins and long arrays against the scalar reference kernel.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 function both(x: Float32Array, lo: number, hi: number, bins: number) {
   const ref = new Float64Array(bins);

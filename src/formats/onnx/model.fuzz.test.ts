@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import fc from 'fast-check';
 import { TensorProtoSchema, type GraphProto, type ModelProto, type TensorProto } from 'onnx-buf';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { containsSentinel, viewAt } from '../../../test/helpers/buffer-views.js';
 import { FUZZ, garbageOf, mutationOf, valueOrFileError } from '../../../test/helpers/fuzz.js';
 import { expectQuantError } from '../../../test/helpers/quant-error.js';
@@ -10,6 +10,9 @@ import { makeGraph, makeModel, makeNode, makeValueInfo } from './builders.js';
 import { decodeModel, encodeModel } from './model.js';
 import { ONNX_DTYPE_NAMES, ONNX_DTYPES, rawByteLength } from './onnx-dtypes.js';
 import { readFloat32, readTensor } from './tensor.js';
+
+// Beyond vitest's 5 s default on a 2-core machine: this file is a seeded fuzz of hundreds of mutated models per test.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 /*
  * Property tests of the ONNX model reader on hostile bytes: decodeModel gives a model or
