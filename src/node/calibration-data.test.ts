@@ -6,7 +6,7 @@ import { encodeNpy } from '../formats/npy.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../formats/onnx/builders.js';
 import { makeTensor } from '../formats/onnx/tensor.js';
 import { quantizeModel } from '../onnx/quantize-model.js';
-import type { StaticQuantizeReport } from '../onnx/static.js';
+import type { StaticQuantizeReport } from '../onnx/modes/static.js';
 import type { TensorMap } from '../onnx/run-model.js';
 import { calibrationHooks, readCalibrationDir } from './calibration-data.js';
 

@@ -1,7 +1,7 @@
 import type { ModelProto } from 'onnx-buf';
 import { QuantError } from '../core/errors.js';
-import { generateCalibrationInputs, modelInputSpecs } from '../onnx/calibration-inputs.js';
-import type { BatchSource } from '../onnx/compare-models.js';
+import { generateCalibrationInputs, modelInputSpecs } from '../onnx/calibration/calibration-inputs.js';
+import type { BatchSource } from '../onnx/analysis/compare-models.js';
 import type { TensorMap } from '../onnx/run-model.js';
 import { readCalibrationDir } from './calibration-data.js';
 

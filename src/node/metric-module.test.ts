@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { batchOf, classifierModel } from '../../test/onnx/compare-fixtures.js';
 import { tempDir, writeNpy } from '../../test/cli/helpers.js';
 import { QuantError } from '../core/errors.js';
-import { compareModels } from '../onnx/compare-models.js';
+import { compareModels } from '../onnx/analysis/compare-models.js';
 import { quantizeModel } from '../onnx/quantize-model.js';
 import { loadMetricModule, readLabels } from './metric-module.js';
 import { createOrtRunner } from './ort-runner.js';

@@ -6,7 +6,7 @@ import { roundHalfEven } from '../../src/core/round.js';
 import { intAttribute } from '../../src/formats/onnx/attributes.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { makeTensor, readFloat32, readTensor, tensorDims } from '../../src/formats/onnx/tensor.js';
-import type { DynamicQuantizeReport } from '../../src/onnx/dynamic.js';
+import type { DynamicQuantizeReport } from '../../src/onnx/modes/dynamic.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { mlpModel, randomWeights } from './models.js';
 import { convReluModel, ifModel, maxAbs, maxAbsDiff } from './quantized-models.js';

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { comparisonBatches } from '../../src/node/comparison-batches.js';
 import { loadModel } from '../../src/node/onnx-file.js';
 import { createOrtRunner } from '../../src/node/ort-runner.js';
-import { collectOutputs, compareModels } from '../../src/onnx/compare-models.js';
+import { collectOutputs, compareModels } from '../../src/onnx/analysis/compare-models.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { REPO } from '../cli/helpers.js';

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { z } from 'zod';
-import type { AutoPrecisionReport } from '../../onnx/auto-precision.js';
+import type { AutoPrecisionReport } from '../../onnx/analysis/auto-precision.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
 import { describeMetric, metricLabel } from '../format-metric.js';
@@ -65,7 +65,7 @@ export async function runAutoQuantize(input: string, raw: Record<string, unknown
     import('../../node/onnx-file.js'),
     import('../../node/ort-model-check.js'),
     import('../../node/ort-runner.js'),
-    import('../../onnx/auto-precision.js'),
+    import('../../onnx/analysis/auto-precision.js'),
   ]);
   const model = loadModel(input);
   await assertInputModelLoads(input);

@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { INT4_FORMS, INT8_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
 import { describeIntegerTypes } from '../../onnx/target.js';
 import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
-import type { OpsetUpgrade } from '../../onnx/opset-upgrade.js';
+import type { OpsetUpgrade } from '../../onnx/graph/opset-upgrade.js';
 import type { QuantizeReport } from '../../onnx/quantize-report.js';
-import type { StaticQuantizeReport } from '../../onnx/static.js';
+import type { StaticQuantizeReport } from '../../onnx/modes/static.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
@@ -99,7 +99,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
     import('../../node/calibration-data.js'),
     import('../../node/onnx-file.js'),
     import('../../node/ort-model-check.js'),
-    import('../../onnx/opset-upgrade.js'),
+    import('../../onnx/graph/opset-upgrade.js'),
     import('../../onnx/quantize-model.js'),
   ]);
   const model = loadModel(input);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { MetricInput } from '../../onnx/metrics/metric-options.js';
-import type { LayerQuantOptions, QuantizedPrecision } from '../../onnx/sensitivity-layers.js';
-import type { SensitivityReport } from '../../onnx/sensitivity.js';
+import type { LayerQuantOptions, QuantizedPrecision } from '../../onnx/analysis/sensitivity-layers.js';
+import type { SensitivityReport } from '../../onnx/analysis/sensitivity.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
@@ -82,7 +82,7 @@ async function run(path: string, raw: Record<string, unknown>, io: CliIo): Promi
     import('../../node/comparison-batches.js'),
     import('../../node/onnx-file.js'),
     import('../../node/ort-runner.js'),
-    import('../../onnx/sensitivity.js'),
+    import('../../onnx/analysis/sensitivity.js'),
   ]);
   const model = loadModel(path);
   const inputs = comparisonBatches(model, r.data.inputs);
