@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createOrtRunner } from '../../src/node/ort-runner.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { autoPrecision } from '../../src/onnx/analysis/auto-precision.js';
 import { planPrecisionMoves, precisionsAfter, predictedSteps } from '../../src/onnx/analysis/auto-precision-plan.js';
 import { collectOutputs, compareModels } from '../../src/onnx/analysis/compare-models.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { QuantError } from '../../src/core/errors.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { makeValueInfo } from '../../src/formats/onnx/builders.js';
-import { createOrtRunner } from '../../src/node/ort-runner.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { comparisonError, isClassifierLike, OutputMetricsAccumulator } from '../../src/onnx/analysis/compare-metrics.js';
 import { checkComparable, compareModels } from '../../src/onnx/analysis/compare-models.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';

@@ -294,7 +294,7 @@ describe('integer models that are right on every CPU (target portable)', () => {
   it('static QOperator: QLinearMatMul uint8 x int8 would clip without VNNI; the portable one (U8U8) agrees with float', async () => {
     const m = saturatingModel();
     const float = (await runOrt(m, feeds)).y!;
-    const { createOrtRunner } = await import('../../src/node/ort-runner.js');
+    const { createOrtRunner } = await import('../../src/node/onnx/ort-runner.js');
     const hooks = { runModel: createOrtRunner(), calibrationData: () => [{ x: { name: 'x', dtype: 'float32' as const, dims: [4, 64], values: upper } }] };
     const vnni = (await quantizeModel(m, { mode: 'static', format: 'qoperator', perChannel: false, target: 'x86-vnni' }, hooks)).model;
     expect(ops(vnni)).toContain('QLinearMatMul');

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createObserver } from '../../src/core/observers/builtin-observers.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { makeTensor, readFloat32, readTensor, tensorDims } from '../../src/formats/onnx/tensor.js';
-import { createOrtRunner } from '../../src/node/ort-runner.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { calibrate } from '../../src/onnx/calibration/calibrate.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';

@@ -96,9 +96,9 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const inBytes = statSync(input, { throwIfNoEntry: false })?.size ?? 0;
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
   const [{ calibrationHooks }, { loadModel, saveModel }, { assertInputModelLoads, assertOutputModelLoads }, { describeOpsetUpgrade }, { quantizeModel }] = await Promise.all([
-    import('../../node/calibration-data.js'),
-    import('../../node/onnx-file.js'),
-    import('../../node/ort-model-check.js'),
+    import('../../node/onnx/calibration-data.js'),
+    import('../../node/onnx/onnx-file.js'),
+    import('../../node/onnx/ort-model-check.js'),
     import('../../onnx/graph/opset-upgrade.js'),
     import('../../onnx/quantize-model.js'),
   ]);
@@ -121,7 +121,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   }
   // A model for other CPUs is written as asked, but said loudly when it is wrong on this one.
   if (result.report.integer) {
-    const [{ readCpuFeatures }, { targetWarning }] = await Promise.all([import('../../node/cpu-features.js'), import('../../onnx/target.js')]);
+    const [{ readCpuFeatures }, { targetWarning }] = await Promise.all([import('../../node/onnx/cpu-features.js'), import('../../onnx/target.js')]);
     const w = targetWarning(result.report.integer, readCpuFeatures());
     if (w) io.stderr.write(warningLine(w));
   }

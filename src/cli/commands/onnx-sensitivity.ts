@@ -79,9 +79,9 @@ async function run(path: string, raw: Record<string, unknown>, io: CliIo): Promi
   const metric = await layerMetric(r.data);
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
   const [{ comparisonBatches }, { loadModel }, { createOrtRunner }, { analyzeSensitivity }] = await Promise.all([
-    import('../../node/comparison-batches.js'),
-    import('../../node/onnx-file.js'),
-    import('../../node/ort-runner.js'),
+    import('../../node/onnx/comparison-batches.js'),
+    import('../../node/onnx/onnx-file.js'),
+    import('../../node/onnx/ort-runner.js'),
     import('../../onnx/analysis/sensitivity.js'),
   ]);
   const model = loadModel(path);

@@ -90,7 +90,7 @@ async function quantizeStatic(ctx: QuantizeModeContext): Promise<{ model: typeof
     throw new QuantError('INVALID_CONFIG', `static mode quantizes to int8 or uint8, got dtype ${options.dtype}: use weight-only for 4-bit weights`);
   }
   if (!hooks.runModel) {
-    throw new QuantError('INVALID_ARGUMENT', 'static mode runs the model to calibrate: expected hooks.runModel (createOrtRunner from src/node/ort-runner.ts), got none');
+    throw new QuantError('INVALID_ARGUMENT', 'static mode runs the model to calibrate: expected hooks.runModel (createOrtRunner from src/node/onnx/ort-runner.ts), got none');
   }
   // QuantizeLinear/DequantizeLinear are opset 10: older models are raised to 11 as onnxruntime's tool does, where no op changes meaning.
   const upgrade = ctx.opset < 10 ? upgradeOpset(model, 11) : undefined;
