@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { RequestError } from './request-error.js';
+import { RequestError } from '../errors/request-error.js';
 
 /**
  * Bytes handed to the sink between turns of the event loop. Chunks that arrived together are

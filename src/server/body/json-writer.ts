@@ -1,4 +1,4 @@
-import { CODE_STORAGES, codeStorageOf } from '../core/dtypes.js';
+import { CODE_STORAGES, codeStorageOf } from '../../core/dtypes.js';
 /**
  * Builds a JSON response body as bytes. Number arrays are written digit by digit into one
  * growing buffer instead of JSON.stringify over nested JS arrays, which would box every element

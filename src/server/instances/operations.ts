@@ -4,13 +4,13 @@ import { float16BitsToFloat32 } from '../../core/float16.js';
 import type { QParams } from '../../core/qparams.js';
 import { encodeParamsFile } from '../../formats/params-file.js';
 import type { QuantizeResult } from '../../engine/quantizer.js';
-import { sendArray, wantsNpy, type ArrayData } from '../array-reply.js';
-import { jsonSafe } from '../json-safe.js';
-import { RequestError } from '../request-error.js';
+import { sendArray, wantsNpy, type ArrayData } from '../body/array-reply.js';
+import { jsonSafe } from '../body/json-safe.js';
+import { RequestError } from '../errors/request-error.js';
 import { calibrateOnInstance } from './calibrate-on-instance.js';
 import { snapshotOf } from './instance-snapshot.js';
 import { quantizeOnInstance } from './quantize-on-instance.js';
-import type { NdArray } from '../nd-array.js';
+import type { NdArray } from '../body/nd-array.js';
 import {
   arrayOpQuery,
   arrayResponse,

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { NdArray } from './nd-array.js';
 import { JsonBodyParser, MAX_RANK } from './parse-json-body.js';
-import { RequestError } from './request-error.js';
+import { RequestError } from '../errors/request-error.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file is a seeded fuzz of hundreds of generated bodies per property.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { CalibrateOptions } from '../../engine/quantizer.js';
-import type { Instance } from '../instance-registry.js';
-import { scratchCopy } from '../instance-registry.js';
+import type { Instance } from './instance-registry.js';
+import { scratchCopy } from './instance-registry.js';
 import { calibrationAnswer } from './calibration-answer.js';
 
 /**

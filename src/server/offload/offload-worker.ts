@@ -1,9 +1,9 @@
 // Entry point of the Offloader's worker thread: runs heavy Quantizer work on instance snapshots.
 import { parentPort } from 'node:worker_threads';
-import { isQuantError } from '../core/errors.js';
-import type { CopyEffects } from '../engine/quantizer.js';
-import { Quantizer } from '../engine/quantizer.js';
-import { installUninitializedOutputs } from '../node/uninitialized-outputs.js';
+import { isQuantError } from '../../core/errors.js';
+import type { CopyEffects } from '../../engine/quantizer.js';
+import { Quantizer } from '../../engine/quantizer.js';
+import { installUninitializedOutputs } from '../../node/uninitialized-outputs.js';
 import type { OffloadOp, OffloadReply, OffloadRequest, OffloadResults } from './offload-protocol.js';
 import { resultTransferList } from './offload-protocol.js';
 import { runUpload } from './offload-upload.js';

@@ -1,9 +1,9 @@
-import { errorMeasures } from '../core/error-measures.js';
-import { float16BitsToFloat32 } from '../core/float16.js';
-import type { QParams } from '../core/qparams.js';
-import type { NpyData, NpyDtype } from '../formats/npy.js';
-import { encodeNpy, toFloat32 } from '../formats/npy.js';
-import type { CopyEffects, QuantizeResult, Quantizer } from '../engine/quantizer.js';
+import { errorMeasures } from '../../core/error-measures.js';
+import { float16BitsToFloat32 } from '../../core/float16.js';
+import type { QParams } from '../../core/qparams.js';
+import type { NpyData, NpyDtype } from '../../formats/npy.js';
+import { encodeNpy, toFloat32 } from '../../formats/npy.js';
+import type { CopyEffects, QuantizeResult, Quantizer } from '../../engine/quantizer.js';
 
 export type UploadOp = 'quantize' | 'dequantize' | 'quantize_dequantize';
 

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { QuantErrorCode } from '../core/errors.js';
-import { QuantError } from '../core/errors.js';
-import type { CalibrateOptions, CalibrationReport } from '../engine/quantizer.js';
+import type { QuantErrorCode } from '../../core/errors.js';
+import { QuantError } from '../../core/errors.js';
+import type { CalibrateOptions, CalibrationReport } from '../../engine/quantizer.js';
 import type {
   InstanceSnapshot,
   OffloadComputeParams,

@@ -1,5 +1,5 @@
 import { NdArray } from './nd-array.js';
-import { RequestError } from './request-error.js';
+import { RequestError } from '../errors/request-error.js';
 
 // Byte values of the JSON grammar.
 const QUOTE = 34;

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { QuantErrorCode } from '../core/errors.js';
-import { isQuantError } from '../core/errors.js';
-import { StoreFullError } from '../node/store/store-full-error.js';
+import type { QuantErrorCode } from '../../core/errors.js';
+import { isQuantError } from '../../core/errors.js';
+import { StoreFullError } from '../../node/store/store-full-error.js';
 import type { ValidationIssue } from './request-error.js';
 import { RequestError } from './request-error.js';
 

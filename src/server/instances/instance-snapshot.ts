@@ -1,5 +1,5 @@
 import type { Quantizer } from '../../engine/quantizer.js';
-import type { InstanceSnapshot } from '../offload-protocol.js';
+import type { InstanceSnapshot } from '../offload/offload-protocol.js';
 
 /**
  * What the offload worker rebuilds an instance from: its config and exported parameters. Take it

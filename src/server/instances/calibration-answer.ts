@@ -1,6 +1,6 @@
 import type { CalibrationReport } from '../../engine/quantizer.js';
 import { encodeParamsFile } from '../../formats/params-file.js';
-import { jsonSafe } from '../json-safe.js';
+import { jsonSafe } from '../body/json-safe.js';
 
 export const CALIBRATION_FORMAT = 'quantkit.calibration';
 export const CALIBRATION_VERSION = 1;

@@ -2,9 +2,9 @@ import { endianness } from 'node:os';
 import { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { NpyDtype } from '../formats/npy.js';
-import { encodeNpy } from '../formats/npy.js';
-import { encodeNpyHeader } from '../formats/npy-header.js';
+import type { NpyDtype } from '../../formats/npy.js';
+import { encodeNpy } from '../../formats/npy.js';
+import { encodeNpyHeader } from '../../formats/npy-header.js';
 import { JsonWriter } from './json-writer.js';
 import { NPY_MEDIA_TYPE } from './media-types.js';
 

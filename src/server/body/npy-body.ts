@@ -1,9 +1,9 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { NpyArray } from '../formats/npy.js';
-import { decodeNpy, toFloat32 } from '../formats/npy.js';
+import type { NpyArray } from '../../formats/npy.js';
+import { decodeNpy, toFloat32 } from '../../formats/npy.js';
 import { NdArray } from './nd-array.js';
 import { MAX_RANK } from './nd-array-parser.js';
-import { RequestError } from './request-error.js';
+import { RequestError } from '../errors/request-error.js';
 
 const INTEGER_DTYPES = new Set(['bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64']);
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { Instance } from '../instance-registry.js';
-import type { OffloadQuantize, OffloadResults } from '../offload-protocol.js';
+import type { Instance } from './instance-registry.js';
+import type { OffloadQuantize, OffloadResults } from '../offload/offload-protocol.js';
 import { snapshotOf } from './instance-snapshot.js';
 
 type QuantizeOp = OffloadQuantize['op'];

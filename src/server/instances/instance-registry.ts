@@ -1,13 +1,13 @@
-import { QuantError } from '../core/errors.js';
-import type { QuantizerConfig } from '../engine/config.js';
-import { mergeQuantizerConfig, parseQuantizerConfig } from '../engine/config.js';
-import { configFromSnakeCase } from '../contract/config-names.js';
-import { resolveLayerConfig } from '../engine/layer-config.js';
-import { decodeQuantizerParameters, encodeQuantizerParameters } from '../engine/parameter-export.js';
-import type { QuantizerParametersFile } from '../engine/parameter-export.js';
-import { Quantizer } from '../engine/quantizer.js';
-import type { Store } from '../node/store/store.js';
-import { RequestError } from './request-error.js';
+import { QuantError } from '../../core/errors.js';
+import type { QuantizerConfig } from '../../engine/config.js';
+import { mergeQuantizerConfig, parseQuantizerConfig } from '../../engine/config.js';
+import { configFromSnakeCase } from '../../contract/config-names.js';
+import { resolveLayerConfig } from '../../engine/layer-config.js';
+import { decodeQuantizerParameters, encodeQuantizerParameters } from '../../engine/parameter-export.js';
+import type { QuantizerParametersFile } from '../../engine/parameter-export.js';
+import { Quantizer } from '../../engine/quantizer.js';
+import type { Store } from '../../node/store/store.js';
+import { RequestError } from '../errors/request-error.js';
 
 export const DEFAULT_INSTANCE = 'default';
 

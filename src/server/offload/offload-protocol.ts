@@ -1,4 +1,4 @@
-import type { CalibrateOptions, CalibrationReport, CopyEffects, DequantizeResult, QuantizeResult, Quantizer, QuantizerQuantizeOptions, ScaleAndZeroPoint } from '../engine/quantizer.js';
+import type { CalibrateOptions, CalibrationReport, CopyEffects, DequantizeResult, QuantizeResult, Quantizer, QuantizerQuantizeOptions, ScaleAndZeroPoint } from '../../engine/quantizer.js';
 import type { UploadAnswer, UploadWork } from './offload-upload.js';
 
 /**
