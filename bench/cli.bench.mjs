@@ -35,9 +35,9 @@ const secs = (v) => +v.toFixed(3);
 const r2 = (v) => +v.toFixed(2);
 
 const { encodeNpyHeader } = await import(join(root, 'dist/formats/npy.js'));
-const { NpyFileReader } = await import(join(root, 'dist/node/npy-file-reader.js'));
-const { quantizeNpyFile } = await import(join(root, 'dist/node/quantize-npy-file.js'));
-const { AtomicFile } = await import(join(root, 'dist/node/atomic-file.js'));
+const { NpyFileReader } = await import(join(root, 'dist/node/npy/npy-file-reader.js'));
+const { quantizeNpyFile } = await import(join(root, 'dist/node/npy/quantize-npy-file.js'));
+const { AtomicFile } = await import(join(root, 'dist/node/fs/atomic-file.js'));
 
 /** Wall seconds of one process, its output captured (and checked for success). */
 function timeProcess(name, [cmd, args]) {

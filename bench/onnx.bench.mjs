@@ -14,7 +14,7 @@ const load = (p) => import(pathToFileURL(join(dist, p)).href);
 const { makeGraph, makeModel, makeNode, makeValueInfo } = await load('formats/onnx/builders.js');
 const { makeTensor } = await load('formats/onnx/tensor.js');
 const { encodeModel } = await load('formats/onnx/model.js');
-const { loadModel, saveModel } = await load('node/onnx-file.js');
+const { loadModel, saveModel } = await load('node/onnx/onnx-file.js');
 const { quantizeModel } = await load('onnx/quantize-model.js');
 
 const json = process.argv.includes('--json');

@@ -18,8 +18,8 @@ const log = (s) => {
   if (!json) console.log(s);
 };
 
-const { KernelPool } = await import(join(root, 'dist/node/worker-pool.js'));
-const { createLocalRunner } = await import(join(root, 'dist/node/chunk-runner.js'));
+const { KernelPool } = await import(join(root, 'dist/node/workers/worker-pool.js'));
+const { createLocalRunner } = await import(join(root, 'dist/node/workers/chunk-runner.js'));
 const { blockLayout } = await import(join(root, 'dist/core/layout.js'));
 
 const n = 16 * 1024 * 1024;

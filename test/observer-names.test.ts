@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { DATA_OBSERVER_NAMES, OBSERVER_NAMES, OBSERVERS } from '../src/core/observers/builtin-observers.js';
 import { createRng } from '../src/core/random.js';
 import { Quantizer } from '../src/engine/quantizer.js';
-import { calibrate } from '../src/onnx/calibrate.js';
+import { calibrate } from '../src/onnx/calibration/calibrate.js';
 import type { RunModel } from '../src/onnx/run-model.js';
 import { parseQuantizeOptions } from '../src/onnx/quantize-options.js';
 import { parseObserverOptions } from '../src/cli/quant-options.js';

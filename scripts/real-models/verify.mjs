@@ -38,14 +38,14 @@ if (!existsSync(join(DIST, 'onnx/quantize-model.js'))) {
   console.error('verify.mjs: the build is missing: run `npm run build` first (npm run verify:models does)');
   process.exit(1);
 }
-const { loadModel, saveModel } = await import(join(DIST, 'node/onnx-file.js'));
+const { loadModel, saveModel } = await import(join(DIST, 'node/onnx/onnx-file.js'));
 const { quantizeModel } = await import(join(DIST, 'onnx/quantize-model.js'));
-const { autoPrecision } = await import(join(DIST, 'onnx/auto-precision.js'));
-const { compareModelFiles } = await import(join(DIST, 'node/onnx-compare-runner.js'));
-const { calibrationHooks } = await import(join(DIST, 'node/calibration-data.js'));
-const { comparisonBatches } = await import(join(DIST, 'node/comparison-batches.js'));
-const { createOrtRunner } = await import(join(DIST, 'node/ort-runner.js'));
-const { readCpuFeatures } = await import(join(DIST, 'node/cpu-features.js'));
+const { autoPrecision } = await import(join(DIST, 'onnx/analysis/auto-precision.js'));
+const { compareModelFiles } = await import(join(DIST, 'node/onnx/onnx-compare-runner.js'));
+const { calibrationHooks } = await import(join(DIST, 'node/onnx/calibration-data.js'));
+const { comparisonBatches } = await import(join(DIST, 'node/onnx/comparison-batches.js'));
+const { createOrtRunner } = await import(join(DIST, 'node/onnx/ort-runner.js'));
+const { readCpuFeatures } = await import(join(DIST, 'node/onnx/cpu-features.js'));
 const metrics = await import(join(DIST, 'onnx/metrics/ctc-error.js'));
 
 const args = process.argv.slice(2);

@@ -1,5 +1,5 @@
 import { encodeParamsFile } from '../formats/params-file.js';
-import type { NpyCalibration, ParameterCalibration } from '../node/calibrate-npy-files.js';
+import type { NpyCalibration, ParameterCalibration } from '../node/npy/calibrate-npy-files.js';
 import { db, histogramLines, num, textTable } from './format-figures.js';
 import type { CliObserver } from './quant-options.js';
 

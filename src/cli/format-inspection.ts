@@ -1,4 +1,4 @@
-import type { NpyInspection } from '../node/inspect-npy-file.js';
+import type { NpyInspection } from '../node/npy/inspect-npy-file.js';
 import { db, histogramLines, num, textTable } from './format-figures.js';
 
 /** The human report of `quantkit inspect`: summary, histogram with bars, and the error table. */

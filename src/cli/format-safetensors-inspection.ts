@@ -1,5 +1,5 @@
-import type { SafetensorsTensorInspection } from '../node/inspect-safetensors-file.js';
-import { SAFETENSORS_INSPECT_SCHEMES } from '../node/inspect-safetensors-file.js';
+import type { SafetensorsTensorInspection } from '../node/safetensors/inspect-safetensors-file.js';
+import { SAFETENSORS_INSPECT_SCHEMES } from '../node/safetensors/inspect-safetensors-file.js';
 import { db, num, textTable } from './format-figures.js';
 
 /** The human report of `quantkit inspect model.safetensors`: one row per tensor. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The quantkit executable: runs the CLI on this process's arguments and exits with its status.
-import { removePendingTempFiles } from '../node/atomic-file.js';
+import { removePendingTempFiles } from '../node/fs/atomic-file.js';
 import { installUninitializedOutputs } from '../node/uninitialized-outputs.js';
 import { processIo } from './cli-io.js';
 import { EXIT } from './exit-codes.js';

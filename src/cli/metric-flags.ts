@@ -51,7 +51,7 @@ export function checkMetricFlags(o: MetricFlags): void {
 
 /**
  * The library's metric for the flags (checked by checkMetricFlags): a built-in name with its
- * options, or a module loaded (src/node/metric-module.ts) and labels read from their .npy, or
+ * options, or a module loaded (src/node/onnx/metric-module.ts) and labels read from their .npy, or
  * undefined for the default.
  */
 export async function metricFromFlags(o: MetricFlags): Promise<MetricInput | undefined> {
@@ -65,11 +65,11 @@ export async function metricFromFlags(o: MetricFlags): Promise<MetricInput | und
     case 'ctc':
       return { kind: 'ctc', ...(o.blank !== undefined && { blank: o.blank }), ...outputs };
     case 'accuracy': {
-      const { readLabels } = await import('../node/metric-module.js');
+      const { readLabels } = await import('../node/onnx/metric-module.js');
       return { kind: 'accuracy', labels: readLabels(o.labels!), ...outputs };
     }
     default: {
-      const { loadMetricModule } = await import('../node/metric-module.js');
+      const { loadMetricModule } = await import('../node/onnx/metric-module.js');
       return loadMetricModule(o.metric);
     }
   }

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import { checkOutputTarget } from '../node/atomic-file.js';
+import { checkOutputTarget } from '../node/fs/atomic-file.js';
 import { UsageError } from './exit-codes.js';
 import { isSafetensorsPath } from './safetensors-run.js';
 

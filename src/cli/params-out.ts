@@ -1,8 +1,8 @@
 import type { QParams } from '../core/qparams.js';
 import { zeroPointSafetensorsDtype } from '../formats/params-safetensors.js';
 import { SAFETENSORS_DTYPES } from '../formats/safetensors.js';
-import type { OutputSet } from '../node/atomic-file.js';
-import { encodeParamsFileFor, paramsFileFormat } from '../node/params-files.js';
+import type { OutputSet } from '../node/fs/atomic-file.js';
+import { encodeParamsFileFor, paramsFileFormat } from '../node/params/params-files.js';
 
 /**
  * Past this many parameters a JSON params file is worth a note: JSON spells each float32 scale in

@@ -1,6 +1,6 @@
-import { OutputSet } from '../node/atomic-file.js';
-import type { ChunkRunner } from '../node/chunk-runner.js';
-import type { NpyFileReader } from '../node/npy-file-reader.js';
+import { OutputSet } from '../node/fs/atomic-file.js';
+import type { ChunkRunner } from '../node/workers/chunk-runner.js';
+import type { NpyFileReader } from '../node/npy/npy-file-reader.js';
 import type { Progress } from './progress.js';
 
 /**

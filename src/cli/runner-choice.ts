@@ -1,6 +1,6 @@
-import type { ChunkRunner } from '../node/chunk-runner.js';
-import { createLocalRunner } from '../node/chunk-runner.js';
-import { KernelPool } from '../node/worker-pool.js';
+import type { ChunkRunner } from '../node/workers/chunk-runner.js';
+import { createLocalRunner } from '../node/workers/chunk-runner.js';
+import { KernelPool } from '../node/workers/worker-pool.js';
 
 /**
  * Worker threads only when asked for (--workers N). A streamed file is read twice from the page

@@ -1,7 +1,7 @@
 import type { Granularity } from '../core/layout.js';
-import { OutputSet } from '../node/atomic-file.js';
-import type { SafetensorsFileReader } from '../node/safetensors-file.js';
-import type { SafetensorsQuantizeResult, SafetensorsSelection } from '../node/safetensors-quantize.js';
+import { OutputSet } from '../node/fs/atomic-file.js';
+import type { SafetensorsFileReader } from '../node/safetensors/safetensors-file.js';
+import type { SafetensorsQuantizeResult, SafetensorsSelection } from '../node/safetensors/safetensors-quantize.js';
 import type { SourceFloatDtype } from '../formats/quantized-safetensors.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './exit-codes.js';
@@ -45,7 +45,7 @@ async function run(
   label: string,
   work: (reader: SafetensorsFileReader, sink: { write(b: Uint8Array): void }, onProgress: (done: number, total: number) => void) => SafetensorsQuantizeResult,
 ): Promise<{ result: SafetensorsQuantizeResult; inBytes: number; outBytes: number }> {
-  const { SafetensorsFileReader } = await import('../node/safetensors-file.js');
+  const { SafetensorsFileReader } = await import('../node/safetensors/safetensors-file.js');
   const reader = SafetensorsFileReader.open(input);
   const outputs = new OutputSet();
   const progress = createProgress(io, label, reader.fileSize);
@@ -82,7 +82,7 @@ async function runSafetensorsQuantize(io: CliIo, input: string, mode: 'quantize'
   const { opts } = cli;
   checkSafetensorsFlags(opts);
   // Loaded here, not at start-up: a .npy run never needs the safetensors stack or the observers it pulls in.
-  const { fakeQuantizeSafetensorsFile, quantizeSafetensorsFile } = await import('../node/safetensors-quantize.js');
+  const { fakeQuantizeSafetensorsFile, quantizeSafetensorsFile } = await import('../node/safetensors/safetensors-quantize.js');
   const options = {
     dtype: opts.dtype!,
     symmetric: opts.symmetric,
@@ -103,7 +103,7 @@ async function runSafetensorsQuantize(io: CliIo, input: string, mode: 'quantize'
 
 /** dequantize of a .safetensors file quantize wrote. */
 export async function runSafetensorsDequantize(io: CliIo, input: string, output: string, outDtype: 'source' | SourceFloatDtype): Promise<void> {
-  const { dequantizeSafetensorsFile } = await import('../node/safetensors-quantize.js');
+  const { dequantizeSafetensorsFile } = await import('../node/safetensors/safetensors-quantize.js');
   const { result, inBytes, outBytes } = await run(io, input, output, 'dequantize', (reader, sink, onProgress) => dequantizeSafetensorsFile(reader, sink, { outDtype, onProgress }));
   io.stdout.write(summary('restored', '', result, inBytes, outBytes));
 }

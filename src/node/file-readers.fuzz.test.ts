@@ -11,9 +11,9 @@ import { makeGraph, makeModel } from '../formats/onnx/builders.js';
 import { encodeModel } from '../formats/onnx/model.js';
 import { readTensor } from '../formats/onnx/tensor.js';
 import { decodeSafetensors, SAFETENSORS_DTYPES } from '../formats/safetensors.js';
-import { NpyFileReader } from './npy-file-reader.js';
-import { loadModel } from './onnx-file.js';
-import { SafetensorsFileReader } from './safetensors-file.js';
+import { NpyFileReader } from './npy/npy-file-reader.js';
+import { loadModel } from './onnx/onnx-file.js';
+import { SafetensorsFileReader } from './safetensors/safetensors-file.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file is a seeded fuzz of hundreds of mutated files per test.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });

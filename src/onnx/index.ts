@@ -8,12 +8,12 @@ export { chooseIntegerTypes, describeIntegerTypes, hasVnni, targetWarning } from
 export type { CpuDescription, IntegerTypes } from './target.js';
 export type * from './quantize-report.js';
 export type * from './run-model.js';
-export { compareModels } from './compare-models.js';
-export type { ModelComparison, LayerMetrics, CompareOptions } from './compare-models.js';
-export { comparisonError, isClassifierLike } from './compare-metrics.js';
-export type { ClassifierAgreement, OutputMetrics } from './compare-metrics.js';
+export { compareModels } from './analysis/compare-models.js';
+export type { ModelComparison, LayerMetrics, CompareOptions } from './analysis/compare-models.js';
+export { comparisonError, isClassifierLike } from './analysis/compare-metrics.js';
+export type { ClassifierAgreement, OutputMetrics } from './analysis/compare-metrics.js';
 export { METRIC_KINDS, parseMetric } from './metrics/metric-options.js';
 export type { CustomMetricFunction, MetricBatch, MetricInput, MetricKind, MetricSpec, MetricTensor, MetricTensors } from './metrics/metric-options.js';
 export type { MetricFigure, ScoreForm } from './metrics/metric.js';
-export { analyzeSensitivity } from './sensitivity.js';
-export { autoPrecision } from './auto-precision.js';
+export { analyzeSensitivity } from './analysis/sensitivity.js';
+export { autoPrecision } from './analysis/auto-precision.js';

@@ -1,15 +1,15 @@
 import { clone } from '@bufbuild/protobuf';
 import type { ModelProto } from 'onnx-buf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { checkOpset } from './opset.js';
-import type { QuantizeModeImpl } from './quantize-mode.js';
+import { checkOpset } from './graph/opset.js';
+import type { QuantizeModeImpl } from './modes/mode-impl.js';
 import { parseQuantizeOptions } from './quantize-options.js';
 import type { QuantizeOptionsInput } from './quantize-options.js';
-import { createQuantizeModes } from './quantize-modes.js';
+import { createQuantizeModes } from './modes/mode-registry.js';
 import type { QuantizeReport } from './quantize-report.js';
 import type { Registry } from '../core/registry.js';
 import type { QuantizeHooks } from './run-model.js';
-import { unchosenWeightNodes } from './unchosen-weight-nodes.js';
+import { unchosenWeightNodes } from './modes/unchosen-weight-nodes.js';
 
 let defaultModes: Registry<string, QuantizeModeImpl> | undefined;
 

@@ -6,29 +6,29 @@ import Fastify from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Store } from '../node/store/store.js';
-import { bearerAuth } from './auth.js';
-import { errorHandler } from './error-handler.js';
-import { hostGuard } from './host-guard.js';
-import { InstanceRegistry } from './instance-registry.js';
+import { bearerAuth } from './guards/auth.js';
+import { errorHandler } from './errors/error-handler.js';
+import { hostGuard } from './guards/host-guard.js';
+import { InstanceRegistry } from './instances/instance-registry.js';
 import { documentNdArrays, ndArrayKeyword } from './ndarray-keyword.js';
-import { npyBodyToNdArray } from './npy-body.js';
-import { Offloader } from './offload.js';
-import { originGuard } from './origin-guard.js';
-import { clientError, MAX_PARAM_LENGTH, routerError } from './protocol-errors.js';
-import { JsonBodyParser } from './parse-json-body.js';
-import { streamBody } from './read-body.js';
-import { RequestError } from './request-error.js';
+import { npyBodyToNdArray } from './body/npy-body.js';
+import { Offloader } from './offload/offload.js';
+import { originGuard } from './guards/origin-guard.js';
+import { clientError, MAX_PARAM_LENGTH, routerError } from './errors/protocol-errors.js';
+import { JsonBodyParser } from './body/parse-json-body.js';
+import { streamBody } from './body/read-body.js';
+import { RequestError } from './errors/request-error.js';
 import { docsRoutes } from './routes/docs.js';
 import { instanceRoutes } from './routes/instances.js';
-import { operationRoutes } from './routes/operations.js';
+import { operationRoutes } from './instances/operations.js';
 import { parameterRoutes } from './routes/parameters.js';
 import { uploadRoutes } from './routes/upload.js';
 import { uiRoutes } from './routes/ui.js';
 import type { ServerOptions } from './server-options.js';
 import { SERVER_DEFAULTS } from './server-options.js';
 
-export { NPY_MEDIA_TYPE } from './media-types.js';
-import { NPY_MEDIA_TYPE } from './media-types.js';
+export { NPY_MEDIA_TYPE } from './body/media-types.js';
+import { NPY_MEDIA_TYPE } from './body/media-types.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -1,4 +1,4 @@
-import { NdArray } from './nd-array.js';
+import { NdArray } from './body/nd-array.js';
 import type { NdArraySchemaOptions } from './schemas.js';
 
 interface KeywordError {

@@ -2,7 +2,7 @@ import { QuantError } from '../core/errors.js';
 
 /**
  * Reads the JSON reports of `quantkit onnx compare --json`, `quantkit onnx sensitivity --json` and
- * `quantkit onnx quantize --auto --json` (src/onnx/compare-models.ts ModelComparison,
+ * `quantkit onnx quantize --auto --json` (src/onnx/analysis/compare-models.ts ModelComparison,
  * sensitivity.ts SensitivityReport, auto-precision.ts AutoPrecisionReport), tolerantly: camelCase
  * or snake_case names, non-finite numbers written as null (the CLI's toJson), unknown fields ignored,
  * and rows found one level down when a report wraps another.

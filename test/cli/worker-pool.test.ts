@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { CodeArray, CodeStorage } from '../../src/core/dtypes.js';
 import type { Granularity } from '../../src/core/layout.js';
 import { blockLayout, paramIndex } from '../../src/core/layout.js';
-import type { KernelPool } from '../../src/node/worker-pool.js';
+import type { KernelPool } from '../../src/node/workers/worker-pool.js';
 import { assertBuilt, readNpy, REPO, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file starts worker threads over 16 Mi-element arrays.
@@ -12,7 +12,7 @@ vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 // Workers load compiled JavaScript, so the pool under test is the built one (the tests' global setup builds it when stale),
 // and so are the kernels it is compared with: one copy of the shared-memory state in this process.
-type PoolModule = typeof import('../../src/node/worker-pool.js');
+type PoolModule = typeof import('../../src/node/workers/worker-pool.js');
 type KernelsModule = typeof import('../../src/core/kernels/index.js');
 let mod: PoolModule;
 let kmod: KernelsModule;
@@ -21,7 +21,7 @@ const t = tempDir();
 
 beforeAll(async () => {
   assertBuilt();
-  mod = (await import(pathToFileURL(join(REPO, 'dist/node/worker-pool.js')).href)) as PoolModule;
+  mod = (await import(pathToFileURL(join(REPO, 'dist/node/workers/worker-pool.js')).href)) as PoolModule;
   kmod = (await import(pathToFileURL(join(REPO, 'dist/core/kernels/index.js')).href)) as KernelsModule;
   pool = mod.KernelPool.create(2);
 });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createOrtRunner } from '../../src/node/ort-runner.js';
-import { autoPrecision } from '../../src/onnx/auto-precision.js';
-import { planPrecisionMoves, precisionsAfter, predictedSteps } from '../../src/onnx/auto-precision-plan.js';
-import { collectOutputs, compareModels } from '../../src/onnx/compare-models.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import { autoPrecision } from '../../src/onnx/analysis/auto-precision.js';
+import { planPrecisionMoves, precisionsAfter, predictedSteps } from '../../src/onnx/analysis/auto-precision-plan.js';
+import { collectOutputs, compareModels } from '../../src/onnx/analysis/compare-models.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
-import type { LayerSensitivity, PrecisionResult } from '../../src/onnx/sensitivity.js';
+import type { LayerSensitivity, PrecisionResult } from '../../src/onnx/analysis/sensitivity.js';
 import { batchOf, threeLayerModel } from './compare-fixtures.js';
 
 const run = createOrtRunner();

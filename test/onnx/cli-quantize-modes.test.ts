@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeNpy } from '../../src/formats/npy.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
-import { loadModel } from '../../src/node/onnx-file.js';
+import { loadModel } from '../../src/node/onnx/onnx-file.js';
 import { mlpModel, randomWeights } from './models.js';
 import { maxAbs, maxAbsDiff } from './quantized-models.js';
 import { runOrt } from './run-ort.js';
 import { cli } from './onnx-cli.js';
 import { ortAndReference, ROUNDING } from './reference-graph.js';
-import { readCpuFeatures } from '../../src/node/cpu-features.js';
+import { readCpuFeatures } from '../../src/node/onnx/cpu-features.js';
 import { hasVnni } from '../../src/onnx/target.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI and onnxruntime in child processes.

@@ -6,7 +6,7 @@ import type { CliIo } from '../../src/cli/cli-io.js';
 import { createOnnxCommand } from '../../src/cli/commands/onnx.js';
 import { buildProgram } from '../../src/cli/run-cli.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
-import { loadModel } from '../../src/node/onnx-file.js';
+import { loadModel } from '../../src/node/onnx/onnx-file.js';
 import { mlpModel } from './models.js';
 import { cli } from './onnx-cli.js';
 

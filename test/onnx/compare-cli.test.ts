@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { assertBuilt, REPO, runCli, tempDir, writeNpy } from '../cli/helpers.js';
-import { loadModel } from '../../src/node/onnx-file.js';
+import { loadModel } from '../../src/node/onnx/onnx-file.js';
 import { batchOf, blankEverywhere, classifierModel, threeLayerModel } from './compare-fixtures.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI on real ONNX models, each run timing them in onnxruntime.

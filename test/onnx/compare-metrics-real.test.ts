@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { loadModel } from '../../src/node/onnx-file.js';
-import { createOrtRunner } from '../../src/node/ort-runner.js';
-import { collectOutputs, compareModels } from '../../src/onnx/compare-models.js';
+import { loadModel } from '../../src/node/onnx/onnx-file.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import { collectOutputs, compareModels } from '../../src/onnx/analysis/compare-models.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { ctcGreedyDecode } from '../../src/onnx/metrics/ctc-error.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModelProto } from '../../src/formats/onnx/model.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
-import { checkModelWithOrt, assertOutputModelLoads } from '../../src/node/ort-model-check.js';
+import { checkModelWithOrt, assertOutputModelLoads } from '../../src/node/onnx/ort-model-check.js';
 import { mlpModel } from './models.js';
 import { cli } from './onnx-cli.js';
 

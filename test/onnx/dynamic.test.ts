@@ -6,7 +6,7 @@ import { roundHalfEven } from '../../src/core/round.js';
 import { intAttribute } from '../../src/formats/onnx/attributes.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { makeTensor, readFloat32, readTensor, tensorDims } from '../../src/formats/onnx/tensor.js';
-import type { DynamicQuantizeReport } from '../../src/onnx/dynamic.js';
+import type { DynamicQuantizeReport } from '../../src/onnx/modes/dynamic.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { mlpModel, randomWeights } from './models.js';
 import { convReluModel, ifModel, maxAbs, maxAbsDiff } from './quantized-models.js';
@@ -294,7 +294,7 @@ describe('integer models that are right on every CPU (target portable)', () => {
   it('static QOperator: QLinearMatMul uint8 x int8 would clip without VNNI; the portable one (U8U8) agrees with float', async () => {
     const m = saturatingModel();
     const float = (await runOrt(m, feeds)).y!;
-    const { createOrtRunner } = await import('../../src/node/ort-runner.js');
+    const { createOrtRunner } = await import('../../src/node/onnx/ort-runner.js');
     const hooks = { runModel: createOrtRunner(), calibrationData: () => [{ x: { name: 'x', dtype: 'float32' as const, dims: [4, 64], values: upper } }] };
     const vnni = (await quantizeModel(m, { mode: 'static', format: 'qoperator', perChannel: false, target: 'x86-vnni' }, hooks)).model;
     expect(ops(vnni)).toContain('QLinearMatMul');

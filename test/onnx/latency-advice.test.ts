@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { latencyAdvice, quantizedForms } from '../../src/onnx/latency-advice.js';
+import { latencyAdvice, quantizedForms } from '../../src/onnx/analysis/latency-advice.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { convModel, mlpModel } from './models.js';
 

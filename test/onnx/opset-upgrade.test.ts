@@ -5,8 +5,8 @@ import { findAttribute } from '../../src/formats/onnx/attributes.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { makeTensor, readTensor } from '../../src/formats/onnx/tensor.js';
-import { opsetVersion } from '../../src/onnx/opset.js';
-import { upgradeOpset } from '../../src/onnx/opset-upgrade.js';
+import { opsetVersion } from '../../src/onnx/graph/opset.js';
+import { upgradeOpset } from '../../src/onnx/graph/opset-upgrade.js';
 
 /** An opset-9 model using every attribute form that became an input by opset 11: x [2, 8] → Clip → Slice → Pad → TopK → y [2, 3]. */
 function oldModel(extra: { clipInput?: 'float16' } = {}) {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { makeTensor } from '../../src/formats/onnx/tensor.js';
-import { createOrtRunner } from '../../src/node/ort-runner.js';
-import { compareModels } from '../../src/onnx/compare-models.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import { compareModels } from '../../src/onnx/analysis/compare-models.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
-import { withNodeNames } from '../../src/onnx/sensitivity-layers.js';
-import { analyzeSensitivity } from '../../src/onnx/sensitivity.js';
+import { withNodeNames } from '../../src/onnx/analysis/sensitivity-layers.js';
+import { analyzeSensitivity } from '../../src/onnx/analysis/sensitivity.js';
 import { batchOf, threeLayerModel } from './compare-fixtures.js';
 import { convModel, randomWeights } from './models.js';
 

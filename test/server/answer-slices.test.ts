@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeNpy } from '../../src/formats/npy.js';
-import { JsonWriter } from '../../src/server/json-writer.js';
+import { JsonWriter } from '../../src/server/body/json-writer.js';
 import { testApp, type TestApp } from './helpers.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file sends and parses half-million-element JSON answers over real sockets.

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { JsonWriter } from '../../src/server/json-writer.js';
-import { NdArray } from '../../src/server/nd-array.js';
-import { parseJsonBody } from '../../src/server/parse-json-body.js';
-import { RequestError } from '../../src/server/request-error.js';
+import { JsonWriter } from '../../src/server/body/json-writer.js';
+import { NdArray } from '../../src/server/body/nd-array.js';
+import { parseJsonBody } from '../../src/server/body/parse-json-body.js';
+import { RequestError } from '../../src/server/errors/request-error.js';
 
 const enc = new TextEncoder();
 const KEYS = new Set(['data']);

@@ -2,9 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NdArray } from '../../src/server/nd-array.js';
-import { JsonBodyParser, parseJsonBody } from '../../src/server/parse-json-body.js';
-import { RequestError } from '../../src/server/request-error.js';
+import { NdArray } from '../../src/server/body/nd-array.js';
+import { JsonBodyParser, parseJsonBody } from '../../src/server/body/parse-json-body.js';
+import { RequestError } from '../../src/server/errors/request-error.js';
 import { testApp, type TestApp } from './helpers.js';
 
 const enc = new TextEncoder();

@@ -4,8 +4,8 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { decodeNpy, encodeNpy, toFloat32, type NpyArray } from '../../src/formats/npy.js';
 import { Quantizer } from '../../src/engine/quantizer.js';
-import { NPY_STREAM_BYTES } from '../../src/server/array-reply.js';
-import { CONVERT_SLICE_ELEMENTS, npyBodyToNdArray, npyToNdArray } from '../../src/server/npy-body.js';
+import { NPY_STREAM_BYTES } from '../../src/server/body/array-reply.js';
+import { CONVERT_SLICE_ELEMENTS, npyBodyToNdArray, npyToNdArray } from '../../src/server/body/npy-body.js';
 import { testApp, type TestApp } from './helpers.js';
 
 // encodeNpy as is, its calls counted: a large answer must not be encoded into one new buffer.

@@ -222,7 +222,7 @@ describe('quantize, dequantize, quantize_dequantize and compute_params in the wo
   });
 
   it('hands arrays to the worker by transfer, copying only small pooled views', async () => {
-    const { Offloader } = await importBuilt<typeof import('../../src/server/offload.js')>('server/offload.js');
+    const { Offloader } = await importBuilt<typeof import('../../src/server/offload/offload.js')>('server/offload/offload.js');
     const { Quantizer } = await importBuilt<typeof import('../../src/engine/quantizer.js')>('engine/quantizer.js');
     const o = new Offloader(1);
     const q = new Quantizer();

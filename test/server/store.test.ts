@@ -7,8 +7,8 @@ import { SqliteStore, STORE_FILE } from '../../src/node/store/sqlite-store.js';
 import { CONFIG_FORMAT_VERSION } from '../../src/engine/config.js';
 import { Quantizer } from '../../src/engine/quantizer.js';
 import { StoreFullError } from '../../src/node/store/store-full-error.js';
-import { InstanceRegistry } from '../../src/server/instance-registry.js';
-import { RequestError } from '../../src/server/request-error.js';
+import { InstanceRegistry } from '../../src/server/instances/instance-registry.js';
+import { RequestError } from '../../src/server/errors/request-error.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -1,7 +1,7 @@
-import type { AutoPrecisionReport } from '../../src/onnx/auto-precision.js';
-import type { ModelComparison } from '../../src/onnx/compare-models.js';
-import type { OutputMetrics } from '../../src/onnx/compare-metrics.js';
-import type { SensitivityReport } from '../../src/onnx/sensitivity.js';
+import type { AutoPrecisionReport } from '../../src/onnx/analysis/auto-precision.js';
+import type { ModelComparison } from '../../src/onnx/analysis/compare-models.js';
+import type { OutputMetrics } from '../../src/onnx/analysis/compare-metrics.js';
+import type { SensitivityReport } from '../../src/onnx/analysis/sensitivity.js';
 
 /**
  * Report fixtures typed by the ONNX modules' own report types (so a change there fails the

@@ -55,10 +55,10 @@ Examples:
         }
         if (opts.params === undefined) throw new UsageError("required option '--params <file>' not specified");
         if (opts.outDtype !== undefined) throw new UsageError('--out-dtype applies to .safetensors input (.npy output is float32)');
-        const { params, packedShape } = (await import('../../node/params-files.js')).readParamsFile(opts.params);
+        const { params, packedShape } = (await import('../../node/params/params-files.js')).readParamsFile(opts.params);
         const [{ NpyFileReader }, { dequantizeNpyFile }, { chooseRunner }] = await Promise.all([
-          import('../../node/npy-file-reader.js'),
-          import('../../node/dequantize-npy-file.js'),
+          import('../../node/npy/npy-file-reader.js'),
+          import('../../node/npy/dequantize-npy-file.js'),
           import('../runner-choice.js'),
         ]);
         const reader = NpyFileReader.open(input);

@@ -28,10 +28,10 @@ Examples:
       checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'fake-quant', cli)) return;
       const { opts, observer } = cli;
-      const given = opts.params !== undefined ? (await import('../../node/params-files.js')).readParamsFile(opts.params).params : undefined;
+      const given = opts.params !== undefined ? (await import('../../node/params/params-files.js')).readParamsFile(opts.params).params : undefined;
       const [{ NpyFileReader }, { fakeQuantizeNpyFile }, { chooseRunner }] = await Promise.all([
-        import('../../node/npy-file-reader.js'),
-        import('../../node/quantize-npy-file.js'),
+        import('../../node/npy/npy-file-reader.js'),
+        import('../../node/npy/quantize-npy-file.js'),
         import('../runner-choice.js'),
       ]);
       const reader = NpyFileReader.open(input);

@@ -25,8 +25,8 @@ Examples:
         // Each format's stack loads when a file of that format is inspected, not for --help.
         if (isSafetensorsPath(input)) {
           const [{ SafetensorsFileReader }, { inspectSafetensorsFile }, { formatSafetensorsInspection, safetensorsInspectionJson }] = await Promise.all([
-            import('../../node/safetensors-file.js'),
-            import('../../node/inspect-safetensors-file.js'),
+            import('../../node/safetensors/safetensors-file.js'),
+            import('../../node/safetensors/inspect-safetensors-file.js'),
             import('../format-safetensors-inspection.js'),
           ]);
           const st = SafetensorsFileReader.open(input);
@@ -39,8 +39,8 @@ Examples:
           return;
         }
         const [{ NpyFileReader }, { inspectNpyFile }, { formatInspection, inspectionJson }] = await Promise.all([
-          import('../../node/npy-file-reader.js'),
-          import('../../node/inspect-npy-file.js'),
+          import('../../node/npy/npy-file-reader.js'),
+          import('../../node/npy/inspect-npy-file.js'),
           import('../format-inspection.js'),
         ]);
         const reader = NpyFileReader.open(input);

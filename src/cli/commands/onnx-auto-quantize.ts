@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { z } from 'zod';
-import type { AutoPrecisionReport } from '../../onnx/auto-precision.js';
+import type { AutoPrecisionReport } from '../../onnx/analysis/auto-precision.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
 import { describeMetric, metricLabel } from '../format-metric.js';
@@ -61,11 +61,11 @@ export async function runAutoQuantize(input: string, raw: Record<string, unknown
   const started = performance.now();
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
   const [{ comparisonBatches }, { loadModel, saveModel }, { assertInputModelLoads, assertOutputModelLoads }, { createOrtRunner }, { autoPrecision }] = await Promise.all([
-    import('../../node/comparison-batches.js'),
-    import('../../node/onnx-file.js'),
-    import('../../node/ort-model-check.js'),
-    import('../../node/ort-runner.js'),
-    import('../../onnx/auto-precision.js'),
+    import('../../node/onnx/comparison-batches.js'),
+    import('../../node/onnx/onnx-file.js'),
+    import('../../node/onnx/ort-model-check.js'),
+    import('../../node/onnx/ort-runner.js'),
+    import('../../onnx/analysis/auto-precision.js'),
   ]);
   const model = loadModel(input);
   await assertInputModelLoads(input);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CompareFilesReport } from '../../node/onnx-compare-runner.js';
+import type { CompareFilesReport } from '../../node/onnx/onnx-compare-runner.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
@@ -75,7 +75,7 @@ async function run(a: string, b: string, raw: Record<string, unknown>, io: CliIo
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
-  const { compareModelFiles } = await import('../../node/onnx-compare-runner.js');
+  const { compareModelFiles } = await import('../../node/onnx/onnx-compare-runner.js');
   checkMetricFlags(o);
   const metric = await metricFromFlags(o);
   const report = await compareModelFiles(a, b, {

@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { INT4_FORMS, INT8_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
 import { describeIntegerTypes } from '../../onnx/target.js';
 import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
-import type { OpsetUpgrade } from '../../onnx/opset-upgrade.js';
+import type { OpsetUpgrade } from '../../onnx/graph/opset-upgrade.js';
 import type { QuantizeReport } from '../../onnx/quantize-report.js';
-import type { StaticQuantizeReport } from '../../onnx/static.js';
+import type { StaticQuantizeReport } from '../../onnx/modes/static.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
@@ -96,10 +96,10 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const inBytes = statSync(input, { throwIfNoEntry: false })?.size ?? 0;
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
   const [{ calibrationHooks }, { loadModel, saveModel }, { assertInputModelLoads, assertOutputModelLoads }, { describeOpsetUpgrade }, { quantizeModel }] = await Promise.all([
-    import('../../node/calibration-data.js'),
-    import('../../node/onnx-file.js'),
-    import('../../node/ort-model-check.js'),
-    import('../../onnx/opset-upgrade.js'),
+    import('../../node/onnx/calibration-data.js'),
+    import('../../node/onnx/onnx-file.js'),
+    import('../../node/onnx/ort-model-check.js'),
+    import('../../onnx/graph/opset-upgrade.js'),
     import('../../onnx/quantize-model.js'),
   ]);
   const model = loadModel(input);
@@ -121,7 +121,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   }
   // A model for other CPUs is written as asked, but said loudly when it is wrong on this one.
   if (result.report.integer) {
-    const [{ readCpuFeatures }, { targetWarning }] = await Promise.all([import('../../node/cpu-features.js'), import('../../onnx/target.js')]);
+    const [{ readCpuFeatures }, { targetWarning }] = await Promise.all([import('../../node/onnx/cpu-features.js'), import('../../onnx/target.js')]);
     const w = targetWarning(result.report.integer, readCpuFeatures());
     if (w) io.stderr.write(warningLine(w));
   }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { MetricInput } from '../../onnx/metrics/metric-options.js';
-import type { LayerQuantOptions, QuantizedPrecision } from '../../onnx/sensitivity-layers.js';
-import type { SensitivityReport } from '../../onnx/sensitivity.js';
+import type { LayerQuantOptions, QuantizedPrecision } from '../../onnx/analysis/sensitivity-layers.js';
+import type { SensitivityReport } from '../../onnx/analysis/sensitivity.js';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
@@ -79,10 +79,10 @@ async function run(path: string, raw: Record<string, unknown>, io: CliIo): Promi
   const metric = await layerMetric(r.data);
   // Loaded when the command runs: onnx-buf and onnxruntime-node cost ~130 ms that other commands never need.
   const [{ comparisonBatches }, { loadModel }, { createOrtRunner }, { analyzeSensitivity }] = await Promise.all([
-    import('../../node/comparison-batches.js'),
-    import('../../node/onnx-file.js'),
-    import('../../node/ort-runner.js'),
-    import('../../onnx/sensitivity.js'),
+    import('../../node/onnx/comparison-batches.js'),
+    import('../../node/onnx/onnx-file.js'),
+    import('../../node/onnx/ort-runner.js'),
+    import('../../onnx/analysis/sensitivity.js'),
   ]);
   const model = loadModel(path);
   const inputs = comparisonBatches(model, r.data.inputs);

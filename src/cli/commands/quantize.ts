@@ -47,13 +47,13 @@ Examples:
       checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'quantize', cli)) return;
       const { opts, observer } = cli;
-      const given = opts.params !== undefined ? (await import('../../node/params-files.js')).readParamsFile(opts.params).params : undefined;
+      const given = opts.params !== undefined ? (await import('../../node/params/params-files.js')).readParamsFile(opts.params).params : undefined;
       if (given && opts.pack && getQuantDtype(given.dtype).perByte === 0) {
         throw new UsageError(`--pack applies to 2- and 4-bit dtypes, the parameters are ${given.dtype}`);
       }
       const [{ NpyFileReader }, { quantizeNpyFile }, { chooseRunner }] = await Promise.all([
-        import('../../node/npy-file-reader.js'),
-        import('../../node/quantize-npy-file.js'),
+        import('../../node/npy/npy-file-reader.js'),
+        import('../../node/npy/quantize-npy-file.js'),
         import('../runner-choice.js'),
       ]);
       const reader = NpyFileReader.open(input);

@@ -1,4 +1,4 @@
-import type { OutputMetrics } from '../compare-metrics.js';
+import type { OutputMetrics } from '../analysis/compare-metrics.js';
 import type { TensorMap } from '../run-model.js';
 
 /**

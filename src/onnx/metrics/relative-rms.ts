@@ -1,4 +1,4 @@
-import { comparisonError } from '../compare-metrics.js';
+import { comparisonError } from '../analysis/compare-metrics.js';
 import type { MetricEvaluator, MetricTarget } from './metric.js';
 import type { MetricSpec } from './metric-options.js';
 import { checkRequestedOutputs } from './scored-outputs.js';

@@ -2,7 +2,7 @@ import { QuantError } from '../../core/errors.js';
 import { bfloat16BitsToFloat32 } from '../../core/bfloat16.js';
 import { float16BitsToFloat32 } from '../../core/float16.js';
 import type { TensorData } from '../../formats/onnx/tensor.js';
-import { isClassifierLike } from '../compare-metrics.js';
+import { isClassifierLike } from '../analysis/compare-metrics.js';
 import type { TensorMap } from '../run-model.js';
 import type { MetricTarget } from './metric.js';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { quantizerConfigJsonSchema } from '../../contract/config-json-schema.js';
 import { configToSnakeCase } from '../../contract/config-names.js';
-import { UnloadableRecord } from '../instance-registry.js';
+import { UnloadableRecord } from '../instances/instance-registry.js';
 import { errorResponses, instanceParams, messageResponse } from '../schemas.js';
 
 type IdParams = { instance_id: string };

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { STATS_FIELD_NAMES } from '../../engine/quantizer-stats.js';
 import type { QuantizerStats } from '../../engine/quantizer-stats.js';
 import { configToSnakeCase } from '../../contract/config-names.js';
-import { jsonSafe } from '../json-safe.js';
+import { jsonSafe } from '../body/json-safe.js';
 import { errorResponses, importParametersRequest, instanceParams, layerParams, messageResponse, statsResponse } from '../schemas.js';
 
 type IdParams = { instance_id: string };

@@ -1,0 +1,70 @@
+import type { NodeProto } from 'onnx-buf';
+import type { Granularity } from '../../core/layout.js';
+import { intAttribute } from '../../formats/onnx/attributes.js';
+import type { WeightInputSpec } from '../graph/op-specs.js';
+import { weightAxes } from '../graph/op-specs.js';
+import type { QuantizeOptions, WeightDtype } from '../quantize-options.js';
+import { isSymmetric } from '../quantize-options.js';
+
+/** How one weight is written. */
+export type WeightScheme =
+  | {
+      readonly form: 'dequantize-linear';
+      readonly dtype: WeightDtype;
+      readonly symmetric: boolean;
+      readonly granularity: Granularity;
+      /** '' (ai.onnx) or 'com.microsoft' for models whose opset predates the DequantizeLinear needed. */
+      readonly domain: '' | 'com.microsoft';
+      /** 7-bit codes (int8 within [−64, 64], uint8 within [0, 127]): see reducedRangeParams. */
+      readonly reduceRange: boolean;
+    }
+  | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4' | 'int8' | 'uint8'; readonly symmetric: boolean; readonly blockSize: number }
+  | { readonly form: 'float'; readonly reason: string };
+
+/** A key equal for two weights exactly when they are quantized the same way (so a shared weight is quantized once). */
+export function schemeKey(s: WeightScheme): string {
+  if (s.form === 'float') return 'float';
+  if (s.form === 'matmulnbits') return `nbits:${s.dtype}:${s.symmetric}:${s.blockSize}`;
+  return `dq:${s.dtype}:${s.symmetric}:${JSON.stringify(s.granularity)}:${s.domain}:${s.reduceRange}`;
+}
+
+/**
+ * Chooses how to write a weight of `dims` feeding input `spec` of `node`:
+ * - int8/uint8: per channel along the op's channel axis (perChannel) or per tensor, through
+ *   DequantizeLinear. A grouped or depthwise convolution (group > 1) is per channel whatever
+ *   perChannel says: its groups see separate inputs and their ranges differ widely, so one scale
+ *   for all of them rounds the small groups' weights to zero (the model collapses). Per-axis DequantizeLinear is opset 13 and DequantizeLinear itself opset 10;
+ *   an older model gets com.microsoft.DequantizeLinear (axis supported at any opset) rather than a
+ *   silently raised opset that could change other ops' meaning.
+ * - int4/uint4: per block along the reduction axis: MatMulNBits for a 2-D MatMul weight when the
+ *   int4 form is 'matmulnbits'; otherwise opset-21 blocked DequantizeLinear, which needs the model
+ *   to be opset 21 or later.
+ */
+export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims: readonly number[], options: QuantizeOptions, opset: number): WeightScheme {
+  const symmetric = isSymmetric(options);
+  const rank = dims.length;
+  if (rank === 0) return { form: 'float', reason: 'the weight is a scalar' };
+  const { channelAxis, reductionAxis } = weightAxes(node, spec, rank);
+  if (channelAxis < 0 || channelAxis >= rank || reductionAxis < 0 || reductionAxis >= rank) {
+    return { form: 'float', reason: `a weight of rank ${rank} does not have the axes ${node.opType} weights have` };
+  }
+  if (options.dtype === 'int8' || options.dtype === 'uint8') {
+    const perChannel = options.perChannel || isGroupedConv(node);
+    const granularity: Granularity = perChannel ? { kind: 'per-axis', axis: channelAxis } : { kind: 'per-tensor' };
+    const needed = perChannel ? 13 : 10;
+    return { form: 'dequantize-linear', dtype: options.dtype, symmetric, granularity, domain: opset >= needed ? '' : 'com.microsoft', reduceRange: options.reduceRange };
+  }
+  const dtype = options.dtype;
+  if (node.opType === 'MatMul' && rank === 2 && options.int4Form === 'matmulnbits') {
+    return { form: 'matmulnbits', dtype, symmetric, blockSize: options.blockSize };
+  }
+  if (opset < 21) {
+    return { form: 'float', reason: `4-bit ${node.opType} weights need blocked DequantizeLinear (opset 21), the model is opset ${opset}` };
+  }
+  return { form: 'dequantize-linear', dtype, symmetric, granularity: { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize }, domain: '', reduceRange: false };
+}
+
+/** A Conv or ConvTranspose with group > 1 (depthwise included): per-tensor weights collapse it. */
+export function isGroupedConv(node: NodeProto): boolean {
+  return (node.opType === 'Conv' || node.opType === 'ConvTranspose') && intAttribute(node, 'group', 1) > 1;
+}

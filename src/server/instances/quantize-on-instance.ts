@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import type { Instance } from './instance-registry.js';
+import type { OffloadQuantize, OffloadResults } from '../offload/offload-protocol.js';
+import { snapshotOf } from './instance-snapshot.js';
+
+type QuantizeOp = OffloadQuantize['op'];
+
+/**
+ * A quantize or quantize_dequantize of x on an instance; call it inside the instance's queue.
+ * Arrays of offloadThreshold elements or more run in the offload worker on a snapshot, and the
+ * instance takes on the call's effects when it answers; smaller ones run here and answer at once
+ * (no promise). Either way a requantization is saved before the answer, so a kill -9 keeps it,
+ * and a save that fails (a full disk) throws with the instance's parameters as they were.
+ * The worker takes x's buffer unless `keepInput` (then it gets a copy).
+ */
+export function quantizeOnInstance<Op extends QuantizeOp>(
+  app: FastifyInstance,
+  inst: Instance,
+  op: Op,
+  x: Float32Array,
+  shape: number[],
+  options: OffloadQuantize['options'],
+  keepInput = false,
+): OffloadResults[Op]['result'] | Promise<OffloadResults[Op]['result']> {
+  const q = inst.quantizer;
+  if (app.offloader.shouldOffload(x.length)) {
+    return app.offloader.quantize(op, snapshotOf(q), keepInput ? x.slice() : x, shape, options).then(({ result, effects }) => {
+      // Written first, taken on after: a failed write leaves the instance untouched.
+      if (result.requantized) app.registry.save(inst, q.getConfig(), effects.parameters);
+      q.applyCopyEffects(effects);
+      return result;
+    });
+  }
+  const cfg = q.getConfig();
+  // Only a CALIBRATED instance with requantization on can change saved state here; its parameters
+  // before the call are kept to put back should the save fail. The call and the save run in one
+  // synchronous step, so nothing ever sees the widened parameters unsaved. (Its statistics count
+  // the call either way: they are the process's counts of calls made, not saved state.)
+  const before = cfg.quantizationMode === 'CALIBRATED' && cfg.enableRequantization ? q.exportParameters() : null;
+  const data = { data: x, shape };
+  const r = (op === 'quantize' ? q.quantize(data, options) : q.quantizeDequantize(data, options)) as OffloadResults[Op]['result'];
+  if (r.requantized) {
+    try {
+      app.registry.persist(inst);
+    } catch (e) {
+      if (before !== null) q.importParameters(before);
+      throw e;
+    }
+  }
+  return r;
+}
