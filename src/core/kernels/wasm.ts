@@ -151,7 +151,7 @@ export const wasmKernels: Kernels = {
 /**
  * Adds x to counts, a histogram of counts.length equal bins over [lo, hi] (callers ensure
  * lo <= x <= hi), by the float32 rule of the reference binning kernel
- * (src/core/observers/histogram-kernel.ts), bit for bit:
+ * (src/core/observers/histogram/histogram-kernel.ts), bit for bit:
  *
  *   scale = f32(bins / (hi − lo)),   bin = clamp(trunc(f32(f32(x − lo) · scale)), 0, bins − 1)
  *
