@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { referenceHistogramKernel } from '../core/observers/histogram-kernel.js';
+import { referenceHistogramKernel } from '../core/observers/histogram/histogram-kernel.js';
 import { createRng } from '../core/random.js';
 import { valueHistogram } from './value-histogram.js';
 

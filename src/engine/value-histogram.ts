@@ -1,5 +1,5 @@
 import { QuantError } from '../core/errors.js';
-import { getHistogramKernel } from '../core/observers/get-histogram-kernel.js';
+import { getHistogramKernel } from '../core/observers/histogram/get-histogram-kernel.js';
 
 /** Counts of equal-width bins over [lo, hi] (edges has bins + 1 entries; the last bin is closed). */
 export interface ValueHistogram {

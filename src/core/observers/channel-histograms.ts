@@ -1,8 +1,8 @@
 import { QuantError } from '../errors.js';
 import type { BlockLayout } from '../layout.js';
 import { forEachChannelRun } from './channel-runs.js';
-import { getHistogramKernel } from './get-histogram-kernel.js';
-import { rebinHistogram } from './rebin-histogram.js';
+import { getHistogramKernel } from './histogram/get-histogram-kernel.js';
+import { rebinHistogram } from './histogram/rebin-histogram.js';
 
 /** One parameter's histogram: counts.length equal bins over [lo, hi]; min and max are exact. */
 export interface HistogramSnapshot {

@@ -2,7 +2,7 @@ import { QuantError } from '../errors.js';
 import type { QuantDtype } from '../dtypes.js';
 import type { ObserverOptions } from './observer.js';
 import { checkBins } from './channel-histograms.js';
-import { entropyThreshold } from './entropy-threshold.js';
+import { entropyThreshold } from './histogram/entropy-threshold.js';
 import { HistogramBackedObserver, type HistogramRow } from './histogram-backed-observer.js';
 
 export interface EntropyObserverOptions extends ObserverOptions {

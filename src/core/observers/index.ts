@@ -19,11 +19,11 @@ export {
   type ObserverName,
   type ObserverOptionsByName,
 } from './builtin-observers.js';
-export { histogramQuantile } from './histogram-quantile.js';
+export { histogramQuantile } from './histogram/histogram-quantile.js';
 export { mseRangeSearch, quantizationError } from './mse-range-search.js';
-export { entropyThreshold, entropyThresholdDirect } from './entropy-threshold.js';
-export { rebinHistogram } from './rebin-histogram.js';
-export { referenceHistogramKernel, type HistogramKernel } from './histogram-kernel.js';
-export { getHistogramKernel, setHistogramKernel } from './get-histogram-kernel.js';
-export { histogramWasmAvailable, wasmHistogramKernel } from './histogram-wasm.js';
+export { entropyThreshold, entropyThresholdDirect } from './histogram/entropy-threshold.js';
+export { rebinHistogram } from './histogram/rebin-histogram.js';
+export { referenceHistogramKernel, type HistogramKernel } from './histogram/histogram-kernel.js';
+export { getHistogramKernel, setHistogramKernel } from './histogram/get-histogram-kernel.js';
+export { histogramWasmAvailable, wasmHistogramKernel } from './histogram/histogram-wasm.js';
 export { ChannelHistograms, type HistogramSnapshot } from './channel-histograms.js';

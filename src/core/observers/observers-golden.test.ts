@@ -5,7 +5,7 @@ import type { QParams } from '../qparams.js';
 import { GOLDEN_NAMES, GOLDEN_SHAPE, goldenData } from '../../../test/fixtures/observers/golden-data.js';
 import { createObserver } from './builtin-observers.js';
 import { EntropyObserver } from './entropy-observer.js';
-import { entropyThreshold } from './entropy-threshold.js';
+import { entropyThreshold } from './histogram/entropy-threshold.js';
 import { HistogramObserver } from './histogram-observer.js';
 import { mseRangeSearch } from './mse-range-search.js';
 import { OutlierObserver } from './outlier-observer.js';

@@ -2,7 +2,7 @@ import { QuantError } from '../errors.js';
 import type { ObserverOptions } from './observer.js';
 import { checkBins } from './channel-histograms.js';
 import { HistogramBackedObserver, type HistogramRow } from './histogram-backed-observer.js';
-import { histogramQuantile } from './histogram-quantile.js';
+import { histogramQuantile } from './histogram/histogram-quantile.js';
 
 export interface PercentileObserverOptions extends ObserverOptions {
   /** Lower percentile in [0, 100]; default 0.1 (the reference Quantizer's min_percentile). */

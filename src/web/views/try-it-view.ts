@@ -1,6 +1,6 @@
 import type uPlot from 'uplot';
 import { getKernels } from '../../core/kernels/index.js';
-import { getHistogramKernel } from '../../core/observers/get-histogram-kernel.js';
+import { getHistogramKernel } from '../../core/observers/histogram/get-histogram-kernel.js';
 import { decodeNpy, encodeNpy, toFloat32 } from '../../formats/npy.js';
 import { histogramChart } from '../charts.js';
 import { errorText, h, showMessage } from '../dom.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { createWasmArena } from '../kernels/wasm-arena.js';
-import { isWasmArray } from '../kernels/wasm-memory.js';
+import { createWasmArena } from '../../kernels/wasm-arena.js';
+import { isWasmArray } from '../../kernels/wasm-memory.js';
 import { getHistogramKernel } from './get-histogram-kernel.js';
 import { referenceHistogramKernel } from './histogram-kernel.js';
 import { histogramWasmAvailable, wasmHistogramKernel } from './histogram-wasm.js';

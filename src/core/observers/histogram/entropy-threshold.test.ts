@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { expectQuantError } from '../../../test/helpers/quant-error.js';
+import { expectQuantError } from '../../../../test/helpers/quant-error.js';
 import { entropyDivergenceBounds } from './entropy-divergence-bounds.js';
 import { entropyThreshold, entropyThresholdDirect } from './entropy-threshold.js';
 

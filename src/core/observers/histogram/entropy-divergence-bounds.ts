@@ -1,6 +1,6 @@
 // The bracket behind entropyThreshold's fast search: every candidate threshold's KL divergence
 // bounded from prefix sums in O(quantizedBins), so only the few that can win are evaluated directly.
-import { QuantError } from '../errors.js';
+import { QuantError } from '../../errors.js';
 
 /** ONNX Runtime's smoothing: zero entries become this, the non-zero ones give it up. */
 export const SMOOTHING_EPS = 1e-4;

@@ -1,4 +1,4 @@
-import { histogramInto, wasmAvailable } from '../kernels/wasm.js';
+import { histogramInto, wasmAvailable } from '../../kernels/wasm.js';
 import type { HistogramKernel } from './histogram-kernel.js';
 
 /** Whether this runtime can run the SIMD binning kernel (it is part of the kernels module: compiles it on first call). */
