@@ -219,8 +219,11 @@ export class NdArrayParser {
       if (depth < 0) {
         if (!numberStart) this.fail('type_error', `expected an array of numbers, got ${describeByte(buf, pos, limit)}`);
         // A bare number is a 0-d array, as numpy would take it.
+        const before = this.integral;
         const v = this.readNumber(pos);
         if (this.pos >= limit && !this.final) {
+          // A number cut at the chunk's end is read again whole: its prefix ("1.5" of "1.5e3") must not decide integrality.
+          this.integral = before;
           this.pos = pos;
           this.needMore();
         }
@@ -352,6 +355,8 @@ export class NdArrayParser {
         v = this.readNumber(start);
         pos = this.pos;
         if (pos >= limit && !final) {
+          // Read again whole with the next chunk: the prefix's integrality is not the number's.
+          this.integral = integral;
           this.pos = start;
           this.needMore();
         }
