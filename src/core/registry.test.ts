@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { QuantError } from './errors.js';
+import { quantError as error } from '../../test/helpers/quant-error.js';
 import { Registry } from './registry.js';
-
-function error(f: () => unknown): QuantError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof QuantError) return e;
-    throw e;
-  }
-  throw new Error('expected a QuantError');
-}
 
 describe('Registry', () => {
   it('throws on duplicates and unknown keys, listing the known ones', () => {

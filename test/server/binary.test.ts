@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy, encodeNpy } from '../../src/formats/npy.js';
-import { json, testApp, type TestApp } from './helpers.js';
+import { json, testApp, type TestApp, multipart } from './helpers.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -11,18 +11,6 @@ afterAll(async () => t.close());
 const X = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i) * 3);
 const npy = (data: Float32Array | Int8Array, shape: number[]) =>
   Buffer.from(encodeNpy({ dtype: data instanceof Int8Array ? 'int8' : 'float32', shape, data }));
-
-function multipart(name: string, bytes: Buffer) {
-  const b = 'B0undary';
-  return {
-    headers: { 'content-type': `multipart/form-data; boundary=${b}` },
-    payload: Buffer.concat([
-      Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n\r\n`),
-      bytes,
-      Buffer.from(`\r\n--${b}--\r\n`),
-    ]),
-  };
-}
 
 describe('.npy bodies and answers', () => {
   it('quantizes a .npy body to a .npy of codes equal to the JSON answer', async () => {

@@ -32,3 +32,16 @@ export function json(app: FastifyInstance, method: 'GET' | 'POST' | 'PUT' | 'DEL
     payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
+
+/** A multipart/form-data body (headers and payload for app.inject) with `bytes` as the file field "file". */
+export function multipart(filename: string, bytes: Uint8Array) {
+  const b = 'quantkitBoundary';
+  return {
+    headers: { 'content-type': `multipart/form-data; boundary=${b}` },
+    payload: Buffer.concat([
+      Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      bytes,
+      Buffer.from(`\r\n--${b}--\r\n`),
+    ]),
+  };
+}

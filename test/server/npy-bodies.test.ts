@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNpy, encodeNpy } from '../../src/formats/npy.js';
-import { json, testApp, type TestApp } from './helpers.js';
+import { json, testApp, type TestApp, multipart } from './helpers.js';
 
 /*
  * Every real .npy fixture numpy wrote (both byte orders, C and Fortran order, data at aligned and
@@ -36,18 +36,6 @@ function answerHex(payload: Buffer): string {
   const arr = decodeNpy(new Uint8Array(payload));
   expect(arr.dtype).toBe('float32');
   return hexOf(new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength));
-}
-
-function multipart(name: string, bytes: Uint8Array) {
-  const b = 'npyB0undary';
-  return {
-    headers: { 'content-type': `multipart/form-data; boundary=${b}` },
-    payload: Buffer.concat([
-      Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n\r\n`),
-      bytes,
-      Buffer.from(`\r\n--${b}--\r\n`),
-    ]),
-  };
 }
 
 describe('.npy bodies of every dtype, byte order and alignment answer numpy\'s values', () => {

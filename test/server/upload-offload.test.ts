@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { multipart } from './helpers.js';
 import { builtApp, closeBuiltApps, watchOffloads } from './built-app.js';
 import { CODES, INSTANCES, runOnInstances, X, XL } from './offload-scenarios.js';
 import type { FastifyInstance } from 'fastify';
@@ -11,19 +12,6 @@ afterAll(closeBuiltApps);
 
 
 const npy = (dtype: NpyArray['dtype'], shape: number[], data: NpyArray['data']) => Buffer.from(encodeNpy({ dtype, shape, data }));
-
-/** A multipart body with the .npy bytes in the field "file". */
-function multipart(filename: string, bytes: Buffer) {
-  const b = 'quantkitBoundary';
-  return {
-    headers: { 'content-type': `multipart/form-data; boundary=${b}` },
-    payload: Buffer.concat([
-      Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
-      bytes,
-      Buffer.from(`\r\n--${b}--\r\n`),
-    ]),
-  };
-}
 
 type Upload = { id: string; query: string; file: Buffer; name?: string };
 

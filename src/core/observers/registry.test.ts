@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { QuantError } from '../errors.js';
+import { quantError as error } from '../../../test/helpers/quant-error.js';
 import { DATA_OBSERVER_NAMES, OBSERVER_NAMES, OBSERVERS, createObserver, observerName } from './builtin-observers.js';
 import { HistogramObserver } from './histogram-observer.js';
 import { MinMaxObserver } from './min-max-observer.js';
-
-function error(f: () => unknown): QuantError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof QuantError) return e;
-    throw e;
-  }
-  throw new Error('expected a QuantError');
-}
 
 describe('the observer registry', () => {
   it('holds the seven built-in kinds, mse under its old name histogram too', () => {
