@@ -65,6 +65,7 @@ export class Quantizer {
   private calibrated = new Map<string, CalibratedEntry>();
   private last = new Map<string, QParams>();
   private stats: QuantizerStats = emptyStats();
+  private rev = 0;
 
   constructor(config: unknown = {}) {
     this.cfg = parseQuantizerConfig(config);
@@ -91,6 +92,7 @@ export class Quantizer {
     this.cfg = next;
     this.calibrated = calibrated;
     this.last = last;
+    this.rev++;
     return next;
   }
 
@@ -105,9 +107,17 @@ export class Quantizer {
     if (widened) {
       this.calibrated.set(widened.key, widened.entry);
       this.stats.requantizations++;
+      this.rev++;
     }
     this.stats.nonFiniteValues += nonFinite;
-    if (result.kind === 'integer') this.last.set(keyOf(layer.layerName), result.params);
+    if (result.kind === 'integer') {
+      const key = keyOf(layer.layerName);
+      // A CALIBRATED quantize reuses the calibrated snapshot: the same object is no change.
+      if (this.last.get(key) !== result.params) {
+        this.last.set(key, result.params);
+        this.rev++;
+      }
+    }
     this.stats.quantizeCalls++;
     this.stats.totalValues += result.codes.length;
     this.stats.clippedValues += result.clipped;
@@ -203,6 +213,7 @@ export class Quantizer {
   private finish(run: CalibrationRun): CalibrationReport {
     const { entry, report } = finishCalibration(run);
     this.calibrated.set(run.key, entry);
+    this.rev++;
     return report;
   }
 
@@ -305,5 +316,41 @@ export class Quantizer {
     checkImported(this.cfg, decoded);
     this.calibrated = decoded.calibrated;
     this.last = decoded.last;
+    this.rev++;
+  }
+
+  /**
+   * Takes on part of an export: each calibrated or last-used entry it holds replaces that entry
+   * (or is added), every other entry is kept. Checked as importParameters (INVALID_PARAMS and
+   * nothing changes). What a copy of this quantizer changed (one layer's parameters) comes back
+   * this way without re-reading every layer.
+   */
+  mergeParameters(json: unknown): void {
+    const decoded = decodeQuantizerParameters(json);
+    checkImported(this.cfg, decoded);
+    const calibrated = new Map(this.calibrated);
+    const last = new Map(this.last);
+    for (const [k, e] of decoded.calibrated) calibrated.set(k, e);
+    for (const [k, p] of decoded.last) last.set(k, p);
+    this.calibrated = calibrated;
+    this.last = last;
+    this.rev++;
+  }
+
+  /**
+   * The calibrated and last-used parameters as they are now, in maps of their own (the entries are
+   * immutable snapshots, so nothing is copied or encoded): compare two by entry identity to learn
+   * which layers changed between them.
+   */
+  parameterState(): ParameterState {
+    return { calibrated: new Map(this.calibrated), last: new Map(this.last) };
+  }
+
+  /**
+   * A number that changes with every change of config or parameters (not of statistics): while it
+   * is the same, so is everything exportParameters and getConfig would give.
+   */
+  get revision(): number {
+    return this.rev;
   }
 }

@@ -77,8 +77,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     clientErrorHandler: clientError,
   });
   app.decorate('serverOptions', opts);
-  app.decorate('registry', new InstanceRegistry(options.store, { warn: (message) => app.log.warn(message) }));
-  app.decorate('offloader', new Offloader(opts.offloadThreshold));
+  const offloader = new Offloader(opts.offloadThreshold);
+  app.decorate('registry', new InstanceRegistry(options.store, { warn: (message) => app.log.warn(message), onDelete: (inst) => offloader.forget(inst.key) }));
+  app.decorate('offloader', offloader);
   // While closing, answers end their connection, so a keep-alive client does not hold the
   // process open for the keep-alive timeout after its in-flight request was answered.
   let closing = false;

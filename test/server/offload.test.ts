@@ -226,22 +226,22 @@ describe('quantize, dequantize, quantize_dequantize and compute_params in the wo
     const { Quantizer } = await importBuilt<typeof import('../../src/engine/quantizer.js')>('engine/quantizer.js');
     const o = new Offloader(1);
     const q = new Quantizer();
-    const snapshot = { config: q.getConfig(), parameters: q.exportParameters() };
+    const target = { key: 1, quantizer: new Quantizer() };
     try {
       const big = Float32Array.from({ length: 1 << 12 }, (_, i) => i - 2000);
       const expected = q.quantize({ data: big.slice(), shape: [big.length] });
-      const pending = o.quantize('quantize', snapshot, big, [big.length], {});
+      const pending = o.quantize('quantize', target, big, [big.length], {});
       // Transferred, not copied: the caller's buffer is detached at once.
       expect(big.buffer.byteLength).toBe(0);
-      const { result, effects } = await pending;
-      expect(result.codes).toEqual(expected.codes);
-      expect(effects.stats.quantizeCalls).toBe(1);
+      const { value, stats } = await pending;
+      expect(value.codes).toEqual(expected.codes);
+      expect(stats.quantizeCalls).toBe(1);
       // A small view into Node's shared Buffer pool must not detach its neighbours.
       const pooled = Buffer.allocUnsafe(12);
       expect(pooled.buffer.byteLength).toBeGreaterThan(12);
       const view = new Float32Array(pooled.buffer, pooled.byteOffset, 3);
       view.set([1, 2, 3]);
-      await o.quantize('quantize', snapshot, view, [3], {});
+      await o.quantize('quantize', target, view, [3], {});
       expect(Array.from(view)).toEqual([1, 2, 3]);
     } finally {
       await o.close();

@@ -151,12 +151,12 @@ describe('upload_numpy in the worker thread', () => {
 
   it('hands a large upload to the worker as it was decoded and gets back figures, not arrays', async () => {
     const app = await builtApp(1 << 10);
-    const o = app.offloader as unknown as { upload: (snapshot: unknown, work: { data: ArrayBufferView; dtype: string }) => Promise<{ answer: Record<string, unknown> }> };
+    const o = app.offloader as unknown as { upload: (target: unknown, work: { data: ArrayBufferView; dtype: string }) => Promise<{ value: Record<string, unknown> }> };
     const seen: { sent: ArrayBufferView; dtype: string; answer: Record<string, unknown> }[] = [];
     const orig = o.upload.bind(app.offloader);
-    o.upload = async (snapshot, work) => {
-      const r = await orig(snapshot, work);
-      seen.push({ sent: work.data, dtype: work.dtype, answer: r.answer });
+    o.upload = async (target, work) => {
+      const r = await orig(target, work);
+      seen.push({ sent: work.data, dtype: work.dtype, answer: r.value });
       return r;
     };
     const codes = Int8Array.from({ length: 64 * 64 }, (_, i) => (i % 255) - 127);

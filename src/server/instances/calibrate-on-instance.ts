@@ -6,11 +6,12 @@ import { calibrationAnswer } from './calibration-answer.js';
 
 /**
  * Calibrates an instance from `batches` batches of batchShape laid end to end in x; call it inside
- * the instance's queue. The calibration runs on a copy (in the offload worker from
- * offloadThreshold elements, else here, yielding between batches so GET / and other instances
- * keep answering); its parameters and the answer are written in one statement and only then
- * taken on, so a write that fails (a full disk) leaves the instance as it was. Returns the answer,
- * which is then the instance's lastCalibration.
+ * the instance's queue. The calibration runs on a copy (the offload worker's from
+ * offloadThreshold elements, else a scratch copy here, yielding between batches so GET / and other
+ * instances keep answering); its parameters and the answer are written in one statement and only
+ * then taken on, so a write that fails (a full disk) leaves the instance as it was. Either way
+ * the instance's statistics count the calibration's processing time. Returns the answer, which is
+ * then the instance's lastCalibration.
  */
 export async function calibrateOnInstance(
   app: FastifyInstance,
@@ -22,9 +23,9 @@ export async function calibrateOnInstance(
 ): Promise<Record<string, unknown>> {
   const q = inst.quantizer;
   if (app.offloader.shouldOffload(x.length)) {
-    const done = await app.offloader.calibrate(q.getConfig(), q.exportParameters(), x, batchShape, batches, options);
-    const answer = calibrationAnswer(done.report, new Date());
-    app.registry.recordCalibration(inst, done.parameters, answer);
+    const done = await app.offloader.calibrate(inst, x, batchShape, batches, options);
+    const answer = calibrationAnswer(done.value, new Date());
+    app.registry.recordCalibration(inst, done.parametersAfter(), answer, () => done.commit());
     return answer;
   }
   const per = x.length / batches;

@@ -11,6 +11,8 @@ import { RequestError } from '../errors/request-error.js';
 
 export const DEFAULT_INSTANCE = 'default';
 
+let nextKey = 1;
+
 /**
  * One quantizer and the queue its operations wait in. Operations on one instance run one at a
  * time, in arrival order, so each sees the parameters every earlier one left and none sees a
@@ -20,6 +22,11 @@ export class Instance {
   private tail: Promise<unknown> = Promise.resolve();
   private pending = 0;
   deleted = false;
+  /**
+   * Names this instance object for caches of its state (the offload worker's copy): unlike the id,
+   * never reused, so an id deleted and created again cannot be served another's copy.
+   */
+  readonly key = nextKey++;
 
   constructor(
     readonly id: string,
@@ -83,6 +90,8 @@ export class UnloadableRecord {
 export interface InstanceRegistryOptions {
   /** Where load problems are reported (the service's logger); default nowhere. */
   warn?: (message: string) => void;
+  /** Called when an instance is deleted (to let caches of it go); default nothing. */
+  onDelete?: (inst: Instance) => void;
 }
 
 /**
@@ -150,12 +159,14 @@ export class InstanceRegistry {
   /** In the store's order (creation); unloadable records keep their place and their id. */
   private readonly entries = new Map<string, Instance | UnloadableRecord>();
   private readonly warn: (message: string) => void;
+  private readonly onDelete: (inst: Instance) => void;
 
   constructor(
     private readonly store: Store,
     options: InstanceRegistryOptions = {},
   ) {
     this.warn = options.warn ?? (() => {});
+    this.onDelete = options.onDelete ?? (() => {});
     for (const id of store.list()) {
       const notes: string[] = [];
       try {
@@ -217,8 +228,11 @@ export class InstanceRegistry {
     const entry = this.entries.get(id);
     if (entry === undefined) throw new RequestError(404, `Quantizer instance ${id} not found`);
     this.store.delete(id);
-    if (entry instanceof Instance) entry.deleted = true;
     this.entries.delete(id);
+    if (entry instanceof Instance) {
+      entry.deleted = true;
+      this.onDelete(entry);
+    }
   }
 
   /**
@@ -247,17 +261,17 @@ export class InstanceRegistry {
   }
 
   /**
-   * Saves a calibration's parameters (a scratch copy's or the worker's export) together with its
-   * report (JSON data) in one write, then takes them on: the report is then the instance's
-   * lastCalibration, here and after a restart.
+   * Saves a calibration's parameters (the instance's whole parameters after it) together with its
+   * report (JSON data) in one write, then takes them on (`takeOn`, by default importing them): the
+   * report is then the instance's lastCalibration, here and after a restart.
    */
-  recordCalibration(inst: Instance, parameters: unknown, report: unknown): void {
+  recordCalibration(inst: Instance, parameters: unknown, report: unknown, takeOn: () => void = () => inst.quantizer.importParameters(parameters)): void {
     if (inst.deleted) return;
     const q = inst.quantizer;
     if (!this.store.updateCalibration(inst.id, q.getConfig() as unknown as Record<string, unknown>, parameters, report)) {
       throw new QuantError('IO_ERROR', `instance ${inst.id} vanished from the store`);
     }
-    q.importParameters(parameters);
+    takeOn();
     inst.lastCalibration = report;
   }
 

@@ -8,7 +8,8 @@ import { sendArray, wantsNpy, type ArrayData } from '../body/array-reply.js';
 import { jsonSafe } from '../body/json-safe.js';
 import { RequestError } from '../errors/request-error.js';
 import { calibrateOnInstance } from './calibrate-on-instance.js';
-import { snapshotOf } from './instance-snapshot.js';
+import { computeParamsOnInstance } from './compute-params-on-instance.js';
+import { dequantizeOnInstance } from './dequantize-on-instance.js';
 import { quantizeOnInstance } from './quantize-on-instance.js';
 import type { NdArray } from '../body/nd-array.js';
 import {
@@ -71,7 +72,7 @@ function arrayOptions(body: ArrayBody, query: ArrayQuery) {
 /**
  * quantize, dequantize, quantize_dequantize, calibrate, compute_params: JSON bodies, and .npy for
  * the first three. Each runs inside its instance's queue; arrays of offloadThreshold elements or
- * more run in the offload worker on a snapshot of the instance, whose effects (parameters,
+ * more run in the offload worker on its copy of the instance, whose effects (parameters,
  * statistics) are applied in one synchronous step when it answers, before the queue
  * moves on. So operations on the instance see it before or after, as inline; reads that do not
  * queue (stats, layer_params) meanwhile see it as before the operation, never half-updated.
@@ -115,16 +116,7 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const nd = request.body.data;
       const opts = arrayOptions(request.body, request.query);
       const options = { channelDim: opts.channelDim, layerName: opts.layerName };
-      const r = await inst.exclusive(() => {
-        const q = inst.quantizer;
-        if (app.offloader.shouldOffload(nd.size)) {
-          return app.offloader.dequantize(snapshotOf(q), nd.data, nd.shape, options).then(({ result, effects }) => {
-            q.applyCopyEffects(effects);
-            return result;
-          });
-        }
-        return q.dequantize({ data: nd.data, shape: nd.shape }, options);
-      });
+      const r = await inst.exclusive(() => dequantizeOnInstance(app, inst, nd.data, nd.shape, options));
       return sendArray(request, reply, r.values, 'float32', r.shape, { original_shape: r.shape, ...(jsonSafe(paramSummary(r.params)) as object) });
     },
   );
@@ -199,12 +191,7 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       const nd = request.body.data;
       const channelIdx = request.body.channel_idx ?? null;
       const options = { layerName: request.body.layer_name ?? null };
-      const r = await inst.exclusive(() => {
-        const q = inst.quantizer;
-        // Changes no state: only the answer comes back.
-        if (app.offloader.shouldOffload(nd.size)) return app.offloader.computeParams(snapshotOf(q), nd.toFloat32(), nd.shape, channelIdx, options).then((done) => done.result);
-        return q.computeScaleAndZeroPoint({ data: nd.toFloat32(), shape: nd.shape }, channelIdx, options);
-      });
+      const r = await inst.exclusive(() => computeParamsOnInstance(app, inst, nd.toFloat32(), nd.shape, channelIdx, options));
       return { scale: r.scale, zero_point: r.zeroPoint };
     },
   );

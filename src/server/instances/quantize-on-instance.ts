@@ -1,14 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Instance } from './instance-registry.js';
-import type { OffloadQuantize, OffloadResults } from '../offload/offload-protocol.js';
-import { snapshotOf } from './instance-snapshot.js';
+import type { OffloadQuantize, OffloadValues } from '../offload/offload-protocol.js';
 
 type QuantizeOp = OffloadQuantize['op'];
 
 /**
  * A quantize or quantize_dequantize of x on an instance; call it inside the instance's queue.
- * Arrays of offloadThreshold elements or more run in the offload worker on a snapshot, and the
- * instance takes on the call's effects when it answers; smaller ones run here and answer at once
+ * Arrays of offloadThreshold elements or more run in the offload worker on its copy of the
+ * instance, and the instance takes on the call's effects when it answers; smaller ones run here and answer at once
  * (no promise). Either way a requantization is saved before the answer, so a kill -9 keeps it,
  * and a save that fails (a full disk) throws with the instance's parameters as they were.
  * The worker takes x's buffer unless `keepInput` (then it gets a copy).
@@ -21,14 +20,14 @@ export function quantizeOnInstance<Op extends QuantizeOp>(
   shape: number[],
   options: OffloadQuantize['options'],
   keepInput = false,
-): OffloadResults[Op]['result'] | Promise<OffloadResults[Op]['result']> {
+): OffloadValues[Op] | Promise<OffloadValues[Op]> {
   const q = inst.quantizer;
   if (app.offloader.shouldOffload(x.length)) {
-    return app.offloader.quantize(op, snapshotOf(q), keepInput ? x.slice() : x, shape, options).then(({ result, effects }) => {
+    return app.offloader.quantize(op, inst, keepInput ? x.slice() : x, shape, options).then((done) => {
       // Written first, taken on after: a failed write leaves the instance untouched.
-      if (result.requantized) app.registry.save(inst, q.getConfig(), effects.parameters);
-      q.applyCopyEffects(effects);
-      return result;
+      if (done.value.requantized) app.registry.save(inst, q.getConfig(), done.parametersAfter());
+      done.commit();
+      return done.value;
     });
   }
   const cfg = q.getConfig();
@@ -38,7 +37,7 @@ export function quantizeOnInstance<Op extends QuantizeOp>(
   // the call either way: they are the process's counts of calls made, not saved state.)
   const before = cfg.quantizationMode === 'CALIBRATED' && cfg.enableRequantization ? q.exportParameters() : null;
   const data = { data: x, shape };
-  const r = (op === 'quantize' ? q.quantize(data, options) : q.quantizeDequantize(data, options)) as OffloadResults[Op]['result'];
+  const r = (op === 'quantize' ? q.quantize(data, options) : q.quantizeDequantize(data, options)) as OffloadValues[Op];
   if (r.requantized) {
     try {
       app.registry.persist(inst);

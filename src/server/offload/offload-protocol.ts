@@ -1,22 +1,29 @@
-import type { CalibrateOptions, CalibrationReport, CopyEffects, DequantizeResult, QuantizeResult, Quantizer, QuantizerQuantizeOptions, ScaleAndZeroPoint } from '../../engine/quantizer.js';
+import type { CalibrateOptions, CalibrationReport, DequantizeResult, QuantizeResult, Quantizer, QuantizerQuantizeOptions, ScaleAndZeroPoint } from '../../engine/quantizer.js';
+import type { QuantizerStats } from '../../engine/quantizer-stats.js';
 import type { UploadAnswer, UploadWork } from './offload-upload.js';
 
 /**
- * What the worker rebuilds an instance from: `new Quantizer(config)` then
- * `importParameters(parameters)`. Statistics stay behind: the worker's copy starts them fresh,
- * so what it reports are the call's own counts.
+ * Which of the worker's cached instance copies a request runs on, and what brings it up to date.
+ * The worker keeps one Quantizer per instance key, tagged with a token it hands out after every
+ * request; the main thread remembers, per instance, the token and the state that copy holds, and
+ * sends only what its instance changed since (nothing, the changed layers' entries, or for a config
+ * change, an import or a worker that lost its copy, the whole state).
  */
-export interface InstanceSnapshot {
-  config: unknown;
-  parameters: unknown;
+export interface InstanceSync {
+  /** The instance's cache key: unique per instance object, so a deleted id created anew is another key. */
+  key: number;
+  /** The token of the copy `state` applies to (null with a whole state, which needs no copy). */
+  base: number | null;
+  state: { kind: 'whole'; config: unknown; parameters: unknown } | { kind: 'changes'; parameters: unknown } | null;
 }
 
 /**
  * Arrays travel as typed arrays whose buffers are transferred (never JSON); a view keeps its offset
  * inside the transferred buffer.
  */
-interface Base extends InstanceSnapshot {
+interface Base {
   id: number;
+  instance: InstanceSync;
 }
 
 /** A calibration: every batch concatenated (C order); batch b is x[b·size .. (b+1)·size). */
@@ -58,19 +65,22 @@ export interface OffloadUpload extends Base, UploadWork {
 
 export type OffloadRequest = OffloadCalibrate | OffloadQuantize | OffloadDequantize | OffloadComputeParams | OffloadUpload;
 
+/** Messages that run no work: forget an instance's copy (it was deleted), or list the keys held. */
+export type OffloadControl = { op: 'drop'; key: number } | { op: 'held'; id: number };
+
 export type QuantizeDequantizeResult = ReturnType<Quantizer['quantizeDequantize']>;
 
-/** What each operation answers with; `effects` is what the live instance must take on (Quantizer.applyCopyEffects). */
-export interface OffloadResults {
-  calibrate: { report: CalibrationReport; parameters: unknown };
-  quantize: { result: QuantizeResult; effects: CopyEffects };
-  quantize_dequantize: { result: QuantizeDequantizeResult; effects: CopyEffects };
-  dequantize: { result: DequantizeResult; effects: CopyEffects };
-  compute_params: { result: ScaleAndZeroPoint };
-  upload: { answer: UploadAnswer; effects: CopyEffects };
+/** What each operation answers with. */
+export interface OffloadValues {
+  calibrate: CalibrationReport;
+  quantize: QuantizeResult;
+  quantize_dequantize: QuantizeDequantizeResult;
+  dequantize: DequantizeResult;
+  compute_params: ScaleAndZeroPoint;
+  upload: UploadAnswer;
 }
 
-export type OffloadOp = keyof OffloadResults;
+export type OffloadOp = keyof OffloadValues;
 
 export interface OffloadError {
   name: string;
@@ -79,17 +89,32 @@ export interface OffloadError {
   details?: Record<string, unknown>;
 }
 
-export type OffloadReply = { id: number; ok: true; value: OffloadResults[OffloadOp] } | { id: number; ok: false; error: OffloadError };
+/**
+ * The worker's answer. `held` is the token of the copy it keeps now. A run answers with what the
+ * call changed on that copy: the changed parameter entries (a partial export for
+ * Quantizer.mergeParameters, or null) and the call's statistics (the copy's were reset before it).
+ * `stale`: the worker has no copy at `base` (it restarted, or let the copy go); the input comes
+ * back untouched so the request can be sent again with the whole state.
+ */
+export type OffloadReply =
+  | { id: number; ok: true; value: OffloadValues[OffloadOp]; held: number; changes: unknown; stats: QuantizerStats }
+  | { id: number; ok: false; error: OffloadError; held: number | null }
+  | { id: number; ok: false; stale: true; input: ArrayBufferView }
+  | { id: number; ok: true; keys: number[] };
+
+/** The field of each request that holds its array (transferred, never copied). */
+export function inputField(op: OffloadOp): 'x' | 'codes' | 'data' {
+  return op === 'dequantize' ? 'codes' : op === 'upload' ? 'data' : 'x';
+}
 
 /**
- * The buffers of a result's large arrays (codes, values, an upload's .npy), to transfer rather than
+ * The buffers of a value's large arrays (codes, values, an upload's .npy), to transfer rather than
  * copy. Each is the worker's own: fresh outputs, or the input it was handed (a pass-through returns it).
  */
-export function resultTransferList(value: OffloadResults[OffloadOp]): ArrayBuffer[] {
+export function resultTransferList(value: OffloadValues[OffloadOp]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
-  const r = (value as { result?: { codes?: unknown; values?: unknown } }).result;
-  const npy = (value as { answer?: { npy?: unknown } }).answer?.npy;
-  for (const a of [r?.codes, r?.values, npy]) {
+  const r = value as { codes?: unknown; values?: unknown; npy?: unknown };
+  for (const a of [r.codes, r.values, r.npy]) {
     if (ArrayBuffer.isView(a) && a.buffer instanceof ArrayBuffer && !out.includes(a.buffer)) out.push(a.buffer);
   }
   return out;

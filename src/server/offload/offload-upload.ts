@@ -3,7 +3,7 @@ import { float16BitsToFloat32 } from '../../core/float16.js';
 import type { QParams } from '../../core/qparams.js';
 import type { NpyData, NpyDtype } from '../../formats/npy.js';
 import { encodeNpy, toFloat32 } from '../../formats/npy.js';
-import type { CopyEffects, QuantizeResult, Quantizer } from '../../engine/quantizer.js';
+import type { QuantizeResult, Quantizer } from '../../engine/quantizer.js';
 
 export type UploadOp = 'quantize' | 'dequantize' | 'quantize_dequantize';
 
@@ -59,18 +59,17 @@ export function errorFields(x: Float32Array, xhat: Float32Array): ErrorFields {
  * the conversion to float32, the operation, the restore of a quantize's codes (a dequantize the
  * instance counts), ranges, error figures and, for a download, the answer's .npy. Every pass over
  * the array runs here, none on the event loop; the figures are those the route computes inline.
+ * What it changed on q (parameters, statistics) the worker reports as for any call.
  */
-export function runUpload(q: Quantizer, w: UploadWork): { answer: UploadAnswer; effects: CopyEffects } {
+export function runUpload(q: Quantizer, w: UploadWork): UploadAnswer {
   const x = toFloat32({ dtype: w.dtype, shape: w.shape, data: w.data });
   const inputRange = w.download ? null : range(x);
   let out: Float32Array | Uint16Array | Int8Array | Uint8Array | Int16Array;
   let resultDtype: UploadAnswer['resultDtype'];
   let restored: Float32Array | null;
   let answer: Omit<UploadAnswer, 'resultDtype' | 'inputRange' | 'resultRange' | 'errors' | 'npy'>;
-  let effects: CopyEffects;
   if (w.operation === 'quantize') {
     const r = q.quantize({ data: x, shape: w.shape }, w.options);
-    const parameters = q.exportParameters();
     // float16 codes are their own values, so a float16 quantize reports its error figures too.
     restored =
       r.kind === 'float16'
@@ -78,21 +77,18 @@ export function runUpload(q: Quantizer, w: UploadWork): { answer: UploadAnswer; 
         : r.params === null
           ? null
           : q.dequantize({ data: r.codes as Int8Array, shape: r.shape }, { params: r.params, channelDim: w.options.channelDim, layerName: w.options.layerName }).values;
-    effects = { parameters, stats: q.getStats() };
     out = r.codes as typeof out;
     resultDtype =
       r.kind === 'none' ? 'float32' : r.kind === 'float16' ? 'float16' : out instanceof Int8Array ? 'int8' : out instanceof Uint8Array ? 'uint8' : out instanceof Int16Array ? 'int16' : 'uint16';
     answer = { params: r.params, quantizationType: r.quantizationType, clipped: r.clipped, requantized: r.requantized };
   } else if (w.operation === 'dequantize') {
     const r = q.dequantize({ data: x, shape: w.shape }, { channelDim: w.options.channelDim, layerName: w.options.layerName });
-    effects = { stats: q.getStats() };
     out = r.values;
     resultDtype = 'float32';
     restored = null;
     answer = { params: r.params, quantizationType: null, clipped: null, requantized: false };
   } else {
     const r = q.quantizeDequantize({ data: x, shape: w.shape }, w.options);
-    effects = { parameters: q.exportParameters(), stats: q.getStats() };
     out = r.values;
     resultDtype = 'float32';
     restored = r.values;
@@ -100,10 +96,10 @@ export function runUpload(q: Quantizer, w: UploadWork): { answer: UploadAnswer; 
   }
   if (w.download) {
     const npy = encodeNpy({ dtype: resultDtype, shape: [...w.shape], data: out });
-    return { answer: { ...answer, resultDtype, inputRange, resultRange: null, errors: null, npy }, effects };
+    return { ...answer, resultDtype, inputRange, resultRange: null, errors: null, npy };
   }
   // A float16 instance's codes are float16 bits; their range is that of the values they hold.
   const resultRange = range(resultDtype === 'float16' ? float16BitsToFloat32(out as Uint16Array) : out);
   const errors = restored === null ? null : errorFields(x, restored);
-  return { answer: { ...answer, resultDtype, inputRange, resultRange, errors, npy: null }, effects };
+  return { ...answer, resultDtype, inputRange, resultRange, errors, npy: null };
 }

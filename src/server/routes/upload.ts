@@ -13,7 +13,7 @@ import { concatInTurns } from '../body/read-body.js';
 import { RequestError } from '../errors/request-error.js';
 import { errorResponses, instanceParams, UPLOAD_OPERATIONS, uploadQuery } from '../schemas.js';
 import type { UploadOperation } from '../schemas.js';
-import { snapshotOf } from '../instances/instance-snapshot.js';
+import { uploadOnInstance } from '../instances/upload-on-instance.js';
 import { quantizeOnInstance } from '../instances/quantize-on-instance.js';
 import { codesOf, paramSummary } from '../instances/operations.js';
 
@@ -102,14 +102,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
         checkNpyBody(input);
         // Every pass over the array (conversion, ranges, error figures, the answer's .npy) runs in
         // the worker: here, only its answer less the array is taken on, inside the queue as inline.
-        const answer = await inst.exclusive(async () => {
-          const q = inst.quantizer;
-          const done = await app.offloader.upload(snapshotOf(q), { operation: op, data: input.data, dtype: input.dtype, shape: input.shape, options: opts, download });
-          // Written first, taken on after: a failed write leaves the instance untouched.
-          if (done.answer.requantized) app.registry.save(inst, q.getConfig(), done.effects.parameters);
-          q.applyCopyEffects(done.effects);
-          return done.answer;
-        });
+        const answer = await inst.exclusive(() => uploadOnInstance(app, inst, { operation: op, data: input.data, dtype: input.dtype, shape: input.shape, options: opts, download }));
         if (answer.npy !== null) return sendDownload(reply, file.filename, op, answer.npy);
         return answerOf(file.filename, op, input.shape, input.dtype, answer);
       }
