@@ -18,6 +18,11 @@ export interface HistogramOverlay {
   readonly range?: readonly [number, number];
   /** Values the codes dequantize to, drawn as vertical lines (thinned when closer than 3 px). */
   readonly grid?: readonly number[];
+  /**
+   * 'log': the count axis in powers of ten, so a tail of a few outliers shows beside a peak of
+   * thousands (empty bins are left out: a logarithm has no zero). Default 'linear'.
+   */
+  readonly countScale?: 'linear' | 'log';
 }
 
 /** Keeps a chart as wide as its container. */
@@ -46,6 +51,9 @@ export function histogramChart(container: HTMLElement, hist: Histogram, overlay:
     xMax = Math.max(xMax, overlay.range[1]);
   }
   const pad = (xMax - xMin) * 0.02 || 1;
+  const log = overlay.countScale === 'log';
+  let peak = 1;
+  for (const c of hist.counts) if (c > peak) peak = c;
   const shown: number[] = [];
   const drawOverlay = (u: uPlot) => {
     const ctx = u.ctx;
@@ -94,15 +102,23 @@ export function histogramChart(container: HTMLElement, hist: Histogram, overlay:
     height,
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: false, range: () => [xMin - pad, xMax + pad] }, y: { range: (_u, _lo, hi) => [0, hi * 1.05 || 1] } },
+    scales: {
+      x: { time: false, range: () => [xMin - pad, xMax + pad] },
+      // A bar of count 1 stands on the axis floor (0.5), so a single outlier still shows.
+      y: log ? { distr: 3, log: 10, range: () => [0.5, 10 ** Math.ceil(Math.log10(peak * 1.05))] } : { range: (_u, _lo, hi) => [0, hi * 1.05 || 1] },
+    },
     axes: [
       { stroke: CHART_COLORS.axis, label: 'value', values: (_u, ticks) => ticks.map((t) => formatNumber(t, 3)) },
-      { stroke: CHART_COLORS.axis, label: 'count', values: (_u, ticks) => ticks.map((t) => formatNumber(t, 3)), size: 60 },
+      { stroke: CHART_COLORS.axis, label: log ? 'count (log scale)' : 'count', values: (_u, ticks) => ticks.map((t) => formatNumber(t, 3)), size: 60 },
     ],
-    series: [{}, { label: 'count', fill: CHART_COLORS.bars, stroke: CHART_COLORS.bars, paths: uPlot.paths.bars!({ size: [1, Infinity], align: 0 }), points: { show: false } }],
+    series: [
+      {},
+      { label: 'count', fill: CHART_COLORS.bars, stroke: CHART_COLORS.bars, paths: uPlot.paths.bars!({ size: [1, Infinity], align: 0 }), points: { show: false }, ...(log && { fillTo: () => 0.5 }) },
+    ],
     hooks: { draw: [drawOverlay] },
   };
-  const chart = new uPlot(opts, [Array.from(centres), Array.from(hist.counts)], container);
+  const counts = log ? Array.from(hist.counts, (c) => (c > 0 ? c : null)) : Array.from(hist.counts);
+  const chart = new uPlot(opts, [Array.from(centres), counts], container);
   fitWidth(chart, container, height);
   return chart;
 }

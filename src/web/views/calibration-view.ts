@@ -1,4 +1,5 @@
 import type uPlot from 'uplot';
+import { DATA_OBSERVER_NAMES } from '../../core/observers/observer-catalog.js';
 import { decodeNpy, encodeNpy, toFloat32 } from '../../formats/npy.js';
 import { ApiError } from '../api-client.js';
 import { histogramChart } from '../charts.js';
@@ -25,6 +26,7 @@ export interface CalibrationAnswer {
   observed_max: number | null;
   method: string;
   dtype: string;
+  symmetric: boolean;
   batches: number;
   count: number;
   clipped_fraction: number;
@@ -39,6 +41,25 @@ export function gridValues(scale: number, zeroPoint: number, qmin: number, qmax:
   const out: number[] = [];
   for (let q = qmin; q <= qmax; q++) out.push(Math.fround(scale * (q - zeroPoint)));
   return out;
+}
+
+/**
+ * The range a calibration keeps, as the chart draws it (values outside clip). Per tensor it is the
+ * report's [min, max], made symmetric for a symmetric scheme: ±max(|min|, |max|), whatever the
+ * data's smaller side (observed -60..120 keeps -120..120). Per channel, each channel has its own:
+ * where its grid ends, scale · (qmin − zeroPoint) .. scale · (qmax − zeroPoint).
+ */
+export function keptRange(a: Pick<CalibrationAnswer, 'min' | 'max' | 'symmetric' | 'scales' | 'zero_points' | 'parameters'>, channel: number): [number, number] {
+  if (a.scales.length > 1) {
+    const scale = a.scales[channel];
+    const zp = a.zero_points[channel];
+    return [Math.fround(scale * (a.parameters.qmin - zp)), Math.fround(scale * (a.parameters.qmax - zp))];
+  }
+  const lo = a.min ?? 0;
+  const hi = a.max ?? 0;
+  if (!a.symmetric) return [lo, hi];
+  const bound = Math.max(Math.abs(lo), Math.abs(hi));
+  return [-bound, bound];
 }
 
 /** The report's data histogram in the chart's form. */
@@ -66,6 +87,15 @@ export function calibrationView({ api }: ViewContext): View {
   const channelSelect = h('select', { id: 'cal-channel' });
   channelField.append(h('label', { for: 'cal-channel' }, 'channel'), channelSelect);
   const none = h('p', { id: 'cal-none', class: 'hint', hidden: true });
+  const observerSelect = h(
+    'select',
+    { id: 'cal-observer', name: 'observer', 'aria-describedby': 'cal-observer-hint' },
+    h('option', { value: '' }, 'range settings of the config'),
+    ...DATA_OBSERVER_NAMES.map((n) => h('option', { value: n }, n)),
+  );
+  // What the select showed before a change, to go back to should the service refuse it.
+  let observerShown = '';
+  const logCounts = h('input', { id: 'cal-log', type: 'checkbox' });
   const binsBody = h('tbody', {});
   const binsTable = h(
     'details',
@@ -87,6 +117,7 @@ export function calibrationView({ api }: ViewContext): View {
     h('p', { id: 'cal-source', class: 'hint' }),
     channelField,
     figures,
+    h('div', { class: 'chart-options' }, h('label', { for: 'cal-log' }, logCounts, ' count axis on a log scale (shows a few outliers beside a peak of thousands)')),
     chartBox,
     legend,
     binsTable,
@@ -95,6 +126,13 @@ export function calibrationView({ api }: ViewContext): View {
     'form',
     { class: 'panel', novalidate: true },
     h('div', { class: 'field' }, h('label', { for: 'cal-instance' }, 'instance'), instanceSelect),
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: 'cal-observer' }, 'observer'),
+      observerSelect,
+      h('small', { id: 'cal-observer-hint', class: 'hint' }, "how the instance chooses its range from data (its config's observer); calibrate again to see another's"),
+    ),
     h('div', { class: 'field' }, h('label', { for: 'cal-file' }, 'calibration data (.npy)'), fileInput, h('small', { id: 'cal-file-hint', class: 'hint' }, 'axis 0 indexes the batches; a 1-D array is one batch')),
     h('div', { class: 'form-actions' }, calibrateBtn, sampleBtn, reloadBtn),
   );
@@ -124,10 +162,43 @@ export function calibrationView({ api }: ViewContext): View {
     }
   }
 
+  /** Shows the observer of the instance's config ('' when its range settings choose). */
+  async function loadObserver(id: string): Promise<void> {
+    try {
+      const config = await api.get<{ observer?: { name: string } | null }>(`/instances/${encodeURIComponent(id)}/config`);
+      if (id !== instanceSelect.value) return;
+      const name = config.observer?.name ?? '';
+      // An observer the list does not offer (one that needs options, set through the API) still shows.
+      if (!Array.from(observerSelect.options).some((o) => o.value === name)) observerSelect.append(h('option', { value: name }, name));
+      observerSelect.value = observerShown = name;
+    } catch (e) {
+      showMessage(message, `Could not read the configuration of ${id}: ${errorText(e)}`, 'error');
+    }
+  }
+
+  /** Replaces the instance's observer (the rest of its config as it is); its next calibration uses it. */
+  async function setObserver(): Promise<void> {
+    const id = instanceSelect.value;
+    const name = observerSelect.value;
+    observerSelect.disabled = true;
+    try {
+      const config = await api.get<Record<string, unknown>>(`/instances/${encodeURIComponent(id)}/config`);
+      await api.request('PUT', `/instances/${encodeURIComponent(id)}/config`, { body: { ...config, observer: name === '' ? null : { name, options: {} } } });
+      observerShown = name;
+      showMessage(message, `${id} now chooses its range with ${name === '' ? 'the range settings of its config' : `the ${name} observer`}: calibrate again to see it.`, 'ok');
+    } catch (e) {
+      observerSelect.value = observerShown;
+      showMessage(message, e instanceof ApiError ? `The service refused it (${e.status}): ${e.detail}` : errorText(e), 'error');
+    } finally {
+      observerSelect.disabled = false;
+    }
+  }
+
   /** Asks the service for the instance's last calibration; a 404 means it has none yet. */
   async function loadLast(): Promise<void> {
     const id = instanceSelect.value;
     if (!id) return;
+    void loadObserver(id);
     const mine = ++ticket;
     try {
       const answer = await api.get<CalibrationAnswer>(`/instances/${encodeURIComponent(id)}/calibration`);
@@ -164,9 +235,8 @@ export function calibrationView({ api }: ViewContext): View {
     if (channels <= 1) channelSelect.replaceChildren();
     const scale = a.scales[channel];
     const zp = a.zero_points[channel];
-    // The report's range spans every channel; a channel's own range is where its grid ends.
-    const lo = channels > 1 ? Math.fround(scale * (a.parameters.qmin - zp)) : (a.min ?? 0);
-    const hi = channels > 1 ? Math.fround(scale * (a.parameters.qmax - zp)) : (a.max ?? 0);
+    // The report's range spans every channel and the observed data; what is kept is where the grid ends.
+    const [lo, hi] = keptRange(a, channel);
     const item = (term: string, value: number | string | null, key: string, raw?: string) =>
       [h('dt', {}, term), h('dd', { 'data-figure': key, 'data-value': raw ?? (typeof value === 'number' ? String(value) : null) }, typeof value === 'number' ? formatNumber(value, 6) : value ?? '—')];
     figures.replaceChildren(
@@ -193,8 +263,14 @@ export function calibrationView({ api }: ViewContext): View {
     result.hidden = false;
     chart?.destroy();
     chartBox.replaceChildren();
-    chartBox.setAttribute('aria-label', `Histogram of the calibration data from ${formatNumber(hist.lo)} to ${formatNumber(hist.hi)}; range kept [${formatNumber(lo)}, ${formatNumber(hi)}], ${formatNumber(a.clipped_fraction * 100)} % clipped.`);
-    chart = histogramChart(chartBox, hist, { range: [lo, hi], grid: gridValues(scale, zp, a.parameters.qmin, a.parameters.qmax) });
+    const countScale = logCounts.checked ? 'log' : 'linear';
+    chartBox.dataset.countScale = countScale;
+    chartBox.dataset.range = JSON.stringify([lo, hi]);
+    chartBox.setAttribute(
+      'aria-label',
+      `Histogram of the calibration data from ${formatNumber(hist.lo)} to ${formatNumber(hist.hi)}; range kept [${formatNumber(lo)}, ${formatNumber(hi)}], ${formatNumber(a.clipped_fraction * 100)} % clipped${countScale === 'log' ? '; counts on a log scale' : ''}.`,
+    );
+    chart = histogramChart(chartBox, hist, { range: [lo, hi], grid: gridValues(scale, zp, a.parameters.qmin, a.parameters.qmax), countScale });
     binsBody.replaceChildren(
       ...Array.from(hist.counts, (c, i) => h('tr', { 'data-bin': i }, h('td', {}, formatNumber(hist.edges[i], 6)), h('td', {}, formatNumber(hist.edges[i + 1], 6)), h('td', { class: 'num', 'data-value': c }, String(c)))),
     );
@@ -232,7 +308,10 @@ export function calibrationView({ api }: ViewContext): View {
     showMessage(message, '', 'info');
     void loadLast();
   });
-  channelSelect.addEventListener('change', () => current && show(current.answer, current.source, Number(channelSelect.value)));
+  const redraw = () => current && show(current.answer, current.source, Number(channelSelect.value || 0));
+  channelSelect.addEventListener('change', redraw);
+  logCounts.addEventListener('change', redraw);
+  observerSelect.addEventListener('change', () => void setObserver());
 
   void listInstances(api).then(
     (ids) => {

@@ -32,6 +32,20 @@ export function changedFields(config: Record<string, unknown>, base: Record<stri
 }
 const ID_PATTERN = '^[A-Za-z0-9_.\\-]{1,128}$';
 
+/** GET /instances?detailed=true: every stored id, with whether the service can serve it and, if not, why. */
+interface Listed {
+  instance_id: string;
+  available: boolean;
+  detail?: string;
+}
+
+interface Row {
+  tr: HTMLTableRowElement;
+  cells: Map<string, HTMLTableCellElement>;
+  kind: HTMLTableCellElement;
+  available: boolean;
+}
+
 /** Instances: a live table (polled), create and edit forms generated from the config schema, delete. */
 export function instancesView({ api }: ViewContext): View {
   const message = h('p', { class: 'message', hidden: true });
@@ -51,7 +65,7 @@ export function instancesView({ api }: ViewContext): View {
   const editSection = h('section', { 'aria-labelledby': 'edit-heading', class: 'panel', hidden: true }, editHeading);
   const element = h('div', { class: 'view' }, h('h1', {}, 'Instances'), message, h('div', { class: 'table-wrap' }, table), createSection, editSection);
 
-  const rows = new Map<string, { tr: HTMLTableRowElement; cells: Map<string, HTMLTableCellElement>; kind: HTMLTableCellElement }>();
+  const rows = new Map<string, Row>();
   let createForm: ConfigForm | null = null;
   let editForm: ConfigForm | null = null;
   let editing: string | null = null;
@@ -60,33 +74,60 @@ export function instancesView({ api }: ViewContext): View {
   let disposed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
-  function rowFor(id: string) {
-    let r = rows.get(id);
-    if (r) return r;
-    const cells = new Map(STAT_COLUMNS.map(([k]) => [k, h('td', { class: 'num', 'data-stat': k }, '—')]));
-    const kind = h('td', {}, '—');
+  function deleteButton(id: string): HTMLButtonElement {
     const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete instance ${id}`, disabled: id === 'default', title: id === 'default' ? 'The default instance cannot be deleted' : null }, 'Delete');
     del.addEventListener('click', () => void remove(id));
+    return del;
+  }
+
+  function rowFor(id: string): Row {
+    const r = rows.get(id);
+    if (r?.available) return r;
+    r?.tr.remove();
+    const cells = new Map(STAT_COLUMNS.map(([k]) => [k, h('td', { class: 'num', 'data-stat': k }, '—')]));
+    const kind = h('td', { class: 'kind' }, '—');
     const edit = h('button', { type: 'button', 'aria-label': `Edit configuration of ${id}` }, 'Edit config');
     edit.addEventListener('click', () => void openEdit(id));
-    const tr = h('tr', { 'data-instance': id }, h('th', { scope: 'row' }, id), kind, ...cells.values(), h('td', { class: 'actions' }, edit, del));
-    r = { tr, cells, kind };
-    rows.set(id, r);
+    const tr = h('tr', { 'data-instance': id }, h('th', { scope: 'row' }, id), kind, ...cells.values(), h('td', { class: 'actions' }, edit, deleteButton(id)));
+    const row: Row = { tr, cells, kind, available: true };
+    rows.set(id, row);
+    return row;
+  }
+
+  /**
+   * A stored record the service cannot load: listed with why (the service's own words), never
+   * asked for statistics (every route of it answers 503); it can only be deleted.
+   */
+  function unavailableRowFor(id: string, detail: string): Row {
+    let r = rows.get(id);
+    if (r === undefined || r.available) {
+      r?.tr.remove();
+      const kind = h('td', { class: 'kind' }, 'unavailable');
+      const reason = h('td', { class: 'row-error', colspan: STAT_COLUMNS.length, 'data-reason': '' });
+      const tr = h('tr', { 'data-instance': id, 'data-available': 'false' }, h('th', { scope: 'row' }, id), kind, reason, h('td', { class: 'actions' }, deleteButton(id)));
+      r = { tr, cells: new Map([['reason', reason]]), kind, available: false };
+      rows.set(id, r);
+    }
+    r.cells.get('reason')!.textContent = detail;
     return r;
   }
 
   async function refresh(): Promise<void> {
-    const ids = await api.get<string[]>('/instances');
+    const listed = await api.get<Listed[]>('/instances?detailed=true');
+    const ids = listed.map((l) => l.instance_id);
     for (const [id, r] of rows) {
       if (!ids.includes(id)) {
         r.tr.remove();
         rows.delete(id);
       }
     }
-    await Promise.all(
-      ids.map(async (id) => {
+    const work = Promise.all(
+      listed.map(async ({ instance_id: id, available, detail }) => {
+        if (!available) {
+          unavailableRowFor(id, detail ?? 'its stored record cannot be loaded');
+          return;
+        }
         const r = rowFor(id);
-        if (!r.tr.isConnected) tbody.append(r.tr);
         const [stats, config] = await Promise.all([api.get<Record<string, number | null>>(`/instances/${encodeURIComponent(id)}/stats`), r.kind.dataset.loaded ? null : api.get<Record<string, unknown>>(`/instances/${encodeURIComponent(id)}/config`)]);
         for (const [k] of STAT_COLUMNS) {
           const v = stats[k];
@@ -97,6 +138,10 @@ export function instancesView({ api }: ViewContext): View {
         if (config) setKind(r.kind, config);
       }),
     );
+    // Rows in the service's order; moved only when out of it (moving a row would take focus from its buttons).
+    const order = ids.map((id) => rows.get(id)!.tr);
+    if (order.some((tr, i) => tbody.children[i] !== tr)) tbody.replaceChildren(...order);
+    await work;
   }
 
   function setKind(cell: HTMLTableCellElement, config: Record<string, unknown>) {

@@ -11,7 +11,11 @@ export interface View {
   dispose(): void;
 }
 
-/** The instance ids, or [] with the error shown by the caller. */
+/**
+ * The ids of the instances the service can serve (a stored record it cannot load answers 503 to
+ * every route; the Instances view lists it with why).
+ */
 export async function listInstances(api: ApiClient): Promise<string[]> {
-  return api.get<string[]>('/instances');
+  const listed = await api.get<{ instance_id: string; available: boolean }[]>('/instances?detailed=true');
+  return listed.filter((l) => l.available).map((l) => l.instance_id);
 }
