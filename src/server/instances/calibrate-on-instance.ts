@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { CalibrateOptions } from '../../engine/quantizer.js';
+import { Quantizer } from '../../engine/quantizer.js';
+import { parametersWith } from '../offload/parameter-changes.js';
 import type { Instance } from './instance-registry.js';
-import { scratchCopy } from './instance-registry.js';
 import { calibrationAnswer } from './calibration-answer.js';
 
 /**
  * Calibrates an instance from `batches` batches of batchShape laid end to end in x; call it inside
  * the instance's queue. The calibration runs on a copy (the offload worker's from
- * offloadThreshold elements, else a scratch copy here, yielding between batches so GET / and other
+ * offloadThreshold elements, else here on a quantizer of the instance's config alone, since a
+ * calibration does not read the parameters it replaces, yielding between batches so GET / and other
  * instances keep answering); its parameters and the answer are written in one statement and only
  * then taken on, so a write that fails (a full disk) leaves the instance as it was. Either way
  * the instance's statistics count the calibration's processing time. Returns the answer, which is
@@ -30,10 +32,11 @@ export async function calibrateOnInstance(
   }
   const per = x.length / batches;
   const views = Array.from({ length: batches }, (_, b) => ({ data: x.subarray(b * per, (b + 1) * per), shape: batchShape }));
-  const copy = scratchCopy(q);
+  const copy = new Quantizer(q.getConfig());
   const report = await copy.calibrateAsync(views, options);
   const answer = calibrationAnswer(report, new Date());
-  app.registry.recordCalibration(inst, copy.exportParameters(), answer);
+  // The copy holds the one calibrated entry: the instance takes on that, not every layer again.
+  app.registry.recordCalibration(inst, parametersWith(q.parameterState(), copy.parameterState()), answer, () => q.mergeParameters(copy.exportParameters()));
   // The calibration's processing time, as if it had run on the instance itself.
   q.applyCopyEffects({ stats: copy.getStats() });
   return answer;
