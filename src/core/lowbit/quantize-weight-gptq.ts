@@ -142,11 +142,23 @@ function lazyUpdate(wk: Float64Array, err: Float64Array, u: Float64Array, rows: 
     for (let r = 0; r < rows; r++) {
       const wr = r * cols;
       const er = r * count;
-      for (let k = 0; k < count; k++) {
+      // Four error terms per sweep: one load and store of W[r, j] per four multiply-adds.
+      let k = 0;
+      for (; k + 3 < count; k += 4) {
+        const e0 = err[er + k];
+        const e1 = err[er + k + 1];
+        const e2 = err[er + k + 2];
+        const e3 = err[er + k + 3];
+        const u0 = (i1 + k) * cols;
+        const u1 = u0 + cols;
+        const u2 = u1 + cols;
+        const u3 = u2 + cols;
+        for (let j = j0; j < j1; j++) wk[wr + j] -= e0 * u[u0 + j] + e1 * u[u1 + j] + e2 * u[u2 + j] + e3 * u[u3 + j];
+      }
+      for (; k < count; k++) {
         const e = err[er + k];
-        if (e === 0) continue;
-        const ur = (i1 + k) * cols;
-        for (let j = j0; j < j1; j++) wk[wr + j] -= e * u[ur + j];
+        const uk = (i1 + k) * cols;
+        for (let j = j0; j < j1; j++) wk[wr + j] -= e * u[uk + j];
       }
     }
   }
