@@ -145,14 +145,11 @@ describe('quantizeWeightGptq', () => {
           expect(r.zeroPoints.length).toBe(rows * nBlocks);
           expect(r.dequantized!.length).toBe(rows * cols);
           expect(r.codes).toBeInstanceOf(signed ? Int8Array : Uint8Array);
-          for (const q of r.codes) {
-            expect(q).toBeGreaterThanOrEqual(r.params.qmin);
-            expect(q).toBeLessThanOrEqual(r.params.qmax);
-          }
-          for (const v of r.dequantized!) expect(Number.isFinite(v)).toBe(true);
+          expect(r.codes.every((q) => q >= r.params.qmin && q <= r.params.qmax)).toBe(true);
+          expect(r.dequantized!.every((v) => Number.isFinite(v))).toBe(true);
         },
       ),
-      { seed: 14, numRuns: 150 },
+      { seed: 14, numRuns: 100 },
     );
   });
 });
