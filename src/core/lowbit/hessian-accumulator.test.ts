@@ -24,6 +24,25 @@ describe('hessianAccumulator', () => {
     }
   });
 
+  it('merges accumulators of split calibration into the Hessian of all the rows', () => {
+    const cols = 4;
+    const rng = createRng(9);
+    const x = Float32Array.from({ length: 50 * cols }, () => rng() * 2 - 1);
+    const whole = hessianAccumulator(cols);
+    whole.add(x, 50);
+    const a = hessianAccumulator(cols);
+    const b = hessianAccumulator(cols);
+    a.add(x.subarray(0, 20 * cols), 20);
+    b.add(x.subarray(20 * cols), 30);
+    a.merge(b);
+    a.merge(hessianAccumulator(cols));
+    expect(a.samples).toBe(50);
+    expect(b.samples).toBe(30);
+    const h = a.hessian();
+    whole.hessian().forEach((v, i) => expect(h[i]).toBeCloseTo(v, 12));
+    expectQuantError(() => a.merge(hessianAccumulator(3)), 'SHAPE_MISMATCH', /3 inputs into one of 4/);
+  });
+
   it('is all zeros before any row, and a fresh copy each time', () => {
     const acc = hessianAccumulator(3);
     expect(Array.from(acc.hessian())).toEqual(new Array(9).fill(0));
