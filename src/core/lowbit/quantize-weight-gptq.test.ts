@@ -117,6 +117,7 @@ describe('quantizeWeightGptq', () => {
     const h = diagonalHessian(4, 1);
     h[0] = -50;
     expectQuantError(() => quantizeWeightGptq(w, [2, 4], h, { bits: 4, blockSize: 4, damp: 0 }), 'INVALID_ARGUMENT', /not positive definite/);
+    expectQuantError(() => quantizeWeightGptq(w, [2, 4], hessianAccumulator(4).hessian(), { bits: 4, blockSize: 4 }), 'NOT_CALIBRATED', /all zeros/);
     const nan = diagonalHessian(4, 1);
     nan[5] = NaN;
     expectQuantError(() => quantizeWeightGptq(w, [2, 4], nan, { bits: 4, blockSize: 4 }), 'NAN_INPUT', /Hessian element 5/);

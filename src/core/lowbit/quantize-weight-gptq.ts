@@ -55,6 +55,10 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
     if (!Number.isFinite(hessian[i])) throw new QuantError(hessian[i] !== hessian[i] ? 'NAN_INPUT' : 'INF_INPUT', `Hessian element ${i} is ${hessian[i]}: expected finite values`);
   }
 
+  let anyAlive = false;
+  for (let i = 0; i < cols && !anyAlive; i++) anyAlive = hessian[i * cols + i] !== 0;
+  // Every input dead means no calibration reached the layer: zeroing the whole weight would be the reference's answer, and never what the caller meant.
+  if (!anyAlive) throw new QuantError('NOT_CALIBRATED', 'the Hessian is all zeros: add calibration inputs to the accumulator before quantizing with GPTQ');
   // Dead inputs never reach the output: any weight works, zero is what the reference writes.
   const h0 = Float64Array.from(hessian);
   const wOrig = Float64Array.from(w);
