@@ -269,7 +269,7 @@ def search(w, grid, g, importance=None, steps=10):
                 for k in range(-steps, steps + 1):
                     delta = 0 if steps == 0 else 0.9 * k / steps
                     if grid.symmetric:
-                        s = max(F32(amax / (grid.qmax + delta)), EPS)
+                        s = max(F32(amax / ((grid.qmax - grid.qmin) / 2 + delta)), EPS)
                         z = 0 if grid.signed else (grid.qmin + grid.qmax + 1) // 2
                     else:
                         s = max(F32((hi - lo) / (grid.qmax - grid.qmin + delta)), EPS)
@@ -380,13 +380,13 @@ def main():
         opts = {"bits": bits, "blockSize": g, "zeroPoint": mode, "optimizeScale": opt_scale}
         write(f"hqq-b{bits}-g{g}-{mode}{'-scale' if opt_scale else ''}", {"kind": "hqq", "rows": rows, "cols": cols, "options": opts, "wBits": bits_of(w), **result(codes, scales, zps), "zeroPointsFloatBits": bits_of(zf) if mode == "float" else None, "objective": objective.reshape(-1).tolist()})
 
-    for bits, sym, g, weighted in [(4, False, 16, False), (3, True, 16, True), (2, False, 8, True)]:
+    for bits, sym, signed, g, weighted in [(4, False, True, 16, False), (3, True, True, 16, True), (2, False, True, 8, True), (3, True, False, 16, False)]:
         rows, cols = 5, 48
         w = rng.standard_normal((rows, cols)).astype(np.float32)
         imp = (rng.random(cols) ** 3 * 10).astype(np.float32) if weighted else None
-        codes, scales, zps = search(w, Grid(bits, sym), g, imp)
-        opts = {"bits": bits, "symmetric": sym, "blockSize": g}
-        write(f"search-b{bits}-{'sym' if sym else 'asym'}-g{g}{'-imatrix' if weighted else ''}", {"kind": "search", "rows": rows, "cols": cols, "options": opts, "wBits": bits_of(w), "importanceBits": None if imp is None else bits_of(imp), **result(codes, scales, zps)})
+        codes, scales, zps = search(w, Grid(bits, sym, signed), g, imp)
+        opts = {"bits": bits, "symmetric": sym, "signed": signed, "blockSize": g}
+        write(f"search-b{bits}-{'sym' if sym else 'asym'}-{'int' if signed else 'uint'}-g{g}{'-imatrix' if weighted else ''}", {"kind": "search", "rows": rows, "cols": cols, "options": opts, "wBits": bits_of(w), "importanceBits": None if imp is None else bits_of(imp), **result(codes, scales, zps)})
 
 
 if __name__ == "__main__":
