@@ -1,0 +1,209 @@
+import { QuantError } from '../errors.js';
+import { quantizeOne } from '../kernels/reference.js';
+import { inverseCholeskyUpper } from './inverse-cholesky.js';
+import type { LowBitOptions, LowBitResult, LowBitScheme } from './lowbit-scheme.js';
+import { allocLowBit, blockParamsFromRange, finishLowBit, resolveLowBitScheme } from './lowbit-scheme.js';
+
+/** Options of quantizeWeightGptq. */
+export interface GptqOptions extends LowBitOptions {
+  /** Dampening λ = damp · mean(diag H) added to the diagonal. Default 0.01. */
+  readonly damp?: number;
+  /** Quantize columns in order of descending diag H (AutoGPTQ's desc_act). Default false. */
+  readonly actOrder?: boolean;
+  /** Columns whose error updates are applied to the rest of W at once (the reference's blocksize). Default 128. */
+  readonly lazyBatch?: number;
+}
+
+/** Columns of W updated per sweep of the lazy-batch update: the panel of U they read (lazyBatch × 256 float64) stays in L2. */
+const UPDATE_TILE = 256;
+
+/**
+ * GPTQ (Frantar et al. 2022, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
+ * Transformers"), as IST-DASLab's fasterquant and AutoGPTQ run it, on the quantkit grid: columns of
+ * W [rows, cols] are quantized one at a time and each column's rounding error, divided by the
+ * pivot of U (H⁻¹ = UᵀU, U upper, float64), is fed back into the columns not yet quantized, so
+ * the layer's output error ‖WX − ŴX‖² (whose Hessian is `hessian` = 2/N·XᵀX, [cols, cols], see
+ * hessianAccumulator) stays small.
+ *
+ * Steps: a dead input (H_ii = 0) gets H_ii = 1 and its weight column zeroed; λ = damp·mean(diag H)
+ * is added to the diagonal; updates inside a lazy batch of columns are immediate, those to later
+ * columns are applied once per batch (W[:, i2:] −= Err·U[i1:i2, i2:]). A block's scale and zero
+ * point (the same formula as `quantize`: chooseQParams of its range) are fixed when its first
+ * column is reached, from W as the reference holds it then: with every earlier lazy batch's
+ * updates applied but not those of the current batch (the reference reads W, not its W1).
+ *
+ * actOrder: columns are visited by descending diag H (a stable sort, ties in column order); codes
+ * and parameters stay in the original column order and a column keeps its original block, whose
+ * parameters are computed up front from W after dead-column zeroing (AutoGPTQ's static_groups,
+ * as onnxruntime's writer needs: MatMulNBits has no per-column group index).
+ *
+ * Arithmetic: W and the feedback are float64; a code is quantizeOne(w, scale, zeroPoint) (the
+ * float32 division of `quantize`), its value f32((q − zeroPoint)·scale). With a diagonal Hessian
+ * every feedback term is 0 and the result is `rtnQuantizeBlocks` exactly.
+ * Example: quantizeWeightGptq(w, [rows, cols], acc.hessian(), { bits: 4, blockSize: 32 }).
+ */
+export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], hessian: Float64Array, opts: GptqOptions): LowBitResult {
+  const s = resolveLowBitScheme(w, shape, opts);
+  const { rows, cols, blockSize: g, nBlocks } = s;
+  const damp = opts.damp ?? 0.01;
+  const lazy = opts.lazyBatch ?? 128;
+  const actOrder = opts.actOrder ?? false;
+  if (!(damp >= 0) || !Number.isFinite(damp)) throw new QuantError('INVALID_ARGUMENT', `damp must be a finite number ≥ 0, got ${damp}`);
+  if (!Number.isSafeInteger(lazy) || lazy <= 0) throw new QuantError('INVALID_ARGUMENT', `lazyBatch must be a positive integer, got ${lazy}`);
+  if (hessian.length !== cols * cols) throw new QuantError('SHAPE_MISMATCH', `expected a [${cols}, ${cols}] Hessian (${cols * cols} values), got ${hessian.length}`);
+  for (let i = 0; i < hessian.length; i++) {
+    if (!Number.isFinite(hessian[i])) throw new QuantError(hessian[i] !== hessian[i] ? 'NAN_INPUT' : 'INF_INPUT', `Hessian element ${i} is ${hessian[i]}: expected finite values`);
+  }
+
+  let anyAlive = false;
+  for (let i = 0; i < cols && !anyAlive; i++) anyAlive = hessian[i * cols + i] !== 0;
+  // Every input dead means no calibration reached the layer: zeroing the whole weight would be the reference's answer, and never what the caller meant.
+  if (!anyAlive) throw new QuantError('NOT_CALIBRATED', 'the Hessian is all zeros: add calibration inputs to the accumulator before quantizing with GPTQ');
+  // Dead inputs never reach the output: any weight works, zero is what the reference writes.
+  const h0 = Float64Array.from(hessian);
+  const wOrig = Float64Array.from(w);
+  for (let i = 0; i < cols; i++) {
+    if (h0[i * cols + i] === 0) {
+      h0[i * cols + i] = 1;
+      for (let r = 0; r < rows; r++) wOrig[r * cols + i] = 0;
+    }
+  }
+  const { codes, scales, zeroPoints } = allocLowBit(s);
+  // perm[k] = the original column visited k-th.
+  const perm = new Int32Array(cols);
+  for (let i = 0; i < cols; i++) perm[i] = i;
+  let wk = wOrig;
+  let h = h0;
+  if (actOrder) {
+    for (let b = 0; b < nBlocks; b++) for (let r = 0; r < rows; r++) setBlockParams(s, wOrig, r, b * g, Math.min(cols, (b + 1) * g), scales, zeroPoints, r * nBlocks + b);
+    const diag = Array.from({ length: cols }, (_, i) => h0[i * cols + i]);
+    perm.sort((a, b) => diag[b] - diag[a] || a - b);
+    wk = new Float64Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) wk[r * cols + k] = wOrig[r * cols + perm[k]];
+    h = new Float64Array(cols * cols);
+    for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) h[i * cols + j] = h0[perm[i] * cols + perm[j]];
+  }
+  let meanDiag = 0;
+  for (let i = 0; i < cols; i++) meanDiag += h[i * cols + i];
+  const lambda = (damp * meanDiag) / cols;
+  for (let i = 0; i < cols; i++) h[i * cols + i] += lambda;
+  const u = inverseCholeskyUpper(h, cols);
+
+  const { qmin, qmax } = s;
+  const w1 = new Float64Array(rows * Math.min(lazy, cols));
+  const err = new Float64Array(rows * Math.min(lazy, cols));
+  for (let i1 = 0; i1 < cols; i1 += lazy) {
+    const i2 = Math.min(cols, i1 + lazy);
+    const count = i2 - i1;
+    for (let r = 0; r < rows; r++) for (let i = 0; i < count; i++) w1[r * count + i] = wk[r * cols + i1 + i];
+    for (let i = 0; i < count; i++) {
+      const col = i1 + i;
+      const orig = perm[col];
+      const block = Math.floor(orig / g);
+      if (!actOrder && col % g === 0) {
+        for (let r = 0; r < rows; r++) setBlockParams(s, wk, r, col, Math.min(cols, col + g), scales, zeroPoints, r * nBlocks + block);
+      }
+      const urow = col * cols + i1;
+      const d = u[col * cols + col];
+      for (let r = 0; r < rows; r++) {
+        const p = r * nBlocks + block;
+        const scale = scales[p];
+        const zp = zeroPoints[p];
+        const at = r * count;
+        const v = w1[at + i];
+        const q = quantizeOne(v, scale, zp, qmin, qmax);
+        codes[r * cols + orig] = q;
+        const e = (v - Math.fround((q - zp) * scale)) / d;
+        err[at + i] = e;
+        if (e !== 0) for (let j = i + 1; j < count; j++) w1[at + j] -= e * u[urow + j];
+      }
+    }
+    lazyUpdate(wk, err, u, rows, cols, i1, i2);
+  }
+  return finishLowBit(s, codes, scales, zeroPoints, opts.dequantize);
+}
+
+/** Block parameters of row r over columns [c0, c1) of wk (float64 values rounded to float32 first, as the weight would be stored). */
+function setBlockParams(s: LowBitScheme, wk: Float64Array, r: number, c0: number, c1: number, scales: Float32Array, zeroPoints: ArrayLike<number> & { [i: number]: number }, p: number): void {
+  let min = Infinity;
+  let max = -Infinity;
+  const base = r * s.cols;
+  for (let c = c0; c < c1; c++) {
+    const v = wk[base + c];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const { scale, zeroPoint } = blockParamsFromRange(s, min, max);
+  scales[p] = scale;
+  zeroPoints[p] = zeroPoint;
+}
+
+/** W[:, i2:] −= Err · U[i1:i2, i2:] (Err is [rows, i2 − i1]), tiled over columns so U's panel stays in cache across rows. */
+function lazyUpdate(wk: Float64Array, err: Float64Array, u: Float64Array, rows: number, cols: number, i1: number, i2: number): void {
+  const count = i2 - i1;
+  for (let j0 = i2; j0 < cols; j0 += UPDATE_TILE) {
+    const j1 = Math.min(cols, j0 + UPDATE_TILE);
+    let r = 0;
+    // Two rows and four error terms per sweep: each U value loaded serves two rows, each W value takes four terms per load and store.
+    for (; r + 1 < rows; r += 2) {
+      const wa = r * cols;
+      const wb = wa + cols;
+      const ea = r * count;
+      const eb = ea + count;
+      let k = 0;
+      for (; k + 3 < count; k += 4) {
+        const a0 = err[ea + k];
+        const a1 = err[ea + k + 1];
+        const a2 = err[ea + k + 2];
+        const a3 = err[ea + k + 3];
+        const b0 = err[eb + k];
+        const b1 = err[eb + k + 1];
+        const b2 = err[eb + k + 2];
+        const b3 = err[eb + k + 3];
+        const u0 = (i1 + k) * cols;
+        const u1 = u0 + cols;
+        const u2 = u1 + cols;
+        const u3 = u2 + cols;
+        for (let j = j0; j < j1; j++) {
+          const x0 = u[u0 + j];
+          const x1 = u[u1 + j];
+          const x2 = u[u2 + j];
+          const x3 = u[u3 + j];
+          wk[wa + j] -= a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
+          wk[wb + j] -= b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3;
+        }
+      }
+      for (; k < count; k++) {
+        const a = err[ea + k];
+        const b = err[eb + k];
+        const uk = (i1 + k) * cols;
+        for (let j = j0; j < j1; j++) {
+          const x = u[uk + j];
+          wk[wa + j] -= a * x;
+          wk[wb + j] -= b * x;
+        }
+      }
+    }
+    for (; r < rows; r++) {
+      const wr = r * cols;
+      const er = r * count;
+      let k = 0;
+      for (; k + 3 < count; k += 4) {
+        const e0 = err[er + k];
+        const e1 = err[er + k + 1];
+        const e2 = err[er + k + 2];
+        const e3 = err[er + k + 3];
+        const u0 = (i1 + k) * cols;
+        const u1 = u0 + cols;
+        const u2 = u1 + cols;
+        const u3 = u2 + cols;
+        for (let j = j0; j < j1; j++) wk[wr + j] -= e0 * u[u0 + j] + e1 * u[u1 + j] + e2 * u[u2 + j] + e3 * u[u3 + j];
+      }
+      for (; k < count; k++) {
+        const e = err[er + k];
+        const uk = (i1 + k) * cols;
+        for (let j = j0; j < j1; j++) wk[wr + j] -= e * u[uk + j];
+      }
+    }
+  }
+}
