@@ -74,6 +74,38 @@ describe('start-up imports', () => {
     },
   );
 
+  // Flags are checked by plain functions and params files by plain field checks: zod (~50 ms of
+  // start-up) is the configuration contract's, loaded only where a config is read.
+  it.each([
+    ['quantize', ['--dtype', 'int8']],
+    ['quantize', ['--dtype', 'int4', '--axis', '0', '--params-out', 'PARAMS.json']],
+    ['quantize', ['--dtype', 'uint8', '--params-out', 'PARAMS.safetensors']],
+    ['fake-quant', ['--dtype', 'int8', '--symmetric']],
+  ])('a small .npy %s %j loads no zod and, without --workers, no worker pool', (command, flags) => {
+    const input = writeNpy(tmp.path(`z-${command}.npy`), { dtype: 'float32', shape: [4, 4], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
+    const args = [command, input, '-o', tmp.path(`z-${command}.out.npy`), '--force', ...flags.map((f) => f.replace('PARAMS', tmp.path(`z-${Math.random().toString(36).slice(2)}`)))];
+    const { code, modules } = importsOf(args);
+    expect(code).toBe(0);
+    expect(modules).toContain('dist/core/kernels/wasm.js'); // it ran
+    expect(matching(modules, [ZOD, /^dist\/node\/workers\/worker-pool\.js$/, /^node:worker_threads$/])).toEqual([]);
+  });
+
+  it('calibrate without --params-out, and dequantize and quantize reading a params file, load no zod', () => {
+    const input = writeNpy(tmp.path('zc.npy'), { dtype: 'float32', shape: [16], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
+    const params = tmp.path('zc.json');
+    const runs = [
+      ['calibrate', input],
+      ['calibrate', input, '--params-out', params],
+      ['quantize', input, '-o', tmp.path('zc.q.npy'), '--params', params],
+      ['dequantize', tmp.path('zc.q.npy'), '-o', tmp.path('zc.dq.npy'), '--params', params],
+    ];
+    for (const args of runs) {
+      const { code, modules } = importsOf(args);
+      expect(code, args.join(' ')).toBe(0);
+      expect(matching(modules, [ZOD]), args.join(' ')).toEqual([]);
+    }
+  });
+
   it('a .npy quantize loads the kernels but not the observers, the safetensors or ONNX stacks or the progress bar', () => {
     const input = writeNpy(tmp.path('x.npy'), { dtype: 'float32', shape: [16], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
     const { code, modules } = importsOf(['quantize', input, '-o', tmp.path('x.q.npy'), '--dtype', 'int8']);

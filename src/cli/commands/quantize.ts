@@ -57,7 +57,7 @@ Examples:
         import('../runner-choice.js'),
       ]);
       const reader = NpyFileReader.open(input);
-      const runner = chooseRunner(opts.workers);
+      const runner = await chooseRunner(opts.workers);
       const progress = createProgress(io, 'quantize', reader.header.dataBytes);
       const note = await withOutputs({ reader, runner, progress }, async (outputs) => {
         const codes = outputs.create(opts.output);
