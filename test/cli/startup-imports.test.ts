@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, CLI, REPO, tempDir, writeNpy } from './helpers.js';
@@ -90,20 +90,25 @@ describe('start-up imports', () => {
     expect(matching(modules, [ZOD, /^dist\/node\/workers\/worker-pool\.js$/, /^node:worker_threads$/])).toEqual([]);
   });
 
-  it('calibrate without --params-out, and dequantize and quantize reading a params file, load no zod', () => {
-    const input = writeNpy(tmp.path('zc.npy'), { dtype: 'float32', shape: [16], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
-    const params = tmp.path('zc.json');
-    const runs = [
-      ['calibrate', input],
-      ['calibrate', input, '--params-out', params],
-      ['quantize', input, '-o', tmp.path('zc.q.npy'), '--params', params],
-      ['dequantize', tmp.path('zc.q.npy'), '-o', tmp.path('zc.dq.npy'), '--params', params],
-    ];
-    for (const args of runs) {
-      const { code, modules } = importsOf(args);
-      expect(code, args.join(' ')).toBe(0);
-      expect(matching(modules, [ZOD]), args.join(' ')).toEqual([]);
-    }
+  describe('commands that read or write a params file', () => {
+    const input = () => writeNpy(tmp.path('zc.npy'), { dtype: 'float32', shape: [16], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
+    const params = () => {
+      const path = tmp.path('zc.json');
+      const file = { format: 'quantkit.params', version: 1, dtype: 'int8', bits: 8, signed: true, symmetric: false, narrow: false, granularity: 'per_tensor', axis: null, block_size: null, qmin: -128, qmax: 127, scale: [0.0625], zero_point: [3], param_shape: [] };
+      writeFileSync(path, JSON.stringify(file));
+      return path;
+    };
+    const codes = () => writeNpy(tmp.path('zc.q.npy'), { dtype: 'int8', shape: [16], data: Int8Array.from({ length: 16 }, (_, i) => i - 8) });
+    it.each([
+      ['calibrate (the report alone)', () => ['calibrate', input()]],
+      ['calibrate --params-out', () => ['calibrate', input(), '--params-out', tmp.path('zc.out.json'), '--force']],
+      ['quantize --params', () => ['quantize', input(), '-o', tmp.path('zc.q2.npy'), '--params', params(), '--force']],
+      ['dequantize --params', () => ['dequantize', codes(), '-o', tmp.path('zc.dq.npy'), '--params', params(), '--force']],
+    ])('%s loads no zod', (_name, args) => {
+      const { code, modules } = importsOf(args());
+      expect(code).toBe(0);
+      expect(matching(modules, [ZOD])).toEqual([]);
+    });
   });
 
   it('a .npy quantize loads the kernels but not the observers, the safetensors or ONNX stacks or the progress bar', () => {
