@@ -6,7 +6,9 @@
 // first), each output is deleted before each run (untimed) so both write a new file, and the two
 // run strictly alternately, CLI then numpy, pair after pair: the ratio is taken pair by pair and
 // its median reported, so a load that swings during the run moves both sides of a pair alike.
-// No other process of this bench runs between a pair's two halves.
+// No other process of this bench runs between a pair's two halves. Where /usr/bin/time exists, each
+// run's CPU seconds (user + sys) are reported beside wall time: on a shared machine wall time
+// mostly measures the other jobs, CPU time much less so.
 //
 // Then, where the CLI's time goes, each part timed in alternation with its own baseline:
 //   start-up: `--version`, `quantize` of a 16-element file and `node -e 0`, in strict rotation;
@@ -41,18 +43,24 @@ const { NpyFileReader } = await import(join(root, 'dist/node/npy/npy-file-reader
 const { quantizeNpyFile } = await import(join(root, 'dist/node/npy/quantize-npy-file.js'));
 const { AtomicFile } = await import(join(root, 'dist/node/fs/atomic-file.js'));
 
-/** Wall seconds of one process, its output captured (and checked for success). */
+/** /usr/bin/time, where present, gives each run's CPU seconds (user + sys): steadier than wall time on a shared machine. */
+const TIME = ['/usr/bin/time', '-f', '\n%U %S'];
+const haveTime = spawnSync(TIME[0], [...TIME.slice(1), 'true']).status === 0;
+
+/** Wall and CPU seconds of one process (CPU NaN without /usr/bin/time), its output captured and checked for success. */
 function timeProcess(name, [cmd, args]) {
   const t0 = performance.now();
-  const p = spawnSync(cmd, args, { encoding: 'utf8' });
-  const t = (performance.now() - t0) / 1000;
+  const p = haveTime ? spawnSync(TIME[0], [...TIME.slice(1), cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' });
+  const wall = (performance.now() - t0) / 1000;
   if (p.status !== 0) throw new Error(`${name} failed (exit ${p.status}): ${p.stderr}`);
-  return t;
+  const m = haveTime ? /(\d+\.\d+) (\d+\.\d+)\s*$/.exec(p.stderr) : null;
+  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
 }
 
 /**
  * A and B run strictly alternately (A B A B ...) after one untimed run of each; `before` runs
- * untimed ahead of every run. Returns both medians and the median of the per-pair ratios A/B.
+ * untimed ahead of every run. Returns both medians (wall and CPU) and the median of the per-pair
+ * wall ratios A/B.
  */
 function alternate(a, b, rounds, before = () => {}) {
   const ta = [];
@@ -67,10 +75,19 @@ function alternate(a, b, rounds, before = () => {}) {
     before();
     tb.push(timeProcess('B', b));
   }
-  return { a: median(ta), b: median(tb), ratio: median(ta.map((t, i) => t / tb[i])), ratios: ta.map((t, i) => t / tb[i]) };
+  const ratios = ta.map((t, i) => t.wall / tb[i].wall);
+  return {
+    a: median(ta.map((t) => t.wall)),
+    b: median(tb.map((t) => t.wall)),
+    aCpu: median(ta.map((t) => t.cpu)),
+    bCpu: median(tb.map((t) => t.cpu)),
+    ratio: median(ratios),
+    ratios,
+    cpuRatio: median(ta.map((t, i) => t.cpu / tb[i].cpu)),
+  };
 }
 
-/** Commands run in strict rotation (A B C A B C ...) after one untimed run of each; the median seconds of each. */
+/** Commands run in strict rotation (A B C A B C ...) after one untimed run of each; the median wall and CPU seconds of each. */
 function rotate(commands, rounds, before = () => {}) {
   const times = commands.map(() => []);
   for (let r = -1; r < rounds; r++) {
@@ -80,7 +97,7 @@ function rotate(commands, rounds, before = () => {}) {
       if (r >= 0) times[k].push(t);
     });
   }
-  return times.map(median);
+  return times.map((ts) => ({ wall: median(ts.map((t) => t.wall)), cpu: median(ts.map((t) => t.cpu)) }));
 }
 
 /** The CPU's model name as lscpu prints it (os.cpus() where lscpu is missing). */
@@ -170,9 +187,13 @@ try {
     result.numpy_quantize_128mib_s = secs(h.b);
     result.cli_over_numpy = +h.ratio.toFixed(3);
     result.cli_over_numpy_pairs = h.ratios.map((v) => +v.toFixed(3));
+    result.cli_quantize_128mib_cpu_s = secs(h.aCpu);
+    result.numpy_quantize_128mib_cpu_s = secs(h.bCpu);
+    result.cli_over_numpy_cpu = +h.cpuRatio.toFixed(3);
     log(`quantkit quantize 128 MiB (uint8, per-tensor), end to end:  median ${h.a.toFixed(3)} s`);
     log(`python3 numpy script (load, min/max, quantize, save):       median ${h.b.toFixed(3)} s`);
     log(`ratio quantkit / numpy, median of ${ROUNDS} alternating pairs: ${h.ratio.toFixed(2)}x (target <= 0.5x); pairs ${h.ratios.map((v) => v.toFixed(2)).join(' ')}`);
+    if (haveTime) log(`CPU seconds (user + sys), medians: quantkit ${h.aCpu.toFixed(3)} s, numpy ${h.bCpu.toFixed(3)} s, ratio of pairs ${h.cpuRatio.toFixed(2)}x`);
   } else {
     result.numpy_skipped = true;
     log('numpy comparison skipped: python3 with numpy is not available');
@@ -180,12 +201,17 @@ try {
 
   // 2. Start-up: --version, a 16-value quantize and bare node, in strict rotation.
   const [version, small, bare] = rotate([[process.execPath, [cli, '--version']], quantize(tiny), node0], ROUNDS, clean);
-  result.cli_version_s = secs(version);
-  result.cli_startup_quantize16_s = secs(small);
-  result.node_e0_s = secs(bare);
-  result.version_over_node_ms = ms(version - bare);
-  result.startup_quantize16_over_node_ms = ms(small - bare);
-  log(`start-up (medians of ${ROUNDS} rotations): node -e 0 ${ms(bare)} ms; --version ${ms(version)} ms (+${result.version_over_node_ms} ms); quantize of 16 values ${ms(small)} ms (+${result.startup_quantize16_over_node_ms} ms; goal +60 ms)`);
+  result.cli_version_s = secs(version.wall);
+  result.cli_startup_quantize16_s = secs(small.wall);
+  result.node_e0_s = secs(bare.wall);
+  result.version_over_node_ms = ms(version.wall - bare.wall);
+  result.startup_quantize16_over_node_ms = ms(small.wall - bare.wall);
+  log(`start-up, wall (medians of ${ROUNDS} rotations): node -e 0 ${ms(bare.wall)} ms; --version ${ms(version.wall)} ms (+${result.version_over_node_ms} ms); quantize of 16 values ${ms(small.wall)} ms (+${result.startup_quantize16_over_node_ms} ms; goal +60 ms)`);
+  if (haveTime) {
+    result.version_over_node_cpu_ms = ms(version.cpu - bare.cpu);
+    result.startup_quantize16_over_node_cpu_ms = ms(small.cpu - bare.cpu);
+    log(`start-up, CPU: node -e 0 ${ms(bare.cpu)} ms; --version ${ms(version.cpu)} ms (+${result.version_over_node_cpu_ms} ms); quantize of 16 values ${ms(small.cpu)} ms (+${result.startup_quantize16_over_node_cpu_ms} ms)`);
+  }
 
   // 2b. Where one 128 MiB run's time goes, from a CPU profile of it.
   const profDir = join(dir, 'prof');
@@ -233,7 +259,7 @@ try {
   result.library_quantize_128mib_s = secs(await timeInProcess(library, ROUNDS));
   log(`in one warm process: the library call ${ms(result.library_quantize_128mib_s)} ms, of which reading 128 MiB twice ~${ms(result.read_twice_s)} ms and writing 32 MiB ~${ms(result.write_32mib_s)} ms`);
   if (result.cli_quantize_128mib_s !== undefined) {
-    log(`so the CLI's ${ms(result.cli_quantize_128mib_s)} ms are ~${ms(small)} ms of process start-up (a 16-value run) and ~${ms(result.library_quantize_128mib_s)} ms of work`);
+    log(`so the CLI's ${ms(result.cli_quantize_128mib_s)} ms are ~${ms(small.wall)} ms of process start-up (a 16-value run) and ~${ms(result.library_quantize_128mib_s)} ms of work`);
   }
   result.loadavg_after = loadavg().map(r2);
   log(`CPU ${result.cpu}; load average before ${result.loadavg_before.join(' ')}, after ${result.loadavg_after.join(' ')} (${cpus().length} cores)`);
