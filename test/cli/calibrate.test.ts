@@ -170,6 +170,25 @@ describe('quantkit calibrate', () => {
   });
 });
 
+describe('quantkit calibrate without --params-out', () => {
+  it('prints the report alone, the same figures as with a parameters file, and writes nothing', () => {
+    const before = t.files();
+    const alone = runCli(['calibrate', fa, fb, '--observer', 'entropy', '--dtype', 'uint8', '--json']);
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stderr).toBe('');
+    expect(t.files()).toEqual(before);
+    const withFile = runCli(['calibrate', fa, fb, '--observer', 'entropy', '--dtype', 'uint8', '--json', '--params-out', t.path('alone.json')]);
+    expect(withFile.code, withFile.stderr).toBe(0);
+    const a1 = JSON.parse(alone.stdout) as Record<string, unknown>;
+    const a2 = JSON.parse(withFile.stdout) as Record<string, unknown>;
+    expect(a1.params_out).toBeNull();
+    expect({ ...a1, params_out: undefined }).toEqual({ ...a2, params_out: undefined });
+    const text = runCli(['calibrate', fa, '--dtype', 'int8']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^parameters {2}1 \(shape \[\]\) not written \(no --params-out\)$/m);
+  });
+});
+
 describe('quantkit quantize --observer', () => {
   it("percentile: codes are the library's with that observer's parameters", () => {
     const out = t.path('qo.npy');
