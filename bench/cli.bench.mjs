@@ -6,16 +6,20 @@
 // first), each output is deleted before each run (untimed) so both write a new file, and the two
 // run strictly alternately, CLI then numpy, pair after pair: the ratio is taken pair by pair and
 // its median reported, so a load that swings during the run moves both sides of a pair alike.
-// No other process of this bench runs between a pair's two halves.
+// No other process of this bench runs between a pair's two halves. Where /usr/bin/time exists, each
+// run's CPU seconds (user + sys) are reported beside wall time: on a shared machine wall time
+// mostly measures the other jobs, CPU time much less so.
 //
 // Then, where the CLI's time goes, each part timed in alternation with its own baseline:
-//   start-up: `quantize` of a 16-element file against `node -e 0` (and `--version` likewise);
+//   start-up: `--version`, `quantize` of a 16-element file and `node -e 0`, in strict rotation;
+//   a --cpu-prof profile of one 128 MiB run, its samples summed by what they were doing (module
+//   loading and compiling, the WebAssembly kernels, reading, writing, GC, waiting, other JS);
 //   in this process: reading the file twice (the CLI's two passes: range, then quantize), the
 //   library call (quantizeNpyFile: read, range, quantize, write), and writing 32 MiB of codes;
 //   --workers 2 against --workers 1.
 // Uses the BUILT CLI (npm run build first). `--rounds N` (default 9); `--json` prints one object.
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync, renameSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync, renameSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,18 +43,24 @@ const { NpyFileReader } = await import(join(root, 'dist/node/npy/npy-file-reader
 const { quantizeNpyFile } = await import(join(root, 'dist/node/npy/quantize-npy-file.js'));
 const { AtomicFile } = await import(join(root, 'dist/node/fs/atomic-file.js'));
 
-/** Wall seconds of one process, its output captured (and checked for success). */
+/** /usr/bin/time, where present, gives each run's CPU seconds (user + sys): steadier than wall time on a shared machine. */
+const TIME = ['/usr/bin/time', '-f', '\n%U %S'];
+const haveTime = spawnSync(TIME[0], [...TIME.slice(1), 'true']).status === 0;
+
+/** Wall and CPU seconds of one process (CPU NaN without /usr/bin/time), its output captured and checked for success. */
 function timeProcess(name, [cmd, args]) {
   const t0 = performance.now();
-  const p = spawnSync(cmd, args, { encoding: 'utf8' });
-  const t = (performance.now() - t0) / 1000;
+  const p = haveTime ? spawnSync(TIME[0], [...TIME.slice(1), cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' });
+  const wall = (performance.now() - t0) / 1000;
   if (p.status !== 0) throw new Error(`${name} failed (exit ${p.status}): ${p.stderr}`);
-  return t;
+  const m = haveTime ? /(\d+\.\d+) (\d+\.\d+)\s*$/.exec(p.stderr) : null;
+  return { wall, cpu: m ? Number(m[1]) + Number(m[2]) : NaN };
 }
 
 /**
  * A and B run strictly alternately (A B A B ...) after one untimed run of each; `before` runs
- * untimed ahead of every run. Returns both medians and the median of the per-pair ratios A/B.
+ * untimed ahead of every run. Returns both medians (wall and CPU) and the median of the per-pair
+ * wall ratios A/B.
  */
 function alternate(a, b, rounds, before = () => {}) {
   const ta = [];
@@ -65,7 +75,64 @@ function alternate(a, b, rounds, before = () => {}) {
     before();
     tb.push(timeProcess('B', b));
   }
-  return { a: median(ta), b: median(tb), ratio: median(ta.map((t, i) => t / tb[i])), ratios: ta.map((t, i) => t / tb[i]) };
+  const ratios = ta.map((t, i) => t.wall / tb[i].wall);
+  return {
+    a: median(ta.map((t) => t.wall)),
+    b: median(tb.map((t) => t.wall)),
+    aCpu: median(ta.map((t) => t.cpu)),
+    bCpu: median(tb.map((t) => t.cpu)),
+    ratio: median(ratios),
+    ratios,
+    cpuRatio: median(ta.map((t, i) => t.cpu / tb[i].cpu)),
+  };
+}
+
+/** Commands run in strict rotation (A B C A B C ...) after one untimed run of each; the median wall and CPU seconds of each. */
+function rotate(commands, rounds, before = () => {}) {
+  const times = commands.map(() => []);
+  for (let r = -1; r < rounds; r++) {
+    commands.forEach((c, k) => {
+      before();
+      const t = timeProcess(`#${k}`, c);
+      if (r >= 0) times[k].push(t);
+    });
+  }
+  return times.map((ts) => ({ wall: median(ts.map((t) => t.wall)), cpu: median(ts.map((t) => t.cpu)) }));
+}
+
+/** The CPU's model name as lscpu prints it (os.cpus() where lscpu is missing). */
+function cpuModel() {
+  const l = spawnSync('lscpu', [], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+  const m = l.status === 0 ? /^Model name:\s*(.+)$/m.exec(l.stdout) : null;
+  return m ? m[1].trim() : (cpus()[0]?.model ?? 'unknown');
+}
+
+/**
+ * Milliseconds of a --cpu-prof profile by what the sampled frame was doing: a rough split, by the
+ * innermost frame of each sample, of one CLI run into start-up work and the work on the data.
+ */
+function profileBreakdown(file) {
+  const p = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const ms = Object.create(null);
+  const kind = ({ url, functionName: fn }) => {
+    if (url.startsWith('wasm://')) return 'kernels (WebAssembly)';
+    if (fn === '(garbage collector)') return 'GC';
+    if (fn === '(idle)') return 'idle (waiting for reads on the thread pool)';
+    if (fn === 'read' || fn === 'readSync' || /node:internal\/fs\/.*read/.test(url)) return 'reading the file';
+    if (['writeBuffer', 'writeSync', 'fsync', 'rename', 'close', 'unlink'].includes(fn)) return 'writing, syncing, renaming';
+    if (/node:internal\/(modules|url|bootstrap|process|main|source_map)|^node:path$/.test(url) || ['(Module)', '(parse)', 'openFileHandle', 'fstat', 'internalModuleStat', '(program)', 'compileFunction'].includes(fn)) {
+      return 'start-up (node, module loading, parsing)';
+    }
+    if (url.includes('/node_modules/commander/')) return 'command line (commander)';
+    if (url.includes('/kernels-') && url.endsWith('.generated.js')) return 'start-up (WebAssembly decode)';
+    return 'other JavaScript';
+  };
+  for (let i = 0; i < p.samples.length; i++) {
+    const k = kind(byId.get(p.samples[i]).callFrame);
+    ms[k] = (ms[k] ?? 0) + p.timeDeltas[i] / 1000;
+  }
+  return Object.fromEntries(Object.entries(ms).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, +v.toFixed(1)]));
 }
 
 /** Median seconds of an in-process step, alternating with nothing else (run after the process pairs). */
@@ -81,7 +148,7 @@ async function timeInProcess(fn, rounds) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'quantkit-bench-cli-'));
-const result = { input_mib: 128, rounds: ROUNDS, cpu: cpus()[0]?.model ?? 'unknown', loadavg_before: loadavg().map(r2) };
+const result = { input_mib: 128, rounds: ROUNDS, cpu: cpuModel(), loadavg_before: loadavg().map(r2) };
 try {
   const n = 32 * 1024 * 1024;
   const input = join(dir, 'x.npy');
@@ -120,24 +187,39 @@ try {
     result.numpy_quantize_128mib_s = secs(h.b);
     result.cli_over_numpy = +h.ratio.toFixed(3);
     result.cli_over_numpy_pairs = h.ratios.map((v) => +v.toFixed(3));
+    result.cli_quantize_128mib_cpu_s = secs(h.aCpu);
+    result.numpy_quantize_128mib_cpu_s = secs(h.bCpu);
+    result.cli_over_numpy_cpu = +h.cpuRatio.toFixed(3);
     log(`quantkit quantize 128 MiB (uint8, per-tensor), end to end:  median ${h.a.toFixed(3)} s`);
     log(`python3 numpy script (load, min/max, quantize, save):       median ${h.b.toFixed(3)} s`);
     log(`ratio quantkit / numpy, median of ${ROUNDS} alternating pairs: ${h.ratio.toFixed(2)}x (target <= 0.5x); pairs ${h.ratios.map((v) => v.toFixed(2)).join(' ')}`);
+    if (haveTime) log(`CPU seconds (user + sys), medians: quantkit ${h.aCpu.toFixed(3)} s, numpy ${h.bCpu.toFixed(3)} s, ratio of pairs ${h.cpuRatio.toFixed(2)}x`);
   } else {
     result.numpy_skipped = true;
     log('numpy comparison skipped: python3 with numpy is not available');
   }
 
-  // 2. Start-up: the CLI's processes against bare node.
-  const st = alternate(quantize(tiny), node0, ROUNDS, clean);
-  const ver = alternate([process.execPath, [cli, '--version']], node0, ROUNDS);
-  result.cli_startup_quantize16_s = secs(st.a);
-  result.cli_version_s = secs(ver.a);
-  result.node_e0_s = secs(median([st.b, ver.b]));
-  result.startup_quantize16_over_node_ms = ms(st.a - st.b);
-  result.version_over_node_ms = ms(ver.a - ver.b);
-  log(`start-up: quantize of 16 values ${ms(st.a)} ms, node -e 0 ${ms(st.b)} ms: +${result.startup_quantize16_over_node_ms} ms (${st.ratio.toFixed(2)}x)`);
-  log(`          --version ${ms(ver.a)} ms, node -e 0 ${ms(ver.b)} ms: +${result.version_over_node_ms} ms (${ver.ratio.toFixed(2)}x)`);
+  // 2. Start-up: --version, a 16-value quantize and bare node, in strict rotation.
+  const [version, small, bare] = rotate([[process.execPath, [cli, '--version']], quantize(tiny), node0], ROUNDS, clean);
+  result.cli_version_s = secs(version.wall);
+  result.cli_startup_quantize16_s = secs(small.wall);
+  result.node_e0_s = secs(bare.wall);
+  result.version_over_node_ms = ms(version.wall - bare.wall);
+  result.startup_quantize16_over_node_ms = ms(small.wall - bare.wall);
+  log(`start-up, wall (medians of ${ROUNDS} rotations): node -e 0 ${ms(bare.wall)} ms; --version ${ms(version.wall)} ms (+${result.version_over_node_ms} ms); quantize of 16 values ${ms(small.wall)} ms (+${result.startup_quantize16_over_node_ms} ms; goal +60 ms)`);
+  if (haveTime) {
+    result.version_over_node_cpu_ms = ms(version.cpu - bare.cpu);
+    result.startup_quantize16_over_node_cpu_ms = ms(small.cpu - bare.cpu);
+    log(`start-up, CPU: node -e 0 ${ms(bare.cpu)} ms; --version ${ms(version.cpu)} ms (+${result.version_over_node_cpu_ms} ms); quantize of 16 values ${ms(small.cpu)} ms (+${result.startup_quantize16_over_node_cpu_ms} ms)`);
+  }
+
+  // 2b. Where one 128 MiB run's time goes, from a CPU profile of it.
+  const profDir = join(dir, 'prof');
+  clean();
+  const prof = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '250', cli, 'quantize', input, '-o', cliOut, '--dtype', 'uint8', '--quiet'], { encoding: 'utf8' });
+  if (prof.status !== 0) throw new Error(`profiled run failed: ${prof.stderr}`);
+  result.profile_128mib_ms = profileBreakdown(join(profDir, readdirSync(profDir)[0]));
+  log(`one 128 MiB run under --cpu-prof (ms by what was running): ${Object.entries(result.profile_128mib_ms).map(([k, v]) => `${k} ${v}`).join('; ')}`);
 
   // 3. --workers 2 against the default single thread.
   const w = alternate(quantize(input, ['--workers', '2']), quantize(input), ROUNDS, clean);
@@ -177,7 +259,7 @@ try {
   result.library_quantize_128mib_s = secs(await timeInProcess(library, ROUNDS));
   log(`in one warm process: the library call ${ms(result.library_quantize_128mib_s)} ms, of which reading 128 MiB twice ~${ms(result.read_twice_s)} ms and writing 32 MiB ~${ms(result.write_32mib_s)} ms`);
   if (result.cli_quantize_128mib_s !== undefined) {
-    log(`so the CLI's ${ms(result.cli_quantize_128mib_s)} ms are ~${ms(st.a)} ms of process start-up and ~${ms(result.library_quantize_128mib_s)} ms of work`);
+    log(`so the CLI's ${ms(result.cli_quantize_128mib_s)} ms are ~${ms(small.wall)} ms of process start-up (a 16-value run) and ~${ms(result.library_quantize_128mib_s)} ms of work`);
   }
   result.loadavg_after = loadavg().map(r2);
   log(`CPU ${result.cpu}; load average before ${result.loadavg_before.join(' ')}, after ${result.loadavg_after.join(' ')} (${cpus().length} cores)`);

@@ -9,7 +9,8 @@ export const LISTED_PARAMETERS = 16;
 /** What the report says about the run besides the measures. */
 export interface CalibrationRun {
   readonly observer: CliObserver;
-  readonly paramsOut: string;
+  /** Absent when the run writes no parameters file (the report alone). */
+  readonly paramsOut?: string;
 }
 
 /**
@@ -27,7 +28,7 @@ export function formatCalibration(r: NpyCalibration, run: CalibrationRun): strin
     `scheme      ${p.dtype} [${p.qmin}, ${p.qmax}], ${p.symmetric ? 'symmetric' : 'asymmetric'}${p.narrow ? ', narrow' : ''}, ${granularity}`,
     `batches     ${r.files.map((f) => `${f.path} [${f.shape.join(', ')}]`).join(', ')}`,
     `elements    ${r.total.count}`,
-    `parameters  ${p.scale.length} (shape [${p.paramShape.join(', ')}]) written to ${run.paramsOut}`,
+    `parameters  ${p.scale.length} (shape [${p.paramShape.join(', ')}]) ${run.paramsOut === undefined ? 'not written (no --params-out)' : `written to ${run.paramsOut}`}`,
     '',
   ];
   if (r.parameters.length === 1) {
@@ -61,7 +62,7 @@ export function calibrationJson(r: NpyCalibration, run: CalibrationRun): Record<
   return {
     observer: run.observer.cliName,
     ...(pct !== undefined ? { percentile: pct } : {}),
-    params_out: run.paramsOut,
+    params_out: run.paramsOut ?? null,
     params: encodeParamsFile(r.params),
     files: r.files.map((f) => ({ path: f.path, shape: f.shape })),
     total: {

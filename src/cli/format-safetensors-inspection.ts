@@ -11,10 +11,15 @@ export function formatSafetensorsInspection(file: string, tensors: readonly Safe
     `[${t.shape.join(', ')}]`,
     t.min === undefined ? '' : num(t.min),
     t.max === undefined ? '' : num(t.max),
-    ...SAFETENSORS_INSPECT_SCHEMES.map((_, k) => (t.sqnrDb ? db(t.sqnrDb[k]!) : '')),
+    ...SAFETENSORS_INSPECT_SCHEMES.map((_, k) => (t.sqnrDb ? db(t.sqnrDb[k]!) : k === 0 && t.role ? roleText(t.role, t.of!) : '')),
   ]);
   const floats = tensors.filter((t) => t.sqnrDb).length;
   return `${[`file      ${file}`, `tensors   ${tensors.length} (${floats} float, non-empty)`, '', ...textTable(header, rows)].join('\n')}\n`;
+}
+
+/** What a quantized file's own tensors are, in place of an SQNR. */
+function roleText(role: NonNullable<SafetensorsTensorInspection['role']>, of: string): string {
+  return role === 'codes' ? `(codes of ${of})` : `(${role === 'scale' ? 'scale' : 'zero point'} of ${of})`;
 }
 
 /** The machine report (`inspect --json`); SQNR is keyed by scheme and null when infinite. */
@@ -26,6 +31,8 @@ export function safetensorsInspectionJson(file: string, tensors: readonly Safete
       dtype: t.dtype,
       shape: t.shape,
       size: t.size,
+      ...(t.role ? { role: t.role, of: t.of } : {}),
+      ...(t.role === 'scale' && t.min !== undefined ? { min: t.min, max: t.max } : {}),
       ...(t.sqnrDb ? { min: t.min, max: t.max, sqnr_db: Object.fromEntries(SAFETENSORS_INSPECT_SCHEMES.map((s, k) => [s.label, t.sqnrDb![k]])) } : {}),
     })),
   };

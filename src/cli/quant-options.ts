@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { z } from 'zod';
 import type { QuantDtypeName } from '../core/dtypes.js';
 import { getQuantDtype, QUANT_DTYPE_NAMES } from '../core/dtypes.js';
 import type { Granularity } from '../core/layout.js';
@@ -10,6 +9,7 @@ import type { QParams } from '../core/qparams.js';
 import type { ObserverName } from '../core/observers/observer-catalog.js';
 import { DATA_OBSERVER_NAMES } from '../core/observers/observer-catalog.js';
 import { UsageError } from './exit-codes.js';
+import { boundedIntegerFlag, choiceFlag, integerFlag, numberFlag, pathFlag, switchFlag } from './flag-values.js';
 
 /** The options quantize and fake-quant share, validated once: everything after trusts them. */
 export interface QuantCliOptions {
@@ -46,43 +46,37 @@ export function fileQuantizeOptions(opts: QuantCliOptions, given: QParams | unde
   };
 }
 
-export const integer = (flag: string) =>
-  z.string().regex(/^[+-]?\d+$/, { error: (i) => `${flag} expects an integer, got '${String(i.input)}'` }).transform(Number);
-
-export const dtypeSchema = z.enum(QUANT_DTYPE_NAMES as [QuantDtypeName, ...QuantDtypeName[]], {
-  error: (i) => `unknown dtype '${String(i.input)}': expected one of ${QUANT_DTYPE_NAMES.join(', ')}`,
-});
+/** --dtype: one of the code dtypes. */
+export function dtypeFlag(v: unknown): QuantDtypeName | undefined {
+  return choiceFlag(v, QUANT_DTYPE_NAMES, (got) => `unknown dtype '${got}': expected one of ${QUANT_DTYPE_NAMES.join(', ')}`);
+}
 
 /** --workers: kernel threads, 1..64 (quantize, fake-quant, dequantize). */
-export const workersFlag = integer('--workers').refine((w) => w >= 1 && w <= 64, { error: (i) => `--workers must be in 1..64, got ${String(i.input)}` }).optional();
+export function workersFlag(v: unknown): number | undefined {
+  return boundedIntegerFlag('--workers', v, 1, 64);
+}
 
 /** The scheme flags quantize, fake-quant and calibrate share. */
-export const schemeFlags = {
-  symmetric: z.boolean().default(false),
-  narrow: z.boolean().default(false),
-  axis: integer('--axis').optional(),
-  blockSize: integer('--block-size').refine((b) => b > 0, { error: (i) => `--block-size must be a positive integer, got ${String(i.input)}` }).optional(),
-};
+export interface SchemeFlags {
+  readonly symmetric: boolean;
+  readonly narrow: boolean;
+  readonly axis?: number;
+  readonly blockSize?: number;
+}
+
+/** --symmetric, --narrow, --axis and --block-size, checked in that order. */
+export function schemeFlags(raw: Record<string, unknown>): SchemeFlags {
+  const axis = integerFlag('--axis', raw.axis);
+  const blockSize = integerFlag('--block-size', raw.blockSize);
+  if (blockSize !== undefined && blockSize <= 0) throw new UsageError(`--block-size must be a positive integer, got ${String(raw.blockSize)}`);
+  return { symmetric: switchFlag(raw.symmetric), narrow: switchFlag(raw.narrow), axis, blockSize };
+}
 
 /** --axis and --block-size as a granularity: per-block along --axis (default -1), per-axis, or per-tensor. */
 export function granularityOf(axis: number | undefined, blockSize: number | undefined): Granularity {
   if (blockSize !== undefined) return { kind: 'per-block', axis: axis ?? -1, blockSize };
   return axis !== undefined ? { kind: 'per-axis', axis } : { kind: 'per-tensor' };
 }
-
-const RawSchema = z.object({
-  output: z.string().min(1, { error: '-o/--output needs a path' }),
-  dtype: dtypeSchema.optional(),
-  ...schemeFlags,
-  params: z.string().optional(),
-  paramsOut: z.string().optional(),
-  pack: z.boolean().default(false),
-  allowInf: z.boolean().default(false),
-  rounding: z.enum(['half-even', 'stochastic']).default('half-even'),
-  seed: integer('--seed').refine((s) => s >= 0 && s <= 0xffffffff, { error: (i) => `--seed must be in 0..4294967295, got ${String(i.input)}` }).optional(),
-  workers: workersFlag,
-  force: z.boolean().default(false),
-});
 
 /** Registers the shared options on a command (`withPack` for quantize, whose output may be packed). */
 export function addQuantOptions(cmd: Command, withPack: boolean): Command {
@@ -107,9 +101,24 @@ export function addQuantOptions(cmd: Command, withPack: boolean): Command {
 
 /** Validates commander's raw values into QuantCliOptions; any problem is a UsageError naming the option. */
 export function parseQuantOptions(raw: Record<string, unknown>): QuantCliOptions {
-  const r = RawSchema.safeParse(raw);
-  if (!r.success) throw new UsageError(r.error.issues[0].message);
-  const o = r.data;
+  const output = pathFlag(raw.output, '-o/--output needs a path') ?? '';
+  const dtype = dtypeFlag(raw.dtype);
+  const scheme = schemeFlags(raw);
+  const rounding = choiceFlag(raw.rounding, ['half-even', 'stochastic'] as const, (got) => `--rounding must be half-even or stochastic, got '${got}'`) ?? 'half-even';
+  const seed = boundedIntegerFlag('--seed', raw.seed, 0, 0xffffffff);
+  const o = {
+    output,
+    dtype,
+    ...scheme,
+    params: raw.params === undefined ? undefined : String(raw.params),
+    paramsOut: raw.paramsOut === undefined ? undefined : String(raw.paramsOut),
+    pack: switchFlag(raw.pack),
+    allowInf: switchFlag(raw.allowInf),
+    rounding,
+    seed,
+    workers: workersFlag(raw.workers),
+    force: switchFlag(raw.force),
+  };
   if (o.params !== undefined) {
     const conflicting = (['dtype', 'symmetric', 'narrow', 'axis', 'blockSize'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
     if (conflicting.length > 0) {
@@ -170,29 +179,18 @@ export interface CliObserver {
   readonly choice: ObserverChoice;
 }
 
-const ObserverSchema = z.object({
-  observer: z
-    .enum(CLI_OBSERVER_NAMES as [CliObserverName, ...CliObserverName[]], {
-      error: (i) => `unknown observer '${String(i.input)}': expected one of ${CLI_OBSERVER_NAMES.join(', ')}`,
-    })
-    .default('minmax'),
-  percentile: z
-    .string()
-    .regex(/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i, { error: (i) => `--percentile expects a number, got '${String(i.input)}'` })
-    .transform(Number)
-    .refine((p) => p >= 0 && p <= 100, { error: (i) => `--percentile must be in [0, 100], got ${String(i.input)}` })
-    .refine((p) => p > 50, { error: (i) => `--percentile clips both tails (below 100 - p, above p) so it must be above 50, got ${String(i.input)}` })
-    .optional(),
-});
-
 /**
  * Validates --observer and --percentile against the rest of the command line: per-block
  * parameters are min/max only, and observers other than minmax reject infinities.
  */
 export function parseObserverOptions(raw: Record<string, unknown>, context: { granularity?: Granularity; allowInf?: boolean } = {}): CliObserver {
-  const r = ObserverSchema.safeParse({ observer: raw.observer, percentile: raw.percentile });
-  if (!r.success) throw new UsageError(r.error.issues[0].message);
-  const { observer, percentile } = r.data;
+  const observer =
+    choiceFlag(raw.observer, CLI_OBSERVER_NAMES, (got) => `unknown observer '${got}': expected one of ${CLI_OBSERVER_NAMES.join(', ')}`) ?? 'minmax';
+  const percentile = numberFlag('--percentile', raw.percentile);
+  if (percentile !== undefined && !(percentile >= 0 && percentile <= 100)) throw new UsageError(`--percentile must be in [0, 100], got ${String(raw.percentile)}`);
+  if (percentile !== undefined && !(percentile > 50)) {
+    throw new UsageError(`--percentile clips both tails (below 100 - p, above p) so it must be above 50, got ${String(raw.percentile)}`);
+  }
   if (percentile !== undefined && observer !== 'percentile') throw new UsageError(`--percentile applies to --observer percentile, got --observer ${observer}`);
   if (observer !== 'minmax') {
     if (context.granularity?.kind === 'per-block') {

@@ -4,7 +4,7 @@ import type { QParams } from './qparams.js';
 import { computeQParams, computeRange, dequantize, fakeQuantize, layoutForParams, qparamsFromRange, quantize } from './quantize.js';
 import { blockLayout, PER_TENSOR } from './layout.js';
 import { FLOAT32_EPS } from './round.js';
-import { quantError } from '../../test/helpers/quant-error.js';
+import { expectQuantError, quantError } from '../../test/helpers/quant-error.js';
 
 const PER_AXIS_0 = { kind: 'per-axis', axis: 0 } as const;
 
@@ -217,5 +217,23 @@ describe('stochastic rounding through quantize', () => {
     expect(c).not.toEqual(a);
     expect(a).not.toEqual(nearest);
     for (let i = 0; i < 64; i++) expect(Math.abs(a[i] - nearest[i])).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('plain arrays of numbers', () => {
+  it('quantize, fakeQuantize and computeQParams take [1, 2, 3] as the Float32Array of those values', () => {
+    const plain = [1, 2, 3, -0.5];
+    const typed = Float32Array.from(plain);
+    const opts = { dtype: 'int8' as const };
+    expect(quantize(plain, [4], opts)).toEqual(quantize(typed, [4], opts));
+    expect(quantize([0.1, 0.7], [2], { dtype: 'uint8', rounding: 'stochastic', seed: 3 })).toEqual(quantize(Float32Array.from([0.1, 0.7]), [2], { dtype: 'uint8', rounding: 'stochastic', seed: 3 }));
+    expect(fakeQuantize(plain, [2, 2], { dtype: 'uint4', granularity: { kind: 'per-axis', axis: 0 } })).toEqual(fakeQuantize(typed, [2, 2], { dtype: 'uint4', granularity: { kind: 'per-axis', axis: 0 } }));
+    expect(computeQParams(plain, [4], opts)).toEqual(computeQParams(typed, [4], opts));
+  });
+
+  it('anything else is INVALID_ARGUMENT saying what is expected, not a TypeError', () => {
+    expectQuantError(() => quantize([1, '2' as never, 3], [3], { dtype: 'int8' }), 'INVALID_ARGUMENT', 'quantize takes a Float32Array or an array of numbers; element 1 is string "2"');
+    expectQuantError(() => quantize(new Float64Array(3) as never, [3], { dtype: 'int8' }), 'INVALID_ARGUMENT', /got a Float64Array \(convert it with Float32Array\.from\)/);
+    expectQuantError(() => fakeQuantize(undefined as never, [3], { dtype: 'int8' }), 'INVALID_ARGUMENT', 'fakeQuantize takes a Float32Array or an array of numbers, got undefined');
   });
 });

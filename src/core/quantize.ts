@@ -88,7 +88,8 @@ export function qparamsFromRange(
 }
 
 /** Scale and zero point for x of the given shape, as PyTorch's MinMaxObserver would choose them. */
-export function computeQParams(x: Float32Array, shape: readonly number[], opts: SchemeOptions): QParams {
+export function computeQParams(input: Float32Array | readonly number[], shape: readonly number[], opts: SchemeOptions): QParams {
+  const x = float32Input(input, 'computeQParams');
   const layout = checkedLayout(x.length, shape, opts.granularity ?? PER_TENSOR);
   const { min, max } = computeRange(x, layout, opts.allowInf, opts.kernels);
   return qparamsFromRange(min, max, shape, opts);
@@ -99,7 +100,8 @@ export function computeQParams(x: Float32Array, shape: readonly number[], opts: 
  * q = saturate(roundHalfEven(x / scale) + zeroPoint), the division in float32.
  * Example: quantize(new Float32Array([-1, 0, 3]), [3], { dtype: 'uint8' }).codes → [0, 64, 255].
  */
-export function quantize(x: Float32Array, shape: readonly number[], opts: QuantizeOptions): { codes: CodeArray; params: QParams } {
+export function quantize(input: Float32Array | readonly number[], shape: readonly number[], opts: QuantizeOptions): { codes: CodeArray; params: QParams } {
+  const x = float32Input(input, 'quantize');
   const kernels = opts.kernels ?? getKernels();
   let params: QParams;
   let layout: BlockLayout;
@@ -127,6 +129,27 @@ export function quantize(x: Float32Array, shape: readonly number[], opts: Quanti
     kernels.quantize(x, layout, params.scale, params.zeroPoint, params.qmin, params.qmax, codes);
   }
   return { codes, params };
+}
+
+/**
+ * The values a public entry takes: a Float32Array as it is, a plain array of numbers (what
+ * `quantize([1, 2, 3], [3], ...)` passes) as a new Float32Array; anything else is INVALID_ARGUMENT
+ * saying what is expected, not a TypeError from deep inside.
+ */
+function float32Input(x: Float32Array | readonly number[], fn: string): Float32Array {
+  if (x instanceof Float32Array) return x;
+  if (Array.isArray(x)) {
+    const bad = x.findIndex((v) => typeof v !== 'number');
+    if (bad >= 0) throw new QuantError('INVALID_ARGUMENT', `${fn} takes a Float32Array or an array of numbers; element ${bad} is ${describe(x[bad])}`);
+    return Float32Array.from(x);
+  }
+  throw new QuantError('INVALID_ARGUMENT', `${fn} takes a Float32Array or an array of numbers, got ${describe(x)}`);
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} (convert it with Float32Array.from)`;
+  return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'object'}` : `${typeof v} ${JSON.stringify(v)}`;
 }
 
 /** Codes quantized per call of the kernel when they are staged out of linear memory (1-2 MiB: half of L2 or all of it). */
@@ -274,10 +297,11 @@ export function dequantize(
 
 /** dequantize(quantize(x)) in one pass: the float values the quantized model would see. */
 export function fakeQuantize(
-  x: Float32Array,
+  input: Float32Array | readonly number[],
   shape: readonly number[],
   opts: Omit<QuantizeOptions, 'out' | 'rounding' | 'seed'> & { out?: Float32Array },
 ): { values: Float32Array; params: QParams } {
+  const x = float32Input(input, 'fakeQuantize');
   const kernels = opts.kernels ?? getKernels();
   let params: QParams;
   if (opts.params) {

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { QuantDtypeName } from '../core/dtypes.js';
 import { isQuantDtypeName, QUANT_DTYPE_NAMES, QUANT_DTYPES, quantRange } from '../core/dtypes.js';
 import { QuantError } from '../core/errors.js';
@@ -50,43 +49,74 @@ function show(v: unknown, depth = 0): string {
   return typeof v === 'object' ? 'an object' : typeof v;
 }
 
-/** A leaf value checked by one predicate, with one message: "expected <what>, got <value>". */
-function leaf<T>(what: string, ok: (v: unknown) => boolean) {
-  return z.custom<T>((v) => ok(v), { error: (iss) => `expected ${what}, got ${show(iss.input)}` });
-}
-
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 const isNumber = (v: unknown): v is number => typeof v === 'number';
 
-/** The fields of a params file besides the two arrays: the scheme (dtype, range, granularity, shapes). */
-const schemeFields = {
-  format: leaf<'quantkit.params'>(`'${PARAMS_FORMAT}'`, (v) => v === PARAMS_FORMAT),
-  version: leaf<1>('1', (v) => v === PARAMS_VERSION),
-  dtype: leaf<QuantDtypeName>(`one of ${QUANT_DTYPE_NAMES.join(', ')}`, (v) => typeof v === 'string' && isQuantDtypeName(v)),
-  bits: leaf<number>('an integer', isInt),
-  signed: leaf<boolean>('true or false', isBool),
-  symmetric: leaf<boolean>('true or false', isBool),
-  narrow: leaf<boolean>('true or false', isBool),
-  granularity: leaf<ParamsFileV1['granularity']>(
-    "'per_tensor', 'per_channel' or 'per_block'",
-    (v) => v === 'per_tensor' || v === 'per_channel' || v === 'per_block',
-  ),
-  axis: leaf<number | null>('an integer or null', (v) => v === null || isInt(v)),
-  block_size: leaf<number | null>('a positive integer or null', (v) => v === null || (isInt(v) && v > 0)),
-  qmin: leaf<number>('an integer', isInt),
-  qmax: leaf<number>('an integer', isInt),
-  param_shape: z.array(leaf<number>('a non-negative integer', (v) => isInt(v) && v >= 0), {
-    error: (iss) => `expected an array of non-negative integers, got ${show(iss.input)}`,
-  }),
+/** One field's check: the predicate, and what the message says was expected. */
+type FieldCheck = readonly [what: string, ok: (v: unknown) => boolean];
+
+/**
+ * The fields of a params file besides the two arrays: the scheme (dtype, range, granularity,
+ * shapes), each a predicate with one message, "expected <what>, got <value>". Plain checks rather
+ * than a zod schema: the CLI reads and writes params files, and zod's start-up (~50 ms) would be
+ * most of a small run.
+ */
+const schemeFields: Record<string, FieldCheck> = {
+  format: [`'${PARAMS_FORMAT}'`, (v) => v === PARAMS_FORMAT],
+  version: ['1', (v) => v === PARAMS_VERSION],
+  dtype: [`one of ${QUANT_DTYPE_NAMES.join(', ')}`, (v) => typeof v === 'string' && isQuantDtypeName(v)],
+  bits: ['an integer', isInt],
+  signed: ['true or false', isBool],
+  symmetric: ['true or false', isBool],
+  narrow: ['true or false', isBool],
+  granularity: ["'per_tensor', 'per_channel' or 'per_block'", (v) => v === 'per_tensor' || v === 'per_channel' || v === 'per_block'],
+  axis: ['an integer or null', (v) => v === null || isInt(v)],
+  block_size: ['a positive integer or null', (v) => v === null || (isInt(v) && v > 0)],
+  qmin: ['an integer', isInt],
+  qmax: ['an integer', isInt],
 };
 
-function objectError(fields: readonly string[]) {
-  return (iss: { code?: string; keys?: string[]; input?: unknown }) =>
-    iss.code === 'unrecognized_keys' ? `unknown field(s) ${iss.keys!.map((k) => `'${k}'`).join(', ')} (known: ${fields.join(', ')})` : `expected a JSON object, got ${show(iss.input)}`;
+/** The array fields: what the array must be, and each element. */
+const arrayFields: Record<string, readonly [array: string, element: FieldCheck]> = {
+  param_shape: ['an array of non-negative integers', ['a non-negative integer', (v) => isInt(v) && v >= 0]],
+  scale: ['an array of numbers', ['a positive finite number', (v) => isNumber(v) && v > 0 && Number.isFinite(v)]],
+  zero_point: ['an array of integers', ['an integer', isInt]],
+};
+
+type Issue = { path: (string | number)[]; message: string };
+
+/**
+ * Every field's own check, in the file's field order (one issue per bad field or array element),
+ * then any field the format does not know. `fields` names the fields expected.
+ */
+function fieldIssues(json: unknown, fields: readonly string[]): Issue[] {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return [{ path: [], message: `expected a JSON object, got ${show(json)}` }];
+  const o = json as Record<string, unknown>;
+  const issues: Issue[] = [];
+  // The scheme's fields first, then the arrays (the order the messages have always listed them in).
+  const values = (f: string) => f === 'scale' || f === 'zero_point';
+  for (const f of [...fields.filter((f) => !values(f)), ...fields.filter(values)]) {
+    const v = Object.hasOwn(o, f) ? o[f] : undefined;
+    const leaf = schemeFields[f];
+    if (leaf) {
+      if (!leaf[1](v)) issues.push({ path: [f], message: `expected ${leaf[0]}, got ${show(v)}` });
+      continue;
+    }
+    const [array, [what, ok]] = arrayFields[f]!;
+    if (!Array.isArray(v)) {
+      issues.push({ path: [f], message: `expected ${array}, got ${show(v)}` });
+      continue;
+    }
+    for (let i = 0; i < v.length; i++) if (!ok(v[i])) issues.push({ path: [f, i], message: `expected ${what}, got ${show(v[i])}` });
+  }
+  const unknown = Object.keys(o).filter((k) => !fields.includes(k));
+  if (unknown.length > 0) issues.push({ path: [], message: `unknown field(s) ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${fields.join(', ')})` });
+  return issues;
 }
 
-type Scheme = z.infer<z.ZodObject<typeof schemeFields>>;
+/** A scheme whose fields each passed their own check. */
+type Scheme = Omit<ParamsFileV1, 'scale' | 'zero_point'>;
 type AddIssue = (path: (string | number)[], message: string) => void;
 
 /** How the scheme's fields fit together: bits and sign of the dtype, the range, axis and shape by granularity. */
@@ -147,32 +177,8 @@ function checkArrays(p: Scheme, scale: ArrayLike<number>, zeroPoint: ArrayLike<n
   }
 }
 
-const paramsSchema = z
-  .strictObject(
-    {
-      ...schemeFields,
-      scale: z.array(
-        leaf<number>('a positive finite number', (v) => isNumber(v) && v > 0 && Number.isFinite(v)),
-        { error: (iss) => `expected an array of numbers, got ${show(iss.input)}` },
-      ),
-      zero_point: z.array(leaf<number>('an integer', isInt), {
-        error: (iss) => `expected an array of integers, got ${show(iss.input)}`,
-      }),
-    },
-    { error: objectError(FIELDS) },
-  )
-  .superRefine((p, ctx) => {
-    const add: AddIssue = (path, message) => ctx.addIssue({ code: 'custom', path, message, input: undefined });
-    checkScheme(p, add);
-    checkArrays(p, p.scale, p.zero_point, add);
-  });
-
 /** The params file's fields besides scale and zero_point, in its order. */
 export const PARAMS_SCHEME_FIELDS: readonly string[] = FIELDS.filter((f) => f !== 'scale' && f !== 'zero_point');
-
-const schemeSchema = z.strictObject(schemeFields, { error: objectError(PARAMS_SCHEME_FIELDS) }).superRefine((p, ctx) => {
-  checkScheme(p, (path, message) => ctx.addIssue({ code: 'custom', path, message, input: undefined }));
-});
 
 function fieldPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : `${s}.${String(k)}`), 'params');
@@ -191,9 +197,13 @@ function invalid(issues: readonly { path: readonly PropertyKey[]; message: strin
  */
 export function decodeParamsFile(json: unknown): QParams {
   checkFormat(json);
-  const result = paramsSchema.safeParse(json);
-  if (!result.success) throw invalid(result.error.issues);
-  return toQParams(result.data, Float32Array.from(result.data.scale), Int32Array.from(result.data.zero_point));
+  const issues = fieldIssues(json, FIELDS);
+  if (issues.length) throw invalid(issues);
+  const p = json as ParamsFileV1;
+  checkScheme(p, (path, message) => issues.push({ path, message }));
+  checkArrays(p, p.scale, p.zero_point, (path, message) => issues.push({ path, message }));
+  if (issues.length) throw invalid(issues);
+  return toQParams(p, Float32Array.from(p.scale), Int32Array.from(p.zero_point));
 }
 
 /**
@@ -203,12 +213,14 @@ export function decodeParamsFile(json: unknown): QParams {
  */
 export function decodeParamsScheme(json: unknown, scale: Float32Array, zeroPoint: Int32Array): QParams {
   checkFormat(json);
-  const result = schemeSchema.safeParse(json);
-  if (!result.success) throw invalid(result.error.issues);
-  const issues: { path: (string | number)[]; message: string }[] = [];
-  checkArrays(result.data, scale, zeroPoint, (path, message) => issues.push({ path, message }));
+  const issues = fieldIssues(json, PARAMS_SCHEME_FIELDS);
   if (issues.length) throw invalid(issues);
-  return toQParams(result.data, scale, zeroPoint);
+  const p = json as Scheme;
+  checkScheme(p, (path, message) => issues.push({ path, message }));
+  if (issues.length) throw invalid(issues);
+  checkArrays(p, scale, zeroPoint, (path, message) => issues.push({ path, message }));
+  if (issues.length) throw invalid(issues);
+  return toQParams(p, scale, zeroPoint);
 }
 
 /** The format and version come first: a file from another tool or a newer quantkit should say so, not list every field this version does not expect. */

@@ -2,8 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
 import { SqliteStore } from '../node/store/sqlite-store.js';
 import { buildApp } from './app.js';
+import { QuantError } from '../core/errors.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './drain-timeout.js';
 import type { ServerOptions } from './server-options.js';
+import { SERVER_ENV } from './server-options.js';
 
 export interface StartServerOptions {
   /**
@@ -35,7 +37,12 @@ export async function startServer(options: ServerOptions, startOptions: StartSer
     store.close();
     throw e;
   }
-  await app.listen({ port: options.port, host: options.host });
+  try {
+    await app.listen({ port: options.port, host: options.host });
+  } catch (e) {
+    await app.close(); // closes the store too (the app's onClose)
+    throw listenError(e, options);
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
@@ -65,4 +72,18 @@ export async function startServer(options: ServerOptions, startOptions: StartSer
     url: `http://${host}:${port}`,
     close: () => (closing ??= close()),
   };
+}
+
+/**
+ * A port already taken (or not ours to bind) says which port and how to choose another, rather
+ * than node's `listen EADDRINUSE: address already in use 127.0.0.1:8000`.
+ */
+function listenError(e: unknown, options: ServerOptions): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
+  const choose = `choose another with ${SERVER_ENV.port}=<n> (or --port <n> on the command line; 0 picks any free port)`;
+  if (code === 'EADDRINUSE') return new QuantError('IO_ERROR', `port ${options.port} is already in use (${where}): stop what listens there, or ${choose}`, { cause: e });
+  if (code === 'EACCES') return new QuantError('IO_ERROR', `no permission to listen on port ${options.port} (${where}; ports below 1024 need privileges): ${choose}`, { cause: e });
+  if (code === 'EADDRNOTAVAIL') return new QuantError('IO_ERROR', `cannot listen on ${where}: the address is not one of this machine's (set ${SERVER_ENV.host} or --host)`, { cause: e });
+  return e;
 }

@@ -5,7 +5,7 @@ import type { QParams } from '../../src/core/qparams.js';
 import { blockLayout } from '../../src/core/layout.js';
 import { computeRange, fakeQuantize, qparamsFromRange, quantize } from '../../src/core/quantize.js';
 import { toJson } from '../../src/cli/format-table.js';
-import { assertBuilt, readJson, readNpy, runCli, tempDir, writeNpy } from './helpers.js';
+import { assertBuilt, besidesSummary, readJson, readNpy, runCli, tempDir, writeNpy } from './helpers.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -74,7 +74,7 @@ describe('quantkit calibrate', () => {
         expect(json.zero_point).toEqual(Array.from(want.zeroPoint));
         const out = t.path(`q${runs++}.npy`);
         const q = runCli(['quantize', fc, '-o', out, '--params', params]);
-        expect(q.stderr).toBe('');
+        expect(besidesSummary(q.stderr)).toBe('');
         expect(Array.from(readNpy(out).data as Uint8Array)).toEqual(Array.from(quantize(c, shape, { params: want }).codes));
       });
     }
@@ -170,12 +170,31 @@ describe('quantkit calibrate', () => {
   });
 });
 
+describe('quantkit calibrate without --params-out', () => {
+  it('prints the report alone, the same figures as with a parameters file, and writes nothing', () => {
+    const before = t.files();
+    const alone = runCli(['calibrate', fa, fb, '--observer', 'entropy', '--dtype', 'uint8', '--json']);
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stderr).toBe('');
+    expect(t.files()).toEqual(before);
+    const withFile = runCli(['calibrate', fa, fb, '--observer', 'entropy', '--dtype', 'uint8', '--json', '--params-out', t.path('alone.json')]);
+    expect(withFile.code, withFile.stderr).toBe(0);
+    const a1 = JSON.parse(alone.stdout) as Record<string, unknown>;
+    const a2 = JSON.parse(withFile.stdout) as Record<string, unknown>;
+    expect(a1.params_out).toBeNull();
+    expect({ ...a1, params_out: undefined }).toEqual({ ...a2, params_out: undefined });
+    const text = runCli(['calibrate', fa, '--dtype', 'int8']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^parameters {2}1 \(shape \[\]\) not written \(no --params-out\)$/m);
+  });
+});
+
 describe('quantkit quantize --observer', () => {
   it("percentile: codes are the library's with that observer's parameters", () => {
     const out = t.path('qo.npy');
     const paramsOut = t.path('qo.json');
     const r = runCli(['quantize', fa, '-o', out, '--dtype', 'int8', '--axis', '0', '--observer', 'percentile', '--percentile', '99', '--params-out', paramsOut]);
-    expect(r.stderr).toBe('');
+    expect(besidesSummary(r.stderr)).toBe('');
     expect(r.code).toBe(0);
     const o = createObserver('percentile', { minPercentile: 1, maxPercentile: 99, axis: 0 });
     o.update(a, shape);
@@ -251,7 +270,7 @@ describe('calibrate: bad input is one line on stderr, a non-zero exit and no out
     { name: '--percentile without the percentile observer', args: () => [fa, '--percentile', '99'], code: 2, message: () => '--percentile applies to --observer percentile' },
     { name: 'per-block with another observer', args: () => [fa, '--observer', 'mse', '--block-size', '8'], code: 2, message: () => 'does not support --block-size' },
     { name: 'batches of different shapes (per channel)', args: () => [fa, otherShape, '--axis', '0'], code: 1, message: () => `'${fa}' has shape [6, 50] (parameters [6]), '${otherShape}' has [5, 50] (parameters [5])` },
-    { name: 'NaN in a batch', args: () => [fa, nanFile, '--observer', 'entropy', '--axis', '0'], code: 1, message: () => `'${nanFile}': input contains NaN at index 57` },
+    { name: 'NaN in a batch', args: () => [fa, nanFile, '--observer', 'entropy', '--axis', '0'], code: 1, message: () => `${nanFile}[1, 7] is NaN (flat index 57)` },
     { name: 'an empty file', args: () => [fa, emptyFile], code: 1, message: () => `'${emptyFile}' holds no values` },
     { name: 'not a .npy file', args: () => [fa, t.path('missing.npy')], code: 1, message: () => 'cannot read' },
     { name: 'a bad dtype', args: () => [fa, '--dtype', 'int1'], code: 2, message: () => "unknown dtype 'int1'" },

@@ -18,6 +18,8 @@ beforeAll(() => {
 });
 afterAll(() => t.cleanup());
 
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** Every failure: exactly one line on stderr, the expected status, no stack, and no output (nor temp file) left. */
 function expectFailure(args: string[], status: number, message: RegExp, outputs: string[] = [t.path('out.npy')]): void {
   const before = t.files();
@@ -35,28 +37,34 @@ function expectFailure(args: string[], status: number, message: RegExp, outputs:
 }
 
 describe('quantkit bad input', () => {
-  it('NaN: names the first index (exit 1)', () => {
+  it('NaN: names the file and the first index in the array\'s shape, with its flat index (exit 1)', () => {
     const data = sampleData(40);
     data[17] = NaN;
     data[30] = NaN;
     const f = writeNpy(t.path('nan.npy'), { dtype: 'float32', shape: [40], data });
-    expectFailure(['quantize', f, '-o', t.path('out.npy'), '--dtype', 'uint8'], 1, /NaN at index 17/);
-    expectFailure(['fake-quant', f, '-o', t.path('out.npy'), '--dtype', 'uint8'], 1, /NaN at index 17/);
-    expectFailure(['inspect', f], 1, /NaN at index 17/, []);
+    const at = `quantkit: ${f}[17] is NaN (flat index 17)`;
+    expectFailure(['quantize', f, '-o', t.path('out.npy'), '--dtype', 'uint8'], 1, new RegExp(`^${escape(at)}$`));
+    expectFailure(['fake-quant', f, '-o', t.path('out.npy'), '--dtype', 'uint8'], 1, new RegExp(`^${escape(at)}$`));
+    expectFailure(['inspect', f], 1, new RegExp(`^${escape(at)}$`), []);
+    const d2 = sampleData(6 * 40);
+    d2[3 * 40 + 17] = NaN;
+    const f2 = writeNpy(t.path('nan2d.npy'), { dtype: 'float32', shape: [6, 40], data: d2 });
+    expectFailure(['quantize', f2, '-o', t.path('out.npy'), '--dtype', 'uint8', '--axis', '0'], 1, new RegExp(`^quantkit: ${escape(f2)}\\[3, 17\\] is NaN \\(flat index 137\\)$`));
+    expectFailure(['calibrate', f2, '--observer', 'entropy'], 1, new RegExp(`${escape(f2)}\\[3, 17\\] is NaN \\(flat index 137\\)$`), []);
   });
 
   it('NaN with given parameters is still found, chunk by chunk', () => {
     const data = sampleData(12);
     data[5] = NaN;
     const f = writeNpy(t.path('nan2.npy'), { dtype: 'float32', shape: [3, 4], data });
-    expectFailure(['quantize', f, '-o', t.path('out.npy'), '--params', params2d], 1, /NaN at index 5/);
+    expectFailure(['quantize', f, '-o', t.path('out.npy'), '--params', params2d], 1, /nan2\.npy\[1, 1\] is NaN \(flat index 5\)/);
   });
 
   it('Infinity without --allow-inf', () => {
     const data = sampleData(12);
     data[3] = -Infinity;
     const f = writeNpy(t.path('inf.npy'), { dtype: 'float32', shape: [12], data });
-    expectFailure(['quantize', f, '-o', t.path('out.npy'), '--dtype', 'int8'], 1, /-Infinity at index 3/);
+    expectFailure(['quantize', f, '-o', t.path('out.npy'), '--dtype', 'int8'], 1, /inf\.npy\[3\] is -Infinity \(flat index 3\): allow infinities to saturate them/);
   });
 
   it('a file that is not .npy', () => {
@@ -142,7 +150,7 @@ describe('quantkit bad input', () => {
     const data = sampleData(12);
     data[0] = NaN;
     const f = writeNpy(t.path('nan3.npy'), { dtype: 'float32', shape: [12], data });
-    expectFailure(['quantize', f, '-o', t.path('out.npy'), '--dtype', 'int8', '--params-out', t.path('out.json')], 1, /NaN at index 0/, [t.path('out.npy'), t.path('out.json')]);
+    expectFailure(['quantize', f, '-o', t.path('out.npy'), '--dtype', 'int8', '--params-out', t.path('out.json')], 1, /nan3\.npy\[0\] is NaN \(flat index 0\)/, [t.path('out.npy'), t.path('out.json')]);
   });
 });
 

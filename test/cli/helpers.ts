@@ -62,3 +62,14 @@ export function sampleData(n: number, seed = 1): Float32Array {
   }
   return x;
 }
+
+/** The line a successful .npy quantize ends with on stderr (shape, dtype, scheme, scales, time). */
+export const QUANTIZE_SUMMARY = /^quantkit: \S.* -> \S.*: scale .*, zero point .*, in \d+\.\d\d s$/;
+
+/** stderr without quantize's summary line: what a run said besides reporting success (warnings, notes). */
+export function besidesSummary(stderr: string): string {
+  return stderr
+    .split(/(?<=\n)/)
+    .filter((line) => !QUANTIZE_SUMMARY.test(line.trimEnd()))
+    .join('');
+}

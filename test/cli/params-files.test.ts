@@ -1,13 +1,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeParamsSafetensors, encodeParamsSafetensors } from '../../src/formats/params-safetensors.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/formats/safetensors.js';
-import { assertBuilt, readJson, readNpy, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+import { assertBuilt, besidesSummary, readJson, readNpy, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
 
 /*
  * --params-out chooses JSON or the binary params file by its name, and every command that takes
  * --params reads both: the same codes and floats from either.
  */
+
+// Beyond vitest's 5 s default on a 2-core machine: each test runs the CLI as a child process four to seven times.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const t = tempDir();
 // 64 x 1024 per-block int4 (block 32): 2048 parameters, under the JSON note's threshold; the wide tensor is 8192.
@@ -76,7 +79,7 @@ describe('--params-out x.safetensors and --params x.safetensors', () => {
 describe('a large JSON params file', () => {
   it('is written as asked, with one stderr line suggesting the binary file', () => {
     const stderr = ok(['quantize', wideInput, '-o', t.path('wide.q.npy'), '--dtype', 'int4', '--block-size', '32', '--params-out', t.path('wide.json')]);
-    expect(stderr.trimEnd().split('\n').filter((l) => l.startsWith('quantkit:'))).toEqual([
+    expect(besidesSummary(stderr).trimEnd().split('\n').filter((l) => l.startsWith('quantkit:'))).toEqual([
       expect.stringMatching(/^quantkit: note: --params-out '.*wide\.json' holds 8192 parameters as JSON \(\d+\.\d kB\); --params-out '.*wide\.safetensors' writes them as a binary file \(41\.0 kB\) that --params reads too$/),
     ]);
     expect(readJson(t.path('wide.json')).scale).toHaveLength(8192);

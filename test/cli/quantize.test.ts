@@ -7,7 +7,7 @@ import { referenceKernels } from '../../src/core/kernels/reference.js';
 import type { QuantDtypeName } from '../../src/core/dtypes.js';
 import { encodeNpy, toFloat32 } from '../../src/formats/npy.js';
 import { float32ToFloat16Bits } from '../../src/core/float16.js';
-import { assertBuilt, FIXTURES, readJson, readNpy, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+import { assertBuilt, besidesSummary, FIXTURES, readJson, readNpy, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -38,7 +38,7 @@ describe('quantkit quantize', () => {
     it(`${c.name}: codes equal the library's, in the input's shape`, () => {
       const out = t.path(`${c.dtype}-${c.name.length}.npy`);
       const r = runCli(['quantize', input, '-o', out, ...c.args]);
-      expect(r.stderr).toBe('');
+      expect(besidesSummary(r.stderr)).toBe('');
       expect(r.code).toBe(0);
       const got = readNpy(out);
       const want = quantize(x, shape, { dtype: c.dtype, symmetric: c.symmetric, narrow: c.narrow, granularity: c.granularity });
@@ -47,6 +47,23 @@ describe('quantkit quantize', () => {
       expect(Array.from(got.data as ArrayLike<number>)).toEqual(Array.from(want.codes));
     });
   }
+
+  it('a successful run says what it did in one line on stderr (shape, dtype, scheme, scales, time); --quiet silences it', () => {
+    const out = t.path('summary.npy');
+    const r = runCli(['quantize', input, '-o', out, '--dtype', 'int8', '--symmetric', '--axis', '0']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    const p = quantize(x, shape, { dtype: 'int8', symmetric: true, granularity: { kind: 'per-axis', axis: 0 } }).params;
+    const lo = Math.min(...p.scale);
+    const hi = Math.max(...p.scale);
+    const sig = (v: number) => String(Number(v.toPrecision(6)));
+    expect(r.stderr).toBe(`quantkit: ${input} [4, 6, 5] float32 -> ${out} int8 symmetric per-channel (axis 0, 4 scales): scale ${sig(lo)}..${sig(hi)}, zero point 0, in ${/in (\d+\.\d\d) s\n$/.exec(r.stderr)?.[1]} s\n`);
+    expect(r.stderr).toMatch(/, in \d+\.\d\d s\n$/);
+
+    const quiet = runCli(['quantize', input, '-o', out, '--dtype', 'int8', '--quiet']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+  });
 
   it('writes the parameters file the issue defines, and --params reproduces the codes', () => {
     const out = t.path('pb.npy');
@@ -78,7 +95,7 @@ describe('quantkit quantize', () => {
     const other = writeNpy(t.path('y.npy'), { dtype: 'float32', shape, data: y });
     const out2 = t.path('y.q.npy');
     const r = runCli(['quantize', other, '-o', out2, '--params', params]);
-    expect(r.stderr).toBe('');
+    expect(besidesSummary(r.stderr)).toBe('');
     expect(Array.from(readNpy(out2).data as Int8Array)).toEqual(Array.from(quantize(y, shape, { params: want }).codes));
     // And the original input gives back the very same codes.
     const out3 = t.path('again.npy');
@@ -90,7 +107,7 @@ describe('quantkit quantize', () => {
     const out = t.path('packed.npy');
     const params = t.path('packed.json');
     const r = runCli(['quantize', input, '-o', out, '--dtype', 'int4', '--symmetric', '--pack', '--params-out', params]);
-    expect(r.stderr).toBe('');
+    expect(besidesSummary(r.stderr)).toBe('');
     const got = readNpy(out);
     const codes = quantize(x, shape, { dtype: 'int4', symmetric: true }).codes as Int8Array;
     const packed = new Uint8Array(Math.ceil(codes.length / 2));
@@ -128,7 +145,7 @@ describe('quantkit quantize', () => {
     const f = writeNpy(t.path('inf.npy'), { dtype: 'float32', shape: [5], data });
     const out = t.path('inf.q.npy');
     const r = runCli(['quantize', f, '-o', out, '--dtype', 'int8', '--allow-inf']);
-    expect(r.stderr).toBe('');
+    expect(besidesSummary(r.stderr)).toBe('');
     expect(Array.from(readNpy(out).data as Int8Array)).toEqual(Array.from(quantize(data, [5], { dtype: 'int8', allowInf: true }).codes));
     expect(readNpy(out).data[1]).toBe(-128);
     expect(readNpy(out).data[3]).toBe(127);
@@ -141,13 +158,13 @@ describe('quantkit quantize', () => {
       const src = join(FIXTURES, name);
       const out = t.path(`q-${name}`);
       const r = runCli(['quantize', src, '-o', out, '--dtype', 'int8', '--axis', '1']);
-      expect(r.stderr, name).toBe('');
+      expect(besidesSummary(r.stderr), name).toBe('');
       const want = quantize(toFloat32(readNpy(src), new Float32Array(24)), [2, 3, 4], { dtype: 'int8', granularity: { kind: 'per-axis', axis: 1 } }).codes;
       expect(Array.from(readNpy(out).data as Int8Array), name).toEqual(Array.from(want));
     }
   });
 
-  it('numpy float fixtures hold NaN: the error names its first index in C order, whatever the layout on disk', () => {
+  it('numpy float fixtures hold NaN: the error names the file and its first index in C order ([i, j, k] and flat), whatever the layout on disk', () => {
     const names = readdirSync(FIXTURES).filter((f) => /^(float16-be-F|float32-le-C|float32-be-F|float64-be-C|float64-le-F)-2x3x4\.npy$/.test(f));
     expect(names.length).toBe(5);
     for (const name of names) {
@@ -156,7 +173,8 @@ describe('quantkit quantize', () => {
       const out = t.path(`nan-${name}`);
       const r = runCli(['quantize', join(FIXTURES, name), '-o', out, '--dtype', 'uint8']);
       expect(r.code, name).toBe(1);
-      expect(r.stderr, name).toBe(`quantkit: input contains NaN at index ${first}\n`);
+      const at = [Math.floor(first / 12), Math.floor(first / 4) % 3, first % 4];
+      expect(r.stderr, name).toBe(`quantkit: ${join(FIXTURES, name)}[${at.join(', ')}] is NaN (flat index ${first})\n`);
     }
   });
 
@@ -171,7 +189,7 @@ describe('quantkit quantize', () => {
       writeFileSync(f, encodeNpy({ dtype: c.dtype, shape, data: c.data }, c.opts));
       const out = t.path(`conv-${c.dtype}.q.npy`);
       const r = runCli(['quantize', f, '-o', out, '--dtype', 'int8', '--axis', '2']);
-      expect(r.stderr, c.dtype).toBe('');
+      expect(besidesSummary(r.stderr), c.dtype).toBe('');
       const x32 = toFloat32({ dtype: c.dtype, shape, data: c.data }, new Float32Array(x.length));
       const want = quantize(x32, shape, { dtype: 'int8', granularity: { kind: 'per-axis', axis: 2 } }).codes;
       expect(Array.from(readNpy(out).data as Int8Array), c.dtype).toEqual(Array.from(want));

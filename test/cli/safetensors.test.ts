@@ -165,6 +165,28 @@ describe('quantkit inspect on .safetensors', () => {
   });
 });
 
+describe('quantkit inspect on a .safetensors file quantkit quantized', () => {
+  it('labels each scale and zero point as the parameters of its tensor, with no SQNR as if they were weights', () => {
+    const q = t.path('inspect-q.safetensors');
+    expect(runCli(['quantize', model, '-o', q, '--dtype', 'int8', '--symmetric', '--axis', '0']).code).toBe(0);
+    const r = runCli(['inspect', q, '--json']);
+    expect(r.stderr).toBe('');
+    const j = JSON.parse(r.stdout) as { tensors: { name: string; role?: string; of?: string; min?: number; max?: number; sqnr_db?: unknown }[] };
+    const byName = new Map(j.tensors.map((x) => [x.name, x]));
+    const scale = read(q).typed('layers.0.weight.scale', Float32Array);
+    expect(byName.get('layers.0.weight.scale')).toMatchObject({ role: 'scale', of: 'layers.0.weight', min: Math.min(...scale), max: Math.max(...scale) });
+    expect(byName.get('layers.0.weight.zero_point')).toMatchObject({ role: 'zero-point', of: 'layers.0.weight' });
+    expect(byName.get('layers.0.weight')).toMatchObject({ role: 'codes', of: 'layers.0.weight' });
+    for (const name of ['layers.0.weight.scale', 'layers.0.weight.zero_point', 'embed.weight.scale']) expect(byName.get(name)).not.toHaveProperty('sqnr_db');
+    // The bias was not quantized (rank 1): still a weight, still priced.
+    expect(byName.get('layers.0.bias')).toHaveProperty('sqnr_db');
+    expect(byName.get('layers.0.bias')).not.toHaveProperty('role');
+    const text = runCli(['inspect', q]).stdout;
+    expect(text).toMatch(/^ *layers\.0\.weight\.scale +F32 +\[24\] +\S+ +\S+ +\(scale of layers\.0\.weight\)$/m);
+    expect(text).toMatch(/tensors {3}\d+ \(1 float, non-empty\)/);
+  });
+});
+
 describe('safetensors: bad input is one line on stderr, a non-zero exit and no output', () => {
   const CASES: { name: string; args: () => string[]; code: number; message: RegExp }[] = [
     { name: '--params with a safetensors input', args: () => ['quantize', model, '--params', 'p.json'], code: 2, message: /--params applies to \.npy input/ },

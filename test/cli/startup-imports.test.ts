@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, CLI, REPO, tempDir, writeNpy } from './helpers.js';
@@ -73,6 +73,44 @@ describe('start-up imports', () => {
       expect(matching(modules, HEAVY)).toEqual([]);
     },
   );
+
+  // Flags are checked by plain functions and params files by plain field checks: zod (~50 ms of
+  // start-up) is the configuration contract's, loaded only where a config is read.
+  it.each([
+    ['quantize', ['--dtype', 'int8']],
+    ['quantize', ['--dtype', 'int4', '--axis', '0', '--params-out', 'PARAMS.json']],
+    ['quantize', ['--dtype', 'uint8', '--params-out', 'PARAMS.safetensors']],
+    ['fake-quant', ['--dtype', 'int8', '--symmetric']],
+  ])('a small .npy %s %j loads no zod, no node:crypto and, without --workers, no worker pool', (command, flags) => {
+    const input = writeNpy(tmp.path(`z-${command}.npy`), { dtype: 'float32', shape: [4, 4], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
+    const args = [command, input, '-o', tmp.path(`z-${command}.out.npy`), '--force', ...flags.map((f) => f.replace('PARAMS', tmp.path(`z-${Math.random().toString(36).slice(2)}`)))];
+    const { code, modules } = importsOf(args);
+    expect(code).toBe(0);
+    expect(modules).toContain('dist/core/kernels/wasm.js'); // it ran
+    // node:crypto is 38 internal modules; a temp file's name needs no cryptographic randomness.
+    expect(matching(modules, [ZOD, /^dist\/node\/workers\/worker-pool\.js$/, /^node:worker_threads$/, /^node:crypto$/])).toEqual([]);
+  });
+
+  describe('commands that read or write a params file', () => {
+    const input = () => writeNpy(tmp.path('zc.npy'), { dtype: 'float32', shape: [16], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
+    const params = () => {
+      const path = tmp.path('zc.json');
+      const file = { format: 'quantkit.params', version: 1, dtype: 'int8', bits: 8, signed: true, symmetric: false, narrow: false, granularity: 'per_tensor', axis: null, block_size: null, qmin: -128, qmax: 127, scale: [0.0625], zero_point: [3], param_shape: [] };
+      writeFileSync(path, JSON.stringify(file));
+      return path;
+    };
+    const codes = () => writeNpy(tmp.path('zc.q.npy'), { dtype: 'int8', shape: [16], data: Int8Array.from({ length: 16 }, (_, i) => i - 8) });
+    it.each([
+      ['calibrate (the report alone)', () => ['calibrate', input()]],
+      ['calibrate --params-out', () => ['calibrate', input(), '--params-out', tmp.path('zc.out.json'), '--force']],
+      ['quantize --params', () => ['quantize', input(), '-o', tmp.path('zc.q2.npy'), '--params', params(), '--force']],
+      ['dequantize --params', () => ['dequantize', codes(), '-o', tmp.path('zc.dq.npy'), '--params', params(), '--force']],
+    ])('%s loads no zod', (_name, args) => {
+      const { code, modules } = importsOf(args());
+      expect(code).toBe(0);
+      expect(matching(modules, [ZOD])).toEqual([]);
+    });
+  });
 
   it('a .npy quantize loads the kernels but not the observers, the safetensors or ONNX stacks or the progress bar', () => {
     const input = writeNpy(tmp.path('x.npy'), { dtype: 'float32', shape: [16], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });

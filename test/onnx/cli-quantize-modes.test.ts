@@ -74,6 +74,8 @@ describe('quantkit onnx quantize --mode dynamic | static', () => {
     const r = await cli(['onnx', 'quantize', input, '-o', out, '--mode', 'dynamic']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^quantkit: warning: OPSET RAISED: ai.onnx opset 9 -> 11 \(--mode dynamic needs it, as onnxruntime's quantizer does\); .*no node needed rewriting/m);
+    // Said once: on stderr, not repeated among the summary's warnings on stdout.
+    expect(`${r.stdout}${r.stderr}`.match(/OPSET RAISED/g)).toHaveLength(1);
     expect(Number(loadModel(out).opsetImport.find((o) => o.domain === '')!.version)).toBe(11);
     await expectRunsClose(model, out, 0.05);
   });

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { QuantDtypeName } from '../../core/dtypes.js';
 import { getQuantDtype } from '../../core/dtypes.js';
 import type { Granularity } from '../../core/layout.js';
@@ -12,7 +11,8 @@ import { toJson } from '../format-table.js';
 import { writeParamsOut } from '../params-out.js';
 import { createProgress } from '../progress.js';
 import type { CliObserver } from '../quant-options.js';
-import { addObserverOptions, dtypeSchema, granularityOf, parseObserverOptions, schemeFlags } from '../quant-options.js';
+import { addObserverOptions, dtypeFlag, granularityOf, parseObserverOptions, schemeFlags } from '../quant-options.js';
+import { pathFlag, switchFlag } from '../flag-values.js';
 import { checkOutputPaths } from '../output-paths.js';
 
 /** calibrate's options, validated once. */
@@ -21,7 +21,8 @@ interface CalibrateCliOptions {
   readonly symmetric: boolean;
   readonly narrow: boolean;
   readonly granularity: Granularity;
-  readonly paramsOut: string;
+  /** Absent: the report alone, no parameters file. */
+  readonly paramsOut?: string;
   readonly json: boolean;
   readonly observer: CliObserver;
   readonly force: boolean;
@@ -30,22 +31,14 @@ interface CalibrateCliOptions {
 /** The dtype calibrate chooses parameters for when --dtype is not given (the Quantizer's default, INT8). */
 export const CALIBRATE_DEFAULT_DTYPE: QuantDtypeName = 'int8';
 
-const RawSchema = z.object({
-  dtype: dtypeSchema.default(CALIBRATE_DEFAULT_DTYPE),
-  ...schemeFlags,
-  paramsOut: z.string().min(1, { error: '--params-out needs a path' }),
-  json: z.boolean().default(false),
-  force: z.boolean().default(false),
-});
-
 function parseCalibrateOptions(raw: Record<string, unknown>): CalibrateCliOptions {
-  const r = RawSchema.safeParse(raw);
-  if (!r.success) throw new UsageError(r.error.issues[0].message);
-  const o = r.data;
-  if (o.narrow && !getQuantDtype(o.dtype).signed) throw new UsageError(`--narrow applies to signed dtypes, got ${o.dtype}`);
-  const granularity = granularityOf(o.axis, o.blockSize);
+  const dtype = dtypeFlag(raw.dtype) ?? CALIBRATE_DEFAULT_DTYPE;
+  const scheme = schemeFlags(raw);
+  const paramsOut = pathFlag(raw.paramsOut, '--params-out needs a path');
+  if (scheme.narrow && !getQuantDtype(dtype).signed) throw new UsageError(`--narrow applies to signed dtypes, got ${dtype}`);
+  const granularity = granularityOf(scheme.axis, scheme.blockSize);
   const observer = parseObserverOptions(raw, { granularity });
-  return { dtype: o.dtype, symmetric: o.symmetric, narrow: o.narrow, granularity, paramsOut: o.paramsOut, json: o.json, observer, force: o.force };
+  return { dtype, symmetric: scheme.symmetric, narrow: scheme.narrow, granularity, paramsOut, json: switchFlag(raw.json), observer, force: switchFlag(raw.force) };
 }
 
 export const calibrateCommand: CliCommand = {
@@ -55,7 +48,7 @@ export const calibrateCommand: CliCommand = {
       .command('calibrate')
       .description('choose quantization parameters from calibration data with an observer, and report how well they fit')
       .argument('<data...>', 'calibration batches: .npy files of one rank (and, per channel, one channel count)')
-      .requiredOption('--params-out <file>', 'write the parameters (for `quantkit quantize --params`): .json, or .safetensors for a compact binary file')
+      .option('--params-out <file>', 'write the parameters (for `quantkit quantize --params`): .json, or .safetensors for a compact binary file; without it, the report alone')
       .option('--dtype <dtype>', `code dtype: int2..int16 or uint2..uint16 (default ${CALIBRATE_DEFAULT_DTYPE})`)
       .option('--symmetric', 'symmetric range around 0 (zero point 0 for signed, mid-range for unsigned)')
       .option('--narrow', 'signed only: qmin = -(2^(b-1) - 1)')
@@ -77,13 +70,14 @@ the fraction of values clipped, MSE and SQNR (dB), and a histogram of the data. 
   entropy         the range minimising KL divergence (TensorRT, ONNX Runtime entropy calibration)
 
 Examples:
+  quantkit calibrate act.npy --observer entropy --dtype uint8            (the report alone)
   quantkit calibrate act1.npy act2.npy --observer percentile --percentile 99.9 --dtype uint8 --params-out act.json
   quantkit quantize act3.npy -o act3.q.npy --params act.json
   quantkit calibrate w.npy --observer mse --dtype int8 --symmetric --axis 0 --params-out w.json --json`,
     );
     cmd.action(async (files: string[], raw: Record<string, unknown>) => {
       const opts = parseCalibrateOptions(raw);
-      checkOutputPaths({ inputs: files, outputs: [{ path: opts.paramsOut, format: 'params', flag: '--params-out' }], force: opts.force });
+      if (opts.paramsOut !== undefined) checkOutputPaths({ inputs: files, outputs: [{ path: opts.paramsOut, format: 'params', flag: '--params-out' }], force: opts.force });
       const readers = openAll(files);
       const progress = createProgress(io, 'calibrate', 2 * readers.reduce((n, r) => n + r.header.dataBytes, 0));
       let text: string;
@@ -100,13 +94,15 @@ Examples:
         const run = { observer: opts.observer, paramsOut: opts.paramsOut };
         // The report is formatted before the parameters are committed, and printed after: a failure leaves neither.
         text = opts.json ? `${toJson(calibrationJson(report, run))}\n` : formatCalibration(report, run);
-        const outputs = new OutputSet();
-        try {
-          note = writeParamsOut(outputs, opts.paramsOut, report.params);
-          outputs.commit();
-        } catch (e) {
-          outputs.abort();
-          throw e;
+        if (opts.paramsOut !== undefined) {
+          const outputs = new OutputSet();
+          try {
+            note = writeParamsOut(outputs, opts.paramsOut, report.params);
+            outputs.commit();
+          } catch (e) {
+            outputs.abort();
+            throw e;
+          }
         }
       } finally {
         progress.stop();

@@ -1,19 +1,23 @@
-import { z } from 'zod';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { createProgress } from '../progress.js';
 import { workersFlag } from '../quant-options.js';
+import { choiceFlag, pathFlag, switchFlag } from '../flag-values.js';
 import { checkArrayCommandOutputs } from '../output-paths.js';
 import { withOutputs } from '../run-outputs.js';
 import { isSafetensorsPath, runSafetensorsDequantize } from '../safetensors-run.js';
 
-const Options = z.object({
-  output: z.string().min(1, { error: '-o/--output needs a path' }),
-  params: z.string().min(1, { error: '--params needs a path' }).optional(),
-  workers: workersFlag,
-  force: z.boolean().default(false),
-  outDtype: z.enum(['source', 'F32', 'F16', 'BF16', 'F64'], { error: (iss) => `--out-dtype must be source, F32, F16, BF16 or F64, got ${JSON.stringify(iss.input)}` }).optional(),
-});
+const OUT_DTYPES = ['source', 'F32', 'F16', 'BF16', 'F64'] as const;
+
+function parseDequantizeOptions(raw: Record<string, unknown>) {
+  return {
+    output: pathFlag(raw.output, '-o/--output needs a path') ?? '',
+    params: pathFlag(raw.params, '--params needs a path'),
+    workers: workersFlag(raw.workers),
+    force: switchFlag(raw.force),
+    outDtype: choiceFlag(raw.outDtype, OUT_DTYPES, (got) => `--out-dtype must be source, F32, F16, BF16 or F64, got ${JSON.stringify(got)}`),
+  };
+}
 
 export const dequantizeCommand: CliCommand = {
   name: 'dequantize',
@@ -44,9 +48,7 @@ Examples:
   quantkit dequantize model.int8.safetensors -o model.restored.safetensors`,
       )
       .action(async (input: string, raw: Record<string, unknown>) => {
-        const r = Options.safeParse(raw);
-        if (!r.success) throw new UsageError(r.error.issues[0].message);
-        const opts = r.data;
+        const opts = parseDequantizeOptions(raw);
         checkArrayCommandOutputs(input, opts);
         if (isSafetensorsPath(input)) {
           if (opts.params !== undefined) throw new UsageError('--params applies to .npy input: a quantized safetensors file carries its parameters');
@@ -62,7 +64,7 @@ Examples:
           import('../runner-choice.js'),
         ]);
         const reader = NpyFileReader.open(input);
-        const runner = chooseRunner(opts.workers);
+        const runner = await chooseRunner(opts.workers);
         const progress = createProgress(io, 'dequantize', reader.header.dataBytes);
         await withOutputs({ reader, runner, progress }, async (outputs) => {
           await dequantizeNpyFile(reader, outputs.create(opts.output), params, {

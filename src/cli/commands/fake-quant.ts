@@ -35,7 +35,7 @@ Examples:
         import('../runner-choice.js'),
       ]);
       const reader = NpyFileReader.open(input);
-      const runner = chooseRunner(opts.workers);
+      const runner = await chooseRunner(opts.workers);
       const progress = createProgress(io, 'fake-quant', reader.header.dataBytes);
       const note = await withOutputs({ reader, runner, progress }, async (outputs) => {
         const values = outputs.create(opts.output);

@@ -38,7 +38,8 @@ const Options = z.object({
   force: z.boolean().optional(),
 });
 
-function summary(report: QuantizeReport, input: string, output: string, inBytes: number, outBytes: number, ms: number): string {
+/** `shown`: warnings already printed on stderr (the opset raise), not repeated in the summary. */
+function summary(report: QuantizeReport, input: string, output: string, inBytes: number, outBytes: number, ms: number, shown: (warning: string) => boolean): string {
   const quantized = report.nodes.filter((n) => n.status === 'quantized');
   const float = report.nodes.filter((n) => n.status === 'float');
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
@@ -60,7 +61,7 @@ function summary(report: QuantizeReport, input: string, output: string, inBytes:
   }
   const cal = (report as Partial<StaticQuantizeReport>).calibration;
   if (cal) lines.push(`calibration: ${cal.batches} batches, ${cal.tensors} activations, ${cal.observer}; onnxruntime ${(cal.runtimeMs / 1000).toFixed(2)} s, quantkit ${(cal.observeMs / 1000).toFixed(2)} s${cal.generatedInputs ? ' (GENERATED inputs)' : ''}`);
-  for (const w of report.warnings) lines.push(`warning: ${w}`);
+  for (const w of report.warnings) if (!shown(w)) lines.push(`warning: ${w}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -128,12 +129,15 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   // Raising the opset rewrites nodes: said on stderr too, whatever the output format.
   const upgrade = (result.report as { opsetUpgrade?: OpsetUpgrade }).opsetUpgrade;
   if (upgrade) io.stderr.write(warningLine(describeOpsetUpgrade(upgrade, `--mode ${o.mode} needs it`)));
+  // The report says it too (for --json and library callers): the text summary leaves it to stderr, so it is said once.
+  const raised = upgrade ? describeOpsetUpgrade(upgrade, '').split(' (')[0]! : undefined;
+  const shown = (w: string) => raised !== undefined && w.startsWith(raised);
   await assertOutputModelLoads(result.model, o.output);
   const written = saveModel(o.output, result.model, { externalData: o.externalData ?? false });
   const outBytes = written.reduce((s, p) => s + statSync(p).size, 0);
   const ms = performance.now() - started;
   if (o.json) io.stdout.write(`${toJson({ input, output: o.output, files: written, inputBytes: inBytes, outputBytes: outBytes, seconds: ms / 1000, report: result.report })}\n`);
-  else io.stdout.write(summary(result.report, input, o.output, inBytes, outBytes, ms));
+  else io.stdout.write(summary(result.report, input, o.output, inBytes, outBytes, ms, shown));
 }
 
 export const onnxQuantizeCommand: CliCommand = {

@@ -6,6 +6,8 @@ import { addObserverOptions, addQuantOptions, addSelectionOptions, fileQuantizeO
 import { checkArrayCommandOutputs } from '../output-paths.js';
 import { handledAsSafetensors } from '../safetensors-run.js';
 import { withOutputs } from '../run-outputs.js';
+import { switchFlag } from '../flag-values.js';
+import type { NpyFileQuantizeResult } from '../../node/npy/quantize-npy-file.js';
 
 export const quantizeCommand: CliCommand = {
   name: 'quantize',
@@ -14,9 +16,14 @@ export const quantizeCommand: CliCommand = {
       .command('quantize')
       .description('quantize a float .npy to integer codes (ONNX QuantizeLinear, PyTorch MinMaxObserver parameters)')
       .argument('<input>', 'input .npy (any real dtype, either byte order, C or Fortran order) or .safetensors');
-    addSelectionOptions(addObserverOptions(addQuantOptions(cmd, true))).addHelpText(
+    addSelectionOptions(addObserverOptions(addQuantOptions(cmd, true)))
+      .option('--quiet', 'no summary line on stderr after a .npy is quantized')
+      .addHelpText(
       'after',
       `
+A .npy run ends with one line on stderr: the input's shape and dtype, the codes' dtype and scheme,
+the range of the scales and zero points, and the time taken (--quiet drops it).
+
 Codes keep the input's shape, in the smallest integer dtype holding them (int8/uint8 up to 8 bits,
 int16/uint16 above). With --pack, 2- and 4-bit codes are written as a flat uint8 array of
 ceil(n*bits/8) bytes, packed along the flattened C order, low bits first (as ONNX stores int4/int2),
@@ -43,6 +50,7 @@ Examples:
   quantkit quantize act.npy -o act.q.npy --dtype uint8 --observer percentile --percentile 99.9`,
     );
     cmd.action(async (input: string, raw: Record<string, unknown>) => {
+      const started = performance.now();
       const cli = parseQuantCommand(raw);
       checkArrayCommandOutputs(input, cli.opts);
       if (await handledAsSafetensors(io, input, 'quantize', cli)) return;
@@ -57,11 +65,12 @@ Examples:
         import('../runner-choice.js'),
       ]);
       const reader = NpyFileReader.open(input);
-      const runner = chooseRunner(opts.workers);
+      const runner = await chooseRunner(opts.workers);
       const progress = createProgress(io, 'quantize', reader.header.dataBytes);
+      let result: NpyFileQuantizeResult | undefined;
       const note = await withOutputs({ reader, runner, progress }, async (outputs) => {
         const codes = outputs.create(opts.output);
-        const result = await quantizeNpyFile(reader, codes, {
+        result = await quantizeNpyFile(reader, codes, {
           ...fileQuantizeOptions(opts, given),
           observer: observer.choice,
           pack: opts.pack,
@@ -71,6 +80,11 @@ Examples:
         return opts.paramsOut === undefined ? undefined : (await import('../params-out.js')).writeParamsOut(outputs, opts.paramsOut, result.params, result.packed ? result.shape : undefined);
       });
       if (note) io.stderr.write(note);
+      if (result && !switchFlag(raw.quiet)) {
+        const { formatQuantizeSummary } = await import('../format-quantize-summary.js');
+        const seconds = (performance.now() - started) / 1000;
+        io.stderr.write(formatQuantizeSummary({ input, output: opts.output, shape: result.shape, inputDtype: reader.header.dtype, params: result.params, packed: result.packed, seconds }));
+      }
     });
   },
 };

@@ -204,7 +204,7 @@ describe('observeNpyFiles', () => {
   });
 
   for (const axis of AXES) {
-    it(`NaN names the file and its flat index (axis ${axis})`, async () => {
+    it(`NaN names the file and its index in the array's shape (axis ${axis})`, async () => {
       const bad = base(11);
       bad[1 * 40 + 7 * 4 + 2] = NaN;
       const paths = [write(base(12)), write(bad)];
@@ -212,7 +212,7 @@ describe('observeNpyFiles', () => {
       try {
         const e = await observeNpyFiles(readers, { name: 'percentile' }, { dtype: 'int8', granularity: schemeOf(axis) }, { chunkElements: 8 }).catch((err: unknown) => err);
         expect(e).toMatchObject({ code: 'NAN_INPUT', details: { index: 70 } });
-        expect((e as Error).message).toBe(`'${paths[1]}': input contains NaN at index 70`);
+        expect((e as Error).message).toBe(`${paths[1]}[1, 7, 2] is NaN (flat index 70)`);
       } finally {
         close(readers);
       }

@@ -5,6 +5,7 @@ import { qparamsFromRange } from '../../core/quantize.js';
 import type { NpyDtype } from '../../formats/npy.js';
 import { createLocalRunner } from '../workers/chunk-runner.js';
 import type { NpyFileReader } from './npy-file-reader.js';
+import { locateNonFinite } from './non-finite-location.js';
 import { computeNpyRange, DEFAULT_CHUNK_ELEMENTS, forEachChunk } from './npy-range.js';
 
 /** What quantizing the array per-tensor, asymmetric, to one dtype would cost. */
@@ -88,6 +89,8 @@ export async function inspectNpyFile(
         noise[k] += s;
       });
     });
+  } catch (e) {
+    throw locateNonFinite(reader.path, reader.header.shape, e);
   } finally {
     arena.free();
   }

@@ -5,6 +5,7 @@ import { createObserver } from '../../core/observers/builtin-observers.js';
 import { MovingAverageObserver } from '../../core/observers/moving-average-observer.js';
 import type { Observer, ObserverScheme } from '../../core/observers/observer.js';
 import { createLocalRunner } from '../workers/chunk-runner.js';
+import { locateNonFinite } from './non-finite-location.js';
 import type { NpyFileReader } from './npy-file-reader.js';
 import { checkChunkFinite, computeNpyRange, DEFAULT_CHUNK_ELEMENTS, forEachChunk } from './npy-range.js';
 
@@ -58,7 +59,7 @@ export async function observeNpyFile(reader: NpyFileReader, observers: readonly 
       for (const o of averaged) o.update(batch.x, batch.shape);
     }
   } catch (e) {
-    if (isQuantError(e) && (e.code === 'NAN_INPUT' || e.code === 'INF_INPUT')) await locateNonFinite(reader);
+    if (isQuantError(e) && (e.code === 'NAN_INPUT' || e.code === 'INF_INPUT')) await locateNonFiniteIn(reader);
     throw withFile(reader.path, e);
   }
 }
@@ -222,17 +223,17 @@ function extremesBatch(min: Float32Array, max: Float32Array, axis: number | unde
 }
 
 /** Rescans the file in C order to name the first NaN (or ±Infinity) by its flat index. */
-async function locateNonFinite(reader: NpyFileReader): Promise<void> {
+async function locateNonFiniteIn(reader: NpyFileReader): Promise<void> {
   const buffer = new Float32Array(Math.max(1, Math.min(DEFAULT_CHUNK_ELEMENTS, reader.size)));
   try {
     await forEachChunk(reader, buffer, (x, start) => checkChunkFinite(x, start, false));
   } catch (e) {
-    throw withFile(reader.path, e);
+    throw withFile(reader.path, locateNonFinite(reader.path, reader.header.shape, e));
   }
 }
 
 /** The same error, its message prefixed with the file it is about (unless it already names it). */
 export function withFile(path: string, e: unknown): unknown {
-  if (!isQuantError(e) || e.message.includes(`'${path}'`) || e.message.startsWith(`${path}:`)) return e;
+  if (!isQuantError(e) || e.message.includes(`'${path}'`) || e.message.startsWith(`${path}:`) || e.message.startsWith(`${path}[`)) return e;
   return new QuantError(e.code, `'${path}': ${e.message}`, { cause: e, details: e.details });
 }

@@ -131,13 +131,13 @@ describe('quantizeNpyFile (streamed)', () => {
     expect(decodeNpy(dq.bytes())).toEqual({ dtype: 'float32', shape, data: dequantize(codes, shape, params) });
   });
 
-  it('names the first NaN by its flat index, in a later chunk', async () => {
+  it('names the first NaN by the file and its index in the shape [5, 37, 3], in a later chunk', async () => {
     const y = x.slice();
     y[300] = NaN;
     y[400] = NaN;
     const reader = NpyFileReader.open(file('nan.npy', encodeNpy({ dtype: 'float32', shape, data: y })));
     await expect(quantizeNpyFile(reader, collect(), { dtype: 'int8', granularity: GRANULARITIES[1], chunkElements: 64 })).rejects.toThrow(
-      'input contains NaN at index 300',
+      'nan.npy[2, 26, 0] is NaN (flat index 300)',
     );
     reader.close();
   });
@@ -204,7 +204,7 @@ describe('quantizeNpyFile: buffers in WebAssembly memory, reads ahead, frees wha
     const y = big.slice();
     y[3000] = NaN;
     const nan = file('nan-big.npy', encodeNpy({ dtype: 'float32', shape: [64, 64], data: y }));
-    await expect(run(nan, { dtype: 'uint8', chunkElements: 1024 })).rejects.toThrow('NaN at index 3000');
+    await expect(run(nan, { dtype: 'uint8', chunkElements: 1024 })).rejects.toThrow(`${nan}[46, 56] is NaN (flat index 3000)`);
     expect(heap.usedBytes).toBe(used);
     const reader = NpyFileReader.open(bigFile);
     const sink = collect();

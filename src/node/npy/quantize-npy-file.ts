@@ -15,6 +15,7 @@ import { createLocalRunner } from '../workers/chunk-runner.js';
 import type { NpyFileReader } from './npy-file-reader.js';
 import { checkChunkFinite, computeNpyRange, DEFAULT_CHUNK_ELEMENTS, forEachChunk } from './npy-range.js';
 import type { ObserverChoice } from './observe-npy-file.js';
+import { locateNonFinite } from './non-finite-location.js';
 
 /**
  * Where streamed output bytes go (an AtomicFile, or anything that takes bytes in order). `bytes`
@@ -87,6 +88,8 @@ async function streamQuantize(reader: NpyFileReader, sink: ByteSink, opts: NpyFi
   const arena = createWasmArena();
   try {
     return await streamQuantizeWith(reader, sink, opts, output, runner, arena);
+  } catch (e) {
+    throw locateNonFinite(reader.path, reader.header.shape, e);
   } finally {
     // Every read has landed by now (forEachChunk waits for it), so the buffers can go.
     arena.free();
