@@ -2,7 +2,9 @@
 // is already a float32 (read from a Float32Array or rounded with Math.fround), and every float
 // operation of the C code is rounded with Math.fround: a double result of +, -, *, / or sqrt of two
 // float32 values rounds to the same float32 as the C float operation (double has more than twice
-// the precision), and the shipped libggml-base is built without FMA contraction.
+// the precision), and the shipped libggml-base is built without FMA contraction. C's truth tests of
+// a float (`if (d)`, `d ? 1/d : 0`) hold for NaN, JavaScript's do not, so the ports spell `!== 0`:
+// huge inputs overflow sums to infinity and reach NaN.
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

@@ -104,13 +104,13 @@ function quantizeSuperBlock(
     const h = fp32ToFp16(d);
     out[o] = h & 0xff;
     out[o + 1] = h >>> 8;
-    const id = d ? f(1 / d) : 0;
+    const id = d !== 0 ? f(1 / d) : 0;
     let scalesH = 0;
     for (let ib = 0; ib < nb; ib++) {
       let l = nearestInt(f(id * scales[ib]));
       l = Math.max(-32, Math.min(31, l));
       const dl = f(d * l);
-      const idl = dl ? f(1 / dl) : 0;
+      const idl = dl !== 0 ? f(1 / dl) : 0;
       for (let j = 0; j < 32; j++) L[ib * 32 + j] = bestIndex(f(idl * x[xo + ib * 32 + j]));
       l += 32;
       const lLow = l & 0xf;
@@ -125,7 +125,7 @@ function quantizeSuperBlock(
     const h = fp32ToFp16(scales[0]);
     out[o] = h & 0xff;
     out[o + 1] = h >>> 8;
-    const id = scales[0] ? f(1 / scales[0]) : 0;
+    const id = scales[0] !== 0 ? f(1 / scales[0]) : 0;
     for (let j = 0; j < size; j++) L[j] = bestIndex(f(id * x[xo + j]));
   }
   for (let i = 0; i < size / 32; i++) {

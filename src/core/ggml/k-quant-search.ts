@@ -42,7 +42,7 @@ export function makeQxQuants(
     sumlx = f(sumlx + f(f(w * xi) * l));
     suml2 = f(suml2 + f(f(w * l) * l));
   }
-  let scale = suml2 ? f(sumlx / suml2) : 0;
+  let scale = suml2 !== 0 ? f(sumlx / suml2) : 0;
   let best = f(scale * sumlx);
   for (let is = -9; is <= 9; ++is) {
     if (is === 0) continue;

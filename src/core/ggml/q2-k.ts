@@ -18,7 +18,7 @@ function finish(x: Float32Array, xo: number, out: Uint8Array, o: number, L: Uint
   for (let j = 0; j < 16; j++) {
     const sc = out[o + j];
     const dj = f(d * (sc & 0xf));
-    if (!dj) continue;
+    if (dj === 0) continue;
     const mj = f(dmin * (sc >> 4));
     for (let ii = 0; ii < 16; ii++) {
       const l = nearestInt(f(f(x[xo + 16 * j + ii] + mj) / dj));

@@ -26,7 +26,7 @@ function finish(x: Float32Array, xo: number, out: Uint8Array, o: number, L: Int8
   const dAll = readFp16(out, o + 108);
   for (let j = 0; j < 16; j++) {
     const d = f(dAll * groupScale(out, o + 96, j));
-    if (!d) continue;
+    if (d === 0) continue;
     for (let ii = 0; ii < 16; ii++) {
       const l = nearestInt(f(x[xo + 16 * j + ii] / d));
       L[16 * j + ii] = Math.max(-4, Math.min(3, l)) + 4;
@@ -97,7 +97,7 @@ export function quantizeQ3_K(x: Float32Array, out: Uint8Array, rowLength: number
         maxScale = scales[j];
       }
     }
-    if (maxScale) {
+    if (maxScale !== 0) {
       const iscale = f(-32 / maxScale);
       for (let j = 0; j < 16; j++) {
         const l8 = (nearestInt(f(iscale * scales[j])) << 24) >> 24;

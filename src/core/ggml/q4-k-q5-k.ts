@@ -104,7 +104,7 @@ function quantizeKBlocks(
     for (let j = 0; j < 8; j++) {
       scaleMin(out, o + 4, j, sm);
       const d = f(d0 * sm[0]);
-      if (!d) continue;
+      if (d === 0) continue;
       const dm = f(m0 * sm[1]);
       for (let ii = 0; ii < 32; ii++) {
         const l = nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d));

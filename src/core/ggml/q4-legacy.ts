@@ -60,7 +60,7 @@ export function quantizeQ4_0(x: Float32Array, out: Uint8Array, rowLength: number
       }
     }
     const d = f(max / -8);
-    const id = d ? f(1 / d) : 0;
+    const id = d !== 0 ? f(1 / d) : 0;
     writeFp16(out, o, d);
     for (let j = 0; j < 16; j++) {
       const x0 = f(x[xo + j] * id);
@@ -102,7 +102,7 @@ export function quantizeQ4_1(x: Float32Array, out: Uint8Array, rowLength: number
       if (v > max) max = v;
     }
     const d = f(f(max - min) / 15);
-    const id = d ? f(1 / d) : 0;
+    const id = d !== 0 ? f(1 / d) : 0;
     writeFp16(out, o, d);
     writeFp16(out, o + 2, min);
     for (let j = 0; j < 16; j++) {

@@ -51,7 +51,7 @@ export function quantizeQ5_0(x: Float32Array, out: Uint8Array, rowLength: number
       }
     }
     const d = f(max / -16);
-    const id = d ? f(1 / d) : 0;
+    const id = d !== 0 ? f(1 / d) : 0;
     writeFp16(out, o, d);
     for (let j = 0; j < 32; j++) {
       // (int8_t)(x·id + 16.5f), then MIN(31, ·) into a uint8_t.
@@ -91,7 +91,7 @@ export function quantizeQ5_1(x: Float32Array, out: Uint8Array, rowLength: number
       if (v > max) max = v;
     }
     const d = f(f(max - min) / 31);
-    const id = d ? f(1 / d) : 0;
+    const id = d !== 0 ? f(1 / d) : 0;
     writeFp16(out, o, d);
     writeFp16(out, o + 2, min);
     // (uint8_t)(x' + 0.5f): no clamp in the reference.

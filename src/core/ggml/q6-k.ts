@@ -36,7 +36,7 @@ export function quantizeQ6_K(x: Float32Array, out: Uint8Array, rowLength: number
     const dAll = readFp16(out, o + 208);
     for (let j = 0; j < 16; j++) {
       const d = f(dAll * ((out[o + 192 + j] << 24) >> 24));
-      if (!d) continue;
+      if (d === 0) continue;
       for (let ii = 0; ii < 16; ii++) {
         const l = nearestInt(f(x[xo + 16 * j + ii] / d));
         L[16 * j + ii] = Math.max(-32, Math.min(31, l)) + 32;

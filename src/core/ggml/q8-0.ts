@@ -12,7 +12,7 @@ export function quantizeQ8_0(x: Float32Array, out: Uint8Array): void {
       amax = amax > a ? amax : a;
     }
     const d = f(amax / 127);
-    const id = d ? f(1 / d) : 0;
+    const id = d !== 0 ? f(1 / d) : 0;
     writeFp16(out, o, d);
     for (let j = 0; j < 32; j++) out[o + 2 + j] = truncToInt32(roundf(f(x[xo + j] * id))) & 0xff;
   }

@@ -19,7 +19,7 @@ function amaxScale(x: Float32Array, xo: number, out: Uint8Array, dAt: number): n
     amax = amax > a ? amax : a;
   }
   writeFp16(out, dAt, amax);
-  return amax ? f(1 / amax) : 0;
+  return amax !== 0 ? f(1 / amax) : 0;
 }
 
 export function quantizeTq1_0(x: Float32Array, out: Uint8Array): void {
