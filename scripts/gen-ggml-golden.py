@@ -11,8 +11,9 @@ two agree (they do for every type but IQ4_NL, whose _ref tries no alternative sc
 Writes test/fixtures/ggml/
   inputs.bin   float32 little-endian: each case's x then (if any) its imatrix
   <TYPE>.bin   for each case in order: the quantized bytes, then the dequantized float32 values
-  index.json   cases (name, rows, rowLength, offsets into inputs.bin) and, per type, the ggml id
-               and for each case the offsets and lengths of its bytes and values in <TYPE>.bin
+  index.json   cases (name, rows, rowLength, offsets into inputs.bin); per type, the ggml id and for
+               each case the offsets and lengths of its bytes and values in <TYPE>.bin; and the
+               library's whole type table (ggml_type_name, ggml_blck_size, ggml_type_size by id)
 
 Inputs are seeded (numpy default_rng), so rerunning writes the same files.
 Run: python3 scripts/gen-ggml-golden.py
@@ -37,6 +38,8 @@ TYPES = {
 
 lib = ctypes.CDLL(LIB)
 lib.ggml_type_name.restype = ctypes.c_char_p
+lib.ggml_blck_size.restype = ctypes.c_int64
+lib.ggml_type_size.restype = ctypes.c_size_t
 lib.ggml_row_size.restype = ctypes.c_size_t
 lib.ggml_row_size.argtypes = [ctypes.c_int, ctypes.c_int64]
 lib.ggml_quantize_chunk.restype = ctypes.c_size_t
@@ -177,7 +180,14 @@ def cases():
 def main():
     os.makedirs(OUT, exist_ok=True)
     inputs = bytearray()
-    index = {'rowLength': ROW, 'cases': [], 'types': {}}
+    index = {'rowLength': ROW, 'cases': [], 'types': {}, 'table': []}
+    # GGML_TYPE_COUNT of this build is 43 (Q2_0 = 42 is its last type); ggml_type_name past it reads out of bounds.
+    assert lib.ggml_type_name(42) == b'q2_0'
+    for tid in range(43):
+        name = lib.ggml_type_name(tid)
+        if lib.ggml_blck_size(tid) > 0:
+            index['table'].append({'name': name.decode().upper(), 'id': tid,
+                                   'blockSize': lib.ggml_blck_size(tid), 'typeSize': lib.ggml_type_size(tid)})
     all_cases = list(cases())
     for name, x, im in all_cases:
         assert x.dtype == f32 and x.size % ROW == 0

@@ -15,6 +15,7 @@ interface GoldenIndex {
   rowLength: number;
   cases: { name: string; rows: number; xOffset: number; imatrixOffset: number | null }[];
   types: Record<string, { id: number; refDiffersFromChunk: string[]; entries: GoldenEntry[] }>;
+  table: { name: string; id: number; blockSize: number; typeSize: number }[];
 }
 
 const dir = join(import.meta.dirname, 'fixtures', 'ggml');
@@ -58,6 +59,16 @@ describe('ggml block types against llama.cpp', () => {
     const implemented = Object.values(GGML_TYPES).filter((t) => t.quantize).map((t) => t.name);
     expect(Object.keys(index.types).sort()).toEqual([...implemented].sort());
     for (const [name, t] of Object.entries(index.types)) expect(t.id).toBe(GGML_TYPES[name as GgmlType].id);
+  });
+
+  it("has llama.cpp's type table: every id, block size and type size", () => {
+    const ours = Object.values(GGML_TYPES).map(({ name, id, blockSize, typeSize }) => ({ name, id, blockSize, typeSize }));
+    expect(ours.sort((a, b) => a.id - b.id)).toEqual(index.table);
+  });
+
+  it('quantizes IQ4_NL as ggml_quantize_chunk does, which differs from quantize_row_iq4_nl_ref', () => {
+    expect(index.types.IQ4_NL.refDiffersFromChunk.length).toBeGreaterThan(0);
+    for (const [name, t] of Object.entries(index.types)) if (name !== 'IQ4_NL') expect(t.refDiffersFromChunk, name).toEqual([]);
   });
 
   for (const [name, t] of Object.entries(index.types)) {

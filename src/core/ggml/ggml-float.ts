@@ -48,26 +48,33 @@ export function roundf(v: number): number {
 }
 
 /**
- * ggml_compute_fp32_to_fp16 bit for bit: round to nearest even, overflow to infinity, subnormal
- * halves kept, NaN becomes 0x7E00 with the input's sign.
+ * ggml_compute_fp32_to_fp16 bit for bit, from float32 bits: round to nearest even, overflow to
+ * infinity, float16 subnormals kept, NaN becomes 0x7E00 with the input's sign. Integer arithmetic
+ * gives what ggml's float trick gives (the test holds them equal) without a float round trip.
  */
+export function fp32BitsToFp16(w: number): number {
+  const sign = (w >>> 16) & 0x8000;
+  const a = w & 0x7fffffff;
+  if (a > 0x7f800000) return sign | 0x7e00;
+  // 65520 is halfway between 65504 and 65536, and ties go to the even pattern: infinity.
+  if (a >= 0x477ff000) return sign | 0x7c00;
+  if (a >= 0x38800000) return sign | ((a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13);
+  // Half of the smallest subnormal or less rounds to zero (the tie to even).
+  if (a <= 0x33000000) return sign;
+  const e = a >>> 23;
+  const m = (a & 0x7fffff) | 0x800000;
+  const shift = 126 - e;
+  let h = m >>> shift;
+  const rem = m & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  if (rem > half || (rem === half && (h & 1) === 1)) h++;
+  return sign | h;
+}
+
+/** ggml_compute_fp32_to_fp16 of a float32 value (see {@link fp32BitsToFp16}). */
 export function fp32ToFp16(v: number): number {
   f32[0] = v;
-  const w = u32[0];
-  const a = f32[0] < 0 ? -f32[0] : f32[0];
-  // (|f| · 2^112) · 2^-110 in float32: the first product overflows to infinity exactly where float16 does.
-  let base = Math.fround(Math.fround(a * 2 ** 112) * 2 ** -110);
-  const shl1w = (w << 1) >>> 0;
-  const sign = w & 0x80000000;
-  let bias = (shl1w & 0xff000000) >>> 0;
-  if (bias < 0x71000000) bias = 0x71000000;
-  u32[0] = (bias >>> 1) + 0x07800000;
-  base = Math.fround(f32[0] + base);
-  f32[0] = base;
-  const bits = u32[0];
-  const expBits = (bits >>> 13) & 0x7c00;
-  const mantissaBits = bits & 0x0fff;
-  return ((sign >>> 16) | (shl1w > 0xff000000 ? 0x7e00 : expBits + mantissaBits)) & 0xffff;
+  return fp32BitsToFp16(u32[0]);
 }
 
 const FP16_TABLE = new Float32Array(65536);

@@ -14,11 +14,12 @@ function e8m0Half(e: number): number {
   return bitsToFloat(e < 2 ? 0x00200000 << e : (e - 1) << 23);
 }
 
-function bestIndex(x: number, e: number): number {
+/** best_index_mxfp4 over the block's 16 levels `a` (V[i]·d, exact): the first of the nearest after float32 rounding. */
+function bestIndex(x: number, a: Float64Array): number {
   let best = 0;
-  let bestErr = Math.abs(f(f(V[0] * e) - x));
+  let bestErr = Math.abs(f(a[0] - x));
   for (let i = 1; i < 16; i++) {
-    const err = Math.abs(f(f(V[i] * e) - x));
+    const err = Math.abs(f(a[i] - x));
     if (err < bestErr) {
       best = i;
       bestErr = err;
@@ -28,6 +29,7 @@ function bestIndex(x: number, e: number): number {
 }
 
 export function quantizeMxfp4(x: Float32Array, out: Uint8Array): void {
+  const a = new Float64Array(16);
   for (let xo = 0, o = 0; xo < x.length; xo += 32, o += 17) {
     let amax = 0;
     for (let j = 0; j < 32; j++) {
@@ -38,7 +40,8 @@ export function quantizeMxfp4(x: Float32Array, out: Uint8Array): void {
     const e = amax > 0 ? truncToInt32(Math.floor(f(Math.log2(amax))) - 2 + 127) & 0xff : 0;
     const d = e8m0Half(e);
     out[o] = e;
-    for (let j = 0; j < 16; j++) out[o + 1 + j] = bestIndex(x[xo + j], d) | (bestIndex(x[xo + 16 + j], d) << 4);
+    for (let i = 0; i < 16; i++) a[i] = f(V[i] * d);
+    for (let j = 0; j < 16; j++) out[o + 1 + j] = bestIndex(x[xo + j], a) | (bestIndex(x[xo + 16 + j], a) << 4);
   }
 }
 

@@ -1,5 +1,5 @@
 import { QuantError } from '../errors.js';
-import { bf16ToFp32, fp16ToFp32, fp32ToBf16, fp32ToFp16 } from './ggml-float.js';
+import { bf16ToFp32, fp16ToFp32, fp32BitsToFp16, fp32ToBf16 } from './ggml-float.js';
 import { GGML_TYPES, ggmlByteSize, ggmlTypeInfo, type GgmlQuantType, type GgmlType } from './ggml-types.js';
 import { dequantizeIq4Nl, dequantizeIq4Xs, quantizeIq4Nl, quantizeIq4Xs } from './iq4.js';
 import { dequantizeMxfp4, quantizeMxfp4 } from './mxfp4.js';
@@ -27,8 +27,9 @@ type Quantizer = (x: Float32Array, out: Uint8Array, rowLength: number, imatrix?:
 type Dequantizer = (b: Uint8Array, y: Float32Array) => void;
 
 function quantizeF16(x: Float32Array, out: Uint8Array): void {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
   for (let i = 0; i < x.length; i++) {
-    const h = fp32ToFp16(x[i]);
+    const h = fp32BitsToFp16(bits[i]);
     out[2 * i] = h & 0xff;
     out[2 * i + 1] = h >>> 8;
   }
