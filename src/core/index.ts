@@ -24,3 +24,4 @@ export * from './error-measures.js';
 export { setUninitializedAllocator, UNINITIALIZED_MIN_BYTES } from './output-array.js';
 export type { UninitializedAllocator } from './output-array.js';
 export * from './lowbit/index.js';
+export * from './ggml/index.js';
