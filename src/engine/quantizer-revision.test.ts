@@ -36,6 +36,18 @@ describe('revision', () => {
     expect(before).not.toBe(once);
     expect(q.revision).not.toBe(once);
   });
+
+  test('no two quantizers ever share a revision, so a swapped-in quantizer never passes for a cached one', () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 5; i++) {
+      const q = new Quantizer();
+      expect(seen.has(q.revision)).toBe(false);
+      seen.add(q.revision);
+      q.updateConfig({ numBits: 6 });
+      expect(seen.has(q.revision)).toBe(false);
+      seen.add(q.revision);
+    }
+  });
 });
 
 describe('parameterState and mergeParameters', () => {

@@ -60,12 +60,19 @@ function yieldToEventLoop(): Promise<void> {
  * Example: new Quantizer().quantize([[-1, 0, 3]]) gives int8 codes [[-128, -64, 127]] with
  * scale 4/255 and zeroPoint -64.
  */
+/**
+ * Revisions come from one counter for every Quantizer, so two objects never share one: a holder that
+ * swaps an instance's quantizer for another (a replica reloading a record another one changed) is
+ * never mistaken for the state a cache was built from.
+ */
+let revisions = 0;
+
 export class Quantizer {
   private cfg: QuantizerConfig;
   private calibrated = new Map<string, CalibratedEntry>();
   private last = new Map<string, QParams>();
   private stats: QuantizerStats = emptyStats();
-  private rev = 0;
+  private rev = ++revisions;
 
   constructor(config: unknown = {}) {
     this.cfg = parseQuantizerConfig(config);
@@ -92,7 +99,7 @@ export class Quantizer {
     this.cfg = next;
     this.calibrated = calibrated;
     this.last = last;
-    this.rev++;
+    this.rev = ++revisions;
     return next;
   }
 
@@ -107,7 +114,7 @@ export class Quantizer {
     if (widened) {
       this.calibrated.set(widened.key, widened.entry);
       this.stats.requantizations++;
-      this.rev++;
+      this.rev = ++revisions;
     }
     this.stats.nonFiniteValues += nonFinite;
     if (result.kind === 'integer') {
@@ -115,7 +122,7 @@ export class Quantizer {
       // A CALIBRATED quantize reuses the calibrated snapshot: the same object is no change.
       if (this.last.get(key) !== result.params) {
         this.last.set(key, result.params);
-        this.rev++;
+        this.rev = ++revisions;
       }
     }
     this.stats.quantizeCalls++;
@@ -213,7 +220,7 @@ export class Quantizer {
   private finish(run: CalibrationRun): CalibrationReport {
     const { entry, report } = finishCalibration(run);
     this.calibrated.set(run.key, entry);
-    this.rev++;
+    this.rev = ++revisions;
     return report;
   }
 
@@ -316,7 +323,7 @@ export class Quantizer {
     checkImported(this.cfg, decoded);
     this.calibrated = decoded.calibrated;
     this.last = decoded.last;
-    this.rev++;
+    this.rev = ++revisions;
   }
 
   /**
@@ -334,7 +341,7 @@ export class Quantizer {
     for (const [k, p] of decoded.last) last.set(k, p);
     this.calibrated = calibrated;
     this.last = last;
-    this.rev++;
+    this.rev = ++revisions;
   }
 
   /**
