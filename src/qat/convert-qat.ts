@@ -310,7 +310,16 @@ export function convertQat(model: tf.LayersModel, options: ConvertQatOptions = {
       const wq = b.init(`${ql.name}_weight_quantized`, wStorage, w.onnxDims, typedCodes(wStorage, ordered));
       const wdq = b.node('DequantizeLinear', [wq, wScale, wZero], `${ql.name}_weight`, perChannel ? { axis: isDense ? 1 : 0 } : undefined);
       const inputs = [x, wdq];
-      if (w.bias) inputs.push(b.init(`${ql.name}_bias`, 'float32', [C], w.bias));
+      if (w.bias) {
+        // The int32 bias behind a DequantizeLinear at scale x_scale · w_scale: ONNX Runtime's QDQ bias form.
+        const bs = ql.biasScale();
+        const bq = new Int32Array(C);
+        for (let c = 0; c < C; c++) bq[c] = roundHalfEven(f32(w.bias[c]! / bs[c]!));
+        const bqName = b.init(`${ql.name}_bias_quantized`, 'int32', [C], bq);
+        const bsName = b.init(`${ql.name}_bias_scale`, 'float32', [C], bs);
+        const bzName = b.init(`${ql.name}_bias_zero_point`, 'int32', [C], new Int32Array(C));
+        inputs.push(b.node('DequantizeLinear', [bqName, bsName, bzName], `${ql.name}_bias`, { axis: 0 }));
+      }
       let y = isDense ? b.node('Gemm', inputs, `${ql.name}_out`) : b.node('Conv', inputs, `${ql.name}_out`, convAttributes(ql));
       if (ql.spec.activation === 'relu') y = b.node('Relu', [y], `${ql.name}_relu`);
       if (ql.spec.activation === 'relu6') {
@@ -325,7 +334,8 @@ export function convertQat(model: tf.LayersModel, options: ConvertQatOptions = {
       const inputs = [isDense ? b.node('Unsqueeze', [x, b.init(`${ql.name}_axes`, 'int64', [2], new BigInt64Array([2n, 3n]))], `${ql.name}_in4d`) : x, act.scaleName, act.zeroPointName, wq, wScale, wZero, out.scaleName, out.zeroPointName];
       if (w.bias) {
         const bq = new Int32Array(C);
-        for (let c = 0; c < C; c++) bq[c] = roundHalfEven(f32(w.bias[c] / f32(act.scale * w.params.scale[perChannel ? c : 0])));
+        const bs = ql.biasScale();
+        for (let c = 0; c < C; c++) bq[c] = roundHalfEven(f32(w.bias[c]! / bs[c]!));
         inputs.push(b.init(`${ql.name}_bias_quantized`, 'int32', [C], bq));
       }
       const attrs = isDense ? { kernel_shape: [1, 1] } : convAttributes(ql);

@@ -83,7 +83,9 @@ export function prepareQat(model: tf.LayersModel, configInput: QatConfigInput | 
   const inputShape = model.inputs[0].shape.slice(1) as number[];
   const out = tf.sequential({ name: `${model.name}_qat` });
   out.add(tf.layers.inputLayer({ inputShape }));
-  out.add(new QatInputLayer(config));
+  const inputLayer = new QatInputLayer(config);
+  out.add(inputLayer);
+  let previous = inputLayer.activationQuantizer;
   for (let i = 0; i < layers.length; i++) {
     const layer = layers[i];
     const cls = layer.getClassName();
@@ -114,8 +116,7 @@ export function prepareQat(model: tf.LayersModel, configInput: QatConfigInput | 
       activation = fused;
       i++;
     }
-    out.add(
-      new QatLayer({
+    const qatLayer = new QatLayer({
         name: layer.name,
         kind,
         kernel,
@@ -126,8 +127,10 @@ export function prepareQat(model: tf.LayersModel, configInput: QatConfigInput | 
         batchNorm,
         activation,
         config,
-      }),
-    );
+      });
+    qatLayer.inputQuantizer = previous;
+    previous = qatLayer.activationQuantizer;
+    out.add(qatLayer);
   }
   return out;
 }

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { QatConfig } from './qat-config.js';
 import { activationScheme, weightScheme } from './qat-config.js';
 import { TensorQuantizer } from './tensor-quantizer.js';
+import { conv2dJs } from './conv2d-js.js';
+import { fakeQuantizeSte } from './fake-quantize-tf.js';
 
 /** The layers prepareQat fake-quantizes. */
 export type QatKind = 'dense' | 'conv2d' | 'depthwise';
@@ -59,6 +61,8 @@ export class QatLayer extends tf.layers.Layer {
   step = 0;
   /** Observe (weights and outputs) in inference calls too: calibration. */
   calibrating = false;
+  /** The quantizer of this layer's input (the model input's or the previous layer's output), set by prepareQat. */
+  inputQuantizer: TensorQuantizer | null = null;
   private kernel!: tf.LayerVariable;
   private biasVar: tf.LayerVariable | null = null;
   private gamma: tf.LayerVariable | null = null;
@@ -124,7 +128,7 @@ export class QatLayer extends tf.layers.Layer {
   private op(x: tf.Tensor, view: tf.Tensor): tf.Tensor {
     const { kind, strides, padding, dilation } = this.spec;
     if (kind === 'dense') return tf.matMul(x as tf.Tensor2D, view as tf.Tensor2D);
-    if (kind === 'conv2d') return tf.conv2d(x as tf.Tensor4D, view as tf.Tensor4D, strides, padding, 'NHWC', dilation);
+    if (kind === 'conv2d') return conv2dJs(x as tf.Tensor4D, view as tf.Tensor4D, strides, padding, dilation);
     return tf.depthwiseConv2d(x as tf.Tensor4D, tf.reshape(view, this.kernel.shape as number[]) as unknown as tf.Tensor4D, strides, padding, 'NHWC', dilation);
   }
 
@@ -153,6 +157,31 @@ export class QatLayer extends tf.layers.Layer {
       return { weight, bias: null };
     }
     return { weight, bias: bias as tf.Tensor1D };
+  }
+
+  /**
+   * The bias as the integer model adds it: quantized to int32 codes at scale sx · sw[c] (input
+   * scale times weight scale, in float32), as ONNX Runtime's QLinearConv and QDQ bias take it.
+   * PyTorch leaves the bias in float during QAT; quantizing it here too keeps the fake-quantized
+   * model's outputs those of the converted one (a bias rounding is often a tenth of an output step).
+   */
+  biasScale(): Float32Array {
+    const sx = this.inputQuantizer!.params([1]).scale[0]!;
+    const sw = this.weightQuantizer.params(this.weightViewShape()).scale;
+    const out = new Float32Array(this.channels);
+    for (let c = 0; c < out.length; c++) out[c] = Math.fround(sx * sw[sw.length === 1 ? 0 : c]!);
+    return out;
+  }
+
+  private quantizeBias(b: tf.Tensor): tf.Tensor {
+    if (!this.inputQuantizer) return b;
+    return fakeQuantizeSte(b, tf.tensor1d(this.biasScale()), tf.zeros([this.channels]), -(2 ** 31), 2 ** 31 - 1);
+  }
+
+  /** The shape of the channels-last kernel view. */
+  weightViewShape(): number[] {
+    const k = this.spec.kernel.shape as number[];
+    return this.spec.kind === 'depthwise' ? [k[0]!, k[1]!, this.channels] : k;
   }
 
   private foldedBias(sf: tf.Tensor): tf.Tensor {
@@ -186,10 +215,10 @@ export class QatLayer extends tf.layers.Layer {
           this.movingMean!.write(tf.sub(mm, tf.mul(tf.sub(mm, mean), decay)));
           this.movingVariance!.write(tf.sub(mv, tf.mul(tf.sub(mv, variance), decay)));
         } else {
-          y = tf.add(c, this.foldedBias(sf));
+          y = tf.add(c, this.quantizeBias(this.foldedBias(sf)));
         }
       } else {
-        y = this.biasVar ? tf.add(c, this.biasVar.read()) : c;
+        y = this.biasVar ? tf.add(c, this.quantizeBias(this.biasVar.read())) : c;
       }
       y = this.activate(y);
       if (observe) this.activationQuantizer.observe(y);
