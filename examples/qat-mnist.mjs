@@ -28,7 +28,7 @@ if (outAt >= 0 && !args[outAt + 1]) {
 const onnxPath = outAt >= 0 ? args[outAt + 1] : join(mkdtempSync(join(tmpdir(), 'qat-mnist-')), 'qat-mnist-int4.onnx');
 const log = json ? () => {} : (...m) => console.log(...m);
 
-const SIZES = subset ? { train: 400, test: 200, floatEpochs: 3, qatEpochs: 1, calibrate: 200 } : { train: 6000, test: 2000, floatEpochs: 3, qatEpochs: 1, calibrate: 1000 };
+const SIZES = subset ? { train: 200, test: 100, floatEpochs: 2, qatEpochs: 1, calibrate: 100 } : { train: 6000, test: 2000, floatEpochs: 3, qatEpochs: 1, calibrate: 1000 };
 const BATCH = 32;
 
 /** mulberry32: a seeded shuffle, so the train/test split is the same on every run. */
