@@ -30,7 +30,7 @@ const { calibrateQat, convertQat, prepareQat, qatOptimizer, registerFastConv2dGr
 const onnxPath = outAt >= 0 ? args[outAt + 1] : join(mkdtempSync(join(tmpdir(), 'qat-mnist-')), 'qat-mnist-int4.onnx');
 const log = json ? () => {} : (...m) => console.log(...m);
 
-const SIZES = subset ? { train: 200, test: 100, floatEpochs: 2, qatEpochs: 1, calibrate: 100 } : { train: 6000, test: 2000, floatEpochs: 3, qatEpochs: 1, calibrate: 1000 };
+const SIZES = subset ? { train: 200, test: 100, floatEpochs: 2, qatEpochs: 1, calibrate: 100 } : { train: 3000, test: 1000, floatEpochs: 3, qatEpochs: 1, calibrate: 500 };
 const BATCH = 32;
 
 /** mulberry32: a seeded shuffle, so the train/test split is the same on every run. */
