@@ -7,8 +7,10 @@ import { describe, expect, it } from 'vitest';
 // it runs in browsers. contract is the HTTP contract the service and the page share (config names
 // and JSON Schema): it sits beside node, and like web it runs in the browser, so neither imports a
 // Node-only layer.
-const LAYERS = ['core', 'formats', 'engine', 'onnx', 'node', 'contract', 'server', 'cli', 'web', 'bench'] as const;
-const RANK: Record<string, number> = { core: 0, formats: 1, engine: 2, onnx: 3, node: 4, contract: 4, server: 5, cli: 5, web: 5, bench: 6 };
+// qat (quantization-aware training on TensorFlow.js, an optional peer) sits beside onnx's consumers:
+// it builds on core, formats, engine and onnx, and no other layer imports it (checked below).
+const LAYERS = ['core', 'formats', 'engine', 'onnx', 'qat', 'node', 'contract', 'server', 'cli', 'web', 'bench'] as const;
+const RANK: Record<string, number> = { core: 0, formats: 1, engine: 2, onnx: 3, qat: 3.5, node: 4, contract: 4, server: 5, cli: 5, web: 5, bench: 6 };
 /** Layers whose code runs in the browser, and the layers they may therefore not import. */
 const BROWSER_LAYERS = ['contract', 'web'];
 const NODE_ONLY_LAYERS = ['node', 'server', 'cli', 'bench'];
@@ -67,6 +69,19 @@ describe('architecture', () => {
       const allowed = layerOf(f) === 'core' ? ['zod'] : ['zod', 'onnx-buf', '@bufbuild/protobuf', '@bufbuild/protobuf/wire'];
       for (const spec of importsOf(f)) if (!spec.startsWith('.') && !allowed.includes(spec)) bad.push(`${relative(SRC, f)} imports ${spec}`);
       if (/\bBuffer\.|\bprocess\.|\bconsole\.|\bDate\.now\(|\bperformance\.now\(|\bMath\.random\(/.test(text)) bad.push(`${relative(SRC, f)} uses a Node-only global, a clock or unseeded randomness`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('keeps qat to core, formats, engine and onnx, and every other layer off qat', () => {
+    const bad: string[] = [];
+    for (const f of files) {
+      if (!f.includes('/', SRC.length + 1)) continue;
+      for (const spec of importsOf(f)) {
+        if (!spec.startsWith('.')) continue;
+        const to = layerOf(resolve(dirname(f), spec));
+        if (layerOf(f) === 'qat' ? !['core', 'formats', 'engine', 'onnx', 'qat'].includes(to) : to === 'qat') bad.push(`${relative(SRC, f)} -> ${spec}`);
+      }
     }
     expect(bad).toEqual([]);
   });

@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs';
+import { getQuantDtype } from '../core/dtypes.js';
+import { QuantError } from '../core/errors.js';
+import { lsqGradFactor } from '../core/lsq.js';
+import { MovingAverageObserver } from '../core/observers/moving-average-observer.js';
+import type { QParams } from '../core/qparams.js';
+import { blockLayout } from '../core/layout.js';
+import { FLOAT32_EPS, roundHalfEven } from '../core/round.js';
+import type { TensorScheme } from './qat-config.js';
+import { fakeQuantizeLsq, fakeQuantizeSte } from './fake-quantize-tf.js';
+
+/** The learnable parameters of an LSQ quantizer: layer weights, trained with their own learning rates. */
+export interface LsqVariables {
+  readonly scale: tf.LayerVariable;
+  readonly zeroPoint: tf.LayerVariable;
+}
+
+/**
+ * One fake-quantized tensor's state, as PyTorch's FakeQuantize / _LearnableFakeQuantize: the
+ * engine's moving-average observer (per tensor, or per channel along the last axis), the
+ * parameters it chose (the core's chooseQParams), and for LSQ the trained scale and zero point,
+ * which the observer initialises for as long as it observes.
+ */
+export class TensorQuantizer {
+  readonly observer: MovingAverageObserver;
+  readonly qmin: number;
+  readonly qmax: number;
+  private current: QParams | null = null;
+  private lsq: LsqVariables | null = null;
+  /** false once the observer is frozen: the parameters stay (or, with LSQ, learn). */
+  observing = true;
+
+  constructor(
+    readonly name: string,
+    readonly scheme: TensorScheme,
+    averagingConstant: number,
+  ) {
+    this.observer = new MovingAverageObserver({ axis: scheme.perChannel ? -1 : undefined, averagingConstant });
+    const d = getQuantDtype(scheme.dtype);
+    this.qmin = d.qmin;
+    this.qmax = d.qmax;
+  }
+
+  /** Number of parameters: channels (per channel) or 1. */
+  paramCount(channels: number): number {
+    return this.scheme.perChannel ? channels : 1;
+  }
+
+  /** Makes this an LSQ quantizer whose scale and zero point are these variables. */
+  attachLsq(vars: LsqVariables): void {
+    this.lsq = vars;
+  }
+
+  get learnable(): boolean {
+    return this.lsq !== null;
+  }
+
+  get lsqVariables(): LsqVariables | null {
+    return this.lsq;
+  }
+
+  /** Folds x into the observer and takes its parameters (copied into the LSQ variables, if any). */
+  observe(x: tf.Tensor): void {
+    if (!this.observing) return;
+    this.observer.update(x.dataSync() as Float32Array, x.shape);
+    this.current = this.observer.qparams({ dtype: this.scheme.dtype, symmetric: this.scheme.symmetric });
+    if (this.lsq) {
+      const shape = this.lsq.scale.shape as number[];
+      this.lsq.scale.write(tf.tensor(this.current.scale, shape, 'float32'));
+      this.lsq.zeroPoint.write(tf.tensor(Float32Array.from(this.current.zeroPoint), shape, 'float32'));
+    }
+  }
+
+  get observed(): boolean {
+    return this.current !== null;
+  }
+
+  /** x̂ for the current parameters: STE with the observer's, or LSQ with the learned ones. */
+  apply(x: tf.Tensor): tf.Tensor {
+    if (!this.current) {
+      throw new QuantError('NOT_CALIBRATED', `quantizer '${this.name}' has no parameters yet: train or calibrate the model before evaluating it`);
+    }
+    if (this.lsq) {
+      // As PyTorch's _LearnableFakeQuantize: a step may take a scale to or below 0; floor it at float32 eps.
+      const s = this.lsq.scale.read();
+      if (tf.min(s).dataSync()[0]! < FLOAT32_EPS) this.lsq.scale.write(tf.tidy(() => tf.maximum(s, FLOAT32_EPS)));
+      const factor = lsqGradFactor(x.size, this.qmax);
+      return fakeQuantizeLsq(x, this.lsq.scale.read(), this.lsq.zeroPoint.read(), this.qmin, this.qmax, factor);
+    }
+    const shape = this.current.scale.length === 1 ? [] : [this.current.scale.length];
+    return tf.tidy(() => fakeQuantizeSte(x, tf.tensor(this.current!.scale, shape, 'float32'), tf.tensor(Float32Array.from(this.current!.zeroPoint), shape, 'float32'), this.qmin, this.qmax));
+  }
+
+  /**
+   * The parameters in use, as the core's QParams laid out for a tensor of `shape` (per channel
+   * along its last axis): the observer's, or the LSQ variables' with the zero point rounded and
+   * clamped as the forward uses it.
+   */
+  params(shape: readonly number[]): QParams {
+    if (!this.current) throw new QuantError('NOT_CALIBRATED', `quantizer '${this.name}' has no parameters yet: train or calibrate the model first`);
+    const base = this.current;
+    const granularity = this.scheme.perChannel ? ({ kind: 'per-axis', axis: shape.length - 1 } as const) : ({ kind: 'per-tensor' } as const);
+    const paramShape = blockLayout(shape, granularity).paramShape;
+    if (!this.lsq) return { ...base, granularity, paramShape };
+    const scale = Float32Array.from(this.lsq.scale.read().dataSync());
+    const zeroPoint = Int32Array.from(this.lsq.zeroPoint.read().dataSync(), (z) => Math.min(this.qmax, Math.max(this.qmin, roundHalfEven(z))));
+    return { ...base, granularity, paramShape, scale, zeroPoint };
+  }
+
+  /** The observer's running range (what the parameters were chosen from). */
+  range(): { min: Float32Array; max: Float32Array } {
+    return this.observer.range({ dtype: this.scheme.dtype, symmetric: this.scheme.symmetric });
+  }
+}

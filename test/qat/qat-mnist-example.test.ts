@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt } from '../cli/helpers.js';
+
+const ROOT = resolve(__dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'qat-mnist-test-'));
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['examples/qat-mnist.mjs', ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe('examples/qat-mnist.mjs --subset', () => {
+  beforeAll(() => assertBuilt());
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  // The example trains three models on a 200-digit subset on tfjs's CPU backend: seconds alone, minutes on a loaded 2-core machine.
+  it('trains, quantizes and converts on real digits; the ONNX model predicts what the tfjs model does', { timeout: 900_000 }, async () => {
+    const out = join(dir, 'model.onnx');
+    const r = await run(['--subset', '--json', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout) as Record<string, number | string>;
+    for (const key of ['float_accuracy', 'ptq_int8_accuracy', 'ptq_int4_accuracy', 'qat_int4_accuracy', 'qat_int4_lsq_accuracy', 'onnx_accuracy']) {
+      expect(got[key], key).toBeGreaterThanOrEqual(0);
+      expect(got[key], key).toBeLessThanOrEqual(1);
+    }
+    // Ten classes: a trained model is far above chance even on 200 digits.
+    expect(got.float_accuracy).toBeGreaterThan(0.3);
+    expect(got.onnx_path).toBe(out);
+    expect(existsSync(out)).toBe(true);
+    expect(got.onnx_argmax_agreement).toBe(1);
+    expect(got.onnx_accuracy).toBe(got.qat_int4_accuracy);
+    expect(got.onnx_max_logit_steps).toBeLessThanOrEqual(1);
+    expect(got.train_seconds).toBeGreaterThan(0);
+    const session = await ort.InferenceSession.create(out);
+    expect(session.inputNames).toEqual(['input']);
+  });
+
+  it('refuses --out without a file name in one line', { timeout: 60_000 }, async () => {
+    const r = await run(['--out']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('qat-mnist: --out needs a file name');
+  });
+});
