@@ -117,6 +117,8 @@ export const quantizeOptionsSchema = z
     if (o.mode === 'weight-only') {
       // Below 4 bits a symmetric narrow grid wastes a level of 4 (int2: -1..1) or 8 (int3): asymmetric unless asked.
       if ((o.dtype === 'int3' || o.dtype === 'int2') && o.symmetric === undefined) o = { ...o, symmetric: false };
+      // HQQ is an optimisation of each block's zero point: a symmetric grid (zero point fixed) leaves it nothing to fit.
+      if (o.method === 'hqq' && o.symmetric === undefined) o = { ...o, symmetric: false };
       return { ...o, dtype: o.dtype ?? 'int8', perChannel, reduceRange: o.reduceRange ?? false, integer: undefined as IntegerTypes | undefined };
     }
     // 4-bit dtypes are refused by the modes themselves, with the reason; the target does not apply to them.

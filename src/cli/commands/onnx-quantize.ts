@@ -84,7 +84,7 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const calibrated = o.mode === 'weight-only' && CALIBRATED_METHODS.includes(method);
   if (o.calibration !== undefined && o.mode !== 'static' && !calibrated) throw new UsageError(`--calibration applies to --mode static and to --method ${CALIBRATED_METHODS.join(', ')}, got --mode ${o.mode}${o.mode === 'weight-only' ? ` --method ${method}` : ''}`);
   const blockDtype = o.dtype !== undefined && isBlockDtype(o.dtype);
-  if (o.blockSize !== undefined && !blockDtype && o.int8Form !== 'matmulnbits') throw new UsageError(`--block-size applies to dtypes of 4 bits or fewer (int4, uint4, int3, int2) and --int8-form matmulnbits, got --dtype ${o.dtype ?? (o.mode === 'weight-only' ? 'int8' : `chosen by --target for --mode ${o.mode}`)}`);
+  if (o.blockSize !== undefined && !blockDtype && o.int8Form !== 'matmulnbits') throw new UsageError(`--block-size applies to 4-bit dtypes and below (int4, uint4, int3, int2) and --int8-form matmulnbits, got --dtype ${o.dtype ?? (o.mode === 'weight-only' ? 'int8' : `chosen by --target for --mode ${o.mode}`)}`);
   // MatMulInteger, ConvInteger and QLinear ops take 8-bit inputs: only weight-only writes 4 bits.
   if (o.mode !== 'weight-only' && blockDtype) throw new UsageError(`--mode ${o.mode} quantizes to int8 or uint8, got --dtype ${o.dtype} (4-bit weights: --mode weight-only)`);
   if (o.mode !== 'weight-only' && (o.method !== undefined || o.raiseOpset)) throw new UsageError(`--${o.method !== undefined ? 'method' : 'raise-opset'} applies to --mode weight-only, got --mode ${o.mode}`);

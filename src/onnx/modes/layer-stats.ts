@@ -1,6 +1,9 @@
 import type { HessianAccumulator } from '../../core/lowbit/hessian-accumulator.js';
 import { hessianAccumulator } from '../../core/lowbit/hessian-accumulator.js';
 
+/** Input rows per batch folded into a layer's Hessian at most (a strided subset beyond). */
+export const HESSIAN_ROWS = 4096;
+
 /** Input rows AWQ keeps per layer to search its scales on (a strided sample: bounded memory). */
 export const AWQ_SAMPLE_ROWS = 256;
 
@@ -54,7 +57,16 @@ export function addRows(s: LayerStats, data: Float32Array, rows: number): void {
       s.sumSq[c] += v * v;
     }
   }
-  s.hessian?.add(data, rows);
+  if (s.hessian) {
+    // A Conv input gives N·H·W rows per batch: a strided subset of HESSIAN_ROWS bounds the cols²·rows work, the means above use every row.
+    if (rows <= HESSIAN_ROWS) s.hessian.add(data, rows);
+    else {
+      const pick = new Float32Array(HESSIAN_ROWS * cols);
+      const step = rows / HESSIAN_ROWS;
+      for (let t = 0; t < HESSIAN_ROWS; t++) pick.set(data.subarray(Math.floor(t * step) * cols, Math.floor(t * step) * cols + cols), t * cols);
+      s.hessian.add(pick, HESSIAN_ROWS);
+    }
+  }
   if (s.sample) {
     // Keep a strided subset so every batch is represented: at most AWQ_SAMPLE_ROWS / 4 rows per batch.
     const room = AWQ_SAMPLE_ROWS - s.sample.length / cols;

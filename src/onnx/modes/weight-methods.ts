@@ -60,7 +60,7 @@ export function quantizeRowsWithMethod(w: Float32Array, rows: number, cols: numb
     const s = usable ? stats![g] : undefined;
     let r;
     if (method === 'rtn') r = rtnQuantizeBlocks(part, shape, base);
-    else if (method === 'hqq') r = hqqQuantize(part, shape, base);
+    else if (method === 'hqq') r = hqqQuantize(part, shape, { ...base, optimizeScale: true });
     else if (method === 'search') r = searchQuantize(part, shape, { ...base, ...(s && { importance: meanSquare(s) }) });
     else if (method === 'gptq') r = quantizeWeightGptq(part, shape, s!.hessian!.hessian(), { ...base, damp: options.damp, actOrder: options.actOrder });
     else {
