@@ -312,3 +312,44 @@ describe('float16 models', () => {
     expect(relRms(await run(q), f)).toBeLessThan(0.2);
   });
 });
+
+describe('embeddings', () => {
+  it('a Gather of an embedding table becomes com.microsoft GatherBlockQuantized, which onnxruntime runs as the decoded rows', async () => {
+    const V = 20;
+    const D = 64;
+    const table = randomWeights(V * D, 77);
+    const g = makeGraph({
+      nodes: [makeNode('Gather', ['table', 'ids'], ['y'], { name: 'embed' })],
+      inputs: [makeValueInfo('ids', 'int64', [3])],
+      outputs: [makeValueInfo('y', 'float32', [3, D])],
+      initializers: [makeTensor('table', 'float32', [V, D], table)],
+    });
+    const m = makeModel(g, { '': 17 });
+    for (const dtype of ['int4', 'uint4', 'int3'] as const) {
+      const { model: q, report } = await quantizeModel(m, { dtype, opTypes: ['Gather'], blockSize: 32 });
+      expect(report.nodes[0]).toMatchObject({ node: 'embed', status: 'quantized', form: 'com.microsoft.GatherBlockQuantized', axis: 1, blockSize: 32 });
+      const gq = nodeOf(q, 'GatherBlockQuantized')[0]!;
+      const codes = readTensor(init(q, gq.input[0]!));
+      expect(codes.dtype).toBe(dtype === 'uint4' ? 'uint4' : 'int4');
+      // Independent decode of the looked-up rows: (q − zp) · scale per block of 32 along the row.
+      const s = readFloat32(init(q, gq.input[2]!));
+      const z = readTensor(init(q, gq.input[3]!)).values as ArrayLike<number>;
+      const ids = [5, 0, 19];
+      const want = new Float32Array(3 * D);
+      ids.forEach((id, r) => {
+        for (let c = 0; c < D; c++) {
+          const p = id * 2 + Math.floor(c / 32);
+          want[r * D + c] = Math.fround(((codes.values as ArrayLike<number>)[id * D + c]! - z[p]!) * s[p]!);
+          expect(Math.abs(want[r * D + c]! - table[id * D + c]!)).toBeLessThanOrEqual(s[p]! / 2 + 1e-6);
+        }
+      });
+      const sess = await ort.InferenceSession.create(encodeModel(q));
+      try {
+        const out = (await sess.run({ ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [3]) })).y!;
+        expect(maxAbsDiff(out.data as Float32Array, want)).toBeLessThan(1e-6);
+      } finally {
+        await sess.release();
+      }
+    }
+  });
+});

@@ -182,8 +182,8 @@ export async function calibrateWeightLayers(
       if (o.sequential) {
         for (const w of written) {
           const dims = l.weights.find((x) => x.name === w.name)!.tensor.dims.map(Number);
-          const axis = w.scheme.form === 'matmulnbits' ? 0 : (w.scheme.granularity as { axis: number }).axis;
-          const blockSize = w.scheme.form === 'matmulnbits' ? w.scheme.blockSize : (w.scheme.granularity as { blockSize: number }).blockSize;
+          const axis = w.scheme.form === 'matmulnbits' ? 0 : w.scheme.form === 'gather-block' ? 1 : (w.scheme.granularity as { axis: number }).axis;
+          const blockSize = w.scheme.form === 'dequantize-linear' ? (w.scheme.granularity as { blockSize: number }).blockSize : w.scheme.blockSize;
           setConstant(running, w.name, dequantizeBlocked(w.weight, dims, axis, blockSize));
         }
       }

@@ -98,13 +98,14 @@ interface BlockedContext {
 
 /** True when a scheme's codes are chosen by quantizeBlockedWeight rather than the historical RTN writers (kept bit-for-bit). */
 function usesBlockedPath(s: QuantScheme, options: QuantizeOptions, floatType: 'float32' | 'float16'): boolean {
+  if (s.form === 'gather-block') return true;
   const blocked = s.form === 'matmulnbits' ? isBlockDtype(s.dtype) : s.granularity.kind === 'per-block' && isBlockDtype(s.dtype);
   return blocked && (options.method !== 'rtn' || s.dtype === 'int3' || s.dtype === 'int2' || floatType === 'float16');
 }
 
 /** The axis a blocked scheme's blocks run along (MatMulNBits: K, axis 0 of W [K, N]). */
 function blockAxis(s: QuantScheme): number {
-  return s.form === 'matmulnbits' ? 0 : (s.granularity as { axis: number }).axis;
+  return s.form === 'matmulnbits' ? 0 : s.form === 'gather-block' ? 1 : (s.granularity as { axis: number }).axis;
 }
 
 /** Quantizes one weight for one blocked scheme, through the cache. */
@@ -116,7 +117,7 @@ function blockedWeightFor(name: string, values: Float32Array, dims: readonly num
     values,
     dims,
     blockAxis(s),
-    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'matmulnbits' ? s.blockSize : (s.granularity as { blockSize: number }).blockSize, method: b.options.method, damp: b.options.damp, actOrder: b.options.actOrder },
+    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method: b.options.method, damp: b.options.damp, actOrder: b.options.actOrder },
     use ? b.stats.get(use) : undefined,
   );
   b.cache.set(key, w);
@@ -125,6 +126,7 @@ function blockedWeightFor(name: string, values: Float32Array, dims: readonly num
 
 function describeScheme(s: QuantScheme): Pick<Extract<NodeReport, { status: 'quantized' }>, 'granularity' | 'axis' | 'blockSize' | 'form'> {
   if (s.form === 'matmulnbits') return { granularity: 'per-block', axis: 0, blockSize: s.blockSize, form: 'com.microsoft.MatMulNBits' };
+  if (s.form === 'gather-block') return { granularity: 'per-block', axis: 1, blockSize: s.blockSize, form: 'com.microsoft.GatherBlockQuantized' };
   const form = s.domain === '' ? 'DequantizeLinear' : 'com.microsoft.DequantizeLinear';
   const g = s.granularity;
   if (g.kind === 'per-tensor') return { granularity: 'per-tensor', form };
@@ -357,7 +359,23 @@ function quantizeSource(
           local.push({ kind: 'add-node', graph: u.graph.graph, node: makeNode('Mul', [a, t.name], [out], { name: names.next(`${u.node.name || u.node.opType}_awq_Mul`) }), before: u.node });
           return out;
         };
-        if (scheme.form === 'matmulnbits') {
+        if (scheme.form === 'gather-block') {
+          // GatherBlockQuantized reads 4-bit codes (int4 or uint4; 3- and 2-bit codes are valid int4 codes) and scales of the model's float type.
+          const container = scheme.dtype === 'uint4' ? 'uint4' : 'int4';
+          const q = blockedForDequantizeLinear({ codes: names.next(`${base}_quantized`), scale: names.next(`${base}_scale`), zeroPoint: names.next(`${base}_zero_point`) }, bw, dims, container, 1, scheme.blockSize, floatType);
+          add(q.codes);
+          add(q.scale);
+          add(q.zeroPoint);
+          microsoft = true;
+          for (const u of uses) {
+            const g = makeNode('GatherBlockQuantized', [q.codes.name, u.node.input[1] ?? '', q.scale.name, q.zeroPoint.name], [...u.node.output], {
+              name: names.next(`${u.node.name || 'Gather'}_Q4`),
+              domain: 'com.microsoft',
+              attributes: { gather_axis: 0, quantize_axis: 1, block_size: scheme.blockSize },
+            });
+            local.push({ kind: 'replace-node', graph: u.graph.graph, node: u.node, nodes: [g] });
+          }
+        } else if (scheme.form === 'matmulnbits') {
           const [k, n] = dims as [number, number];
           const bits = scheme.dtype === 'int2' ? 2 : 4;
           const q = packMatMulNBits({ b: names.next(`${base}_Q${bits}`), scales: names.next(`${base}_scales`), zeroPoints: names.next(`${base}_zero_points`) }, bw, k, n, bits, scheme.dtype !== 'uint4', scheme.blockSize, floatType);

@@ -21,12 +21,20 @@ export type WeightScheme =
       readonly container?: 'int4' | 'int2';
     }
   | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4' | 'int8' | 'uint8' | 'int3' | 'int2'; readonly symmetric: boolean; readonly blockSize: number }
+  | {
+      /** An embedding table [vocab, dim] of a Gather along axis 0, as com.microsoft GatherBlockQuantized: rows stay packed in memory and only the rows looked up are dequantized. */
+      readonly form: 'gather-block';
+      readonly dtype: 'int4' | 'uint4' | 'int3' | 'int2';
+      readonly symmetric: boolean;
+      readonly blockSize: number;
+    }
   | { readonly form: 'float'; readonly reason: string };
 
 /** A key equal for two weights exactly when they are quantized the same way (so a shared weight is quantized once). */
 export function schemeKey(s: WeightScheme): string {
   if (s.form === 'float') return 'float';
   if (s.form === 'matmulnbits') return `nbits:${s.dtype}:${s.symmetric}:${s.blockSize}`;
+  if (s.form === 'gather-block') return `gather:${s.dtype}:${s.symmetric}:${s.blockSize}`;
   return `dq:${s.dtype}:${s.symmetric}:${JSON.stringify(s.granularity)}:${s.domain}:${s.reduceRange}:${s.container ?? ''}`;
 }
 
@@ -57,6 +65,10 @@ export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims:
     return { form: 'dequantize-linear', dtype: options.dtype, symmetric, granularity, domain: opset >= needed ? '' : 'com.microsoft', reduceRange: options.reduceRange };
   }
   const dtype = options.dtype;
+  // The same choice as MatMulNBits: onnxruntime's contrib op where it has one, opset-21 DequantizeLinear when asked.
+  if (node.opType === 'Gather' && rank === 2 && intAttribute(node, 'axis', 0) === 0 && options.int4Form === 'matmulnbits') {
+    return { form: 'gather-block', dtype, symmetric, blockSize: options.blockSize };
+  }
   if (node.opType === 'MatMul' && rank === 2 && options.int4Form === 'matmulnbits') {
     return { form: 'matmulnbits', dtype, symmetric, blockSize: options.blockSize };
   }
