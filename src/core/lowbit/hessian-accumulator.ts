@@ -8,6 +8,8 @@ export interface HessianAccumulator {
   readonly samples: number;
   /** Adds `rows` input vectors x [rows, cols] (row-major). */
   add(x: Float32Array, rows: number): void;
+  /** Folds in another accumulator's rows (calibration split over workers or chunks); `other` is left as it was. */
+  merge(other: HessianAccumulator): void;
   /** H = 2/N · XᵀX over every row added (N rows), float64 [cols, cols], a fresh copy; all zeros before any row. */
   hessian(): Float64Array;
 }
@@ -59,6 +61,15 @@ export function hessianAccumulator(cols: number): HessianAccumulator {
         }
       }
       samples += rows;
+    },
+    merge(other: HessianAccumulator) {
+      if (other.cols !== cols) throw new QuantError('SHAPE_MISMATCH', `cannot merge a Hessian of ${other.cols} inputs into one of ${cols}`);
+      if (other.samples === 0) return;
+      // Σ xᵀx of the other = H · N / 2.
+      const h = other.hessian();
+      const f = other.samples / 2;
+      for (let i = 0; i < cols; i++) for (let j = i; j < cols; j++) sum[i * cols + j] += h[i * cols + j] * f;
+      samples += other.samples;
     },
     hessian() {
       const h = new Float64Array(cols * cols);

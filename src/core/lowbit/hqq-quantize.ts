@@ -2,7 +2,7 @@ import { QuantError } from '../errors.js';
 import { quantizeOne } from '../kernels/reference.js';
 import { FLOAT32_EPS, roundHalfEven } from '../round.js';
 import type { LowBitOptions, LowBitResult } from './lowbit-scheme.js';
-import { finishLowBit, resolveLowBitScheme } from './lowbit-scheme.js';
+import { dequantizeLowBit, finishLowBit, resolveLowBitScheme } from './lowbit-scheme.js';
 import { rtnQuantizeBlocks } from './rtn-quantize-blocks.js';
 
 /** Options of hqqQuantize. */
@@ -17,6 +17,25 @@ export interface HqqOptions extends LowBitOptions {
   readonly kappa?: number;
   /** Also refit the scale each iteration (least squares on the shrunk target). Default false: zero point only, as HQQ's legacy optimizer. */
   readonly optimizeScale?: boolean;
+  /**
+   * 'integer' (default): zero points rounded every step, storable by DequantizeLinear and packed
+   * MatMulNBits zero points. 'float': HQQ's own real-valued zero points (MatMulNBits takes them as
+   * float zero points of the scales' type), returned in zeroPointsFloat; codes are then
+   * clamp(round(w / scale + zeroPoint)) against them.
+   */
+  readonly zeroPoint?: 'integer' | 'float';
+}
+
+/** What hqqQuantize returns beyond the common result. */
+export interface HqqResult extends LowBitResult {
+  /** Σ|w − ŵ|^p of each block's chosen iterate, [rows, nBlocks]. */
+  readonly objective: Float64Array;
+  /**
+   * With zeroPoint 'float': the real-valued zero points [rows, nBlocks] (float32) the codes and
+   * `dequantized` are relative to; zeroPoints and params then hold them rounded, which the codes
+   * are NOT relative to (a format without float zero points needs zeroPoint 'integer').
+   */
+  readonly zeroPointsFloat?: Float32Array;
 }
 
 /**
@@ -29,8 +48,10 @@ export interface HqqOptions extends LowBitOptions {
  *   zeroPoint ← mean(q − (w − e)/scale),   β ← κβ,
  *
  * with q = quantizeOne(w, scale, zeroPoint) and ŵ = (q − zeroPoint)·scale on the quantkit grid.
- * Where this differs from the reference, and why: the zero point is rounded to an integer in every
- * step (DequantizeLinear and MatMulNBits' packed zero points are integers; HQQ's are floats);
+ * Where this differs from the reference, and why: by default the zero point is rounded to an
+ * integer in every step (DequantizeLinear and MatMulNBits' packed zero points are integers; HQQ's
+ * are floats, kept with zeroPoint 'float'). An integer zero point rarely moves (the step's mean
+ * is already within half a code of it): with integers, optimizeScale is what changes the grid;
  * each block stops on its own when its objective Σ|w − ŵ|^p stops falling (the reference stops the
  * whole tensor on the mean |w − ŵ|) and keeps its best iterate (the reference returns the one after
  * the first worse step), so a block is never worse than its start, which is rtnQuantizeBlocks.
@@ -38,7 +59,7 @@ export interface HqqOptions extends LowBitOptions {
  * keep their zero point; only optimizeScale changes them.
  * Example: hqqQuantize(w, [rows, cols], { bits: 4, blockSize: 64 }).
  */
-export function hqqQuantize(w: Float32Array, shape: readonly number[], opts: HqqOptions): LowBitResult & { readonly objective: Float64Array } {
+export function hqqQuantize(w: Float32Array, shape: readonly number[], opts: HqqOptions): HqqResult {
   const s = resolveLowBitScheme(w, shape, opts);
   const iters = opts.iters ?? 20;
   const p = opts.lpNorm ?? 0.7;
@@ -48,11 +69,21 @@ export function hqqQuantize(w: Float32Array, shape: readonly number[], opts: Hqq
   if (!(p > 0 && p <= 1)) throw new QuantError('INVALID_ARGUMENT', `lpNorm must be in (0, 1], got ${p}`);
   if (!(beta0 > 0) || !Number.isFinite(beta0)) throw new QuantError('INVALID_ARGUMENT', `beta must be a finite number > 0, got ${beta0}`);
   if (!(kappa > 0) || !Number.isFinite(kappa)) throw new QuantError('INVALID_ARGUMENT', `kappa must be a finite number > 0, got ${kappa}`);
+  const floatZero = opts.zeroPoint === 'float';
+  if (opts.zeroPoint !== undefined && opts.zeroPoint !== 'integer' && !floatZero) throw new QuantError('INVALID_ARGUMENT', `zeroPoint must be 'integer' or 'float', got '${String(opts.zeroPoint)}'`);
   const start = rtnQuantizeBlocks(w, shape, { ...opts, dequantize: false });
   const { codes, zeroPoints } = start;
   const scales = Float32Array.from(start.scales);
   const { rows, cols, blockSize, nBlocks, qmin, qmax } = s;
   const objective = new Float64Array(rows * nBlocks);
+  const zeroFloat = new Float32Array(rows * nBlocks);
+  // HQQ's own quantizer, round(w / scale + zero): with an integer zero it is quantizeOne but for the parity of ties.
+  const quant = floatZero
+    ? (v: number, scale: number, z: number) => {
+        const q = roundHalfEven(Math.fround(v / scale) + z);
+        return q < qmin ? qmin : q > qmax ? qmax : q;
+      }
+    : (v: number, scale: number, z: number) => quantizeOne(v, scale, z, qmin, qmax);
   const target = new Float64Array(blockSize);
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < nBlocks; b++) {
@@ -69,7 +100,7 @@ export function hqqQuantize(w: Float32Array, shape: readonly number[], opts: Hqq
         let err = 0;
         for (let j = 0; j < n; j++) {
           const v = w[c0 + j];
-          const x = v - Math.fround((quantizeOne(v, scale, zp, qmin, qmax) - zp) * scale);
+          const x = v - Math.fround((quant(v, scale, zp) - zp) * scale);
           err += Math.abs(x) ** p;
           const ax = Math.abs(x);
           const t = ax - (p === 1 ? 1 : (ax + 1e-8) ** (p - 1)) / beta;
@@ -88,7 +119,7 @@ export function hqqQuantize(w: Float32Array, shape: readonly number[], opts: Hqq
         let sumQQ = 0;
         let sumQT = 0;
         for (let j = 0; j < n; j++) {
-          const q = quantizeOne(w[c0 + j], scale, zp, qmin, qmax);
+          const q = quant(w[c0 + j], scale, zp);
           sumQ += q;
           sumT += target[j];
           sumQQ += q * q;
@@ -108,19 +139,23 @@ export function hqqQuantize(w: Float32Array, shape: readonly number[], opts: Hqq
           }
           if (a > 0 && Number.isFinite(a)) {
             scale = Math.max(Math.fround(a), FLOAT32_EPS);
-            if (!s.symmetric) zp = clampInt(roundHalfEven(zf), qmin, qmax);
+            if (!s.symmetric) zp = floatZero ? Math.fround(zf) : clampInt(roundHalfEven(zf), qmin, qmax);
           }
         } else if (!s.symmetric) {
-          zp = clampInt(roundHalfEven((sumQ - sumT / scale) / n), qmin, qmax);
+          const zf = (sumQ - sumT / scale) / n;
+          zp = floatZero ? Math.fround(zf) : clampInt(roundHalfEven(zf), qmin, qmax);
         }
       }
       objective[pi] = best;
       scales[pi] = bestScale;
-      zeroPoints[pi] = bestZp;
-      for (let j = 0; j < n; j++) codes[c0 + j] = quantizeOne(w[c0 + j], bestScale, bestZp, qmin, qmax);
+      zeroFloat[pi] = bestZp;
+      zeroPoints[pi] = clampInt(roundHalfEven(bestZp), qmin, qmax);
+      for (let j = 0; j < n; j++) codes[c0 + j] = quant(w[c0 + j], bestScale, bestZp);
     }
   }
-  return { ...finishLowBit(s, codes, scales, zeroPoints, opts.dequantize), objective };
+  if (!floatZero) return { ...finishLowBit(s, codes, scales, zeroPoints, opts.dequantize), objective };
+  const result = finishLowBit(s, codes, scales, zeroPoints, false);
+  return { ...result, objective, zeroPointsFloat: zeroFloat, ...(opts.dequantize ? { dequantized: dequantizeLowBit(s, codes, scales, zeroFloat) } : {}) };
 }
 
 function clampInt(v: number, lo: number, hi: number): number {

@@ -1,6 +1,6 @@
 // Low-bit weight quantization beyond round-to-nearest: every method returns codes and per-block
 // parameters in the layout of `quantize` with per-block granularity along the input dimension.
-export * from './lowbit-scheme.js';
+export type { LowBitOptions, LowBitResult } from './lowbit-scheme.js';
 export * from './rtn-quantize-blocks.js';
 export * from './hessian-accumulator.js';
 export * from './inverse-cholesky.js';

@@ -17,47 +17,87 @@ export function inverseCholeskyUpper(h: Float64Array, n: number): Float64Array {
   for (let i = 0; i < n; i++) {
     const ri = i * n;
     const hi = (n - 1 - i) * n + (n - 1);
-    for (let j = 0; j <= i; j++) {
-      const sum = h[hi - j] - dot(l, ri, j * n, j);
-      if (j === i) {
-        if (!(sum > 0)) {
-          throw new QuantError('INVALID_ARGUMENT', `the Hessian is not positive definite (pivot ${n - 1 - i} is ${sum}): raise the dampening`, { details: { pivot: n - 1 - i } });
-        }
-        l[ri + i] = Math.sqrt(sum);
-      } else {
-        l[ri + j] = sum / l[j * n + j];
+    let j = 0;
+    // Two entries of row i per sweep over it: each L[i, k] loaded serves both dot products.
+    for (; j + 1 < i; j += 2) {
+      const rj = j * n;
+      const rj1 = rj + n;
+      let a0 = 0;
+      let a1 = 0;
+      let b0 = 0;
+      let b1 = 0;
+      let k = 0;
+      for (; k + 1 < j; k += 2) {
+        const x0 = l[ri + k];
+        const x1 = l[ri + k + 1];
+        a0 += x0 * l[rj + k];
+        a1 += x1 * l[rj + k + 1];
+        b0 += x0 * l[rj1 + k];
+        b1 += x1 * l[rj1 + k + 1];
       }
+      for (; k < j; k++) {
+        a0 += l[ri + k] * l[rj + k];
+        b0 += l[ri + k] * l[rj1 + k];
+      }
+      const lij = (h[hi - j] - (a0 + a1)) / l[rj + j];
+      l[ri + j] = lij;
+      l[ri + j + 1] = (h[hi - j - 1] - (b0 + b1 + lij * l[rj1 + j])) / l[rj1 + j + 1];
     }
+    for (; j < i; j++) l[ri + j] = (h[hi - j] - dot(l, ri, j * n, j)) / l[j * n + j];
+    const pivot = h[hi - i] - dot(l, ri, ri, i);
+    if (!(pivot > 0)) {
+      throw new QuantError('INVALID_ARGUMENT', `the Hessian is not positive definite (pivot ${n - 1 - i} is ${pivot}): raise the dampening`, { details: { pivot: n - 1 - i } });
+    }
+    l[ri + i] = Math.sqrt(pivot);
   }
   // X = L⁻¹ row by row: X[i,:] = (e_i − Σ_{k<i} L[i,k]·X[k,:]) / L[i,i], each term a contiguous axpy.
   const x = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  // Rows i and i + 1 together: each X[k, j] loaded serves both (row i + 1's k = i term waits for row i).
+  for (; i + 1 < n; i += 2) {
     const ri = i * n;
-    // Four rows of X folded in per sweep: one load and store of X[i, j] per four multiply-adds.
+    const ri1 = ri + n;
     let k = 0;
-    for (; k + 3 < i; k += 4) {
-      const f0 = l[ri + k];
-      const f1 = l[ri + k + 1];
-      const f2 = l[ri + k + 2];
-      const f3 = l[ri + k + 3];
+    for (; k + 1 < i; k += 2) {
+      const fa0 = l[ri + k];
+      const fa1 = l[ri + k + 1];
+      const fb0 = l[ri1 + k];
+      const fb1 = l[ri1 + k + 1];
       const r0 = k * n;
       const r1 = r0 + n;
-      const r2 = r1 + n;
-      const r3 = r2 + n;
-      // X is lower triangular: row k + m is zero past column k + m.
-      for (let j = 0; j <= k; j++) x[ri + j] -= f0 * x[r0 + j] + f1 * x[r1 + j] + f2 * x[r2 + j] + f3 * x[r3 + j];
-      x[ri + k + 1] -= f1 * x[r1 + k + 1] + f2 * x[r2 + k + 1] + f3 * x[r3 + k + 1];
-      x[ri + k + 2] -= f2 * x[r2 + k + 2] + f3 * x[r3 + k + 2];
-      x[ri + k + 3] -= f3 * x[r3 + k + 3];
+      // X is lower triangular: row k is zero past column k.
+      for (let j = 0; j <= k; j++) {
+        const x0 = x[r0 + j];
+        const x1 = x[r1 + j];
+        x[ri + j] -= fa0 * x0 + fa1 * x1;
+        x[ri1 + j] -= fb0 * x0 + fb1 * x1;
+      }
+      const x1 = x[r1 + k + 1];
+      x[ri + k + 1] -= fa1 * x1;
+      x[ri1 + k + 1] -= fb1 * x1;
     }
     for (; k < i; k++) {
+      const fa = l[ri + k];
+      const fb = l[ri1 + k];
+      const rk = k * n;
+      for (let j = 0; j <= k; j++) {
+        x[ri + j] -= fa * x[rk + j];
+        x[ri1 + j] -= fb * x[rk + j];
+      }
+    }
+    finishRow(x, l, ri, i);
+    const f = l[ri1 + i];
+    for (let j = 0; j <= i; j++) x[ri1 + j] -= f * x[ri + j];
+    finishRow(x, l, ri1, i + 1);
+  }
+  if (i < n) {
+    const ri = i * n;
+    for (let k = 0; k < i; k++) {
       const f = l[ri + k];
       const rk = k * n;
       for (let j = 0; j <= k; j++) x[ri + j] -= f * x[rk + j];
     }
-    x[ri + i] += 1;
-    const inv = 1 / l[ri + i];
-    for (let j = 0; j <= i; j++) x[ri + j] *= inv;
+    finishRow(x, l, ri, i);
   }
   // U = J X J: U[i][j] = X[n-1-i][n-1-j].
   const u = new Float64Array(n * n);
@@ -84,4 +124,11 @@ function dot(a: Float64Array, i: number, j: number, len: number): number {
   }
   for (; k < len; k++) s0 += a[i + k] * a[j + k];
   return s0 + s1 + (s2 + s3);
+}
+
+/** Row i of L⁻¹ once every earlier row is folded in: (e_i − Σ) / L[i,i]. */
+function finishRow(x: Float64Array, l: Float64Array, ri: number, i: number): void {
+  x[ri + i] += 1;
+  const inv = 1 / l[ri + i];
+  for (let j = 0; j <= i; j++) x[ri + j] *= inv;
 }

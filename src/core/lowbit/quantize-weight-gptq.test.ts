@@ -117,6 +117,7 @@ describe('quantizeWeightGptq', () => {
     const h = diagonalHessian(4, 1);
     h[0] = -50;
     expectQuantError(() => quantizeWeightGptq(w, [2, 4], h, { bits: 4, blockSize: 4, damp: 0 }), 'INVALID_ARGUMENT', /not positive definite/);
+    expectQuantError(() => quantizeWeightGptq(w, [2, 4], hessianAccumulator(4).hessian(), { bits: 4, blockSize: 4 }), 'NOT_CALIBRATED', /all zeros/);
     const nan = diagonalHessian(4, 1);
     nan[5] = NaN;
     expectQuantError(() => quantizeWeightGptq(w, [2, 4], nan, { bits: 4, blockSize: 4 }), 'NAN_INPUT', /Hessian element 5/);
@@ -145,14 +146,11 @@ describe('quantizeWeightGptq', () => {
           expect(r.zeroPoints.length).toBe(rows * nBlocks);
           expect(r.dequantized!.length).toBe(rows * cols);
           expect(r.codes).toBeInstanceOf(signed ? Int8Array : Uint8Array);
-          for (const q of r.codes) {
-            expect(q).toBeGreaterThanOrEqual(r.params.qmin);
-            expect(q).toBeLessThanOrEqual(r.params.qmax);
-          }
-          for (const v of r.dequantized!) expect(Number.isFinite(v)).toBe(true);
+          expect(r.codes.every((q) => q >= r.params.qmin && q <= r.params.qmax)).toBe(true);
+          expect(r.dequantized!.every((v) => Number.isFinite(v))).toBe(true);
         },
       ),
-      { seed: 14, numRuns: 150 },
+      { seed: 14, numRuns: 100 },
     );
   });
 });

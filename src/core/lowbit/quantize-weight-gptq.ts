@@ -55,6 +55,10 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
     if (!Number.isFinite(hessian[i])) throw new QuantError(hessian[i] !== hessian[i] ? 'NAN_INPUT' : 'INF_INPUT', `Hessian element ${i} is ${hessian[i]}: expected finite values`);
   }
 
+  let anyAlive = false;
+  for (let i = 0; i < cols && !anyAlive; i++) anyAlive = hessian[i * cols + i] !== 0;
+  // Every input dead means no calibration reached the layer: zeroing the whole weight would be the reference's answer, and never what the caller meant.
+  if (!anyAlive) throw new QuantError('NOT_CALIBRATED', 'the Hessian is all zeros: add calibration inputs to the accumulator before quantizing with GPTQ');
   // Dead inputs never reach the output: any weight works, zero is what the reference writes.
   const h0 = Float64Array.from(hessian);
   const wOrig = Float64Array.from(w);
@@ -139,10 +143,50 @@ function lazyUpdate(wk: Float64Array, err: Float64Array, u: Float64Array, rows: 
   const count = i2 - i1;
   for (let j0 = i2; j0 < cols; j0 += UPDATE_TILE) {
     const j1 = Math.min(cols, j0 + UPDATE_TILE);
-    for (let r = 0; r < rows; r++) {
+    let r = 0;
+    // Two rows and four error terms per sweep: each U value loaded serves two rows, each W value takes four terms per load and store.
+    for (; r + 1 < rows; r += 2) {
+      const wa = r * cols;
+      const wb = wa + cols;
+      const ea = r * count;
+      const eb = ea + count;
+      let k = 0;
+      for (; k + 3 < count; k += 4) {
+        const a0 = err[ea + k];
+        const a1 = err[ea + k + 1];
+        const a2 = err[ea + k + 2];
+        const a3 = err[ea + k + 3];
+        const b0 = err[eb + k];
+        const b1 = err[eb + k + 1];
+        const b2 = err[eb + k + 2];
+        const b3 = err[eb + k + 3];
+        const u0 = (i1 + k) * cols;
+        const u1 = u0 + cols;
+        const u2 = u1 + cols;
+        const u3 = u2 + cols;
+        for (let j = j0; j < j1; j++) {
+          const x0 = u[u0 + j];
+          const x1 = u[u1 + j];
+          const x2 = u[u2 + j];
+          const x3 = u[u3 + j];
+          wk[wa + j] -= a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
+          wk[wb + j] -= b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3;
+        }
+      }
+      for (; k < count; k++) {
+        const a = err[ea + k];
+        const b = err[eb + k];
+        const uk = (i1 + k) * cols;
+        for (let j = j0; j < j1; j++) {
+          const x = u[uk + j];
+          wk[wa + j] -= a * x;
+          wk[wb + j] -= b * x;
+        }
+      }
+    }
+    for (; r < rows; r++) {
       const wr = r * cols;
       const er = r * count;
-      // Four error terms per sweep: one load and store of W[r, j] per four multiply-adds.
       let k = 0;
       for (; k + 3 < count; k += 4) {
         const e0 = err[er + k];

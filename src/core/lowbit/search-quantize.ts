@@ -17,7 +17,7 @@ export interface SearchOptions extends LowBitOptions {
  * Per-block scale and clipping search minimizing Σ_j importance_j·(w_j − ŵ_j)², the idea of
  * llama.cpp's make_qx_quants / make_qkx2_quants on the quantkit grid. For each block the candidates
  * are its RTN parameters and, for δ = −steps..steps, a scale of the block's range spread over
- * (qmax − qmin) + δ/steps·0.9 steps (symmetric: max|w| over qmax + 0.9·δ/steps), i.e. clipped or
+ * (qmax − qmin) + δ/steps·0.9 steps (symmetric: max|w| over (qmax − qmin)/2 + 0.9·δ/steps, the half range chooseQParams uses), i.e. clipped or
  * widened by up to 0.9 of a step. Each candidate's codes are refitted by weighted least squares
  * (scale and offset, the offset rounded to an integer zero point; symmetric: scale only), the codes
  * re-rounded to the refitted grid (nearest is optimal per element for a fixed grid), and the
@@ -74,7 +74,7 @@ export function searchQuantize(w: Float32Array, shape: readonly number[], opts: 
           let scale: number;
           let zp: number;
           if (s.symmetric) {
-            scale = Math.max(Math.fround(amax / (qmax + delta)), FLOAT32_EPS);
+            scale = Math.max(Math.fround(amax / ((qmax - qmin) / 2 + delta)), FLOAT32_EPS);
             zp = s.dtype.signed ? 0 : unsignedMid;
           } else {
             scale = Math.max(Math.fround((max - min) / (qmax - qmin + delta)), FLOAT32_EPS);
