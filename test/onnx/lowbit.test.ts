@@ -270,6 +270,13 @@ describe('weight methods with calibration through onnxruntime', () => {
     expect(report.warnings.join(' ')).toMatch(/method gptq needs calibration inputs/);
   });
 
+  it('gptq on a layer whose calibration inputs are all zero quantizes it by search and says why; the next layer still gets gptq', async () => {
+    const zeros = { runModel: createOrtRunner(), calibrationData: () => [feed(new Float32Array(8 * 64), 64)] };
+    const { report } = await quantizeModel(batchMlp(), { dtype: 'int4', method: 'gptq' }, zeros);
+    expect(report.nodes[0]).toMatchObject({ node: 'mm', status: 'quantized', method: 'search', methodNote: expect.stringMatching(/gptq fell back to search: the calibration inputs of this layer are all zero/) });
+    expect(report.nodes[1]).toMatchObject({ node: 'gemm', status: 'quantized', method: 'gptq' });
+  });
+
   it('refuses methods for 8-bit weights and for the integer modes', async () => {
     await expect(quantizeModel(batchMlp(), { dtype: 'int8', method: 'gptq' })).rejects.toThrow(/method gptq chooses codes per block of 4 bits or fewer/);
     await expect(quantizeModel(batchMlp(), { mode: 'dynamic', method: 'hqq' })).rejects.toThrow(/method hqq applies to weight-only mode/);

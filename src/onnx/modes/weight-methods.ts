@@ -4,6 +4,7 @@ import type { LowBitOptions } from '../../core/lowbit/lowbit-scheme.js';
 import { quantizeWeightGptq } from '../../core/lowbit/quantize-weight-gptq.js';
 import { rtnQuantizeBlocks } from '../../core/lowbit/rtn-quantize-blocks.js';
 import { searchQuantize } from '../../core/lowbit/search-quantize.js';
+import { isQuantError } from '../../core/errors.js';
 import type { WeightMethod } from '../quantize-options.js';
 import type { LayerStats } from './layer-stats.js';
 import { meanAbs, meanSquare } from './layer-stats.js';
@@ -62,7 +63,17 @@ export function quantizeRowsWithMethod(w: Float32Array, rows: number, cols: numb
     if (method === 'rtn') r = rtnQuantizeBlocks(part, shape, base);
     else if (method === 'hqq') r = hqqQuantize(part, shape, { ...base, optimizeScale: true });
     else if (method === 'search') r = searchQuantize(part, shape, { ...base, ...(s && { importance: meanSquare(s) }) });
-    else if (method === 'gptq') r = quantizeWeightGptq(part, shape, s!.hessian!.hessian(), { ...base, damp: options.damp, actOrder: options.actOrder });
+    else if (method === 'gptq') {
+      try {
+        r = quantizeWeightGptq(part, shape, s!.hessian!.hessian(), { ...base, damp: options.damp, actOrder: options.actOrder });
+      } catch (e) {
+        // Every input of this group was 0 on the calibration data (a dead branch): nothing to weigh the error by.
+        if (!isQuantError(e) || e.code !== 'NOT_CALIBRATED') throw e;
+        r = searchQuantize(part, shape, base);
+        method = 'search';
+        fallback = `the calibration inputs of this layer are all zero (${e.message})`;
+      }
+    }
     else {
       const channelScale = awqScales(part, shape, meanAbs(s!), { ...base, ...(s!.sample && s!.sample.length && { inputs: s!.sample }) }).scales;
       r = applyAwqScales(part, shape, channelScale, base);
