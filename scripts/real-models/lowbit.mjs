@@ -17,7 +17,10 @@
 // Nothing is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
 // lowbit markers of README.md and docs/onnx.md.
 //
-// Usage: node scripts/real-models/lowbit.mjs [--models rec,det,vad] [--methods rtn,gptq,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
+// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad] [--methods rtn,gptq,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
+//        node scripts/real-models/lowbit.mjs --from-json A.json,B.json [--write-docs]
+//   --from-json  builds the table from earlier --json runs instead of measuring (a later file's row
+//                replaces an earlier one of the same model and variant: rerun some methods alone)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -164,7 +167,24 @@ async function setups() {
 
 const runModel = createOrtRunner();
 const rows = [];
-for (const s of await setups()) {
+const FROM = listArg('--from-json', undefined);
+let measuredOn;
+if (FROM) {
+  for (const f of FROM) {
+    const j = JSON.parse(readFileSync(f, 'utf8'));
+    measuredOn ??= j.cpu;
+    for (const r of j.rows) {
+      const at = rows.findIndex((x) => x.model === r.model && x.variant === r.variant);
+      if (at >= 0) rows[at] = r;
+      else rows.push(r);
+    }
+  }
+  // Group each model's rows together in width order, the methods in the order measured.
+  const order = (r) => ['float', 'int4', 'int3', 'int2'].indexOf(r.variant.split(' ')[0]);
+  const models = [...new Set(rows.map((r) => r.model))];
+  rows.sort((a, b) => models.indexOf(a.model) - models.indexOf(b.model) || order(a) - order(b));
+}
+for (const s of FROM ? [] : await setups()) {
   const floatBytes = s.bytes ?? readFileSync(s.path);
   const floatOut = await runOnce(floatBytes, s.feeds);
   rows.push({ model: s.name, variant: 'float', metric: s.metric(floatOut, true), relRms: 0, bytes: floatBytes.length, ratio: 1, seconds: 0, metricName: s.metricName, source: s.source });
@@ -193,7 +213,7 @@ for (const s of await setups()) {
   }
 }
 
-const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const cpu = measuredOn ?? cpus()[0]?.model ?? 'unknown CPU';
 function table() {
   const lines = [`Measured on ${cpu} by \`node scripts/real-models/lowbit.mjs\` (block 32; every MatMul, Gemm, Conv, ConvTranspose and LSTM weight; opset raised to 21 where needed).`, ''];
   lines.push('| model | variant | task metric | output rel. RMS | vs RTN | MB (x float) | quantize s |', '| --- | --- | --- | --- | --- | --- | --- |');

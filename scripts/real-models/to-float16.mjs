@@ -2,7 +2,7 @@
 // convert_float_to_float16 with keep_io_types): every float32 initializer and Constant becomes
 // float16, Casts to float become Casts to float16, the graph's float inputs are cast to float16
 // on entry and its float outputs back to float32 on exit, and float value_info is dropped (the
-// runtime infers it). No npm package this repository depends on ships a float16 model, so the
+// runtime infers it). The model is raised to opset 21 first. No npm package this repository depends on ships a float16 model, so the
 // low-bit table measures this conversion of the PaddleOCR recognizer. Used by lowbit.mjs; also
 // runnable: node scripts/real-models/to-float16.mjs IN.onnx OUT.onnx (needs the build).
 import { existsSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,9 @@ export async function toFloat16(model) {
   const { makeNode } = await import(join(DIST, 'formats/onnx/builders.js'));
   const { makeTensor, readFloat32, tensorDims } = await import(join(DIST, 'formats/onnx/tensor.js'));
   const { float32ToFloat16Bits } = await import(join(DIST, 'core/float16.js'));
+  const { upgradeOpset } = await import(join(DIST, 'onnx/graph/opset-upgrade.js'));
+  // Raised first, in float32: opset 11 moves Clip's bounds to inputs of the input's type, which the float32 model proves and the converted one would not.
+  upgradeOpset(model, 21);
   const half = (t) => (t.dataType === FLOAT ? makeTensor(t.name, 'float16', tensorDims(t), float32ToFloat16Bits(Float32Array.from(readFloat32(t)))) : t);
   const walk = (g, top) => {
     g.initializer = g.initializer.map(half);
