@@ -229,12 +229,12 @@ if (WRITE) {
   for (const f of ['README.md', 'docs/onnx.md']) {
     const p = join(REPO, f);
     const text = readFileSync(p, 'utf8');
-    const re = /(<!-- lowbit:start -->\n)[\s\S]*?(\n<!-- lowbit:end -->)/;
+    const re = /(<!-- lowbit:start -->\n)[\s\S]*?(<!-- lowbit:end -->)/;
     if (!re.test(text)) {
       console.error(`lowbit.mjs: ${f} has no <!-- lowbit:start --> / <!-- lowbit:end --> markers`);
       process.exitCode = 1;
       continue;
     }
-    writeFileSync(p, text.replace(re, `$1${table()}$2`));
+    writeFileSync(p, text.replace(re, `$1${table()}\n$2`));
   }
 }
