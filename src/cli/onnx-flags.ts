@@ -20,6 +20,13 @@ export const onnxFlags = {
     .refine((l) => l.length > 0, { error: '--op-types expects a comma-separated list such as MatMul,Gemm,Conv' })
     .optional(),
   exclude: z.array(z.string()).optional(),
+  /** --damp: GPTQ dampening, a fraction of the Hessian's mean diagonal in [0, 1]. */
+  damp: z
+    .string()
+    .regex(/^(\d+(\.\d*)?|\.\d+)(e-?\d+)?$/, { error: (i) => `--damp expects a number in [0, 1], got '${String(i.input)}'` })
+    .transform(Number)
+    .refine((v) => v >= 0 && v <= 1, { error: (i) => `--damp expects a number in [0, 1], got ${String(i.input)}` })
+    .optional(),
   /** --target portable | x86-vnni | arm64: the CPUs an integer model must be right on. */
   target: z.enum(QUANTIZE_TARGETS, { error: (i) => `--target expects ${QUANTIZE_TARGETS.join(' | ')}, got '${String(i.input)}'` }).optional(),
 };

@@ -11,8 +11,27 @@ export type { QuantizeTarget } from './target.js';
 export const QUANTIZE_MODES = ['weight-only', 'dynamic', 'static'] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
 
-export const WEIGHT_DTYPES = ['int8', 'uint8', 'int4', 'uint4'] as const;
+export const WEIGHT_DTYPES = ['int8', 'uint8', 'int4', 'uint4', 'int3', 'int2'] as const;
 export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
+/** The weight-only dtypes quantized per block (4 bits and fewer). */
+export const BLOCK_DTYPES = ['int4', 'uint4', 'int3', 'int2'] as const;
+export type BlockDtype = (typeof BLOCK_DTYPES)[number];
+export function isBlockDtype(d: string): d is BlockDtype {
+  return (BLOCK_DTYPES as readonly string[]).includes(d);
+}
+
+/**
+ * How weight codes are chosen (weight-only mode): 'rtn' rounds each weight to the nearest code of
+ * a min/max grid (the default, and the only method for 8 bits per channel or per tensor); the
+ * others minimise an error per block: 'gptq' (the layer's output error on calibration inputs,
+ * Hessian-weighted with error feedback), 'awq' (per-input-channel scales from activation
+ * magnitudes), 'hqq' (half-quadratic fit of scale and zero point, no data), 'search' (a scale/clip
+ * search weighted by mean x² per input channel when calibration data is given).
+ */
+export const WEIGHT_METHODS = ['rtn', 'gptq', 'awq', 'hqq', 'search'] as const;
+export type WeightMethod = (typeof WEIGHT_METHODS)[number];
+/** Methods that use calibration inputs (hqq never does; search works without). */
+export const CALIBRATED_METHODS: readonly WeightMethod[] = ['gptq', 'awq', 'search'];
 
 /** The observers static calibration can use: the registry's, less those that need options (fixed). */
 export const OBSERVER_NAMES = DATA_OBSERVER_NAMES as readonly [ObserverName, ...ObserverName[]];
@@ -81,14 +100,29 @@ export const quantizeOptionsSchema = z
     target: z.enum(QUANTIZE_TARGETS, { error: `expected target ${QUANTIZE_TARGETS.join(' | ')}` }).default('portable'),
     /** 7-bit weights (ONNX Runtime's reduce_range); dynamic and static modes. */
     reduceRange: z.boolean({ error: 'expected true or false' }).optional(),
+    /** Weight-only: how codes are chosen (see WEIGHT_METHODS). */
+    method: z.enum(WEIGHT_METHODS, { error: `expected method ${WEIGHT_METHODS.join(' | ')}` }).default('rtn'),
+    /** GPTQ dampening: this fraction of the mean diagonal of H is added to its diagonal. */
+    damp: z.number({ error: 'expected a number' }).min(0, { error: 'expected a number >= 0' }).max(1, { error: 'expected a number <= 1' }).default(0.01),
+    /** GPTQ: quantize columns in order of decreasing Hessian diagonal. */
+    actOrder: z.boolean({ error: 'expected true or false' }).default(false),
+    /** Weight-only, 4 bits and fewer: raise an older model's ai.onnx opset to 21 so Conv, Gemm, LSTM weights can be blocked (else they stay float). */
+    raiseOpset: z.boolean({ error: 'expected true or false' }).default(false),
   })
   .transform((o) => {
     const perChannel = o.perChannel ?? PER_CHANNEL_DEFAULT[o.mode];
+    // Integer modes choose codes by rounding activations and weights alike: methods and opset raising are weight-only.
+    if (o.mode !== 'weight-only' && o.method !== 'rtn') throw new QuantError('INVALID_CONFIG', `method ${o.method} applies to weight-only mode, got mode ${o.mode}`);
+    if (o.mode !== 'weight-only' && o.raiseOpset) throw new QuantError('INVALID_CONFIG', `raiseOpset applies to weight-only mode, got mode ${o.mode}`);
     if (o.mode === 'weight-only') {
+      // Below 4 bits a symmetric narrow grid wastes a level of 4 (int2: -1..1) or 8 (int3): asymmetric unless asked.
+      if ((o.dtype === 'int3' || o.dtype === 'int2') && o.symmetric === undefined) o = { ...o, symmetric: false };
+      // HQQ is an optimisation of each block's zero point: a symmetric grid (zero point fixed) leaves it nothing to fit.
+      if (o.method === 'hqq' && o.symmetric === undefined) o = { ...o, symmetric: false };
       return { ...o, dtype: o.dtype ?? 'int8', perChannel, reduceRange: o.reduceRange ?? false, integer: undefined as IntegerTypes | undefined };
     }
     // 4-bit dtypes are refused by the modes themselves, with the reason; the target does not apply to them.
-    if (o.dtype === 'int4' || o.dtype === 'uint4') return { ...o, dtype: o.dtype, perChannel, reduceRange: o.reduceRange ?? false, integer: undefined as IntegerTypes | undefined };
+    if (o.dtype !== undefined && isBlockDtype(o.dtype)) return { ...o, dtype: o.dtype, perChannel, reduceRange: o.reduceRange ?? false, integer: undefined as IntegerTypes | undefined };
     const integer = chooseIntegerTypes({ target: o.target, mode: o.mode, dtype: o.dtype, symmetric: o.symmetric, reduceRange: o.reduceRange });
     return { ...o, dtype: integer.weights as WeightDtype, symmetric: integer.weightSymmetric, perChannel, reduceRange: integer.reduceRange, integer: integer as IntegerTypes | undefined };
   });

@@ -14,6 +14,10 @@ export type NodeReport =
       readonly blockSize?: number;
       /** The ONNX form written, e.g. 'DequantizeLinear', 'MatMulNBits', 'com.microsoft.DequantizeLinear'. */
       readonly form: string;
+      /** How the codes were chosen, when not by rounding to nearest (gptq, awq, hqq, search). */
+      readonly method?: string;
+      /** Why the method differs from the one asked for (e.g. no calibration inputs reach the weight). */
+      readonly methodNote?: string;
     }
   | { readonly node: string; readonly opType: string; readonly status: 'float'; readonly reason: string };
 

@@ -54,9 +54,9 @@ describe('quantkit onnx quantize', () => {
 
   it('gives one line and exit 2 for a bad command line, exit 1 for a bad file or bad option values, and writes nothing', async () => {
     const { dir, input, out } = setup();
-    const bad = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int3']);
+    const bad = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int5']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/option '--dtype <dtype>' argument 'int3' is invalid/);
+    expect(bad.stderr).toMatch(/option '--dtype <dtype>' argument 'int5' is invalid/);
     expect((await cli(['onnx', 'quantize', input, '-o', out, '--block-size', '32'])).stderr).toMatch(/--block-size applies to 4-bit dtypes/);
     expect((await cli(['onnx', 'quantize', input, '-o', out, '--calibration', dir])).stderr).toMatch(/--calibration applies to --mode static/);
     expect((await cli(['onnx', 'quantize', input, '-o', out, '--symmetric', '--asymmetric'])).code).toBe(2);

@@ -27,6 +27,10 @@ const AUTO_IGNORES = [
   ['format', '--format'],
   ['int4Form', '--int4-form'],
   ['quantizeBias', '--quantize-bias'],
+  ['method', '--method'],
+  ['damp', '--damp'],
+  ['actOrder', '--act-order'],
+  ['raiseOpset', '--raise-opset'],
 ] as const;
 
 function summary(input: string, output: string, r: AutoPrecisionReport, inBytes: number, outBytes: number, seconds: number): string {

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { Option } from 'commander';
 import { z } from 'zod';
-import { INT4_FORMS, INT8_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES } from '../../onnx/quantize-options.js';
+import { CALIBRATED_METHODS, INT4_FORMS, INT8_FORMS, isBlockDtype, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES, WEIGHT_METHODS } from '../../onnx/quantize-options.js';
 import { describeIntegerTypes } from '../../onnx/target.js';
 import type { QuantizeOptionsInput } from '../../onnx/quantize-options.js';
 import type { OpsetUpgrade } from '../../onnx/graph/opset-upgrade.js';
@@ -33,6 +33,10 @@ const Options = z.object({
   int4Form: z.enum(INT4_FORMS).optional(),
   int8Form: z.enum(INT8_FORMS).optional(),
   quantizeBias: z.boolean().optional(),
+  method: z.enum(WEIGHT_METHODS).optional(),
+  damp: onnxFlags.damp,
+  actOrder: z.boolean().optional(),
+  raiseOpset: z.boolean().optional(),
   externalData: z.boolean().optional(),
   json: z.boolean().optional(),
   force: z.boolean().optional(),
@@ -59,8 +63,15 @@ function summary(report: QuantizeReport, input: string, output: string, inBytes:
     lines.push(`left in float (${float.length}):`);
     for (const n of float) lines.push(`  ${n.node} [${n.opType}]: ${n.reason}`);
   }
+  const methods = new Map<string, number>();
+  for (const n of quantized) if (n.method) methods.set(n.method, (methods.get(n.method) ?? 0) + 1);
+  if (methods.size) lines.push(`codes chosen by ${[...methods].map(([m, c]) => `${m} (${c} node${c === 1 ? '' : 's'})`).join(', ')}`);
+  const notes = [...new Set(quantized.flatMap((n) => (n.methodNote ? [n.methodNote] : [])))];
+  for (const note of notes) lines.push(`note: ${note}`);
+  const wcal = (report as { calibration?: { batches: number; layers: number; passes: number; sequential: boolean; observer?: string } }).calibration;
+  if (wcal && wcal.observer === undefined) lines.push(`calibration: ${wcal.batches} batches, inputs of ${wcal.layers} layers captured in ${wcal.passes} passes${wcal.sequential ? ' (sequential: each pass on the model with the earlier layers quantized)' : ''}`);
   const cal = (report as Partial<StaticQuantizeReport>).calibration;
-  if (cal) lines.push(`calibration: ${cal.batches} batches, ${cal.tensors} activations, ${cal.observer}; onnxruntime ${(cal.runtimeMs / 1000).toFixed(2)} s, quantkit ${(cal.observeMs / 1000).toFixed(2)} s${cal.generatedInputs ? ' (GENERATED inputs)' : ''}`);
+  if (cal && cal.observer !== undefined) lines.push(`calibration: ${cal.batches} batches, ${cal.tensors} activations, ${cal.observer}; onnxruntime ${(cal.runtimeMs / 1000).toFixed(2)} s, quantkit ${(cal.observeMs / 1000).toFixed(2)} s${cal.generatedInputs ? ' (GENERATED inputs)' : ''}`);
   for (const w of report.warnings) if (!shown(w)) lines.push(`warning: ${w}`);
   return `${lines.join('\n')}\n`;
 }
@@ -70,10 +81,17 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   if (!r.success) throw new UsageError(r.error.issues[0]!.message);
   const o = r.data;
   checkOutputPaths({ inputs: [input], outputs: [{ path: o.output, format: 'onnx', flag: '-o' }], force: o.force });
-  if (o.calibration !== undefined && o.mode !== 'static') throw new UsageError(`--calibration applies to --mode static, got --mode ${o.mode}`);
-  if (o.blockSize !== undefined && o.dtype !== 'int4' && o.dtype !== 'uint4' && o.int8Form !== 'matmulnbits') throw new UsageError(`--block-size applies to 4-bit dtypes (int4, uint4) and --int8-form matmulnbits, got --dtype ${o.dtype ?? (o.mode === 'weight-only' ? 'int8' : `chosen by --target for --mode ${o.mode}`)}`);
+  const method = o.method ?? 'rtn';
+  const calibrated = o.mode === 'weight-only' && CALIBRATED_METHODS.includes(method);
+  if (o.calibration !== undefined && o.mode !== 'static' && !calibrated) throw new UsageError(`--calibration applies to --mode static and to --method ${CALIBRATED_METHODS.join(', ')}, got --mode ${o.mode}${o.mode === 'weight-only' ? ` --method ${method}` : ''}`);
+  const blockDtype = o.dtype !== undefined && isBlockDtype(o.dtype);
+  if (o.blockSize !== undefined && !blockDtype && o.int8Form !== 'matmulnbits') throw new UsageError(`--block-size applies to 4-bit dtypes and below (int4, uint4, int3, int2) and --int8-form matmulnbits, got --dtype ${o.dtype ?? (o.mode === 'weight-only' ? 'int8' : `chosen by --target for --mode ${o.mode}`)}`);
   // MatMulInteger, ConvInteger and QLinear ops take 8-bit inputs: only weight-only writes 4 bits.
-  if (o.mode !== 'weight-only' && (o.dtype === 'int4' || o.dtype === 'uint4')) throw new UsageError(`--mode ${o.mode} quantizes to int8 or uint8, got --dtype ${o.dtype} (4-bit weights: --mode weight-only)`);
+  if (o.mode !== 'weight-only' && blockDtype) throw new UsageError(`--mode ${o.mode} quantizes to int8 or uint8, got --dtype ${o.dtype} (4-bit weights: --mode weight-only)`);
+  if (o.mode !== 'weight-only' && (o.method !== undefined || o.raiseOpset)) throw new UsageError(`--${o.method !== undefined ? 'method' : 'raise-opset'} applies to --mode weight-only, got --mode ${o.mode}`);
+  if (method !== 'rtn' && !blockDtype) throw new UsageError(`--method ${method} chooses codes per block of 4 bits or fewer: add --dtype int4, uint4, int3 or int2 (got ${o.dtype ?? 'int8'})`);
+  if ((o.damp !== undefined || o.actOrder) && method !== 'gptq') throw new UsageError(`--${o.damp !== undefined ? 'damp' : 'act-order'} applies to --method gptq, got --method ${method}`);
+  if (o.raiseOpset && !blockDtype) throw new UsageError(`--raise-opset applies to dtypes of 4 bits or fewer (blocked DequantizeLinear needs opset 21), got --dtype ${o.dtype ?? 'int8'}`);
   // Weight-only models run DequantizeLinear and float kernels: no integer kernel for a target to choose.
   if (o.mode === 'weight-only' && o.target !== undefined) throw new UsageError(`--target applies to --mode dynamic and static (integer kernels), got --mode ${o.mode}`);
   if (o.mode === 'weight-only' && o.reduceRange) throw new UsageError(`--reduce-range applies to --mode dynamic and static (integer kernels), got --mode ${o.mode}`);
@@ -92,6 +110,10 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
     ...(o.int4Form !== undefined && { int4Form: o.int4Form }),
     ...(o.int8Form !== undefined && { int8Form: o.int8Form }),
     ...(o.quantizeBias !== undefined && { quantizeBias: o.quantizeBias }),
+    ...(o.method !== undefined && { method: o.method }),
+    ...(o.damp !== undefined && { damp: o.damp }),
+    ...(o.actOrder !== undefined && { actOrder: o.actOrder }),
+    ...(o.raiseOpset !== undefined && { raiseOpset: o.raiseOpset }),
   };
   const started = performance.now();
   const inBytes = statSync(input, { throwIfNoEntry: false })?.size ?? 0;
@@ -106,7 +128,8 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   const model = loadModel(input);
   await assertInputModelLoads(input);
   // Static mode runs the model (onnxruntime-node) on the calibration data, or on generated inputs, said loudly.
-  const cal = o.mode === 'static' ? calibrationHooks(model, o.calibration) : undefined;
+  const cal = o.mode === 'static' || (calibrated && o.calibration !== undefined) ? calibrationHooks(model, o.calibration) : undefined;
+  if (calibrated && o.calibration === undefined && method !== 'search') io.stderr.write(warningLine(`--method ${method} without --calibration DIR: no activations to weigh the error by, so weights are quantized by the calibration-free search`));
   if (cal?.generated) io.stderr.write(warningLine("no --calibration DIR given: calibrating on inputs generated from the model's input specs, not real data"));
   const progress = createProgress(io, 'quantize', inBytes);
   const calibrating = cal ? createProgress(io, 'calibrate', inBytes) : undefined;
@@ -154,11 +177,15 @@ export const onnxQuantizeCommand: CliCommand = {
       .option('--reduce-range', 'dynamic/static: 7-bit weights, exact on x86 CPUs without VNNI (the default for int8 weights under --target portable)')
       .option('--per-channel', 'one scale per output channel (int8/uint8; default for dynamic and static; 4-bit is always per block)')
       .option('--per-tensor', 'one scale per weight tensor (grouped and depthwise Conv stay per channel)')
-      .option('--block-size <n>', '4-bit block size along the reduction axis: a power of two >= 16 (default 32)')
+      .option('--block-size <n>', 'block size (4 bits and fewer) along the reduction axis: a power of two >= 16 (default 32)')
+      .addOption(new Option('--method <method>', 'weight-only, 4 bits and fewer: how codes are chosen (default rtn; see below)').choices(WEIGHT_METHODS))
+      .option('--damp <f>', '--method gptq: dampening added to the Hessian diagonal, as a fraction of its mean (default 0.01)')
+      .option('--act-order', '--method gptq: quantize input channels in order of decreasing activation energy')
+      .option('--raise-opset', '4 bits and fewer: raise an older model to opset 21 so Conv, Gemm and LSTM weights are blocked too (else they stay float)')
       .option('--symmetric', 'symmetric ranges (zero point 0; default for int8/int4)')
       .option('--asymmetric', 'asymmetric ranges (default for uint8/uint4)')
       .addOption(new Option('--observer <name>', 'range observer for static calibration').choices(OBSERVER_NAMES))
-      .option('--calibration <dir>', 'static mode: .npy files named after the model inputs')
+      .option('--calibration <dir>', 'static mode and --method gptq|awq|search: .npy files named after the model inputs')
       .option('--op-types <list>', 'comma-separated op types to quantize (default for weight-only: MatMul,Gemm,Conv,LSTM,GRU,RNN)')
       .option('--exclude <node...>', 'node names to leave in float')
       .addOption(new Option('--format <format>', 'quantized graph form where both exist').choices(QUANTIZED_FORMATS))
@@ -181,6 +208,24 @@ export const onnxQuantizeCommand: CliCommand = {
 Every node with a weight is listed: quantized, or left in float with the reason (op type not
 chosen, weights computed at run time, unsupported types, shapes or opsets, excluded nodes).
 
+Weight-only methods (--method, with --dtype int4, uint4, int3 or int2; blocks of --block-size):
+  rtn     round to nearest on a min/max grid per block. Default; fast; fine at 8 and 4 bits for
+          most layers.
+  hqq     half-quadratic fit of each block's scale and zero point; no data needed. Pick it when
+          you have no representative inputs: better than rtn at 4 bits, much better at 3 and 2.
+  search  per-block scale/clip search; with --calibration it weighs each input channel by its
+          mean x^2 (llama.cpp's importance matrix), without it every channel counts the same.
+  awq     activation-aware: input channels that carry large activations get larger scales
+          (a Mul by 1/s is inserted before the op). Needs --calibration; protects outlier
+          channels, the usual failure of rtn on transformers.
+  gptq    minimises each layer's output error on the calibration inputs (Hessian of the inputs,
+          error feedback within each row); layers are calibrated in order on the model whose
+          earlier layers are already quantized. Needs --calibration; the most accurate at 4, 3
+          and 2 bits, and the slowest (seconds per layer on large layers).
+  With a calibrated method but no --calibration, weights are quantized by search instead (said
+  on stderr). 3-bit codes are stored in 4-bit containers; 2-bit codes as 2-bit MatMulNBits for
+  MatMul, else in 4-bit containers (int2 DequantizeLinear needs opset 25).
+
 Integer models (--mode dynamic, static) are right on every CPU by default (--target portable):
 uint8 activations x uint8 weights, which onnxruntime sums exactly everywhere. uint8 x int8
 kernels pair products in a saturating int16 on x86 CPUs without VNNI; --target x86-vnni or arm64
@@ -190,6 +235,8 @@ Examples:
   quantkit onnx quantize model.onnx -o model.int8.onnx --per-channel
   quantkit onnx quantize model.onnx -o model.q4.onnx --dtype int4 --block-size 32
   quantkit onnx quantize model.onnx -o model.static.onnx --mode static --calibration cal/
+  quantkit onnx quantize model.onnx -o model.q4.onnx --dtype int4 --method gptq --calibration cal/ --raise-opset
+  quantkit onnx quantize model.onnx -o model.q3.onnx --dtype int3 --method hqq
   quantkit onnx quantize model.onnx -o model.auto.onnx --auto --max-error 0.01 --inputs inputs/`,
       )
       .action(async (input: string, raw: Record<string, unknown>) => {

@@ -108,8 +108,46 @@ function toResize11(node: NodeProto, ctx: AdaptContext): Adapted {
   return { edits };
 }
 
+/** An `axes` (or `split`) attribute that became an int64 input at `position` (ReduceX, Squeeze, Unsqueeze, Split). */
+function attributeToInput(attr: string, position: number, required = false): (node: NodeProto, ctx: AdaptContext) => Adapted {
+  return (node, ctx) => {
+    const values = intsAttribute(node, attr);
+    if (!values) return required ? blocked(`${node.opType} without an '${attr}' attribute is malformed`) : NO_CHANGE;
+    const edits: GraphEdit[] = [];
+    const inputs = [...node.input];
+    while (inputs.length < position) inputs.push('');
+    inputs.splice(position, 0, constantBefore(ctx, node, attr, 'int64', [values.length], int64s(values), edits));
+    edits.push({ kind: 'replace-node', graph: ctx.graph.graph, node, nodes: [rewritten(node, inputs, [attr])] });
+    return { edits };
+  };
+}
+
 /**
- * The breaking ai.onnx changes from opset 7 to 11 (the range quantkit raises models across), as
+ * Softmax, LogSoftmax and Hardmax before opset 13 flatten the input to 2-D at `axis` (default 1)
+ * and normalise over everything from `axis` on; from 13 they normalise along `axis` alone. The exact
+ * rewrite: Flatten(axis) -> op(axis -1) -> Reshape to the input's shape. axis -1 is the same either way.
+ */
+function toSoftmax13(node: NodeProto, ctx: AdaptContext): Adapted {
+  const axis = intAttribute(node, 'axis', 1);
+  if (axis === -1) return NO_CHANGE;
+  const x = node.input[0]!;
+  const base = node.name || node.opType;
+  const flat = ctx.names.next(`${base}_flat`);
+  const shape = ctx.names.next(`${base}_shape`);
+  const normalised = ctx.names.next(`${base}_2d`);
+  const nodes = [
+    makeNode('Flatten', [x], [flat], { name: ctx.names.next(`${base}_Flatten`), attributes: { axis } }),
+    makeNode(node.opType, [flat], [normalised], { name: node.name, attributes: { axis: -1 } }),
+    makeNode('Shape', [x], [shape], { name: ctx.names.next(`${base}_Shape`) }),
+    makeNode('Reshape', [normalised, shape], [...node.output], { name: ctx.names.next(`${base}_Reshape`) }),
+  ];
+  return { edits: [{ kind: 'replace-node', graph: ctx.graph.graph, node, nodes }] };
+}
+
+const REDUCE_18 = ['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'] as const;
+
+/**
+ * The breaking ai.onnx changes from opset 7 to 21 (the range quantkit raises models across), as
  * the ONNX version converter's adapters list them: attributes that became inputs are rewritten
  * exactly (Constant inputs holding the attribute values); changes with no exact rewrite block the
  * upgrade.
@@ -126,6 +164,11 @@ const SCHEMA_CHANGES: Readonly<Record<string, readonly SchemaChange[]>> = {
         return { edits: [{ kind: 'replace-node', graph: ctx.graph.graph, node, nodes: [rewritten(node, [...node.input], ['spatial'])] }] };
       },
     },
+    {
+      since: 14,
+      change: 'statistics outputs only in training mode',
+      adapt: (node) => (node.output.slice(1).some(Boolean) ? blocked('its training statistics outputs are read; from opset 14 they exist only in training mode') : NO_CHANGE),
+    },
   ],
   Dropout: [
     {
@@ -137,10 +180,22 @@ const SCHEMA_CHANGES: Readonly<Record<string, readonly SchemaChange[]>> = {
         return NO_CHANGE;
       },
     },
+    {
+      since: 12,
+      change: 'ratio attribute -> input',
+      adapt: (node, ctx) => {
+        if (!findAttribute(node, 'ratio')) return NO_CHANGE;
+        // Inference ignores the ratio (training_mode defaults to false): the attribute is dropped, not moved, so no typed input is needed.
+        return { edits: [{ kind: 'replace-node', graph: ctx.graph.graph, node, nodes: [rewritten(node, [node.input[0]!], ['ratio'])] }] };
+      },
+    },
   ],
   Upsample: [{ since: 10, change: 'Upsample -> Resize-11 (asymmetric coordinates)', adapt: (node, ctx) => toResize11(node, ctx) }],
   Scan: [{ since: 9, change: 'batch axis and sequence_lens removed', adapt: () => blocked('Scan lost its batch axis and sequence_lens input at opset 9') }],
-  Resize: [{ since: 11, change: 'Resize-10 -> Resize-11 (roi input, asymmetric coordinates)', adapt: (node, ctx) => toResize11(node, ctx) }],
+  Resize: [
+    { since: 11, change: 'Resize-10 -> Resize-11 (roi input, asymmetric coordinates)', adapt: (node, ctx) => toResize11(node, ctx) },
+    { since: 13, change: "coordinate mode 'tf_half_pixel_for_nn' removed", adapt: (node) => (stringAttribute(node, 'coordinate_transformation_mode') === 'tf_half_pixel_for_nn' ? blocked("coordinate mode 'tf_half_pixel_for_nn' was removed at opset 13") : NO_CHANGE) },
+  ],
   Slice: [
     {
       since: 10,
@@ -208,6 +263,16 @@ const SCHEMA_CHANGES: Readonly<Record<string, readonly SchemaChange[]>> = {
       },
     },
   ],
+  Squeeze: [{ since: 13, change: 'axes attribute -> input', adapt: attributeToInput('axes', 1) }],
+  Unsqueeze: [{ since: 13, change: 'axes attribute -> input', adapt: attributeToInput('axes', 1, true) }],
+  Split: [{ since: 13, change: 'split attribute -> input', adapt: attributeToInput('split', 1) }],
+  ReduceSum: [{ since: 13, change: 'axes attribute -> input', adapt: attributeToInput('axes', 1) }],
+  ...Object.fromEntries(REDUCE_18.map((op) => [op, [{ since: 18, change: 'axes attribute -> input', adapt: attributeToInput('axes', 1) }]])),
+  Softmax: [{ since: 13, change: 'flatten-at-axis semantics -> Flatten, Softmax(-1), Reshape', adapt: toSoftmax13 }],
+  LogSoftmax: [{ since: 13, change: 'flatten-at-axis semantics -> Flatten, LogSoftmax(-1), Reshape', adapt: toSoftmax13 }],
+  Hardmax: [{ since: 13, change: 'flatten-at-axis semantics -> Flatten, Hardmax(-1), Reshape', adapt: toSoftmax13 }],
+  GridSample: [{ since: 20, change: 'mode names changed', adapt: () => blocked('GridSample renamed its modes at opset 20') }],
+  DFT: [{ since: 20, change: 'axis attribute -> input', adapt: () => blocked('DFT moved axis to an input at opset 20') }],
   Scatter: [
     {
       since: 11,

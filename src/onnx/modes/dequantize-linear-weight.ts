@@ -5,6 +5,8 @@ import { blockLayout } from '../../core/layout.js';
 import type { QParams } from '../../core/qparams.js';
 import { FLOAT32_EPS, roundHalfEven } from '../../core/round.js';
 import { makeTensor } from '../../formats/onnx/tensor.js';
+import { float32ToFloat16Bits } from '../../core/float16.js';
+import type { BlockedWeight } from './blocked-weight.js';
 import type { WeightDtype } from '../quantize-options.js';
 
 export interface DequantizeLinearWeight {
@@ -28,7 +30,7 @@ export function quantizeForDequantizeLinear(
   names: { codes: string; scale: string; zeroPoint: string },
   values: Float32Array,
   dims: readonly number[],
-  dtype: WeightDtype,
+  dtype: Exclude<WeightDtype, 'int3' | 'int2'>,
   symmetric: boolean,
   granularity: Granularity,
   reduceRange = false,
@@ -79,4 +81,29 @@ export function reducedRangeParams(values: Float32Array, dims: readonly number[]
     }
   }
   return { dtype, symmetric, narrow: false, qmin, qmax, granularity, paramShape: layout.paramShape, scale, zeroPoint };
+}
+
+/**
+ * Writes an already quantized BlockedWeight for blocked DequantizeLinear (opset 21): codes in
+ * `container` (int4/uint4, or int2 from opset 25; 3-bit codes are valid int4 codes), scale in the
+ * model's float type (DequantizeLinear's output type follows it, so a float16 model stays float16).
+ */
+export function blockedForDequantizeLinear(
+  names: { codes: string; scale: string; zeroPoint: string },
+  w: BlockedWeight,
+  dims: readonly number[],
+  container: 'int4' | 'uint4' | 'int2',
+  axis: number,
+  blockSize: number,
+  scaleType: 'float32' | 'float16',
+): DequantizeLinearWeight {
+  const signed = container !== 'uint4';
+  const codes = signed ? Int8Array.from(w.codes) : Uint8Array.from(w.codes);
+  const zp = signed ? Int8Array.from(w.zeroPoint) : Uint8Array.from(w.zeroPoint);
+  return {
+    codes: makeTensor(names.codes, container, dims, codes),
+    scale: scaleType === 'float16' ? makeTensor(names.scale, 'float16', w.paramShape, float32ToFloat16Bits(w.scale)) : makeTensor(names.scale, 'float32', w.paramShape, w.scale),
+    zeroPoint: makeTensor(names.zeroPoint, container, w.paramShape, zp),
+    attributes: { axis, block_size: blockSize },
+  };
 }

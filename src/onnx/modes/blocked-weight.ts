@@ -1,0 +1,112 @@
+import type { QuantDtypeName } from '../../core/dtypes.js';
+import { computeQParams, quantize } from '../../core/quantize.js';
+import type { BlockDtype, WeightMethod } from '../quantize-options.js';
+import type { LayerStats } from './layer-stats.js';
+import { quantizeRowsWithMethod } from './weight-methods.js';
+
+/** A weight quantized per block along one axis, in the layout blocked DequantizeLinear reads. */
+export interface BlockedWeight {
+  /** One code per weight element, in the weight's own dims order; within the dtype's range (int3: −4..3). */
+  readonly codes: Int8Array | Uint8Array;
+  /** The weight's dims with the blocked axis divided (rounded up) by the block size. */
+  readonly paramShape: readonly number[];
+  readonly scale: Float32Array;
+  /** Same storage as codes. */
+  readonly zeroPoint: Int8Array | Uint8Array;
+  /** AWQ only: each input channel (the blocked axis) was multiplied by this; the op's input must be divided by it. */
+  readonly inputScale?: Float32Array;
+  /** The method that chose the codes ('rtn' where a method had no data for this weight and fell back, see why). */
+  readonly method: WeightMethod;
+  readonly fallback?: string;
+}
+
+export interface BlockedWeightOptions {
+  readonly dtype: BlockDtype;
+  readonly symmetric: boolean;
+  readonly blockSize: number;
+  readonly method: WeightMethod;
+  readonly damp: number;
+  readonly actOrder: boolean;
+}
+
+/** The weight as a 2-D [rows, cols] matrix whose cols run along `axis` (rows: every other index, in order). */
+export function toRows(values: Float32Array, dims: readonly number[], axis: number): { rows: number; cols: number; matrix: Float32Array } {
+  const cols = dims[axis]!;
+  const pre = dims.slice(0, axis).reduce((a, d) => a * d, 1);
+  const post = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
+  const matrix = new Float32Array(values.length);
+  for (let p = 0; p < pre; p++) {
+    for (let c = 0; c < cols; c++) {
+      const src = (p * cols + c) * post;
+      for (let q = 0; q < post; q++) matrix[(p * post + q) * cols + c] = values[src + q]!;
+    }
+  }
+  return { rows: pre * post, cols, matrix };
+}
+
+/** The inverse of toRows for an array of `cols` values per row (codes: cols = dims[axis]; block parameters: cols = blocks). */
+export function fromRows<T extends Float32Array | Int8Array | Uint8Array>(matrix: ArrayLike<number>, dims: readonly number[], axis: number, cols: number, out: T): T {
+  const pre = dims.slice(0, axis).reduce((a, d) => a * d, 1);
+  const post = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
+  for (let p = 0; p < pre; p++) {
+    for (let c = 0; c < cols; c++) {
+      const dst = (p * cols + c) * post;
+      for (let q = 0; q < post; q++) out[dst + q] = matrix[(p * post + q) * cols + c]!;
+    }
+  }
+  return out;
+}
+
+const signedDtype = (d: BlockDtype): boolean => d !== 'uint4';
+const bitsOf = (d: BlockDtype): number => (d === 'int2' ? 2 : d === 'int3' ? 3 : 4);
+
+/**
+ * Quantizes a float weight per block of `blockSize` along `axis` (the op's reduction axis) with the
+ * chosen method. 'rtn' is exactly what weight-only mode always wrote (computeQParams per block,
+ * narrow range when symmetric and signed). The other methods see the weight as [rows, cols] with
+ * cols along `axis` (a Conv weight [M, C, kh, kw] blocked along C is (m, kh, kw) rows of C inputs),
+ * and `stats` holds the calibration statistics of the op's input channels (per group for a grouped
+ * Conv: `groups` row ranges each see their own statistics). Without stats, gptq and awq fall back
+ * to the calibration-free search and say so.
+ */
+export function quantizeBlockedWeight(values: Float32Array, dims: readonly number[], axis: number, options: BlockedWeightOptions, stats?: readonly LayerStats[]): BlockedWeight {
+  const { dtype, symmetric, blockSize } = options;
+  if (options.method === 'rtn') {
+    const granularity = { kind: 'per-block', axis, blockSize } as const;
+    const params = computeQParams(values, dims, { dtype: dtype as QuantDtypeName, symmetric, narrow: symmetric && signedDtype(dtype), granularity });
+    const { codes } = quantize(values, dims, { params, validate: false });
+    const zp = signedDtype(dtype) ? Int8Array.from(params.zeroPoint) : Uint8Array.from(params.zeroPoint);
+    return { codes: codes as Int8Array | Uint8Array, paramShape: params.paramShape, scale: params.scale, zeroPoint: zp, method: 'rtn' };
+  }
+  const { rows, cols, matrix } = toRows(values, dims, axis);
+  const nBlocks = Math.ceil(cols / blockSize);
+  const r = quantizeRowsWithMethod(matrix, rows, cols, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, method: options.method, damp: options.damp, actOrder: options.actOrder }, stats);
+  const Codes = signedDtype(dtype) ? Int8Array : Uint8Array;
+  const paramShape = dims.map((d, i) => (i === axis ? nBlocks : d));
+  const paramCount = paramShape.reduce((a, d) => a * d, 1);
+  return {
+    codes: fromRows(r.codes, dims, axis, cols, new Codes(values.length)),
+    paramShape,
+    scale: fromRows(r.scales, dims, axis, nBlocks, new Float32Array(paramCount)),
+    zeroPoint: fromRows(r.zeroPoints, dims, axis, nBlocks, new Codes(paramCount)),
+    ...(r.inputScale && { inputScale: r.inputScale }),
+    method: r.method,
+    ...(r.fallback && { fallback: r.fallback }),
+  };
+}
+
+/** (q − zeroPoint) · scale of a BlockedWeight, in the weight's dims order (float32, as DequantizeLinear computes it). */
+export function dequantizeBlocked(w: BlockedWeight, dims: readonly number[], axis: number, blockSize: number): Float32Array {
+  const out = new Float32Array(w.codes.length);
+  const cols = dims[axis]!;
+  const nBlocks = w.paramShape[axis]!;
+  const post = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
+  for (let i = 0; i < out.length; i++) {
+    const q = i % post;
+    const c = Math.floor(i / post) % cols;
+    const p = Math.floor(i / (post * cols));
+    const k = (p * nBlocks + Math.floor(c / blockSize)) * post + q;
+    out[i] = Math.fround((w.codes[i]! - w.zeroPoint[k]!) * w.scale[k]!);
+  }
+  return out;
+}

@@ -1,0 +1,93 @@
+import type { HessianAccumulator } from '../../core/lowbit/hessian-accumulator.js';
+import { hessianAccumulator } from '../../core/lowbit/hessian-accumulator.js';
+
+/** Input rows per batch folded into a layer's Hessian at most (a strided subset beyond). */
+export const HESSIAN_ROWS = 4096;
+
+/** Input rows AWQ keeps per layer to search its scales on (a strided sample: bounded memory). */
+export const AWQ_SAMPLE_ROWS = 256;
+
+/**
+ * Calibration statistics of one layer's input channels, accumulated batch by batch (only these
+ * are kept, never the activations): mean |x| (AWQ), mean x² (the importance weights of search),
+ * the Hessian 2/N·XᵀX (GPTQ, when asked) and a few input rows (AWQ's scale search).
+ */
+export interface LayerStats {
+  readonly cols: number;
+  rows: number;
+  readonly sumAbs: Float64Array;
+  readonly sumSq: Float64Array;
+  readonly hessian?: HessianAccumulator;
+  /** Up to AWQ_SAMPLE_ROWS input rows [n, cols]. */
+  sample?: Float32Array;
+}
+
+export function createLayerStats(cols: number, withHessian: boolean, withSample: boolean): LayerStats {
+  return { cols, rows: 0, sumAbs: new Float64Array(cols), sumSq: new Float64Array(cols), ...(withHessian && { hessian: hessianAccumulator(cols) }), ...(withSample && { sample: new Float32Array(0) }) };
+}
+
+/**
+ * Rows of an activation whose input channels are along `channelAxis`, channels last:
+ * [..., C, ...rest] → [n, C] with n = every other index (a Conv input [N, C, H, W] gives N·H·W rows).
+ * `channels` selects C's range [start, start + count) (one group of a grouped Conv).
+ */
+export function channelRows(x: Float32Array, dims: readonly number[], channelAxis: number, start = 0, count = dims[channelAxis]!): { rows: number; data: Float32Array } {
+  const c = dims[channelAxis]!;
+  const pre = dims.slice(0, channelAxis).reduce((a, d) => a * d, 1);
+  const post = dims.slice(channelAxis + 1).reduce((a, d) => a * d, 1);
+  const rows = pre * post;
+  const data = new Float32Array(rows * count);
+  for (let p = 0; p < pre; p++) {
+    for (let k = 0; k < count; k++) {
+      const src = (p * c + start + k) * post;
+      for (let q = 0; q < post; q++) data[(p * post + q) * count + k] = x[src + q]!;
+    }
+  }
+  return { rows, data };
+}
+
+/** Folds rows [n, cols] into the statistics. */
+export function addRows(s: LayerStats, data: Float32Array, rows: number): void {
+  const { cols } = s;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) {
+      const v = data[o + c]!;
+      s.sumAbs[c] += Math.abs(v);
+      s.sumSq[c] += v * v;
+    }
+  }
+  if (s.hessian) {
+    // A Conv input gives N·H·W rows per batch: a strided subset of HESSIAN_ROWS bounds the cols²·rows work, the means above use every row.
+    if (rows <= HESSIAN_ROWS) s.hessian.add(data, rows);
+    else {
+      const pick = new Float32Array(HESSIAN_ROWS * cols);
+      const step = rows / HESSIAN_ROWS;
+      for (let t = 0; t < HESSIAN_ROWS; t++) pick.set(data.subarray(Math.floor(t * step) * cols, Math.floor(t * step) * cols + cols), t * cols);
+      s.hessian.add(pick, HESSIAN_ROWS);
+    }
+  }
+  if (s.sample) {
+    // Keep a strided subset so every batch is represented: at most AWQ_SAMPLE_ROWS / 4 rows per batch.
+    const room = AWQ_SAMPLE_ROWS - s.sample.length / cols;
+    const take = Math.min(room, Math.ceil(AWQ_SAMPLE_ROWS / 4), rows);
+    if (take > 0) {
+      const next = new Float32Array(s.sample.length + take * cols);
+      next.set(s.sample);
+      const step = rows / take;
+      for (let t = 0; t < take; t++) next.set(data.subarray(Math.floor(t * step) * cols, Math.floor(t * step) * cols + cols), s.sample.length + t * cols);
+      s.sample = next;
+    }
+  }
+  s.rows += rows;
+}
+
+/** Mean |x| per channel. */
+export function meanAbs(s: LayerStats): Float32Array {
+  return Float32Array.from(s.sumAbs, (v) => v / Math.max(1, s.rows));
+}
+
+/** Mean x² per channel. */
+export function meanSquare(s: LayerStats): Float32Array {
+  return Float32Array.from(s.sumSq, (v) => v / Math.max(1, s.rows));
+}

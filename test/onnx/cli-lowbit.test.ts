@@ -1,0 +1,100 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { makeValueInfo } from '../../src/formats/onnx/builders.js';
+import { encodeModel } from '../../src/formats/onnx/model.js';
+import { loadModel } from '../../src/node/onnx/onnx-file.js';
+import { convModel, mlpModel, randomWeights } from './models.js';
+import { cli } from './onnx-cli.js';
+
+vi.setConfig({ testTimeout: 60_000 });
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A .npy (1.0) of little-endian float32. */
+function npy(shape: number[], data: Float32Array): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head.writeUInt16LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'qk-lowbit-cli-'));
+  dirs.push(dir);
+  const m = mlpModel(64, 48, 16, 17);
+  m.graph!.input[0] = makeValueInfo('x', 'float32', ['n', 64]);
+  m.graph!.output[0] = makeValueInfo('y', 'float32', ['n', 16]);
+  const input = join(dir, 'm.onnx');
+  writeFileSync(input, encodeModel(m));
+  const cal = join(dir, 'cal');
+  mkdirSync(cal);
+  writeFileSync(join(cal, 'x.npy'), npy([32, 64], randomWeights(32 * 64, 3)));
+  return { dir, input, cal, out: join(dir, 'q.onnx') };
+}
+
+describe('quantkit onnx quantize --method', () => {
+  it('gptq with --calibration and --raise-opset quantizes MatMul and Gemm from the calibration inputs and says how', async () => {
+    const { input, cal, out } = setup();
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int3', '--method', 'gptq', '--calibration', cal, '--raise-opset', '--damp', '0.05', '--act-order']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/weight-only int3, 2 nodes quantized, 0 left in float/);
+    expect(r.stdout).toMatch(/codes chosen by gptq \(2 nodes\)/);
+    expect(r.stdout).toMatch(/calibration: 2 batches, inputs of 2 layers captured in 1 passes \(sequential/);
+    expect(r.stderr).toMatch(/OPSET RAISED: ai.onnx opset 17 -> 21/);
+    expect(loadModel(out).graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'MatMulNBits', 'Add', 'Relu', 'Gemm']);
+  });
+
+  it('hqq needs no data; gptq without --calibration warns that search is used instead', async () => {
+    const { input, out } = setup();
+    const hqq = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--method', 'hqq', '--json']);
+    expect(hqq.code, hqq.stderr).toBe(0);
+    expect(JSON.parse(hqq.stdout).report.nodes[0]).toMatchObject({ status: 'quantized', method: 'hqq' });
+    const gptq = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--method', 'gptq', '--force']);
+    expect(gptq.code, gptq.stderr).toBe(0);
+    expect(gptq.stderr).toMatch(/--method gptq without --calibration DIR: .* calibration-free search/);
+    expect(gptq.stdout).toMatch(/note: gptq fell back to search/);
+  });
+
+  it('refuses method flags that do not apply, in one line with exit 2, writing nothing', async () => {
+    const { dir, input, cal, out } = setup();
+    const usage = async (args: string[], message: RegExp) => {
+      const r = await cli(['onnx', 'quantize', input, '-o', out, ...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    };
+    await usage(['--method', 'gptq'], /--method gptq chooses codes per block of 4 bits or fewer: add --dtype int4/);
+    await usage(['--method', 'magic'], /argument 'magic' is invalid/);
+    await usage(['--dtype', 'int4', '--method', 'hqq', '--calibration', cal], /--calibration applies to --mode static and to --method gptq, awq, search/);
+    await usage(['--dtype', 'int4', '--damp', '0.1'], /--damp applies to --method gptq, got --method rtn/);
+    await usage(['--dtype', 'int4', '--method', 'gptq', '--damp', 'lots'], /--damp expects a number in \[0, 1\], got 'lots'/);
+    await usage(['--mode', 'dynamic', '--method', 'gptq'], /--method applies to --mode weight-only/);
+    await usage(['--raise-opset'], /--raise-opset applies to dtypes of 4 bits or fewer/);
+    await usage(['--auto', '--max-error', '0.1', '--method', 'gptq'], /--auto picks .* drop --method/);
+    expect(readdirSync(dir).sort()).toEqual(['cal', 'm.onnx']);
+  });
+
+  it('--help says when to pick which method', async () => {
+    const r = await cli(['onnx', 'quantize', '--help']).catch((e: unknown) => ({ code: -1, stdout: String(e), stderr: '' }));
+    const text = r.stdout + r.stderr;
+    for (const m of ['rtn', 'hqq', 'search', 'awq', 'gptq']) expect(text).toMatch(new RegExp(`\\n  ${m} +\\S`));
+    expect(text).toMatch(/--raise-opset/);
+  });
+
+  it('int4 with --raise-opset quantizes a Conv of an opset-17 model', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qk-lowbit-cli-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'c.onnx'), encodeModel(convModel(17)));
+    const r = await cli(['onnx', 'quantize', join(dir, 'c.onnx'), '-o', join(dir, 'q.onnx'), '--dtype', 'int4', '--block-size', '16', '--raise-opset', '--method', 'search']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/1 x DequantizeLinear int4 per-block \(block 16\)/);
+  });
+});
