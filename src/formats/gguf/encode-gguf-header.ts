@@ -46,17 +46,22 @@ class Sink {
     this.length += n;
     return at;
   }
+  // reserve() may replace the buffer: each writer takes its position before touching buf or view.
   u8(v: number) {
-    this.view.setUint8(this.reserve(1), v);
+    const at = this.reserve(1);
+    this.view.setUint8(at, v);
   }
   u32(v: number) {
-    this.view.setUint32(this.reserve(4), v, true);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v, true);
   }
   u64(v: bigint | number) {
-    this.view.setBigUint64(this.reserve(8), BigInt(v), true);
+    const at = this.reserve(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   bytes(b: Uint8Array) {
-    this.buf.set(b, this.reserve(b.length));
+    const at = this.reserve(b.length);
+    this.buf.set(b, at);
   }
   string(s: string) {
     const b = encoder.encode(s);

@@ -157,8 +157,8 @@ function readBool(c: Cursor, what: string): boolean {
 
 function readTyped(c: Cursor, type: keyof typeof GGUF_TYPED_ARRAYS, n: number, what: string) {
   const size = GGUF_FIXED_SIZES[type]!;
-  // A copy, aligned for the typed array: a view of the file's buffer would keep it alive and may be misaligned.
-  const bytes = c.raw(n * size, what).slice();
+  // A copy, aligned for the typed array (a view may be misaligned, and a Buffer's .slice() is a view, not a copy).
+  const bytes = new Uint8Array(c.raw(n * size, what));
   return new GGUF_TYPED_ARRAYS[type](bytes.buffer, 0, n);
 }
 

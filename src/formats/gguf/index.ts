@@ -3,3 +3,5 @@ export * from './encode-gguf-header.js';
 export * from './ggml-type-table.js';
 export * from './gguf-header.js';
 export * from './gguf-value.js';
+export * from './imatrix.js';
+export * from './llama-quant-plan.js';
