@@ -23,3 +23,4 @@ export { Registry } from './registry.js';
 export * from './error-measures.js';
 export { setUninitializedAllocator, UNINITIALIZED_MIN_BYTES } from './output-array.js';
 export type { UninitializedAllocator } from './output-array.js';
+export * from './ggml/index.js';
