@@ -1,6 +1,6 @@
 import { float32ToFloat16Bits } from '../../src/core/float16.js';
 import { encodeGguf } from '../../src/formats/gguf/encode-gguf-header.js';
-import { ggmlTypeByName } from '../../src/formats/gguf/ggml-type-table.js';
+import { GGML_TYPES } from '../../src/core/ggml/index.js';
 import type { GgufValue } from '../../src/formats/gguf/gguf-value.js';
 
 /*
@@ -120,8 +120,8 @@ export function tinyMetadata(c: TinyLlamaConfig): Map<string, GgufValue> {
 
 /** The whole F16 model file (norms F32, as converted models keep them). */
 export function buildTinyLlama(c: TinyLlamaConfig): Uint8Array {
-  const F32 = ggmlTypeByName('F32')!;
-  const F16 = ggmlTypeByName('F16')!;
+  const F32 = GGML_TYPES.F32;
+  const F16 = GGML_TYPES.F16;
   const tensors = tinyTensorSpecs(c).map((s, k) => {
     if (s.dims.length === 1) {
       const x = normValues(c.seed, k, s.dims[0]!);

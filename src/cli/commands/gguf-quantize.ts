@@ -5,7 +5,7 @@ import { UsageError } from '../exit-codes.js';
 import { toJson } from '../format-table.js';
 import { checkOutputPaths } from '../output-paths.js';
 import { createProgress } from '../progress.js';
-import { ggmlTypeByName } from '../../formats/gguf/ggml-type-table.js';
+import { ggmlTypeNamed } from '../../formats/gguf/ggml-type-named.js';
 import { LLAMA_MIX_NAMES } from '../../formats/gguf/llama-quant-plan.js';
 import type { LlamaMix } from '../../formats/gguf/llama-quant-plan.js';
 import type { QuantizeGgufReport } from '../../node/gguf/quantize-gguf-file.js';
@@ -25,7 +25,7 @@ interface Raw {
 
 function typeOption(flag: string, name: string | undefined) {
   if (name === undefined) return undefined;
-  const t = ggmlTypeByName(name);
+  const t = ggmlTypeNamed(name);
   if (t === undefined) throw new UsageError(`${flag} '${name}' is not a ggml type (e.g. Q8_0, Q6_K, F16)`);
   return t;
 }

@@ -1,5 +1,5 @@
 import { QuantError } from '../../core/errors.js';
-import type { GgmlTypeEntry } from './ggml-type-table.js';
+import type { GgmlTypeInfo } from '../../core/ggml/index.js';
 import type { GgufHeader, GgufTensorInfo } from './gguf-header.js';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_DIMS, GGUF_MAX_NAME_BYTES, GGUF_MAX_NESTING } from './gguf-header.js';
 import type { GgufArray, GgufValue } from './gguf-value.js';
@@ -9,7 +9,7 @@ import { GGUF_FIXED_SIZES, GGUF_TYPED_ARRAYS, GGUF_VALUE_TYPES } from './gguf-va
 export interface GgufTensorSpec {
   readonly name: string;
   readonly dims: readonly number[];
-  readonly type: GgmlTypeEntry;
+  readonly type: GgmlTypeInfo;
 }
 
 export interface GgufLayout {

@@ -1,7 +1,7 @@
 import { QuantError } from '../../core/errors.js';
 import { oneLine } from '../one-line.js';
-import type { GgmlTypeEntry } from './ggml-type-table.js';
-import { ggmlTypeById } from './ggml-type-table.js';
+import type { GgmlTypeInfo } from '../../core/ggml/index.js';
+import { ggmlTypeById } from '../../core/ggml/index.js';
 import type { GgufArray, GgufValue, GgufValueType } from './gguf-value.js';
 import { GGUF_FIXED_SIZES, GGUF_TYPED_ARRAYS, ggufValueTypeOf } from './gguf-value.js';
 
@@ -28,7 +28,7 @@ export interface GgufTensorInfo {
   readonly name: string;
   /** ggml order: dims[0] is the length of a row (the fastest-varying axis), the reverse of a NumPy shape. */
   readonly dims: readonly number[];
-  readonly type: GgmlTypeEntry;
+  readonly type: GgmlTypeInfo;
   /** Byte offset from the start of the data section (a multiple of the alignment). */
   readonly offset: bigint;
   readonly elements: number;

@@ -1,6 +1,6 @@
 import { QuantError } from '../../core/errors.js';
-import type { GgmlTypeEntry, GgmlTypeName } from './ggml-type-table.js';
-import { ggmlTypeByName } from './ggml-type-table.js';
+import type { GgmlType, GgmlTypeInfo } from '../../core/ggml/index.js';
+import { GGML_TYPES } from '../../core/ggml/index.js';
 import type { GgufTensorInfo } from './gguf-header.js';
 import type { GgufValue } from './gguf-value.js';
 
@@ -37,7 +37,7 @@ export const LLAMA_MIXES = {
   TQ1_0: { ftype: 36, type: 'TQ1_0' },
   TQ2_0: { ftype: 37, type: 'TQ2_0' },
   MXFP4_MOE: { ftype: 38, type: 'MXFP4' },
-} as const satisfies Record<string, { ftype: number; type: GgmlTypeName }>;
+} as const satisfies Record<string, { ftype: number; type: GgmlType }>;
 
 export type LlamaMix = keyof typeof LLAMA_MIXES;
 export const LLAMA_MIX_NAMES = Object.keys(LLAMA_MIXES) as LlamaMix[];
@@ -48,8 +48,8 @@ export interface LlamaQuantOptions {
   readonly pure?: boolean;
   /** Leave output.weight as it is (--leave-output-tensor). */
   readonly leaveOutputTensor?: boolean;
-  readonly outputTensorType?: GgmlTypeEntry;
-  readonly tokenEmbeddingType?: GgmlTypeEntry;
+  readonly outputTensorType?: GgmlTypeInfo;
+  readonly tokenEmbeddingType?: GgmlTypeInfo;
   /** Whether an importance matrix is given (some rules depend on it). */
   readonly hasImatrix?: boolean;
 }
@@ -58,14 +58,14 @@ export interface LlamaTensorPlan {
   readonly tensor: GgufTensorInfo;
   /** ggml dims as llama.cpp writes them: trailing 1s dropped (ggml_n_dims). */
   readonly dims: readonly number[];
-  readonly type: GgmlTypeEntry;
+  readonly type: GgmlTypeInfo;
   /** The rule's type did not fit the row length and a fallback was taken. */
   readonly fallback: boolean;
 }
 
 type Category = 'token_embd' | 'attn_q' | 'attn_v' | 'attn_k' | 'attn_qkv' | 'attn_kv_b' | 'attn_output' | 'ffn_up' | 'ffn_gate' | 'ffn_down' | 'output' | 'other';
 
-const T = (name: GgmlTypeName): GgmlTypeEntry => ggmlTypeByName(name)!;
+const T = (name: GgmlType): GgmlTypeInfo => GGML_TYPES[name];
 
 function categoryOf(name: string): Category {
   if (name === 'output.weight') return 'output';
@@ -191,14 +191,14 @@ export function planLlamaQuantization(metadata: ReadonlyMap<string, GgufValue>, 
 }
 
 /** tensor_type_fallback: a type whose blocks do not fit the row becomes one whose blocks do, or F16. */
-function fallbackType(ncols: number, t: GgmlTypeEntry): GgmlTypeEntry {
+function fallbackType(ncols: number, t: GgmlTypeInfo): GgmlTypeInfo {
   if (ncols % t.blockSize === 0) return t;
-  const FALLBACK: Partial<Record<GgmlTypeName, GgmlTypeName>> = {
+  const FALLBACK: Partial<Record<GgmlType, GgmlType>> = {
     IQ1_S: 'IQ4_NL', IQ1_M: 'IQ4_NL', IQ2_XXS: 'IQ4_NL', IQ2_XS: 'IQ4_NL', IQ2_S: 'IQ4_NL', IQ3_XXS: 'IQ4_NL', IQ3_S: 'IQ4_NL', IQ4_XS: 'IQ4_NL',
     Q2_0: 'Q4_0', Q2_K: 'Q4_0', Q3_K: 'Q4_0', TQ1_0: 'Q4_0', TQ2_0: 'Q4_0', Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0',
   };
-  const name = FALLBACK[t.name];
-  let r: GgmlTypeEntry;
+  const name = FALLBACK[t.name as GgmlType];
+  let r: GgmlTypeInfo;
   if (name !== undefined) r = T(name);
   else if (t.blockSize <= 32) r = t;
   else throw new QuantError('UNSUPPORTED', `no fallback type is defined for ${t.name} (rows of ${ncols} values)`);
@@ -218,8 +218,8 @@ function ruleType(
   tensor: GgufTensorInfo,
   dims: readonly number[],
   cat: Category,
-  def: GgmlTypeEntry,
-): GgmlTypeEntry {
+  def: GgmlTypeInfo,
+): GgmlTypeInfo {
   const mix = o.mix;
   const falcon = hp.arch === 'falcon';
   const layerOf = (counter: number): number => {
@@ -289,7 +289,7 @@ function ruleType(
 }
 
 /** tensor_requires_imatrix, for the mixes here: Q2_K tensors of a Q2_K_S model (other than the embeddings and output). */
-export function requiresImatrix(name: string, type: GgmlTypeEntry, mix: LlamaMix): boolean {
+export function requiresImatrix(name: string, type: GgmlTypeInfo, mix: LlamaMix): boolean {
   if (name === 'token_embd.weight' || name === 'per_layer_token_embd.weight' || name === 'output.weight') return false;
   if (['IQ3_XXS', 'IQ2_XXS', 'IQ2_XS', 'IQ2_S', 'IQ1_M', 'IQ1_S'].includes(type.name)) return true;
   return type.name === 'Q2_K' && mix === 'Q2_K_S';

@@ -1,7 +1,7 @@
 import { QuantError } from '../../core/errors.js';
-import { dequantizeGgml, GGML_TYPES, quantizeGgml } from '../../core/ggml/index.js';
+import { dequantizeGgml, quantizeGgml } from '../../core/ggml/index.js';
 import type { GgmlType } from '../../core/ggml/index.js';
-import type { GgmlTypeEntry } from '../../formats/gguf/ggml-type-table.js';
+import type { GgmlTypeInfo } from '../../core/ggml/index.js';
 import { encodeGgufHeader } from '../../formats/gguf/encode-gguf-header.js';
 import type { GgufTensorInfo } from '../../formats/gguf/gguf-header.js';
 import type { GgufValue } from '../../formats/gguf/gguf-value.js';
@@ -12,7 +12,7 @@ import { GgufFileWriter } from './gguf-file-writer.js';
 export interface TensorConversion {
   readonly tensor: GgufTensorInfo;
   readonly dims: readonly number[];
-  readonly type: GgmlTypeEntry;
+  readonly type: GgmlTypeInfo;
   /** Per column (per expert: ne0 x ne2 values) importance, for types that use it. */
   readonly imatrix?: Float32Array;
 }
@@ -38,12 +38,11 @@ export interface ConvertOptions {
 const FLOAT_SOURCES = new Set(['F32', 'F16', 'BF16']);
 
 /** Whether quantkit's ggml kernels read and write a type. */
-export function ggmlImplemented(type: GgmlTypeEntry): boolean {
-  const t = (GGML_TYPES as Record<string, { quantize: boolean }>)[type.name];
-  return t?.quantize === true;
+export function ggmlImplemented(type: GgmlTypeInfo): boolean {
+  return type.quantize;
 }
 
-function toFloat32(bytes: Uint8Array, type: GgmlTypeEntry, n: number, name: string): Float32Array {
+function toFloat32(bytes: Uint8Array, type: GgmlTypeInfo, n: number, name: string): Float32Array {
   const x = dequantizeGgml(bytes, type.name as GgmlType, n);
   // llama.cpp loads the model with its data checked: a NaN or infinity in a weight stops the run.
   for (let i = 0; i < x.length; i++) {

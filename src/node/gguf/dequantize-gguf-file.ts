@@ -1,5 +1,5 @@
 import { QuantError } from '../../core/errors.js';
-import { ggmlTypeByName } from '../../formats/gguf/ggml-type-table.js';
+import { ggmlTypeNamed } from '../../formats/gguf/ggml-type-named.js';
 import type { ConvertedTensor } from './convert-gguf-tensors.js';
 import { convertGgufTensors, ggmlImplemented } from './convert-gguf-tensors.js';
 import { openGgufFile } from './gguf-file.js';
@@ -14,7 +14,7 @@ export type DequantizeTarget = keyof typeof DEQUANTIZE_TARGETS;
  * in the input's order, with the input's metadata and general.file_type set to the target's.
  */
 export function dequantizeGgufFile(input: string, output: string, target: DequantizeTarget, onProgress?: (done: number, total: number) => void): ConvertedTensor[] {
-  const type = ggmlTypeByName(target);
+  const type = ggmlTypeNamed(target);
   if (type === undefined || !(target in DEQUANTIZE_TARGETS)) throw new QuantError('INVALID_ARGUMENT', `dequantize to F32, F16 or BF16, got '${target}'`);
   const file = openGgufFile(input);
   try {
