@@ -8,13 +8,22 @@ import { oneLine } from '../../formats/one-line.js';
 /** Arrays longer than this show their first items only (a vocabulary holds 150,000 strings). */
 const ARRAY_HEAD = 16;
 
+/** The shortest decimal that reads back as the same float32 (1e-5, not 0.000009999999747378752). */
+function shortestF32(x: number): string {
+  for (let p = 1; p < 10; p++) {
+    const d = Number(x.toPrecision(p));
+    if (Math.fround(d) === x) return String(d);
+  }
+  return String(x);
+}
+
 function showValue(v: GgufValue): string {
   if (v.type === 'array') {
     const n = v.value.length;
     const items = Array.from(v.value as ArrayLike<unknown>).slice(0, 8).map((x) => (typeof x === 'string' ? JSON.stringify(x) : typeof x === 'object' && x !== null ? '[...]' : String(x)));
     return oneLine(`[${v.itemType} x ${n}] ${items.join(', ')}${n > 8 ? ', ...' : ''}`);
   }
-  const text = v.type === 'string' ? JSON.stringify(v.value) : String(v.value);
+  const text = v.type === 'string' ? JSON.stringify(v.value) : v.type === 'f32' ? shortestF32(v.value) : String(v.value);
   return oneLine(text.length > 100 ? `${text.slice(0, 97)}...` : text);
 }
 

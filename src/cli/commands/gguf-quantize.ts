@@ -1,4 +1,3 @@
-import { Option } from 'commander';
 import type { CliCommand } from '../cli-command.js';
 import type { CliIo } from '../cli-io.js';
 import { UsageError } from '../exit-codes.js';
@@ -97,7 +96,7 @@ export const ggufQuantizeCommand: CliCommand = {
       .description("quantize a GGUF model to one of llama.cpp's mixes, byte for byte what llama-quantize writes")
       .argument('<model>', 'input .gguf (F32, F16 or BF16 weights)')
       .requiredOption('-o, --output <path>', 'output .gguf (written atomically)')
-      .addOption(new Option('--type <mix>', "llama.cpp's mix (per-tensor types chosen by its rules)").choices(LLAMA_MIX_NAMES).makeOptionMandatory())
+      .requiredOption('--type <mix>', `llama.cpp's mix, any case (per-tensor types chosen by its rules): ${LLAMA_MIX_NAMES.join(', ')}`)
       .option('--imatrix <file>', 'importance matrix from llama-imatrix (GGUF or legacy .dat)')
       .option('--leave-output-tensor', 'leave output.weight as it is')
       .option('--pure', "every quantized tensor gets the mix's own type: no per-tensor rules")
