@@ -8,6 +8,7 @@ const f = Math.fround;
 /** GROUP_MAX_EPS: below this absolute maximum a group counts as all zero. */
 export const GROUP_MAX_EPS = f(1e-15);
 const TENTH = f(0.1);
+const XM = new Float32Array(256);
 
 /**
  * make_qx_quants with rmse_type 1: symmetric levels in [-nmax, nmax-1] (stored +nmax), weights
@@ -154,13 +155,16 @@ export function makeQkxQuants(
     minOut[mo] = -min;
     return 0;
   }
+  // x − min for each value, recomputed only when a better fit moves min.
+  const xm = XM;
+  for (let i = 0; i < n; i++) xm[i] = f(x[xo + i] - min);
   let iscale = f(nmax / f(max - min));
   let scale = f(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
     const xi = x[xo + i];
-    const l = nearestInt(f(iscale * f(xi - min)));
-    const q = Math.max(0, Math.min(nmax, l));
+    const l = nearestInt(f(iscale * xm[i]));
+    const q = l < 0 ? 0 : l > nmax ? nmax : l;
     L[lo + i] = q;
     let diff = f(f(f(scale * q) + min) - xi);
     diff = useMad ? Math.abs(diff) : f(diff * diff);
@@ -177,14 +181,15 @@ export function makeQkxQuants(
     let sumL2 = 0;
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const xi = x[xo + i];
-      let l = nearestInt(f(iscale * f(xi - min)));
-      l = Math.max(0, Math.min(nmax, l));
+      const v = f(iscale * xm[i]);
+      // nearest_int inline: in range (always, unless x − min overflowed) the float add rounds half to even.
+      let l = v <= 4194303 && v >= -4194303 ? f(v + 12582912) - 12582912 : nearestInt(v);
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
       Laux[i] = l;
       const wl = f(weights[i] * l);
       sumL = f(sumL + wl);
       sumL2 = f(sumL2 + f(wl * l));
-      sumXL = f(sumXL + f(wl * xi));
+      sumXL = f(sumXL + f(wl * x[xo + i]));
     }
     const D = f(f(sumW * sumL2) - f(sumL * sumL));
     if (D > 0) {
@@ -204,7 +209,10 @@ export function makeQkxQuants(
         for (let i = 0; i < n; i++) L[lo + i] = Laux[i];
         bestError = curError;
         scale = thisScale;
-        min = thisMin;
+        if (min !== thisMin) {
+          min = thisMin;
+          for (let i = 0; i < n; i++) xm[i] = f(x[xo + i] - min);
+        }
       }
     }
   }

@@ -2,7 +2,8 @@
 // levels (qs[64]), and float16 super-scales d and dmin; x ≈ d·sc·q − dmin·m. Byte layout:
 // scales[16] qs[64] d dmin. quantize_row_q2_K_ref without an importance matrix,
 // quantize_row_q2_K_impl with one.
-import { makeQkxQuants, makeQpQuants } from './k-quant-search.js';
+import { makeQpQuants } from './k-quant-search.js';
+import { makeQkxQuantsWasm } from './k-quant-search-wasm.js';
 import { fp16ToFp32, fp32ToFp16, nearestInt, readFp16 } from './ggml-float.js';
 
 const f = Math.fround;
@@ -56,7 +57,7 @@ export function quantizeQ2_K(x: Float32Array, out: Uint8Array, rowLength: number
           s = f(s + weights[l]);
         }
         sw[j] = s;
-        scales[j] = makeQkxQuants(16, 3, x, xo + 16 * j, weights, L, 16 * j, mins, j, Laux, f(-0.9), f(0.05), 36, false);
+        scales[j] = makeQkxQuantsWasm(16, 3, x, xo + 16 * j, weights, L, 16 * j, mins, j, Laux, f(-0.9), f(0.05), 36, false);
       }
       const dm = makeQpQuants(16, 15, scales, Ls, sw);
       const mm = makeQpQuants(16, 15, mins, Lm, sw);
@@ -72,7 +73,7 @@ export function quantizeQ2_K(x: Float32Array, out: Uint8Array, rowLength: number
     let maxMin = 0;
     for (let j = 0; j < 16; j++) {
       for (let l = 0; l < 16; l++) weights[l] = Math.abs(x[xo + 16 * j + l]);
-      scales[j] = makeQkxQuants(16, 3, x, xo + 16 * j, weights, L, 16 * j, mins, j, Laux, f(-0.5), f(0.1), 15, true);
+      scales[j] = makeQkxQuantsWasm(16, 3, x, xo + 16 * j, weights, L, 16 * j, mins, j, Laux, f(-0.5), f(0.1), 15, true);
       if (scales[j] > maxScale) maxScale = scales[j];
       if (mins[j] > maxMin) maxMin = mins[j];
     }

@@ -3,7 +3,8 @@
 // levels. Byte layouts: d dmin scales[12] qs[128] (Q4_K, 144 bytes) and
 // d dmin scales[12] qh[32] qs[128] (Q5_K, 176 bytes). quantize_row_q{4,5}_K_ref without an
 // importance matrix, quantize_row_q{4,5}_K_impl with one.
-import { makeQkxQuants, makeQpQuants } from './k-quant-search.js';
+import { makeQpQuants } from './k-quant-search.js';
+import { makeQkxQuantsWasm } from './k-quant-search-wasm.js';
 import { fp32ToFp16, nearestInt, readFp16 } from './ggml-float.js';
 
 const f = Math.fround;
@@ -67,7 +68,7 @@ function quantizeKBlocks(
           sumw = f(sumw + weights[l]);
         }
         sw[j] = sumw;
-        scales[j] = makeQkxQuants(32, nmax, x, xo + 32 * j, weights, L, 32 * j, mins, j, Laux, f(-0.9), f(0.05), 36, false);
+        scales[j] = makeQkxQuantsWasm(32, nmax, x, xo + 32 * j, weights, L, 32 * j, mins, j, Laux, f(-0.9), f(0.05), 36, false);
       }
       const dBlock = makeQpQuants(8, 63, scales, Ls, sw);
       const mBlock = makeQpQuants(8, 63, mins, Lm, sw);
@@ -84,8 +85,8 @@ function quantizeKBlocks(
         for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(x[xo + 32 * j + l]));
         scales[j] =
           nmax === 15
-            ? makeQkxQuants(32, 15, x, xo + 32 * j, weights, L, 32 * j, mins, j, Laux, -1, f(0.1), 20, false)
-            : makeQkxQuants(32, 31, x, xo + 32 * j, weights, L, 32 * j, mins, j, Laux, f(-0.5), f(0.1), 15, false);
+            ? makeQkxQuantsWasm(32, 15, x, xo + 32 * j, weights, L, 32 * j, mins, j, Laux, -1, f(0.1), 20, false)
+            : makeQkxQuantsWasm(32, 31, x, xo + 32 * j, weights, L, 32 * j, mins, j, Laux, f(-0.5), f(0.1), 15, false);
         if (scales[j] > maxScale) maxScale = scales[j];
         if (mins[j] > maxMin) maxMin = mins[j];
       }

@@ -1,7 +1,8 @@
 // Q4_0 (32 values: float16 scale d, 4-bit levels q, x ≈ d·(q − 8)) and Q4_1 (adds a float16 min m,
 // x ≈ d·q + m), as ggml-quants.c writes them: quantize_row_q4_{0,1}_ref without an importance
 // matrix, quantize_row_q4_{0,1}_impl (ggml_quantize_chunk's path) with one.
-import { makeQkxQuants, makeQxQuants } from './k-quant-search.js';
+import { makeQxQuants } from './k-quant-search.js';
+import { makeQkxQuantsWasm } from './k-quant-search-wasm.js';
 import { readFp16, truncToInt32, writeFp16 } from './ggml-float.js';
 
 const f = Math.fround;
@@ -83,7 +84,7 @@ export function quantizeQ4_1(x: Float32Array, out: Uint8Array, rowLength: number
         const xo = r + c;
         const o = (xo / 32) * 20;
         imatrixWeights(x, xo, imatrix, c, sigma2, 32, weight);
-        const d = makeQkxQuants(32, 15, x, xo, weight, L, 0, min, 0, Laux, f(-0.9), f(0.05), 36, false);
+        const d = makeQkxQuantsWasm(32, 15, x, xo, weight, L, 0, min, 0, Laux, f(-0.9), f(0.05), 36, false);
         writeFp16(out, o, d);
         writeFp16(out, o + 2, -min[0]);
         for (let j = 0; j < 16; j++) out[o + 4 + j] = L[j] | (L[j + 16] << 4);

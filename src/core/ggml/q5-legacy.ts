@@ -1,7 +1,8 @@
 // Q5_0 (32 values: float16 d, 4 bytes of fifth bits qh, 16 bytes of low nibbles; x ≈ d·(q − 16))
 // and Q5_1 (adds a float16 min m; x ≈ d·q + m): quantize_row_q5_{0,1}_ref without an importance
 // matrix, quantize_row_q5_{0,1}_impl with one.
-import { makeQkxQuants, makeQxQuants } from './k-quant-search.js';
+import { makeQxQuants } from './k-quant-search.js';
+import { makeQkxQuantsWasm } from './k-quant-search-wasm.js';
 import { readFp16, truncToInt32, writeFp16 } from './ggml-float.js';
 import { imatrixWeights, rowSigma2 } from './q4-legacy.js';
 
@@ -74,7 +75,7 @@ export function quantizeQ5_1(x: Float32Array, out: Uint8Array, rowLength: number
         const xo = r + c;
         const o = (xo / 32) * 24;
         imatrixWeights(x, xo, imatrix, c, sigma2, 32, weight);
-        const d = makeQkxQuants(32, 31, x, xo, weight, L, 0, min, 0, Laux, f(-0.9), f(0.05), 36, false);
+        const d = makeQkxQuantsWasm(32, 31, x, xo, weight, L, 0, min, 0, Laux, f(-0.9), f(0.05), 36, false);
         writeFp16(out, o, d);
         writeFp16(out, o + 2, -min[0]);
         pack5(L, out, o + 4);
