@@ -39,6 +39,8 @@ MODELS = {
     # Small enough to commit llama.cpp's Q8_0 of it; its rows of 64 and 128 are no K-quant's, so
     # its K mixes take llama.cpp's fallback path (Q4_K -> Q5_0, Q6_K -> Q8_0, IQ4_XS -> IQ4_NL).
     'small': dict(seed=2, n_vocab=300, n_embd=64, n_ff=128, n_layer=2, n_head=4, n_head_kv=2),
+    # No output.weight: the output reuses token_embd, so token_embd takes the output's rule (Q6_K).
+    'tied': dict(seed=3, n_vocab=300, n_embd=256, n_ff=256, n_layer=2, n_head=4, n_head_kv=1, tied=True),
 }
 
 
@@ -108,7 +110,7 @@ def model_tensors(cfg):
             (p + 'ffn_up.weight', [e, f]),
             (p + 'ffn_down.weight', [f, e]),
         ]
-    specs += [('output_norm.weight', [e]), ('output.weight', [e, v])]
+    specs += [('output_norm.weight', [e])] + ([] if cfg.get('tied') else [('output.weight', [e, v])])
     out = []
     for k, (name, dims) in enumerate(specs):
         if len(dims) == 1:
@@ -365,6 +367,8 @@ CASES = [(m, m, {}) for m in ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q
 ]
 
 SMALL_CASES = [(m, m, {}) for m in ['Q8_0', 'Q4_K_M', 'Q3_K_M', 'Q6_K', 'IQ4_XS', 'Q2_K']]
+# n_head_kv 1 makes n_gqa 4: the rules that look at grouped-query attention change their choice.
+TIED_CASES = [(m, m, {}) for m in ['Q4_K_M', 'Q4_0', 'Q2_K', 'IQ4_XS']]
 
 
 def main():
@@ -382,7 +386,7 @@ def main():
             src = os.path.join(tmp, label + '.f16.gguf')
             build_model(cfg, src)
             model = {'config': cfg, 'inputSha256': sha256(open(src, 'rb').read()), 'mixes': {}}
-            cases = CASES if label == 'mixes' else SMALL_CASES
+            cases = CASES if label == 'mixes' else SMALL_CASES if label == 'small' else TIED_CASES
             for case, mix, opts in cases:
                 dst = os.path.join(tmp, '%s.%s.gguf' % (label, case))
                 llama_quantize(src, dst, mix, pure=opts.get('pure', False), leave_output=opts.get('leave_output', False),

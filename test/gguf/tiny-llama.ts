@@ -17,6 +17,8 @@ export interface TinyLlamaConfig {
   readonly n_layer: number;
   readonly n_head: number;
   readonly n_head_kv: number;
+  /** No output.weight: llama.cpp then uses token_embd as the output too. */
+  readonly tied?: boolean;
 }
 
 /** lowbias32: a 32-bit integer hash. */
@@ -87,7 +89,8 @@ export function tinyTensorSpecs(c: TinyLlamaConfig): { name: string; dims: numbe
       { name: `${p}ffn_down.weight`, dims: [c.n_ff, c.n_embd] },
     );
   }
-  specs.push({ name: 'output_norm.weight', dims: [c.n_embd] }, { name: 'output.weight', dims: [c.n_embd, c.n_vocab] });
+  specs.push({ name: 'output_norm.weight', dims: [c.n_embd] });
+  if (!c.tied) specs.push({ name: 'output.weight', dims: [c.n_embd, c.n_vocab] });
   return specs;
 }
 
