@@ -17,6 +17,15 @@ export const ggufDequantizeCommand: CliCommand = {
       .addOption(new Option('--type <type>', 'float type of the output').choices(TARGETS).default('F16'))
       .option('--json', 'print the tensors written as JSON')
       .option('--force', 'let -o replace the input')
+      .addHelpText(
+        'after',
+        `
+Integer tensors are copied; every other tensor is decoded as ggml's dequantize_row_* does.
+
+Examples:
+  quantkit gguf dequantize model.Q4_K_M.gguf -o model.f16.gguf
+  quantkit gguf dequantize model.Q8_0.gguf -o model.f32.gguf --type F32`,
+      )
       .action(async (input: string, o: { output: string; type: (typeof TARGETS)[number]; json?: boolean; force?: boolean }) => {
         checkOutputPaths({ inputs: [input], outputs: [{ path: o.output, format: 'gguf', flag: '-o' }], force: o.force });
         const [{ dequantizeGgufFile }, { statSync }] = await Promise.all([import('../../node/gguf/dequantize-gguf-file.js'), import('node:fs')]);

@@ -93,6 +93,13 @@ export const ggufInspectCommand: CliCommand = {
       .description('metadata, tensors, their ggml types, sizes and bits per weight')
       .argument('<model>', 'input .gguf (only the header is read)')
       .option('--json', `print one JSON object (arrays of more than ${ARRAY_HEAD} items as their length and first ${ARRAY_HEAD})`)
+      .addHelpText(
+        'after',
+        `
+Examples:
+  quantkit gguf inspect model.Q4_K_M.gguf
+  quantkit gguf inspect model.Q4_K_M.gguf --json`,
+      )
       .action(async (input: string, o: { json?: boolean }) => {
         const { openGgufFile } = await import('../../node/gguf/gguf-file.js');
         const f = openGgufFile(input);
