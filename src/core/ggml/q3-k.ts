@@ -2,7 +2,8 @@
 // into a high-bit mask (hmask[32]) and low 2 bits (qs[64]), and a float16 super-scale d;
 // x ≈ d·(sc − 32)·(q − 4). Byte layout: hmask[32] qs[64] scales[12] d. quantize_row_q3_K_ref
 // without an importance matrix, quantize_row_q3_K_impl with one.
-import { makeQ3Quants, makeQxQuants } from './k-quant-search.js';
+import { makeQ3Quants } from './k-quant-search.js';
+import { makeQxQuantsWasm } from './k-quant-search-wasm.js';
 import { fp32ToFp16, nearestInt, readFp16 } from './ggml-float.js';
 
 const f = Math.fround;
@@ -79,9 +80,9 @@ export function quantizeQ3_K(x: Float32Array, out: Uint8Array, rowLength: number
           sumw = f(sumw + weight[l]);
         }
         sw[j] = sumw;
-        scales[j] = makeQxQuants(16, 4, x, xo + 16 * j, L, 16 * j, weight, 0);
+        scales[j] = makeQxQuantsWasm(16, 4, x, xo + 16 * j, L, 16 * j, weight, 0);
       }
-      const dBlock = makeQxQuants(16, 32, scales, 0, Ls, 0, sw, 0);
+      const dBlock = makeQxQuantsWasm(16, 32, scales, 0, Ls, 0, sw, 0);
       for (let j = 0; j < 16; j++) packScale(out, o + 96, j, Ls[j]);
       writeHalf(out, o + 108, dBlock);
       finish(x, xo, out, o, L);

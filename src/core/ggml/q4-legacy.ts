@@ -1,8 +1,7 @@
 // Q4_0 (32 values: float16 scale d, 4-bit levels q, x ≈ d·(q − 8)) and Q4_1 (adds a float16 min m,
 // x ≈ d·q + m), as ggml-quants.c writes them: quantize_row_q4_{0,1}_ref without an importance
 // matrix, quantize_row_q4_{0,1}_impl (ggml_quantize_chunk's path) with one.
-import { makeQxQuants } from './k-quant-search.js';
-import { makeQkxQuantsWasm } from './k-quant-search-wasm.js';
+import { makeQkxQuantsWasm, makeQxQuantsWasm } from './k-quant-search-wasm.js';
 import { readFp16, truncToInt32, writeFp16 } from './ggml-float.js';
 
 const f = Math.fround;
@@ -41,7 +40,7 @@ export function quantizeQ4_0(x: Float32Array, out: Uint8Array, rowLength: number
         const xo = r + c;
         const o = (xo / 32) * 18;
         imatrixWeights(x, xo, imatrix, c, sigma2, 32, weight);
-        const d = makeQxQuants(32, 8, x, xo, L, 0, weight, 0);
+        const d = makeQxQuantsWasm(32, 8, x, xo, L, 0, weight, 0);
         writeFp16(out, o, d);
         for (let j = 0; j < 16; j++) out[o + 2 + j] = (L[j] | (L[j + 16] << 4)) & 0xff;
       }

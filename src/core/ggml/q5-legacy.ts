@@ -1,8 +1,7 @@
 // Q5_0 (32 values: float16 d, 4 bytes of fifth bits qh, 16 bytes of low nibbles; x ≈ d·(q − 16))
 // and Q5_1 (adds a float16 min m; x ≈ d·q + m): quantize_row_q5_{0,1}_ref without an importance
 // matrix, quantize_row_q5_{0,1}_impl with one.
-import { makeQxQuants } from './k-quant-search.js';
-import { makeQkxQuantsWasm } from './k-quant-search-wasm.js';
+import { makeQkxQuantsWasm, makeQxQuantsWasm } from './k-quant-search-wasm.js';
 import { readFp16, truncToInt32, writeFp16 } from './ggml-float.js';
 import { imatrixWeights, rowSigma2 } from './q4-legacy.js';
 
@@ -34,7 +33,7 @@ export function quantizeQ5_0(x: Float32Array, out: Uint8Array, rowLength: number
         const xo = r + c;
         const o = (xo / 32) * 22;
         imatrixWeights(x, xo, imatrix, c, sigma2, 32, weight);
-        writeFp16(out, o, makeQxQuants(32, 16, x, xo, L, 0, weight, 0));
+        writeFp16(out, o, makeQxQuantsWasm(32, 16, x, xo, L, 0, weight, 0));
         pack5(L, out, o + 2);
       }
     }

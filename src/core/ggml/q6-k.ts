@@ -2,7 +2,8 @@
 // (ql[128]) and high 2 bits (qh[64]), and a float16 super-scale d; x ≈ d·sc·(q − 32). Byte layout:
 // ql[128] qh[64] scales[16] d. quantize_row_q6_K_ref without an importance matrix (x²-weighted
 // make_qx_quants), quantize_row_q6_K_impl with one (the imatrix values themselves as weights).
-import { GROUP_MAX_EPS, makeQxQuants } from './k-quant-search.js';
+import { GROUP_MAX_EPS } from './k-quant-search.js';
+import { makeQxQuantsWasm } from './k-quant-search-wasm.js';
 import { fp32ToFp16, nearestInt, readFp16 } from './ggml-float.js';
 
 const f = Math.fround;
@@ -16,7 +17,7 @@ export function quantizeQ6_K(x: Float32Array, out: Uint8Array, rowLength: number
     let maxScale = 0;
     let maxAbsScale = 0;
     for (let ib = 0; ib < 16; ib++) {
-      const scale = makeQxQuants(16, 32, x, xo + 16 * ib, L, 16 * ib, imatrix ?? null, qo + 16 * ib);
+      const scale = makeQxQuantsWasm(16, 32, x, xo + 16 * ib, L, 16 * ib, imatrix ?? null, qo + 16 * ib);
       scales[ib] = scale;
       const abs = Math.abs(scale);
       if (abs > maxAbsScale) {

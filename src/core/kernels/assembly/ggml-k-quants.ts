@@ -100,3 +100,68 @@ export function makeQkxQuants(n: i32, nmax: i32, rmin: f32, rdelta: f32, nstep: 
   store<f32>(MIN, -min);
   return scale;
 }
+
+/**
+ * make_qx_quants with rmse_type 1 (Q3_K, Q6_K, and Q4_0/Q5_0 with an importance matrix): symmetric
+ * levels, stored +nmax as int8 at L; weights from W when `weighted`, else x².
+ */
+export function makeQxQuants(n: i32, nmax: i32, weighted: bool): f32 {
+  const X = heapBase();
+  const W = X + 1024;
+  const LO = X + 2048;
+  let max: f32 = 0;
+  let amax: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = load<f32>(X + (<usize>i << 2));
+    const ax = Mathf.abs(xi);
+    if (ax > amax) {
+      amax = ax;
+      max = xi;
+    }
+  }
+  if (amax < <f32>1e-15) {
+    memory.fill(LO, 0, <usize>n);
+    return 0;
+  }
+  let iscale: f32 = <f32>(-nmax) / max;
+  let sumlx: f32 = 0;
+  let suml2: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = load<f32>(X + (<usize>i << 2));
+    let l = nearestInt(iscale * xi);
+    l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+    store<i8>(LO + <usize>i, <i8>(l + nmax));
+    const w: f32 = weighted ? load<f32>(W + (<usize>i << 2)) : xi * xi;
+    const fl = <f32>l;
+    sumlx += w * xi * fl;
+    suml2 += w * fl * fl;
+  }
+  // suml2 != 0 as in C: true for NaN.
+  let scale: f32 = suml2 != 0 ? sumlx / suml2 : 0;
+  let best: f32 = scale * sumlx;
+  for (let is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(<f32>nmax + <f32>0.1 * <f32>is) / max;
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = load<f32>(X + (<usize>i << 2));
+      let l = nearestInt(iscale * xi);
+      l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+      const w: f32 = weighted ? load<f32>(W + (<usize>i << 2)) : xi * xi;
+      const fl = <f32>l;
+      sumlx += w * xi * fl;
+      suml2 += w * fl * fl;
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (let i = 0; i < n; i++) {
+        let l = nearestInt(iscale * load<f32>(X + (<usize>i << 2)));
+        l = l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l;
+        store<i8>(LO + <usize>i, <i8>(l + nmax));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
