@@ -10,6 +10,7 @@ export const OUTPUT_EXTENSIONS = {
   safetensors: '.safetensors',
   json: '.json',
   onnx: '.onnx',
+  gguf: '.gguf',
 } as const;
 /** 'params': a parameters file, whose extension chooses its form (JSON text or the binary safetensors file). */
 export type OutputFormat = keyof typeof OUTPUT_EXTENSIONS | 'params';

@@ -22,7 +22,7 @@ const paths = commandPaths(buildProgram(memoryIo().io, await loadAllCommands()))
 describe('quantkit --help', () => {
 
   it('covers every command and onnx subcommand', () => {
-    expect(paths.map((p) => p.join(' '))).toEqual(['quantize', 'dequantize', 'fake-quant', 'calibrate', 'inspect', 'onnx', 'onnx quantize', 'onnx compare', 'onnx sensitivity', 'serve']);
+    expect(paths.map((p) => p.join(' '))).toEqual(['quantize', 'dequantize', 'fake-quant', 'calibrate', 'inspect', 'onnx', 'onnx quantize', 'onnx compare', 'onnx sensitivity', 'gguf', 'gguf quantize', 'gguf inspect', 'gguf dequantize', 'serve']);
   });
 
   it.each([[[] as string[]], ...paths.map((p) => [p])])('%j --help exits 0 with a usage line and examples on stdout', async (path) => {

@@ -5,3 +5,4 @@ export * from './params-json.js';
 export * from './params-safetensors.js';
 export * from './safetensors.js';
 export * from './quantized-safetensors.js';
+export * from './gguf/index.js';

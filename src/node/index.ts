@@ -15,3 +15,4 @@ export { readCalibrationDir, calibrationHooks } from './onnx/calibration-data.js
 export { compareModelFiles, measureLatency } from './onnx/onnx-compare-runner.js';
 export { loadMetricModule, readLabels } from './onnx/metric-module.js';
 export { installUninitializedOutputs } from './uninitialized-outputs.js';
+export { openGgufFile, GgufFileWriter, quantizeGgufFile, dequantizeGgufFile, readImatrixFile, convertGgufTensors } from './gguf/index.js';

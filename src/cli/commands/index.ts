@@ -54,6 +54,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./onnx.js')).onnxCommand,
   },
   {
+    name: 'gguf',
+    usage: '',
+    summary: "llama.cpp's GGUF models: quantize like llama-quantize (byte for byte), inspect, dequantize",
+    load: async () => (await import('./gguf.js')).ggufCommand,
+  },
+  {
     name: 'serve',
     usage: '[options]',
     summary: 'run the Quantizer REST API (npm start)',
