@@ -41,8 +41,10 @@ describe('npyBodyToNdArray', () => {
     { dtype: 'int64', shape: [N], data: BigInt64Array.from({ length: N }, (_, i) => BigInt(i) * 1234567891n - (1n << 40n)) },
     { dtype: 'float64', shape: [N], data: Float64Array.from({ length: N }, (_, i) => Math.sin(i) * 1e5) },
   ];
+  // The bodies are three conversion slices long (millions of values, BigInt for int64) and each is
+  // also converted in one step to compare: seconds of CPU when other suites share the two cores.
   for (const arr of bodies) {
-    it(`converts a large ${arr.dtype} body in slices, to the numbers the one-step conversion gives`, async () => {
+    it(`converts a large ${arr.dtype} body in slices, to the numbers the one-step conversion gives`, { timeout: 30_000 }, async () => {
       const bytes = Buffer.from(encodeNpy(arr));
       const { value, turns } = await turnsDuring(() => npyBodyToNdArray(bytes));
       const once = npyToNdArray(decodeNpy(bytes));
