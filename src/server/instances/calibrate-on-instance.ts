@@ -24,7 +24,7 @@ export async function calibrateOnInstance(
   if (app.offloader.shouldOffload(x.length)) {
     const done = await app.offloader.calibrate(q.getConfig(), q.exportParameters(), x, batchShape, batches, options);
     const answer = calibrationAnswer(done.report, new Date());
-    app.registry.recordCalibration(inst, done.parameters, answer);
+    await app.registry.recordCalibration(inst, done.parameters, answer);
     return answer;
   }
   const per = x.length / batches;
@@ -32,7 +32,7 @@ export async function calibrateOnInstance(
   const copy = scratchCopy(q);
   const report = await copy.calibrateAsync(views, options);
   const answer = calibrationAnswer(report, new Date());
-  app.registry.recordCalibration(inst, copy.exportParameters(), answer);
+  await app.registry.recordCalibration(inst, copy.exportParameters(), answer);
   // The calibration's processing time, as if it had run on the instance itself.
   q.applyCopyEffects({ stats: copy.getStats() });
   return answer;

@@ -24,9 +24,9 @@ export function quantizeOnInstance<Op extends QuantizeOp>(
 ): OffloadResults[Op]['result'] | Promise<OffloadResults[Op]['result']> {
   const q = inst.quantizer;
   if (app.offloader.shouldOffload(x.length)) {
-    return app.offloader.quantize(op, snapshotOf(q), keepInput ? x.slice() : x, shape, options).then(({ result, effects }) => {
+    return app.offloader.quantize(op, snapshotOf(q), keepInput ? x.slice() : x, shape, options).then(async ({ result, effects }) => {
       // Written first, taken on after: a failed write leaves the instance untouched.
-      if (result.requantized) app.registry.save(inst, q.getConfig(), effects.parameters);
+      if (result.requantized) await app.registry.save(inst, q.getConfig(), effects.parameters);
       q.applyCopyEffects(effects);
       return result;
     });
@@ -35,17 +35,19 @@ export function quantizeOnInstance<Op extends QuantizeOp>(
   // Only a CALIBRATED instance with requantization on can change saved state here; its parameters
   // before the call are kept to put back should the save fail. The call and the save run in one
   // synchronous step, so nothing ever sees the widened parameters unsaved. (Its statistics count
-  // the call either way: they are the process's counts of calls made, not saved state.)
+  // the call either way: they are counts of calls made, not saved state.) The save is awaited before
+  // the answer; until it lands, only this instance's queue waits.
   const before = cfg.quantizationMode === 'CALIBRATED' && cfg.enableRequantization ? q.exportParameters() : null;
   const data = { data: x, shape };
   const r = (op === 'quantize' ? q.quantize(data, options) : q.quantizeDequantize(data, options)) as OffloadResults[Op]['result'];
   if (r.requantized) {
-    try {
-      app.registry.persist(inst);
-    } catch (e) {
-      if (before !== null) q.importParameters(before);
-      throw e;
-    }
+    return app.registry.persist(inst).then(
+      () => r,
+      (e: unknown) => {
+        if (before !== null) q.importParameters(before);
+        throw e;
+      },
+    );
   }
   return r;
 }

@@ -106,7 +106,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
           const q = inst.quantizer;
           const done = await app.offloader.upload(snapshotOf(q), { operation: op, data: input.data, dtype: input.dtype, shape: input.shape, options: opts, download });
           // Written first, taken on after: a failed write leaves the instance untouched.
-          if (done.answer.requantized) app.registry.save(inst, q.getConfig(), done.effects.parameters);
+          if (done.answer.requantized) await app.registry.save(inst, q.getConfig(), done.effects.parameters);
           q.applyCopyEffects(done.effects);
           return done.answer;
         });
