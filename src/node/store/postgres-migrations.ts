@@ -30,13 +30,14 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; sql: string }[] = 
         last_zero_point double precision NOT NULL DEFAULT 'NaN'
       );
       -- Every change of a record is announced to every replica's LISTEN, after its commit, by the
-      -- database itself: no writer can forget to, whatever client made the change.
+      -- database itself: no writer can forget to, whatever client made the change. The schema is
+      -- named so that services sharing a database in schemas of their own hear only theirs.
       CREATE FUNCTION quantkit_notify_instance() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF TG_OP = 'DELETE' THEN
-          PERFORM pg_notify('quantkit_instances', json_build_object('id', OLD.id, 'version', NULL)::text);
+          PERFORM pg_notify('quantkit_instances', json_build_object('schema', TG_TABLE_SCHEMA, 'id', OLD.id, 'version', NULL)::text);
         ELSE
-          PERFORM pg_notify('quantkit_instances', json_build_object('id', NEW.id, 'version', NEW.version)::text);
+          PERFORM pg_notify('quantkit_instances', json_build_object('schema', TG_TABLE_SCHEMA, 'id', NEW.id, 'version', NEW.version)::text);
         END IF;
         RETURN NULL;
       END $$;

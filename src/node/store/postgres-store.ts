@@ -19,6 +19,8 @@ export interface PostgresStoreOptions {
   now?: () => number;
   /** Where connection problems after start-up are reported (the service's logger). */
   warn?: (message: string) => void;
+  /** The schema holding quantkit's tables (created if missing); default public. Tests give each service a schema of its own. */
+  schema?: string;
 }
 
 interface Row {
@@ -79,6 +81,7 @@ export class PostgresStore implements Store {
 
   private constructor(
     private readonly url: string,
+    private readonly schema: string,
     private readonly pool: pg.Pool,
     private readonly now: () => number,
     private readonly warn: (message: string) => void,
@@ -90,17 +93,25 @@ export class PostgresStore implements Store {
    * QuantError line: unreachable, authentication failed, database missing, schema too new.
    */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? DEFAULT_POOL_SIZE, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+    const schema = options.schema ?? 'public';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new QuantError('INVALID_ARGUMENT', `schema name ${JSON.stringify(schema)}: expected lower-case letters, digits and _`);
+    const pool = new pg.Pool({
+      connectionString: url,
+      options: `-c search_path=${schema}`,
+      max: options.poolSize ?? DEFAULT_POOL_SIZE,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    });
     const warn = options.warn ?? (() => {});
     // An idle pooled connection the server drops emits here; the pool replaces it on next use.
     pool.on('error', (e) => warn(`PostgreSQL connection lost (${e.message}); the pool reconnects on next use`));
     try {
-      await migrate(pool, url);
+      await migrate(pool, url, schema);
     } catch (e) {
       await pool.end().catch(() => {});
       throw startupError(url, e);
     }
-    return new PostgresStore(url, pool, options.now ?? Date.now, warn);
+    return new PostgresStore(url, schema, pool, options.now ?? Date.now, warn);
   }
 
   async list(): Promise<string[]> {
@@ -237,8 +248,8 @@ export class PostgresStore implements Store {
         if (n.channel !== INSTANCES_CHANNEL || n.payload === undefined) return;
         let change: StoreChange;
         try {
-          const p = JSON.parse(n.payload) as { id: unknown; version: unknown };
-          if (typeof p.id !== 'string' || (p.version !== null && typeof p.version !== 'number')) return;
+          const p = JSON.parse(n.payload) as { schema: unknown; id: unknown; version: unknown };
+          if (p.schema !== this.schema || typeof p.id !== 'string' || (p.version !== null && typeof p.version !== 'number')) return;
           change = { id: p.id, version: p.version };
         } catch {
           return;
@@ -299,11 +310,12 @@ export class PostgresStore implements Store {
 }
 
 /** Applies the pending steps in one transaction under the migration lock; refuses a newer schema. */
-async function migrate(pool: pg.Pool, url: string): Promise<void> {
+async function migrate(pool: pg.Pool, url: string, schema: string): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await client.query('CREATE TABLE IF NOT EXISTS quantkit_schema (version integer NOT NULL)');
     const r = await client.query<{ version: number }>('SELECT version FROM quantkit_schema');
     const current = r.rows[0]?.version ?? 0;
