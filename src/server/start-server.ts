@@ -33,7 +33,7 @@ export async function startServer(options: ServerOptions, startOptions: StartSer
   const replicaId = options.replicaId ?? `${hostname()}-${process.pid}`;
   // Pool warnings before the app's logger exists go to stderr, later ones to the log.
   let warn = (message: string): void => void process.stderr.write(`quantkit serve: ${message}\n`);
-  const store = await openStore(options, (message) => warn(message));
+  const store = await openStore({ ...options, replicaId }, (message) => warn(message));
   let app: FastifyInstance;
   try {
     app = await buildApp({ ...options, store, replicaId });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Quantizer } from '../../src/engine/quantizer.js';
 import { postgresUrl, testDatabase } from '../setup/test-database.js';
@@ -156,5 +157,31 @@ describe.skipIf(postgresUrl() === '')('three replicas on one PostgreSQL database
     expect((await call(late, 'DELETE', '/instances/w0')).status).toBe(200);
     for (const r of [r0, r1]) await until(r, '/instances', (ids: string[]) => !ids.includes('w0'));
     expect((await call(r0, 'GET', '/instances/w0/config')).status).toBe(404);
+
+    // SIGTERM drains and releases the replica's connections; the others keep theirs.
+    const admin = new pg.Client(db);
+    await admin.connect();
+    const held = async (name: string) =>
+      Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [`quantkit ${name}`])).rows[0].n);
+    expect(await held('r1')).toBeGreaterThan(0);
+    r1.child.kill('SIGTERM');
+    await exited(r1.child);
+    expect(r1.child.exitCode).toBe(0);
+    expect(await held('r1')).toBe(0);
+    expect(await held('r0')).toBeGreaterThan(0);
+    await admin.end();
+  });
+
+  it('refuses to start, in one line and exit 1, when the database cannot be reached', async () => {
+    const url = new URL(await testDatabase());
+    url.port = '1';
+    const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--database-url', url.toString()]);
+    children.push(child);
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    await exited(child);
+    expect(child.exitCode).toBe(1);
+    expect(err.trim().split('\n')).toHaveLength(1);
+    expect(err).toMatch(/cannot reach PostgreSQL at quantkit@127\.0\.0\.1:1\/\w+ \(ECONNREFUSED\)/);
   });
 });

@@ -19,6 +19,8 @@ export interface PostgresStoreOptions {
   now?: () => number;
   /** Where connection problems after start-up are reported (the service's logger). */
   warn?: (message: string) => void;
+  /** application_name of every connection (pg_stat_activity shows which replica holds which). */
+  applicationName?: string;
   /** The schema holding quantkit's tables (created if missing); default public. Tests give each service a schema of its own. */
   schema?: string;
 }
@@ -85,6 +87,7 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     private readonly now: () => number,
     private readonly warn: (message: string) => void,
+    private readonly applicationName: string,
   ) {}
 
   /**
@@ -98,6 +101,7 @@ export class PostgresStore implements Store {
     const pool = new pg.Pool({
       connectionString: url,
       options: `-c search_path=${schema}`,
+      application_name: options.applicationName ?? 'quantkit',
       max: options.poolSize ?? DEFAULT_POOL_SIZE,
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
@@ -111,7 +115,7 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => {});
       throw startupError(url, e);
     }
-    return new PostgresStore(url, schema, pool, options.now ?? Date.now, warn);
+    return new PostgresStore(url, schema, pool, options.now ?? Date.now, warn, options.applicationName ?? 'quantkit');
   }
 
   async list(): Promise<string[]> {
@@ -243,7 +247,7 @@ export class PostgresStore implements Store {
     let stopped = false;
     let retry: NodeJS.Timeout | undefined;
     const connect = async (): Promise<pg.Client> => {
-      const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000 });
+      const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000, application_name: this.applicationName });
       c.on('notification', (n) => {
         if (n.channel !== INSTANCES_CHANNEL || n.payload === undefined) return;
         let change: StoreChange;
