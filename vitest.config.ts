@@ -24,22 +24,26 @@ const API_SUITES = [
   'upload-offload',
 ].map((name) => `test/server/${name}.test.ts`);
 
+/** What both projects share (a project that `extends: true` would add its include to the inherited one). */
+const shared = {
+  // One fast-check seed for every property test that does not choose its own.
+  setupFiles: ['test/setup/fast-check-seed.ts'],
+  // Two-core CI machine: property tests and CLI subprocess tests are CPU-bound. Timeouts are
+  // vitest's defaults; a test that needs more says so beside it.
+  pool: 'forks' as const,
+  maxWorkers: 2,
+};
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    ...shared,
     // Rebuilds a dist/ older than src/ before any test (the CLI, worker and service tests run it),
     // and says which groups skipped for an absent tool; then starts one throw-away PostgreSQL
     // cluster for the run (each test file makes its own database in it).
     globalSetup: ['test/setup/global-setup.ts', 'test/setup/postgres-cluster.ts'],
-    // One fast-check seed for every property test that does not choose its own.
-    setupFiles: ['test/setup/fast-check-seed.ts'],
-    // Two-core CI machine: property tests and CLI subprocess tests are CPU-bound. Timeouts are
-    // vitest's defaults; a test that needs more says so beside it.
-    pool: 'forks',
-    maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'sqlite' } },
-      { extends: true, test: { name: 'postgres', include: API_SUITES, env: { QUANTKIT_TEST_STORE: 'postgres' } } },
+      { test: { ...shared, name: 'sqlite', include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
+      { test: { ...shared, name: 'postgres', include: API_SUITES, env: { QUANTKIT_TEST_STORE: 'postgres' } } },
     ],
   },
 });

@@ -172,7 +172,7 @@ describe.skipIf(postgresUrl() === '')('three replicas on one PostgreSQL database
     await admin.end();
   });
 
-  it('refuses to start, in one line and exit 1, when the database cannot be reached', async () => {
+  it('refuses to start, in one line and exit 1, when the database cannot be reached', { timeout: 30_000 }, async () => {
     const url = new URL(await testDatabase());
     url.port = '1';
     const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--database-url', url.toString()]);

@@ -71,6 +71,10 @@ export async function startThrowawayPostgres(options: { binDir?: string; maxConn
   // stop()'s signal reaches postgres.
   const as = (cmd: string, args: string[]): [string, string[]] =>
     account === null ? [cmd, args] : ['setpriv', [`--reuid=${account.uid}`, `--regid=${account.gid}`, '--clear-groups', cmd, ...args]];
+  const serve = (cmd: string, args: string[]): [string, string[]] => {
+    const [c, a] = as(cmd, args);
+    return c === 'setpriv' ? [c, ['--pdeathsig', 'SIGINT', ...a]] : existsSync('/usr/bin/setpriv') ? ['setpriv', ['--pdeathsig', 'SIGINT', c, ...a]] : [c, a];
+  };
   try {
     const [c, a] = as(join(bin, 'initdb'), ['-D', data, '-U', 'quantkit', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
     execFileSync(c, a, { stdio: 'pipe', cwd: dir });
@@ -80,7 +84,8 @@ export async function startThrowawayPostgres(options: { binDir?: string; maxConn
     throw new QuantError('IO_ERROR', `initdb failed: ${stderr || (e as Error).message}`, { cause: e });
   }
   const port = await freePort();
-  const [c, a] = as(join(bin, 'postgres'), [
+  // --pdeathsig: a test run that is killed takes its server with it rather than leaving it running.
+  const [c, a] = serve(join(bin, 'postgres'), [
     '-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir,
     '-c', `max_connections=${options.maxConnections ?? 200}`, '-c', 'shared_buffers=32MB', '-c', 'log_min_messages=warning',
     ...(options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
