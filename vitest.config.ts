@@ -43,7 +43,19 @@ export default defineConfig({
     globalSetup: ['test/setup/global-setup.ts', 'test/setup/postgres-cluster.ts'],
     projects: [
       { test: { ...shared, name: 'sqlite', include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
-      { test: { ...shared, name: 'postgres', include: API_SUITES, env: { QUANTKIT_TEST_STORE: 'postgres' } } },
+      {
+        test: {
+          ...shared,
+          name: 'postgres',
+          include: API_SUITES,
+          env: { QUANTKIT_TEST_STORE: 'postgres' },
+          // Each service these suites build opens a pool and migrates a schema of its own, and the
+          // database shares the two cores with the run: a test that restarts its service twice takes
+          // more than vitest's default 5 s on a busy machine, for no fault of its own.
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
     ],
   },
 });
