@@ -22,7 +22,7 @@ export interface ServerOptions {
   logLevel: string;
   /** postgres://user:password@host:port/db: instances in PostgreSQL, shared by replicas; undefined: SQLite in dataDir. */
   databaseUrl: string | undefined;
-  /** Pooled PostgreSQL connections per replica at most (one more listens for changes). */
+  /** Pooled PostgreSQL connections per replica at most (two more count statistics, one listens for changes). */
   databasePoolSize: number;
   /** Named in every log line; default host name and process id. */
   replicaId: string | undefined;

@@ -88,6 +88,12 @@ export class PostgresStore implements Store {
     private readonly now: () => number,
     private readonly warn: (message: string) => void,
     private readonly applicationName: string,
+    /**
+     * Two connections for statistics with synchronous_commit off: a count is visible to every
+     * replica at its commit, which then does not wait for the WAL's fsync (a crash of the database
+     * server itself may lose the last fraction of a second of counts, never a record's write).
+     */
+    private readonly statsPool: pg.Pool,
   ) {}
 
   /**
@@ -115,7 +121,16 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => {});
       throw startupError(url, e);
     }
-    return new PostgresStore(url, schema, pool, options.now ?? Date.now, warn, options.applicationName ?? 'quantkit');
+    const statsPool = new pg.Pool({
+      connectionString: url,
+      options: `-c search_path=${schema} -c synchronous_commit=off`,
+      application_name: options.applicationName ?? 'quantkit',
+      max: 2,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    });
+    statsPool.on('error', (e) => warn(`PostgreSQL connection lost (${e.message}); the pool reconnects on next use`));
+    return new PostgresStore(url, schema, pool, options.now ?? Date.now, warn, options.applicationName ?? 'quantkit', statsPool);
   }
 
   async list(): Promise<string[]> {
@@ -183,7 +198,7 @@ export class PostgresStore implements Store {
 
   async addStats(id: string, d: StatsCounts): Promise<void> {
     try {
-      await this.pool.query(
+      await this.statsPool.query(
         `INSERT INTO instance_stats AS s (id, clipped_values, total_values, quantize_calls, dequantize_calls, processing_time_ms, requantizations, non_finite_values, last_scale, last_zero_point)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (id) DO UPDATE SET
@@ -309,7 +324,7 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     for (const stop of [...this.stopWatchers]) await stop();
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.statsPool.end()]);
   }
 }
 
