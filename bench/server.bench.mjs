@@ -2,13 +2,17 @@
 // Benchmarks the Quantizer API service over loopback: one server process (the built CLI's
 // `serve`), autocannon for the small request's throughput and latency, timed round trips for the
 // 2048x2048 JSON and .npy requests. Bounded: fixed durations and request counts. `--json` prints
-// one JSON object.
+// one JSON object. `--store postgres` instead compares stores on the small request: one replica on
+// SQLite, one on PostgreSQL (a throw-away cluster, fsync on) and two replicas on one database,
+// with the machine's CPU named (the replicas, the database and the client share its cores).
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
 import { npyBody, startServer } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,27 +26,104 @@ const log = (...a) => {
 const SMALL_SECONDS = quick ? 2 : 8;
 const BIG_ROUNDS = quick ? 2 : 7;
 const SIDE = 2048;
+const storeArg = args.find((a) => a.startsWith('--store='))?.slice('--store='.length) ?? (args.includes('--store') ? args[args.indexOf('--store') + 1] : 'sqlite');
+if (storeArg !== 'sqlite' && storeArg !== 'postgres') {
+  console.error(`--store: expected sqlite or postgres, got ${JSON.stringify(storeArg)}`);
+  process.exit(2);
+}
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-async function smallQuantize(url) {
+/** The 2x3 quantize at 16 connections in all, spread evenly over the replicas' urls, run at once. */
+async function smallQuantize(...urls) {
   const body = JSON.stringify({ data: [[1.2, 3.4, 5.6], [7.8, 9.0, 2.1]], validate: true });
+  const each = 16 / urls.length;
+  const run = (url, connections, duration) =>
+    autocannon({ url: `${url}/instances/default/quantize`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, pipelining: 1, duration });
   // Warm the JIT before measuring.
-  await autocannon({ url: `${url}/instances/default/quantize`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 10, duration: 1 });
-  const r = await autocannon({
-    url: `${url}/instances/default/quantize`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
+  await Promise.all(urls.map((url) => run(url, 10 / urls.length, 1)));
+  const rs = await Promise.all(urls.map((url) => run(url, each, SMALL_SECONDS)));
+  for (const r of rs) if (r.non2xx > 0 || r.errors > 0) throw new Error(`small quantize: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+  const total = rs.reduce((n, r) => n + r.requests.total, 0);
+  return {
+    requests_per_s: rs.reduce((n, r) => n + r.requests.average, 0),
+    p50_ms: Math.max(...rs.map((r) => r.latency.p50)),
+    p99_ms: Math.max(...rs.map((r) => r.latency.p99)),
+    requests: total,
+    seconds: SMALL_SECONDS,
     connections: 16,
-    pipelining: 1,
-    duration: SMALL_SECONDS,
+    replicas: urls.length,
+  };
+}
+
+/** A replica of the built service on a PostgreSQL database. */
+function startReplica(databaseUrl, name) {
+  const child = spawn(process.execPath, [join(here, '../dist/cli/main.js'), 'serve', '--port', '0', '--database-url', databaseUrl, '--replica-id', name, '--log-level', 'silent'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`small quantize: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-  return { requests_per_s: r.requests.average, p50_ms: r.latency.p50, p99_ms: r.latency.p99, requests: r.requests.total, seconds: SMALL_SECONDS, connections: 16 };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.on('exit', (code) => reject(new Error(`replica exited with ${code}`)));
+  });
+}
+
+async function stop(child) {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+}
+
+/** --store postgres: the small request on SQLite, on PostgreSQL, and on two replicas of one database. */
+async function compareStores() {
+  const { startThrowawayPostgres } = await import('../dist/node/store/throwaway-postgres.js');
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const dataDir = mkdtempSync(join(tmpdir(), 'quantkit-bench-'));
+  const cluster = await startThrowawayPostgres();
+  const out = { cpu, cores: cpus().length };
+  try {
+    log(`CPU: ${cpu} (${cpus().length} cores shared by the replicas, PostgreSQL and the client)`);
+    const lite = await startServer(join(here, '../dist/cli/main.js'), dataDir);
+    try {
+      out.sqlite = await smallQuantize(lite.url);
+    } finally {
+      await stop(lite.child);
+    }
+    log(`2x3 quantize, SQLite, 1 replica: ${out.sqlite.requests_per_s.toFixed(0)} req/s, p99 ${out.sqlite.p99_ms} ms`);
+    const one = await startReplica(cluster.url, 'bench-1');
+    try {
+      out.postgres = await smallQuantize(one.url);
+    } finally {
+      await stop(one.child);
+    }
+    out.postgres.ratio_to_sqlite = out.postgres.requests_per_s / out.sqlite.requests_per_s;
+    log(`2x3 quantize, PostgreSQL, 1 replica: ${out.postgres.requests_per_s.toFixed(0)} req/s, p99 ${out.postgres.p99_ms} ms (${out.postgres.ratio_to_sqlite.toFixed(2)}x SQLite; goal >= 0.7x)`);
+    const two = [await startReplica(cluster.url, 'bench-a'), await startReplica(cluster.url, 'bench-b')];
+    try {
+      out.postgres_2_replicas = await smallQuantize(...two.map((r) => r.url));
+      // Statistics are shared and exact: one replica reports both replicas' counts.
+      const stats = await (await fetch(`${two[0].url}/instances/default/stats`)).json();
+      out.postgres_2_replicas.counted = stats.quantize_calls;
+    } finally {
+      await Promise.all(two.map((r) => stop(r.child)));
+    }
+    log(`2x3 quantize, PostgreSQL, 2 replicas on one database: ${out.postgres_2_replicas.requests_per_s.toFixed(0)} req/s, p99 ${out.postgres_2_replicas.p99_ms} ms (stats count ${out.postgres_2_replicas.counted} calls of both replicas, warm-up included)`);
+    if (asJson) console.log(JSON.stringify(out));
+  } finally {
+    await cluster.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (storeArg === 'postgres') {
+  await compareStores();
+  process.exit(0);
 }
 
 function bigData() {

@@ -19,6 +19,8 @@ import { JsonBodyParser } from './body/parse-json-body.js';
 import { streamBody } from './body/read-body.js';
 import { RequestError } from './errors/request-error.js';
 import { docsRoutes } from './routes/docs.js';
+import { healthRoutes } from './routes/health.js';
+import { flushStatsHook } from './instances/flush-stats-hook.js';
 import { instanceRoutes } from './routes/instances.js';
 import { operationRoutes } from './instances/operations.js';
 import { parameterRoutes } from './routes/parameters.js';
@@ -50,6 +52,8 @@ export interface BuildAppOptions extends Partial<ServerOptions> {
   logger?: boolean | { level: string };
   /** Where pino writes (default stdout); tests pass a stream to read the request logs. */
   logStream?: { write(line: string): unknown };
+  /** Named in every log line (`replica`), so the lines of many replicas can be told apart. */
+  replicaId?: string;
 }
 
 const NO_KEYS: ReadonlySet<string> = new Set();
@@ -63,7 +67,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     bodyLimit: opts.bodyLimit,
     // Request logs carry method, url, status and timing; pino's default serializers drop bodies and headers.
-    logger: options.logger ?? { level: opts.logLevel, ...(options.logStream ? { stream: options.logStream } : {}) },
+    logger: options.logger ?? {
+      level: opts.logLevel,
+      ...(options.replicaId !== undefined ? { base: { pid: process.pid, replica: options.replicaId } } : {}),
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
     ajv: {
       // Query strings need coercion ("?validate=false"); bodies get pydantic's lax coercion of "8" -> 8 with it.
       customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false },
@@ -78,7 +86,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   app.decorate('serverOptions', opts);
   const offloader = new Offloader(opts.offloadThreshold);
-  app.decorate('registry', new InstanceRegistry(options.store, { warn: (message) => app.log.warn(message), onDelete: (inst) => offloader.forget(inst.key) }));
+  app.decorate('registry', await InstanceRegistry.open(options.store, { warn: (message) => app.log.warn(message), onDelete: (inst) => offloader.forget(inst.key) }));
   app.decorate('offloader', offloader);
   // While closing, answers end their connection, so a keep-alive client does not hold the
   // process open for the keep-alive timeout after its in-flight request was answered.
@@ -93,9 +101,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook('onClose', async () => {
     // Last-used parameters are not written per request (that would be a disk write per quantize); a clean stop saves them.
     await app.offloader.close();
-    app.registry.persistAll();
-    options.store.close();
+    await app.registry.stopWatch();
+    await app.registry.persistAll();
+    await options.store.close();
   });
+  app.addHook('onSend', flushStatsHook(app));
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ detail: `Not Found: ${request.method} ${request.url.split('?')[0]}` });
@@ -162,6 +172,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     for (const m of [route.method].flat()) if (m !== 'HEAD') app.routeList.push(`${m} ${route.url.replace(/:(\w+)/g, '{$1}')}`);
   });
   await app.register(docsRoutes);
+  await app.register(healthRoutes);
   await app.register(instanceRoutes);
   await app.register(operationRoutes);
   await app.register(parameterRoutes);

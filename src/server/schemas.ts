@@ -172,7 +172,7 @@ export const statsResponse = {
     processing_time_ms: { type: 'number' },
     requantizations: { type: 'integer' },
     non_finite_values: { type: 'integer' },
-    persisted: { type: 'boolean', description: 'false: statistics live in this process and restart at zero' },
+    persisted: { type: 'boolean', description: 'true: statistics are kept in the shared PostgreSQL store (every replica\'s counts); false: they live in this process and restart at zero' },
   },
 } as const;
 

@@ -20,6 +20,12 @@ export interface ServerOptions {
   offloadThreshold: number;
   /** pino level: 'info' logs one line per request, 'silent' nothing. */
   logLevel: string;
+  /** postgres://user:password@host:port/db: instances in PostgreSQL, shared by replicas; undefined: SQLite in dataDir. */
+  databaseUrl: string | undefined;
+  /** Pooled PostgreSQL connections per replica at most (two more count statistics, one listens for changes). */
+  databasePoolSize: number;
+  /** Named in every log line; default host name and process id. */
+  replicaId: string | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT = 256 * 1024 * 1024;
@@ -34,6 +40,9 @@ export const SERVER_DEFAULTS: ServerOptions = {
   bodyLimit: DEFAULT_BODY_LIMIT,
   offloadThreshold: 1 << 18,
   logLevel: 'info',
+  databaseUrl: undefined,
+  databasePoolSize: 10,
+  replicaId: undefined,
 };
 
 /** Environment variable -> option; `quantkit serve --help` lists the same names. */
@@ -47,6 +56,9 @@ export const SERVER_ENV = {
   bodyLimit: 'QUANTKIT_BODY_LIMIT',
   offloadThreshold: 'QUANTKIT_OFFLOAD_THRESHOLD',
   logLevel: 'QUANTKIT_LOG_LEVEL',
+  databaseUrl: 'QUANTKIT_DATABASE_URL',
+  databasePoolSize: 'QUANTKIT_DATABASE_POOL_SIZE',
+  replicaId: 'QUANTKIT_REPLICA_ID',
 } as const satisfies Record<keyof ServerOptions, string>;
 
 type Raw = Partial<Record<keyof ServerOptions, string | undefined>>;
@@ -102,5 +114,15 @@ export function resolveServerOptions(flags: Raw, env: Readonly<Record<string, st
   const offload = pick('offloadThreshold');
   if (offload !== undefined) o.offloadThreshold = integer(SERVER_ENV.offloadThreshold, offload, 1, 2 ** 31);
   o.logLevel = pick('logLevel') ?? o.logLevel;
+  const url = pick('databaseUrl');
+  if (url !== undefined) {
+    if (!/^postgres(?:ql)?:\/\//i.test(url)) {
+      throw new QuantError('INVALID_ARGUMENT', `${SERVER_ENV.databaseUrl}: expected a postgres://user:password@host:port/database URL, got one starting ${JSON.stringify(url.slice(0, 12))}`);
+    }
+    o.databaseUrl = url;
+  }
+  const pool = pick('databasePoolSize');
+  if (pool !== undefined) o.databasePoolSize = integer(SERVER_ENV.databasePoolSize, pool, 1, 1000);
+  o.replicaId = pick('replicaId');
   return o;
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
-import { SqliteStore } from '../node/store/sqlite-store.js';
+import { hostname } from 'node:os';
+import { openStore } from '../node/store/open-store.js';
 import { buildApp } from './app.js';
 import { QuantError } from '../core/errors.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './drain-timeout.js';
@@ -25,18 +26,24 @@ export interface RunningServer {
   url: string;
   /** Stops accepting, lets in-flight requests finish (within the drain timeout), saves and closes the store. Idempotent. */
   close(): Promise<void>;
+  /** The replica id in the logs. */
+  replicaId: string;
 }
 
-/** Opens the store in options.dataDir, builds the app and listens. */
+/** Opens the store (PostgreSQL at options.databaseUrl, else SQLite in options.dataDir), builds the app and listens. */
 export async function startServer(options: ServerOptions, startOptions: StartServerOptions = {}): Promise<RunningServer> {
-  const store = new SqliteStore(options.dataDir);
+  const replicaId = options.replicaId ?? `${hostname()}-${process.pid}`;
+  // Pool warnings before the app's logger exists go to stderr, later ones to the log.
+  let warn = (message: string): void => void process.stderr.write(`quantkit serve: ${message}\n`);
+  const store = await openStore({ ...options, replicaId }, (message) => warn(message));
   let app: FastifyInstance;
   try {
-    app = await buildApp({ ...options, store });
+    app = await buildApp({ ...options, store, replicaId });
   } catch (e) {
-    store.close();
+    await store.close();
     throw e;
   }
+  warn = (message) => app.log.warn(message);
   try {
     await app.listen({ port: options.port, host: options.host });
   } catch (e) {
@@ -71,6 +78,7 @@ export async function startServer(options: ServerOptions, startOptions: StartSer
     app,
     url: `http://${host}:${port}`,
     close: () => (closing ??= close()),
+    replicaId,
   };
 }
 

@@ -1,9 +1,11 @@
 // The offload worker runs compiled JavaScript, so tests of offloading drive the built service in
-// dist/ (the tests' global setup builds it when stale); these helpers build such apps and watch what they offload.
+// dist/ (the tests' global setup builds it when stale); these helpers build such apps (on the store
+// this run tests) and watch what they offload.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { schemaFor, testDatabase, TEST_STORE } from '../setup/test-database.js';
 import type { FastifyInstance } from 'fastify';
 
 const DIST = join(import.meta.dirname, '../../dist');
@@ -15,9 +17,11 @@ const apps: FastifyInstance[] = [];
 export async function builtApp(offloadThreshold: number): Promise<FastifyInstance> {
   const { buildApp } = await importBuilt<typeof import('../../src/server/app.js')>('server/app.js');
   const { SqliteStore } = await importBuilt<typeof import('../../src/node/store/sqlite-store.js')>('node/store/sqlite-store.js');
+  const { PostgresStore } = await importBuilt<typeof import('../../src/node/store/postgres-store.js')>('node/store/postgres-store.js');
   const dir = mkdtempSync(join(tmpdir(), 'quantkit-offload-'));
   dirs.push(dir);
-  const app = await buildApp({ store: new SqliteStore(dir), logger: false, offloadThreshold });
+  const store = TEST_STORE === 'sqlite' ? new SqliteStore(dir) : await PostgresStore.open(await testDatabase(), { schema: schemaFor(dir), poolSize: 4 });
+  const app = await buildApp({ store, logger: false, offloadThreshold });
   apps.push(app);
   return app;
 }

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import { encodeNpy } from '../../src/formats/npy.js';
-import { SqliteStore } from '../../src/node/store/sqlite-store.js';
-import { json, testApp, type TestApp } from './helpers.js';
+import { json, testApp, testStore, type TestApp } from './helpers.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file calibrates on generated batches and reopens the SQLite store in a new app.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -133,7 +132,7 @@ describe('across a restart', () => {
       await json(own.app, 'POST', '/instances/kept', { quantization_mode: 'CALIBRATED', symmetric: true });
       const a = (await json(own.app, 'POST', '/instances/kept/calibrate', { data: batches() })).json();
       await own.app.close();
-      const again = await buildApp({ store: new SqliteStore(own.dir), logger: false });
+      const again = await buildApp({ store: await testStore(own.dir), logger: false });
       try {
         const g = await json(again, 'GET', '/instances/kept/calibration');
         expect(g.statusCode).toBe(200);

@@ -4,6 +4,21 @@ import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type BuildAppOptions } from '../../src/server/app.js';
 import { SqliteStore } from '../../src/node/store/sqlite-store.js';
+import { PostgresStore } from '../../src/node/store/postgres-store.js';
+import type { Store } from '../../src/node/store/store.js';
+import { schemaFor, testDatabase, TEST_STORE } from '../setup/test-database.js';
+
+export { TEST_STORE };
+
+/**
+ * The store of the service whose data dir is `dir`, of the kind this run tests (TEST_STORE): an
+ * SQLite file in dir, or a schema named for dir in this file's PostgreSQL database. Opening the
+ * same dir again finds the same records either way, so restart tests run on both.
+ */
+export async function testStore(dir: string): Promise<Store> {
+  if (TEST_STORE === 'sqlite') return new SqliteStore(dir);
+  return PostgresStore.open(await testDatabase(), { schema: schemaFor(dir), poolSize: 4 });
+}
 
 export interface TestApp {
   app: FastifyInstance;
@@ -11,9 +26,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** An app on a fresh temporary data dir, logging nothing. */
+/** An app on a fresh temporary data dir (or PostgreSQL schema: TEST_STORE), logging nothing. */
 export async function testApp(options: Partial<BuildAppOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'quantkit-server-'))): Promise<TestApp> {
-  const app = await buildApp({ store: new SqliteStore(dir), logger: false, ...options });
+  const app = await buildApp({ store: await testStore(dir), logger: false, ...options });
   return {
     app,
     dir,

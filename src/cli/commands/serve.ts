@@ -15,6 +15,9 @@ interface ServeFlags {
   bodyLimit?: string;
   offloadThreshold?: string;
   logLevel?: string;
+  databaseUrl?: string;
+  databasePoolSize?: string;
+  replicaId?: string;
   drainTimeout?: string;
 }
 
@@ -50,6 +53,9 @@ export const serveCommand: CliCommand = {
       .addOption(new Option('--body-limit <size>', `largest request body, e.g. 64MiB; default 256MiB, 413 beyond ${env('bodyLimit')}`))
       .addOption(new Option('--offload-threshold <n>', `calibrations of at least n elements run in a worker thread; default ${SERVER_DEFAULTS.offloadThreshold} ${env('offloadThreshold')}`))
       .addOption(new Option('--log-level <level>', `pino level: info (default, a line per request), warn, silent ${env('logLevel')}`))
+      .addOption(new Option('--database-url <url>', `postgres://user:password@host:port/db: keep instances in PostgreSQL, shared by every replica (default: SQLite in --data-dir) ${env('databaseUrl')}`))
+      .addOption(new Option('--database-pool-size <n>', `pooled PostgreSQL connections per replica; default ${SERVER_DEFAULTS.databasePoolSize} ${env('databasePoolSize')}`))
+      .addOption(new Option('--replica-id <id>', `named in every log line; default host name and process id ${env('replicaId')}`))
       .addOption(new Option('--drain-timeout <seconds>', `at SIGTERM/SIGINT, how long requests in flight may take before their connections are cut; default ${DEFAULT_DRAIN_TIMEOUT_MS / 1000} (env ${DRAIN_TIMEOUT_ENV})`))
       .addHelpText('after', '\nPrefer QUANTKIT_API_KEY to --api-key: command lines are visible to other local users.\n\nExample:\n  QUANTKIT_API_KEY=secret quantkit serve --port 8000 --data-dir ./data')
       .action(async (flags: ServeFlags) => {
@@ -71,7 +77,7 @@ export const serveCommand: CliCommand = {
         for (const r of server.app.registry.unloadable()) {
           io.stderr.write(`quantkit serve: stored instance '${r.id}' cannot be loaded (${r.reason}); kept unchanged, serving the others\n`);
         }
-        io.stdout.write(`quantkit serve: listening on ${server.url} (data in ${options.dataDir})\n`);
+        io.stdout.write(`quantkit serve: listening on ${server.url} (${options.databaseUrl !== undefined ? `instances in PostgreSQL, replica ${server.replicaId}` : `data in ${options.dataDir}`})\n`);
         await new Promise<void>((resolve) => {
           const stop = (signal: NodeJS.Signals) => {
             io.stderr.write(`quantkit serve: ${signal}, finishing in-flight requests\n`);

@@ -2,15 +2,18 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { QuantError } from '../../core/errors.js';
-import type { InstanceRecord, Store } from './store.js';
+import type { InstanceRecord, StatsCounts, Store, StoreHealth } from './store.js';
+import { addStatsCounts, emptyStatsCounts } from './store.js';
+import { VersionConflictError } from './version-conflict-error.js';
 import { isSqliteFull, StoreFullError } from './store-full-error.js';
 import { decodeStoredConfig, encodeStoredConfig } from './stored-config.js';
 
 /** File name of the database inside the data directory. */
 export const STORE_FILE = 'quantkit.sqlite';
 
-/** 1: instances (config, parameters); 2: adds each instance's last calibration report. */
-const SCHEMA_VERSION = 2;
+/** 1: instances (config, parameters); 2: adds each instance's last calibration report; 3: adds each record's version. */
+export const SQLITE_SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = SQLITE_SCHEMA_VERSION;
 
 interface Row {
   id: string;
@@ -19,6 +22,7 @@ interface Row {
   calibration: string | null;
   created_at: number;
   updated_at: number;
+  version: number;
 }
 
 export interface SqliteStoreOptions {
@@ -39,7 +43,13 @@ export interface SqliteStoreOptions {
  * fsync costs nothing that matters.)
  */
 export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
   readonly path: string;
+  /**
+   * Statistics stay in memory: one process owns an SQLite store, so its counts are exact without
+   * an fsync per request; they start at zero after a restart (PostgreSQL's are kept).
+   */
+  private readonly stats = new Map<string, StatsCounts>();
   private readonly db: Database.Database;
   private readonly now: () => number;
   private readonly stmts: {
@@ -47,9 +57,10 @@ export class SqliteStore implements Store {
     get: Database.Statement<[string], Row>;
     insert: Database.Statement<[string, string, string | null, number, number]>;
     delete: Database.Statement<[string]>;
-    update: Database.Statement<[string, string | null, number, string]>;
-    updateParameters: Database.Statement<[string | null, number, string]>;
-    updateCalibration: Database.Statement<[string, string | null, string, number, string]>;
+    update: Database.Statement<[string, string | null, number, string, number | null, number | null]>;
+    updateParameters: Database.Statement<[string | null, number, string, number | null, number | null]>;
+    updateCalibration: Database.Statement<[string, string | null, string, number, string, number | null, number | null]>;
+    version: Database.Statement<[string], { version: number }>;
   };
 
   constructor(dataDir: string, options: SqliteStoreOptions = {}) {
@@ -74,9 +85,13 @@ export class SqliteStore implements Store {
         'INSERT OR IGNORE INTO instances (id, config, parameters, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
       ),
       delete: this.db.prepare('DELETE FROM instances WHERE id = ?'),
-      update: this.db.prepare('UPDATE instances SET config = ?, parameters = ?, updated_at = ? WHERE id = ?'),
-      updateParameters: this.db.prepare('UPDATE instances SET parameters = ?, updated_at = ? WHERE id = ?'),
-      updateCalibration: this.db.prepare('UPDATE instances SET config = ?, parameters = ?, calibration = ?, updated_at = ? WHERE id = ?'),
+      // The version condition and the bump are one statement: a record at another version is left alone.
+      update: this.db.prepare('UPDATE instances SET config = ?, parameters = ?, updated_at = ?, version = version + 1 WHERE id = ? AND (? IS NULL OR version = ?)'),
+      updateParameters: this.db.prepare('UPDATE instances SET parameters = ?, updated_at = ?, version = version + 1 WHERE id = ? AND (? IS NULL OR version = ?)'),
+      updateCalibration: this.db.prepare(
+        'UPDATE instances SET config = ?, parameters = ?, calibration = ?, updated_at = ?, version = version + 1 WHERE id = ? AND (? IS NULL OR version = ?)',
+      ),
+      version: this.db.prepare('SELECT version FROM instances WHERE id = ?'),
     };
   }
 
@@ -102,15 +117,16 @@ export class SqliteStore implements Store {
         ) STRICT`);
       }
       if (version < 2) this.db.exec('ALTER TABLE instances ADD COLUMN calibration TEXT');
+      if (version < 3) this.db.exec('ALTER TABLE instances ADD COLUMN version INTEGER NOT NULL DEFAULT 1');
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
   }
 
-  list(): string[] {
+  async list(): Promise<string[]> {
     return this.stmts.list.all().map((r) => r.id);
   }
 
-  get(id: string): InstanceRecord | undefined {
+  async get(id: string): Promise<InstanceRecord | undefined> {
     const row = this.stmts.get.get(id);
     if (row === undefined) return undefined;
     return {
@@ -120,30 +136,62 @@ export class SqliteStore implements Store {
       calibration: row.calibration === null ? null : (JSON.parse(row.calibration) as unknown),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
+      version: row.version,
     };
   }
 
-  create(id: string, config: Record<string, unknown>, parameters: unknown): boolean {
+  async create(id: string, config: Record<string, unknown>, parameters: unknown): Promise<boolean> {
     const t = this.now();
-    return this.write(`instance ${id}`, () => this.stmts.insert.run(id, encodeStoredConfig(config), encodeParameters(parameters), t, t).changes === 1);
+    const created = this.write(`instance ${id}`, () => this.stmts.insert.run(id, encodeStoredConfig(config), encodeParameters(parameters), t, t).changes === 1);
+    if (created) this.stats.delete(id);
+    return created;
   }
 
-  delete(id: string): boolean {
+  async delete(id: string): Promise<boolean> {
+    this.stats.delete(id);
     return this.write(`the deletion of instance ${id}`, () => this.stmts.delete.run(id).changes === 1);
   }
 
-  update(id: string, config: Record<string, unknown>, parameters: unknown): boolean {
-    return this.write(`instance ${id}`, () => this.stmts.update.run(encodeStoredConfig(config), encodeParameters(parameters), this.now(), id).changes === 1);
+  async update(id: string, config: Record<string, unknown>, parameters: unknown, expectedVersion?: number): Promise<number | undefined> {
+    return this.conditional(id, expectedVersion, () => this.stmts.update.run(encodeStoredConfig(config), encodeParameters(parameters), this.now(), id, expectedVersion ?? null, expectedVersion ?? null).changes);
   }
 
-  updateParameters(id: string, parameters: unknown): boolean {
-    return this.write(`instance ${id}`, () => this.stmts.updateParameters.run(encodeParameters(parameters), this.now(), id).changes === 1);
+  async updateParameters(id: string, parameters: unknown, expectedVersion?: number): Promise<number | undefined> {
+    return this.conditional(id, expectedVersion, () => this.stmts.updateParameters.run(encodeParameters(parameters), this.now(), id, expectedVersion ?? null, expectedVersion ?? null).changes);
   }
 
-  updateCalibration(id: string, config: Record<string, unknown>, parameters: unknown, calibration: unknown): boolean {
-    return this.write(`instance ${id}`, () =>
-      this.stmts.updateCalibration.run(encodeStoredConfig(config), encodeParameters(parameters), JSON.stringify(calibration), this.now(), id).changes === 1,
+  async updateCalibration(id: string, config: Record<string, unknown>, parameters: unknown, calibration: unknown, expectedVersion?: number): Promise<number | undefined> {
+    return this.conditional(id, expectedVersion, () =>
+      this.stmts.updateCalibration.run(encodeStoredConfig(config), encodeParameters(parameters), JSON.stringify(calibration), this.now(), id, expectedVersion ?? null, expectedVersion ?? null).changes,
     );
+  }
+
+  async addStats(id: string, delta: StatsCounts): Promise<void> {
+    let s = this.stats.get(id);
+    if (s === undefined) this.stats.set(id, (s = emptyStatsCounts()));
+    addStatsCounts(s, delta);
+  }
+
+  async getStats(id: string): Promise<StatsCounts> {
+    return { ...(this.stats.get(id) ?? emptyStatsCounts()) };
+  }
+
+  async resetStats(id: string): Promise<void> {
+    this.stats.delete(id);
+  }
+
+  async health(): Promise<StoreHealth> {
+    if (!this.db.open) return { ready: false, detail: 'the SQLite store is closed' };
+    return { ready: true, detail: `SQLite store ${this.path} at schema version ${SCHEMA_VERSION}` };
+  }
+
+  /** Runs one conditional update; the new version, undefined for a missing id, VersionConflictError for another version. */
+  private conditional(id: string, expectedVersion: number | undefined, run: () => number): number | undefined {
+    const changes = this.write(`instance ${id}`, run);
+    const row = this.stmts.version.get(id);
+    if (changes === 1) return row!.version;
+    if (row === undefined) return undefined;
+    throw new VersionConflictError(id, expectedVersion ?? row.version);
   }
 
   /** One statement (SQLite rolls it back whole on failure); a full disk becomes a StoreFullError naming what was not saved. */
@@ -161,7 +209,7 @@ export class SqliteStore implements Store {
    * full disk the checkpoint may fail; the WAL then stays beside the file (every commit in it is
    * durable and replayed at the next open) and the database is closed all the same.
    */
-  close(): void {
+  async close(): Promise<void> {
     if (!this.db.open) return;
     try {
       this.db.pragma('wal_checkpoint(TRUNCATE)');

@@ -16,6 +16,8 @@ export function bearerAuth(apiKey: string) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (request.method === 'OPTIONS') return;
     if ((request.method === 'GET' || request.method === 'HEAD') && (request.url === '/' || request.url.startsWith('/?'))) return;
+    // An orchestrator's probes carry no secret (and tell nothing but up and ready).
+    if (request.method === 'GET' && (request.url === '/healthz' || request.url === '/readyz')) return;
     // The dashboard's static files (no data, no secret): the page asks for the key and sends it on every API call.
     if ((request.method === 'GET' || request.method === 'HEAD') && /^\/ui(?:[/?]|$)/.test(request.url)) return;
     const header = request.headers.authorization;

@@ -27,7 +27,7 @@ export async function calibrateOnInstance(
   if (app.offloader.shouldOffload(x.length)) {
     const done = await app.offloader.calibrate(inst, x, batchShape, batches, options);
     const answer = calibrationAnswer(done.value, new Date());
-    app.registry.recordCalibration(inst, done.parametersAfter(), answer, () => done.commit());
+    await app.registry.recordCalibration(inst, done.parametersAfter(), answer, () => done.commit());
     return answer;
   }
   const per = x.length / batches;
@@ -36,7 +36,7 @@ export async function calibrateOnInstance(
   const report = await copy.calibrateAsync(views, options);
   const answer = calibrationAnswer(report, new Date());
   // The copy holds the one calibrated entry: the instance takes on that, not every layer again.
-  app.registry.recordCalibration(inst, parametersWith(q.parameterState(), copy.parameterState()), answer, () => q.mergeParameters(copy.exportParameters()));
+  await app.registry.recordCalibration(inst, parametersWith(q.parameterState(), copy.parameterState()), answer, () => q.mergeParameters(copy.exportParameters()));
   // The calibration's processing time, as if it had run on the instance itself.
   q.applyCopyEffects({ stats: copy.getStats() });
   return answer;

@@ -6,18 +6,21 @@ import { resolveLayerConfig } from '../../engine/layer-config.js';
 import { decodeQuantizerParameters, encodeQuantizerParameters } from '../../engine/parameter-export.js';
 import type { QuantizerParametersFile } from '../../engine/parameter-export.js';
 import { Quantizer } from '../../engine/quantizer.js';
-import type { Store } from '../../node/store/store.js';
+import type { Store, StoreChange } from '../../node/store/store.js';
+import { VersionConflictError } from '../../node/store/version-conflict-error.js';
 import { RequestError } from '../errors/request-error.js';
+import { StatsFlusher, takeStatsCounts } from './stats-flusher.js';
+import type { StatsCounts, StoreHealth } from '../../node/store/store.js';
 
 export const DEFAULT_INSTANCE = 'default';
-
-let nextKey = 1;
 
 /**
  * One quantizer and the queue its operations wait in. Operations on one instance run one at a
  * time, in arrival order, so each sees the parameters every earlier one left and none sees a
  * half-finished calibration; instances do not wait for each other.
  */
+let nextKey = 1;
+
 export class Instance {
   private tail: Promise<unknown> = Promise.resolve();
   private pending = 0;
@@ -30,9 +33,12 @@ export class Instance {
 
   constructor(
     readonly id: string,
-    readonly quantizer: Quantizer,
+    /** Replaced (inside the queue) when another replica's change is loaded. */
+    public quantizer: Quantizer,
     /** The answer of the instance's last calibrate (JSON data, as stored), or null if never calibrated. */
     public lastCalibration: unknown = null,
+    /** The stored record's version this instance holds: a write names it, and fails if the record moved on. */
+    public version = 1,
   ) {}
 
   /**
@@ -90,7 +96,7 @@ export class UnloadableRecord {
 export interface InstanceRegistryOptions {
   /** Where load problems are reported (the service's logger); default nowhere. */
   warn?: (message: string) => void;
-  /** Called when an instance is deleted (to let caches of it go); default nothing. */
+  /** Called when an instance is deleted or dropped (to let caches of it go); default nothing. */
   onDelete?: (inst: Instance) => void;
 }
 
@@ -110,7 +116,7 @@ export function scratchCopy(q: Quantizer): Quantizer {
  * dropped with a note: earlier versions kept them across a config change and then could not load
  * the record they had written themselves (a config change now drops them, as here).
  */
-function loadInstance(id: string, config: Record<string, unknown>, parameters: unknown, calibration: unknown, notes: string[]): Instance {
+function loadInstance(id: string, config: Record<string, unknown>, parameters: unknown, calibration: unknown, notes: string[], version = 1): Instance {
   const q = new Quantizer(config);
   if (parameters !== null && parameters !== undefined) {
     try {
@@ -127,7 +133,7 @@ function loadInstance(id: string, config: Record<string, unknown>, parameters: u
       notes.push(`stored instance '${id}': dropped last-used parameters that no longer fit its config (${fitting.dropped.join(', ')})`);
     }
   }
-  return new Instance(id, q, calibration ?? null);
+  return new Instance(id, q, calibration ?? null, version);
 }
 
 /** The parameters without last-used entries whose dtype the config does not quantize to, or null when none was dropped. */
@@ -161,26 +167,158 @@ export class InstanceRegistry {
   private readonly warn: (message: string) => void;
   private readonly onDelete: (inst: Instance) => void;
 
-  constructor(
+  private constructor(
     private readonly store: Store,
     options: InstanceRegistryOptions = {},
   ) {
     this.warn = options.warn ?? (() => {});
     this.onDelete = options.onDelete ?? (() => {});
-    for (const id of store.list()) {
-      const notes: string[] = [];
-      try {
-        const rec = store.get(id);
-        if (rec === undefined) continue;
-        this.entries.set(id, loadInstance(id, rec.config, rec.parameters, rec.calibration, notes));
-      } catch (e) {
-        const record = new UnloadableRecord(id, messageOf(e));
-        this.entries.set(id, record);
-        notes.push(record.error().message);
-      }
-      notes.forEach((n) => this.warn(n));
+    this.flusher = new StatsFlusher(store);
+  }
+
+  /**
+   * The registry of every stored record, the default instance created when missing. A store that
+   * other replicas share is watched first, so a change made while loading is not missed.
+   */
+  static async open(store: Store, options: InstanceRegistryOptions = {}): Promise<InstanceRegistry> {
+    const r = new InstanceRegistry(store, options);
+    if (store.watch !== undefined) {
+      r.stopWatching = await store.watch({ change: (c) => r.applyChange(c), resync: () => void r.reloadAll() });
     }
-    if (!this.entries.has(DEFAULT_INSTANCE)) this.create(DEFAULT_INSTANCE, {});
+    for (const id of await store.list()) await r.loadRecord(id);
+    if (!r.entries.has(DEFAULT_INSTANCE)) {
+      // Replicas starting together race to create it; a loser loads the winner's.
+      try {
+        await r.create(DEFAULT_INSTANCE, {});
+      } catch (e) {
+        if (!(e instanceof RequestError && e.statusCode === 409)) throw e;
+        await r.loadRecord(DEFAULT_INSTANCE);
+      }
+    }
+    return r;
+  }
+
+  private stopWatching: (() => Promise<void>) | undefined;
+
+  /** Stops listening for other replicas' changes (before the store closes). */
+  async stopWatch(): Promise<void> {
+    await this.stopWatching?.();
+    this.stopWatching = undefined;
+  }
+
+  /** (Re)loads one record from the store into entries; removes the entry when the record is gone. */
+  private async loadRecord(id: string): Promise<void> {
+    const notes: string[] = [];
+    try {
+      const rec = await this.store.get(id);
+      if (rec === undefined) {
+        this.forget(id);
+        return;
+      }
+      const existing = this.entries.get(id);
+      if (existing instanceof Instance && existing.version >= rec.version) return;
+      const loaded = loadInstance(id, rec.config, rec.parameters, rec.calibration, notes, rec.version);
+      if (existing instanceof Instance) {
+        // Same object, new state: requests already holding it see the change; counts not yet flushed carry over.
+        loaded.quantizer.applyCopyEffects({ stats: existing.quantizer.getStats() });
+        existing.quantizer = loaded.quantizer;
+        existing.lastCalibration = loaded.lastCalibration;
+        existing.version = loaded.version;
+      } else {
+        this.entries.set(id, loaded);
+      }
+    } catch (e) {
+      const record = new UnloadableRecord(id, messageOf(e));
+      const existing = this.entries.get(id);
+      if (existing instanceof Instance) this.retire(existing);
+      this.entries.set(id, record);
+      notes.push(record.error().message);
+    }
+    notes.forEach((n) => this.warn(n));
+  }
+
+  private forget(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry instanceof Instance) this.retire(entry);
+    this.entries.delete(id);
+  }
+
+  /** An instance object no longer served (deleted, or its record gone or unloadable): requests holding it stop, caches let it go. */
+  private retire(inst: Instance): void {
+    inst.deleted = true;
+    this.onDelete(inst);
+  }
+
+  /**
+   * Another replica's change (or this one's own, echoed): a record newer than the one held is
+   * reloaded inside the instance's queue, after the operations already waiting, so none of them
+   * sees its instance change half-way; a deleted record is dropped, a new one loaded.
+   */
+  applyChange(change: StoreChange): Promise<void> {
+    const entry = this.entries.get(change.id);
+    if (change.version === null) {
+      if (entry === undefined) return Promise.resolve();
+      if (entry instanceof Instance) return entry.exclusive(() => this.forget(change.id));
+      this.forget(change.id);
+      return Promise.resolve();
+    }
+    if (entry instanceof Instance) {
+      if (entry.version >= change.version) return Promise.resolve();
+      return entry.exclusive(() => this.loadRecord(change.id)).catch((e: unknown) => this.warn(`instance '${change.id}': reload failed: ${messageOf(e)}`));
+    }
+    return this.loadRecord(change.id).catch((e: unknown) => this.warn(`instance '${change.id}': load failed: ${messageOf(e)}`));
+  }
+
+  /** After missed notifications: every stored record reloaded where its version moved, gone ones dropped, new ones added. */
+  async reloadAll(): Promise<void> {
+    try {
+      const ids = await this.store.list();
+      const stored = new Set(ids);
+      for (const id of [...this.entries.keys()]) if (!stored.has(id)) await this.applyChange({ id, version: null });
+      for (const id of ids) {
+        const entry = this.entries.get(id);
+        if (entry instanceof Instance) await entry.exclusive(() => this.loadRecord(id));
+        else await this.loadRecord(id);
+      }
+    } catch (e) {
+      this.warn(`reloading instances after a reconnect failed: ${messageOf(e)}`);
+    }
+  }
+
+  private readonly flusher: StatsFlusher;
+
+  /**
+   * Adds the statistics the instance's operations counted since the last flush to the store's,
+   * resolving once they (and every earlier flush of it) are there: an answer sent after it is
+   * counted, on every replica.
+   */
+  flushStats(id: string): Promise<void> {
+    const entry = this.entries.get(id);
+    const delta = entry instanceof Instance ? takeStatsCounts(entry.quantizer) : undefined;
+    return this.flusher.flush(id, delta);
+  }
+
+  /** The instance's statistics as the store keeps them (every replica's counts), this one's flushed first. */
+  async stats(inst: Instance): Promise<StatsCounts> {
+    await this.flushStats(inst.id);
+    return this.store.getStats(inst.id);
+  }
+
+  /** The store's readiness (for /readyz). */
+  storeHealth(): Promise<StoreHealth> {
+    return this.store.health();
+  }
+
+  /** True when the statistics are kept in a store replicas share (and survive a restart). */
+  get sharedStats(): boolean {
+    return this.store.kind === 'postgres';
+  }
+
+  /** Zeroes the instance's statistics, in order after the counts flushed before. */
+  async resetStats(inst: Instance): Promise<void> {
+    inst.quantizer.resetStats();
+    await this.flusher.flush(inst.id, undefined);
+    await this.store.resetStats(inst.id);
   }
 
   /** Every stored id, unloadable ones included (they exist: creating them answers 409). */
@@ -207,32 +345,32 @@ export class InstanceRegistry {
   }
 
   /** snakeConfig: the contract's QuantizerConfigModel (validated by the engine; 422 on a bad one). */
-  create(id: string, snakeConfig: Record<string, unknown>): Instance {
+  async create(id: string, snakeConfig: Record<string, unknown>): Promise<Instance> {
     const existing = this.entries.get(id);
     if (existing instanceof UnloadableRecord) {
       throw new RequestError(409, `Quantizer instance ${id} already exists (its stored record cannot be loaded: ${existing.reason}); it is kept`);
     }
     if (existing !== undefined) throw new RequestError(409, `Quantizer instance ${id} already exists`);
     const q = new Quantizer(configFromSnakeCase(snakeConfig));
-    if (!this.store.create(id, q.getConfig() as unknown as Record<string, unknown>, q.exportParameters())) {
+    if (!(await this.store.create(id, q.getConfig() as unknown as Record<string, unknown>, q.exportParameters()))) {
       throw new RequestError(409, `Quantizer instance ${id} already exists`);
     }
     const inst = new Instance(id, q);
+    // A notification of this very creation may have loaded it already: one object per id.
+    const loaded = this.entries.get(id);
+    if (loaded instanceof Instance) return loaded;
     this.entries.set(id, inst);
     return inst;
   }
 
   /** Deletes an instance or an unloadable record (an explicit request is the one way to remove one). */
-  delete(id: string): void {
+  async delete(id: string): Promise<void> {
     if (id === DEFAULT_INSTANCE) throw new RequestError(403, 'Cannot delete the default quantizer instance');
     const entry = this.entries.get(id);
     if (entry === undefined) throw new RequestError(404, `Quantizer instance ${id} not found`);
-    this.store.delete(id);
+    await this.store.delete(id);
+    if (entry instanceof Instance) this.retire(entry);
     this.entries.delete(id);
-    if (entry instanceof Instance) {
-      entry.deleted = true;
-      this.onDelete(entry);
-    }
   }
 
   /**
@@ -240,24 +378,46 @@ export class InstanceRegistry {
    * The new config and what it leaves of the parameters (calibrations recomputed for it, last-used
    * parameters that no longer fit dropped) are written in one statement, then taken on.
    */
-  replaceConfig(inst: Instance, snakeConfig: Record<string, unknown>): void {
+  async replaceConfig(inst: Instance, snakeConfig: Record<string, unknown>): Promise<void> {
     const full = parseQuantizerConfig(configFromSnakeCase(snakeConfig));
-    const q = inst.quantizer;
-    const next = mergeQuantizerConfig(q.getConfig(), full);
-    const trial = scratchCopy(q);
-    trial.updateConfig(full);
-    this.save(inst, next, trial.exportParameters());
-    q.updateConfig(full);
+    // A whole replacement: on a conflict it is recomputed on the record another replica wrote.
+    await this.retryingConflicts(inst, async () => {
+      const q = inst.quantizer;
+      const next = mergeQuantizerConfig(q.getConfig(), full);
+      const trial = scratchCopy(q);
+      trial.updateConfig(full);
+      await this.save(inst, next, trial.exportParameters());
+      q.updateConfig(full);
+    });
   }
 
   /** Imports exported parameters (INVALID_PARAMS, 422, when they do not fit the config): written, then taken on. */
-  importParameters(inst: Instance, parameters: unknown): void {
-    const q = inst.quantizer;
-    const trial = new Quantizer(q.getConfig());
-    trial.importParameters(parameters);
-    const checked = trial.exportParameters();
-    this.save(inst, q.getConfig(), checked);
-    q.importParameters(checked);
+  async importParameters(inst: Instance, parameters: unknown): Promise<void> {
+    await this.retryingConflicts(inst, async () => {
+      const q = inst.quantizer;
+      const trial = new Quantizer(q.getConfig());
+      trial.importParameters(parameters);
+      const checked = trial.exportParameters();
+      await this.save(inst, q.getConfig(), checked);
+      q.importParameters(checked);
+    });
+  }
+
+  /**
+   * Runs an idempotent change (a whole replacement), and when another replica changed the record
+   * first, reloads it and runs the change again on it; after a few lost races, 409.
+   */
+  private async retryingConflicts(inst: Instance, change: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await change();
+        return;
+      } catch (e) {
+        if (!(e instanceof RequestError && e.statusCode === 409 && e.cause instanceof VersionConflictError) || attempt >= 5) throw e;
+        await this.loadRecord(inst.id);
+        if (inst.deleted) throw new RequestError(404, `Quantizer instance ${inst.id} was deleted by another request`);
+      }
+    }
   }
 
   /**
@@ -265,27 +425,48 @@ export class InstanceRegistry {
    * report (JSON data) in one write, then takes them on (`takeOn`, by default importing them): the
    * report is then the instance's lastCalibration, here and after a restart.
    */
-  recordCalibration(inst: Instance, parameters: unknown, report: unknown, takeOn: () => void = () => inst.quantizer.importParameters(parameters)): void {
+  async recordCalibration(inst: Instance, parameters: unknown, report: unknown, takeOn: () => void = () => inst.quantizer.importParameters(parameters)): Promise<void> {
     if (inst.deleted) return;
     const q = inst.quantizer;
-    if (!this.store.updateCalibration(inst.id, q.getConfig() as unknown as Record<string, unknown>, parameters, report)) {
-      throw new QuantError('IO_ERROR', `instance ${inst.id} vanished from the store`);
-    }
+    inst.version = await this.conditionally(inst, () =>
+      this.store.updateCalibration(inst.id, q.getConfig() as unknown as Record<string, unknown>, parameters, report, inst.version),
+    );
     takeOn();
     inst.lastCalibration = report;
   }
 
   /** Saves the instance's config with these parameters (what an operation is about to leave). */
-  save(inst: Instance, config: QuantizerConfig, parameters: unknown): void {
+  async save(inst: Instance, config: QuantizerConfig, parameters: unknown): Promise<void> {
     if (inst.deleted) return;
-    if (!this.store.update(inst.id, config as unknown as Record<string, unknown>, parameters)) {
-      throw new QuantError('IO_ERROR', `instance ${inst.id} vanished from the store`);
+    inst.version = await this.conditionally(inst, () => this.store.update(inst.id, config as unknown as Record<string, unknown>, parameters, inst.version));
+  }
+
+  /**
+   * A write conditional on the instance's version, as the new version. Another replica's change
+   * since is a 409 (the instance is reloaded behind the queue, so a retry sees it); a record
+   * deleted meanwhile is a 404.
+   */
+  private async conditionally(inst: Instance, write: () => Promise<number | undefined>): Promise<number> {
+    let version: number | undefined;
+    try {
+      version = await write();
+    } catch (e) {
+      if (!(e instanceof VersionConflictError)) throw e;
+      void this.applyChange({ id: inst.id, version: Number.MAX_SAFE_INTEGER });
+      const conflict = new RequestError(409, `Quantizer instance ${inst.id} was changed by another request while this one ran; nothing was written, retry it`);
+      conflict.cause = e;
+      throw conflict;
     }
+    if (version === undefined) {
+      void this.applyChange({ id: inst.id, version: null });
+      throw new RequestError(404, `Quantizer instance ${inst.id} was deleted by another request; nothing was written`);
+    }
+    return version;
   }
 
   /** Saves config and parameters of an instance as they are. */
-  persist(inst: Instance): void {
-    this.save(inst, inst.quantizer.getConfig(), inst.quantizer.exportParameters());
+  async persist(inst: Instance): Promise<void> {
+    await this.save(inst, inst.quantizer.getConfig(), inst.quantizer.exportParameters());
   }
 
   /**
@@ -293,11 +474,11 @@ export class InstanceRegistry {
    * one. Never throws: an instance that cannot be written (a full disk) is reported and the others
    * are still saved; what it loses is only its last-used parameters since its last saved change.
    */
-  persistAll(): void {
+  async persistAll(): Promise<void> {
     for (const entry of this.entries.values()) {
       if (!(entry instanceof Instance)) continue;
       try {
-        this.persist(entry);
+        await this.persist(entry);
       } catch (e) {
         this.warn(`instance '${entry.id}': last-used parameters not saved at shutdown: ${messageOf(e)}`);
       }

@@ -23,9 +23,9 @@ export function quantizeOnInstance<Op extends QuantizeOp>(
 ): OffloadValues[Op] | Promise<OffloadValues[Op]> {
   const q = inst.quantizer;
   if (app.offloader.shouldOffload(x.length)) {
-    return app.offloader.quantize(op, inst, keepInput ? x.slice() : x, shape, options).then((done) => {
+    return app.offloader.quantize(op, inst, keepInput ? x.slice() : x, shape, options).then(async (done) => {
       // Written first, taken on after: a failed write leaves the instance untouched.
-      if (done.value.requantized) app.registry.save(inst, q.getConfig(), done.parametersAfter());
+      if (done.value.requantized) await app.registry.save(inst, q.getConfig(), done.parametersAfter());
       done.commit();
       return done.value;
     });
@@ -34,17 +34,19 @@ export function quantizeOnInstance<Op extends QuantizeOp>(
   // Only a CALIBRATED instance with requantization on can change saved state here; its parameters
   // before the call are kept to put back should the save fail. The call and the save run in one
   // synchronous step, so nothing ever sees the widened parameters unsaved. (Its statistics count
-  // the call either way: they are the process's counts of calls made, not saved state.)
+  // the call either way: they are counts of calls made, not saved state.) The save is awaited before
+  // the answer; until it lands, only this instance's queue waits.
   const before = cfg.quantizationMode === 'CALIBRATED' && cfg.enableRequantization ? q.exportParameters() : null;
   const data = { data: x, shape };
   const r = (op === 'quantize' ? q.quantize(data, options) : q.quantizeDequantize(data, options)) as OffloadValues[Op];
   if (r.requantized) {
-    try {
-      app.registry.persist(inst);
-    } catch (e) {
-      if (before !== null) q.importParameters(before);
-      throw e;
-    }
+    return app.registry.persist(inst).then(
+      () => r,
+      (e: unknown) => {
+        if (before !== null) q.importParameters(before);
+        throw e;
+      },
+    );
   }
   return r;
 }

@@ -10,7 +10,7 @@ import type { Instance } from './instance-registry.js';
  */
 export async function uploadOnInstance(app: FastifyInstance, inst: Instance, work: UploadWork): Promise<UploadAnswer> {
   const done = await app.offloader.upload(inst, work);
-  if (done.value.requantized) app.registry.save(inst, inst.quantizer.getConfig(), done.parametersAfter());
+  if (done.value.requantized) await app.registry.save(inst, inst.quantizer.getConfig(), done.parametersAfter());
   done.commit();
   return done.value;
 }

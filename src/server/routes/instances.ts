@@ -80,7 +80,7 @@ export async function instanceRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const id = request.params.instance_id;
-      registry.create(id, request.body);
+      await registry.create(id, request.body);
       return { message: `Quantizer instance ${id} created successfully` };
     },
   );
@@ -98,7 +98,7 @@ export async function instanceRoutes(app: FastifyInstance): Promise<void> {
       const id = request.params.instance_id;
       const entry = registry.lookup(id);
       // Wait for its queued operations so none of them writes to a deleted row's successor.
-      if (entry instanceof UnloadableRecord || entry === undefined) registry.delete(id);
+      if (entry instanceof UnloadableRecord || entry === undefined) await registry.delete(id);
       else await entry.exclusive(() => registry.delete(id));
       return { message: `Quantizer instance ${id} deleted successfully` };
     },
@@ -123,9 +123,7 @@ export async function instanceRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const id = request.params.instance_id;
       const inst = registry.get(id);
-      await inst.exclusive(() => {
-        registry.replaceConfig(inst, request.body);
-      });
+      await inst.exclusive(() => registry.replaceConfig(inst, request.body));
       return { message: `Configuration for quantizer instance ${id} updated successfully` };
     },
   );

@@ -13,12 +13,18 @@ export async function parameterRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: IdParams }>(
     '/instances/:instance_id/stats',
-    { schema: { summary: 'Quantization statistics (kept in memory: they start at zero after a restart)', params: instanceParams, response: { 200: statsResponse, ...errorResponses } } },
+    {
+      schema: {
+        summary: 'Quantization statistics: every replica\'s counts on PostgreSQL (kept), this process\'s on SQLite (they start at zero after a restart)',
+        params: instanceParams,
+        response: { 200: statsResponse, ...errorResponses },
+      },
+    },
     async (request) => {
-      const s = registry.get(request.params.instance_id).quantizer.getStats();
+      const s: QuantizerStats = { ...(await registry.stats(registry.get(request.params.instance_id))), cacheHits: 0, cacheMisses: 0 };
       const out: Record<string, unknown> = {};
       for (const [k, name] of Object.entries(STATS_FIELD_NAMES)) out[name] = s[k as keyof QuantizerStats];
-      return { ...(jsonSafe(out) as object), persisted: false };
+      return { ...(jsonSafe(out) as object), persisted: registry.sharedStats };
     },
   );
 
@@ -37,7 +43,7 @@ export async function parameterRoutes(app: FastifyInstance): Promise<void> {
     { schema: { summary: 'Reset the statistics', params: instanceParams, response: { 200: messageResponse, ...errorResponses } } },
     async (request) => {
       const inst = registry.get(request.params.instance_id);
-      await inst.exclusive(() => inst.quantizer.resetStats());
+      await inst.exclusive(() => registry.resetStats(inst));
       return { message: 'Statistics reset successfully' };
     },
   );
