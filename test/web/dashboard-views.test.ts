@@ -36,8 +36,8 @@ describe.skipIf(!haveChromium)('dashboard views in Chromium at 1400 px', () => {
     dir = mkdtempSync(join(tmpdir(), 'quantkit-web-views-'));
     // A record this quantkit cannot load (a quantization type it does not know), stored before the service starts.
     const store = new SqliteStore(dir);
-    expect(store.create('broken', { quantizationType: 'INT9' }, null)).toBe(true);
-    store.close();
+    expect(await store.create('broken', { quantizationType: 'INT9' }, null)).toBe(true);
+    await store.close();
     app = await buildApp({ store: new SqliteStore(dir), logger: false });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const addr = app.server.address();

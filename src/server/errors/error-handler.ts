@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { QuantErrorCode } from '../../core/errors.js';
 import { isQuantError } from '../../core/errors.js';
 import { StoreFullError } from '../../node/store/store-full-error.js';
+import { isStoreUnavailable } from '../../node/store/store-unavailable.js';
 import type { ValidationIssue } from './request-error.js';
 import { RequestError } from './request-error.js';
 
@@ -70,6 +71,13 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     // Not the client's mistake and not a bug: 507 says the write may succeed once space is freed.
     request.log.error({ err: error }, 'instance store full');
     void reply.code(507).send({ detail: error.message, code: 'STORE_FULL' });
+    return;
+  }
+  if (isStoreUnavailable(error)) {
+    // The database is down or restarting: the client's request may succeed on a retry, here or on
+    // another replica, so 503 with Retry-After, never 500 (its address stays in the log, not the answer).
+    request.log.error({ err: error }, 'instance store unreachable');
+    void reply.code(503).header('retry-after', '1').send({ detail: "the instance store's database cannot be reached; nothing was changed, retry shortly", code: 'STORE_UNAVAILABLE' });
     return;
   }
   if (isQuantError(error)) {
