@@ -1,4 +1,4 @@
-import { CommanderError } from 'commander';
+import { CommanderError } from './commander.js';
 import { isQuantError } from '../core/errors.js';
 
 /** Exit statuses of the quantkit CLI (they live here only: the library knows error codes, not exits). */

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Option } from 'commander';
+import { Option } from './commander.js';
 import type { QuantDtypeName } from '../core/dtypes.js';
 import { getQuantDtype, QUANT_DTYPE_NAMES } from '../core/dtypes.js';
 import type { Granularity } from '../core/layout.js';

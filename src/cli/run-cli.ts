@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, Help } from 'commander';
+import { Command, Help } from './commander.js';
 import type { CliIo } from './cli-io.js';
 import type { CliCommand } from './cli-command.js';
 import { COMMANDS, loadCommands } from './commands/index.js';

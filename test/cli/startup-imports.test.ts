@@ -12,6 +12,20 @@ import { assertBuilt, CLI, REPO, tempDir, writeNpy } from './helpers.js';
 
 const RECORDER = join(REPO, 'test/helpers/record-imports.mjs');
 const tmp = tempDir();
+/** Preload that appends a line to $QUANTKIT_WASM_LOG for every WebAssembly module compiled. */
+const COMPILE_RECORDER = tmp.path('record-wasm-compiles.mjs');
+writeFileSync(
+  COMPILE_RECORDER,
+  `import { appendFileSync } from 'node:fs';
+const Compiled = WebAssembly.Module;
+WebAssembly.Module = function Module(bytes) {
+  appendFileSync(process.env.QUANTKIT_WASM_LOG, 'compiled\\n');
+  return new Compiled(bytes);
+};
+WebAssembly.Module.prototype = Compiled.prototype;
+Object.setPrototypeOf(WebAssembly.Module, Compiled);
+`,
+);
 
 beforeAll(() => assertBuilt());
 afterAll(() => tmp.cleanup());
@@ -42,6 +56,8 @@ const HEAVY = [
   /^node_modules\/better-sqlite3\//,
 ];
 const ZOD = /^node_modules\/zod\//;
+// commander is CommonJS: required directly, its ESM wrapper (and the loader's second parse of it) is skipped.
+const COMMANDER_ESM = /^node_modules\/commander\/esm\.mjs$/;
 const COMMAND_MODULE = /^dist\/cli\/commands\/(?!index\.js$)/;
 
 const matching = (modules: string[], patterns: readonly RegExp[]) => modules.filter((m) => patterns.some((p) => p.test(m)));
@@ -53,7 +69,8 @@ describe('start-up imports', () => {
       const { code, modules } = importsOf(args);
       expect(code).not.toBeNull();
       expect(modules.some((m) => m === 'dist/cli/main.js')).toBe(true); // the recorder saw the CLI
-      expect(matching(modules, [...HEAVY, ZOD, COMMAND_MODULE])).toEqual([]);
+      expect(modules).toContain('node_modules/commander/index.js');
+      expect(matching(modules, [...HEAVY, ZOD, COMMAND_MODULE, COMMANDER_ESM])).toEqual([]);
     },
   );
 
@@ -122,7 +139,26 @@ describe('start-up imports', () => {
         ...HEAVY.filter((p) => !p.test('dist/core/kernels/wasm.js')),
         /^dist\/(?!cli\/).*safetensors/,
         /^node_modules\/cli-progress\//,
+        COMMANDER_ESM,
       ]),
     ).toEqual([]);
+  });
+
+  // Decoding and compiling a kernel module is a few milliseconds: a small file is staged through
+  // the shared-memory instance, so the second (staging) module is never built.
+  it.each([
+    ['quantize', ['--dtype', 'int8', '--quiet']],
+    ['quantize', ['--dtype', 'int8', '--symmetric', '--axis', '0', '--quiet']],
+    ['fake-quant', ['--dtype', 'uint8']],
+  ])('a 16-value .npy %s %j compiles one WebAssembly module', (command, flags) => {
+    const input = writeNpy(tmp.path(`m-${command}.npy`), { dtype: 'float32', shape: [4, 4], data: Float32Array.from({ length: 16 }, (_, i) => i - 7.5) });
+    const log = tmp.path(`modules-${Math.random().toString(36).slice(2)}.log`);
+    const r = spawnSync(process.execPath, ['--import', COMPILE_RECORDER, CLI, command, input, '-o', tmp.path(`m-${command}.out.npy`), '--force', ...flags], {
+      encoding: 'utf8',
+      env: { ...process.env, QUANTKIT_WASM_LOG: log, QUANTKIT_DEBUG: '' },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toEqual(['compiled']);
   });
 });

@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { Option } from '../commander.js';
 import type { CliCommand } from '../cli-command.js';
 import { toJson } from '../format-table.js';
 import { checkOutputPaths } from '../output-paths.js';

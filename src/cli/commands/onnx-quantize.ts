@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { Option } from 'commander';
+import { Option } from '../commander.js';
 import { z } from 'zod';
 import { CALIBRATED_METHODS, INT4_FORMS, INT8_FORMS, isBlockDtype, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES, WEIGHT_METHODS } from '../../onnx/quantize-options.js';
 import { describeIntegerTypes } from '../../onnx/target.js';

@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { Option } from '../commander.js';
 import { resolveServerOptions, SERVER_DEFAULTS, SERVER_ENV } from '../../server/server-options.js';
 import { isQuantError } from '../../core/errors.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from '../../server/drain-timeout.js';

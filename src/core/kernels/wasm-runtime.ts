@@ -250,9 +250,19 @@ export function getSharedRuntime(): Runtime | undefined {
   return sharedRuntime;
 }
 
-/** The shared-memory instance when either array lives in the shared memory, else the staging one. */
+/**
+ * The shared-memory instance when either array lives in the shared memory, else the staging one.
+ * Arrays of at most one CHUNK also stage through the shared instance while the staging one does
+ * not exist yet and this thread owns its memory (no fixed scratch region to outgrow): a single
+ * chunk's copy costs the same either way, and a small run (a 16-value file, a layer's scales)
+ * then never decodes and compiles the second module, a few milliseconds of every start-up.
+ */
 export function runtimeFor(a: ArrayBufferView, b?: ArrayBufferView): Runtime {
   if (isWasmArray(a) || (b !== undefined && isWasmArray(b))) {
+    const rt = getSharedRuntime();
+    if (rt) return rt;
+  }
+  if (runtime === undefined && !wasmMemoryAttached() && a.byteLength <= CHUNK * 4 && (b === undefined || b.byteLength <= CHUNK * 4)) {
     const rt = getSharedRuntime();
     if (rt) return rt;
   }
@@ -279,6 +289,9 @@ export function wasmZeroCopy(): boolean {
 /** Whether this runtime can instantiate the SIMD kernels (compiles them on first call). */
 export function wasmAvailable(): boolean {
   if (typeof WebAssembly !== 'object') return false;
+  // The shared module is the same kernels: if it instantiated, so does the staging one (compiled
+  // only when a large array in the JS heap needs it).
+  if (runtime === undefined && unavailable === undefined && getSharedRuntime() !== undefined) return true;
   try {
     getRuntime();
     return true;
