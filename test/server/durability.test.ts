@@ -1,8 +1,9 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { exited, killLeftovers, startServe, type ServeProcess } from './serve-process.js';
 
 // The built service as a real process on one data dir, killed with SIGKILL at seeded random points
 // of a stream of writes (config changes across dtypes and bit widths, calibrations, requantizing
@@ -10,7 +11,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 // service must start, and each instance must be as its acknowledged writes left it, or as one
 // write that was in flight at the kill (never answered) would have left it.
 
-const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const SEED = Number(process.env.QUANTKIT_DURABILITY_SEED ?? 20261207);
 const CYCLES = 8;
 const OPS_PER_CYCLE = 14;
@@ -19,7 +19,7 @@ const IDS = ['default', 'a', 'b', 'c'];
 const dir = mkdtempSync(join(tmpdir(), 'quantkit-durability-'));
 const children: ChildProcessWithoutNullStreams[] = [];
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killLeftovers(children);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -166,28 +166,11 @@ async function read(url: string): Promise<Map<string, Durable>> {
   return out;
 }
 
-async function start(): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--log-level', 'silent']);
-  children.push(child);
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
-  });
+async function start(): Promise<ServeProcess> {
+  const s = await startServe(['--data-dir', dir, '--log-level', 'silent'], children);
   // A record it could not load would be served 503 and named here: that is a failure too.
-  expect(err, `seed ${SEED}: no unloadable record`).not.toContain('cannot be loaded');
-  return { child, url };
-}
-
-function exited(child: ChildProcessWithoutNullStreams): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.on('exit', () => resolve()));
+  expect(s.stderr(), `seed ${SEED}: no unloadable record`).not.toContain('cannot be loaded');
+  return s;
 }
 
 describe('durability under kill -9', () => {

@@ -5,56 +5,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { exited, killLeftovers, MAIN, startServe, type ServeProcess } from './serve-process.js';
 import { encodeNpy } from '../../src/formats/npy.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file starts, kills and restarts real `quantkit serve` processes.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 // A real process: the built CLI (the tests' global setup builds it when stale), on an ephemeral loopback port.
-const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'quantkit-persist-'));
 const children: ChildProcessWithoutNullStreams[] = [];
 
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killLeftovers(children);
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(
-  extraEnv: Record<string, string> = {},
-  dataDir = dir,
-): Promise<{ child: ChildProcessWithoutNullStreams; url: string; stderr: (until: RegExp) => Promise<string> }> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', 'silent'], {
-    env: { ...process.env, ...extraEnv },
-  });
-  children.push(child);
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  // stderr and stdout are two pipes: a line written before "listening" may arrive after it.
-  const stderr = (until: RegExp) =>
-    new Promise<string>((resolve) => {
-      const check = () => {
-        if (!until.test(err)) return false;
-        resolve(err);
-        return true;
-      };
-      if (!check()) child.stderr.on('data', check).on('end', () => resolve(err));
-    });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${err}`)));
-  });
-  return { child, url, stderr };
-}
-
-function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: string | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+function start(extraEnv: Record<string, string> = {}, dataDir = dir): Promise<ServeProcess> {
+  return startServe(['--data-dir', dataDir, '--log-level', 'silent'], children, extraEnv);
 }
 
 async function call(url: string, method: string, path: string, body?: unknown) {
@@ -217,7 +184,7 @@ describe('config changes and stored records that cannot be loaded', () => {
     db.close();
 
     s = await start({}, own);
-    const err = await s.stderr(/'future' cannot be loaded.*\n/);
+    const err = await s.stderrUntil(/'future' cannot be loaded.*\n/);
     expect(err).toMatch(/stored instance 'default' cannot be loaded \(.*JSON.*\); kept unchanged, serving the others/);
     expect(err).toMatch(/stored instance 'future' cannot be loaded \(parameters.version: unsupported version 7/);
     expect((await call(s.url, 'POST', '/instances/cal/quantize', DATA)).body.data).toEqual(codes);
@@ -270,7 +237,7 @@ describe('a stalled upload at SIGTERM', () => {
     expect(await exited(s.child)).toEqual({ code: 0, signal: null });
     // The stalled request was never answered; its connection was closed.
     expect(await cut).toBe('');
-    expect(await s.stderr(/drain timeout/)).toContain('quantkit serve: drain timeout, closing 1 connection(s) still open\n');
+    expect(await s.stderrUntil(/drain timeout/)).toContain('quantkit serve: drain timeout, closing 1 connection(s) still open\n');
     s = await start({}, own);
     expect((await call(s.url, 'GET', '/instances/default/parameters')).body).toMatchObject({ instance: { last: { scale: [q.scale] } } });
     s.child.kill('SIGTERM');

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { exited, killLeftovers, MAIN, startServe, type ServeProcess } from './serve-process.js';
 import { Quantizer } from '../../src/engine/quantizer.js';
 import { postgresUrl, testDatabase } from '../setup/test-database.js';
 
@@ -11,32 +11,15 @@ import { postgresUrl, testDatabase } from '../setup/test-database.js';
 // long it took is printed: timings are not asserted), and no acknowledged write may be lost when
 // a replica is SIGKILLed in the middle of the load.
 
-const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
 const children: ChildProcessWithoutNullStreams[] = [];
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killLeftovers(children);
 });
 
-interface Replica {
-  child: ChildProcessWithoutNullStreams;
-  url: string;
-}
+type Replica = ServeProcess;
 
-async function startReplica(databaseUrl: string, name: string): Promise<Replica> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--database-url', databaseUrl, '--replica-id', name, '--log-level', 'silent']);
-  children.push(child);
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`replica ${name} exited (${code}) before listening: ${err}`)));
-  });
-  return { child, url };
+function startReplica(databaseUrl: string, name: string): Promise<Replica> {
+  return startServe(['--database-url', databaseUrl, '--replica-id', name, '--log-level', 'silent'], children);
 }
 
 async function call(r: Replica, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -75,10 +58,6 @@ async function until(r: Replica, path: string, check: (body: any) => boolean): P
   throw new Error(`${r.url}${path} never showed the change`);
 }
 
-function exited(child: ChildProcessWithoutNullStreams): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.on('exit', () => resolve()));
-}
 
 describe.skipIf(postgresUrl() === '')('three replicas on one PostgreSQL database', () => {
   it('answer consistently under round-robin load, count exactly, hear each other, and lose no acknowledged write to a SIGKILL', { timeout: 120_000 }, async () => {
