@@ -31,6 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { characterAccuracy, classifierLines, decodeLines, findRenderer, recognizerCharacters, recognizerLines } from './ocr-lines.mjs';
+import { synthesizedVadAudio } from './vad-audio.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = process.env.QUANTKIT_DIST ? resolve(process.env.QUANTKIT_DIST) : join(REPO, 'dist');
@@ -211,21 +212,7 @@ async function taskFor(m, model, renderer) {
 /** Digital silence, faint white noise, a 440 Hz tone and a vowel-like buzz, each from a zero state. */
 function synthesizedAudio() {
   const n = 1536;
-  const audio = new Float32Array(4 * n);
-  let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-  for (let i = 0; i < n; i++) {
-    const t = i / 16000;
-    audio[n + i] = 0.003 * rand();
-    audio[2 * n + i] = 0.3 * Math.sin(2 * Math.PI * 440 * t);
-    let v = 0;
-    for (let h = 1; h <= 30; h++) {
-      const f = 120 * h;
-      const formants = Math.exp(-(((f - 700) / 150) ** 2)) + 0.6 * Math.exp(-(((f - 1200) / 200) ** 2)) + 0.05;
-      v += (formants / h) * Math.sin(2 * Math.PI * f * t);
-    }
-    audio[3 * n + i] = 0.3 * v;
-  }
+  const audio = synthesizedVadAudio(n);
   return {
     input: { dtype: 'float32', dims: [4, n], values: audio },
     sr: { dtype: 'int64', dims: [], values: BigInt64Array.from([16000n]) },

@@ -8,6 +8,7 @@ import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { collectOutputs, compareModels } from '../../src/onnx/analysis/compare-models.js';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
+import { synthesizedVadAudio } from '../../scripts/real-models/vad-audio.mjs';
 import { REPO } from '../cli/helpers.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file quantizes the PaddleOCR and silero models and runs both versions in onnxruntime.
@@ -46,21 +47,7 @@ async function int8AndCompare(path: string, fixture: string, opTypes?: string[])
 function speechBatches(model: ModelProto) {
   const first = comparisonBatches(model, join(FIXTURES, 'vad'));
   const n = 1536;
-  const audio = new Float32Array(4 * n);
-  let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-  for (let i = 0; i < n; i++) {
-    const t = i / 16000;
-    audio[n + i] = 0.003 * rand();
-    audio[2 * n + i] = 0.3 * Math.sin(2 * Math.PI * 440 * t);
-    let v = 0;
-    for (let h = 1; h <= 30; h++) {
-      const f = 120 * h;
-      const formants = Math.exp(-(((f - 700) / 150) ** 2)) + 0.6 * Math.exp(-(((f - 1200) / 200) ** 2)) + 0.05;
-      v += (formants / h) * Math.sin(2 * Math.PI * f * t);
-    }
-    audio[3 * n + i] = 0.3 * v;
-  }
+  const audio = synthesizedVadAudio(n);
   const zeros = () => new Float32Array(2 * 4 * 64);
   const synthesized = {
     input: { name: 'input', dtype: 'float32' as const, dims: [4, n], values: audio },
