@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import { drawBitmapText } from './bitmap-font.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT = join(REPO, 'test/fixtures/real-models');
@@ -77,28 +78,9 @@ function drawDigit(img, d, k, y, x, size) {
   return x + Math.round(size * 0.7);
 }
 
-// A 5x7 bitmap font: each glyph is 7 rows of 5 bits, the high bit leftmost.
-const FONT = {
-  A: [0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11],
-  I: [0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e],
-  K: [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
-  N: [0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11],
-  O: [0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e],
-  Q: [0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d],
-  T: [0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
-  U: [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e],
-  X: [0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11],
-  ' ': [0, 0, 0, 0, 0, 0, 0],
-};
-
 /** Text in the bitmap font, each font pixel a `scale`-px square, top-left at (y, x). */
 function drawText(img, text, y, x, scale) {
-  for (const ch of text) {
-    const g = FONT[ch];
-    for (let r = 0; r < 7; r++) for (let c = 0; c < 5; c++) if (g[r] & (0x10 >> c)) for (let dy = 0; dy < scale; dy++) for (let dx = 0; dx < scale; dx++) ink(img, y + r * scale + dy, x + c * scale + dx, 1);
-    x += 6 * scale;
-  }
-  return x;
+  return drawBitmapText(text, y, x, scale, (py, px) => ink(img, py, px, 1));
 }
 
 function rotate180(img) {

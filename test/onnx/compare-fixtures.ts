@@ -7,6 +7,7 @@ import { makeTensor } from '../../src/formats/onnx/tensor.js';
 import type { MetricTarget } from '../../src/onnx/metrics/metric.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
 import { randomWeights } from './models.js';
+import { drawBitmapText } from '../../scripts/real-models/bitmap-font.mjs';
 
 export function f32(name: string, dims: number[], values: Float32Array): TensorData {
   return { name, dtype: 'float32', dims, values };
@@ -78,20 +79,6 @@ export function classifierModel(batch = 8, seed = 21) {
   return makeModel(g, { '': 17 });
 }
 
-/** A 5×7 bitmap font (rows of 5 bits, high bit leftmost) of the letters the text-line fixtures use. */
-const FONT: Readonly<Record<string, readonly number[]>> = {
-  A: [0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11],
-  I: [0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e],
-  K: [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11],
-  N: [0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11],
-  O: [0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e],
-  Q: [0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d],
-  T: [0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
-  U: [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e],
-  X: [0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11],
-  ' ': [0, 0, 0, 0, 0, 0, 0],
-};
-
 /**
  * Text lines as a text recognizer's input x [N, 3, 48, 192]: black text in the bitmap font
  * (each font pixel a `scale`-px square) on white, normalized (v − 0.5) / 0.5 as PaddleOCR's
@@ -102,19 +89,10 @@ export function textLines(lines: readonly string[], scale = 4): TensorMap {
   const w = 192;
   const out = new Float32Array(lines.length * 3 * h * w).fill(1);
   lines.forEach((text, n) => {
-    let x = 4;
     const y = Math.floor((h - 7 * scale) / 2);
-    for (const ch of text) {
-      const glyph = FONT[ch];
-      if (!glyph) throw new Error(`textLines: no glyph for '${ch}'`);
-      for (let r = 0; r < 7; r++) {
-        for (let c = 0; c < 5; c++) {
-          if (!(glyph[r]! & (0x10 >> c))) continue;
-          for (let dy = 0; dy < scale; dy++) for (let dx = 0; dx < scale; dx++) for (let ch3 = 0; ch3 < 3; ch3++) out[((n * 3 + ch3) * h + y + r * scale + dy) * w + x + c * scale + dx] = -1;
-        }
-      }
-      x += 6 * scale;
-    }
+    drawBitmapText(text, y, 4, scale, (py, px) => {
+      for (let c = 0; c < 3; c++) out[((n * 3 + c) * h + py) * w + px] = -1;
+    });
   });
   return { x: f32('x', [lines.length, 3, h, w], out) };
 }
