@@ -176,7 +176,7 @@ const qatInt4 = evaluate(qatFixed);
 log(`QAT int4: ${qatInt4}`);
 // LSQ starts from the calibrated observers' parameters (calibrateQat writes them into the learnable
 // scales) and the observers are frozen from the first training step, so only the gradients move them.
-const qatLsq = await qat({ ...int4, freezeBatchNormAfter, learnable: 'lsq', scaleLr: Number(process.env.QAT_SCALE_LR ?? 1e-3), zeroPointLr: 1e-3, freezeObserversAfter: 0 });
+const qatLsq = await qat({ ...int4, freezeBatchNormAfter, learnable: 'lsq', scaleLr: 1e-3, zeroPointLr: 1e-3, freezeObserversAfter: 0 });
 const qatInt4Lsq = evaluate(qatLsq);
 log(`QAT int4 LSQ: ${qatInt4Lsq}`);
 
