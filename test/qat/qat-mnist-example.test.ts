@@ -31,7 +31,7 @@ describe('examples/qat-mnist.mjs --subset', () => {
     const r = await run(['--subset', '--json', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     const got = JSON.parse(r.stdout) as Record<string, number | string>;
-    for (const key of ['float_accuracy', 'ptq_int8_accuracy', 'ptq_int4_accuracy', 'qat_int4_accuracy', 'qat_int4_lsq_accuracy', 'onnx_accuracy']) {
+    for (const key of ['float_accuracy', 'float_finetuned_accuracy', 'ptq_int8_accuracy', 'ptq_int4_accuracy', 'qat_int4_accuracy', 'qat_int4_lsq_accuracy', 'onnx_accuracy']) {
       expect(got[key], key).toBeGreaterThanOrEqual(0);
       expect(got[key], key).toBeLessThanOrEqual(1);
     }
@@ -43,6 +43,14 @@ describe('examples/qat-mnist.mjs --subset', () => {
     expect(got.onnx_accuracy).toBe(got.qat_int4_accuracy);
     expect(got.onnx_max_logit_steps).toBeLessThanOrEqual(1);
     expect(got.train_seconds).toBeGreaterThan(0);
+    // QAT and its float baseline train the same digits: the recovery is measured at equal training.
+    expect(got.qat_digits).toBeGreaterThan(0);
+    expect(got.qat_digits).toBeLessThanOrEqual(got.train_digits as number);
+    for (const key of ['qat_int4_recovery', 'qat_int4_lsq_recovery']) {
+      // null when PTQ int4 lost nothing against the fine-tuned float model (there is nothing to recover).
+      if (got[key] !== null) expect(typeof got[key], key).toBe('number');
+      else expect(got.ptq_int4_accuracy).toBeGreaterThanOrEqual(got.float_finetuned_accuracy as number);
+    }
     const session = await ort.InferenceSession.create(out);
     expect(session.inputNames).toEqual(['input']);
   });
