@@ -6,6 +6,7 @@
 // trials and is not what llama-quantize writes.
 import { GROUP_MAX_EPS } from './k-quant-search.js';
 import { fp32ToFp16, nearestInt, readFp16 } from './ggml-float.js';
+import { largestMagnitude } from './block-scan.js';
 
 const f = Math.fround;
 /** kvalues_iq4nl. */
@@ -48,15 +49,8 @@ function quantizeSuperBlock(
       const v = x[b + j];
       weight[j] = qw ? f(qw[qo + ib * 32 + j] * f(Math.sqrt(f(sigma2 + f(v * v))))) : f(v * v);
     }
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const ax = Math.abs(x[b + j]);
-      if (ax > amax) {
-        amax = ax;
-        max = x[b + j];
-      }
-    }
+    const max = largestMagnitude(x, b, 32);
+    const amax = Math.abs(max);
     if (amax < GROUP_MAX_EPS) {
       scales[ib] = 0;
       continue;

@@ -3,6 +3,7 @@
 // Each reads `n` values of `x` from `xo` and writes levels into `L` from `lo`; the level arrays are
 // Int8Array or Uint8Array exactly where the C code's are int8_t or uint8_t, so stores wrap alike.
 import { nearestInt } from './ggml-float.js';
+import { largestMagnitude } from './block-scan.js';
 
 const f = Math.fround;
 /** GROUP_MAX_EPS: below this absolute maximum a group counts as all zero. */
@@ -18,16 +19,8 @@ export function makeQxQuants(
   n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number,
   qw: Float32Array | null, qo: number,
 ): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = largestMagnitude(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
   }
@@ -72,16 +65,8 @@ export function makeQxQuants(
 
 /** make_q3_quants with do_rmse: x²-weighted levels refined one at a time, up to five passes. */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = largestMagnitude(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return 0;
   }

@@ -4,7 +4,7 @@
 // without an importance matrix, quantize_row_q3_K_impl with one.
 import { makeQ3Quants } from './k-quant-search.js';
 import { makeQxQuantsWasm } from './k-quant-search-wasm.js';
-import { fp32ToFp16, nearestInt, readFp16 } from './ggml-float.js';
+import { nearestInt, readFp16, writeFp16 } from './ggml-float.js';
 
 const f = Math.fround;
 const BLOCK = 110;
@@ -53,11 +53,6 @@ function finish(x: Float32Array, xo: number, out: Uint8Array, o: number, L: Int8
   }
 }
 
-function writeHalf(out: Uint8Array, o: number, v: number): void {
-  const h = fp32ToFp16(v);
-  out[o] = h & 0xff;
-  out[o + 1] = h >>> 8;
-}
 
 export function quantizeQ3_K(x: Float32Array, out: Uint8Array, rowLength: number, imatrix?: Float32Array): void {
   const L = new Int8Array(256);
@@ -84,7 +79,7 @@ export function quantizeQ3_K(x: Float32Array, out: Uint8Array, rowLength: number
       }
       const dBlock = makeQxQuantsWasm(16, 32, scales, 0, Ls, 0, sw, 0);
       for (let j = 0; j < 16; j++) packScale(out, o + 96, j, Ls[j]);
-      writeHalf(out, o + 108, dBlock);
+      writeFp16(out, o + 108, dBlock);
       finish(x, xo, out, o, L);
       continue;
     }
@@ -104,9 +99,9 @@ export function quantizeQ3_K(x: Float32Array, out: Uint8Array, rowLength: number
         const l8 = (nearestInt(f(iscale * scales[j])) << 24) >> 24;
         packScale(out, o + 96, j, Math.max(-32, Math.min(31, l8)) + 32);
       }
-      writeHalf(out, o + 108, f(1 / iscale));
+      writeFp16(out, o + 108, f(1 / iscale));
     } else {
-      writeHalf(out, o + 108, 0);
+      writeFp16(out, o + 108, 0);
     }
     finish(x, xo, out, o, L);
   }

@@ -5,7 +5,7 @@
 // importance matrix, quantize_row_q{4,5}_K_impl with one.
 import { makeQpQuants } from './k-quant-search.js';
 import { makeQkxQuantsWasm } from './k-quant-search-wasm.js';
-import { fp32ToFp16, nearestInt, readFp16 } from './ggml-float.js';
+import { nearestInt, readFp16, writeFp16 } from './ggml-float.js';
 
 const f = Math.fround;
 
@@ -31,11 +31,6 @@ function packScaleMin(b: Uint8Array, s: number, j: number, ls: number, lm: numbe
   }
 }
 
-function writeHalf(out: Uint8Array, o: number, v: number): void {
-  const h = fp32ToFp16(v);
-  out[o] = h & 0xff;
-  out[o + 1] = h >>> 8;
-}
 
 /**
  * Shared body of the four quantizers: `nmax` 15 or 31; fills L (levels 0..nmax) and the 16 header
@@ -73,8 +68,8 @@ function quantizeKBlocks(
       const dBlock = makeQpQuants(8, 63, scales, Ls, sw);
       const mBlock = makeQpQuants(8, 63, mins, Lm, sw);
       for (let j = 0; j < 8; j++) packScaleMin(out, o + 4, j, Math.min(63, Ls[j]), Math.min(63, Lm[j]));
-      writeHalf(out, o, dBlock);
-      writeHalf(out, o + 2, mBlock);
+      writeFp16(out, o, dBlock);
+      writeFp16(out, o + 2, mBlock);
     } else {
       let maxScale = 0;
       let maxMin = 0;
@@ -97,8 +92,8 @@ function quantizeKBlocks(
         const lm = Math.min(63, nearestInt(f(invMin * mins[j])) & 0xff);
         packScaleMin(out, o + 4, j, ls, lm);
       }
-      writeHalf(out, o, f(maxScale / 63));
-      writeHalf(out, o + 2, f(maxMin / 63));
+      writeFp16(out, o, f(maxScale / 63));
+      writeFp16(out, o + 2, f(maxMin / 63));
     }
     const d0 = readFp16(out, o);
     const m0 = readFp16(out, o + 2);

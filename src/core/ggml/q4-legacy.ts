@@ -3,25 +3,9 @@
 // matrix, quantize_row_q4_{0,1}_impl (ggml_quantize_chunk's path) with one.
 import { makeQkxQuantsWasm, makeQxQuantsWasm } from './k-quant-search-wasm.js';
 import { readFp16, truncToInt32, writeFp16 } from './ggml-float.js';
+import { forEachWeightedBlock, largestMagnitude } from './block-scan.js';
 
 const f = Math.fround;
-
-/** Row variance term sigma2 = Σx²/n of the imatrix paths of the legacy types, in float32. */
-export function rowSigma2(x: Float32Array, xo: number, n: number): number {
-  let sumX2 = 0;
-  for (let j = 0; j < n; j++) sumX2 = f(sumX2 + f(x[xo + j] * x[xo + j]));
-  return f(sumX2 / n);
-}
-
-/** weight[j] = qw[j]·sqrt(sigma2 + x[j]²), the imatrix weighting of the legacy and k-quant paths. */
-export function imatrixWeights(
-  x: Float32Array, xo: number, qw: Float32Array, qo: number, sigma2: number, n: number, out: Float32Array,
-): void {
-  for (let j = 0; j < n; j++) {
-    const v = x[xo + j];
-    out[j] = f(qw[qo + j] * f(Math.sqrt(f(sigma2 + f(v * v)))));
-  }
-}
 
 /** (int8_t)(v) then MIN(15, ·) then to uint8, as the C code casts a float level. */
 function level(v: number, hi: number): number {
@@ -34,32 +18,17 @@ export function quantizeQ4_0(x: Float32Array, out: Uint8Array, rowLength: number
   if (imatrix) {
     const weight = new Float32Array(32);
     const L = new Int8Array(32);
-    for (let r = 0; r < x.length; r += rowLength) {
-      const sigma2 = rowSigma2(x, r, rowLength);
-      for (let c = 0; c < rowLength; c += 32) {
-        const xo = r + c;
-        const o = (xo / 32) * 18;
-        imatrixWeights(x, xo, imatrix, c, sigma2, 32, weight);
-        const d = makeQxQuantsWasm(32, 8, x, xo, L, 0, weight, 0);
-        writeFp16(out, o, d);
-        for (let j = 0; j < 16; j++) out[o + 2 + j] = (L[j] | (L[j + 16] << 4)) & 0xff;
-      }
-    }
+    forEachWeightedBlock(x, rowLength, imatrix, weight, (xo, block) => {
+      const o = block * 18;
+      writeFp16(out, o, makeQxQuantsWasm(32, 8, x, xo, L, 0, weight, 0));
+      for (let j = 0; j < 16; j++) out[o + 2 + j] = (L[j] | (L[j + 16] << 4)) & 0xff;
+    });
     return;
   }
   for (let i = 0; i < nb; i++) {
     const xo = i * 32;
     const o = i * 18;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[xo + j];
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
-    const d = f(max / -8);
+    const d = f(largestMagnitude(x, xo, 32) / -8);
     const id = d !== 0 ? f(1 / d) : 0;
     writeFp16(out, o, d);
     for (let j = 0; j < 16; j++) {
@@ -77,18 +46,12 @@ export function quantizeQ4_1(x: Float32Array, out: Uint8Array, rowLength: number
     const L = new Uint8Array(32);
     const Laux = new Uint8Array(32);
     const min = new Float32Array(1);
-    for (let r = 0; r < x.length; r += rowLength) {
-      const sigma2 = rowSigma2(x, r, rowLength);
-      for (let c = 0; c < rowLength; c += 32) {
-        const xo = r + c;
-        const o = (xo / 32) * 20;
-        imatrixWeights(x, xo, imatrix, c, sigma2, 32, weight);
-        const d = makeQkxQuantsWasm(32, 15, x, xo, weight, L, 0, min, 0, Laux, f(-0.9), f(0.05), 36, false);
-        writeFp16(out, o, d);
-        writeFp16(out, o + 2, -min[0]);
-        for (let j = 0; j < 16; j++) out[o + 4 + j] = L[j] | (L[j + 16] << 4);
-      }
-    }
+    forEachWeightedBlock(x, rowLength, imatrix, weight, (xo, block) => {
+      const o = block * 20;
+      writeFp16(out, o, makeQkxQuantsWasm(32, 15, x, xo, weight, L, 0, min, 0, Laux, f(-0.9), f(0.05), 36, false));
+      writeFp16(out, o + 2, -min[0]);
+      for (let j = 0; j < 16; j++) out[o + 4 + j] = L[j] | (L[j + 16] << 4);
+    });
     return;
   }
   for (let i = 0; i < nb; i++) {

@@ -3,7 +3,7 @@
 // matrix, quantize_row_q5_{0,1}_impl with one.
 import { makeQkxQuantsWasm, makeQxQuantsWasm } from './k-quant-search-wasm.js';
 import { readFp16, truncToInt32, writeFp16 } from './ggml-float.js';
-import { imatrixWeights, rowSigma2 } from './q4-legacy.js';
+import { forEachWeightedBlock, largestMagnitude } from './block-scan.js';
 
 const f = Math.fround;
 
@@ -27,30 +27,16 @@ export function quantizeQ5_0(x: Float32Array, out: Uint8Array, rowLength: number
   const L = new Int8Array(32);
   if (imatrix) {
     const weight = new Float32Array(32);
-    for (let r = 0; r < x.length; r += rowLength) {
-      const sigma2 = rowSigma2(x, r, rowLength);
-      for (let c = 0; c < rowLength; c += 32) {
-        const xo = r + c;
-        const o = (xo / 32) * 22;
-        imatrixWeights(x, xo, imatrix, c, sigma2, 32, weight);
-        writeFp16(out, o, makeQxQuantsWasm(32, 16, x, xo, L, 0, weight, 0));
-        pack5(L, out, o + 2);
-      }
-    }
+    forEachWeightedBlock(x, rowLength, imatrix, weight, (xo, block) => {
+      const o = block * 22;
+      writeFp16(out, o, makeQxQuantsWasm(32, 16, x, xo, L, 0, weight, 0));
+      pack5(L, out, o + 2);
+    });
     return;
   }
   const Lu = new Uint8Array(32);
   for (let xo = 0, o = 0; xo < x.length; xo += 32, o += 22) {
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[xo + j];
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
-    const d = f(max / -16);
+    const d = f(largestMagnitude(x, xo, 32) / -16);
     const id = d !== 0 ? f(1 / d) : 0;
     writeFp16(out, o, d);
     for (let j = 0; j < 32; j++) {
@@ -68,18 +54,12 @@ export function quantizeQ5_1(x: Float32Array, out: Uint8Array, rowLength: number
     const weight = new Float32Array(32);
     const Laux = new Uint8Array(32);
     const min = new Float32Array(1);
-    for (let r = 0; r < x.length; r += rowLength) {
-      const sigma2 = rowSigma2(x, r, rowLength);
-      for (let c = 0; c < rowLength; c += 32) {
-        const xo = r + c;
-        const o = (xo / 32) * 24;
-        imatrixWeights(x, xo, imatrix, c, sigma2, 32, weight);
-        const d = makeQkxQuantsWasm(32, 31, x, xo, weight, L, 0, min, 0, Laux, f(-0.9), f(0.05), 36, false);
-        writeFp16(out, o, d);
-        writeFp16(out, o + 2, -min[0]);
-        pack5(L, out, o + 4);
-      }
-    }
+    forEachWeightedBlock(x, rowLength, imatrix, weight, (xo, block) => {
+      const o = block * 24;
+      writeFp16(out, o, makeQkxQuantsWasm(32, 31, x, xo, weight, L, 0, min, 0, Laux, f(-0.9), f(0.05), 36, false));
+      writeFp16(out, o + 2, -min[0]);
+      pack5(L, out, o + 4);
+    });
     return;
   }
   for (let xo = 0, o = 0; xo < x.length; xo += 32, o += 24) {
