@@ -36,11 +36,14 @@ export function emptyStats(): QuantizerStats {
   };
 }
 
+/** The statistics that count calls (all but the always-zero cache fields): what stores keep and add up. */
+export type CallCounts = Omit<QuantizerStats, 'cacheHits' | 'cacheMisses'>;
+
 /**
  * Adds the counts of a call made on a fresh copy (`delta`) to `into`; its last scale and zero point
  * replace these when it set them (fresh statistics hold NaN until a quantize with parameters).
  */
-export function addCallStats(into: QuantizerStats, delta: QuantizerStats): void {
+export function addCallStats(into: CallCounts, delta: CallCounts): void {
   into.clippedValues += delta.clippedValues;
   into.totalValues += delta.totalValues;
   into.quantizeCalls += delta.quantizeCalls;

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import type { NpyArray } from '../../src/formats/npy.js';
 import { decodeNpy, encodeNpy } from '../../src/formats/npy.js';
 
@@ -72,4 +73,20 @@ export function besidesSummary(stderr: string): string {
     .split(/(?<=\n)/)
     .filter((line) => !QUANTIZE_SUMMARY.test(line.trimEnd()))
     .join('');
+}
+
+/**
+ * A refused command: exit `status`, nothing on stdout, one `quantkit: ` line on stderr matching
+ * `message`, and the temp dir as it was (no output written, no temp file left behind).
+ */
+export function expectRefusal(dir: { files(): string[] }, args: string[], status: number, message: RegExp): void {
+  const before = dir.files();
+  const r = runCli(args);
+  expect(r.code, r.stderr).toBe(status);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^quantkit: /);
+  expect(lines[0]).toMatch(message);
+  expect(dir.files()).toEqual(before);
 }

@@ -3,7 +3,7 @@ import { copyFileSync, linkSync, lstatSync, mkdirSync, readFileSync, readlinkSyn
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeModel } from '../../src/formats/onnx/model.js';
 import { mlpModel } from '../onnx/models.js';
-import { assertBuilt, readNpy, runCli, sampleData, tempDir, writeNpy } from './helpers.js';
+import { assertBuilt, readNpy, runCli, sampleData, tempDir, writeNpy, expectRefusal } from './helpers.js';
 
 // Beyond vitest's 5 s default on a 2-core machine: this file runs the CLI as a child process, several times per test.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -32,18 +32,7 @@ beforeAll(() => {
 });
 afterAll(() => t.cleanup());
 
-/** One line on stderr, the status, nothing new in the temp dir (no output, no temp file). */
-function expectRefused(args: string[], status: number, message: RegExp): void {
-  const before = t.files();
-  const r = runCli(args);
-  expect(r.code, r.stderr).toBe(status);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^quantkit: /);
-  expect(lines[0]).toMatch(message);
-  expect(t.files()).toEqual(before);
-}
+const expectRefused = (args: string[], status: number, message: RegExp): void => expectRefusal(t, args, status, message);
 
 function fifo(name: string): string {
   const p = t.path(name);

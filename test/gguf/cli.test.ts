@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dequantizeGgml } from '../../src/core/ggml/index.js';
 import { decodeGgufHeader } from '../../src/formats/gguf/gguf-header.js';
-import { assertBuilt, runCli, tempDir } from '../cli/helpers.js';
+import { assertBuilt, runCli, tempDir, expectRefusal } from '../cli/helpers.js';
 import { buildTinyLlama } from './tiny-llama.js';
 import type { TinyLlamaConfig } from './tiny-llama.js';
 
@@ -26,18 +26,7 @@ afterAll(() => t.cleanup());
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-/** A failure: one line on stderr, the status, nothing on stdout, and no file written or left behind. */
-function expectFailure(args: string[], status: number, message: RegExp): void {
-  const before = t.files();
-  const r = runCli(args);
-  expect(r.code, r.stderr).toBe(status);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^quantkit: /);
-  expect(lines[0]).toMatch(message);
-  expect(t.files()).toEqual(before);
-}
+const expectFailure = (args: string[], status: number, message: RegExp): void => expectRefusal(t, args, status, message);
 
 describe('quantkit gguf', () => {
   it("quantize writes llama-quantize's Q4_K_M file byte for byte, and reports the mix", () => {

@@ -1,3 +1,5 @@
+import { addCallStats, type CallCounts } from '../../engine/quantizer-stats.js';
+
 /**
  * What the service persists per quantizer instance. Configs are kept in the engine's camelCase
  * form, stored with their format version (stored-config.ts: a newer one than this quantkit reads
@@ -25,17 +27,8 @@ export interface InstanceRecord {
  * ones: sums (calls, values, time) are added atomically, lastScale/lastZeroPoint replaced when a
  * delta carries them (NaN: it does not).
  */
-export interface StatsCounts {
-  clippedValues: number;
-  totalValues: number;
-  quantizeCalls: number;
-  dequantizeCalls: number;
-  processingTimeMs: number;
-  requantizations: number;
-  nonFiniteValues: number;
-  lastScale: number;
-  lastZeroPoint: number;
-}
+/** An instance's call statistics as a store keeps them (the engine's call counts). */
+export type StatsCounts = CallCounts;
 
 /** One change of the instances table as another replica (or this one) made it. */
 export interface StoreChange {
@@ -111,20 +104,8 @@ export function emptyStatsCounts(): StatsCounts {
   };
 }
 
-/** into += delta, the last scale and zero point replaced when delta set them. */
-export function addStatsCounts(into: StatsCounts, delta: StatsCounts): void {
-  into.clippedValues += delta.clippedValues;
-  into.totalValues += delta.totalValues;
-  into.quantizeCalls += delta.quantizeCalls;
-  into.dequantizeCalls += delta.dequantizeCalls;
-  into.processingTimeMs += delta.processingTimeMs;
-  into.requantizations += delta.requantizations;
-  into.nonFiniteValues += delta.nonFiniteValues;
-  if (!Number.isNaN(delta.lastScale)) {
-    into.lastScale = delta.lastScale;
-    into.lastZeroPoint = delta.lastZeroPoint;
-  }
-}
+/** into += delta, the last scale and zero point replaced when delta set them (the engine's own sum). */
+export const addStatsCounts = addCallStats;
 
 /** True when adding delta would change nothing. */
 export function isEmptyStatsCounts(delta: StatsCounts): boolean {
