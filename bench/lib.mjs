@@ -39,9 +39,12 @@ export function timeMedian(fn, runs, warm = 2) {
   return median(t);
 }
 
-/** Starts the built CLI's `serve` on a free port over dataDir; resolves with the child and its URL once it listens. */
-export function startServer(cli, dataDir) {
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'], {
+/**
+ * Starts the built CLI's `serve` on a free port with `args` (the store: `--data-dir DIR`, or
+ * `--database-url URL --replica-id NAME`); resolves with the child and its URL once it listens.
+ */
+export function startServe(cli, args) {
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', ...args, '--log-level', 'silent'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -51,8 +54,13 @@ export function startServer(cli, dataDir) {
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve({ child, url: m[1] });
     });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`quantkit serve ${args.join(' ')} exited with ${code}`)));
   });
+}
+
+/** Starts the built CLI's `serve` on a free port over dataDir (SQLite). */
+export function startServer(cli, dataDir) {
+  return startServe(cli, ['--data-dir', dataDir]);
 }
 
 /** A version 1.0 .npy of a typed array (little-endian, C order), header padded to 64 bytes. */

@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { npyBody, startServer } from './lib.mjs';
+import { npyBody, startServe, startServer } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -61,18 +60,7 @@ async function smallQuantize(...urls) {
 
 /** A replica of the built service on a PostgreSQL database. */
 function startReplica(databaseUrl, name) {
-  const child = spawn(process.execPath, [join(here, '../dist/cli/main.js'), 'serve', '--port', '0', '--database-url', databaseUrl, '--replica-id', name, '--log-level', 'silent'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.on('exit', (code) => reject(new Error(`replica exited with ${code}`)));
-  });
+  return startServe(join(here, '../dist/cli/main.js'), ['--database-url', databaseUrl, '--replica-id', name]);
 }
 
 async function stop(child) {
