@@ -14,4 +14,11 @@ describe('parseQuantizeOptions', () => {
     expect(parseQuantizeOptions({ blockSize: 2 ** 32 }).blockSize).toBe(2 ** 32);
     expect(() => parseQuantizeOptions({ mode: 'fast' })).toThrow(/INVALID|mode: expected mode weight-only \| dynamic \| static/);
   });
+  it('refuses hqq at int2 with the reason, and keeps it at int3 and int4', () => {
+    // Its scale refit clipped every 4-level block harder than rtn: the PP-OCR detector's output went to zero.
+    expect(() => parseQuantizeOptions({ dtype: 'int2', method: 'hqq' })).toThrow(/method hqq at dtype int2 is refused: its scale refit clips .* use gptq or search for int2/);
+    expect(() => parseQuantizeOptions({ dtype: 'int2', method: 'hqq', symmetric: true })).toThrow(/method hqq at dtype int2 is refused/);
+    for (const dtype of ['int3', 'int4'] as const) expect(parseQuantizeOptions({ dtype, method: 'hqq' })).toMatchObject({ dtype, method: 'hqq', symmetric: false });
+    expect(parseQuantizeOptions({ dtype: 'int2', method: 'gptq' })).toMatchObject({ dtype: 'int2', method: 'gptq' });
+  });
 });

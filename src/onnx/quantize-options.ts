@@ -119,6 +119,8 @@ export const quantizeOptionsSchema = z
       if ((o.dtype === 'int3' || o.dtype === 'int2') && o.symmetric === undefined) o = { ...o, symmetric: false };
       // HQQ is an optimisation of each block's zero point: a symmetric grid (zero point fixed) leaves it nothing to fit.
       if (o.method === 'hqq' && o.symmetric === undefined) o = { ...o, symmetric: false };
+      // The refit clips each 4-level block harder than RTN (lower weight error), and a deep network compounds it: the PP-OCR detector's output went to zero.
+      if (o.method === 'hqq' && o.dtype === 'int2') throw new QuantError('INVALID_CONFIG', 'method hqq at dtype int2 is refused: its scale refit clips each 4-level block harder than rtn, and through a deep network the output collapses; use gptq or search for int2');
       return { ...o, dtype: o.dtype ?? 'int8', perChannel, reduceRange: o.reduceRange ?? false, integer: undefined as IntegerTypes | undefined };
     }
     // 4-bit dtypes are refused by the modes themselves, with the reason; the target does not apply to them.

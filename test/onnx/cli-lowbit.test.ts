@@ -63,7 +63,7 @@ describe('quantkit onnx quantize --method', () => {
     expect(gptq.stdout).toMatch(/note: gptq fell back to search/);
   });
 
-  it('refuses method flags that do not apply, in one line with exit 2, writing nothing', async () => {
+  it('refuses method flags that do not apply, in one line with exit 2 (a combination the library refuses: exit 1), writing nothing', async () => {
     const { dir, input, cal, out } = setup();
     const usage = async (args: string[], message: RegExp) => {
       const r = await cli(['onnx', 'quantize', input, '-o', out, ...args]);
@@ -79,6 +79,11 @@ describe('quantkit onnx quantize --method', () => {
     await usage(['--mode', 'dynamic', '--method', 'gptq'], /--method applies to --mode weight-only/);
     await usage(['--raise-opset'], /--raise-opset applies to dtypes of 4 bits or fewer/);
     await usage(['--auto', '--max-error', '0.1', '--method', 'gptq'], /--auto picks .* drop --method/);
+    // An option combination the library refuses (not a flag misuse): one line, the config exit status.
+    const hqq2 = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int2', '--method', 'hqq']);
+    expect(hqq2.code).toBe(1);
+    expect(hqq2.stderr).toMatch(/method hqq at dtype int2 is refused: .* use gptq or search for int2/);
+    expect(hqq2.stderr.trim().split('\n')).toHaveLength(1);
     expect(readdirSync(dir).sort()).toEqual(['cal', 'm.onnx']);
   });
 
