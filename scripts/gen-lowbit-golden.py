@@ -10,7 +10,8 @@ than from quantkit's TypeScript:
     L = cholesky(H), then the upper Cholesky factor of that (numpy's cholesky(.).T), the column
     loop over lazy batches with W1/Err1 copies and W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:] (BLAS);
     group parameters from W[:, c:c+g] at each group's first column; act order as AutoGPTQ's
-    static_groups (parameters from W before the permutation, a column keeps its original group).
+    static_groups (parameters from W before the permutation, a column keeps its original group);
+    mse=True: quant.py's find_params grid search over shrunk ranges (maxshrink 0.8, grid 100, norm 2.4).
     quantkit forms the factor another way (Cholesky of the reversed matrix and one triangular
     inverse) and sums in another order, so agreement of the codes checks both.
   - AWQ (llm-awq auto_scale.search_module_scale): s = clamp(m^a, 1e-4), s / sqrt(max s * min s),
@@ -102,7 +103,21 @@ def dequant(codes, scales, zps, g):
 # ---------------------------------------------------------------- GPTQ
 
 
-def gptq(w, H, grid, g, damp=0.01, blocksize=128, actorder=False):
+def shrunk_params(grid, x, maxshrink=0.8, n_grid=100, norm=2.4):
+    """GPTQ's Quantizer.find_params with mse=True, one row: ranges p * [xmin, xmax], first strict minimum of sum |q - x|^norm."""
+    xmin = min(F32(x.min()), F32(0))
+    xmax = max(F32(x.max()), F32(0))
+    best, out = math.inf, grid.params(xmin, xmax)
+    for i in range(int(maxshrink * n_grid)):
+        p = 1 - i / n_grid
+        s, z = grid.params(F32(p * np.float64(xmin)), F32(p * np.float64(xmax)))
+        err = float(np.sum(np.abs(grid.deq(grid.quant(x, s, z), s, z).astype(np.float64) - x) ** norm))
+        if err < best:
+            best, out = err, (s, z)
+    return out
+
+
+def gptq(w, H, grid, g, damp=0.01, blocksize=128, actorder=False, mse=False):
     W = w.astype(np.float64).copy()
     H = H.copy()
     rows, cols = W.shape
@@ -115,7 +130,10 @@ def gptq(w, H, grid, g, damp=0.01, blocksize=128, actorder=False):
 
     def set_group(src, c0, c1, b):
         for r in range(rows):
-            s, z = grid.params(F32(src[r, c0:c1].min()), F32(src[r, c0:c1].max()))
+            if mse:
+                s, z = shrunk_params(grid, src[r, c0:c1].astype(np.float64))
+            else:
+                s, z = grid.params(F32(src[r, c0:c1].min()), F32(src[r, c0:c1].max()))
             scales[r, b], zps[r, b] = s, z
 
     perm = np.arange(cols)
@@ -387,6 +405,21 @@ def main():
         codes, scales, zps = search(w, Grid(bits, sym, signed), g, imp)
         opts = {"bits": bits, "symmetric": sym, "signed": signed, "blockSize": g}
         write(f"search-b{bits}-{'sym' if sym else 'asym'}-{'int' if signed else 'uint'}-g{g}{'-imatrix' if weighted else ''}", {"kind": "search", "rows": rows, "cols": cols, "options": opts, "wBits": bits_of(w), "importanceBits": None if imp is None else bits_of(imp), **result(codes, scales, zps)})
+
+    # GPTQ's mse grid (after every other case, so their random draws stay as they were).
+    for c in [dict(name="b3-asym-g16-lazy16-mse", bits=3, sym=False, g=16, lazy=16, act=False), dict(name="b4-sym-g8-act-mse", bits=4, sym=True, g=8, lazy=16, act=True)]:
+        rows, cols, n = 8, 40, 96
+        w = rng.standard_normal((rows, cols)).astype(np.float32)
+        w[rng.random((rows, cols)) < 0.05] *= 5  # outliers: what a shrunk range lets clip
+        x = correlated(rng, n, cols)
+        x *= np.linspace(0.5, 2.0, cols, dtype=np.float32)[rng.permutation(cols)]
+        H = 2.0 / n * (x.astype(np.float64).T @ x.astype(np.float64))
+        grid = Grid(c["bits"], c["sym"])
+        codes, scales, zps = gptq(w, H, grid, c["g"], blocksize=c["lazy"], actorder=c["act"], mse=True)
+        plain = gptq(w, H, grid, c["g"], blocksize=c["lazy"], actorder=c["act"])
+        assert not np.array_equal(plain[1], scales), "the mse search should move some grid on these outliers"
+        opts = {"bits": c["bits"], "symmetric": c["sym"], "blockSize": c["g"], "lazyBatch": c["lazy"], "actOrder": c["act"], "damp": 0.01, "mse": True}
+        write(f"gptq-{c['name']}", {"kind": "gptq", "rows": rows, "cols": cols, "options": opts, "wBits": bits_of(w), "xBits": None, "hessian": H.reshape(-1).tolist(), **result(codes, scales, zps)})
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ import { quantizeOne } from '../kernels/reference.js';
 import { inverseCholeskyUpper } from './inverse-cholesky.js';
 import type { LowBitOptions, LowBitResult, LowBitScheme } from './lowbit-scheme.js';
 import { allocLowBit, blockParamsFromRange, finishLowBit, resolveLowBitScheme } from './lowbit-scheme.js';
+import { shrunkRangeParams } from './shrunk-range-params.js';
 
 /** Options of quantizeWeightGptq. */
 export interface GptqOptions extends LowBitOptions {
@@ -12,6 +13,8 @@ export interface GptqOptions extends LowBitOptions {
   readonly actOrder?: boolean;
   /** Columns whose error updates are applied to the rest of W at once (the reference's blocksize). Default 128. */
   readonly lazyBatch?: number;
+  /** Each block's grid by GPTQ's `mse` search (shrunkRangeParams) instead of its min/max. Default false. */
+  readonly mse?: boolean;
 }
 
 /** Columns of W updated per sweep of the lazy-batch update: the panel of U they read (lazyBatch × 256 float64) stays in L2. */
@@ -30,7 +33,8 @@ const UPDATE_TILE = 256;
  * columns are applied once per batch (W[:, i2:] −= Err·U[i1:i2, i2:]). A block's scale and zero
  * point (the same formula as `quantize`: chooseQParams of its range) are fixed when its first
  * column is reached, from W as the reference holds it then: with every earlier lazy batch's
- * updates applied but not those of the current batch (the reference reads W, not its W1).
+ * updates applied but not those of the current batch (the reference reads W, not its W1). With
+ * `mse` the block's grid is the reference's `mse` search over shrunk ranges of those same values.
  *
  * actOrder: columns are visited by descending diag H (a stable sort, ties in column order); codes
  * and parameters stay in the original column order and a column keeps its original block, whose
@@ -75,7 +79,7 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
   let wk = wOrig;
   let h = h0;
   if (actOrder) {
-    for (let b = 0; b < nBlocks; b++) for (let r = 0; r < rows; r++) setBlockParams(s, wOrig, r, b * g, Math.min(cols, (b + 1) * g), scales, zeroPoints, r * nBlocks + b);
+    for (let b = 0; b < nBlocks; b++) for (let r = 0; r < rows; r++) setBlockParams(s, wOrig, r, b * g, Math.min(cols, (b + 1) * g), scales, zeroPoints, r * nBlocks + b, opts.mse);
     const diag = Array.from({ length: cols }, (_, i) => h0[i * cols + i]);
     perm.sort((a, b) => diag[b] - diag[a] || a - b);
     wk = new Float64Array(rows * cols);
@@ -101,7 +105,7 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
       const orig = perm[col];
       const block = Math.floor(orig / g);
       if (!actOrder && col % g === 0) {
-        for (let r = 0; r < rows; r++) setBlockParams(s, wk, r, col, Math.min(cols, col + g), scales, zeroPoints, r * nBlocks + block);
+        for (let r = 0; r < rows; r++) setBlockParams(s, wk, r, col, Math.min(cols, col + g), scales, zeroPoints, r * nBlocks + block, opts.mse);
       }
       const urow = col * cols + i1;
       const d = u[col * cols + col];
@@ -124,7 +128,13 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
 }
 
 /** Block parameters of row r over columns [c0, c1) of wk (float64 values rounded to float32 first, as the weight would be stored). */
-function setBlockParams(s: LowBitScheme, wk: Float64Array, r: number, c0: number, c1: number, scales: Float32Array, zeroPoints: ArrayLike<number> & { [i: number]: number }, p: number): void {
+function setBlockParams(s: LowBitScheme, wk: Float64Array, r: number, c0: number, c1: number, scales: Float32Array, zeroPoints: ArrayLike<number> & { [i: number]: number }, p: number, mse = false): void {
+  if (mse) {
+    const best = shrunkRangeParams(s, wk, r * s.cols + c0, r * s.cols + c1);
+    scales[p] = best.scale;
+    zeroPoints[p] = best.zeroPoint;
+    return;
+  }
   let min = Infinity;
   let max = -Infinity;
   const base = r * s.cols;
