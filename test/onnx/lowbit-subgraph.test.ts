@@ -11,9 +11,11 @@ import { makeTensor } from '../../src/formats/onnx/tensor.js';
 import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { inlineIfs } from '../../src/onnx/graph/inline-if.js';
 import type { LayerStats } from '../../src/onnx/modes/layer-stats.js';
-import { calibrateWeightLayers } from '../../src/onnx/modes/weight-calibration.js';
+import { allGraphs, indexGraph } from '../../src/onnx/graph/graph.js';
+import { calibrateWeightLayers, layerInputOf } from '../../src/onnx/modes/weight-calibration.js';
 import type { WeightLayer } from '../../src/onnx/modes/weight-calibration.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
+import type { QuantizeOptionsInput } from '../../src/onnx/quantize-options.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
 import { randomWeights } from './models.js';
 
@@ -236,7 +238,7 @@ describe('calibration inside If branches', () => {
       for (let i = 0; i < y.length; i++) ((num += (y[i]! - float[i]!) ** 2), (den += float[i]! ** 2));
       return Math.sqrt(num / den);
     };
-    const options = { mode: 'weight-only', dtype: 'int3', blockSize: 32, opTypes: ['MatMul'] } as const;
+    const options: QuantizeOptionsInput = { mode: 'weight-only', dtype: 'int3', blockSize: 32, opTypes: ['MatMul'] };
     const gptq = await quantizeModel(model, { ...options, method: 'gptq' }, { runModel: createOrtRunner(), calibrationData: () => cal });
     const search = await quantizeModel(model, { ...options, method: 'search' }, {});
     const report = new Map(gptq.report.nodes.map((n) => [n.node, n]));
@@ -272,5 +274,113 @@ describe('calibration inside If branches', () => {
     );
     const q = await quantizeModel(m, { mode: 'weight-only', dtype: 'int4', blockSize: 32, method: 'gptq', opTypes: ['MatMul'] }, { runModel: createOrtRunner(), calibrationData: () => [{ x: cal[0]!.x! }] });
     expect(q.report.nodes[0]).toMatchObject({ node: 'mm_loop', method: 'search', calibration: "'WL': calibration-free: inside the body of Loop 'loop', whose values change per iteration and cannot be graph outputs" });
+  });
+});
+
+describe('LSTM weights inside an If branch', () => {
+  const T = 5;
+  const B = 3;
+  const I = 16;
+  const H = 8;
+  const W = randomWeights(2 * 4 * H * I, 51);
+  const R = randomWeights(2 * 4 * H * H, 52);
+  const bias = randomWeights(2 * 8 * H, 53);
+  const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
+
+  /** ONNX LSTM (gates i, o, f, c; default activations) of one direction; returns h_{t−1} of every step and batch entry, rows [T·B, H]. */
+  function previousStates(x: Float32Array, h0: Float32Array, c0: Float32Array, d: number): Float32Array {
+    const reverse = d === 1;
+    const w = W.subarray(d * 4 * H * I, (d + 1) * 4 * H * I);
+    const r = R.subarray(d * 4 * H * H, (d + 1) * 4 * H * H);
+    const bs = bias.subarray(d * 8 * H, (d + 1) * 8 * H);
+    const out: number[] = [];
+    for (let b = 0; b < B; b++) {
+      let h = Array.from(h0.subarray((d * B + b) * H, (d * B + b + 1) * H));
+      let c = Array.from(c0.subarray((d * B + b) * H, (d * B + b + 1) * H));
+      for (let s = 0; s < T; s++) {
+        const t = reverse ? T - 1 - s : s;
+        out.push(...h);
+        const gate = (g: number, j: number): number => {
+          let v = bs[g * H + j]! + bs[4 * H + g * H + j]!;
+          for (let k = 0; k < I; k++) v += x[(t * B + b) * I + k]! * w[(g * H + j) * I + k]!;
+          for (let k = 0; k < H; k++) v += h[k]! * r[(g * H + j) * H + k]!;
+          return v;
+        };
+        const next = Array.from({ length: H }, (_, j) => {
+          const i = sigmoid(gate(0, j));
+          const o = sigmoid(gate(1, j));
+          const f = sigmoid(gate(2, j));
+          const cc = f * c[j]! + i * Math.tanh(gate(3, j));
+          return { h: o * Math.tanh(cc), c: cc };
+        });
+        h = next.map((n) => n.h);
+        c = next.map((n) => n.c);
+      }
+    }
+    return Float32Array.from(out);
+  }
+
+  function lstmModel(): ModelProto {
+    // Y is not asked for (an empty output name): calibration names it in its copy.
+    const lstm = makeNode('LSTM', ['X', 'W', 'R', 'Bias', '', 'h0', 'c0'], ['', 'Y_h'], { name: 'lstm', attributes: { hidden_size: H, direction: 'bidirectional' } });
+    const then = makeGraph({
+      name: 'then',
+      nodes: [lstm],
+      inputs: [],
+      outputs: [makeValueInfo('Y_h', 'float32')],
+      initializers: [makeTensor('W', 'float32', [2, 4 * H, I], W), makeTensor('R', 'float32', [2, 4 * H, H], R), makeTensor('Bias', 'float32', [2, 8 * H], bias)],
+    });
+    const otherwise = makeGraph({ name: 'else', nodes: [makeNode('Identity', ['h0'], ['h0_copy'])], inputs: [], outputs: [makeValueInfo('h0_copy', 'float32')] });
+    return makeModel(
+      makeGraph({
+        nodes: [makeNode('If', ['run_lstm'], ['state'], { name: 'gate_if', attributes: { then_branch: then, else_branch: otherwise } })],
+        inputs: [makeValueInfo('X', 'float32', [T, B, I]), makeValueInfo('run_lstm', 'bool', []), makeValueInfo('h0', 'float32', [2, B, H]), makeValueInfo('c0', 'float32', [2, B, H])],
+        outputs: [makeValueInfo('state', 'float32')],
+      }),
+      { '': 17 },
+    );
+  }
+
+  const cal = [0, 1].map((k): TensorMap => ({
+    X: { name: 'X', dtype: 'float32', dims: [T, B, I], values: randomWeights(T * B * I, 60 + k) },
+    run_lstm: { name: 'run_lstm', dtype: 'bool', dims: [], values: new Uint8Array([1]) },
+    h0: { name: 'h0', dtype: 'float32', dims: [2, B, H], values: randomWeights(2 * B * H, 70 + k) },
+    c0: { name: 'c0', dtype: 'float32', dims: [2, B, H], values: randomWeights(2 * B * H, 80 + k) },
+  }));
+
+  it("R's statistics are those of h(t-1) per direction, forward and reverse, as an LSTM recurrence computes them; W's those of the sequence", async () => {
+    const model = lstmModel();
+    const scope = allGraphs(indexGraph(model.graph!)).find((g) => g.graph.name === 'then')!;
+    const node = scope.graph.node[0]!;
+    const layer = (input: number, dims: number[], name: string): WeightLayer => ({
+      node,
+      ...layerInputOf(node, input, [dims], 8, scope)!,
+      weights: [{ name, tensor: makeTensor(name, 'float32', dims, new Float32Array(dims.reduce((a, v) => a * v, 1))), scheme: { form: 'matmulnbits', dtype: 'int4', symmetric: true, blockSize: 32 }, use: undefined }],
+    });
+    const layers = [layer(1, [2, 4 * H, I], 'W'), layer(2, [2, 4 * H, H], 'R')];
+    expect(layers[1]).toMatchObject({ cols: H, groups: 2, weightInput: 2, recurrent: { layout: 0, direction: 'bidirectional' } });
+    const got = new Map<string, readonly LayerStats[]>();
+    const { sources } = await calibrateWeightLayers(model, layers, {
+      runModel: createOrtRunner(),
+      data: () => cal,
+      hessian: true,
+      sample: false,
+      sequential: false,
+      quantizeLayer: (l, stats) => {
+        got.set(l.weights[0]!.name, stats);
+        return [];
+      },
+    });
+    for (let d = 0; d < 2; d++) {
+      const rows = Float32Array.from(cal.flatMap((b) => Array.from(previousStates(b.X!.values as Float32Array, b.h0!.values as Float32Array, b.c0!.values as Float32Array, d))));
+      const want = reference(rows, H);
+      const s = got.get('R')![d]!;
+      expect(s.rows).toBe(2 * T * B);
+      expectClose(s.sumSq, want.sumSq);
+      expectClose(s.hessian!.hessian(), want.hessian);
+    }
+    const x = Float32Array.from(cal.flatMap((b) => Array.from(b.X!.values as Float32Array)));
+    expectClose(got.get('W')![0]!.hessian!.hessian(), reference(x, I).hessian);
+    expect(sources.get(layers[1]!)!.source).toBe("hidden states h(t-1) of LSTM 'lstm' (its Y output shifted one step, initial_h first) captured inside If 'gate_if' then_branch on 2 of 2 batches");
   });
 });
