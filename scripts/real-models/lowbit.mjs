@@ -19,7 +19,7 @@
 // Nothing is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
 // lowbit markers of README.md and docs/onnx.md.
 //
-// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad] [--methods rtn,gptq,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
+// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad] [--methods rtn,gptq,gptq-act,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
 //        node scripts/real-models/lowbit.mjs --from-json A.json,B.json [--write-docs]
 //   --from-json  builds the table from earlier --json runs instead of measuring (a later file's row
 //                replaces an earlier one of the same model and variant: rerun some methods alone)
@@ -210,7 +210,9 @@ for (const s of FROM ? [] : await setups()) {
       const t0 = performance.now();
       let q;
       try {
-        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, method, raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
+        // 'gptq-act': gptq with --act-order (columns by descending Hessian diagonal), not in the default list.
+        const how = method === 'gptq-act' ? { method: 'gptq', actOrder: true } : { method };
+        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, ...how, raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
       } catch (e) {
         console.error(`${s.id} ${dtype} ${method}: ${e.message}`);
         continue;
@@ -222,7 +224,7 @@ for (const s of FROM ? [] : await setups()) {
       if (method === 'rtn') rtnRms = rms;
       const floats = q.report.nodes.filter((n) => n.status === 'float').length;
       const notes = [...new Set(q.report.nodes.flatMap((n) => (n.methodNote ? [n.methodNote] : [])))];
-      const row = { model: s.name, variant: `${dtype} ${method}`, metric: s.metric(outs, false), relRms: rms, vsRtn: rtnRms ? rms / rtnRms : undefined, bytes: bytes.length, ratio: bytes.length / floatBytes.length, seconds, floats, notes };
+      const row = { model: s.name, variant: `${dtype} ${method === 'gptq-act' ? 'gptq act-order' : method}`, metric: s.metric(outs, false), relRms: rms, vsRtn: rtnRms ? rms / rtnRms : undefined, bytes: bytes.length, ratio: bytes.length / floatBytes.length, seconds, floats, notes };
       rows.push(row);
       console.error(`${s.id} ${row.variant}: metric ${row.metric.toFixed(4)} relRMS ${rms.toFixed(4)} (${row.vsRtn?.toFixed(2)}x rtn) ${(bytes.length / 1e6).toFixed(2)} MB (${row.ratio.toFixed(3)}x) ${seconds.toFixed(1)} s, ${floats} float${notes.length ? `; ${notes.join('; ')}` : ''}`);
     }

@@ -37,8 +37,8 @@ describe('gptq on the silero VAD', () => {
     const evaluation = feedsOf(await comparisonBatches(model, join(REPO, 'test/fixtures/real-models/vad')).first());
     // 24 chunks of 4 streams, each fed the state the float model left after the previous chunk.
     const cal: TensorMap[] = [];
-    let h = new Float32Array(2 * 4 * 64);
-    let c = new Float32Array(2 * 4 * 64);
+    let h: Float32Array = new Float32Array(2 * 4 * 64);
+    let c: Float32Array = new Float32Array(2 * 4 * 64);
     for (const chunk of vadCalibrationAudio({ chunks: 24 })) {
       const feed: TensorMap = {
         input: { name: 'input', dtype: 'float32', dims: [4, chunk.length / 4], values: chunk },
@@ -48,8 +48,8 @@ describe('gptq on the silero VAD', () => {
       };
       cal.push(feed);
       const o = await run(model, feedsOf(feed));
-      h = o.hn!;
-      c = o.cn!;
+      h = Float32Array.from(o.hn!);
+      c = Float32Array.from(o.cn!);
     }
     const float = await run(model, evaluation);
     const relRms = (o: Record<string, Float32Array>): number =>

@@ -321,7 +321,7 @@ export async function calibrateWeightLayers(
     }
   }
   for (const l of sorted) if (!sources.has(l)) sources.set(l, describeSource(l, captured.get(l) ?? 0, batches, plans, placed, planFailure));
-  return { summary: { batches, layers: layers.length, passes: groups.length, sequential: o.sequential }, sources };
+  return { summary: { batches, layers: captured.size, passes: groups.length, sequential: o.sequential }, sources };
 }
 
 function floatValues(t: TensorMap[string], name: string): Float32Array {

@@ -94,8 +94,8 @@ export interface WeightOnlyQuantizeReport extends QuantizeReport {
 interface BlockedContext {
   readonly options: QuantizeOptions;
   readonly stats: ReadonlyMap<PlannedUse, readonly LayerStats[]>;
-  /** Quantized weights by `${name}|${schemeKey}` computed during sequential calibration (GPTQ), reused when writing. */
-  readonly cache: Map<string, BlockedWeight>;
+  /** Quantized weights by constant and schemeKey, computed during sequential calibration (GPTQ), reused when writing. */
+  readonly cache: Map<TensorProto, Map<string, BlockedWeight>>;
 }
 
 /** True when a scheme's codes are chosen by quantizeBlockedWeight rather than the historical RTN writers (kept bit-for-bit). */
@@ -111,9 +111,12 @@ function blockAxis(s: QuantScheme): number {
 }
 
 /** Quantizes one weight for one blocked scheme, through the cache. */
-function blockedWeightFor(name: string, values: Float32Array, dims: readonly number[], s: QuantScheme, use: PlannedUse | undefined, b: BlockedContext, method = b.options.method): BlockedWeight {
-  const key = `${name}|${schemeKey(s)}`;
-  const hit = b.cache.get(key);
+function blockedWeightFor(weight: TensorProto, values: Float32Array, dims: readonly number[], s: QuantScheme, use: PlannedUse | undefined, b: BlockedContext, method = b.options.method): BlockedWeight {
+  // By the constant itself, not its name: sibling If branches may each hold a different weight of the same name.
+  const key = schemeKey(s);
+  let byScheme = b.cache.get(weight);
+  if (!byScheme) b.cache.set(weight, (byScheme = new Map()));
+  const hit = byScheme.get(key);
   if (hit) return hit;
   const chosen = quantizeBlockedWeight(
     values,
@@ -123,7 +126,7 @@ function blockedWeightFor(name: string, values: Float32Array, dims: readonly num
     use ? b.stats.get(use) : undefined,
   );
   const w = method === b.options.method ? chosen : { ...chosen, fallback: `${b.options.method}'s input scales cannot be folded into a recurrent state (chosen by search weighted by the hidden states)` };
-  b.cache.set(key, w);
+  byScheme.set(key, w);
   return w;
 }
 
@@ -242,7 +245,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
             (blocked.stats as Map<PlannedUse, readonly LayerStats[]>).set(w.use as PlannedUse, stats);
             // AWQ divides the op's input by its scales: a recurrent weight's input is the hidden state inside the op, where nothing can divide it, so R is chosen by search weighted by the hidden states.
             const method = layer.recurrent && options.method === 'awq' ? 'search' : undefined;
-            return { name: w.name, weight: blockedWeightFor(w.name, readFloat32(w.tensor), tensorDims(w.tensor), w.scheme, w.use as PlannedUse, blocked, method), scheme: w.scheme };
+            return { name: w.name, weight: blockedWeightFor(w.tensor, readFloat32(w.tensor), tensorDims(w.tensor), w.scheme, w.use as PlannedUse, blocked, method), scheme: w.scheme };
           });
         },
       });
@@ -352,7 +355,7 @@ function quantizeSource(
       const scheme = uses[0]!.scheme;
       if (usesBlockedPath(scheme, blocked.options, floatType)) {
         anyBlocked = true;
-        const bw = blockedWeightFor(name, values, dims, scheme, uses[0], blocked);
+        const bw = blockedWeightFor(source.tensor, values, dims, scheme, uses[0], blocked);
         for (const u of uses) methods.set(u, { method: bw.method, ...(bw.fallback && { note: `${blocked.options.method} fell back to ${bw.method}: ${bw.fallback}` }) });
         const inputScaled = (u: PlannedUse): string => {
           const a = u.node.input[0] ?? '';
