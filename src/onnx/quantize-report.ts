@@ -18,6 +18,8 @@ export type NodeReport =
       readonly method?: string;
       /** Why the method differs from the one asked for (e.g. no calibration inputs reach the weight). */
       readonly methodNote?: string;
+      /** Calibrated methods: per weight, where its calibration statistics came from (a captured input, inside which If branch, on how many batches) or why it has none. */
+      readonly calibration?: string;
     }
   | { readonly node: string; readonly opType: string; readonly status: 'float'; readonly reason: string };
 

