@@ -28,7 +28,7 @@ function skewed(rows: number, k: number, seed: number): Float32Array {
 }
 
 const f32 = (name: string, dims: number[], seed: number, scale = 1) => makeTensor(name, 'float32', dims, randomWeights(dims.reduce((a, d) => a * d, 1), seed).map((v) => v * scale));
-const batch = (dims: number[], values: Float32Array): TensorMap => ({ x: { dtype: 'float32', dims, values } });
+const batch = (dims: number[], values: Float32Array): TensorMap => ({ x: { name: 'x', dtype: 'float32', dims, values } });
 
 async function run(m: ModelProto, feeds: TensorMap, extra: string[] = []): Promise<TensorMap> {
   const c = decodeModel(encodeModel(m));

@@ -74,7 +74,7 @@ function expectClose(a: TensorMap, b: TensorMap, rel = 2e-5): void {
   }
 }
 
-const feed = (name: string, dims: number[], seed: number): TensorMap => ({ [name]: { dtype: 'float32', dims, values: rnd(dims.reduce((a, d) => a * d, 1), seed, -3, 3) } });
+const feed = (name: string, dims: number[], seed: number): TensorMap => ({ [name]: { name, dtype: 'float32', dims, values: rnd(dims.reduce((a, d) => a * d, 1), seed, -3, 3) } });
 
 /** A model of `nodes`; outputs are float32 but for a Shape's (`name:int64`). */
 function model(nodes: NodeProto[], inits: ReturnType<typeof f32>[], input: [string, number[]], outs: string[], opset = 17): ModelProto {

@@ -89,14 +89,14 @@ export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacemen
   }
   if (!foldable.length) return { scales, placements, edits, written };
   const base = { root: o.root, ir: o.ir };
-  const shapes = await captureShapes(o, [...new Set(foldable.flatMap((g) => foldShapeNeeds(base, g[0]!.input.tensor)))]);
+  const { shapes, error } = await captureShapes(o, [...new Set(foldable.flatMap((g) => foldShapeNeeds(base, g[0]!.input.tensor)))]);
   const ctx: FoldContext = { ...base, shapes };
   foldable.sort((a, b) => firstIndex(b, order) - firstIndex(a, order));
   for (const group of foldable) {
     const { tensor: x, channelAxis, cols, groups } = group[0]!.input;
     const dims = shapes.get(x);
     if (!dims) {
-      for (const l of group) placements.set(l.node, { applied: 'Mul', reason: `the calibration run gave no dims for '${x}'` });
+      for (const l of group) placements.set(l.node, { applied: 'Mul', reason: `the run reading the dims of '${x}' and its producers' operands gave none${error ? ` (${error})` : ''}` });
       continue;
     }
     const spec = { axis: channelAxis < 0 ? channelAxis + dims.length : channelAxis, rank: dims.length, channels: cols * groups };
@@ -182,7 +182,7 @@ function searchSharedScales(group: readonly AwqLayer[]): Float32Array {
 }
 
 /** The dims of `names` on the first calibration batch (the model with them as extra outputs). */
-async function captureShapes(o: AwqPlacementOptions, names: readonly string[]): Promise<Map<string, readonly number[]>> {
+async function captureShapes(o: AwqPlacementOptions, names: readonly string[]): Promise<{ shapes: Map<string, readonly number[]>; error?: string }> {
   const m = clone(ModelProtoSchema, o.model);
   const outputs = new Set(m.graph!.output.map((v) => v.name));
   for (const n of names) if (!outputs.has(n)) m.graph!.output.push(makeValueInfo(n, o.floatType));
@@ -193,8 +193,13 @@ async function captureShapes(o: AwqPlacementOptions, names: readonly string[]): 
       return;
     }
   }
-  await o.runModel(encodeModel(m), first(), (out) => {
-    for (const n of names) if (out[n]) shapes.set(n, out[n].dims.map(Number));
-  }, names);
-  return shapes;
+  try {
+    await o.runModel(encodeModel(m), first(), (out) => {
+      for (const n of names) if (out[n]) shapes.set(n, out[n].dims.map(Number));
+    }, names);
+  } catch (e) {
+    // The model already ran on this batch during calibration: a failure here concerns the extra outputs alone; every group keeps its Mul and says why.
+    return { shapes, error: e instanceof Error ? e.message : String(e) };
+  }
+  return { shapes };
 }
