@@ -40,10 +40,10 @@ async function run(m: ModelProto, feeds: TensorMap, extra: string[] = []): Promi
   return out;
 }
 
-/** √(Σ(q − f)²/Σf²) of output y. */
-async function relRms(q: ModelProto, f: ModelProto, feeds: TensorMap): Promise<number> {
-  const a = (await run(q, feeds)).y!.values as Float32Array;
-  const b = (await run(f, feeds)).y!.values as Float32Array;
+/** √(Σ(q − f)²/Σf²) of output `y` (or another). */
+async function relRms(q: ModelProto, f: ModelProto, feeds: TensorMap, y = 'y'): Promise<number> {
+  const a = (await run(q, feeds))[y]!.values as Float32Array;
+  const b = (await run(f, feeds))[y]!.values as Float32Array;
   let num = 0;
   let den = 0;
   for (let i = 0; i < a.length; i++) {
@@ -135,6 +135,37 @@ describe('awq folds 1/s into the producers of a layer input', () => {
     expect(placement(both.report.nodes, 'conv2')).toMatchObject({ applied: 'folded', into: ['conv1'] });
     expect(nodeOf(both.model, 'Mul')).toHaveLength(1);
     expect(await relRms(both.model, m, test)).toBeLessThan(1.5 * (await relRms(bothMul.model, m, test)));
+  });
+
+  it('a depthwise Conv reading x beside a pointwise Conv takes its s (weights multiplied, no Mul) instead of making the fold wrong', async () => {
+    const c = 32;
+    const m = model(
+      [
+        makeNode('Conv', ['x', 'W0'], ['h'], { name: 'conv0', attributes: { kernel_shape: [1, 1] } }),
+        makeNode('Conv', ['h', 'Wd'], ['y'], { name: 'dw', attributes: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: c } }),
+        makeNode('Conv', ['h', 'Wp'], ['z'], { name: 'pw', attributes: { kernel_shape: [1, 1] } }),
+      ],
+      [makeTensor('W0', 'float32', [c, 8, 1, 1], randomWeights(c * 8, 17).map((v, i) => v * (Math.floor(i / 8) % 16 === 3 ? 20 : 1))), f32('Wd', [c, 1, 3, 3], 18), f32('Wp', [8, c, 1, 1], 19)],
+      [2, 8, 4, 4],
+      ['y', 'z'],
+    );
+    const cx = (n: number, seed: number) => batch([n, 8, 4, 4], randomWeights(n * 8 * 16, seed));
+    const dwHooks = { runModel: ortRun, calibrationData: () => [cx(2, 20), cx(2, 21)] };
+    const qd = (mm: ModelProto) => quantizeModel(mm, { dtype: 'int3', blockSize: 32, method: 'awq', exclude: ['conv0'] }, dwHooks);
+    const folded = await qd(m);
+    const mul = await qd(withOutput(m, 'h'));
+    expect(placement(folded.report.nodes, 'pw')).toMatchObject({ applied: 'folded', into: ['conv0'], sharedWith: ['dw'] });
+    expect(placement(folded.report.nodes, 'dw')).toMatchObject({ applied: 'folded', into: ['conv0'], sharedWith: ['pw'] });
+    expect(placement(mul.report.nodes, 'dw')).toEqual({ applied: 'none', reason: 'one input channel per group: its own scales are all 1' });
+    expect(placement(mul.report.nodes, 'pw')).toEqual({ applied: 'Mul', reason: "'h' is a graph output" });
+    expect(nodeOf(folded.model, 'Mul')).toHaveLength(0);
+    const test = cx(3, 22);
+    // The depthwise weights are one code per block, so y is float up to rounding in both forms: a dw Conv left reading x/s would be off by s.
+    expect(await relRms(folded.model, m, test, 'y')).toBeLessThan(1e-5);
+    expect(await relRms(mul.model, m, test, 'y')).toBeLessThan(1e-5);
+    const a = await relRms(folded.model, m, test, 'z');
+    const b = await relRms(mul.model, m, test, 'z');
+    expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-5 * b);
   });
 
   it('a MatMul feeding two MatMuls: both share one s, searched on their stacked weights, folded into the producer columns', async () => {

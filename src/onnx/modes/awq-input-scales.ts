@@ -59,9 +59,10 @@ export interface AwqPlacementOptions {
  * searches grouped layers (Q/K/V): the weights are stacked along their output rows, so the
  * candidate error is summed over every layer of the group, and 1/s is folded into the producers'
  * constants (float, before any of them is quantized: groups are handled from the last in graph
- * order, so a producer that is itself a layer is searched on its folded weight). Otherwise each
- * layer keeps its own s and weight-only mode writes a Mul by 1/s in front of it; a layer whose
- * scales are all 1 (one input channel per group, a depthwise Conv) needs neither. The dims of the
+ * order; a producer that is itself a layer is searched on its weight before the fold). Otherwise
+ * each layer keeps its own s and weight-only mode writes a Mul by 1/s in front of it; a depthwise
+ * Conv (one input channel per group) has s = 1 alone and needs neither, or takes the shared s of
+ * the layers it reads x with. The dims of the
  * run-time tensors on the producers' side come from one run on the first calibration batch.
  */
 export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacementOptions): Promise<AwqScalePlan> {
@@ -78,14 +79,18 @@ export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacemen
     else byInput.set(l.input.tensor, [l]);
   }
   const foldable: AwqLayer[][] = [];
+  // Weights as they were before a fold rewrote them: every search runs on these (see searchSharedScales).
+  const originals = new Map<string, Float32Array>();
+  const ONE = 'one input channel per group: its own scales are all 1';
   for (const group of byInput.values()) {
-    if (group[0]!.input.cols === 1) {
-      for (const l of group) placements.set(l.node, { applied: 'none', reason: 'one input channel per group: every scale is 1' });
+    // A depthwise Conv searches nothing (s = 1 per one-channel group); beside searched layers it takes their s, its weights multiplied by it (each code is its own block: exact).
+    const searched = group.filter((l) => l.input.cols > 1);
+    const why = searched.length ? groupRefusal(o, group, searched) : ONE;
+    if (!why) {
+      foldable.push(group);
       continue;
     }
-    const why = groupRefusal(o, group);
-    if (why) for (const l of group) placements.set(l.node, { applied: 'Mul', reason: why });
-    else foldable.push(group);
+    for (const l of group) placements.set(l.node, l.input.cols > 1 ? { applied: 'Mul', reason: why } : { applied: 'none', reason: ONE });
   }
   if (!foldable.length) return { scales, placements, edits, written };
   const base = { root: o.root, ir: o.ir };
@@ -93,19 +98,23 @@ export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacemen
   const ctx: FoldContext = { ...base, shapes };
   foldable.sort((a, b) => firstIndex(b, order) - firstIndex(a, order));
   for (const group of foldable) {
-    const { tensor: x, channelAxis, cols, groups } = group[0]!.input;
+    const searched = group.filter((l) => l.input.cols > 1);
+    const { tensor: x, channelAxis, cols, groups } = searched[0]!.input;
+    const refuse = (reason: string): void => {
+      for (const l of group) placements.set(l.node, l.input.cols > 1 ? { applied: 'Mul', reason } : { applied: 'none', reason: ONE });
+    };
     const dims = shapes.get(x);
     if (!dims) {
-      for (const l of group) placements.set(l.node, { applied: 'Mul', reason: `the run reading the dims of '${x}' and its producers' operands gave none${error ? ` (${error})` : ''}` });
+      refuse(`the run reading the dims of '${x}' and its producers' operands gave none${error ? ` (${error})` : ''}`);
       continue;
     }
     const spec = { axis: channelAxis < 0 ? channelAxis + dims.length : channelAxis, rank: dims.length, channels: cols * groups };
     const trace = traceAwqFold(ctx, x, spec, group.map((l) => l.node));
     if (!trace.ok) {
-      for (const l of group) placements.set(l.node, { applied: 'Mul', reason: trace.reason });
+      refuse(trace.reason);
       continue;
     }
-    const s = searchSharedScales(group);
+    const s = searchSharedScales(searched, originals);
     for (const l of group) scales.set(l.node, s);
     const shared = (l: AwqLayer) => group.filter((m) => m !== l).map((m) => nodeName(m.node));
     if (s.every((v) => v === 1)) {
@@ -118,7 +127,9 @@ export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacemen
     // A layer further up whose weight was just rewritten is searched and quantized on the new values (weight-only holds its own copy of a Constant node's tensor).
     for (const l of layers) {
       const v = folded.written.get(l.weight);
-      if (v) writeFloatValues(l.tensor, v);
+      if (!v) continue;
+      if (!originals.has(l.weight)) originals.set(l.weight, readFloat32(l.tensor));
+      writeFloatValues(l.tensor, v);
     }
     const into = [...new Set(trace.path.actions.map((a) => nodeName(a.node)))];
     const passed = trace.path.nodes.filter((n) => !trace.path.actions.some((a) => a.node === n)).map((n) => `${nodeName(n)} (${n.opType})`);
@@ -131,6 +142,8 @@ export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacemen
       });
     }
   }
+  // A layer with a Mul whose weight absorbed a later layer's 1/s: its own search too runs on the weight before the fold.
+  for (const l of layers) if (originals.has(l.weight) && !scales.has(l.node) && l.input.cols > 1 && byInput.get(l.input.tensor)?.includes(l)) scales.set(l.node, searchSharedScales([l], originals));
   return { scales, placements, edits, written };
 }
 
@@ -138,17 +151,17 @@ function firstIndex(group: readonly AwqLayer[], order: ReadonlyMap<NodeProto, nu
   return Math.min(...group.map((l) => order.get(l.node) ?? Infinity));
 }
 
-/** Why the layers reading one activation cannot share one folded scale, or undefined. */
-function groupRefusal(o: AwqPlacementOptions, group: readonly AwqLayer[]): string | undefined {
+/** Why the layers reading one activation (`searched`: those with more than one input channel per group) cannot share one folded scale, or undefined. */
+function groupRefusal(o: AwqPlacementOptions, group: readonly AwqLayer[], searched: readonly AwqLayer[]): string | undefined {
   for (const l of group) {
     const readers = usesOf(o.root, l.weight).filter((u) => u.node !== l.node);
     if (readers.length || o.root.outputs.has(l.weight)) return `weight '${l.weight}' of ${nodeName(l.node)} is read by other nodes too: its scales cannot be chosen for this input alone`;
   }
-  if (group.length > 1) {
-    const [first] = group;
-    if (group.some((l) => l.input.groups !== 1)) return `'${first!.input.tensor}' feeds ${group.length} layers, some of them grouped convolutions: no shared scale is searched for them`;
+  if (searched.length > 1) {
+    const [first] = searched;
+    if (searched.some((l) => l.input.groups !== 1)) return `'${first!.input.tensor}' feeds ${searched.length} layers, some of them grouped convolutions: no shared scale is searched for them`;
     const same = (a: LowBitOptions, b: LowBitOptions) => a.bits === b.bits && a.blockSize === b.blockSize && a.symmetric === b.symmetric && a.signed === b.signed;
-    if (group.some((l) => !same(l.lowbit, first!.lowbit) || l.input.cols !== first!.input.cols)) return `'${first!.input.tensor}' feeds ${group.length} layers quantized with different block schemes`;
+    if (searched.some((l) => !same(l.lowbit, first!.lowbit) || l.input.cols !== first!.input.cols)) return `'${first!.input.tensor}' feeds ${searched.length} layers quantized with different block schemes`;
   }
   return undefined;
 }
@@ -156,14 +169,18 @@ function groupRefusal(o: AwqPlacementOptions, group: readonly AwqLayer[]): strin
 /**
  * One s for the layers of a group (they read the same x, so their statistics are the same): AWQ's
  * search on their weights stacked as [Σ rows, cols], whose error is the sum of each layer's. A
- * single grouped Conv gets one search per group of channels, as weight-methods does.
+ * single grouped Conv gets one search per group of channels, as weight-methods does. A weight
+ * whose output rows a later layer's fold divided by s' is searched as it was before (`originals`):
+ * row r's output error is multiplied back by s'_r downstream, so the search must weigh it so; the
+ * rows' block grids scale with the rows, so quantizing the folded weight with the s found gives the
+ * original's codes.
  */
-function searchSharedScales(group: readonly AwqLayer[]): Float32Array {
+function searchSharedScales(group: readonly AwqLayer[], originals: ReadonlyMap<string, Float32Array>): Float32Array {
   const { cols, groups } = group[0]!.input;
   const stats = group[0]!.stats!;
   const search = (w: Float32Array, rows: number, s: LayerStats): Float32Array =>
     awqScales(w, [rows, cols], meanAbs(s), { ...group[0]!.lowbit, ...(s.sample && s.sample.length && { inputs: s.sample }) }).scales;
-  const mats = group.map((l) => toRows(readFloat32(l.tensor), tensorDims(l.tensor), l.blockAxis));
+  const mats = group.map((l) => toRows(originals.get(l.weight) ?? readFloat32(l.tensor), tensorDims(l.tensor), l.blockAxis));
   if (groups > 1) {
     const { rows, matrix } = mats[0]!;
     const out = new Float32Array(cols * groups);

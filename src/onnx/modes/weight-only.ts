@@ -321,12 +321,12 @@ interface MethodOutcome {
   inputScale?: InputScalePlacement;
 }
 
-/** Where AWQ's 1/s of a layer goes: as placed by placeAwqScales, else a Mul in front (none when every scale is 1). */
+/** Where AWQ's 1/s of a layer goes: folded as placeAwqScales placed it (the layer then has that s), else nowhere when every scale is 1, else a Mul in front. */
 function inputScalePlacement(node: NodeProto, scale: Float32Array, b: BlockedContext): InputScalePlacement {
   const placed = b.awq?.placements.get(node);
-  if (placed && placed.applied !== 'Mul') return placed;
-  if (scale.every((v) => v === 1)) return { applied: 'none', reason: 'every scale is 1' };
-  return placed ?? { applied: 'Mul', reason: 'the layer\'s input is not in the main graph' };
+  if (placed?.applied === 'folded') return placed;
+  if (scale.every((v) => v === 1)) return placed?.applied === 'none' ? placed : { applied: 'none', reason: 'every scale is 1' };
+  return placed?.applied === 'Mul' ? placed : { applied: 'Mul', reason: placed ? `its scales are not all 1 after all (${placed.reason})` : 'no calibration statistics placed its scales' };
 }
 
 function needsInputMul(node: NodeProto, scale: Float32Array, b: BlockedContext): boolean {
