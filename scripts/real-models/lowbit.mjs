@@ -249,9 +249,12 @@ for (const s of FROM ? [] : await setups()) {
       if (method === 'rtn') rtnRms = rms;
       const floats = q.report.nodes.filter((n) => n.status === 'float').length;
       const notes = [...new Set(q.report.nodes.flatMap((n) => (n.methodNote ? [n.methodNote] : [])))];
-      const row = { model: s.name, variant: `${dtype} ${method}`, metric: s.metric(outs, false), relRms: rms, vsRtn: rtnRms ? rms / rtnRms : undefined, bytes: bytes.length, ratio: bytes.length / floatBytes.length, seconds, floats, notes };
+      // Where AWQ's 1/s went per layer (folded into the producers, a Mul, nowhere when s is all 1).
+      const placed = {};
+      for (const n of q.report.nodes) if (n.inputScale) placed[n.inputScale.applied] = (placed[n.inputScale.applied] ?? 0) + 1;
+      const row = { model: s.name, variant: `${dtype} ${method}`, metric: s.metric(outs, false), relRms: rms, vsRtn: rtnRms ? rms / rtnRms : undefined, bytes: bytes.length, ratio: bytes.length / floatBytes.length, seconds, floats, notes, nodes: q.model.graph.node.length, ...(Object.keys(placed).length && { inputScales: placed }) };
       rows.push(row);
-      console.error(`${s.id} ${row.variant}: metric ${row.metric.toFixed(4)} relRMS ${rms.toFixed(4)} (${row.vsRtn?.toFixed(2)}x rtn) ${(bytes.length / 1e6).toFixed(2)} MB (${row.ratio.toFixed(3)}x) ${seconds.toFixed(1)} s, ${floats} float${notes.length ? `; ${notes.join('; ')}` : ''}`);
+      console.error(`${s.id} ${row.variant}: metric ${row.metric.toFixed(4)} relRMS ${rms.toFixed(4)} (${row.vsRtn?.toFixed(2)}x rtn) ${(bytes.length / 1e6).toFixed(2)} MB (${row.ratio.toFixed(3)}x) ${seconds.toFixed(1)} s, ${row.nodes} nodes, ${floats} float${notes.length ? `; ${notes.join('; ')}` : ''}`);
     }
   }
 }

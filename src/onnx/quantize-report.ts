@@ -20,8 +20,18 @@ export type NodeReport =
       readonly methodNote?: string;
       /** Calibrated methods: per weight, where its calibration statistics came from (a captured input, inside which If branch, on how many batches) or why it has none. */
       readonly calibration?: string;
+      /** AWQ: where the layer's input is divided by its per-channel scales s (folded into the ops producing it, a Mul in front, or nowhere when s is all 1), and why. */
+      readonly inputScale?: InputScalePlacement;
     }
   | { readonly node: string; readonly opType: string; readonly status: 'float'; readonly reason: string };
+
+/** Where AWQ's 1/s went for one layer: `into` the nodes whose constants absorbed it, `sharedWith` the layers reading the same input with the same s. */
+export interface InputScalePlacement {
+  readonly applied: 'folded' | 'Mul' | 'none';
+  readonly into?: readonly string[];
+  readonly sharedWith?: readonly string[];
+  readonly reason: string;
+}
 
 export interface QuantizeReport {
   readonly mode: string;

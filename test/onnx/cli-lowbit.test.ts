@@ -52,6 +52,14 @@ describe('quantkit onnx quantize --method', () => {
     expect(loadModel(out).graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'MatMulNBits', 'Add', 'Relu', 'Gemm']);
   });
 
+  it('awq with --calibration folds the Gemm input scales into the MatMul and Add before it and says where each went', async () => {
+    const { input, cal, out } = setup();
+    const r = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--method', 'awq', '--calibration', cal, '--raise-opset']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/awq input scales: 1 folded into the ops producing the input, 1 applied by a Mul, 0 all 1/);
+    expect(loadModel(out).graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'Mul', 'MatMulNBits', 'Add', 'Relu', 'Gemm']);
+  });
+
   it('hqq needs no data; gptq without --calibration warns that search is used instead', async () => {
     const { input, out } = setup();
     const hqq = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--method', 'hqq', '--json']);

@@ -221,10 +221,10 @@ describe('weight methods with calibration through onnxruntime', () => {
     expect(errors.hqq!).toBeLessThan(rtn);
   });
 
-  it('awq divides the op input by its channel scales with a Mul in front of the op', async () => {
-    const { model: out } = await q({ method: 'awq' });
+  it('awq divides the op input by its channel scales: a Mul in front of a graph input, folded into the MatMul and Add producing the Gemm input', async () => {
+    const { model: out, report } = await q({ method: 'awq' });
     const muls = nodeOf(out, 'Mul');
-    expect(muls.length).toBe(2);
+    expect(muls.length).toBe(1);
     const nb = nodeOf(out, 'MatMulNBits')[0]!;
     const mul = muls.find((n) => n.output[0] === nb.input[0])!;
     expect(mul.input[0]).toBe('x');
@@ -233,6 +233,9 @@ describe('weight methods with calibration through onnxruntime', () => {
     // The outlier channels (every 16th from 3) carry the largest activations: they get the largest scales, so the smallest 1/s.
     expect(inv[3]!).toBeLessThan(inv[4]!);
     expect(inv[19]!).toBeLessThan(inv[20]!);
+    expect(report.nodes[0]).toMatchObject({ node: 'mm', inputScale: { applied: 'Mul', reason: "'x' is a graph input" } });
+    expect(report.nodes[1]).toMatchObject({ node: 'gemm', inputScale: { applied: 'folded', into: ['add', 'mm'], reason: expect.stringMatching(/through relu \(Relu\)/) } });
+    expect(nodeOf(out, 'Gemm')[0]!.input[0]).toBe('h2');
   });
 
   it('gptq calibrates layer by layer on the model whose earlier layers are already quantized', async () => {

@@ -66,6 +66,9 @@ function summary(report: QuantizeReport, input: string, output: string, inBytes:
   const methods = new Map<string, number>();
   for (const n of quantized) if (n.method) methods.set(n.method, (methods.get(n.method) ?? 0) + 1);
   if (methods.size) lines.push(`codes chosen by ${[...methods].map(([m, c]) => `${m} (${c} node${c === 1 ? '' : 's'})`).join(', ')}`);
+  const placed = new Map<string, number>();
+  for (const n of quantized) if (n.inputScale) placed.set(n.inputScale.applied, (placed.get(n.inputScale.applied) ?? 0) + 1);
+  if (placed.size) lines.push(`awq input scales: ${placed.get('folded') ?? 0} folded into the ops producing the input, ${placed.get('Mul') ?? 0} applied by a Mul, ${placed.get('none') ?? 0} all 1 (the report's inputScale says why per node)`);
   const notes = [...new Set(quantized.flatMap((n) => (n.methodNote ? [n.methodNote] : [])))];
   for (const note of notes) lines.push(`note: ${note}`);
   const wcal = (report as { calibration?: { batches: number; layers: number; passes: number; sequential: boolean; observer?: string } }).calibration;

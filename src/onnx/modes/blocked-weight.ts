@@ -27,6 +27,8 @@ export interface BlockedWeightOptions {
   readonly method: WeightMethod;
   readonly damp: number;
   readonly actOrder: boolean;
+  /** AWQ: the per-input-channel scales to apply instead of searching them (see RowsMethodOptions.awqScale). */
+  readonly awqScale?: Float32Array;
 }
 
 /** The weight as a 2-D [rows, cols] matrix whose cols run along `axis` (rows: every other index, in order). */
@@ -57,8 +59,10 @@ export function fromRows<T extends Float32Array | Int8Array | Uint8Array>(matrix
   return out;
 }
 
-const signedDtype = (d: BlockDtype): boolean => d !== 'uint4';
-const bitsOf = (d: BlockDtype): number => (d === 'int2' ? 2 : d === 'int3' ? 3 : 4);
+/** True for the signed block dtypes (all but uint4). */
+export const signedDtype = (d: BlockDtype): boolean => d !== 'uint4';
+/** Bits per code of a block dtype. */
+export const bitsOf = (d: BlockDtype): number => (d === 'int2' ? 2 : d === 'int3' ? 3 : 4);
 
 /**
  * Quantizes a float weight per block of `blockSize` along `axis` (the op's reduction axis) with the
@@ -80,7 +84,7 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
   }
   const { rows, cols, matrix } = toRows(values, dims, axis);
   const nBlocks = Math.ceil(cols / blockSize);
-  const r = quantizeRowsWithMethod(matrix, rows, cols, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, method: options.method, damp: options.damp, actOrder: options.actOrder }, stats);
+  const r = quantizeRowsWithMethod(matrix, rows, cols, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, method: options.method, damp: options.damp, actOrder: options.actOrder, ...(options.awqScale && { awqScale: options.awqScale }) }, stats);
   const Codes = signedDtype(dtype) ? Int8Array : Uint8Array;
   const paramShape = dims.map((d, i) => (i === axis ? nBlocks : d));
   const paramCount = paramShape.reduce((a, d) => a * d, 1);

@@ -13,6 +13,8 @@ export interface RowsMethodOptions extends LowBitOptions {
   readonly method: Exclude<WeightMethod, 'rtn'> | 'rtn';
   readonly damp: number;
   readonly actOrder: boolean;
+  /** AWQ: use these per-input-channel scales (length cols · groups) instead of searching them (a scale shared by the layers reading one activation, searched jointly and folded into its producer). */
+  readonly awqScale?: Float32Array;
 }
 
 /** Codes [rows, cols] and block parameters [rows, nBlocks] of one weight matrix, and how they were chosen. */
@@ -75,7 +77,7 @@ export function quantizeRowsWithMethod(w: Float32Array, rows: number, cols: numb
       }
     }
     else {
-      const channelScale = awqScales(part, shape, meanAbs(s!), { ...base, ...(s!.sample && s!.sample.length && { inputs: s!.sample }) }).scales;
+      const channelScale = options.awqScale ? options.awqScale.subarray(g * cols, (g + 1) * cols) : awqScales(part, shape, meanAbs(s!), { ...base, ...(s!.sample && s!.sample.length && { inputs: s!.sample }) }).scales;
       r = applyAwqScales(part, shape, channelScale, base);
       inputScale!.set(channelScale, g * cols);
     }

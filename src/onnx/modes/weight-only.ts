@@ -9,9 +9,12 @@ import type { GraphEdit } from '../graph/graph-edit.js';
 import { applyEdits } from '../graph/graph-edit.js';
 import { castMulWeight } from './cast-mul-weight.js';
 import { blockedForDequantizeLinear, quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
+import type { AwqScalePlan } from './awq-input-scales.js';
+import { placeAwqScales } from './awq-input-scales.js';
+import { writeFloatValues } from '../graph/scale-channels.js';
 import { packMatMulNBits, quantizeForMatMulNBits } from './matmul-nbits.js';
 import type { BlockedWeight } from './blocked-weight.js';
-import { quantizeBlockedWeight } from './blocked-weight.js';
+import { bitsOf, quantizeBlockedWeight, signedDtype } from './blocked-weight.js';
 import { CALIBRATED_METHODS, isBlockDtype } from '../quantize-options.js';
 import type { BlockDtype, QuantizeOptions } from '../quantize-options.js';
 import type { OpsetUpgrade } from '../graph/opset-upgrade.js';
@@ -23,7 +26,7 @@ import { float32ToFloat16Bits } from '../../core/float16.js';
 import type { WeightInputSpec } from '../graph/op-specs.js';
 import { OP_SPECS, opSpecOf } from '../graph/op-specs.js';
 import type { QuantizeModeContext, QuantizeModeImpl } from './mode-impl.js';
-import type { NodeReport, QuantizeReport } from '../quantize-report.js';
+import type { InputScalePlacement, NodeReport, QuantizeReport } from '../quantize-report.js';
 import { nodeName } from '../quantize-report.js';
 import type { WeightScheme } from './weight-scheme.js';
 import { chooseWeightScheme, schemeKey } from './weight-scheme.js';
@@ -50,6 +53,7 @@ interface NodeOutcome {
   scheme?: QuantScheme;
   method?: string;
   methodNote?: string;
+  inputScale?: InputScalePlacement;
   /** The form written for the first quantized weight ('Cast+Mul' or what describeScheme says). */
   form?: string;
   floatReasons: string[];
@@ -96,6 +100,8 @@ interface BlockedContext {
   readonly stats: ReadonlyMap<PlannedUse, readonly LayerStats[]>;
   /** Quantized weights by constant and schemeKey, computed during sequential calibration (GPTQ), reused when writing. */
   readonly cache: Map<TensorProto, Map<string, BlockedWeight>>;
+  /** AWQ: the scales searched per group of layers and where each layer's 1/s goes (placeAwqScales). */
+  awq?: AwqScalePlan;
 }
 
 /** True when a scheme's codes are chosen by quantizeBlockedWeight rather than the historical RTN writers (kept bit-for-bit). */
@@ -110,6 +116,8 @@ function blockAxis(s: QuantScheme): number {
   return s.form === 'matmulnbits' ? 0 : s.form === 'gather-block' ? 1 : (s.granularity as { axis: number }).axis;
 }
 
+const blockSizeOf = (s: QuantScheme): number => (s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize);
+
 /** Quantizes one weight for one blocked scheme, through the cache. */
 function blockedWeightFor(weight: TensorProto, values: Float32Array, dims: readonly number[], s: QuantScheme, use: PlannedUse | undefined, b: BlockedContext, method = b.options.method): BlockedWeight {
   // By the constant itself, not its name: sibling If branches may each hold a different weight of the same name.
@@ -122,7 +130,7 @@ function blockedWeightFor(weight: TensorProto, values: Float32Array, dims: reado
     values,
     dims,
     blockAxis(s),
-    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method, damp: b.options.damp, actOrder: b.options.actOrder },
+    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, ...(method === 'awq' && use && b.awq?.scales.has(use.node) && { awqScale: b.awq.scales.get(use.node) }) },
     use ? b.stats.get(use) : undefined,
   );
   const w = method === b.options.method ? chosen : { ...chosen, fallback: `${b.options.method}'s input scales cannot be folded into a recurrent state (chosen by search weighted by the hidden states)` };
@@ -241,22 +249,39 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
         sequential: options.method === 'gptq',
         onProgress: ctx.hooks.onProgress,
         quantizeLayer: (layer, stats) => {
-          return layer.weights.map((w) => {
+          return layer.weights.flatMap((w) => {
             (blocked.stats as Map<PlannedUse, readonly LayerStats[]>).set(w.use as PlannedUse, stats);
             // AWQ divides the op's input by its scales: a recurrent weight's input is the hidden state inside the op, where nothing can divide it, so R is chosen by search weighted by the hidden states.
             const method = layer.recurrent && options.method === 'awq' ? 'search' : undefined;
+            // AWQ quantizes once every layer's statistics are in: a layer's scales may fold into the weight of the layer before it.
+            if (options.method === 'awq' && !method) return [];
             return { name: w.name, weight: blockedWeightFor(w.tensor, readFloat32(w.tensor), tensorDims(w.tensor), w.scheme, w.use as PlannedUse, blocked, method), scheme: w.scheme };
           });
         },
       });
       for (const l of layers) outcomes.get(l.node)!.calibration.push(`'${l.weights[0]!.name}': ${result.sources.get(l)!.source}`);
       calibration = result.summary;
+      if (options.method === 'awq') {
+        const awqLayers = layers.filter((l) => !l.recurrent).map((l) => {
+          const w = l.weights[0]!;
+          const scheme = w.scheme;
+          const dtype = scheme.dtype as BlockDtype;
+          return { node: l.node, input: l, weight: w.name, tensor: w.tensor, blockAxis: blockAxis(scheme), lowbit: { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric: scheme.symmetric, blockSize: blockSizeOf(scheme) }, stats: blocked.stats.get(w.use as PlannedUse) };
+        });
+        const floatType = onnxDtypeOf(layers[0]!.weights[0]!.tensor.dataType) === 'float16' ? 'float16' : 'float32';
+        blocked.awq = await placeAwqScales(awqLayers, { model, root, ir, names, floatType, runModel: ctx.hooks.runModel, data: ctx.hooks.calibrationData });
+        // A weight rewritten in place by a fold: every plan of it reads the new values (a Constant node's plan holds a copy).
+        for (const [name, values] of blocked.awq.written) {
+          const plan = sources.get(root)?.get(name);
+          if (plan) writeFloatValues(plan.source.tensor, values);
+        }
+      }
     }
   } else if (CALIBRATED_METHODS.includes(options.method) && options.method !== 'search') {
     warnings.push(`method ${options.method} needs calibration inputs and none were given: weights are quantized by the calibration-free search instead`);
   }
 
-  const edits: GraphEdit[] = [];
+  const edits: GraphEdit[] = [...(blocked.awq?.edits ?? [])];
   let before = 0;
   let after = 0;
   // Counted in elements: a weight in float_data has no raw_data bytes to count.
@@ -281,6 +306,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
           const how = result.methods?.get(u);
           if (how && how.method !== 'rtn') o.method ??= how.method;
           if (how?.note) o.methodNote ??= how.note;
+          if (how?.inputScale) o.inputScale ??= how.inputScale;
         }
       }
       done += tensorSize(plan.source.tensor);
@@ -294,11 +320,29 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
     const o = outcomes.get(node)!;
     const label = nodeName(node);
     if (o.scheme && o.tensors.length) {
-      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme), form: o.form ?? describeScheme(o.scheme).form, ...(o.method && { method: o.method }), ...(o.methodNote && { methodNote: o.methodNote }), ...(o.calibration.length && { calibration: o.calibration.join('; ') }) };
+      return { node: label, opType: node.opType, status: 'quantized', tensors: o.tensors, dtype: o.scheme.dtype, ...describeScheme(o.scheme), form: o.form ?? describeScheme(o.scheme).form, ...(o.method && { method: o.method }), ...(o.methodNote && { methodNote: o.methodNote }), ...(o.calibration.length && { calibration: o.calibration.join('; ') }), ...(o.inputScale && { inputScale: o.inputScale }) };
     }
     return { node: label, opType: node.opType, status: 'float', reason: o.floatReasons.join('; ') || 'no weight input to quantize' };
   });
   return { model, report: { mode: 'weight-only', dtype: options.dtype, nodes, weightBytesBefore: before, weightBytesAfter: after, warnings, ...(upgrade && { opsetUpgrade: upgrade }), ...(calibration && { calibration }) } };
+}
+
+interface MethodOutcome {
+  method: string;
+  note?: string;
+  inputScale?: InputScalePlacement;
+}
+
+/** Where AWQ's 1/s of a layer goes: folded as placeAwqScales placed it (the layer then has that s), else nowhere when every scale is 1, else a Mul in front. */
+function inputScalePlacement(node: NodeProto, scale: Float32Array, b: BlockedContext): InputScalePlacement {
+  const placed = b.awq?.placements.get(node);
+  if (placed?.applied === 'folded') return placed;
+  if (scale.every((v) => v === 1)) return placed?.applied === 'none' ? placed : { applied: 'none', reason: 'every scale is 1' };
+  return placed?.applied === 'Mul' ? placed : { applied: 'Mul', reason: placed ? `its scales are not all 1 after all (${placed.reason})` : 'no calibration statistics placed its scales' };
+}
+
+function needsInputMul(node: NodeProto, scale: Float32Array, b: BlockedContext): boolean {
+  return inputScalePlacement(node, scale, b).applied === 'Mul';
 }
 
 /** True when every use of the constant (every node input naming it, in its scope and nested scopes) is planned, and no graph output is the constant itself. */
@@ -322,7 +366,7 @@ function quantizeSource(
   edits: GraphEdit[],
   int8Form: Int8Form,
   blocked: BlockedContext,
-): { error?: string; before: number; after: number; microsoft: boolean; blocked?: boolean; methods?: Map<PlannedUse, { method: string; note?: string }> } {
+): { error?: string; before: number; after: number; microsoft: boolean; blocked?: boolean; methods?: Map<PlannedUse, MethodOutcome> } {
   const { source, name } = plan;
   const scopeGraph = source.scope.graph;
   let values: Float32Array;
@@ -331,7 +375,7 @@ function quantizeSource(
   let after = 0;
   let microsoft = false;
   const floatType = onnxDtypeOf(source.tensor.dataType) === 'float16' ? 'float16' : 'float32';
-  const methods = new Map<PlannedUse, { method: string; note?: string }>();
+  const methods = new Map<PlannedUse, MethodOutcome>();
   let anyBlocked = false;
   try {
     values = readFloat32(source.tensor);
@@ -356,10 +400,10 @@ function quantizeSource(
       if (usesBlockedPath(scheme, blocked.options, floatType)) {
         anyBlocked = true;
         const bw = blockedWeightFor(source.tensor, values, dims, scheme, uses[0], blocked);
-        for (const u of uses) methods.set(u, { method: bw.method, ...(bw.fallback && { note: `${blocked.options.method} fell back to ${bw.method}: ${bw.fallback}` }) });
+        for (const u of uses) methods.set(u, { method: bw.method, ...(bw.fallback && { note: `${blocked.options.method} fell back to ${bw.method}: ${bw.fallback}` }), ...(bw.inputScale && { inputScale: inputScalePlacement(u.node, bw.inputScale, blocked) }) });
         const inputScaled = (u: PlannedUse): string => {
           const a = u.node.input[0] ?? '';
-          if (!bw.inputScale) return a;
+          if (!bw.inputScale || !needsInputMul(u.node, bw.inputScale, blocked)) return a;
           // AWQ multiplied input channel c of the weight by s[c]: the op's input is divided by it, broadcast along its channel axis.
           const rank = dims.length;
           const isConv = u.node.opType === 'Conv' || u.node.opType === 'ConvTranspose';
