@@ -83,6 +83,21 @@ describe('registerFastTrainingKernels', () => {
     );
   });
 
+  it('Tile repeats float32 values as the backend does', () => {
+    fc.assert(
+      fc.property(dims.chain((shape) => fc.tuple(fc.constant(shape), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: shape.length, maxLength: shape.length }), fc.integer())), ([shape, reps, seed]) => {
+        const x = data(shape.reduce((p, d) => p * d, 1), seed);
+        const [want, got] = bothWays(() => {
+          const r = tf.tile(tf.tensor(x, shape), reps);
+          return [r, tf.tensor1d(r.shape)];
+        });
+        expect(got[1]).toEqual(want[1]);
+        expect(bits(got[0]!)).toEqual(bits(want[0]!));
+      }),
+      { seed: 14, numRuns: 200 },
+    );
+  });
+
   it('sums many float32 terms as the backend does (the order and precision of the sum matter here)', () => {
     // 1e8 + many small values: a float32 accumulator would lose them, a different order would round differently.
     const x = Float32Array.from({ length: 4 * 9 * 3 }, (_, i) => (i % 7 === 0 ? 1e8 : 0.37 * (i % 11) - 1.1));

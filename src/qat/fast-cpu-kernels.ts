@@ -176,6 +176,33 @@ export function maxPoolBackprop(x: Float32Array, dy: Float32Array, info: tf.back
   return Float32Array.from(acc);
 }
 
+/**
+ * x repeated reps[d] times along each axis d (tf.tile), built by copying blocks: the first copy of
+ * each axis is filled from x, then copied along the axis (the backend converts every output index
+ * to coordinates and back, the cost of BatchNorm's input gradient).
+ */
+export function tileValues(x: Float32Array, shape: readonly number[], reps: readonly number[]): Float32Array {
+  const rank = shape.length;
+  const outShape = shape.map((d, i) => d * reps[i]!);
+  const out = new Float32Array(outShape.reduce((p, d) => p * d, 1));
+  if (out.length === 0) return out;
+  const xStride = new Array<number>(rank).fill(1);
+  const oStride = new Array<number>(rank).fill(1);
+  for (let d = rank - 2; d >= 0; d--) {
+    xStride[d] = xStride[d + 1]! * shape[d + 1]!;
+    oStride[d] = oStride[d + 1]! * outShape[d + 1]!;
+  }
+  const fill = (d: number, xo: number, oo: number): void => {
+    const block = shape[d]! * oStride[d]!;
+    if (d === rank - 1) out.set(x.subarray(xo, xo + shape[d]!), oo);
+    else for (let i = 0; i < shape[d]!; i++) fill(d + 1, xo + i * xStride[d]!, oo + i * oStride[d]!);
+    for (let r = 1; r < reps[d]!; r++) out.copyWithin(oo + r * block, oo, oo + block);
+  };
+  if (rank === 0) out[0] = x[0]!;
+  else fill(0, 0, 0);
+  return out;
+}
+
 const float32 = (...t: tf.TensorInfo[]) => t.every((v) => v.dtype === 'float32');
 
 const FAST: Readonly<Record<string, FastKernel>> = {
@@ -205,6 +232,12 @@ const FAST: Readonly<Record<string, FastKernel>> = {
     const values = reduceSum(backend.readSync(x.dataId) as Float32Array, x.shape, axes, count);
     return backend.makeTensorInfo(reducedShape(x.shape, axes, attrs['keepDims'] === true), 'float32', values);
   },
+  Tile: ({ inputs, backend, attrs }) => {
+    const x = inputs['x']!;
+    if (!float32(x)) return null;
+    const reps = attrs['reps'] as number[];
+    return backend.makeTensorInfo(x.shape.map((d, i) => d * reps[i]!), 'float32', tileValues(backend.readSync(x.dataId) as Float32Array, x.shape, reps));
+  },
   MaxPoolGrad: ({ inputs, backend, attrs }) => {
     const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
     if (!float32(dy, input)) return null;
@@ -223,7 +256,7 @@ const FAST: Readonly<Record<string, FastKernel>> = {
 /**
  * Puts faster equivalents behind the CPU backend's kernels that dominate training a small CNN:
  * Conv2D's gradients (registerFastConv2dGradients), Add/Sub/Multiply/RealDiv on float32 with
- * broadcasting, Sum and Mean of float32, and MaxPoolGrad. Each returns the backend's own result
+ * broadcasting, Sum, Mean and Tile of float32, and MaxPoolGrad. Each returns the backend's own result
  * bit for bit (the same float32 operations and double-precision sums in the same order; the
  * convolution gradients up to the order of their sums); anything else (other dtypes, empty tensors)
  * still goes to the original kernel. Global to the process's tfjs; returns a function that
