@@ -25,7 +25,7 @@ describe('examples/qat-mnist.mjs --subset', () => {
   beforeAll(() => assertBuilt());
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  // The example trains three models on a 200-digit subset on tfjs's CPU backend: seconds alone, minutes on a loaded 2-core machine.
+  // The example trains six models on a 300-digit subset on tfjs's CPU backend: seconds alone, minutes on a loaded 2-core machine.
   it('trains, quantizes and converts on real digits; the ONNX model predicts what the tfjs model does', { timeout: 900_000 }, async () => {
     const out = join(dir, 'model.onnx');
     const r = await run(['--subset', '--json', '--out', out]);
@@ -51,6 +51,21 @@ describe('examples/qat-mnist.mjs --subset', () => {
       if (got[key] !== null) expect(typeof got[key], key).toBe('number');
       else expect(got.ptq_int4_accuracy).toBeGreaterThanOrEqual(got.float_finetuned_accuracy as number);
     }
+    // LSQ's settings are chosen on the validation digits: the chosen run is the best of the sweep there.
+    const sweep = got.lsq_sweep as unknown as { scale_lr: number; init: string; val_accuracy: number }[];
+    expect(sweep.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(sweep.map((r) => r.init))).toEqual(new Set(['observer', 'mean-abs']));
+    const bestVal = Math.max(...sweep.map((r) => r.val_accuracy));
+    const chosen = sweep.find((r) => r.scale_lr === got.lsq_scale_lr && r.init === got.lsq_init)!;
+    expect(chosen.val_accuracy).toBe(bestVal);
+    expect(got.val_digits).toBeGreaterThan(0);
+    // Paired counts on the test digits, with the z statistic they give.
+    for (const key of ['ptq_int4_vs_float', 'qat_int4_vs_ptq_int4', 'lsq_vs_qat_int4']) {
+      const p = got[key] as unknown as { lost: number; won: number; z: number };
+      expect(p.lost + p.won, key).toBeLessThanOrEqual(got.test_digits as number);
+      if (p.lost + p.won > 0) expect(p.z, key).toBeCloseTo((p.lost - p.won) / Math.sqrt(p.lost + p.won), 2);
+    }
+    expect(got.cpu_seconds).toBeGreaterThan(0);
     const session = await ort.InferenceSession.create(out);
     expect(session.inputNames).toEqual(['input']);
   });
