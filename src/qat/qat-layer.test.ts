@@ -189,7 +189,7 @@ describe('observers and BatchNorm freezing', () => {
     }
     // The input (asymmetric, per tensor): Q_P = 7 − z, z the observer's zero point.
     const xv = x.dataSync();
-    const meanAbs = xv.reduce((a, v) => a + Math.abs(v), 0) / xv.length;
+    const meanAbs = Array.from(xv).reduce((a, v) => a + Math.abs(v), 0) / xv.length;
     const z = input.activationQuantizer.params([1]).zeroPoint[0]!;
     expect(z).toBe(input.activationQuantizer.observer.qparams({ dtype: 'int4' }).zeroPoint[0]);
     expect(input.activationQuantizer.params([1]).scale[0]).toBeCloseTo((2 * meanAbs) / Math.sqrt(7 - z), 6);
