@@ -42,7 +42,7 @@ const SIZES = subset
 const FLOAT_BATCH = subset ? 32 : 64;
 const QAT_BATCH = 32;
 const LR = 1e-2;
-const QAT_LR = 3e-4;
+const QAT_LR = 1e-4;
 // LSQ's scale learning rates tried (observer-initialised scales), then the LSQ paper's start at the best rate.
 const SCALE_LRS = [1e-3, 1e-2];
 
