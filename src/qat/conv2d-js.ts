@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** The geometry of an NHWC convolution: TensorFlow's padding rules, via tfjs's own computeConv2DInfo. */
-interface Geometry {
+export interface Geometry {
   n: number; h: number; w: number; cin: number; oh: number; ow: number; cout: number;
   kh: number; kw: number; sh: number; sw: number; dh: number; dw: number; top: number; left: number;
 }
 
-function geometry(xShape: number[], wShape: number[], strides: [number, number], padding: 'same' | 'valid', dilation: [number, number]): Geometry {
+export function geometry(xShape: number[], wShape: number[], strides: [number, number], padding: 'same' | 'valid', dilation: [number, number]): Geometry {
   const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], wShape as [number, number, number, number], strides, dilation, padding);
   return {
     n: info.batchSize, h: info.inHeight, w: info.inWidth, cin: info.inChannels, oh: info.outHeight, ow: info.outWidth, cout: info.outChannels,
@@ -16,24 +16,36 @@ function geometry(xShape: number[], wShape: number[], strides: [number, number],
 }
 
 /**
- * Visits every (input pixel, filter tap, output pixel) triple of the convolution once, as offsets
- * of x (channel 0), w (tap, input channel 0) and y (channel 0).
+ * y[b, oy, ox, co] = Σ x[b, iy, ix, ci] · w[ky, kx, ci, co]: each output pixel's channels summed in
+ * a float64 accumulator over its taps in row-major order, then stored as float32. The loops are
+ * written out (no per-tap callback): V8 does not inline a callback shared by three call sites.
  */
-function forEachTap(g: Geometry, fn: (xo: number, wo: number, yo: number) => void): void {
-  for (let b = 0; b < g.n; b++)
-    for (let oy = 0; oy < g.oh; oy++)
-      for (let ox = 0; ox < g.ow; ox++) {
-        const yo = ((b * g.oh + oy) * g.ow + ox) * g.cout;
-        for (let ky = 0; ky < g.kh; ky++) {
-          const iy = oy * g.sh + ky * g.dh - g.top;
-          if (iy < 0 || iy >= g.h) continue;
-          for (let kx = 0; kx < g.kw; kx++) {
-            const ix = ox * g.sw + kx * g.dw - g.left;
-            if (ix < 0 || ix >= g.w) continue;
-            fn(((b * g.h + iy) * g.w + ix) * g.cin, (ky * g.kw + kx) * g.cin * g.cout, yo);
+export function conv2dForward(x: Float32Array, w: Float32Array, g: Geometry): Float32Array {
+  const { n, h, w: width, cin, oh, ow, cout, kh, kw, sh, sw, dh, dw, top, left } = g;
+  const y = new Float32Array(n * oh * ow * cout);
+  const acc = new Float64Array(cout);
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++) {
+        acc.fill(0);
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh + ky * dh - top;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw + kx * dw - left;
+            if (ix < 0 || ix >= width) continue;
+            const xo = ((b * h + iy) * width + ix) * cin;
+            let wr = (ky * kw + kx) * cin * cout;
+            for (let ci = 0; ci < cin; ci++, wr += cout) {
+              const a = x[xo + ci]!;
+              if (a === 0) continue;
+              for (let co = 0; co < cout; co++) acc[co] += a * w[wr + co]!;
+            }
           }
         }
+        y.set(acc, ((b * oh + oy) * ow + ox) * cout);
       }
+  return y;
 }
 
 /**
@@ -45,18 +57,7 @@ function forEachTap(g: Geometry, fn: (xo: number, wo: number, yo: number) => voi
 export function conv2dJs(x: tf.Tensor4D, w: tf.Tensor4D, strides: [number, number], padding: 'same' | 'valid', dilation: [number, number]): tf.Tensor4D {
   const f = tf.customGrad(((xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
     const g = geometry(xi.shape, wi.shape, strides, padding, dilation);
-    const xv = xi.dataSync() as Float32Array;
-    const wv = wi.dataSync() as Float32Array;
-    const y = new Float32Array(g.n * g.oh * g.ow * g.cout);
-    const { cin, cout } = g;
-    forEachTap(g, (xo, wo, yo) => {
-      for (let ci = 0; ci < cin; ci++) {
-        const a = xv[xo + ci]!;
-        if (a === 0) continue;
-        const wr = wo + ci * cout;
-        for (let co = 0; co < cout; co++) y[yo + co] += a * wv[wr + co]!;
-      }
-    });
+    const y = conv2dForward(xi.dataSync() as Float32Array, wi.dataSync() as Float32Array, g);
     save([xi, wi]);
     return {
       value: tf.tensor4d(y, [g.n, g.oh, g.ow, g.cout]),
@@ -74,30 +75,58 @@ export function conv2dJs(x: tf.Tensor4D, w: tf.Tensor4D, strides: [number, numbe
 
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; backend: tf.KernelBackend & { readSync(id: unknown): Float32Array; makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo }; attrs: Record<string, unknown> };
 
-function filterGrad(x: Float32Array, dy: Float32Array, g: Geometry): Float32Array {
-  const dw = new Float32Array(g.kh * g.kw * g.cin * g.cout);
-  forEachTap(g, (xo, wo, yo) => {
-    for (let ci = 0; ci < g.cin; ci++) {
-      const a = x[xo + ci]!;
-      if (a === 0) continue;
-      const wr = wo + ci * g.cout;
-      for (let co = 0; co < g.cout; co++) dw[wr + co] += a * dy[yo + co]!;
-    }
-  });
-  return dw;
+/** ∂L/∂w of conv2dForward, summed in float64 over the batch and output pixels in row-major order. */
+export function filterGrad(x: Float32Array, dy: Float32Array, g: Geometry): Float32Array {
+  const { n, h, w: width, cin, oh, ow, cout, kh, kw, sh, sw, dh, dw, top, left } = g;
+  const acc = new Float64Array(kh * kw * cin * cout);
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++) {
+        const yo = ((b * oh + oy) * ow + ox) * cout;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh + ky * dh - top;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw + kx * dw - left;
+            if (ix < 0 || ix >= width) continue;
+            const xo = ((b * h + iy) * width + ix) * cin;
+            let wr = (ky * kw + kx) * cin * cout;
+            for (let ci = 0; ci < cin; ci++, wr += cout) {
+              const a = x[xo + ci]!;
+              if (a === 0) continue;
+              for (let co = 0; co < cout; co++) acc[wr + co] += a * dy[yo + co]!;
+            }
+          }
+        }
+      }
+  return Float32Array.from(acc);
 }
 
-function inputGrad(w: Float32Array, dy: Float32Array, g: Geometry): Float32Array {
-  const dx = new Float32Array(g.n * g.h * g.w * g.cin);
-  forEachTap(g, (xo, wo, yo) => {
-    for (let ci = 0; ci < g.cin; ci++) {
-      const wr = wo + ci * g.cout;
-      let acc = 0;
-      for (let co = 0; co < g.cout; co++) acc += w[wr + co]! * dy[yo + co]!;
-      dx[xo + ci] += acc;
-    }
-  });
-  return dx;
+/** ∂L/∂x of conv2dForward, each input pixel's sum in float64. */
+export function inputGrad(w: Float32Array, dy: Float32Array, g: Geometry): Float32Array {
+  const { n, h, w: width, cin, oh, ow, cout, kh, kw, sh, sw, dh, dw, top, left } = g;
+  const acc = new Float64Array(n * h * width * cin);
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++) {
+        const yo = ((b * oh + oy) * ow + ox) * cout;
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh + ky * dh - top;
+          if (iy < 0 || iy >= h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw + kx * dw - left;
+            if (ix < 0 || ix >= width) continue;
+            const xo = ((b * h + iy) * width + ix) * cin;
+            let wr = (ky * kw + kx) * cin * cout;
+            for (let ci = 0; ci < cin; ci++, wr += cout) {
+              let s = 0;
+              for (let co = 0; co < cout; co++) s += w[wr + co]! * dy[yo + co]!;
+              acc[xo + ci] += s;
+            }
+          }
+        }
+      }
+  return Float32Array.from(acc);
 }
 
 /**

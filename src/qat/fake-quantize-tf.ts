@@ -1,19 +1,34 @@
 import * as tf from '@tensorflow/tfjs';
+import { lsqBackward, lsqFakeQuantize } from '../core/lsq.js';
+import type { QParams } from '../core/qparams.js';
+import { fakeQuantizeBackward, fakeQuantizeWithGrad } from '../core/ste.js';
 
 /**
- * The core's quantize/dequantize in TensorFlow.js float32 ops:
+ * The core's quantize/dequantize as TensorFlow.js ops with gradients:
  *
  *   q = roundHalfEven(x / scale) + zeroPoint,   x̂ = (clamp(q, qmin, qmax) − zeroPoint) · scale
  *
- * Each step rounds to float32 where the core's does (the division, the final product; the rest is
- * exact on integers), and tf.round rounds ties to even, so x̂ equals the core's fakeQuantize of the
- * same values bit for bit. scale and zeroPoint are [] / [1] (per tensor) or [C] (per channel along
- * the last axis, TensorFlow.js's channel axis for activations and for Dense/Conv2D kernels).
+ * computed by the core's own loops on the tensors' values (one pass forward, one backward), so x̂
+ * equals the core's fakeQuantize bit for bit. Built from tfjs element-wise ops instead, the same
+ * formula took a dozen passes over each activation and most of a QAT training step on the CPU
+ * backend. scale and zeroPoint are [] / [1] (per tensor) or [C] (per channel along the last axis,
+ * TensorFlow.js's channel axis for activations and for Dense/Conv2D kernels). A NaN input throws
+ * the core's NAN_INPUT (a diverged step), where float ops would carry it on silently.
  */
-function forward(x: tf.Tensor, scale: tf.Tensor, zeroPoint: tf.Tensor, qmin: number, qmax: number): { q: tf.Tensor; value: tf.Tensor } {
-  const q = tf.add(tf.round(tf.div(x, scale)), zeroPoint);
-  const value = tf.mul(tf.sub(tf.clipByValue(q, qmin, qmax), zeroPoint), scale);
-  return { q, value };
+function affineParams(x: tf.Tensor, scale: tf.Tensor, zeroPoint: tf.Tensor, qmin: number, qmax: number): QParams {
+  const perChannel = scale.size > 1;
+  return {
+    // The loops read qmin/qmax, the layout and the parameters; the dtype name is not consulted.
+    dtype: 'int32' as QParams['dtype'],
+    symmetric: false,
+    narrow: false,
+    qmin,
+    qmax,
+    granularity: perChannel ? { kind: 'per-axis', axis: x.rank - 1 } : { kind: 'per-tensor' },
+    paramShape: perChannel ? [scale.size] : [],
+    scale: Float32Array.from(scale.dataSync()),
+    zeroPoint: Int32Array.from(zeroPoint.dataSync()),
+  };
 }
 
 /**
@@ -22,19 +37,15 @@ function forward(x: tf.Tensor, scale: tf.Tensor, zeroPoint: tf.Tensor, qmin: num
  * scale and zeroPoint are constants here (observer-chosen parameters).
  */
 export function fakeQuantizeSte(x: tf.Tensor, scale: tf.Tensor, zeroPoint: tf.Tensor, qmin: number, qmax: number): tf.Tensor {
-  const f = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
-    const { q, value } = forward(input as tf.Tensor, scale, zeroPoint, qmin, qmax);
-    save([tf.cast(tf.logicalAnd(tf.greaterEqual(q, qmin), tf.lessEqual(q, qmax)), 'float32')]);
-    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0] as tf.Tensor) };
+  const params = affineParams(x, scale, zeroPoint, qmin, qmax);
+  const f = tf.customGrad(((input: tf.Tensor) => {
+    const { values, mask } = fakeQuantizeWithGrad(input.dataSync() as Float32Array, input.shape, params);
+    return {
+      value: tf.tensor(values, input.shape, 'float32'),
+      gradFunc: (dy: tf.Tensor) => tf.tensor(fakeQuantizeBackward(dy.dataSync() as Float32Array, mask), dy.shape, 'float32'),
+    };
   }) as never) as (x: tf.Tensor) => tf.Tensor;
   return f(x);
-}
-
-/** Sums an element-wise gradient down to a parameter's shape ([1]/[] per tensor, [C] along the last axis). */
-function reduceToParam(g: tf.Tensor, param: tf.Tensor): tf.Tensor {
-  if (param.size === 1) return tf.reshape(tf.sum(g), param.shape);
-  const c = g.shape[g.rank - 1];
-  return tf.reshape(tf.sum(tf.reshape(g, [-1, c]), 0), param.shape);
 }
 
 /**
@@ -49,26 +60,20 @@ function reduceToParam(g: tf.Tensor, param: tf.Tensor): tf.Tensor {
  * (the core's lsqGradFactor: 1/√(numel · qmax)).
  */
 export function fakeQuantizeLsq(x: tf.Tensor, scale: tf.Tensor, zeroPoint: tf.Tensor, qmin: number, qmax: number, gradFactor: number): tf.Tensor {
-  const f = tf.customGrad(((input: tf.Tensor, s: tf.Tensor, zp: tf.Tensor, save: tf.GradSaveFunc) => {
-    const xi = input as tf.Tensor;
-    const st = s as tf.Tensor;
-    const z = tf.clipByValue(tf.round(zp as tf.Tensor), qmin, qmax);
-    const { q, value } = forward(xi, st, z, qmin, qmax);
-    save([xi, st, z, q, value]);
+  const f = tf.customGrad(((input: tf.Tensor, s: tf.Tensor, zp: tf.Tensor) => {
+    const xv = Float32Array.from(input.dataSync() as Float32Array);
+    const lsq = {
+      scale: Float32Array.from(s.dataSync()),
+      zeroPoint: Float32Array.from(zp.dataSync()),
+      qmin,
+      qmax,
+      axis: s.size > 1 ? input.rank - 1 : undefined,
+    };
     return {
-      value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, sv, zv, qv, out] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const below = tf.cast(tf.less(qv, qmin), 'float32');
-        const above = tf.cast(tf.greater(qv, qmax), 'float32');
-        const inside = tf.sub(1, tf.add(below, above));
-        const dx = tf.mul(dy, inside);
-        const dScaleInside = tf.mul(tf.sub(out, xs), tf.div(1, sv));
-        const dScaleElem = tf.add(tf.mul(inside, dScaleInside), tf.add(tf.mul(below, tf.sub(qmin, zv)), tf.mul(above, tf.sub(qmax, zv))));
-        const dZeroElem = tf.mul(tf.add(below, above), tf.neg(sv));
-        const dScale = tf.mul(reduceToParam(tf.mul(dy, dScaleElem), sv), gradFactor);
-        const dZero = tf.mul(reduceToParam(tf.mul(dy, dZeroElem), sv), gradFactor);
-        return [dx, dScale, dZero];
+      value: tf.tensor(lsqFakeQuantize(xv, input.shape, lsq), input.shape, 'float32'),
+      gradFunc: (dy: tf.Tensor) => {
+        const g = lsqBackward(dy.dataSync() as Float32Array, xv, input.shape, lsq, { gradFactor });
+        return [tf.tensor(g.dX, input.shape, 'float32'), tf.tensor(g.dScale, s.shape, 'float32'), tf.tensor(g.dZeroPoint, zp.shape, 'float32')];
       },
     };
   }) as never) as (x: tf.Tensor, s: tf.Tensor, z: tf.Tensor) => tf.Tensor;

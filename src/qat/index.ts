@@ -13,3 +13,4 @@ export { convertQat, QAT_ONNX_OPSET } from './convert-qat.js';
 export type { ConvertQatOptions, ConvertQatReport, ConvertedLayer, ConvertedTensor } from './convert-qat.js';
 export { exportQuantizerParameters } from './export-qat-parameters.js';
 export { conv2dJs, registerFastConv2dGradients } from './conv2d-js.js';
+export { registerFastTrainingKernels } from './fast-cpu-kernels.js';

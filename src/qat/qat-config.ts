@@ -27,6 +27,12 @@ export interface QatConfigInput {
   readonly learnable?: 'lsq' | null;
   /** Learning rate of the LSQ scales (plain SGD, as a parameter group of their own). Default 0.01. */
   readonly scaleLr?: number;
+  /**
+   * How LSQ's learnable scales start: 'observer' (default; the observer's min/max scale, as
+   * PyTorch's _LearnableFakeQuantize) or 'mean-abs' (the LSQ paper's 2·mean|x| / √Q_P, with Q_P
+   * the levels above the observer's zero point: qmax for symmetric weights, qmax − qmin after a ReLU).
+   */
+  readonly lsqInit?: 'observer' | 'mean-abs';
   /** Learning rate of the LSQ zero points. Default 0.01. */
   readonly zeroPointLr?: number;
   /** Training steps after which the observers stop updating; null: never (LSQ default: 1). */
@@ -43,6 +49,7 @@ const rate = z.number({ error: 'expected a learning rate >= 0' }).min(0, { error
 const qatOnlySchema = z.strictObject({
   learnable: z.enum(['lsq'], { error: "expected 'lsq' or null" }).nullable().default(null),
   scaleLr: rate.default(0.01),
+  lsqInit: z.enum(['observer', 'mean-abs'], { error: "expected 'observer' or 'mean-abs'" }).default('observer'),
   zeroPointLr: rate.default(0.01),
   freezeObserversAfter: steps.optional(),
   freezeBatchNormAfter: steps.default(null),
@@ -56,6 +63,7 @@ export interface QatConfig {
   readonly engine: QuantizerConfig;
   readonly learnable: 'lsq' | null;
   readonly scaleLr: number;
+  readonly lsqInit: 'observer' | 'mean-abs';
   readonly zeroPointLr: number;
   readonly freezeObserversAfter: number | null;
   readonly freezeBatchNormAfter: number | null;
@@ -88,6 +96,7 @@ export function parseQatConfig(input: unknown = {}): QatConfig {
     engine,
     learnable,
     scaleLr: r.data.scaleLr,
+    lsqInit: r.data.lsqInit,
     zeroPointLr: r.data.zeroPointLr,
     // LSQ learns only once the observers stop overwriting the parameters (PyTorch's static observation, then learning).
     freezeObserversAfter: r.data.freezeObserversAfter === undefined ? (learnable === 'lsq' ? 1 : null) : r.data.freezeObserversAfter,

@@ -170,6 +170,37 @@ describe('observers and BatchNorm freezing', () => {
     expect(conv.getWeights()[0]!.dataSync()).toEqual(kernel);
   });
 
+  it("lsqInit 'mean-abs' starts the scales at the LSQ paper's 2·mean|x|/√Q_P, counting the levels above the zero point", () => {
+    const byInit = (lsqInit: 'observer' | 'mean-abs') => {
+      const q = prepareQat(convBn(), { quantizationType: 'INT4', learnable: 'lsq', lsqInit });
+      // Two calibration batches: the mean runs over both.
+      calibrateQat(q, x, 5);
+      return qatLayers(q);
+    };
+    const { input, layers } = byInit('mean-abs');
+    const conv = layers[0]!;
+    // Weights: per channel, symmetric int4 (Q_P = 7), of the BatchNorm-folded kernel.
+    const w = conv.foldedWeights().weight.dataSync();
+    const ws = conv.weightQuantizer.params([3, 3, 2, 3]).scale;
+    for (let c = 0; c < 3; c++) {
+      let sum = 0;
+      for (let i = c; i < w.length; i += 3) sum += Math.abs(w[i]!);
+      expect(ws[c]).toBeCloseTo((2 * (sum / (w.length / 3))) / Math.sqrt(7), 6);
+    }
+    // The input (asymmetric, per tensor): Q_P = 7 − z, z the observer's zero point.
+    const xv = x.dataSync();
+    const meanAbs = Array.from(xv).reduce((a, v) => a + Math.abs(v), 0) / xv.length;
+    const z = input.activationQuantizer.params([1]).zeroPoint[0]!;
+    expect(z).toBe(input.activationQuantizer.observer.qparams({ dtype: 'int4' }).zeroPoint[0]);
+    expect(input.activationQuantizer.params([1]).scale[0]).toBeCloseTo((2 * meanAbs) / Math.sqrt(7 - z), 6);
+    // After the ReLU, the zero point is qmin: Q_P = 15.
+    expect(conv.activationQuantizer.params([1]).zeroPoint[0]).toBe(-8);
+    // The default keeps the observer's scales.
+    const observed = byInit('observer');
+    expect(observed.input.activationQuantizer.params([1]).scale[0]).toBe(observed.input.activationQuantizer.observer.qparams({ dtype: 'int4' }).scale[0]);
+    expect(observed.layers[0]!.weightQuantizer.params([3, 3, 2, 3]).scale).not.toEqual(ws);
+  });
+
   it('BatchNorm statistics stop moving after freezeBatchNormAfter steps', async () => {
     const q = prepareQat(convBn(), { quantizationType: 'INT8', freezeBatchNormAfter: 1 });
     q.compile({ optimizer: tf.train.sgd(0), loss });

@@ -73,8 +73,8 @@ export class QatLayer extends tf.layers.Layer {
   constructor(spec: QatLayerSpec) {
     super({ name: spec.name });
     this.spec = spec;
-    this.weightQuantizer = new TensorQuantizer(`${spec.name}.weight`, weightScheme(spec.config, spec.name), spec.config.averagingConstant);
-    this.activationQuantizer = new TensorQuantizer(`${spec.name}.activation`, activationScheme(spec.config, spec.name), spec.config.averagingConstant);
+    this.weightQuantizer = new TensorQuantizer(`${spec.name}.weight`, weightScheme(spec.config, spec.name), spec.config.averagingConstant, spec.config.lsqInit);
+    this.activationQuantizer = new TensorQuantizer(`${spec.name}.activation`, activationScheme(spec.config, spec.name), spec.config.averagingConstant, spec.config.lsqInit);
   }
 
   /** Output channels. */
@@ -259,7 +259,7 @@ export class QatInputLayer extends tf.layers.Layer {
 
   constructor(readonly config: QatConfig) {
     super({ name: 'input_quant' });
-    this.activationQuantizer = new TensorQuantizer('input.activation', activationScheme(config, 'input'), config.averagingConstant);
+    this.activationQuantizer = new TensorQuantizer('input.activation', activationScheme(config, 'input'), config.averagingConstant, config.lsqInit);
   }
 
   override build(): void {

@@ -27,6 +27,9 @@ export class TensorQuantizer {
   readonly qmax: number;
   private current: QParams | null = null;
   private lsq: LsqVariables | null = null;
+  /** Σ|x| and counts per parameter over every observed value, for the 'mean-abs' LSQ start. */
+  private absSum: Float64Array | null = null;
+  private absCount = 0;
   /** false once the observer is frozen: the parameters stay (or, with LSQ, learn). */
   observing = true;
 
@@ -34,6 +37,8 @@ export class TensorQuantizer {
     readonly name: string,
     readonly scheme: TensorScheme,
     averagingConstant: number,
+    /** How the LSQ scale starts (QatConfig.lsqInit). */
+    readonly lsqInit: 'observer' | 'mean-abs' = 'observer',
   ) {
     this.observer = new MovingAverageObserver({ axis: scheme.perChannel ? -1 : undefined, averagingConstant });
     const d = getQuantDtype(scheme.dtype);
@@ -66,9 +71,31 @@ export class TensorQuantizer {
     this.current = this.observer.qparams({ dtype: this.scheme.dtype, symmetric: this.scheme.symmetric });
     if (this.lsq) {
       const shape = this.lsq.scale.shape as number[];
-      this.lsq.scale.write(tf.tensor(this.current.scale, shape, 'float32'));
+      const scale = this.lsqInit === 'mean-abs' ? this.meanAbsScale(x.dataSync() as Float32Array, this.current.scale, this.current.zeroPoint) : this.current.scale;
+      this.lsq.scale.write(tf.tensor(scale, shape, 'float32'));
       this.lsq.zeroPoint.write(tf.tensor(Float32Array.from(this.current.zeroPoint), shape, 'float32'));
     }
+  }
+
+  /**
+   * The LSQ paper's starting step size, s = 2·mean|x| / √Q_P (Esser et al., section 2.1), from
+   * every value observed so far, per parameter (per channel along the last axis, or per tensor).
+   * Q_P, the positive levels, counts the codes above the observer's zero point (qmax − z: 7 for
+   * symmetric int4 weights, 15 for int4 activations after a ReLU, whose zero point is qmin). A
+   * parameter with no positive level or no nonzero value keeps the observer's scale.
+   */
+  private meanAbsScale(x: Float32Array, observerScale: Float32Array, zeroPoint: Int32Array): Float32Array {
+    const n = observerScale.length;
+    if (!this.absSum || this.absSum.length !== n) this.absSum = new Float64Array(n);
+    for (let i = 0; i < x.length; i++) this.absSum[n === 1 ? 0 : i % n] += Math.abs(x[i]!);
+    this.absCount += x.length / n;
+    const out = new Float32Array(n);
+    for (let c = 0; c < n; c++) {
+      const levels = this.qmax - zeroPoint[c]!;
+      const mean = this.absSum[c]! / this.absCount;
+      out[c] = levels > 0 && mean > 0 ? (2 * mean) / Math.sqrt(levels) : observerScale[c]!;
+    }
+    return out;
   }
 
   get observed(): boolean {

@@ -25,13 +25,13 @@ describe('examples/qat-mnist.mjs --subset', () => {
   beforeAll(() => assertBuilt());
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  // The example trains three models on a 200-digit subset on tfjs's CPU backend: seconds alone, minutes on a loaded 2-core machine.
+  // The example trains seven models on a 300-digit subset on tfjs's CPU backend: seconds alone, minutes on a loaded 2-core machine.
   it('trains, quantizes and converts on real digits; the ONNX model predicts what the tfjs model does', { timeout: 900_000 }, async () => {
     const out = join(dir, 'model.onnx');
     const r = await run(['--subset', '--json', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     const got = JSON.parse(r.stdout) as Record<string, number | string>;
-    for (const key of ['float_accuracy', 'float_finetuned_accuracy', 'ptq_int8_accuracy', 'ptq_int4_accuracy', 'qat_int4_accuracy', 'qat_int4_lsq_accuracy', 'onnx_accuracy']) {
+    for (const key of ['float_accuracy', 'float_finetuned_accuracy', 'ptq_int8_accuracy', 'ptq_int4_accuracy', 'ptq_int4_per_tensor_accuracy', 'ptq_int3_accuracy', 'qat_int4_accuracy', 'qat_int4_lsq_accuracy', 'qat_int3_accuracy', 'onnx_accuracy']) {
       expect(got[key], key).toBeGreaterThanOrEqual(0);
       expect(got[key], key).toBeLessThanOrEqual(1);
     }
@@ -46,11 +46,26 @@ describe('examples/qat-mnist.mjs --subset', () => {
     // QAT and its float baseline train the same digits: the recovery is measured at equal training.
     expect(got.qat_digits).toBeGreaterThan(0);
     expect(got.qat_digits).toBeLessThanOrEqual(got.train_digits as number);
-    for (const key of ['qat_int4_recovery', 'qat_int4_lsq_recovery']) {
-      // null when PTQ int4 lost nothing against the fine-tuned float model (there is nothing to recover).
+    for (const [key, ptq] of [['qat_int4_recovery', 'ptq_int4_accuracy'], ['qat_int4_lsq_recovery', 'ptq_int4_accuracy'], ['qat_int3_recovery', 'ptq_int3_accuracy']] as const) {
+      // null when PTQ lost nothing against the fine-tuned float model (there is nothing to recover).
       if (got[key] !== null) expect(typeof got[key], key).toBe('number');
-      else expect(got.ptq_int4_accuracy).toBeGreaterThanOrEqual(got.float_finetuned_accuracy as number);
+      else expect(got[ptq]).toBeGreaterThanOrEqual(got.float_finetuned_accuracy as number);
     }
+    // LSQ's settings are chosen on the validation digits: the chosen run is the best of the sweep there.
+    const sweep = got.lsq_sweep as unknown as { scale_lr: number; init: string; val_accuracy: number }[];
+    expect(sweep.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(sweep.map((r) => r.init))).toEqual(new Set(['observer', 'mean-abs']));
+    const bestVal = Math.max(...sweep.map((r) => r.val_accuracy));
+    const chosen = sweep.find((r) => r.scale_lr === got.lsq_scale_lr && r.init === got.lsq_init)!;
+    expect(chosen.val_accuracy).toBe(bestVal);
+    expect(got.val_digits).toBeGreaterThan(0);
+    // Paired counts on the test digits, with the z statistic they give.
+    for (const key of ['ptq_int4_vs_float', 'qat_int4_vs_ptq_int4', 'lsq_vs_qat_int4', 'ptq_int3_vs_float', 'qat_int3_vs_ptq_int3']) {
+      const p = got[key] as unknown as { lost: number; won: number; z: number };
+      expect(p.lost + p.won, key).toBeLessThanOrEqual(got.test_digits as number);
+      if (p.lost + p.won > 0) expect(p.z, key).toBeCloseTo((p.lost - p.won) / Math.sqrt(p.lost + p.won), 2);
+    }
+    expect(got.cpu_seconds).toBeGreaterThan(0);
     const session = await ort.InferenceSession.create(out);
     expect(session.inputNames).toEqual(['input']);
   });
