@@ -13,6 +13,7 @@ interface GptqExports {
   reverse(a: number, count: number): void;
   columnUpdate(w1: number, err: number, u: number, rows: number, count: number, i: number): void;
   lazyUpdate(w: number, err: number, u: number, rows: number, cols: number, i1: number, i2: number): void;
+  hessianPanel(s: number, x: number, m: number, cols: number): void;
 }
 
 const PAGE = 65536;
@@ -104,6 +105,25 @@ export function createGptqKernelsWasm(rows: number, cols: number, batch: number)
     },
     lazyUpdate(i1, i2) {
       ex.lazyUpdate(pw, perr, pu, rows, cols, i1, i2);
+    },
+  };
+}
+
+/**
+ * The sums of hessianAccumulator in WebAssembly: `sum` (cols², upper triangle) lives in the
+ * instance's memory beside a staging panel of `panel` float32 rows; add(x, m) folds m ≤ panel rows
+ * in, each element's panel sum in row order as the reference. Undefined where the memory is unavailable.
+ */
+export function createHessianPanelWasm(cols: number, panel: number): { sum: Float64Array; add(x: Float32Array, m: number): void } | undefined {
+  const inst = instantiate([cols * cols, Math.ceil((cols * panel) / 2)]);
+  if (!inst) return undefined;
+  const { ex, ptrs, views } = inst;
+  const staged = new Float32Array(views[1]!.buffer, ptrs[1]!, cols * panel);
+  return {
+    sum: views[0]!,
+    add(x, m) {
+      staged.set(x);
+      ex.hessianPanel(ptrs[0]!, ptrs[1]!, m, cols);
     },
   };
 }

@@ -4,6 +4,7 @@ import { expectQuantError } from '../../../test/helpers/quant-error.js';
 import { createRng } from '../random.js';
 import { createGptqKernelsReference } from './gptq-kernels.js';
 import { createGptqKernelsWasm, inverseCholeskyUpperWasm } from './gptq-kernels-wasm.js';
+import { hessianAccumulator } from './hessian-accumulator.js';
 import { inverseCholeskyUpper } from './inverse-cholesky.js';
 import { quantizeWeightGptq } from './quantize-weight-gptq.js';
 
@@ -136,6 +137,29 @@ describe('GPTQ WebAssembly kernels', () => {
         },
       ),
       { seed: 13, numRuns: 150 },
+    );
+  });
+
+  it('Hessian accumulation equals the reference bit for bit over uneven batches (panel boundaries, ragged columns, zero rows)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 45 }), fc.array(fc.integer({ min: 0, max: 80 }), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (cols, batches, seed) => {
+        const rng = createRng(seed);
+        const ref = hessianAccumulator(cols, { kernel: 'typescript' });
+        const wasm = hessianAccumulator(cols, { kernel: 'wasm' });
+        for (const rows of batches) {
+          const x = Float32Array.from(gaussian(rows * cols, rng), (v, i) => (i % 7 === 3 ? 0 : v * 10 ** Math.floor(rng() * 6 - 3)));
+          ref.add(x, rows);
+          wasm.add(x, rows);
+        }
+        expect(wasm.samples).toBe(ref.samples);
+        expect(bits(wasm.hessian())).toEqual(bits(ref.hessian()));
+        const other = hessianAccumulator(cols);
+        other.add(Float32Array.from(gaussian(3 * cols, rng)), 3);
+        ref.merge(other);
+        wasm.merge(other);
+        expect(bits(wasm.hessian())).toEqual(bits(ref.hessian()));
+      }),
+      { seed: 14, numRuns: 120 },
     );
   });
 });

@@ -477,3 +477,74 @@ export function lazyUpdate(w: usize, err: usize, u: usize, rows: i32, cols: i32,
     for (; r < rows; r++) lazyRow(p(w, r * cols), p(err, r * count), u, cols, count, i1, jc, jend);
   }
 }
+
+/**
+ * S[i][j] += Σ_t x[t][i]·x[t][j] for j ≥ i over one panel of m float32 rows x [m, cols], as
+ * hessian-accumulator.ts: each element's panel sum starts at 0 and takes the rows in order (products
+ * of float32 values are exact in float64), then is added to S once. A 4 × 4 tile of sums is held
+ * in registers over the panel; tiles that cross the diagonal also fill a few entries below it,
+ * which S never reads (only its upper triangle is kept).
+ */
+export function hessianPanel(s: usize, x: usize, m: i32, cols: i32): void {
+  const xs = <usize>cols << 2;
+  const ss = <usize>cols << 3;
+  const full = cols & ~3;
+  let i0 = 0;
+  for (; i0 < full; i0 += 4) {
+    const s0 = p(s, i0 * cols);
+    for (let jt = i0; jt < full; jt += 4) {
+      let a0 = f64x2.splat(0);
+      let c0 = f64x2.splat(0);
+      let a1 = f64x2.splat(0);
+      let c1 = f64x2.splat(0);
+      let a2 = f64x2.splat(0);
+      let c2 = f64x2.splat(0);
+      let a3 = f64x2.splat(0);
+      let c3 = f64x2.splat(0);
+      for (let t = 0; t < m; t++) {
+        const row = x + <usize>t * xs;
+        const xj = v128.load(row + (<usize>jt << 2));
+        const lo = f64x2.promote_low_f32x4(xj);
+        const hi = f64x2.promote_low_f32x4(i32x4.shuffle(xj, xj, 2, 3, 0, 1));
+        const xi = v128.load(row + (<usize>i0 << 2));
+        let f = f64x2.splat(<f64>f32x4.extract_lane(xi, 0));
+        a0 = f64x2.add(a0, f64x2.mul(f, lo));
+        c0 = f64x2.add(c0, f64x2.mul(f, hi));
+        f = f64x2.splat(<f64>f32x4.extract_lane(xi, 1));
+        a1 = f64x2.add(a1, f64x2.mul(f, lo));
+        c1 = f64x2.add(c1, f64x2.mul(f, hi));
+        f = f64x2.splat(<f64>f32x4.extract_lane(xi, 2));
+        a2 = f64x2.add(a2, f64x2.mul(f, lo));
+        c2 = f64x2.add(c2, f64x2.mul(f, hi));
+        f = f64x2.splat(<f64>f32x4.extract_lane(xi, 3));
+        a3 = f64x2.add(a3, f64x2.mul(f, lo));
+        c3 = f64x2.add(c3, f64x2.mul(f, hi));
+      }
+      const o = s0 + (<usize>jt << 3);
+      v128.store(o, f64x2.add(v128.load(o), a0));
+      v128.store(o, f64x2.add(v128.load(o, 16), c0), 16);
+      v128.store(o + ss, f64x2.add(v128.load(o + ss), a1));
+      v128.store(o + ss, f64x2.add(v128.load(o + ss, 16), c1), 16);
+      v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss), a2));
+      v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss, 16), c2), 16);
+      v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss), a3));
+      v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss, 16), c3), 16);
+    }
+    for (let i = i0; i < i0 + 4; i++) hessianEntries(s, x, m, cols, i, full);
+  }
+  for (; i0 < cols; i0++) hessianEntries(s, x, m, cols, i0, i0);
+}
+
+/** S[i][j] for j in [from, cols), one element at a time. */
+function hessianEntries(s: usize, x: usize, m: i32, cols: i32, i: i32, from: i32): void {
+  const xs = <usize>cols << 2;
+  for (let j = from; j < cols; j++) {
+    let acc: f64 = 0;
+    for (let t = 0; t < m; t++) {
+      const row = x + <usize>t * xs;
+      acc += <f64>load<f32>(row + (<usize>i << 2)) * <f64>load<f32>(row + (<usize>j << 2));
+    }
+    const at = p(s, i * cols + j);
+    store<f64>(at, load<f64>(at) + acc);
+  }
+}
