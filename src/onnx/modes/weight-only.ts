@@ -11,7 +11,10 @@ import { castMulWeight } from './cast-mul-weight.js';
 import { blockedForDequantizeLinear, quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
 import { packMatMulNBits, quantizeForMatMulNBits } from './matmul-nbits.js';
 import type { BlockedWeight } from './blocked-weight.js';
+import type { BlockedWeightOptions } from './blocked-weight.js';
 import { quantizeBlockedWeight } from './blocked-weight.js';
+import type { BlockedWeightExecutor, BlockedWeightJob } from './blocked-weight-job.js';
+import { blockedWeightJob } from './blocked-weight-job.js';
 import { CALIBRATED_METHODS, isBlockDtype } from '../quantize-options.js';
 import type { BlockDtype, QuantizeOptions } from '../quantize-options.js';
 import type { OpsetUpgrade } from '../graph/opset-upgrade.js';
@@ -113,15 +116,35 @@ function blockedWeightFor(name: string, values: Float32Array, dims: readonly num
   const key = `${name}|${schemeKey(s)}`;
   const hit = b.cache.get(key);
   if (hit) return hit;
-  const w = quantizeBlockedWeight(
-    values,
-    dims,
-    blockAxis(s),
-    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method: b.options.method, damp: b.options.damp, actOrder: b.options.actOrder },
-    use ? b.stats.get(use) : undefined,
-  );
+  const w = quantizeBlockedWeight(values, dims, blockAxis(s), blockedOptions(s, b.options), use ? b.stats.get(use) : undefined);
   b.cache.set(key, w);
   return w;
+}
+
+function blockedOptions(s: QuantScheme, options: QuantizeOptions): BlockedWeightOptions {
+  return { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method: options.method, damp: options.damp, actOrder: options.actOrder };
+}
+
+/**
+ * Quantizes the weights of one calibration pass's layers through `run` (all started at once, the
+ * largest first, so the threads stay busy), into the cache blockedWeightFor reads: the same
+ * results it would compute itself, from the same values, options and statistics.
+ */
+async function prefetchBlocked(items: readonly { readonly layer: WeightLayer; readonly stats: readonly LayerStats[] }[], b: BlockedContext, run: BlockedWeightExecutor): Promise<void> {
+  const jobs = new Map<string, BlockedWeightJob>();
+  for (const { layer, stats } of items) {
+    for (const w of layer.weights) {
+      (b.stats as Map<PlannedUse, readonly LayerStats[]>).set(w.use as PlannedUse, stats);
+      const key = `${w.name}|${schemeKey(w.scheme)}`;
+      if (b.cache.has(key) || jobs.has(key)) continue;
+      jobs.set(key, blockedWeightJob(readFloat32(w.tensor), tensorDims(w.tensor), blockAxis(w.scheme), blockedOptions(w.scheme, b.options), stats));
+    }
+  }
+  // GPTQ's work: rows·cols² for the updates, cols³ for the factor (cols along the blocked axis).
+  const cost = (j: BlockedWeightJob): number => (j.values.length + (j.dims[j.axis] ?? 1) ** 2) * (j.dims[j.axis] ?? 1);
+  const order = [...jobs].sort((x, y) => cost(y[1]) - cost(x[1]));
+  const done = await Promise.all(order.map(async ([key, job]) => [key, await run(job)] as const));
+  for (const [key, w] of done) b.cache.set(key, w);
 }
 
 function describeScheme(s: QuantScheme): Pick<Extract<NodeReport, { status: 'quantized' }>, 'granularity' | 'axis' | 'blockSize' | 'form'> {
@@ -231,6 +254,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
         sample: options.method === 'awq',
         sequential: options.method === 'gptq',
         onProgress: ctx.hooks.onProgress,
+        ...(ctx.hooks.quantizeBlocked && { prepareLayers: (items) => prefetchBlocked(items, blocked, ctx.hooks.quantizeBlocked!) }),
         quantizeLayer: (layer, stats) => {
           return layer.weights.map((w) => {
             (blocked.stats as Map<PlannedUse, readonly LayerStats[]>).set(w.use as PlannedUse, stats);
