@@ -23,7 +23,8 @@ const PANEL = 32;
  * The Hessian of GPTQ's layer-wise objective ‖WX − ŴX‖², H = 2/N · Σ xᵀx over the N input rows
  * (IST-DASLab's add_batch keeps the same running mean). Memory is cols² float64 whatever N is:
  * batches are folded in and dropped. Example: after add(x, n) of a [n, 4] batch, hessian() is
- * 4×4 and symmetric.
+ * 4×4 and symmetric. `kernel`: 'wasm' (default; the sums live in a WebAssembly instance's memory)
+ * or 'typescript', the same sums in the same order, bit-identical.
  */
 export function hessianAccumulator(cols: number, opts: { readonly kernel?: GptqKernelKind } = {}): HessianAccumulator {
   if (!Number.isSafeInteger(cols) || cols <= 0) throw new QuantError('INVALID_ARGUMENT', `cols must be a positive integer, got ${cols}`);
