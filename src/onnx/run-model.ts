@@ -1,4 +1,5 @@
 import type { TensorData } from '../formats/onnx/tensor.js';
+import type { BlockedWeightExecutor } from './modes/blocked-weight-job.js';
 
 /** Named input or output tensors of one run. */
 export type TensorMap = Record<string, TensorData>;
@@ -28,4 +29,10 @@ export interface QuantizeHooks {
   /** Calibration batches (static mode); called once per pass, each call a fresh iteration. */
   readonly calibrationData?: () => AsyncIterable<TensorMap> | Iterable<TensorMap>;
   readonly onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Weight-only methods with calibration (gptq, awq, search): quantizes the weights of each
+   * calibration pass's layers elsewhere, all at once (worker threads: src/node/workers/
+   * blocked-weight-pool.ts). The model is byte-identical with or without it.
+   */
+  readonly quantizeBlocked?: BlockedWeightExecutor;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -60,6 +60,19 @@ describe('quantkit onnx quantize --method', () => {
     expect(loadModel(out).graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'Mul', 'MatMulNBits', 'Add', 'Relu', 'Gemm']);
   });
 
+  it('--workers 2 quantizes the layers of a pass in worker threads and writes the same bytes as --workers 1', async () => {
+    const { dir, input, cal } = setup();
+    const files: Buffer[] = [];
+    for (const workers of ['1', '2']) {
+      const out = join(dir, `q${workers}.onnx`);
+      const r = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--method', 'gptq', '--calibration', cal, '--raise-opset', '--workers', workers]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/codes chosen by gptq \(2 nodes\)/);
+      files.push(readFileSync(out));
+    }
+    expect(files[1]!.equals(files[0]!)).toBe(true);
+  });
+
   it('hqq needs no data; gptq without --calibration warns that search is used instead', async () => {
     const { input, out } = setup();
     const hqq = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--method', 'hqq', '--json']);
@@ -83,6 +96,8 @@ describe('quantkit onnx quantize --method', () => {
     await usage(['--method', 'magic'], /argument 'magic' is invalid/);
     await usage(['--dtype', 'int4', '--method', 'hqq', '--calibration', cal], /--calibration applies to --mode static and to --method gptq, awq, search/);
     await usage(['--dtype', 'int4', '--damp', '0.1'], /--damp applies to --method gptq, got --method rtn/);
+    await usage(['--dtype', 'int4', '--method', 'hqq', '--workers', '2'], /--workers applies to --method gptq, awq, search .*, got --method hqq/);
+    await usage(['--dtype', 'int4', '--method', 'gptq', '--calibration', cal, '--workers', '0'], /--workers must be in 1\.\.64, got 0/);
     await usage(['--dtype', 'int4', '--method', 'gptq', '--damp', 'lots'], /--damp expects a number in \[0, 1\], got 'lots'/);
     await usage(['--mode', 'dynamic', '--method', 'gptq'], /--method applies to --mode weight-only/);
     await usage(['--raise-opset'], /--raise-opset applies to dtypes of 4 bits or fewer/);

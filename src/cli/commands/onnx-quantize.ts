@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Option } from '../commander.js';
 import { z } from 'zod';
 import { CALIBRATED_METHODS, INT4_FORMS, INT8_FORMS, isBlockDtype, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES, WEIGHT_METHODS } from '../../onnx/quantize-options.js';
@@ -15,6 +16,7 @@ import { METRIC_FLAG_HELP, METRIC_FLAG_KEYS } from '../metric-flags.js';
 import { onnxFlags, warningLine } from '../onnx-flags.js';
 import { checkOutputPaths } from '../output-paths.js';
 import { createProgress } from '../progress.js';
+import { workersFlag } from '../quant-options.js';
 
 const Options = z.object({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
@@ -94,6 +96,8 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   if (o.mode !== 'weight-only' && (o.method !== undefined || o.raiseOpset)) throw new UsageError(`--${o.method !== undefined ? 'method' : 'raise-opset'} applies to --mode weight-only, got --mode ${o.mode}`);
   if (method !== 'rtn' && !blockDtype) throw new UsageError(`--method ${method} chooses codes per block of 4 bits or fewer: add --dtype int4, uint4, int3 or int2 (got ${o.dtype ?? 'int8'})`);
   if ((o.damp !== undefined || o.actOrder) && method !== 'gptq') throw new UsageError(`--${o.damp !== undefined ? 'damp' : 'act-order'} applies to --method gptq, got --method ${method}`);
+  const workers = workersFlag(raw.workers);
+  if (workers !== undefined && !calibrated) throw new UsageError(`--workers applies to --method ${CALIBRATED_METHODS.join(', ')} (layers of one calibration pass are quantized in parallel), got ${o.mode === 'weight-only' ? `--method ${method}` : `--mode ${o.mode}`}`);
   if (o.raiseOpset && !blockDtype) throw new UsageError(`--raise-opset applies to dtypes of 4 bits or fewer (blocked DequantizeLinear needs opset 21), got --dtype ${o.dtype ?? 'int8'}`);
   // Weight-only models run DequantizeLinear and float kernels: no integer kernel for a target to choose.
   if (o.mode === 'weight-only' && o.target !== undefined) throw new UsageError(`--target applies to --mode dynamic and static (integer kernels), got --mode ${o.mode}`);
@@ -136,15 +140,20 @@ async function run(input: string, raw: Record<string, unknown>, io: CliIo): Prom
   if (cal?.generated) io.stderr.write(warningLine("no --calibration DIR given: calibrating on inputs generated from the model's input specs, not real data"));
   const progress = createProgress(io, 'quantize', inBytes);
   const calibrating = cal ? createProgress(io, 'calibrate', inBytes) : undefined;
+  // The layers of one calibration pass are independent: quantized side by side, one worker thread per CPU unless told otherwise.
+  const threads = cal && calibrated ? (workers ?? availableParallelism()) : 1;
+  const pool = threads > 1 ? (await import('../../node/workers/blocked-weight-pool.js')).BlockedWeightPool.create(threads) : undefined;
   let result;
   try {
     result = await quantizeModel(model, options, {
       ...cal?.hooks,
+      ...(pool && { quantizeBlocked: pool.run }),
       onProgress: (e) => (e.phase === 'calibrate' ? calibrating?.update(e.done, e.total) : progress.update(e.done, e.total)),
     });
   } finally {
     calibrating?.stop();
     progress.stop();
+    await pool?.close();
   }
   // A model for other CPUs is written as asked, but said loudly when it is wrong on this one.
   if (result.report.integer) {
@@ -189,6 +198,7 @@ export const onnxQuantizeCommand: CliCommand = {
       .option('--asymmetric', 'asymmetric ranges (default for uint8/uint4)')
       .addOption(new Option('--observer <name>', 'range observer for static calibration').choices(OBSERVER_NAMES))
       .option('--calibration <dir>', 'static mode and --method gptq|awq|search: .npy files named after the model inputs')
+      .option('--workers <n>', '--method gptq|awq|search with --calibration: worker threads quantizing the layers of a calibration pass side by side (default: one per CPU; the model is the same)')
       .option('--op-types <list>', 'comma-separated op types to quantize (default for weight-only: MatMul,Gemm,Conv,LSTM,GRU,RNN)')
       .option('--exclude <node...>', 'node names to leave in float')
       .addOption(new Option('--format <format>', 'quantized graph form where both exist').choices(QUANTIZED_FORMATS))

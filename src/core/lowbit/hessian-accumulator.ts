@@ -1,4 +1,6 @@
 import { QuantError } from '../errors.js';
+import type { GptqKernelKind } from './gptq-kernels.js';
+import { createHessianPanelWasm } from './gptq-kernels-wasm.js';
 
 /** Accumulates a layer's GPTQ Hessian from batches of its inputs, keeping only H. */
 export interface HessianAccumulator {
@@ -21,13 +23,16 @@ const PANEL = 32;
  * The Hessian of GPTQ's layer-wise objective ‖WX − ŴX‖², H = 2/N · Σ xᵀx over the N input rows
  * (IST-DASLab's add_batch keeps the same running mean). Memory is cols² float64 whatever N is:
  * batches are folded in and dropped. Example: after add(x, n) of a [n, 4] batch, hessian() is
- * 4×4 and symmetric.
+ * 4×4 and symmetric. `kernel`: 'wasm' (default; the sums live in a WebAssembly instance's memory)
+ * or 'typescript', the same sums in the same order, bit-identical.
  */
-export function hessianAccumulator(cols: number): HessianAccumulator {
+export function hessianAccumulator(cols: number, opts: { readonly kernel?: GptqKernelKind } = {}): HessianAccumulator {
   if (!Number.isSafeInteger(cols) || cols <= 0) throw new QuantError('INVALID_ARGUMENT', `cols must be a positive integer, got ${cols}`);
+  // The WebAssembly kernel (the same sums in the same order, bit-identical) keeps Σ in its own memory.
+  const wasm = (opts.kernel ?? 'wasm') === 'wasm' ? createHessianPanelWasm(cols, PANEL) : undefined;
   // Σ xᵀx, upper triangle only (mirrored on read).
-  const sum = new Float64Array(cols * cols);
-  const panel = new Float64Array(cols * PANEL);
+  const sum = wasm?.sum ?? new Float64Array(cols * cols);
+  const panel = new Float64Array(wasm ? 0 : cols * PANEL);
   let samples = 0;
   return {
     cols,
@@ -44,6 +49,10 @@ export function hessianAccumulator(cols: number): HessianAccumulator {
       }
       for (let r0 = 0; r0 < rows; r0 += PANEL) {
         const m = Math.min(PANEL, rows - r0);
+        if (wasm) {
+          wasm.add(x.subarray(r0 * cols, (r0 + m) * cols), m);
+          continue;
+        }
         // panel[c][t] = x[r0 + t][c]
         for (let t = 0; t < m; t++) {
           const src = (r0 + t) * cols;

@@ -5,6 +5,7 @@ export * from './rtn-quantize-blocks.js';
 export * from './hessian-accumulator.js';
 export * from './inverse-cholesky.js';
 export * from './quantize-weight-gptq.js';
+export type { GptqKernelKind } from './gptq-kernels.js';
 export * from './awq-scales.js';
 export * from './hqq-quantize.js';
 export * from './search-quantize.js';

@@ -1,6 +1,7 @@
 import { QuantError } from '../errors.js';
 import { quantizeOne } from '../kernels/reference.js';
-import { inverseCholeskyUpper } from './inverse-cholesky.js';
+import type { GptqKernelKind } from './gptq-kernels.js';
+import { createGptqKernels } from './gptq-kernels.js';
 import type { LowBitOptions, LowBitResult, LowBitScheme } from './lowbit-scheme.js';
 import { allocLowBit, blockParamsFromRange, finishLowBit, resolveLowBitScheme } from './lowbit-scheme.js';
 import { shrunkRangeParams } from './shrunk-range-params.js';
@@ -15,10 +16,9 @@ export interface GptqOptions extends LowBitOptions {
   readonly lazyBatch?: number;
   /** Each block's grid by GPTQ's `mse` search (shrunkRangeParams) instead of its min/max. Default false. */
   readonly mse?: boolean;
+  /** The float64 kernels: 'wasm' (default; the TypeScript reference where WebAssembly cannot hold the arrays) or 'typescript'. Bit-identical results. */
+  readonly kernel?: GptqKernelKind;
 }
-
-/** Columns of W updated per sweep of the lazy-batch update: the panel of U they read (lazyBatch × 256 float64) stays in L2. */
-const UPDATE_TILE = 256;
 
 /**
  * GPTQ (Frantar et al. 2022, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
@@ -76,7 +76,7 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
   // perm[k] = the original column visited k-th.
   const perm = new Int32Array(cols);
   for (let i = 0; i < cols; i++) perm[i] = i;
-  let wk = wOrig;
+  let wk: Float64Array = wOrig;
   let h = h0;
   if (actOrder) {
     for (let b = 0; b < nBlocks; b++) for (let r = 0; r < rows; r++) setBlockParams(s, wOrig, r, b * g, Math.min(cols, (b + 1) * g), scales, zeroPoints, r * nBlocks + b, opts.mse);
@@ -91,11 +91,14 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
   for (let i = 0; i < cols; i++) meanDiag += h[i * cols + i];
   const lambda = (damp * meanDiag) / cols;
   for (let i = 0; i < cols; i++) h[i * cols + i] += lambda;
-  const u = inverseCholeskyUpper(h, cols);
+  const batch = Math.min(lazy, cols);
+  const kernels = createGptqKernels(opts.kernel ?? 'wasm', rows, cols, batch);
+  kernels.wk.set(wk);
+  wk = kernels.wk;
+  const u = kernels.factor(h);
 
   const { qmin, qmax } = s;
-  const w1 = new Float64Array(rows * Math.min(lazy, cols));
-  const err = new Float64Array(rows * Math.min(lazy, cols));
+  const { w1, err } = kernels;
   for (let i1 = 0; i1 < cols; i1 += lazy) {
     const i2 = Math.min(cols, i1 + lazy);
     const count = i2 - i1;
@@ -107,7 +110,6 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
       if (!actOrder && col % g === 0) {
         for (let r = 0; r < rows; r++) setBlockParams(s, wk, r, col, Math.min(cols, col + g), scales, zeroPoints, r * nBlocks + block, opts.mse);
       }
-      const urow = col * cols + i1;
       const d = u[col * cols + col];
       for (let r = 0; r < rows; r++) {
         const p = r * nBlocks + block;
@@ -117,12 +119,12 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
         const v = w1[at + i];
         const q = quantizeOne(v, scale, zp, qmin, qmax);
         codes[r * cols + orig] = q;
-        const e = (v - Math.fround((q - zp) * scale)) / d;
-        err[at + i] = e;
-        if (e !== 0) for (let j = i + 1; j < count; j++) w1[at + j] -= e * u[urow + j];
+        err[at + i] = (v - Math.fround((q - zp) * scale)) / d;
       }
+      // Rows are independent: each row's error reaches its later columns after every row is quantized, with the same bits.
+      kernels.columnUpdate(count, i, col * cols + i1);
     }
-    lazyUpdate(wk, err, u, rows, cols, i1, i2);
+    kernels.lazyUpdate(i1, i2);
   }
   return finishLowBit(s, codes, scales, zeroPoints, opts.dequantize);
 }
@@ -146,74 +148,4 @@ function setBlockParams(s: LowBitScheme, wk: Float64Array, r: number, c0: number
   const { scale, zeroPoint } = blockParamsFromRange(s, min, max);
   scales[p] = scale;
   zeroPoints[p] = zeroPoint;
-}
-
-/** W[:, i2:] −= Err · U[i1:i2, i2:] (Err is [rows, i2 − i1]), tiled over columns so U's panel stays in cache across rows. */
-function lazyUpdate(wk: Float64Array, err: Float64Array, u: Float64Array, rows: number, cols: number, i1: number, i2: number): void {
-  const count = i2 - i1;
-  for (let j0 = i2; j0 < cols; j0 += UPDATE_TILE) {
-    const j1 = Math.min(cols, j0 + UPDATE_TILE);
-    let r = 0;
-    // Two rows and four error terms per sweep: each U value loaded serves two rows, each W value takes four terms per load and store.
-    for (; r + 1 < rows; r += 2) {
-      const wa = r * cols;
-      const wb = wa + cols;
-      const ea = r * count;
-      const eb = ea + count;
-      let k = 0;
-      for (; k + 3 < count; k += 4) {
-        const a0 = err[ea + k];
-        const a1 = err[ea + k + 1];
-        const a2 = err[ea + k + 2];
-        const a3 = err[ea + k + 3];
-        const b0 = err[eb + k];
-        const b1 = err[eb + k + 1];
-        const b2 = err[eb + k + 2];
-        const b3 = err[eb + k + 3];
-        const u0 = (i1 + k) * cols;
-        const u1 = u0 + cols;
-        const u2 = u1 + cols;
-        const u3 = u2 + cols;
-        for (let j = j0; j < j1; j++) {
-          const x0 = u[u0 + j];
-          const x1 = u[u1 + j];
-          const x2 = u[u2 + j];
-          const x3 = u[u3 + j];
-          wk[wa + j] -= a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
-          wk[wb + j] -= b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3;
-        }
-      }
-      for (; k < count; k++) {
-        const a = err[ea + k];
-        const b = err[eb + k];
-        const uk = (i1 + k) * cols;
-        for (let j = j0; j < j1; j++) {
-          const x = u[uk + j];
-          wk[wa + j] -= a * x;
-          wk[wb + j] -= b * x;
-        }
-      }
-    }
-    for (; r < rows; r++) {
-      const wr = r * cols;
-      const er = r * count;
-      let k = 0;
-      for (; k + 3 < count; k += 4) {
-        const e0 = err[er + k];
-        const e1 = err[er + k + 1];
-        const e2 = err[er + k + 2];
-        const e3 = err[er + k + 3];
-        const u0 = (i1 + k) * cols;
-        const u1 = u0 + cols;
-        const u2 = u1 + cols;
-        const u3 = u2 + cols;
-        for (let j = j0; j < j1; j++) wk[wr + j] -= e0 * u[u0 + j] + e1 * u[u1 + j] + e2 * u[u2 + j] + e3 * u[u3 + j];
-      }
-      for (; k < count; k++) {
-        const e = err[er + k];
-        const uk = (i1 + k) * cols;
-        for (let j = j0; j < j1; j++) wk[wr + j] -= e * u[uk + j];
-      }
-    }
-  }
 }

@@ -101,6 +101,12 @@ export interface WeightCalibrationOptions {
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called once per layer when its statistics are complete; returns what it quantized (to update the running model in sequential mode). */
   readonly quantizeLayer: (layer: WeightLayer, stats: readonly LayerStats[]) => readonly { name: string; weight: BlockedWeight; scheme: WeightLayer['weights'][number]['scheme'] }[];
+  /**
+   * Called once per pass when its layers' statistics are complete, before quantizeLayer is called
+   * on each: the layers of one pass are independent, so this may quantize them at the same time
+   * (in worker threads) for quantizeLayer to pick up.
+   */
+  readonly prepareLayers?: (layers: readonly { readonly layer: WeightLayer; readonly stats: readonly LayerStats[] }[]) => Promise<void>;
   /** Bytes of statistics one pass may hold (Hessians dominate: cols² float64 each). Default 256 MiB. */
   readonly budgetBytes?: number;
   /** Layers captured per pass at most (their activations of one batch are in memory together). Default 4 sequential, 16 otherwise. */
@@ -304,6 +310,7 @@ export async function calibrateWeightLayers(
     }
     if (ran && seen === 0 && plans.length === 1 && !plans[0]!.batches) throw new QuantError('EMPTY_INPUT', 'calibration got no batches: expected at least one set of model inputs');
     batches = Math.max(batches, seen);
+    await o.prepareLayers?.(group.map((l) => ({ layer: l, stats: stats.get(l)! })));
     for (const l of group) {
       const written = o.quantizeLayer(l, stats.get(l)!);
       if (o.sequential) {

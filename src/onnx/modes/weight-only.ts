@@ -14,7 +14,10 @@ import { placeAwqScales } from './awq-input-scales.js';
 import { writeFloatValues } from '../graph/scale-channels.js';
 import { packMatMulNBits, quantizeForMatMulNBits } from './matmul-nbits.js';
 import type { BlockedWeight } from './blocked-weight.js';
+import type { BlockedWeightOptions } from './blocked-weight.js';
 import { bitsOf, quantizeBlockedWeight, signedDtype } from './blocked-weight.js';
+import type { BlockedWeightExecutor, BlockedWeightJob } from './blocked-weight-job.js';
+import { blockedWeightJob } from './blocked-weight-job.js';
 import { CALIBRATED_METHODS, isBlockDtype } from '../quantize-options.js';
 import type { BlockDtype, QuantizeOptions } from '../quantize-options.js';
 import type { OpsetUpgrade } from '../graph/opset-upgrade.js';
@@ -126,16 +129,61 @@ function blockedWeightFor(weight: TensorProto, values: Float32Array, dims: reado
   if (!byScheme) b.cache.set(weight, (byScheme = new Map()));
   const hit = byScheme.get(key);
   if (hit) return hit;
-  const chosen = quantizeBlockedWeight(
-    values,
-    dims,
-    blockAxis(s),
-    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, ...(method === 'awq' && use && b.awq?.scales.has(use.node) && { awqScale: b.awq.scales.get(use.node) }) },
-    use ? b.stats.get(use) : undefined,
-  );
-  const w = method === b.options.method ? chosen : { ...chosen, fallback: `${b.options.method}'s input scales cannot be folded into a recurrent state (chosen by search weighted by the hidden states)` };
+  const chosen = quantizeBlockedWeight(values, dims, blockAxis(s), blockedOptions(s, b, method, use), use ? b.stats.get(use) : undefined);
+  const w = withRecurrentNote(chosen, method, b.options);
   byScheme.set(key, w);
   return w;
+}
+
+function blockedOptions(s: QuantScheme, b: BlockedContext, method = b.options.method, use?: PlannedUse): BlockedWeightOptions {
+  const awqScale = method === 'awq' && use ? b.awq?.scales.get(use.node) : undefined;
+  return { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, ...(awqScale && { awqScale }) };
+}
+
+/**
+ * The method a calibrated layer is quantized with when its statistics arrive: AWQ divides the op's
+ * input by its scales, and a recurrent weight's input is the hidden state inside the op, where
+ * nothing can divide it, so R is chosen by search weighted by the hidden states. `null`: AWQ's other
+ * layers wait until every layer's statistics are in (a layer's scales may fold into the weight of
+ * the layer before it).
+ */
+function calibratedLayerMethod(layer: WeightLayer, options: QuantizeOptions): QuantizeOptions['method'] | null {
+  if (options.method !== 'awq') return options.method;
+  return layer.recurrent ? 'search' : null;
+}
+
+/** A weight quantized by another method than the one asked for says why. */
+function withRecurrentNote(w: BlockedWeight, method: QuantizeOptions['method'], options: QuantizeOptions): BlockedWeight {
+  return method === options.method ? w : { ...w, fallback: `${options.method}'s input scales cannot be folded into a recurrent state (chosen by search weighted by the hidden states)` };
+}
+
+/**
+ * Quantizes the weights of one calibration pass's layers through `run` (all started at once, the
+ * largest first, so the threads stay busy), into the cache blockedWeightFor reads: the same
+ * results it would compute itself, from the same values, options and statistics.
+ */
+async function prefetchBlocked(items: readonly { readonly layer: WeightLayer; readonly stats: readonly LayerStats[] }[], b: BlockedContext, run: BlockedWeightExecutor, awqPlaced = false): Promise<void> {
+  const jobs: { tensor: TensorProto; key: string; method: QuantizeOptions['method']; job: BlockedWeightJob }[] = [];
+  for (const { layer, stats } of items) {
+    // Once AWQ's scales are placed, its layers (not the recurrent ones, chosen when their statistics came) are quantized with them.
+    const method = awqPlaced ? (layer.recurrent ? null : 'awq') : calibratedLayerMethod(layer, b.options);
+    for (const w of layer.weights) {
+      if (!awqPlaced) (b.stats as Map<PlannedUse, readonly LayerStats[]>).set(w.use as PlannedUse, stats);
+      if (method === null) continue;
+      const key = schemeKey(w.scheme);
+      if (b.cache.get(w.tensor)?.has(key) || jobs.some((j) => j.tensor === w.tensor && j.key === key)) continue;
+      jobs.push({ tensor: w.tensor, key, method, job: blockedWeightJob(readFloat32(w.tensor), tensorDims(w.tensor), blockAxis(w.scheme), blockedOptions(w.scheme, b, method, w.use as PlannedUse), b.stats.get(w.use as PlannedUse)) });
+    }
+  }
+  // GPTQ's work: rows·cols² for the updates, cols³ for the factor (cols along the blocked axis).
+  const cost = (j: BlockedWeightJob): number => (j.values.length + (j.dims[j.axis] ?? 1) ** 2) * (j.dims[j.axis] ?? 1);
+  jobs.sort((x, y) => cost(y.job) - cost(x.job));
+  const done = await Promise.all(jobs.map(async (j) => [j, await run(j.job)] as const));
+  for (const [j, w] of done) {
+    let byScheme = b.cache.get(j.tensor);
+    if (!byScheme) b.cache.set(j.tensor, (byScheme = new Map()));
+    byScheme.set(j.key, withRecurrentNote(w, j.method, b.options));
+  }
 }
 
 function describeScheme(s: QuantScheme): Pick<Extract<NodeReport, { status: 'quantized' }>, 'granularity' | 'axis' | 'blockSize' | 'form'> {
@@ -248,13 +296,12 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
         sample: options.method === 'awq',
         sequential: options.method === 'gptq',
         onProgress: ctx.hooks.onProgress,
+        ...(ctx.hooks.quantizeBlocked && { prepareLayers: (items) => prefetchBlocked(items, blocked, ctx.hooks.quantizeBlocked!) }),
         quantizeLayer: (layer, stats) => {
           return layer.weights.flatMap((w) => {
             (blocked.stats as Map<PlannedUse, readonly LayerStats[]>).set(w.use as PlannedUse, stats);
-            // AWQ divides the op's input by its scales: a recurrent weight's input is the hidden state inside the op, where nothing can divide it, so R is chosen by search weighted by the hidden states.
-            const method = layer.recurrent && options.method === 'awq' ? 'search' : undefined;
-            // AWQ quantizes once every layer's statistics are in: a layer's scales may fold into the weight of the layer before it.
-            if (options.method === 'awq' && !method) return [];
+            const method = calibratedLayerMethod(layer, options);
+            if (method === null) return [];
             return { name: w.name, weight: blockedWeightFor(w.tensor, readFloat32(w.tensor), tensorDims(w.tensor), w.scheme, w.use as PlannedUse, blocked, method), scheme: w.scheme };
           });
         },
@@ -275,6 +322,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
           const plan = sources.get(root)?.get(name);
           if (plan) writeFloatValues(plan.source.tensor, values);
         }
+        if (ctx.hooks.quantizeBlocked) await prefetchBlocked(layers.map((layer) => ({ layer, stats: [] })), blocked, ctx.hooks.quantizeBlocked, true);
       }
     }
   } else if (CALIBRATED_METHODS.includes(options.method) && options.method !== 'search') {
