@@ -66,6 +66,20 @@ const moduleUrls = {
   },
 };
 
+/**
+ * commander requires node:child_process when it loads, for subcommands that are separate
+ * executables; quantkit has none, so in the bundle commander gets a stand-in that requires it on
+ * first use (it never is): Node's child_process and the stream modules under it stay unloaded.
+ */
+const lazyChildProcess = {
+  name: 'quantkit-lazy-child-process',
+  transform(code, id) {
+    if (!/[\\/]node_modules[\\/]commander[\\/]/.test(id) || !code.includes("require('node:child_process')")) return null;
+    const lazy = "(() => { let loaded; return new Proxy({}, { get: (_target, key) => (loaded ??= require('node:child_process'))[key] }); })()";
+    return { code: code.replace("require('node:child_process')", lazy), map: null };
+  },
+};
+
 const isExternal = (id) => {
   if (id.startsWith('node:')) return true;
   if (id.startsWith('.') || id.startsWith('/') || id.startsWith('\0')) return false;
@@ -79,7 +93,7 @@ const { output } = await build({
   input: { main: entry },
   platform: 'node',
   external: isExternal,
-  plugins: [moduleUrls],
+  plugins: [moduleUrls, lazyChildProcess],
   logLevel: 'warn',
   output: {
     dir: outDir,
