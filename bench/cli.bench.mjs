@@ -12,10 +12,9 @@
 // shared machine wall time mostly measures the other jobs, CPU time much less so.
 //
 // numpy's time is bimodal on some machines (the same script ~0.3 s one run, ~1.5 s the next): its
-// script materialises the whole array and four temporaries of it (~420 MB of fresh memory per
-// run), and what varies is the kernel time of touching that memory for the first time (the same
-// page faults, up to several times the system seconds), not its reading, its arithmetic or its
-// write. The bench prints numpy's user and system seconds of its fastest and slowest runs so a
+// script materialises the whole array and float temporaries of it (a peak of ~420 MB, fresh
+// memory every run), and what varies is the kernel time of touching that memory for the first
+// time (the same page faults, up to seven times the system seconds), not its user time. The bench prints numpy's user and system seconds of its fastest and slowest runs so a
 // reader can see which it was; the CLI streams the file through fixed buffers and does not vary so.
 //
 // Then:
@@ -257,7 +256,10 @@ try {
       log(`quantkit's runs: system seconds ${Math.min(...h.runsA.map((t) => t.sys)).toFixed(2)} to ${Math.max(...h.runsA.map((t) => t.sys)).toFixed(2)}, minor faults ~${median(h.runsA.map((t) => t.faults))}`);
       if (slow.wall > 1.5 * fast.wall) {
         const sysShare = (slow.sys - fast.sys) / (slow.wall - fast.wall);
-        log(`  numpy's slow run spent ${(100 * sysShare).toFixed(0)}% of its extra wall time in the kernel on ${slow.faults - fast.faults >= 0 ? 'as many' : 'fewer'} page faults: touching its ~420 MB of fresh arrays costs more on some runs; the rest is waiting (other jobs on the machine)`);
+        log(
+          `  numpy's slowest run spent ${(100 * sysShare).toFixed(0)}% of its extra wall time in the kernel (${slow.sys.toFixed(2)} s against ${fast.sys.toFixed(2)} s of system time, on ${slow.faults} against ${fast.faults} page faults): ` +
+            'first touches of its ~420 MB of fresh arrays cost more on some runs than on others; the rest of the extra is waiting (other jobs on the machine)',
+        );
       }
     }
   } else {
