@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, CLI, REPO, tempDir, writeNpy } from './helpers.js';
 
@@ -94,6 +94,28 @@ describe('start-up imports', () => {
       expect(files.filter((f) => f.startsWith('node_modules/'))).toEqual([]);
       expect(files.filter((f) => f.startsWith('dist/') && !/^dist\/cli\/(main\.js|chunks\/[^/]+\.js)$/.test(f))).toEqual([]);
     }
+  });
+
+  // A bundled module's import.meta.url is its chunk's; scripts/build-cli.mjs rewrites each to the
+  // URL of the module's own dist/ file, so what is found by path (the worker entries, the
+  // dashboard, package.json) is found where tsc put it.
+  it("every import.meta.url in the bundle names a module's own dist/ file, and those that find files by path are among them", () => {
+    const cliDir = join(REPO, 'dist/cli');
+    const bundle = ['main.js', ...readdirSync(join(cliDir, 'chunks')).filter((f) => f.endsWith('.js')).map((f) => `chunks/${f}`)];
+    const named = new Set<string>();
+    let uses = 0;
+    for (const file of bundle) {
+      // Apart from the bundler's own require() for node: builtins, which finds no file by path.
+      const code = readFileSync(join(cliDir, file), 'utf8').replace(/__require = .*createRequire\(import\.meta\.url\)/g, '');
+      uses += code.split('import.meta.url').length - 1;
+      for (const m of code.matchAll(/new URL\("([^"]+)", import\.meta\.url\)\.href/g)) {
+        const target = resolve(dirname(join(cliDir, file)), m[1]!);
+        expect(existsSync(target), `${file}: ${m[1]}`).toBe(true);
+        named.add(relative(REPO, target));
+      }
+    }
+    expect(uses).toBe(bundle.reduce((n, file) => n + [...readFileSync(join(cliDir, file), 'utf8').matchAll(/new URL\("[^"]+", import\.meta\.url\)\.href/g)].length, 0));
+    for (const m of ['dist/node/workers/worker-pool.js', 'dist/server/offload/offload.js', 'dist/server/routes/ui.js', 'dist/cli/run-cli.js']) expect(named).toContain(m);
   });
 
   it.each([[['--version']], [['-V']], [['--help']], [[]], [['help']], [['quantise', 'x.npy']]])(
