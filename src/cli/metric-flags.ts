@@ -1,31 +1,9 @@
-import { z } from 'zod';
 import type { MetricInput } from '../onnx/metrics/metric-options.js';
 import { UsageError } from './exit-codes.js';
 
 /** The built-in metrics by --metric name; anything else ending in .mjs or .js is a module path. */
-const BUILT_IN = ['rel-rms', 'kl', 'ctc', 'accuracy'] as const;
-const MODULE = /\.(mjs|js)$/;
-
-/** --metric, --blank, --labels, --metric-output: the zod shape every command that measures extends. */
-export const metricFlagShape = {
-  metric: z
-    .string()
-    .refine((s) => (BUILT_IN as readonly string[]).includes(s) || MODULE.test(s), {
-      error: (i) => `--metric expects ${BUILT_IN.join(', ')} or a path to a .mjs module, got '${String(i.input)}'`,
-    })
-    .optional(),
-  blank: z
-    .string()
-    .regex(/^\d+$/, { error: (i) => `--blank expects a class index (an integer >= 0), got '${String(i.input)}'` })
-    .transform(Number)
-    .optional(),
-  labels: z.string().min(1, { error: '--labels needs a .npy path' }).optional(),
-  metricOutput: z
-    .string()
-    .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
-    .refine((l) => l.length > 0, { error: '--metric-output expects a comma-separated list of output names' })
-    .optional(),
-};
+export const BUILT_IN_METRICS = ['rel-rms', 'kl', 'ctc', 'accuracy'] as const;
+export const METRIC_MODULE = /\.(mjs|js)$/;
 
 type MetricFlags = { metric?: string | undefined; blank?: number | undefined; labels?: string | undefined; metricOutput?: string[] | undefined };
 
@@ -46,7 +24,7 @@ export function checkMetricFlags(o: MetricFlags): void {
   if (o.blank !== undefined && metric !== 'ctc') throw new UsageError(`--blank applies to --metric ctc, got --metric ${metric}`);
   if (o.labels !== undefined && metric !== 'accuracy') throw new UsageError(`--labels applies to --metric accuracy, got --metric ${metric}`);
   if (metric === 'accuracy' && o.labels === undefined) throw new UsageError('--metric accuracy needs --labels FILE.npy (integer class labels, one per output row)');
-  if (o.metricOutput !== undefined && MODULE.test(metric)) throw new UsageError('--metric-output applies to the built-in metrics: a metric module receives every output');
+  if (o.metricOutput !== undefined && METRIC_MODULE.test(metric)) throw new UsageError('--metric-output applies to the built-in metrics: a metric module receives every output');
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isBlockSize, QUANTIZE_TARGETS } from '../onnx/quantize-options.js';
+import { isBlockSize, QUANTIZE_TARGETS } from '../onnx/quantize-choices.js';
 
 /**
  * Flags the `onnx` subcommands share, checked as usage errors (exit 2) before any model is read:

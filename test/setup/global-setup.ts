@@ -11,7 +11,7 @@ import { OPTIONAL_GROUPS, type OptionalGroup } from './optional-tools.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 /** Files outside src/ whose change changes the build. */
-const BUILD_CONFIG = ['tsconfig.json', 'tsconfig.build.json', 'vite.web.config.ts', 'scripts/build-wasm.mjs'];
+const BUILD_CONFIG = ['tsconfig.json', 'tsconfig.build.json', 'vite.web.config.ts', 'scripts/build-wasm.mjs', 'scripts/build-cli.mjs'];
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

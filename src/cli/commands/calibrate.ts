@@ -2,13 +2,11 @@ import type { QuantDtypeName } from '../../core/dtypes.js';
 import { getQuantDtype } from '../../core/dtypes.js';
 import type { Granularity } from '../../core/layout.js';
 import { OutputSet } from '../../node/fs/atomic-file.js';
-import { calibrateNpyFiles } from '../../node/npy/calibrate-npy-files.js';
-import { NpyFileReader } from '../../node/npy/npy-file-reader.js';
+import type { NpyFileReader } from '../../node/npy/npy-file-reader.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { calibrationJson, formatCalibration, LISTED_PARAMETERS } from '../format-calibration.js';
 import { toJson } from '../format-table.js';
-import { writeParamsOut } from '../params-out.js';
 import { createProgress } from '../progress.js';
 import type { CliObserver } from '../quant-options.js';
 import { addObserverOptions, dtypeFlag, granularityOf, parseObserverOptions, schemeFlags } from '../quant-options.js';
@@ -78,7 +76,9 @@ Examples:
     cmd.action(async (files: string[], raw: Record<string, unknown>) => {
       const opts = parseCalibrateOptions(raw);
       if (opts.paramsOut !== undefined) checkOutputPaths({ inputs: files, outputs: [{ path: opts.paramsOut, format: 'params', flag: '--params-out' }], force: opts.force });
-      const readers = openAll(files);
+      // Loaded when the command runs: `calibrate --help` needs neither the observers nor the kernels.
+      const [{ calibrateNpyFiles }, { NpyFileReader }] = await Promise.all([import('../../node/npy/calibrate-npy-files.js'), import('../../node/npy/npy-file-reader.js')]);
+      const readers = openAll(files, (f) => NpyFileReader.open(f));
       const progress = createProgress(io, 'calibrate', 2 * readers.reduce((n, r) => n + r.header.dataBytes, 0));
       let text: string;
       let note: string | undefined;
@@ -95,6 +95,8 @@ Examples:
         // The report is formatted before the parameters are committed, and printed after: a failure leaves neither.
         text = opts.json ? `${toJson(calibrationJson(report, run))}\n` : formatCalibration(report, run);
         if (opts.paramsOut !== undefined) {
+          // Loaded here: the params-file encoders (JSON and safetensors) are for --params-out alone.
+          const { writeParamsOut } = await import('../params-out.js');
           const outputs = new OutputSet();
           try {
             note = writeParamsOut(outputs, opts.paramsOut, report.params);
@@ -115,10 +117,10 @@ Examples:
 };
 
 /** Opens every file (checking each is a .npy) before any work, closing those opened if one fails. */
-function openAll(files: readonly string[]): NpyFileReader[] {
+function openAll(files: readonly string[], open: (file: string) => NpyFileReader): NpyFileReader[] {
   const readers: NpyFileReader[] = [];
   try {
-    for (const f of files) readers.push(NpyFileReader.open(f));
+    for (const f of files) readers.push(open(f));
     return readers;
   } catch (e) {
     for (const r of readers) r.close();

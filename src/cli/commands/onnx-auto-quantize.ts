@@ -7,7 +7,7 @@ import { describeMetric, metricLabel } from '../format-metric.js';
 import { fmt, table, toJson } from '../format-table.js';
 import { warningLine } from '../onnx-flags.js';
 import { checkOutputPaths } from '../output-paths.js';
-import { LayerOptions, layerMetric, layerQuantOptions, warnGenerated } from './onnx-sensitivity.js';
+import { LayerOptions, layerMetric, layerQuantOptions, warnGenerated } from '../layer-options.js';
 
 const AutoOptions = LayerOptions.extend({
   output: z.string().min(1, { error: '-o/--output needs a path' }),
