@@ -2,8 +2,10 @@
 // Quantization-aware training on real digits: a small CNN (two conv blocks with BatchNorm, a dense
 // head) trained in float on the `mnist` package's 10,000 digits (a seeded split into training,
 // validation and test digits), then quantized: post-training (int8, int4), QAT int4 with
-// observer-chosen scales, QAT int4 with LSQ scales (its scale learning rate and initialisation
-// chosen on the validation digits); the QAT int4 model is converted to ONNX and run by ONNX Runtime.
+// observer-chosen scales, QAT int4 with LSQ scales; the QAT int4 model is converted to ONNX and run
+// by ONNX Runtime. Every hyper-parameter the example picks (the float and the fine-tune/QAT learning
+// rates, LSQ's scale learning rate and initialisation) is chosen on the validation digits; the test
+// digits are evaluated only on the chosen models.
 //
 //   node examples/qat-mnist.mjs [--json] [--subset] [--out model.onnx]
 //
@@ -41,8 +43,16 @@ const SIZES = subset
   : { train: 5000, val: 1000, test: 4000, floatEpochs: 3, qat: 2000, calibrate: 500 };
 const FLOAT_BATCH = subset ? 32 : 64;
 const QAT_BATCH = 32;
-const LR = 1e-2;
-const QAT_LR = 1e-4;
+// The float learning rates tried. Each candidate trains a shorter schedule than the final model
+// (one epoch over the first `selectDigits` training digits instead of `floatEpochs` over all):
+// a full schedule per candidate would add a whole float training (~70 s of CPU) per rate, past the
+// example's CPU budget. The chosen rate then trains the float model on the full schedule from the
+// same initial weights.
+const FLOAT_LRS = [3e-3, 1e-2];
+const FLOAT_SELECT = subset ? { epochs: 1, digits: 300 } : { epochs: 1, digits: 2500 };
+// The fine-tune/QAT learning rates tried: chosen by the fixed-scale QAT int4 model's validation
+// accuracy; the float fine-tuning (the baseline) and every other QAT run then use the chosen rate.
+const QAT_LRS = [1e-4, 3e-4];
 // LSQ's scale learning rates tried (observer-initialised scales), then the LSQ paper's start at the best rate.
 const SCALE_LRS = [1e-3, 1e-2];
 
@@ -162,29 +172,36 @@ const { train, val, test } = loadDigits();
 const calib = tf.slice(train.x, 0, SIZES.calibrate);
 const predictions = (model, data) => argmax(logitsOf(model, data.x), data.labels.length, 10);
 
-const model = floatModel();
-{
-  const optimizer = tf.train.adam(LR);
-  model.compile({ optimizer, loss });
-  await fit(model, train, { epochs: SIZES.floatEpochs, batchSize: FLOAT_BATCH, lr: LR, optimizer });
+/** A float model (seeded initial weights) trained `epochs` of cosine-decayed Adam from `lr`. */
+async function trainFloat(data, epochs, lr) {
+  const m = floatModel();
+  const optimizer = tf.train.adam(lr);
+  m.compile({ optimizer, loss });
+  await fit(m, data, { epochs, batchSize: FLOAT_BATCH, lr, optimizer });
+  return m;
 }
+
+// The float rate: chosen by validation accuracy after the shorter selection schedule.
+const selectData = { x: tf.slice(train.x, 0, FLOAT_SELECT.digits), y: tf.slice(train.y, 0, FLOAT_SELECT.digits) };
+const floatLrSweep = [];
+let floatLr = null;
+{
+  let bestVal = -1;
+  for (const lr of FLOAT_LRS) {
+    const m = await trainFloat(selectData, FLOAT_SELECT.epochs, lr);
+    const valAccuracy = accuracyOf(predictions(m, val), val.labels);
+    m.dispose();
+    floatLrSweep.push({ lr, val_accuracy: valAccuracy });
+    log(`float lr ${lr} (${FLOAT_SELECT.epochs} epoch over ${FLOAT_SELECT.digits} digits): validation ${valAccuracy}`);
+    if (valAccuracy > bestVal) [bestVal, floatLr] = [valAccuracy, lr];
+  }
+}
+const model = await trainFloat(train, SIZES.floatEpochs, floatLr);
+const floatVal = accuracyOf(predictions(model, val), val.labels);
 const floatPred = predictions(model, test);
 const floatAccuracy = accuracyOf(floatPred, test.labels);
-log(`float: ${floatAccuracy}`);
-
-// QAT trains a converged model further; the float model trained the same further steps is the
-// baseline QAT's recovery is measured against (else extra training would pass for recovery).
+log(`float (lr ${floatLr}): validation ${floatVal}, test ${floatAccuracy}`);
 const qatData = { x: tf.slice(train.x, 0, SIZES.qat), y: tf.slice(train.y, 0, SIZES.qat) };
-const finetuned = floatModel();
-finetuned.setWeights(model.getWeights());
-{
-  const optimizer = tf.train.adam(QAT_LR);
-  finetuned.compile({ optimizer, loss });
-  await fit(finetuned, qatData, { epochs: 1, batchSize: QAT_BATCH, lr: QAT_LR, optimizer });
-}
-const finetunedPred = predictions(finetuned, test);
-const floatFinetuned = accuracyOf(finetunedPred, test.labels);
-log(`float fine-tuned: ${floatFinetuned}`);
 
 // The logits layer stays 8-bit in every int4 run (the usual first/last-layer rule; 16 output levels
 // would tie the argmax); everything else is int4: weights per channel symmetric, activations
@@ -194,6 +211,18 @@ const int4 = { quantizationType: 'INT4', customQuantizationConfig: { logits: { q
 // activations alike (same layers, same head rule), is where post-training quantization loses
 // clearly more than the test set's noise, so QAT's recovery there is a measurable statement.
 const int3 = { quantizationType: 'INT4', numBits: 3, customQuantizationConfig: { logits: { quantizationType: 'INT8', numBits: 8 } } };
+
+// QAT trains a converged model further; the float model trained the same further steps at the same
+// rate is the baseline QAT's recovery is measured against (else extra training would pass for
+// recovery). The rate is chosen below, so the fine-tuning runs after the choice.
+async function finetune(lr) {
+  const m = floatModel();
+  m.setWeights(model.getWeights());
+  const optimizer = tf.train.adam(lr);
+  m.compile({ optimizer, loss });
+  await fit(m, qatData, { epochs: 1, batchSize: QAT_BATCH, lr, optimizer });
+  return m;
+}
 
 function ptq(config) {
   const q = prepareQat(model, config);
@@ -213,18 +242,39 @@ log(`PTQ int8: ${ptqInt8}, PTQ int4: ${ptqInt4} (per-tensor weights: ${ptqInt4Pe
 // model uses) and differ only in how the scales are chosen.
 const qatSteps = Math.ceil(SIZES.qat / QAT_BATCH);
 const freezeBatchNormAfter = Math.ceil(qatSteps / 2);
-async function qat(config) {
+async function qat(config, lr = qatLr) {
   const q = prepareQat(model, config);
   calibrateQat(q, calib);
-  const optimizer = tf.train.adam(QAT_LR);
+  const optimizer = tf.train.adam(lr);
   q.compile({ optimizer: qatOptimizer(q, optimizer), loss });
-  await fit(q, qatData, { epochs: 1, batchSize: QAT_BATCH, lr: QAT_LR, optimizer });
+  await fit(q, qatData, { epochs: 1, batchSize: QAT_BATCH, lr, optimizer });
   return q;
 }
-const qatFixed = await qat({ ...int4, freezeBatchNormAfter });
+// The fine-tune/QAT rate: the fixed-scale QAT int4 model trained at each candidate, the one with the
+// best validation accuracy kept (it is the model tested and converted below).
+const qatLrSweep = [];
+let qatLr = null;
+let qatFixed = null;
+{
+  let bestVal = -1;
+  for (const lr of QAT_LRS) {
+    const q = await qat({ ...int4, freezeBatchNormAfter }, lr);
+    const valAccuracy = accuracyOf(predictions(q, val), val.labels);
+    qatLrSweep.push({ lr, val_accuracy: valAccuracy });
+    log(`QAT int4 lr ${lr}: validation ${valAccuracy}`);
+    if (valAccuracy > bestVal) {
+      if (qatFixed) qatFixed.dispose();
+      [bestVal, qatLr, qatFixed] = [valAccuracy, lr, q];
+    } else q.dispose();
+  }
+}
+const finetuned = await finetune(qatLr);
+const finetunedPred = predictions(finetuned, test);
+const floatFinetuned = accuracyOf(finetunedPred, test.labels);
+log(`float fine-tuned (lr ${qatLr}): ${floatFinetuned}`);
 const qatPred = predictions(qatFixed, test);
 const qatInt4 = accuracyOf(qatPred, test.labels);
-log(`QAT int4: ${qatInt4}`);
+log(`QAT int4 (lr ${qatLr}): ${qatInt4}`);
 const qatInt3Pred = predictions(await qat({ ...int3, freezeBatchNormAfter }), test);
 const qatInt3 = accuracyOf(qatInt3Pred, test.labels);
 log(`QAT int3: ${qatInt3}`);
@@ -290,6 +340,14 @@ const result = {
   lsq_vs_qat_int4: paired(qatPred, lsqPred, test.labels),
   ptq_int3_vs_float: paired(finetunedPred, ptqInt3Pred, test.labels),
   qat_int3_vs_ptq_int3: paired(ptqInt3Pred, qatInt3Pred, test.labels),
+  // Learning rates chosen on the validation digits, with every candidate's validation accuracy
+  // (the float candidates after the shorter selection schedule, `float_lr_select`).
+  float_lr: floatLr,
+  float_lr_sweep: floatLrSweep,
+  float_lr_select: { epochs: FLOAT_SELECT.epochs, digits: FLOAT_SELECT.digits },
+  float_val_accuracy: floatVal,
+  qat_lr: qatLr,
+  qat_lr_sweep: qatLrSweep,
   lsq_scale_lr: best.scaleLr,
   lsq_init: best.lsqInit,
   lsq_sweep: sweep,
@@ -307,4 +365,12 @@ const result = {
   test_digits: SIZES.test,
 };
 if (json) console.log(JSON.stringify(result));
-else console.table(result);
+else {
+  console.table(result);
+  // The candidates of every choice made on the validation digits (nested in the table above).
+  console.table([
+    ...floatLrSweep.map((r) => ({ choice: 'float lr', value: r.lr, val_accuracy: r.val_accuracy, chosen: r.lr === floatLr })),
+    ...qatLrSweep.map((r) => ({ choice: 'fine-tune/QAT lr', value: r.lr, val_accuracy: r.val_accuracy, chosen: r.lr === qatLr })),
+    ...sweep.map((r) => ({ choice: `LSQ scaleLr (${r.init} init)`, value: r.scale_lr, val_accuracy: r.val_accuracy, chosen: r.scale_lr === best.scaleLr && r.init === best.lsqInit })),
+  ]);
+}

@@ -59,6 +59,22 @@ describe('examples/qat-mnist.mjs --subset', () => {
     const chosen = sweep.find((r) => r.scale_lr === got.lsq_scale_lr && r.init === got.lsq_init)!;
     expect(chosen.val_accuracy).toBe(bestVal);
     expect(got.val_digits).toBeGreaterThan(0);
+    // The float and fine-tune/QAT learning rates are chosen on the validation digits too: the chosen
+    // rate is one with the best validation accuracy among the candidates printed beside it.
+    for (const [key, sweepKey, candidates] of [['float_lr', 'float_lr_sweep', [3e-3, 1e-2]], ['qat_lr', 'qat_lr_sweep', [1e-4, 3e-4]]] as const) {
+      const rates = got[sweepKey] as unknown as { lr: number; val_accuracy: number }[];
+      expect(rates.map((r) => r.lr), sweepKey).toEqual(candidates);
+      for (const r of rates) {
+        expect(r.val_accuracy, sweepKey).toBeGreaterThanOrEqual(0);
+        expect(r.val_accuracy, sweepKey).toBeLessThanOrEqual(1);
+        // Accuracies on the 100 validation digits are whole hundredths; on the 200 test digits they need not be.
+        expect(Math.abs(r.val_accuracy * (got.val_digits as number) - Math.round(r.val_accuracy * (got.val_digits as number))), sweepKey).toBeLessThan(1e-9);
+      }
+      const pick = rates.find((r) => r.lr === got[key]);
+      expect(pick, key).toBeDefined();
+      expect(pick!.val_accuracy, key).toBe(Math.max(...rates.map((r) => r.val_accuracy)));
+    }
+    expect(got.float_lr_select).toEqual({ epochs: 1, digits: got.train_digits });
     // Paired counts on the test digits, with the z statistic they give.
     for (const key of ['ptq_int4_vs_float', 'qat_int4_vs_ptq_int4', 'lsq_vs_qat_int4', 'ptq_int3_vs_float', 'qat_int3_vs_ptq_int3']) {
       const p = got[key] as unknown as { lost: number; won: number; z: number };
