@@ -101,7 +101,8 @@ interface BlockedContext {
 /** True when a scheme's codes are chosen by quantizeBlockedWeight rather than the historical RTN writers (kept bit-for-bit). */
 function usesBlockedPath(s: QuantScheme, options: QuantizeOptions, floatType: 'float32' | 'float16'): boolean {
   if (s.form === 'gather-block') return true;
-  const blocked = s.form === 'matmulnbits' ? isBlockDtype(s.dtype) : s.granularity.kind === 'per-block' && isBlockDtype(s.dtype);
+  // Per-axis with a block dtype: a depthwise Conv per output channel (convPerChannel).
+  const blocked = s.form === 'matmulnbits' ? isBlockDtype(s.dtype) : s.granularity.kind !== 'per-tensor' && isBlockDtype(s.dtype);
   return blocked && (options.method !== 'rtn' || s.dtype === 'int3' || s.dtype === 'int2' || floatType === 'float16');
 }
 
@@ -122,7 +123,7 @@ function blockedWeightFor(weight: TensorProto, values: Float32Array, dims: reado
     values,
     dims,
     blockAxis(s),
-    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method, damp: b.options.damp, actOrder: b.options.actOrder },
+    { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: s.form === 'dequantize-linear' ? (s.granularity as { blockSize: number }).blockSize : s.blockSize, method, damp: b.options.damp, actOrder: b.options.actOrder, perChannel: s.form === 'dequantize-linear' && s.granularity.kind === 'per-axis' },
     use ? b.stats.get(use) : undefined,
   );
   const w = method === b.options.method ? chosen : { ...chosen, fallback: `${b.options.method}'s input scales cannot be folded into a recurrent state (chosen by search weighted by the hidden states)` };
