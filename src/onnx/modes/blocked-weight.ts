@@ -102,7 +102,7 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
 }
 
 const PER_CHANNEL_FALLBACK =
-  "a per-output-channel weight (a Conv with few input channels per group, e.g. depthwise) has one calibration channel per group shared by all its taps: the Hessian over one filter's weights is diagonal, where GPTQ is round-to-nearest, and AWQ's input scale folds into the channel's own scale; chosen by search weighted by mean x² instead";
+  "a per-output-channel weight (a Conv with few input channels per group, e.g. depthwise) has one calibration statistic per input channel, shared by a filter's taps: a depthwise filter's Hessian is then one number, under which GPTQ is round-to-nearest, and AWQ's input scale folds into the filter's own scale; chosen by search weighted by mean x² instead";
 
 /**
  * One scale (and zero point) per index of axis 0 over all the other axes: W [M, ...] as M rows of
