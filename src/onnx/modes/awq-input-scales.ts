@@ -31,7 +31,13 @@ export interface AwqLayer {
   readonly blockAxis: number;
   readonly lowbit: LowBitOptions;
   readonly stats: readonly LayerStats[] | undefined;
+  /** False for a weight quantized per output channel (few input channels per group): its codes are chosen by search, so it searches no scales of its own. Default true. */
+  readonly searchable?: boolean;
 }
+
+/** Layers that search scales of their own; the others (one input channel per group, or per-channel weights) keep s = 1 alone and take a group's shared s beside searched layers. */
+const searches = (l: AwqLayer): boolean => l.input.cols > 1 && l.searchable !== false;
+const unsearchedReason = (l: AwqLayer): string => (l.input.cols > 1 ? 'quantized per output channel (few input channels per group): its codes are chosen by search and its own scales are all 1' : 'one input channel per group: its own scales are all 1');
 
 /** Where each layer's 1/s goes, the scales to quantize with, and the graph edits of the folds. */
 export interface AwqScalePlan {
@@ -81,16 +87,19 @@ export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacemen
   const foldable: AwqLayer[][] = [];
   // Weights as they were before a fold rewrote them: every search runs on these (see searchSharedScales).
   const originals = new Map<string, Float32Array>();
-  const ONE = 'one input channel per group: its own scales are all 1';
   for (const group of byInput.values()) {
     // A depthwise Conv searches nothing (s = 1 per one-channel group); beside searched layers it takes their s, its weights multiplied by it (each code is its own block: exact).
-    const searched = group.filter((l) => l.input.cols > 1);
-    const why = searched.length ? groupRefusal(o, group, searched) : ONE;
+    const searched = group.filter(searches);
+    if (!searched.length) {
+      for (const l of group) placements.set(l.node, { applied: 'none', reason: unsearchedReason(l) });
+      continue;
+    }
+    const why = groupRefusal(o, group, searched);
     if (!why) {
       foldable.push(group);
       continue;
     }
-    for (const l of group) placements.set(l.node, l.input.cols > 1 ? { applied: 'Mul', reason: why } : { applied: 'none', reason: ONE });
+    for (const l of group) placements.set(l.node, searches(l) ? { applied: 'Mul', reason: why } : { applied: 'none', reason: unsearchedReason(l) });
   }
   if (!foldable.length) return { scales, placements, edits, written };
   const base = { root: o.root, ir: o.ir };
@@ -98,10 +107,10 @@ export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacemen
   const ctx: FoldContext = { ...base, shapes };
   foldable.sort((a, b) => firstIndex(b, order) - firstIndex(a, order));
   for (const group of foldable) {
-    const searched = group.filter((l) => l.input.cols > 1);
+    const searched = group.filter(searches);
     const { tensor: x, channelAxis, cols, groups } = searched[0]!.input;
     const refuse = (reason: string): void => {
-      for (const l of group) placements.set(l.node, l.input.cols > 1 ? { applied: 'Mul', reason } : { applied: 'none', reason: ONE });
+      for (const l of group) placements.set(l.node, searches(l) ? { applied: 'Mul', reason } : { applied: 'none', reason: unsearchedReason(l) });
     };
     const dims = shapes.get(x);
     if (!dims) {
@@ -143,7 +152,7 @@ export async function placeAwqScales(layers: readonly AwqLayer[], o: AwqPlacemen
     }
   }
   // A layer with a Mul whose weight absorbed a later layer's 1/s: its own search too runs on the weight before the fold.
-  for (const l of layers) if (originals.has(l.weight) && !scales.has(l.node) && l.input.cols > 1 && byInput.get(l.input.tensor)?.includes(l)) scales.set(l.node, searchSharedScales([l], originals));
+  for (const l of layers) if (originals.has(l.weight) && !scales.has(l.node) && searches(l) && byInput.get(l.input.tensor)?.includes(l)) scales.set(l.node, searchSharedScales([l], originals));
   return { scales, placements, edits, written };
 }
 

@@ -3,12 +3,15 @@ import { computeQParams, quantize } from '../../core/quantize.js';
 import type { BlockDtype, WeightMethod } from '../quantize-options.js';
 import type { LayerStats } from './layer-stats.js';
 import { quantizeRowsWithMethod } from './weight-methods.js';
+import { meanSquare } from './layer-stats.js';
+import { hqqQuantize } from '../../core/lowbit/hqq-quantize.js';
+import { searchQuantize } from '../../core/lowbit/search-quantize.js';
 
 /** A weight quantized per block along one axis, in the layout blocked DequantizeLinear reads. */
 export interface BlockedWeight {
   /** One code per weight element, in the weight's own dims order; within the dtype's range (int3: −4..3). */
   readonly codes: Int8Array | Uint8Array;
-  /** The weight's dims with the blocked axis divided (rounded up) by the block size. */
+  /** The weight's dims with the blocked axis divided (rounded up) by the block size; per channel (perChannel): [dims[axis]], per-axis DequantizeLinear's shape. */
   readonly paramShape: readonly number[];
   readonly scale: Float32Array;
   /** Same storage as codes. */
@@ -29,6 +32,8 @@ export interface BlockedWeightOptions {
   readonly actOrder: boolean;
   /** AWQ: the per-input-channel scales to apply instead of searching them (see RowsMethodOptions.awqScale). */
   readonly awqScale?: Float32Array;
+  /** One block per index of `axis` (axis 0) holding every other index: per-axis DequantizeLinear (a depthwise Conv per output channel, see convPerChannel); blockSize is then unused. */
+  readonly perChannel?: boolean;
 }
 
 /** The weight as a 2-D [rows, cols] matrix whose cols run along `axis` (rows: every other index, in order). */
@@ -74,6 +79,7 @@ export const bitsOf = (d: BlockDtype): number => (d === 'int2' ? 2 : d === 'int3
  * to the calibration-free search and say so.
  */
 export function quantizeBlockedWeight(values: Float32Array, dims: readonly number[], axis: number, options: BlockedWeightOptions, stats?: readonly LayerStats[]): BlockedWeight {
+  if (options.perChannel) return quantizePerChannel(values, dims, axis, options, stats);
   const { dtype, symmetric, blockSize } = options;
   if (options.method === 'rtn') {
     const granularity = { kind: 'per-block', axis, blockSize } as const;
@@ -99,9 +105,69 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
   };
 }
 
-/** (q − zeroPoint) · scale of a BlockedWeight, in the weight's dims order (float32, as DequantizeLinear computes it). */
-export function dequantizeBlocked(w: BlockedWeight, dims: readonly number[], axis: number, blockSize: number): Float32Array {
+const PER_CHANNEL_FALLBACK =
+  "a per-output-channel weight (a Conv with few input channels per group, e.g. depthwise) has one calibration statistic per input channel, shared by a filter's taps: a depthwise filter's Hessian is then one number, under which GPTQ is round-to-nearest, and AWQ's input scale folds into the filter's own scale; chosen by search weighted by mean x² instead";
+
+/**
+ * One scale (and zero point) per index of axis 0 over all the other axes: W [M, ...] as M rows of
+ * every other element, one block per row. rtn is computeQParams per axis (what per-axis
+ * DequantizeLinear's writer computes); hqq and search work on the rows; gptq and awq become search
+ * (PER_CHANNEL_FALLBACK says why), weighted by each group's mean x² repeated over the taps.
+ */
+function quantizePerChannel(values: Float32Array, dims: readonly number[], axis: number, options: BlockedWeightOptions, stats?: readonly LayerStats[]): BlockedWeight {
+  if (axis !== 0) throw new Error(`per-channel low-bit weights are grouped along axis 0, got axis ${axis}`);
+  const { dtype, symmetric } = options;
+  const signed = signedDtype(dtype);
+  const Codes = signed ? Int8Array : Uint8Array;
+  const rows = dims[0]!;
+  const cols = values.length / rows;
+  if (options.awqScale) values = scaleInputChannels(values, dims, options.awqScale);
+  if (options.method === 'rtn') {
+    const params = computeQParams(values, dims, { dtype: dtype as QuantDtypeName, symmetric, narrow: symmetric && signed, granularity: { kind: 'per-axis', axis: 0 } });
+    const { codes } = quantize(values, dims, { params, validate: false });
+    return { codes: Codes.from(codes), paramShape: [rows], scale: params.scale, zeroPoint: Codes.from(params.zeroPoint), method: 'rtn' };
+  }
+  const base = { bits: bitsOf(dtype), blockSize: cols, symmetric, signed };
+  const codes = new Codes(values.length);
+  const scale = new Float32Array(rows);
+  const zeroPoint = new Codes(rows);
+  const usable = options.method !== 'hqq' && stats && stats.length > 0 && stats.every((s) => s.rows > 0) && rows % stats.length === 0 && cols % stats[0]!.cols === 0;
+  const groups = usable ? stats!.length : 1;
+  const groupRows = rows / groups;
+  for (let g = 0; g < groups; g++) {
+    const part = values.subarray(g * groupRows * cols, (g + 1) * groupRows * cols);
+    let importance: Float32Array | undefined;
+    if (usable) {
+      // Columns of a row run (input channel, tap...) in the weight's order: channel c's mean x² weighs its taps.
+      const ms = meanSquare(stats![g]!);
+      const taps = cols / ms.length;
+      importance = Float32Array.from({ length: cols }, (_, j) => ms[Math.floor(j / taps)]!);
+    }
+    const r = options.method === 'hqq' ? hqqQuantize(part, [groupRows, cols], { ...base, optimizeScale: true }) : searchQuantize(part, [groupRows, cols], { ...base, ...(importance && { importance }) });
+    codes.set(r.codes, g * groupRows * cols);
+    scale.set(r.scales, g * groupRows);
+    zeroPoint.set(r.zeroPoints, g * groupRows);
+  }
+  const fellBack = options.method === 'gptq' || options.method === 'awq';
+  return { codes, paramShape: [rows], scale, zeroPoint, method: fellBack ? 'search' : options.method, ...(fellBack && { fallback: PER_CHANNEL_FALLBACK }), ...(options.awqScale && { inputScale: options.awqScale }) };
+}
+
+/**
+ * (q − zeroPoint) · scale of a BlockedWeight, in the weight's dims order (float32, as DequantizeLinear
+ * computes it). A paramShape of [dims[axis]] on a weight of higher rank is per channel along `axis`
+ * (blockSize unused).
+ */
+export function dequantizeBlocked(w: BlockedWeight, dims: readonly number[], axis: number, blockSize: number | undefined): Float32Array {
   const out = new Float32Array(w.codes.length);
+  if (w.paramShape.length !== dims.length) {
+    const post = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
+    for (let i = 0; i < out.length; i++) {
+      const k = Math.floor(i / post) % dims[axis]!;
+      out[i] = Math.fround((w.codes[i]! - w.zeroPoint[k]!) * w.scale[k]!);
+    }
+    return out;
+  }
+  if (blockSize === undefined) throw new Error('a blocked weight needs its block size');
   const cols = dims[axis]!;
   const nBlocks = w.paramShape[axis]!;
   const post = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
@@ -111,6 +177,27 @@ export function dequantizeBlocked(w: BlockedWeight, dims: readonly number[], axi
     const p = Math.floor(i / (post * cols));
     const k = (p * nBlocks + Math.floor(c / blockSize)) * post + q;
     out[i] = Math.fround((w.codes[i]! - w.zeroPoint[k]!) * w.scale[k]!);
+  }
+  return out;
+}
+
+/**
+ * W·diag(s) along a Conv weight's input channels: AWQ divided the layer's input by s (folded into
+ * the ops producing it), so the weight takes s before its codes are chosen. `s` runs over every
+ * input channel of the op (groups × dims[1]); output channel r belongs to group r / (rows / groups).
+ */
+function scaleInputChannels(values: Float32Array, dims: readonly number[], s: Float32Array): Float32Array {
+  const rows = dims[0]!;
+  const perGroup = dims[1]!;
+  const cols = values.length / rows;
+  const taps = cols / perGroup;
+  const groups = s.length / perGroup;
+  if (!Number.isInteger(groups) || rows % groups !== 0) throw new Error(`AWQ scales of ${s.length} channels do not fit a weight of dims [${dims.join(', ')}]`);
+  const rowsPerGroup = rows / groups;
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) {
+    const base = Math.floor(r / rowsPerGroup) * perGroup;
+    for (let j = 0; j < cols; j++) out[r * cols + j] = values[r * cols + j]! * s[base + Math.floor(j / taps)]!;
   }
   return out;
 }

@@ -84,7 +84,8 @@ export function reducedRangeParams(values: Float32Array, dims: readonly number[]
 }
 
 /**
- * Writes an already quantized BlockedWeight for blocked DequantizeLinear (opset 21): codes in
+ * Writes an already quantized BlockedWeight for blocked DequantizeLinear (opset 21), or per-axis
+ * DequantizeLinear when it is per channel (paramShape [dims[axis]]): codes in
  * `container` (int4/uint4, or int2 from opset 25; 3-bit codes are valid int4 codes), scale in the
  * model's float type (DequantizeLinear's output type follows it, so a float16 model stays float16).
  */
@@ -94,9 +95,12 @@ export function blockedForDequantizeLinear(
   dims: readonly number[],
   container: 'int4' | 'uint4' | 'int2',
   axis: number,
-  blockSize: number,
+  blockSize: number | undefined,
   scaleType: 'float32' | 'float16',
 ): DequantizeLinearWeight {
+  // A per-channel BlockedWeight (paramShape [dims[axis]]) is per-axis DequantizeLinear: no block_size.
+  const perAxis = w.paramShape.length !== dims.length;
+  if (!perAxis && blockSize === undefined) throw new Error('a blocked weight needs its block size');
   const signed = container !== 'uint4';
   const codes = signed ? Int8Array.from(w.codes) : Uint8Array.from(w.codes);
   const zp = signed ? Int8Array.from(w.zeroPoint) : Uint8Array.from(w.zeroPoint);
@@ -104,6 +108,6 @@ export function blockedForDequantizeLinear(
     codes: makeTensor(names.codes, container, dims, codes),
     scale: scaleType === 'float16' ? makeTensor(names.scale, 'float16', w.paramShape, float32ToFloat16Bits(w.scale)) : makeTensor(names.scale, 'float32', w.paramShape, w.scale),
     zeroPoint: makeTensor(names.zeroPoint, container, w.paramShape, zp),
-    attributes: { axis, block_size: blockSize },
+    attributes: perAxis ? { axis } : { axis, block_size: blockSize! },
   };
 }

@@ -110,7 +110,8 @@ interface BlockedContext {
 /** True when a scheme's codes are chosen by quantizeBlockedWeight rather than the historical RTN writers (kept bit-for-bit). */
 function usesBlockedPath(s: QuantScheme, options: QuantizeOptions, floatType: 'float32' | 'float16'): boolean {
   if (s.form === 'gather-block') return true;
-  const blocked = s.form === 'matmulnbits' ? isBlockDtype(s.dtype) : s.granularity.kind === 'per-block' && isBlockDtype(s.dtype);
+  // Per-axis with a block dtype: a depthwise Conv per output channel (convPerChannel).
+  const blocked = s.form === 'matmulnbits' ? isBlockDtype(s.dtype) : s.granularity.kind !== 'per-tensor' && isBlockDtype(s.dtype);
   return blocked && (options.method !== 'rtn' || s.dtype === 'int3' || s.dtype === 'int2' || floatType === 'float16');
 }
 
@@ -137,7 +138,7 @@ function blockedWeightFor(weight: TensorProto, values: Float32Array, dims: reado
 
 function blockedOptions(s: QuantScheme, b: BlockedContext, method = b.options.method, use?: PlannedUse): BlockedWeightOptions {
   const awqScale = method === 'awq' && use ? b.awq?.scales.get(use.node) : undefined;
-  return { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, ...(awqScale && { awqScale }) };
+  return { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, perChannel: s.form === 'dequantize-linear' && s.granularity.kind === 'per-axis', ...(awqScale && { awqScale }) };
 }
 
 /**
@@ -313,7 +314,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
           const w = l.weights[0]!;
           const scheme = w.scheme;
           const dtype = scheme.dtype as BlockDtype;
-          return { node: l.node, input: l, weight: w.name, tensor: w.tensor, blockAxis: blockAxis(scheme), lowbit: { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric: scheme.symmetric, blockSize: blockSizeOf(scheme) }, stats: blocked.stats.get(w.use as PlannedUse) };
+          return { node: l.node, input: l, weight: w.name, tensor: w.tensor, searchable: !(scheme.form === 'dequantize-linear' && scheme.granularity.kind === 'per-axis'), blockAxis: blockAxis(scheme), lowbit: { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric: scheme.symmetric, blockSize: blockSizeOf(scheme) }, stats: blocked.stats.get(w.use as PlannedUse) };
         });
         const floatType = onnxDtypeOf(layers[0]!.weights[0]!.tensor.dataType) === 'float16' ? 'float16' : 'float32';
         blocked.awq = await placeAwqScales(awqLayers, { model, root, ir, names, floatType, runModel: ctx.hooks.runModel, data: ctx.hooks.calibrationData });
@@ -389,6 +390,12 @@ function inputScalePlacement(node: NodeProto, scale: Float32Array, b: BlockedCon
   return placed?.applied === 'Mul' ? placed : { applied: 'Mul', reason: placed ? `its scales are not all 1 after all (${placed.reason})` : 'no calibration statistics placed its scales' };
 }
 
+/** What the report says of a layer's input scales: a weight with none of its own (per output channel) still says where its group's went. */
+function reportedPlacement(node: NodeProto, bw: BlockedWeight, b: BlockedContext): InputScalePlacement | undefined {
+  if (bw.inputScale) return inputScalePlacement(node, bw.inputScale, b);
+  return b.options.method === 'awq' ? b.awq?.placements.get(node) : undefined;
+}
+
 function needsInputMul(node: NodeProto, scale: Float32Array, b: BlockedContext): boolean {
   return inputScalePlacement(node, scale, b).applied === 'Mul';
 }
@@ -448,7 +455,7 @@ function quantizeSource(
       if (usesBlockedPath(scheme, blocked.options, floatType)) {
         anyBlocked = true;
         const bw = blockedWeightFor(source.tensor, values, dims, scheme, uses[0], blocked);
-        for (const u of uses) methods.set(u, { method: bw.method, ...(bw.fallback && { note: `${blocked.options.method} fell back to ${bw.method}: ${bw.fallback}` }), ...(bw.inputScale && { inputScale: inputScalePlacement(u.node, bw.inputScale, blocked) }) });
+        for (const u of uses) methods.set(u, { method: bw.method, ...(bw.fallback && { note: `${blocked.options.method} fell back to ${bw.method}: ${bw.fallback}` }), ...(reportedPlacement(u.node, bw, blocked) && { inputScale: reportedPlacement(u.node, bw, blocked)! }) });
         const inputScaled = (u: PlannedUse): string => {
           const a = u.node.input[0] ?? '';
           if (!bw.inputScale || !needsInputMul(u.node, bw.inputScale, blocked)) return a;

@@ -46,9 +46,10 @@ export function schemeKey(s: WeightScheme): string {
  *   for all of them rounds the small groups' weights to zero (the model collapses). Per-axis DequantizeLinear is opset 13 and DequantizeLinear itself opset 10;
  *   an older model gets com.microsoft.DequantizeLinear (axis supported at any opset) rather than a
  *   silently raised opset that could change other ops' meaning.
- * - int4/uint4: per block along the reduction axis: MatMulNBits for a 2-D MatMul weight when the
+ * - int4/uint4/int3/int2: per block along the reduction axis: MatMulNBits for a 2-D MatMul weight when the
  *   int4 form is 'matmulnbits'; otherwise opset-21 blocked DequantizeLinear, which needs the model
- *   to be opset 21 or later.
+ *   to be opset 21 or later. A Conv with few input channels per group (depthwise) is per output
+ *   channel instead (see convPerChannel).
  */
 export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims: readonly number[], options: QuantizeOptions, opset: number): WeightScheme {
   const symmetric = isSymmetric(options);
@@ -77,7 +78,29 @@ export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims:
   }
   // DequantizeLinear reads int2 from opset 25 (onnxruntime 1.30 runs it); 3-bit codes always sit in int4.
   const container = dtype === 'int3' || (dtype === 'int2' && opset < 25) ? 'int4' : dtype === 'int2' ? 'int2' : undefined;
-  return { form: 'dequantize-linear', dtype, symmetric, granularity: { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize }, domain: '', reduceRange: false, ...(container && { container }) };
+  const granularity: Granularity = convPerChannel(node, dims, options.blockSize) ? { kind: 'per-axis', axis: channelAxis } : { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize };
+  return { form: 'dequantize-linear', dtype, symmetric, granularity, domain: '', reduceRange: false, ...(container && { container }) };
+}
+
+/**
+ * True when a 4-bit-or-fewer Conv weight [M, C/group, k...] is quantized per output channel (one
+ * scale over each filter's C/group · taps weights, per-axis DequantizeLinear along axis 0) rather
+ * than in blocks along axis 1. A depthwise Conv has one input channel per group: blocks along axis 1
+ * hold one weight each, so every weight gets its own scale (exact, no compression, and error figures
+ * that flatter the method). Of the groupings that store fewer scales, per output channel keeps each
+ * filter's own range (blocks along axis 0 would share one scale among different filters' taps, whose
+ * ranges differ as widely as the int8 reason for per-channel grouped Convs), is what onnxruntime's
+ * quantizer writes for per-channel Conv, and needs no reshape in the graph. It is chosen when its
+ * group of C/group · taps weights is nearer the asked block size (by ratio) than the axis-1 block of
+ * min(C/group, blockSize): C/group < blockSize and (C/group)² · taps < blockSize². Depthwise 3×3 then
+ * stores 9 weights per scale, a 3-input 3×3 stem 27; 16 inputs per group at 3×3 keep blocks of 16
+ * (144 per scale would be 4.5× coarser than asked, 16 is 2× finer).
+ */
+export function convPerChannel(node: NodeProto, dims: readonly number[], blockSize: number): boolean {
+  if (node.opType !== 'Conv' || dims.length < 3) return false;
+  const cin = dims[1]!;
+  const taps = dims.slice(2).reduce((a, d) => a * d, 1);
+  return cin < blockSize && cin * cin * taps < blockSize * blockSize && cin * taps > 1;
 }
 
 /** A Conv or ConvTranspose with group > 1 (depthwise included): per-tensor weights collapse it. */
