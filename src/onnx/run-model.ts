@@ -1,5 +1,5 @@
 import type { TensorData } from '../formats/onnx/tensor.js';
-import type { BlockedWeightExecutor } from './modes/blocked-weight-job.js';
+import type { BlockedWeightExecutor } from './modes/weight-only/blocked-weight-job.js';
 
 /** Named input or output tensors of one run. */
 export type TensorMap = Record<string, TensorData>;

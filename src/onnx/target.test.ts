@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { quantizeForDequantizeLinear } from './modes/dequantize-linear-weight.js';
+import { quantizeForDequantizeLinear } from './modes/weight-only/dequantize-linear-weight.js';
 import { readTensor } from '../formats/onnx/tensor.js';
 import { chooseIntegerTypes, INT16_MAX, targetWarning } from './target.js';
 

@@ -15,8 +15,8 @@ import type { GraphEdit } from '../../src/onnx/graph/graph-edit.js';
 import { applyEdits } from '../../src/onnx/graph/graph-edit.js';
 import { writeFloatValues } from '../../src/onnx/graph/scale-channels.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
-import { applyAwqFold, foldShapeNeeds, traceAwqFold } from '../../src/onnx/modes/awq-fold.js';
-import { layerInputOf } from '../../src/onnx/modes/weight-calibration.js';
+import { applyAwqFold, foldShapeNeeds, traceAwqFold } from '../../src/onnx/modes/weight-only/awq-fold.js';
+import { layerInputOf } from '../../src/onnx/modes/weight-only/weight-calibration.js';
 import { REPO } from '../cli/helpers.js';
 
 // Every fold traceAwqFold finds in the PaddleOCR recognizer and detector (learnable affine

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { makeTensor } from '../../src/formats/onnx/tensor.js';
 import { indexGraph } from '../../src/onnx/graph/graph.js';
-import type { LayerStats } from '../../src/onnx/modes/layer-stats.js';
-import { calibrateWeightLayers, layerInputOf } from '../../src/onnx/modes/weight-calibration.js';
+import type { LayerStats } from '../../src/onnx/modes/weight-only/layer-stats.js';
+import { calibrateWeightLayers, layerInputOf } from '../../src/onnx/modes/weight-only/weight-calibration.js';
 import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { randomWeights } from './models.js';
 

@@ -85,7 +85,7 @@ describe('quantizing the layers of a calibration pass in worker threads', () => 
   }
 
   it('rejects with the error the serial run throws (a QuantError with the same code and message)', async () => {
-    const { runBlockedWeightJob } = await import('../../src/onnx/modes/blocked-weight-job.js');
+    const { runBlockedWeightJob } = await import('../../src/onnx/modes/weight-only/blocked-weight-job.js');
     // A Hessian with a NaN: GPTQ refuses it (NAN_INPUT) rather than falling back.
     const matrix = Float64Array.from({ length: 16 }, (_, i) => (i === 5 ? Number.NaN : i % 5 === 0 ? 1 : 0));
     const stats = [{ cols: 4, rows: 3, sumAbs: new Float64Array(4), sumSq: new Float64Array(4), hessian: { samples: 3, matrix } }];

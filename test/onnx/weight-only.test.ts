@@ -10,7 +10,7 @@ import { decodeModel, encodeModel } from '../../src/formats/onnx/model.js';
 import { makeTensor, readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import { Registry } from '../../src/core/registry.js';
-import { weightOnlyMode } from '../../src/onnx/modes/weight-only.js';
+import { weightOnlyMode } from '../../src/onnx/modes/weight-only/weight-only.js';
 import { convModel, mlpModel, randomWeights } from './models.js';
 import { runOrt } from './run-ort.js';
 import { dequantize2d, init, maxAbs, maxAbsDiff, nodeOf } from './weight-helpers.js';

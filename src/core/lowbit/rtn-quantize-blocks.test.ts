@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectQuantError } from '../../../test/helpers/quant-error.js';
 import { readFloat32, readTensor } from '../../formats/onnx/tensor.js';
-import { quantizeForMatMulNBits } from '../../onnx/modes/matmul-nbits.js';
+import { quantizeForMatMulNBits } from '../../onnx/modes/weight-only/matmul-nbits.js';
 import { getKernels } from '../kernels/index.js';
 import { createRng } from '../random.js';
 import { dequantize } from '../quantize.js';

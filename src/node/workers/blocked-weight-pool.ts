@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { QuantError } from '../../core/errors.js';
-import type { BlockedWeight } from '../../onnx/modes/blocked-weight.js';
-import type { BlockedWeightExecutor, BlockedWeightJob, JobError } from '../../onnx/modes/blocked-weight-job.js';
-import { errorOfJob } from '../../onnx/modes/blocked-weight-job.js';
+import type { BlockedWeight } from '../../onnx/modes/weight-only/blocked-weight.js';
+import type { BlockedWeightExecutor, BlockedWeightJob, JobError } from '../../onnx/modes/weight-only/blocked-weight-job.js';
+import { errorOfJob } from '../../onnx/modes/weight-only/blocked-weight-job.js';
 
 export interface BlockedWeightRequest {
   readonly id: number;

@@ -1,7 +1,7 @@
 // Entry point of a BlockedWeightPool worker: runs one quantizeBlockedWeight job per message and
 // posts the result back with its arrays transferred.
 import { parentPort } from 'node:worker_threads';
-import { jobErrorOf, runBlockedWeightJob } from '../../onnx/modes/blocked-weight-job.js';
+import { jobErrorOf, runBlockedWeightJob } from '../../onnx/modes/weight-only/blocked-weight-job.js';
 import type { BlockedWeightReply, BlockedWeightRequest } from './blocked-weight-pool.js';
 import { transferablesOf } from './blocked-weight-pool.js';
 

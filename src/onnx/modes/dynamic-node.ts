@@ -5,11 +5,11 @@ import { floatAttribute, intAttribute } from '../../formats/onnx/attributes.js';
 import { makeNode } from '../../formats/onnx/builders.js';
 import { onnxDtypeOf } from '../../formats/onnx/onnx-dtypes.js';
 import { makeTensor, readFloat32, readTensor, tensorDims } from '../../formats/onnx/tensor.js';
-import type { DequantizeLinearWeight } from './dequantize-linear-weight.js';
-import { quantizeForDequantizeLinear } from './dequantize-linear-weight.js';
+import type { DequantizeLinearWeight } from './weight-only/dequantize-linear-weight.js';
+import { quantizeForDequantizeLinear } from './weight-only/dequantize-linear-weight.js';
 import type { ConstantSource, GraphIndex, NameGenerator } from '../graph/graph.js';
 import { resolveConstant } from '../graph/graph.js';
-import { isGroupedConv } from './weight-scheme.js';
+import { isGroupedConv } from './weight-only/weight-scheme.js';
 
 /** ONNX TensorProto.DataType FLOAT, the Cast target. */
 const FLOAT = 1;

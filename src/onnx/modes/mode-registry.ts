@@ -2,7 +2,7 @@ import type { QuantizeModeImpl } from './mode-impl.js';
 import { Registry } from '../../core/registry.js';
 import { dynamicMode } from './dynamic.js';
 import { staticMode } from './static.js';
-import { weightOnlyMode } from './weight-only.js';
+import { weightOnlyMode } from './weight-only/weight-only.js';
 
 /**
  * The one place modes are registered: a new mode is one import and one line here. quantizeModel

@@ -19,7 +19,7 @@ import { fuseQOperator } from './qoperator.js';
 import type { QuantizeModeContext, QuantizeModeImpl } from './mode-impl.js';
 import type { NodeReport, QuantizeReport } from '../quantize-report.js';
 import { nodeName } from '../quantize-report.js';
-import { weightOnlyMode } from './weight-only.js';
+import { weightOnlyMode } from './weight-only/weight-only.js';
 
 /** How calibration went: where the data came from and where the time went. */
 export interface CalibrationSummary {

@@ -1,14 +1,14 @@
 import type { ModelProto, NodeProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../../core/random.js';
-import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../formats/onnx/builders.js';
-import { decodeModel, encodeModel } from '../../formats/onnx/model.js';
-import { makeTensor, readFloat32, tensorDims } from '../../formats/onnx/tensor.js';
-import { createOrtRunner } from '../../node/onnx/ort-runner.js';
-import { indexGraph, NameGenerator } from '../graph/graph.js';
-import { applyEdits } from '../graph/graph-edit.js';
-import { scaleChannels } from '../graph/scale-channels.js';
-import type { TensorMap } from '../run-model.js';
+import { createRng } from '../../../core/random.js';
+import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../../formats/onnx/builders.js';
+import { decodeModel, encodeModel } from '../../../formats/onnx/model.js';
+import { makeTensor, readFloat32, tensorDims } from '../../../formats/onnx/tensor.js';
+import { createOrtRunner } from '../../../node/onnx/ort-runner.js';
+import { indexGraph, NameGenerator } from '../../graph/graph.js';
+import { applyEdits } from '../../graph/graph-edit.js';
+import { scaleChannels } from '../../graph/scale-channels.js';
+import type { TensorMap } from '../../run-model.js';
 import { applyAwqFold, foldShapeNeeds, traceAwqFold } from './awq-fold.js';
 
 const rnd = (n: number, seed: number, lo = -1, hi = 1): Float32Array => {

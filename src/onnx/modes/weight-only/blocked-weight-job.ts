@@ -1,6 +1,6 @@
-import { QuantError } from '../../core/errors.js';
-import type { QuantErrorCode } from '../../core/errors.js';
-import type { HessianAccumulator } from '../../core/lowbit/hessian-accumulator.js';
+import { QuantError } from '../../../core/errors.js';
+import type { QuantErrorCode } from '../../../core/errors.js';
+import type { HessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import type { BlockedWeight, BlockedWeightOptions } from './blocked-weight.js';
 import { quantizeBlockedWeight } from './blocked-weight.js';
 import type { LayerStats } from './layer-stats.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rtnQuantizeBlocks } from '../../core/lowbit/rtn-quantize-blocks.js';
+import { rtnQuantizeBlocks } from '../../../core/lowbit/rtn-quantize-blocks.js';
 import { quantizeRowsWithMethod } from './weight-methods.js';
 
 function gaussian(n: number, seed: number): Float32Array {

@@ -1,11 +1,11 @@
-import type { QuantDtypeName } from '../../core/dtypes.js';
-import { computeQParams, quantize } from '../../core/quantize.js';
-import type { BlockDtype, WeightMethod } from '../quantize-options.js';
+import type { QuantDtypeName } from '../../../core/dtypes.js';
+import { computeQParams, quantize } from '../../../core/quantize.js';
+import type { BlockDtype, WeightMethod } from '../../quantize-options.js';
 import type { LayerStats } from './layer-stats.js';
 import { quantizeRowsWithMethod } from './weight-methods.js';
 import { meanSquare } from './layer-stats.js';
-import { hqqQuantize } from '../../core/lowbit/hqq-quantize.js';
-import { searchQuantize } from '../../core/lowbit/search-quantize.js';
+import { hqqQuantize } from '../../../core/lowbit/hqq-quantize.js';
+import { searchQuantize } from '../../../core/lowbit/search-quantize.js';
 
 /** A weight quantized per block along one axis, in the layout blocked DequantizeLinear reads. */
 export interface BlockedWeight {

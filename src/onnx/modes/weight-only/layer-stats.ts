@@ -1,5 +1,5 @@
-import type { HessianAccumulator } from '../../core/lowbit/hessian-accumulator.js';
-import { hessianAccumulator } from '../../core/lowbit/hessian-accumulator.js';
+import type { HessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
+import { hessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 
 /** Input rows per batch folded into a layer's Hessian at most (a strided subset beyond). */
 export const HESSIAN_ROWS = 4096;

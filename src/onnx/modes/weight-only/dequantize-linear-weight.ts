@@ -1,13 +1,13 @@
 import type { TensorProto } from 'onnx-buf';
-import { computeQParams, computeRange, quantize } from '../../core/quantize.js';
-import type { Granularity } from '../../core/layout.js';
-import { blockLayout } from '../../core/layout.js';
-import type { QParams } from '../../core/qparams.js';
-import { FLOAT32_EPS, roundHalfEven } from '../../core/round.js';
-import { makeTensor } from '../../formats/onnx/tensor.js';
-import { float32ToFloat16Bits } from '../../core/float16.js';
+import { computeQParams, computeRange, quantize } from '../../../core/quantize.js';
+import type { Granularity } from '../../../core/layout.js';
+import { blockLayout } from '../../../core/layout.js';
+import type { QParams } from '../../../core/qparams.js';
+import { FLOAT32_EPS, roundHalfEven } from '../../../core/round.js';
+import { makeTensor } from '../../../formats/onnx/tensor.js';
+import { float32ToFloat16Bits } from '../../../core/float16.js';
 import type { BlockedWeight } from './blocked-weight.js';
-import type { WeightDtype } from '../quantize-options.js';
+import type { WeightDtype } from '../../quantize-options.js';
 
 export interface DequantizeLinearWeight {
   readonly codes: TensorProto;

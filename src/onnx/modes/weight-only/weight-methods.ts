@@ -1,11 +1,11 @@
-import { applyAwqScales, awqScales } from '../../core/lowbit/awq-scales.js';
-import { hqqQuantize } from '../../core/lowbit/hqq-quantize.js';
-import type { LowBitOptions } from '../../core/lowbit/lowbit-scheme.js';
-import { quantizeWeightGptq } from '../../core/lowbit/quantize-weight-gptq.js';
-import { rtnQuantizeBlocks } from '../../core/lowbit/rtn-quantize-blocks.js';
-import { searchQuantize } from '../../core/lowbit/search-quantize.js';
-import { isQuantError } from '../../core/errors.js';
-import type { WeightMethod } from '../quantize-options.js';
+import { applyAwqScales, awqScales } from '../../../core/lowbit/awq-scales.js';
+import { hqqQuantize } from '../../../core/lowbit/hqq-quantize.js';
+import type { LowBitOptions } from '../../../core/lowbit/lowbit-scheme.js';
+import { quantizeWeightGptq } from '../../../core/lowbit/quantize-weight-gptq.js';
+import { rtnQuantizeBlocks } from '../../../core/lowbit/rtn-quantize-blocks.js';
+import { searchQuantize } from '../../../core/lowbit/search-quantize.js';
+import { isQuantError } from '../../../core/errors.js';
+import type { WeightMethod } from '../../quantize-options.js';
 import type { LayerStats } from './layer-stats.js';
 import { meanAbs, meanSquare } from './layer-stats.js';
 

@@ -1,6 +1,6 @@
 import type { NodeProto, TensorProto } from 'onnx-buf';
-import { makeNode } from '../../formats/onnx/builders.js';
-import { makeTensor, readFloat32, readTensor, tensorDims } from '../../formats/onnx/tensor.js';
+import { makeNode } from '../../../formats/onnx/builders.js';
+import { makeTensor, readFloat32, readTensor, tensorDims } from '../../../formats/onnx/tensor.js';
 import type { DequantizeLinearWeight } from './dequantize-linear-weight.js';
 
 /** ONNX TensorProto.DataType FLOAT, the Cast target. */

@@ -1,14 +1,14 @@
 import type { NodeProto } from 'onnx-buf';
-import { findAttribute, intAttribute } from '../../formats/onnx/attributes.js';
-import { onnxDtypeOf } from '../../formats/onnx/onnx-dtypes.js';
-import { float32ToFloat16Bits } from '../../core/float16.js';
-import { isExternal, makeTensor, readFloat32, tensorDims } from '../../formats/onnx/tensor.js';
-import type { ConstantSource, GraphIndex, NameGenerator } from '../graph/graph.js';
-import { resolveConstant, usesOf } from '../graph/graph.js';
-import type { GraphEdit } from '../graph/graph-edit.js';
-import { opSpecOf } from '../graph/op-specs.js';
-import { scaleChannels, writeFloatValues } from '../graph/scale-channels.js';
-import { nodeName } from '../quantize-report.js';
+import { findAttribute, intAttribute } from '../../../formats/onnx/attributes.js';
+import { onnxDtypeOf } from '../../../formats/onnx/onnx-dtypes.js';
+import { float32ToFloat16Bits } from '../../../core/float16.js';
+import { isExternal, makeTensor, readFloat32, tensorDims } from '../../../formats/onnx/tensor.js';
+import type { ConstantSource, GraphIndex, NameGenerator } from '../../graph/graph.js';
+import { resolveConstant, usesOf } from '../../graph/graph.js';
+import type { GraphEdit } from '../../graph/graph-edit.js';
+import { opSpecOf } from '../../graph/op-specs.js';
+import { scaleChannels, writeFloatValues } from '../../graph/scale-channels.js';
+import { nodeName } from '../../quantize-report.js';
 
 /** Where an activation's channels lie: axis `axis` of its `rank` dims, `channels` long. */
 export interface ChannelSpec {

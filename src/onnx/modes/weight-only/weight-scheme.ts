@@ -1,10 +1,10 @@
 import type { NodeProto } from 'onnx-buf';
-import type { Granularity } from '../../core/layout.js';
-import { intAttribute } from '../../formats/onnx/attributes.js';
-import type { WeightInputSpec } from '../graph/op-specs.js';
-import { weightAxes } from '../graph/op-specs.js';
-import type { QuantizeOptions, WeightDtype } from '../quantize-options.js';
-import { isSymmetric } from '../quantize-options.js';
+import type { Granularity } from '../../../core/layout.js';
+import { intAttribute } from '../../../formats/onnx/attributes.js';
+import type { WeightInputSpec } from '../../graph/op-specs.js';
+import { weightAxes } from '../../graph/op-specs.js';
+import type { QuantizeOptions, WeightDtype } from '../../quantize-options.js';
+import { isSymmetric } from '../../quantize-options.js';
 
 /** How one weight is written. */
 export type WeightScheme =

@@ -1,8 +1,8 @@
 import type { TensorProto } from 'onnx-buf';
-import { getKernels } from '../../core/kernels/index.js';
-import { computeQParams, quantize } from '../../core/quantize.js';
-import { makeTensor } from '../../formats/onnx/tensor.js';
-import { float32ToFloat16Bits } from '../../core/float16.js';
+import { getKernels } from '../../../core/kernels/index.js';
+import { computeQParams, quantize } from '../../../core/quantize.js';
+import { makeTensor } from '../../../formats/onnx/tensor.js';
+import { float32ToFloat16Bits } from '../../../core/float16.js';
 import type { BlockedWeight } from './blocked-weight.js';
 
 export interface MatMulNBitsWeight {
