@@ -136,3 +136,54 @@ describe('a depthwise Conv at 4 bits and fewer', () => {
     expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-block', axis: 1, blockSize: 32 });
   });
 });
+
+describe('a one-input Conv with a long kernel (a filter bank) at 4 bits', () => {
+  const M = 8;
+  const T = 64;
+  /** x [n, 1, 80] → Conv [M, 1, T] (a 1-D filter bank, as an STFT front end) → y [n, M, 17], opset 21. */
+  function filterBank(): ModelProto {
+    const g = makeGraph({
+      nodes: [makeNode('Conv', ['x', 'W'], ['y'], { name: 'bank', attributes: { kernel_shape: [T] } })],
+      inputs: [makeValueInfo('x', 'float32', ['n', 1, 80])],
+      outputs: [makeValueInfo('y', 'float32', ['n', M, 17])],
+      initializers: [makeTensor('W', 'float32', [M, 1, T], randomWeights(M * T, 21).map((v, i) => v * (1 + (i % T) / 8)))],
+    });
+    return makeModel(g, { '': 21 });
+  }
+  const bankFeed = (seed: number, n = 2) => ({ x: { dims: [n, 1, 80], data: randomWeights(n * 80, seed) } });
+
+  it('is blocked along its taps, 32 weights a scale, equal to round-to-nearest of each block, and runs in onnxruntime', async () => {
+    const m = filterBank();
+    const w = readFloat32(init(m, 'W'));
+    const { model: q, report } = await quantizeModel(m, { dtype: 'int4', blockSize: 32, symmetric: true });
+    expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-block', axis: 2, blockSize: 32 });
+    const [dq] = nodeOf(q, 'DequantizeLinear');
+    expect(intAttribute(dq!, 'axis')).toBe(2);
+    expect(intAttribute(dq!, 'block_size')).toBe(32);
+    const scales = readFloat32(init(q, dq!.input[1]!));
+    const codes = Array.from(readTensor(init(q, dq!.input[0]!)).values as ArrayLike<number>);
+    // Per output channel would be M scales over 64 taps each; per axis-1 block, one scale per weight.
+    expect(scales.length).toBe((M * T) / 32);
+    for (let b = 0; b < scales.length; b++) {
+      let mx = 0;
+      for (let t = 0; t < 32; t++) mx = Math.max(mx, Math.abs(w[b * 32 + t]!));
+      const sc = Math.fround(mx / 7);
+      expect(scales[b]).toBe(sc);
+      for (let t = 0; t < 32; t++) {
+        const r = Math.fround(w[b * 32 + t]! / sc);
+        const fl = Math.floor(r);
+        expect(codes[b * 32 + t]).toBe(Math.max(-7, Math.min(7, r - fl === 0.5 ? (fl % 2 === 0 ? fl : fl + 1) : Math.round(r))) + 0);
+      }
+    }
+    const values = Float32Array.from(codes, (v, i) => Math.fround(v * scales[Math.floor(i / 32)]!));
+    const xs = bankFeed(3);
+    expect(maxAbsDiff((await runOrt(q, xs)).y!, (await runOrt(withWeight(m, values), xs)).y!)).toBeLessThan(1e-5);
+  });
+
+  it('gptq uses search there (its statistics are per input channel, not per tap) and says why', async () => {
+    const hooks = { runModel: createOrtRunner(), calibrationData: () => [{ x: { name: 'x', dtype: 'float32' as const, dims: [4, 1, 80], values: randomWeights(4 * 80, 11) } }] };
+    const { model: q, report } = await quantizeModel(filterBank(), { dtype: 'int4', blockSize: 32, method: 'gptq' }, hooks);
+    expect(report.nodes[0]).toMatchObject({ status: 'quantized', axis: 2, method: 'search', methodNote: expect.stringContaining('kernel taps') });
+    expect((await runOrt(q, bankFeed(5))).y!.length).toBe(2 * M * 17);
+  });
+});

@@ -34,6 +34,8 @@ export interface BlockedWeightOptions {
   readonly awqScale?: Float32Array;
   /** One block per index of `axis` (axis 0) holding every other index: per-axis DequantizeLinear (a depthwise Conv per output channel, see convPerChannel); blockSize is then unused. */
   readonly perChannel?: boolean;
+  /** The blocks run along a Conv's kernel taps (convTapsBlockAxis), not its input channels: AWQ scales multiply the weight by input channel first. */
+  readonly kernelTaps?: boolean;
 }
 
 /** The weight as a 2-D [rows, cols] matrix whose cols run along `axis` (rows: every other index, in order). */
@@ -88,9 +90,12 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
     const zp = signedDtype(dtype) ? Int8Array.from(params.zeroPoint) : Uint8Array.from(params.zeroPoint);
     return { codes: codes as Int8Array | Uint8Array, paramShape: params.paramShape, scale: params.scale, zeroPoint: zp, method: 'rtn' };
   }
-  const { rows, cols, matrix } = toRows(values, dims, axis);
+  // Blocks along a Conv's kernel taps (convTapsBlockAxis): AWQ's per-input-channel scales multiply the weight before its codes are chosen, as for per-channel weights.
+  const tapsBlocked = options.kernelTaps === true;
+  const input = tapsBlocked && options.awqScale ? scaleInputChannels(values, dims, options.awqScale) : values;
+  const { rows, cols, matrix } = toRows(input, dims, axis);
   const nBlocks = Math.ceil(cols / blockSize);
-  const r = quantizeRowsWithMethod(matrix, rows, cols, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, method: options.method, damp: options.damp, actOrder: options.actOrder, ...(options.awqScale && { awqScale: options.awqScale }) }, stats);
+  const r = quantizeRowsWithMethod(matrix, rows, cols, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, method: options.method, damp: options.damp, actOrder: options.actOrder, ...(options.awqScale && !tapsBlocked && { awqScale: options.awqScale }) }, stats);
   const Codes = signedDtype(dtype) ? Int8Array : Uint8Array;
   const paramShape = dims.map((d, i) => (i === axis ? nBlocks : d));
   const paramCount = paramShape.reduce((a, d) => a * d, 1);
@@ -99,7 +104,7 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
     paramShape,
     scale: fromRows(r.scales, dims, axis, nBlocks, new Float32Array(paramCount)),
     zeroPoint: fromRows(r.zeroPoints, dims, axis, nBlocks, new Codes(paramCount)),
-    ...(r.inputScale && { inputScale: r.inputScale }),
+    ...(tapsBlocked && options.awqScale ? { inputScale: options.awqScale } : r.inputScale && { inputScale: r.inputScale }),
     method: r.method,
     ...(r.fallback && { fallback: r.fallback }),
   };

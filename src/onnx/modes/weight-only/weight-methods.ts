@@ -41,10 +41,12 @@ export function quantizeRowsWithMethod(w: Float32Array, rows: number, cols: numb
   const base: LowBitOptions = { bits: options.bits, blockSize: options.blockSize, symmetric: options.symmetric, signed: options.signed };
   let method: WeightMethod = options.method;
   let fallback: string | undefined;
-  const usable = stats && stats.length > 0 && stats.every((s) => s.rows > 0) && rows % stats.length === 0;
+  // Statistics describe the op's input channels: a weight blocked along something else (a Conv's kernel taps) has none that match its columns.
+  const matching = !stats || stats.every((s) => s.cols === cols);
+  const usable = stats && stats.length > 0 && stats.every((s) => s.rows > 0) && rows % stats.length === 0 && matching;
   if ((method === 'gptq' || method === 'awq') && !usable) {
     method = 'search';
-    fallback = NO_DATA;
+    fallback = matching ? NO_DATA : `the calibration statistics are per input channel (${stats![0]!.cols}) and this weight is blocked along its kernel taps (${cols} a row)`;
   }
   if (method === 'gptq' && stats!.some((s) => !s.hessian)) {
     method = 'search';

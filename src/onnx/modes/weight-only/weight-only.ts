@@ -136,9 +136,14 @@ function blockedWeightFor(weight: TensorProto, values: Float32Array, dims: reado
   return w;
 }
 
+/** A Conv weight blocked along a kernel axis (axis 2 or later: convTapsBlockAxis) rather than its input channels. */
+function isKernelTapsScheme(s: QuantScheme): boolean {
+  return s.form === 'dequantize-linear' && s.granularity.kind === 'per-block' && s.granularity.axis >= 2;
+}
+
 function blockedOptions(s: QuantScheme, b: BlockedContext, method = b.options.method, use?: PlannedUse): BlockedWeightOptions {
   const awqScale = method === 'awq' && use ? b.awq?.scales.get(use.node) : undefined;
-  return { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, perChannel: s.form === 'dequantize-linear' && s.granularity.kind === 'per-axis', ...(awqScale && { awqScale }) };
+  return { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, perChannel: s.form === 'dequantize-linear' && s.granularity.kind === 'per-axis', kernelTaps: use?.node.opType === 'Conv' && isKernelTapsScheme(s), ...(awqScale && { awqScale }) };
 }
 
 /**
@@ -314,7 +319,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
           const w = l.weights[0]!;
           const scheme = w.scheme;
           const dtype = scheme.dtype as BlockDtype;
-          return { node: l.node, input: l, weight: w.name, tensor: w.tensor, searchable: !(scheme.form === 'dequantize-linear' && scheme.granularity.kind === 'per-axis'), blockAxis: blockAxis(scheme), lowbit: { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric: scheme.symmetric, blockSize: blockSizeOf(scheme) }, stats: blocked.stats.get(w.use as PlannedUse) };
+          return { node: l.node, input: l, weight: w.name, tensor: w.tensor, searchable: !(scheme.form === 'dequantize-linear' && (scheme.granularity.kind === 'per-axis' || (l.node.opType === 'Conv' && isKernelTapsScheme(scheme)))), blockAxis: blockAxis(scheme), lowbit: { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric: scheme.symmetric, blockSize: blockSizeOf(scheme) }, stats: blocked.stats.get(w.use as PlannedUse) };
         });
         const floatType = onnxDtypeOf(layers[0]!.weights[0]!.tensor.dataType) === 'float16' ? 'float16' : 'float32';
         blocked.awq = await placeAwqScales(awqLayers, { model, root, ir, names, floatType, runModel: ctx.hooks.runModel, data: ctx.hooks.calibrationData });

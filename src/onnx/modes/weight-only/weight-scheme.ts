@@ -78,8 +78,24 @@ export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims:
   }
   // DequantizeLinear reads int2 from opset 25 (onnxruntime 1.30 runs it); 3-bit codes always sit in int4.
   const container = dtype === 'int3' || (dtype === 'int2' && opset < 25) ? 'int4' : dtype === 'int2' ? 'int2' : undefined;
-  const granularity: Granularity = convPerChannel(node, dims, options.blockSize) ? { kind: 'per-axis', axis: channelAxis } : { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize };
+  const tapsAxis = convTapsBlockAxis(node, dims, options.blockSize);
+  const granularity: Granularity =
+    tapsAxis !== undefined ? { kind: 'per-block', axis: tapsAxis, blockSize: options.blockSize } : convPerChannel(node, dims, options.blockSize) ? { kind: 'per-axis', axis: channelAxis } : { kind: 'per-block', axis: reductionAxis, blockSize: options.blockSize };
   return { form: 'dequantize-linear', dtype, symmetric, granularity, domain: '', reduceRange: false, ...(container && { container }) };
+}
+
+/**
+ * The kernel axis a 4-bit-or-fewer Conv weight [M, C/group, k...] is blocked along when it has fewer
+ * input channels per group than a block and a kernel axis at least a block long (a 1-D filter bank
+ * such as an STFT front end, [258, 1, 256]): blocks of `blockSize` taps along the last such axis
+ * hold exactly the asked number of weights, where per output channel would put all 256 taps of a
+ * filter under one scale and blocks along axis 1 one weight under each. Undefined otherwise. Its
+ * codes are chosen without calibration statistics (those are per input channel, not per tap).
+ */
+export function convTapsBlockAxis(node: NodeProto, dims: readonly number[], blockSize: number): number | undefined {
+  if (node.opType !== 'Conv' || dims.length < 3 || dims[1]! >= blockSize) return undefined;
+  for (let a = dims.length - 1; a >= 2; a--) if (dims[a]! >= blockSize) return a;
+  return undefined;
 }
 
 /**
