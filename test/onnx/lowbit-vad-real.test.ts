@@ -73,7 +73,7 @@ describe('gptq on the silero VAD', () => {
     expect(taken.length).toBe(20);
     // gptq needs a Hessian over a weight's columns; its statistics are per input channel. The one-input STFT Conv [258, 1, 256] is blocked along its taps, the encoder's few-input Convs are per output channel (input channels × taps a scale): both use search and say why; every other weight is gptq's.
     const searched = taken.filter((n) => n.status === 'quantized' && n.method !== 'gptq');
-    expect(searched.every((n) => n.method === 'search')).toBe(true);
+    expect(searched.every((n) => n.status === 'quantized' && n.method === 'search')).toBe(true);
     const taps = searched.filter((n) => n.status === 'quantized' && n.granularity === 'per-block');
     expect(taps).toHaveLength(1);
     expect(taps[0]).toMatchObject({ axis: 2, blockSize: 32, methodNote: expect.stringContaining('kernel taps') });
