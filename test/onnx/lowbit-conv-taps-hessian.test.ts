@@ -3,7 +3,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { makeTensor } from '../../src/formats/onnx/tensor.js';
 import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import { quantizeBlockedWeight } from '../../src/onnx/modes/weight-only/blocked-weight.js';
 import type { LayerStats } from '../../src/onnx/modes/weight-only/layer-stats.js';
+import { createLayerStats } from '../../src/onnx/modes/weight-only/layer-stats.js';
 import { calibrateWeightLayers } from '../../src/onnx/modes/weight-only/weight-calibration.js';
 import type { WeightLayer } from '../../src/onnx/modes/weight-only/weight-calibration.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
@@ -187,5 +189,11 @@ describe('the per-tap (im2col) Hessian of per-output-channel Conv weights', () =
     }
     expect(errors.get('gptq')!).toBeLessThan(errors.get('search')!);
     expect(errors.get('gptq')!).toBeLessThan(errors.get('rtn')!);
+  });
+
+  it('gptq on a per-output-channel weight no calibration batch reached says so, not that its statistics are per input channel', () => {
+    const options = { dtype: 'int4', symmetric: true, blockSize: 32, method: 'gptq', damp: 0.01, actOrder: false, perChannel: true } as const;
+    const r = quantizeBlockedWeight(randomWeights(4 * 9, 5), [4, 1, 3, 3], 0, options, [0, 1, 2, 3].map(() => createLayerStats(1, true, false, 9)));
+    expect(r).toMatchObject({ method: 'search', fallback: expect.stringContaining('no calibration inputs reach this weight') });
   });
 });

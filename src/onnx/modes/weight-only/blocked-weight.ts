@@ -2,7 +2,7 @@ import type { QuantDtypeName } from '../../../core/dtypes.js';
 import { computeQParams, quantize } from '../../../core/quantize.js';
 import type { BlockDtype, WeightMethod } from '../../quantize-options.js';
 import type { LayerStats } from './layer-stats.js';
-import { quantizeRowsWithMethod } from './weight-methods.js';
+import { NO_DATA, quantizeRowsWithMethod } from './weight-methods.js';
 import { meanSquare } from './layer-stats.js';
 import { hqqQuantize } from '../../../core/lowbit/hqq-quantize.js';
 import { searchQuantize } from '../../../core/lowbit/search-quantize.js';
@@ -169,7 +169,9 @@ function quantizePerChannel(values: Float32Array, dims: readonly number[], axis:
     zeroPoint.set(r.zeroPoints, g * groupRows);
   }
   const fellBack = options.method === 'gptq' || options.method === 'awq';
-  return { codes, paramShape: [rows], scale, zeroPoint, method: fellBack ? 'search' : options.method, ...(fellBack && { fallback: PER_CHANNEL_FALLBACK }), ...(options.awqScale && { inputScale: options.awqScale }) };
+  // GPTQ falls back here when no batch reached the layer (a branch no batch takes), rarely for want of the patch Hessian.
+  const why = options.method === 'gptq' && !(stats ?? []).some((s) => s.rows > 0) ? NO_DATA : PER_CHANNEL_FALLBACK;
+  return { codes, paramShape: [rows], scale, zeroPoint, method: fellBack ? 'search' : options.method, ...(fellBack && { fallback: why }), ...(options.awqScale && { inputScale: options.awqScale }) };
 }
 
 /**
