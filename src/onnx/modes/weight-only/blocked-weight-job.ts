@@ -12,6 +12,7 @@ export interface LayerStatsData {
   readonly sumAbs: Float64Array;
   readonly sumSq: Float64Array;
   readonly hessian?: { readonly samples: number; readonly matrix: Float64Array };
+  readonly patchHessian?: { readonly cols: number; readonly samples: number; readonly matrix: Float64Array };
   readonly sample?: Float32Array;
 }
 
@@ -47,6 +48,7 @@ export function blockedWeightJob(values: Float32Array, dims: readonly number[], 
         sumAbs: s.sumAbs,
         sumSq: s.sumSq,
         ...(s.hessian && { hessian: { samples: s.hessian.samples, matrix: s.hessian.hessian() } }),
+        ...(s.patchHessian && { patchHessian: { cols: s.patchHessian.cols, samples: s.patchHessian.samples, matrix: s.patchHessian.hessian() } }),
         ...(s.sample && { sample: s.sample }),
       })),
     }),
@@ -70,6 +72,7 @@ export function runBlockedWeightJob(job: BlockedWeightJob): BlockedWeight {
       sumAbs: s.sumAbs,
       sumSq: s.sumSq,
       ...(s.hessian && { hessian: frozenHessian(s.cols, s.hessian.samples, s.hessian.matrix) }),
+      ...(s.patchHessian && { patchHessian: frozenHessian(s.patchHessian.cols, s.patchHessian.samples, s.patchHessian.matrix) }),
       ...(s.sample && { sample: s.sample }),
     }),
   );

@@ -2,10 +2,11 @@ import type { QuantDtypeName } from '../../../core/dtypes.js';
 import { computeQParams, quantize } from '../../../core/quantize.js';
 import type { BlockDtype, WeightMethod } from '../../quantize-options.js';
 import type { LayerStats } from './layer-stats.js';
-import { quantizeRowsWithMethod } from './weight-methods.js';
+import { NO_DATA, quantizeRowsWithMethod } from './weight-methods.js';
 import { meanSquare } from './layer-stats.js';
 import { hqqQuantize } from '../../../core/lowbit/hqq-quantize.js';
 import { searchQuantize } from '../../../core/lowbit/search-quantize.js';
+import { quantizeWeightGptq } from '../../../core/lowbit/quantize-weight-gptq.js';
 
 /** A weight quantized per block along one axis, in the layout blocked DequantizeLinear reads. */
 export interface BlockedWeight {
@@ -116,8 +117,10 @@ const PER_CHANNEL_FALLBACK =
 /**
  * One scale (and zero point) per index of axis 0 over all the other axes: W [M, ...] as M rows of
  * every other element, one block per row. rtn is computeQParams per axis (what per-axis
- * DequantizeLinear's writer computes); hqq and search work on the rows; gptq and awq become search
- * (PER_CHANNEL_FALLBACK says why), weighted by each group's mean x² repeated over the taps.
+ * DequantizeLinear's writer computes); hqq and search work on the rows; gptq runs per group on the
+ * group's patch Hessian (over the row's (channel, tap) columns, LayerStats.patchHessian) with one
+ * block spanning the row; awq, and gptq without patch Hessians, become search (PER_CHANNEL_FALLBACK
+ * says why), weighted by each group's mean x² repeated over the taps.
  */
 function quantizePerChannel(values: Float32Array, dims: readonly number[], axis: number, options: BlockedWeightOptions, stats?: readonly LayerStats[]): BlockedWeight {
   if (axis !== 0) throw new Error(`per-channel low-bit weights are grouped along axis 0, got axis ${axis}`);
@@ -136,6 +139,18 @@ function quantizePerChannel(values: Float32Array, dims: readonly number[], axis:
   const codes = new Codes(values.length);
   const scale = new Float32Array(rows);
   const zeroPoint = new Codes(rows);
+  const patches = options.method === 'gptq' && stats && stats.length > 0 && rows % stats.length === 0 && stats.every((s) => s.rows > 0 && s.patchHessian?.cols === cols && s.patchHessian.samples > 0);
+  if (patches) {
+    const groupRows = rows / stats.length;
+    stats.forEach((st, g) => {
+      const part = values.subarray(g * groupRows * cols, (g + 1) * groupRows * cols);
+      const r = quantizeWeightGptq(part, [groupRows, cols], st.patchHessian!.hessian(), { ...base, damp: options.damp, actOrder: options.actOrder });
+      codes.set(r.codes, g * groupRows * cols);
+      scale.set(r.scales, g * groupRows);
+      zeroPoint.set(r.zeroPoints, g * groupRows);
+    });
+    return { codes, paramShape: [rows], scale, zeroPoint, method: 'gptq' };
+  }
   const usable = options.method !== 'hqq' && stats && stats.length > 0 && stats.every((s) => s.rows > 0) && rows % stats.length === 0 && cols % stats[0]!.cols === 0;
   const groups = usable ? stats!.length : 1;
   const groupRows = rows / groups;
@@ -154,7 +169,9 @@ function quantizePerChannel(values: Float32Array, dims: readonly number[], axis:
     zeroPoint.set(r.zeroPoints, g * groupRows);
   }
   const fellBack = options.method === 'gptq' || options.method === 'awq';
-  return { codes, paramShape: [rows], scale, zeroPoint, method: fellBack ? 'search' : options.method, ...(fellBack && { fallback: PER_CHANNEL_FALLBACK }), ...(options.awqScale && { inputScale: options.awqScale }) };
+  // GPTQ falls back here when no batch reached the layer (a branch no batch takes), rarely for want of the patch Hessian.
+  const why = options.method === 'gptq' && !(stats ?? []).some((s) => s.rows > 0) ? NO_DATA : PER_CHANNEL_FALLBACK;
+  return { codes, paramShape: [rows], scale, zeroPoint, method: fellBack ? 'search' : options.method, ...(fellBack && { fallback: why }), ...(options.awqScale && { inputScale: options.awqScale }) };
 }
 
 /**

@@ -18,12 +18,18 @@ export interface LayerStats {
   readonly sumAbs: Float64Array;
   readonly sumSq: Float64Array;
   readonly hessian?: HessianAccumulator;
+  /**
+   * A per-output-channel Conv weight under GPTQ: the Hessian over its row's (input channel, tap)
+   * columns, from the input's im2col patches (addConvPatches); cols = channels · taps.
+   */
+  readonly patchHessian?: HessianAccumulator;
   /** Up to AWQ_SAMPLE_ROWS input rows [n, cols]. */
   sample?: Float32Array;
 }
 
-export function createLayerStats(cols: number, withHessian: boolean, withSample: boolean): LayerStats {
-  return { cols, rows: 0, sumAbs: new Float64Array(cols), sumSq: new Float64Array(cols), ...(withHessian && { hessian: hessianAccumulator(cols) }), ...(withSample && { sample: new Float32Array(0) }) };
+/** `patchCols`: channels · taps of a per-output-channel Conv weight whose patch Hessian GPTQ needs (see LayerStats.patchHessian). */
+export function createLayerStats(cols: number, withHessian: boolean, withSample: boolean, patchCols?: number): LayerStats {
+  return { cols, rows: 0, sumAbs: new Float64Array(cols), sumSq: new Float64Array(cols), ...(withHessian && { hessian: hessianAccumulator(cols) }), ...(patchCols !== undefined && { patchHessian: hessianAccumulator(patchCols) }), ...(withSample && { sample: new Float32Array(0) }) };
 }
 
 /**

@@ -19,6 +19,8 @@ import type { BlockedWeight } from './blocked-weight.js';
 import { dequantizeBlocked } from './blocked-weight.js';
 import type { LayerStats } from './layer-stats.js';
 import { addRows, channelRows, createLayerStats } from './layer-stats.js';
+import type { ConvGeometry } from './conv-patch-hessian.js';
+import { addConvPatches, convGeometry, needsPatchHessian } from './conv-patch-hessian.js';
 import type { WeightScheme } from './weight-scheme.js';
 
 /** Where a layer's input channels are: the activation feeding its weight, and how its channels map to the weight's cols. */
@@ -121,7 +123,8 @@ function passes(layers: readonly WeightLayer[], o: WeightCalibrationOptions): We
   let cur: WeightLayer[] = [];
   let bytes = 0;
   for (const l of layers) {
-    const need = l.groups * (l.cols * 16 + (o.hessian ? l.cols * l.cols * 8 * 2 : 0));
+    const patchCols = o.hessian && patchGeometry(l) ? l.cols * (l.weights[0]!.tensor.dims.slice(2).reduce((a, d) => a * Number(d), 1)) : 0;
+    const need = l.groups * (l.cols * 16 + (o.hessian ? (l.cols * l.cols + patchCols * patchCols) * 8 * 2 : 0));
     if (cur.length && (cur.length >= most || bytes + need > budget)) {
       out.push(cur);
       cur = [];
@@ -132,6 +135,13 @@ function passes(layers: readonly WeightLayer[], o: WeightCalibrationOptions): We
   }
   if (cur.length) out.push(cur);
   return out;
+}
+
+/** The kernel geometry of a per-output-channel Conv layer (whose GPTQ needs the patch Hessian), else undefined. */
+function patchGeometry(l: WeightLayer): ConvGeometry | undefined {
+  const w = l.weights[0];
+  if (!w || l.recurrent || !l.weights.every((x) => needsPatchHessian(l.node, x.scheme))) return undefined;
+  return convGeometry(l.node, w.tensor.dims.map(Number));
 }
 
 /** Replaces a constant's values in place (initializer or Constant node of `graph`), keeping its type. */
@@ -247,7 +257,15 @@ export async function calibrateWeightLayers(
   let batches = 0;
   let done = 0;
   for (const group of groups) {
-    const stats = new Map<WeightLayer, LayerStats[]>(group.map((l) => [l, Array.from({ length: l.groups }, () => createLayerStats(l.cols, o.hessian, o.sample))]));
+    // Only GPTQ on per-output-channel Conv weights reads the patch Hessian: its im2col sweep costs cols²·taps² per output position.
+    const geometry = new Map(group.flatMap((l) => (o.hessian && patchGeometry(l) ? [[l, patchGeometry(l)!] as const] : [])));
+    const stats = new Map<WeightLayer, LayerStats[]>(
+      group.map((l) => {
+        const g = geometry.get(l);
+        const patchCols = g && l.cols * g.kernel.reduce((a, d) => a * d, 1);
+        return [l, Array.from({ length: l.groups }, () => createLayerStats(l.cols, o.hessian, o.sample, patchCols))];
+      }),
+    );
     let seen = 0;
     let ran = false;
     for (const plan of plans) {
@@ -300,6 +318,8 @@ export async function calibrateWeightLayers(
             for (let g = 0; g < l.groups; g++) {
               const r = channelRows(x, t.dims, axis, g * l.cols, l.cols);
               addRows(s[g]!, r.data, r.rows);
+              const geo = geometry.get(l);
+              if (geo) addConvPatches(s[g]!.patchHessian!, x, t.dims, geo, g * l.cols, l.cols);
             }
           }
           seen++;

@@ -28,7 +28,8 @@ export interface RowsResult {
   readonly fallback?: string;
 }
 
-const NO_DATA = "no calibration inputs reach this weight (no --calibration, or the node's calibration note says why: a branch no batch takes, a Loop body, an embedding)";
+/** Why a calibrated method fell back for a weight no calibration batch reached. */
+export const NO_DATA = "no calibration inputs reach this weight (no --calibration, or the node's calibration note says why: a branch no batch takes, a Loop body, an embedding)";
 
 /**
  * Quantizes W [rows, cols] per block along cols with `method`. `stats` holds one LayerStats per

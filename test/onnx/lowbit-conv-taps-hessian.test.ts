@@ -1,0 +1,199 @@
+import type { ModelProto } from 'onnx-buf';
+import { describe, expect, it, vi } from 'vitest';
+import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats/onnx/builders.js';
+import { makeTensor } from '../../src/formats/onnx/tensor.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import { quantizeBlockedWeight } from '../../src/onnx/modes/weight-only/blocked-weight.js';
+import type { LayerStats } from '../../src/onnx/modes/weight-only/layer-stats.js';
+import { createLayerStats } from '../../src/onnx/modes/weight-only/layer-stats.js';
+import { calibrateWeightLayers } from '../../src/onnx/modes/weight-only/weight-calibration.js';
+import type { WeightLayer } from '../../src/onnx/modes/weight-only/weight-calibration.js';
+import { quantizeModel } from '../../src/onnx/quantize-model.js';
+import type { TensorMap } from '../../src/onnx/run-model.js';
+import { randomWeights } from './models.js';
+import { runOrt } from './run-ort.js';
+
+vi.setConfig({ testTimeout: 120_000 });
+
+interface Conv2d {
+  readonly kernel: [number, number];
+  readonly strides: [number, number];
+  /** [top, left, bottom, right] */
+  readonly pads: [number, number, number, number];
+  readonly dilations: [number, number];
+  readonly group: number;
+  readonly cin: number;
+}
+
+const H = 7;
+const W = 8;
+const C = 3;
+/** Depthwise 3×3, stride 2, uneven pads. */
+const DW: Conv2d = { kernel: [3, 3], strides: [2, 2], pads: [1, 0, 2, 1], dilations: [1, 1], group: C, cin: 1 };
+/** 3 inputs, group 1, 3×3 with a dilation and unequal strides. */
+const FULL: Conv2d = { kernel: [3, 3], strides: [1, 2], pads: [1, 1, 0, 2], dilations: [2, 1], group: 1, cin: C };
+
+const attrs = (c: Conv2d) => ({ group: c.group, kernel_shape: c.kernel, strides: c.strides, pads: c.pads, dilations: c.dilations });
+
+/** x [n, 3, 7, 8] feeds both Convs. */
+function twoConvModel(): ModelProto {
+  return makeModel(
+    makeGraph({
+      nodes: [makeNode('Conv', ['x', 'Wd'], ['yd'], { name: 'dw', attributes: attrs(DW) }), makeNode('Conv', ['x', 'Wf'], ['yf'], { name: 'full', attributes: attrs(FULL) })],
+      inputs: [makeValueInfo('x', 'float32', ['n', C, H, W])],
+      outputs: [makeValueInfo('yd', 'float32'), makeValueInfo('yf', 'float32')],
+      initializers: [makeTensor('Wd', 'float32', [C, 1, 3, 3], randomWeights(C * 9, 1)), makeTensor('Wf', 'float32', [4, C, 3, 3], randomWeights(4 * C * 9, 2))],
+    }),
+    { '': 21 },
+  );
+}
+
+/**
+ * Σ patchᵀ·patch and the patch count of group `g` by the definition: for every batch item and output
+ * position (oh, ow), patch[c·kh·kw + i·kw + j] = x[n, g·cin + c, oh·sh − top + i·dh, ow·sw − left + j·dw], 0 outside.
+ */
+function referenceSums(x: Float32Array, n: number, c: Conv2d, g: number, sum: Float64Array): number {
+  const [kh, kw] = c.kernel;
+  const cols = c.cin * kh * kw;
+  const oh = Math.floor((H + c.pads[0] + c.pads[2] - ((kh - 1) * c.dilations[0] + 1)) / c.strides[0]) + 1;
+  const ow = Math.floor((W + c.pads[1] + c.pads[3] - ((kw - 1) * c.dilations[1] + 1)) / c.strides[1]) + 1;
+  const patch = new Float64Array(cols);
+  for (let b = 0; b < n; b++) {
+    for (let p = 0; p < oh; p++) {
+      for (let q = 0; q < ow; q++) {
+        for (let ch = 0; ch < c.cin; ch++) {
+          for (let i = 0; i < kh; i++) {
+            for (let j = 0; j < kw; j++) {
+              const h = p * c.strides[0] - c.pads[0] + i * c.dilations[0];
+              const w = q * c.strides[1] - c.pads[1] + j * c.dilations[1];
+              patch[ch * kh * kw + i * kw + j] = h < 0 || h >= H || w < 0 || w >= W ? 0 : x[((b * C + g * c.cin + ch) * H + h) * W + w]!;
+            }
+          }
+        }
+        for (let r = 0; r < cols; r++) for (let s = 0; s < cols; s++) sum[r * cols + s] += patch[r]! * patch[s]!;
+      }
+    }
+  }
+  return n * oh * ow;
+}
+
+const perAxis = { form: 'dequantize-linear', dtype: 'int4', symmetric: true, granularity: { kind: 'per-axis', axis: 0 }, domain: '', reduceRange: false } as const;
+
+function layerOf(m: ModelProto, node: string, weight: string, c: Conv2d): WeightLayer {
+  const n = m.graph!.node.find((x) => x.name === node)!;
+  const tensor = m.graph!.initializer.find((t) => t.name === weight)!;
+  return { node: n, tensor: 'x', channelAxis: 1, cols: c.cin, groups: c.group, weightInput: 1, weights: [{ name: weight, tensor, scheme: perAxis, use: undefined }] };
+}
+
+describe('the per-tap (im2col) Hessian of per-output-channel Conv weights', () => {
+  it('equals 2/N·Σ patchᵀ·patch from the definition over two batches of different sizes (depthwise stride 2 with pads; 3 inputs, group 1, dilated)', async () => {
+    const m = twoConvModel();
+    const batches = [2, 3].map((n, k) => ({ n, x: randomWeights(n * C * H * W, 30 + k) }));
+    const data = (): TensorMap[] => batches.map((b) => ({ x: { name: 'x', dtype: 'float32', dims: [b.n, C, H, W], values: b.x } }));
+    const got = new Map<string, readonly LayerStats[]>();
+    await calibrateWeightLayers(m, [layerOf(m, 'dw', 'Wd', DW), layerOf(m, 'full', 'Wf', FULL)], {
+      runModel: createOrtRunner(),
+      data,
+      hessian: true,
+      sample: false,
+      sequential: false,
+      quantizeLayer: (l, stats) => {
+        got.set(l.weights[0]!.name, stats);
+        return [];
+      },
+    });
+    for (const [name, conv] of [
+      ['Wd', DW],
+      ['Wf', FULL],
+    ] as const) {
+      const stats = got.get(name)!;
+      expect(stats).toHaveLength(conv.group);
+      const cols = conv.cin * 9;
+      stats.forEach((s, g) => {
+        const sum = new Float64Array(cols * cols);
+        const count = batches.reduce((a, b) => a + referenceSums(b.x, b.n, conv, g, sum), 0);
+        expect(s.patchHessian!.cols).toBe(cols);
+        expect(s.patchHessian!.samples).toBe(count);
+        const want = sum.map((v) => (2 * v) / count);
+        const h = s.patchHessian!.hessian();
+        const scale = want.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        expect(scale).toBeGreaterThan(0);
+        for (let i = 0; i < want.length; i++) expect(Math.abs(h[i]! - want[i]!)).toBeLessThanOrEqual(1e-12 * scale);
+      });
+    }
+  });
+
+  it('is not computed for a layer blocked along its input channels (GPTQ reads the per-channel Hessian there)', async () => {
+    const m = twoConvModel();
+    const layer = layerOf(m, 'full', 'Wf', FULL);
+    const blocked = { ...layer, weights: [{ ...layer.weights[0]!, scheme: { ...perAxis, granularity: { kind: 'per-block', axis: 1, blockSize: 32 } } as const }] };
+    let stats: readonly LayerStats[] = [];
+    await calibrateWeightLayers(m, [blocked], {
+      runModel: createOrtRunner(),
+      data: () => [{ x: { name: 'x', dtype: 'float32', dims: [1, C, H, W], values: randomWeights(C * H * W, 3) } }],
+      hessian: true,
+      sample: false,
+      sequential: false,
+      quantizeLayer: (_, s) => {
+        stats = s;
+        return [];
+      },
+    });
+    expect(stats[0]!.hessian).toBeDefined();
+    expect(stats[0]!.patchHessian).toBeUndefined();
+  });
+
+  /** Channels of a smooth field (neighbouring taps strongly correlated) times per-channel gains, plus a little noise. */
+  function smoothInput(n: number, channels: number, size: number, seed: number): Float32Array {
+    const noise = randomWeights(n * channels * size * size, seed);
+    const field = randomWeights(n * 4, seed + 1);
+    const out = new Float32Array(noise.length);
+    for (let b = 0; b < n; b++) {
+      for (let c = 0; c < channels; c++) {
+        for (let h = 0; h < size; h++) {
+          for (let w = 0; w < size; w++) {
+            const i = ((b * channels + c) * size + h) * size + w;
+            const f = field[b * 4]! + field[b * 4 + 1]! * Math.sin(h / 3) + field[b * 4 + 2]! * Math.cos(w / 4) + field[b * 4 + 3]! * Math.sin((h + w) / 5);
+            out[i] = (1 + c / 4) * f + 0.1 * noise[i]!;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  it('gptq on a depthwise Conv with correlated inputs has lower output error than search and rtn, and says gptq', async () => {
+    const ch = 8;
+    const size = 12;
+    const filters = randomWeights(ch * 9, 41).map((v, i) => v * (1 + Math.floor(i / 9) / 2));
+    const m = makeModel(
+      makeGraph({
+        nodes: [makeNode('Conv', ['x', 'W'], ['y'], { name: 'dw', attributes: { group: ch, kernel_shape: [3, 3], pads: [1, 1, 1, 1] } })],
+        inputs: [makeValueInfo('x', 'float32', ['n', ch, size, size])],
+        outputs: [makeValueInfo('y', 'float32')],
+        initializers: [makeTensor('W', 'float32', [ch, 1, 3, 3], filters)],
+      }),
+      { '': 21 },
+    );
+    const cal = [0, 1, 2].map((k) => ({ x: { name: 'x', dtype: 'float32' as const, dims: [4, ch, size, size], values: smoothInput(4, ch, size, 50 + 2 * k) } }));
+    const hooks = { runModel: createOrtRunner(), calibrationData: () => cal };
+    const test = { x: { dims: [8, ch, size, size], data: smoothInput(8, ch, size, 90) } };
+    const want = (await runOrt(m, test)).y!;
+    const errors = new Map<string, number>();
+    for (const method of ['rtn', 'search', 'gptq'] as const) {
+      const { model: q, report } = await quantizeModel(m, { dtype: 'int3', blockSize: 32, method }, hooks);
+      expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-channel', axis: 0, ...(method !== 'rtn' && { method }) });
+      if (method === 'gptq') expect(report.nodes[0]).not.toHaveProperty('methodNote');
+      const got = (await runOrt(q, test)).y!;
+      errors.set(method, got.reduce((s, v, i) => s + (v - want[i]!) ** 2, 0));
+    }
+    expect(errors.get('gptq')!).toBeLessThan(errors.get('search')!);
+    expect(errors.get('gptq')!).toBeLessThan(errors.get('rtn')!);
+  });
+
+  it('gptq on a per-output-channel weight no calibration batch reached says so, not that its statistics are per input channel', () => {
+    const options = { dtype: 'int4', symmetric: true, blockSize: 32, method: 'gptq', damp: 0.01, actOrder: false, perChannel: true } as const;
+    const r = quantizeBlockedWeight(randomWeights(4 * 9, 5), [4, 1, 3, 3], 0, options, [0, 1, 2, 3].map(() => createLayerStats(1, true, false, 9)));
+    expect(r).toMatchObject({ method: 'search', fallback: expect.stringContaining('no calibration inputs reach this weight') });
+  });
+});
