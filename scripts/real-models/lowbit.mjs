@@ -268,7 +268,10 @@ function table() {
       lines.push(`| ${r.model} | ${r.variant} | refused: ${r.refused} | | | | |`);
       continue;
     }
-    lines.push(`| ${r.model} | ${r.variant} | ${r.metric.toFixed(4)} | ${r.relRms.toFixed(4)} | ${r.vsRtn === undefined ? '' : `${r.vsRtn.toFixed(2)}x`} | ${(r.bytes / 1e6).toFixed(2)} (${r.ratio.toFixed(2)}x) | ${r.seconds ? r.seconds.toFixed(1) : ''} |`);
+    // Against the rtn row of the same model and width among the rows shown (runs merged with --from-json may measure some methods alone).
+    const rtn = rows.find((x) => x.model === r.model && x.variant === `${r.variant.split(' ')[0]} rtn` && !x.refused);
+    const vs = rtn ? r.relRms / rtn.relRms : r.vsRtn;
+    lines.push(`| ${r.model} | ${r.variant} | ${r.metric.toFixed(4)} | ${r.relRms.toFixed(4)} | ${vs === undefined ? '' : `${vs.toFixed(2)}x`} | ${(r.bytes / 1e6).toFixed(2)} (${r.ratio.toFixed(2)}x) | ${r.seconds ? r.seconds.toFixed(1) : ''} |`);
   }
   lines.push('', ...[...new Set(rows.filter((r) => r.variant === 'float').map((r) => `- ${r.model}: ${r.metricName}; ${r.source}.`))]);
   return lines.join('\n');
