@@ -63,11 +63,10 @@ describe('int4 on every weight op of the PaddleOCR recognizer', () => {
     expect(perChannel.every((n) => n.status === 'quantized' && n.methodNote === undefined)).toBe(true);
     expect(quantized.every((n) => n.status === 'quantized' && n.method === 'gptq')).toBe(true);
     expect(gptq.bytes).toBeLessThanOrEqual(0.35 * statSync(REC).size);
-    // These bounds were 0.6x rtn's error and 85% of the characters while the depthwise filters had a scale per weight. Per
-    // output channel (9 weights per scale), their rounding is most of both errors on these 2 lines: with search choosing
-    // those codes this measured 0.89x rtn's error, 43% of the characters against rtn's 21% (on 60 rendered lines, calibrated
-    // on 8 others, lowbit.mjs measured 0.40x and 99.9%); gptq now chooses them too, the bounds are unchanged.
-    expect(gptq.relRms).toBeLessThan(0.95 * rtn.relRms);
-    expect(gptq.accuracy).toBeGreaterThan(rtn.accuracy);
+    // Depthwise filters per output channel (9 weights per scale) are most of rtn's error here; with gptq choosing their codes
+    // on the (channel, tap) Hessian this measures 0.32x rtn's error and 93% of the characters (rtn 21%). While search chose
+    // them it was 0.89x and 43%, which these bounds refuse.
+    expect(gptq.relRms).toBeLessThan(0.6 * rtn.relRms);
+    expect(gptq.accuracy).toBeGreaterThanOrEqual(0.85);
   }, 300_000);
 });
