@@ -9,6 +9,7 @@ import { makeGraph, makeModel, makeNode, makeValueInfo } from '../../src/formats
 import { decodeModel, encodeModel } from '../../src/formats/onnx/model.js';
 import { makeTensor, readFloat32, readTensor } from '../../src/formats/onnx/tensor.js';
 import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
+import { relRms as relRmsOf } from './run-ort.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import type { QuantizeOptionsInput } from '../../src/onnx/quantize-options.js';
 import type { NodeReport } from '../../src/onnx/quantize-report.js';
@@ -42,15 +43,7 @@ async function run(m: ModelProto, feeds: TensorMap, extra: string[] = []): Promi
 
 /** √(Σ(q − f)²/Σf²) of output `y` (or another). */
 async function relRms(q: ModelProto, f: ModelProto, feeds: TensorMap, y = 'y'): Promise<number> {
-  const a = (await run(q, feeds))[y]!.values as Float32Array;
-  const b = (await run(f, feeds))[y]!.values as Float32Array;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
+  return relRmsOf((await run(q, feeds))[y]!.values as Float32Array, (await run(f, feeds))[y]!.values as Float32Array);
 }
 
 function model(nodes: NodeProto[], inits: ReturnType<typeof f32>[], input: number[], outputs: string[], opset = 21): ModelProto {

@@ -3,7 +3,8 @@ import { QuantError } from '../../core/errors.js';
 import { INSTANCES_CHANNEL, POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from './postgres-migrations.js';
 import type { InstanceRecord, StatsCounts, Store, StoreChange, StoreHealth, StoreWatcher } from './store.js';
 import { emptyStatsCounts } from './store.js';
-import { decodeStoredConfig, encodeStoredConfig } from './stored-config.js';
+import { encodeStoredConfig } from './stored-config.js';
+import { encodeParameters, recordFromRow } from './stored-row.js';
 import { VersionConflictError } from './version-conflict-error.js';
 
 /** Connections a replica's pool opens at most when not told (the LISTEN connection comes on top). */
@@ -142,15 +143,7 @@ export class PostgresStore implements Store {
     const r = await this.pool.query<Row>('SELECT id, config, parameters, calibration, created_at, updated_at, version FROM instances WHERE id = $1', [id]);
     const row = r.rows[0];
     if (row === undefined) return undefined;
-    return {
-      id: row.id,
-      config: decodeStoredConfig(row.config),
-      parameters: row.parameters === null ? null : (JSON.parse(row.parameters) as unknown),
-      calibration: row.calibration === null ? null : (JSON.parse(row.calibration) as unknown),
-      createdAt: num(row.created_at),
-      updatedAt: num(row.updated_at),
-      version: row.version,
-    };
+    return recordFromRow(row);
   }
 
   async create(id: string, config: Record<string, unknown>, parameters: unknown): Promise<boolean> {
@@ -356,6 +349,3 @@ async function migrate(pool: pg.Pool, url: string, schema: string): Promise<void
   }
 }
 
-function encodeParameters(parameters: unknown): string | null {
-  return parameters === null || parameters === undefined ? null : JSON.stringify(parameters);
-}

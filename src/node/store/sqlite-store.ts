@@ -6,7 +6,8 @@ import type { InstanceRecord, StatsCounts, Store, StoreHealth } from './store.js
 import { addStatsCounts, emptyStatsCounts } from './store.js';
 import { VersionConflictError } from './version-conflict-error.js';
 import { isSqliteFull, StoreFullError } from './store-full-error.js';
-import { decodeStoredConfig, encodeStoredConfig } from './stored-config.js';
+import { encodeStoredConfig } from './stored-config.js';
+import { encodeParameters, recordFromRow } from './stored-row.js';
 
 /** File name of the database inside the data directory. */
 export const STORE_FILE = 'quantkit.sqlite';
@@ -129,15 +130,7 @@ export class SqliteStore implements Store {
   async get(id: string): Promise<InstanceRecord | undefined> {
     const row = this.stmts.get.get(id);
     if (row === undefined) return undefined;
-    return {
-      id: row.id,
-      config: decodeStoredConfig(row.config),
-      parameters: row.parameters === null ? null : (JSON.parse(row.parameters) as unknown),
-      calibration: row.calibration === null ? null : (JSON.parse(row.calibration) as unknown),
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      version: row.version,
-    };
+    return recordFromRow(row);
   }
 
   async create(id: string, config: Record<string, unknown>, parameters: unknown): Promise<boolean> {
@@ -219,6 +212,3 @@ export class SqliteStore implements Store {
   }
 }
 
-function encodeParameters(parameters: unknown): string | null {
-  return parameters === null || parameters === undefined ? null : JSON.stringify(parameters);
-}
