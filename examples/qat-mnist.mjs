@@ -35,7 +35,7 @@ const log = json ? () => {} : (...m) => console.log(...m);
 const wall0 = performance.now();
 const cpu0 = process.cpuUsage();
 
-// 10,000 digits: 5,000 to train on, 1,000 held out of training to choose LSQ's settings on, and
+// 10,000 digits: 5,000 to train on, 1,000 held out of training to make every choice on, and
 // 4,000 to test (a drop of 1% is 40 digits). QAT, and the float fine-tuning it is compared
 // against, train one pass over the first `qat` training digits. Three float epochs: a fourth was
 // tried once at the chosen float rate and reached 0.964 on the validation digits against 0.961
@@ -55,9 +55,10 @@ const FLOAT_SELECT = subset ? { epochs: 1, digits: 300 } : { epochs: 1, digits: 
 // The fine-tune/QAT learning rates tried, each with BatchNorm frozen from the first QAT step or
 // halfway: the pair is chosen by the fixed-scale QAT int4 model's validation accuracy; the float
 // fine-tuning (the baseline) and every other QAT run then use the chosen rate and freezing. (An
-// earlier grid, 1e-4 and 3e-4 with BatchNorm frozen halfway only, recovered about a fifth of the
-// per-tensor int4 setting's drop on the validation digits; 1e-4 never won, and freezing from the
-// start, which trains the very folded weights the converted model runs, did better there.)
+// earlier grid, 1e-4 and 3e-4 with BatchNorm frozen halfway only, won back about a fifth of the
+// per-tensor int4 setting's PTQ drop from the float model on the validation digits; 1e-4 never
+// won, and freezing from the start, which trains the very folded weights the converted model
+// runs, did better there.)
 const QAT_LRS = [3e-4, 1e-3];
 // LSQ's scale learning rates tried (observer-initialised scales), then the LSQ paper's start at the best rate.
 const SCALE_LRS = [1e-3, 1e-2];
@@ -209,10 +210,11 @@ const floatAccuracy = accuracyOf(floatPred, test.labels);
 log(`float (lr ${floatLr}): validation ${floatVal}, test ${floatAccuracy}`);
 const qatData = { x: tf.slice(train.x, 0, SIZES.qat), y: tf.slice(train.y, 0, SIZES.qat) };
 
-// The int4 settings the headline int4 figures are measured in, fixed before any was measured: the
-// 2×2 grid of the two choices an int4 deployment makes. The head: int4 like every other layer (the
-// config a user writes first, `{ quantizationType: 'INT4' }`; the logits then take 16 levels), or
-// 8-bit (the usual first/last-layer rule). The weight scales: one per output channel (the default),
+// The int4 settings the headline int4 figures may be measured in: the 2×2 grid of the two choices
+// an int4 deployment makes (written after one look at these four settings' PTQ validation drops,
+// never at a test figure; the example then chooses among them on the validation digits itself).
+// The head: int4 like every other layer (the config a user writes first, `{ quantizationType:
+// 'INT4' }`; the logits then take 16 levels), or 8-bit (the usual first/last-layer rule). The weight scales: one per output channel (the default),
 // or one per tensor (hardware without per-channel scales). Activations are per tensor and
 // asymmetric in all four, the input's too.
 const HEAD_INT8 = { logits: { quantizationType: 'INT8' } };
@@ -263,7 +265,7 @@ for (const c of ptqInt4Settings) {
   log(`PTQ ${c.name}: validation ${c.val_accuracy} (drop ${c.val_drop})${c === chosen ? ', chosen' : ''}, test ${c.test_accuracy}`);
 }
 const ptqInt4 = chosen.test_accuracy;
-// The previous headline setting (head 8-bit, per-channel weights), reported under its own keys.
+// The head-8-bit, per-channel setting (the usual first/last-layer rule), reported under its own keys.
 const headInt8 = ptqInt4Settings.find((c) => c.name === 'int4_head_int8');
 const ptqInt3Pred = ptq(int3);
 const ptqInt3 = accuracyOf(ptqInt3Pred, test.labels);
