@@ -214,9 +214,9 @@ const qatData = { x: tf.slice(train.x, 0, SIZES.qat), y: tf.slice(train.y, 0, SI
 // an int4 deployment makes (written after one look at these four settings' PTQ validation drops,
 // never at a test figure; the example then chooses among them on the validation digits itself).
 // The head: int4 like every other layer (the config a user writes first, `{ quantizationType:
-// 'INT4' }`; the logits then take 16 levels), or 8-bit (the usual first/last-layer rule). The weight scales: one per output channel (the default),
-// or one per tensor (hardware without per-channel scales). Activations are per tensor and
-// asymmetric in all four, the input's too.
+// 'INT4' }`; the logits then take 16 levels), or 8-bit (the usual first/last-layer rule). The
+// weight scales: one per output channel (the default), or one per tensor (hardware without
+// per-channel scales). Activations are per tensor and asymmetric in all four, the input's too.
 const HEAD_INT8 = { logits: { quantizationType: 'INT8' } };
 const INT4_SETTINGS = [
   { name: 'int4', config: { quantizationType: 'INT4' } },
