@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Quantization-aware training on real digits: a small CNN (two conv blocks with BatchNorm, a dense
 // head) trained in float on the `mnist` package's 10,000 digits (a seeded split into training,
-// validation and test digits), then quantized: post-training (int8, int4), QAT int4 with
-// observer-chosen scales, QAT int4 with LSQ scales; the QAT int4 model is converted to ONNX and run
-// by ONNX Runtime. Every hyper-parameter the example picks (the float and the fine-tune/QAT learning
-// rates, LSQ's scale learning rate and initialisation) is chosen on the validation digits; the test
-// digits are evaluated only on the chosen models.
+// validation and test digits), then quantized: post-training (int8, four int4 settings), QAT int4
+// with observer-chosen scales, QAT int4 with LSQ scales; the QAT int4 model is converted to ONNX and
+// run by ONNX Runtime. Every choice the example makes (the int4 setting, the float and the
+// fine-tune/QAT learning rates, BatchNorm freezing, LSQ's scale learning rate and initialisation) is
+// made on the validation digits; the test digits are evaluated only after the choices.
 //
 //   node examples/qat-mnist.mjs [--json] [--subset] [--out model.onnx]
 //
@@ -35,9 +35,11 @@ const log = json ? () => {} : (...m) => console.log(...m);
 const wall0 = performance.now();
 const cpu0 = process.cpuUsage();
 
-// 10,000 digits: 5,000 to train on, 1,000 held out of training to choose LSQ's settings on, and
+// 10,000 digits: 5,000 to train on, 1,000 held out of training to make every choice on, and
 // 4,000 to test (a drop of 1% is 40 digits). QAT, and the float fine-tuning it is compared
-// against, train one pass over the first `qat` training digits.
+// against, train one pass over the first `qat` training digits. Three float epochs: a fourth was
+// tried once at the chosen float rate and reached 0.964 on the validation digits against 0.961
+// (3 digits of 1,000, within their noise) for about 30 s more CPU, so it was not kept.
 const SIZES = subset
   ? { train: 300, val: 100, test: 200, floatEpochs: 4, qat: 150, calibrate: 100 }
   : { train: 5000, val: 1000, test: 4000, floatEpochs: 3, qat: 2000, calibrate: 500 };
@@ -50,9 +52,14 @@ const QAT_BATCH = 32;
 // same initial weights.
 const FLOAT_LRS = [3e-3, 1e-2];
 const FLOAT_SELECT = subset ? { epochs: 1, digits: 300 } : { epochs: 1, digits: 2500 };
-// The fine-tune/QAT learning rates tried: chosen by the fixed-scale QAT int4 model's validation
-// accuracy; the float fine-tuning (the baseline) and every other QAT run then use the chosen rate.
-const QAT_LRS = [1e-4, 3e-4];
+// The fine-tune/QAT learning rates tried, each with BatchNorm frozen from the first QAT step or
+// halfway: the pair is chosen by the fixed-scale QAT int4 model's validation accuracy; the float
+// fine-tuning (the baseline) and every other QAT run then use the chosen rate and freezing. (An
+// earlier grid, 1e-4 and 3e-4 with BatchNorm frozen halfway only, won back about a fifth of the
+// per-tensor int4 setting's PTQ drop from the float model on the validation digits; 1e-4 never
+// won, and freezing from the start, which trains the very folded weights the converted model
+// runs, did better there.)
+const QAT_LRS = [3e-4, 1e-3];
 // LSQ's scale learning rates tried (observer-initialised scales), then the LSQ paper's start at the best rate.
 const SCALE_LRS = [1e-3, 1e-2];
 
@@ -203,13 +210,21 @@ const floatAccuracy = accuracyOf(floatPred, test.labels);
 log(`float (lr ${floatLr}): validation ${floatVal}, test ${floatAccuracy}`);
 const qatData = { x: tf.slice(train.x, 0, SIZES.qat), y: tf.slice(train.y, 0, SIZES.qat) };
 
-// The logits layer stays 8-bit in every int4 run (the usual first/last-layer rule; 16 output levels
-// would tie the argmax); everything else is int4: weights per channel symmetric, activations
-// (the input's too) per tensor asymmetric.
-const int4 = { quantizationType: 'INT4', customQuantizationConfig: { logits: { quantizationType: 'INT8' } } };
-// PTQ int4 costs this CNN little (even with one weight scale per tensor): 3 bits, weights and
-// activations alike (same layers, same head rule), is where post-training quantization loses
-// clearly more than the test set's noise, so QAT's recovery there is a measurable statement.
+// The int4 settings the headline int4 figures may be measured in: the 2×2 grid of the two choices
+// an int4 deployment makes (written after one look at these four settings' PTQ validation drops,
+// never at a test figure; the example then chooses among them on the validation digits itself).
+// The head: int4 like every other layer (the config a user writes first, `{ quantizationType:
+// 'INT4' }`; the logits then take 16 levels), or 8-bit (the usual first/last-layer rule). The
+// weight scales: one per output channel (the default), or one per tensor (hardware without
+// per-channel scales). Activations are per tensor and asymmetric in all four, the input's too.
+const HEAD_INT8 = { logits: { quantizationType: 'INT8' } };
+const INT4_SETTINGS = [
+  { name: 'int4', config: { quantizationType: 'INT4' } },
+  { name: 'int4_head_int8', config: { quantizationType: 'INT4', customQuantizationConfig: HEAD_INT8 } },
+  { name: 'int4_per_tensor', config: { quantizationType: 'INT4', perChannel: false } },
+  { name: 'int4_per_tensor_head_int8', config: { quantizationType: 'INT4', perChannel: false, customQuantizationConfig: HEAD_INT8 } },
+];
+// 3 bits, weights and activations alike, the head 8-bit: a second, harsher setting for reference.
 const int3 = { quantizationType: 'INT4', numBits: 3, customQuantizationConfig: { logits: { quantizationType: 'INT8', numBits: 8 } } };
 
 // QAT trains a converged model further; the float model trained the same further steps at the same
@@ -224,24 +239,42 @@ async function finetune(lr) {
   return m;
 }
 
-function ptq(config) {
+function ptq(config, data = test) {
   const q = prepareQat(model, config);
   calibrateQat(q, calib);
-  return predictions(q, test);
+  const pred = predictions(q, data);
+  q.dispose();
+  return pred;
 }
 const ptqInt8 = accuracyOf(ptq({ quantizationType: 'INT8' }), test.labels);
-const ptqInt4Pred = ptq(int4);
-const ptqInt4 = accuracyOf(ptqInt4Pred, test.labels);
-// For reference only: int4 weights with one scale per tensor (hardware without per-channel scales).
-const ptqInt4PerTensor = accuracyOf(ptq({ ...int4, perChannel: false }), test.labels);
+// The headline int4 setting: the one where post-training quantization loses most against the float
+// model on the VALIDATION digits (the first in the list on a tie), so that what QAT recovers is
+// measured where there is a drop to recover; the test digits play no part in the choice. Every
+// candidate's PTQ test accuracy is reported beside it, measured after the choice.
+const ptqInt4Settings = INT4_SETTINGS.map(({ name, config }) => {
+  const valAccuracy = accuracyOf(ptq(config, val), val.labels);
+  return { name, config, val_accuracy: valAccuracy, val_drop: Math.round((floatVal - valAccuracy) * 1e6) / 1e6 };
+});
+const chosen = ptqInt4Settings.reduce((a, b) => (b.val_drop > a.val_drop ? b : a));
+const int4 = chosen.config;
+let ptqInt4Pred = null;
+for (const c of ptqInt4Settings) {
+  const pred = ptq(c.config);
+  if (c === chosen) ptqInt4Pred = pred;
+  c.test_accuracy = accuracyOf(pred, test.labels);
+  log(`PTQ ${c.name}: validation ${c.val_accuracy} (drop ${c.val_drop})${c === chosen ? ', chosen' : ''}, test ${c.test_accuracy}`);
+}
+const ptqInt4 = chosen.test_accuracy;
+// The head-8-bit, per-channel setting (the usual first/last-layer rule), reported under its own keys.
+const headInt8 = ptqInt4Settings.find((c) => c.name === 'int4_head_int8');
 const ptqInt3Pred = ptq(int3);
 const ptqInt3 = accuracyOf(ptqInt3Pred, test.labels);
-log(`PTQ int8: ${ptqInt8}, PTQ int4: ${ptqInt4} (per-tensor weights: ${ptqInt4PerTensor}), PTQ int3: ${ptqInt3}`);
+log(`PTQ int8: ${ptqInt8}, PTQ int4 (${chosen.name}): ${ptqInt4}, PTQ int3: ${ptqInt3}`);
 
-// Both QAT runs freeze BatchNorm halfway (training on the folded running statistics the converted
-// model uses) and differ only in how the scales are chosen.
+// Every QAT run freezes BatchNorm (training on the folded running statistics the converted model
+// uses) from the first step or halfway, as chosen below; the runs differ in how the scales are chosen.
 const qatSteps = Math.ceil(SIZES.qat / QAT_BATCH);
-const freezeBatchNormAfter = Math.ceil(qatSteps / 2);
+const BATCH_NORM_FREEZES = [0, Math.ceil(qatSteps / 2)];
 async function qat(config, lr = qatLr) {
   const q = prepareQat(model, config);
   calibrateQat(q, calib);
@@ -250,22 +283,25 @@ async function qat(config, lr = qatLr) {
   await fit(q, qatData, { epochs: 1, batchSize: QAT_BATCH, lr, optimizer });
   return q;
 }
-// The fine-tune/QAT rate: the fixed-scale QAT int4 model trained at each candidate, the one with the
-// best validation accuracy kept (it is the model tested and converted below).
+// The fine-tune/QAT rate and BatchNorm freezing: the fixed-scale QAT int4 model trained at each
+// pair, the one with the best validation accuracy kept (it is the model tested and converted below).
 const qatLrSweep = [];
 let qatLr = null;
+let freezeBatchNormAfter = null;
 let qatFixed = null;
 {
   let bestVal = -1;
   for (const lr of QAT_LRS) {
-    const q = await qat({ ...int4, freezeBatchNormAfter }, lr);
-    const valAccuracy = accuracyOf(predictions(q, val), val.labels);
-    qatLrSweep.push({ lr, val_accuracy: valAccuracy });
-    log(`QAT int4 lr ${lr}: validation ${valAccuracy}`);
-    if (valAccuracy > bestVal) {
-      if (qatFixed) qatFixed.dispose();
-      [bestVal, qatLr, qatFixed] = [valAccuracy, lr, q];
-    } else q.dispose();
+    for (const freeze of BATCH_NORM_FREEZES) {
+      const q = await qat({ ...int4, freezeBatchNormAfter: freeze }, lr);
+      const valAccuracy = accuracyOf(predictions(q, val), val.labels);
+      qatLrSweep.push({ lr, freeze_batch_norm_after: freeze, val_accuracy: valAccuracy });
+      log(`QAT int4 lr ${lr}, BatchNorm frozen after ${freeze} steps: validation ${valAccuracy}`);
+      if (valAccuracy > bestVal) {
+        if (qatFixed) qatFixed.dispose();
+        [bestVal, qatLr, freezeBatchNormAfter, qatFixed] = [valAccuracy, lr, freeze, q];
+      } else q.dispose();
+    }
   }
 }
 const finetuned = await finetune(qatLr);
@@ -274,10 +310,13 @@ const floatFinetuned = accuracyOf(finetunedPred, test.labels);
 log(`float fine-tuned (lr ${qatLr}): ${floatFinetuned}`);
 const qatPred = predictions(qatFixed, test);
 const qatInt4 = accuracyOf(qatPred, test.labels);
-log(`QAT int4 (lr ${qatLr}): ${qatInt4}`);
+log(`QAT int4 (lr ${qatLr}, BatchNorm frozen after ${freezeBatchNormAfter} steps): ${qatInt4}`);
 const qatInt3Pred = predictions(await qat({ ...int3, freezeBatchNormAfter }), test);
 const qatInt3 = accuracyOf(qatInt3Pred, test.labels);
 log(`QAT int3: ${qatInt3}`);
+// The head-int8 setting's QAT (fixed scales, the chosen rate), for comparison with the headline's.
+const qatHeadInt8 = chosen === headInt8 ? qatInt4 : accuracyOf(predictions(await qat({ ...headInt8.config, freezeBatchNormAfter }), test), test.labels);
+log(`QAT int4_head_int8: ${qatHeadInt8}`);
 
 // LSQ starts from the calibrated observers (calibrateQat writes the scales) and the observers are
 // frozen from the first training step, so only the gradients move the scales. Its scale learning
@@ -324,13 +363,21 @@ const result = {
   float_accuracy: floatAccuracy,
   float_finetuned_accuracy: floatFinetuned,
   ptq_int8_accuracy: ptqInt8,
+  // The int4 figures (ptq_int4_*, qat_int4_*, onnx_*) are of `int4_setting`, chosen on the
+  // validation digits among `ptq_int4_settings` (each with its PTQ validation drop from the float
+  // model and, measured after the choice, its PTQ test accuracy).
+  int4_setting: chosen.name,
+  int4_config: int4,
+  ptq_int4_settings: ptqInt4Settings,
   ptq_int4_accuracy: ptqInt4,
-  ptq_int4_per_tensor_accuracy: ptqInt4PerTensor,
   qat_int4_accuracy: qatInt4,
   qat_int4_lsq_accuracy: qatInt4Lsq,
   // The share of PTQ int4's drop (from the equally trained float model) that QAT wins back.
   qat_int4_recovery: recovery(qatInt4),
   qat_int4_lsq_recovery: recovery(qatInt4Lsq),
+  // The head-8-bit, per-channel setting (the usual first/last-layer rule), whichever was chosen.
+  ptq_int4_head_int8_accuracy: headInt8.test_accuracy,
+  qat_int4_head_int8_accuracy: qatHeadInt8,
   ptq_int3_accuracy: ptqInt3,
   qat_int3_accuracy: qatInt3,
   qat_int3_recovery: recovery(qatInt3, ptqInt3),
@@ -347,6 +394,8 @@ const result = {
   float_lr_select: { epochs: FLOAT_SELECT.epochs, digits: FLOAT_SELECT.digits },
   float_val_accuracy: floatVal,
   qat_lr: qatLr,
+  qat_freeze_batch_norm_after: freezeBatchNormAfter,
+  qat_steps: qatSteps,
   qat_lr_sweep: qatLrSweep,
   lsq_scale_lr: best.scaleLr,
   lsq_init: best.lsqInit,
@@ -369,8 +418,9 @@ else {
   console.table(result);
   // The candidates of every choice made on the validation digits (nested in the table above).
   console.table([
+    ...ptqInt4Settings.map((r) => ({ choice: 'int4 setting (PTQ validation drop)', value: r.name, val_accuracy: r.val_accuracy, val_drop: r.val_drop, chosen: r === chosen })),
     ...floatLrSweep.map((r) => ({ choice: 'float lr', value: r.lr, val_accuracy: r.val_accuracy, chosen: r.lr === floatLr })),
-    ...qatLrSweep.map((r) => ({ choice: 'fine-tune/QAT lr', value: r.lr, val_accuracy: r.val_accuracy, chosen: r.lr === qatLr })),
+    ...qatLrSweep.map((r) => ({ choice: 'fine-tune/QAT lr, BatchNorm frozen after', value: `${r.lr}, ${r.freeze_batch_norm_after}`, val_accuracy: r.val_accuracy, chosen: r.lr === qatLr && r.freeze_batch_norm_after === freezeBatchNormAfter })),
     ...sweep.map((r) => ({ choice: `LSQ scaleLr (${r.init} init)`, value: r.scale_lr, val_accuracy: r.val_accuracy, chosen: r.scale_lr === best.scaleLr && r.init === best.lsqInit })),
   ]);
 }

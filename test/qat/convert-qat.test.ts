@@ -112,6 +112,43 @@ describe('convertQat', () => {
     expect(calibrated.get('fc1.activation')!.min[0]).toBe(0);
   });
 
+  // The config a user writes first, every layer int4 with one weight scale per tensor: the logits
+  // take 16 levels, so ONNX Runtime's output must stay on that grid (the Clip before the 8-bit-stored
+  // QuantizeLinear) for its argmax to tie where tfjs's does.
+  it('an all-int4 model with per-tensor weights keeps its logits on the int4 grid in ONNX Runtime, in both formats', async () => {
+    const m = tf.sequential();
+    const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+    m.add(tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 3, kernelSize: 3, padding: 'same', name: 'c1', kernelInitializer: init(4) }));
+    m.add(tf.layers.reLU());
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 4, name: 'logits', kernelInitializer: init(5) }));
+    const xs = tf.tensor4d(randoms(11, 24 * 36, 0, 1), [24, 6, 6, 1]);
+    const q = prepareQat(m, { quantizationType: 'INT4', perChannel: false });
+    calibrateQat(q, xs);
+    // Inputs beyond the calibrated range, so that logits fall outside the grid and must be clamped.
+    const wide = tf.mul(xs, 3);
+    const tfOut = (q.predict(wide) as tf.Tensor).dataSync() as Float32Array;
+    for (const format of ['qdq', 'qoperator'] as const) {
+      const { onnx, report } = convertQat(q, { format });
+      for (const l of report.layers) expect(l.weight.scale.length, l.name).toBe(1);
+      const head = report.layers[1]!.output;
+      expect(head.dtype).toBe('int4');
+      const got = await runOrt(onnx, wide);
+      const codes = new Set<number>();
+      for (let i = 0; i < got.length; i++) {
+        const code = got[i]! / head.scale[0]! + head.zeroPoint[0]!;
+        expect(Math.abs(code - Math.round(code)), format).toBeLessThan(1e-3);
+        expect(Math.round(code), format).toBeGreaterThanOrEqual(-8);
+        expect(Math.round(code), format).toBeLessThanOrEqual(7);
+        codes.add(Math.round(code));
+        expect(Math.abs(got[i]! - tfOut[i]!), format).toBeLessThanOrEqual(head.scale[0]! * 1.0001);
+      }
+      // The inputs spread the logits over the grid, to both ends.
+      expect(codes.size, format).toBeGreaterThan(3);
+      expect(codes.has(7) || codes.has(-8), format).toBe(true);
+    }
+  });
+
   it('a trained int4 CNN (BatchNorm folded, depthwise conv, LSQ) runs in ONNX Runtime as in tfjs, in both formats', async () => {
     const m = tf.sequential();
     const init = (seed: number) => tf.initializers.glorotUniform({ seed });
