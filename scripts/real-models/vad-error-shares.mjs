@@ -9,7 +9,11 @@
 // (it is then computed at run time, not a constant weight), which separates W and R of one LSTM.
 // Needs the build (npm run build).
 //
-// Usage: node scripts/real-models/vad-error-shares.mjs [--methods rtn,gptq+act] [--dtypes int4,int3] [--groups stft,encoder,...] [--json]
+// --held-out N also scores every variant on N chunks of held-out synthesized audio (another seed,
+// every third chunk of a stream fed the float model's state), as the mean of each chunk's largest
+// output relative RMS: one committed batch is a noisy judge of small differences.
+//
+// Usage: node scripts/real-models/vad-error-shares.mjs [--methods rtn,gptq+act] [--dtypes int4,int3] [--groups stft,encoder,...] [--held-out 16] [--json]
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,24 +102,32 @@ const rel = (q, f) => {
   return Math.sqrt(num / Math.max(den, 1e-30));
 };
 
-const model = loadModel(PATH);
-const batch = await comparisonBatches(model, join(REPO, 'test/fixtures/real-models/vad')).first();
-const cal = [];
-{
+/** Chunks of vadCalibrationAudio(options), each with the state the float model left after the one before. */
+async function streamed(options) {
+  const out = [];
   const session = await ort.InferenceSession.create(PATH);
   let h = new Float32Array(2 * 4 * 64);
   let c = new Float32Array(2 * 4 * 64);
-  for (const chunk of vadCalibrationAudio()) {
+  for (const chunk of vadCalibrationAudio(options)) {
     const feed = { input: { name: 'input', dtype: 'float32', dims: [4, chunk.length / 4], values: chunk }, sr: { name: 'sr', dtype: 'int64', dims: [], values: new BigInt64Array([16000n]) }, h: { name: 'h', dtype: 'float32', dims: [2, 4, 64], values: h }, c: { name: 'c', dtype: 'float32', dims: [2, 4, 64], values: c } };
-    cal.push(feed);
+    out.push(feed);
     const o = await session.run(feedsOf(feed));
     h = o.hn.data;
     c = o.cn.data;
   }
   await session.release();
+  return out;
 }
+
+const model = loadModel(PATH);
+const batch = await comparisonBatches(model, join(REPO, 'test/fixtures/real-models/vad')).first();
+const cal = await streamed({});
+const HELD = args.indexOf('--held-out') >= 0 ? Number(args[args.indexOf('--held-out') + 1]) : 0;
+const held = HELD > 0 ? (await streamed({ seed: 4242, chunks: 3 * HELD })).filter((_, i) => i % 3 === 2).map(feedsOf) : [];
 const feeds = feedsOf(batch);
 const floatOut = await runOnce(encodeModel(model), feeds);
+const floatHeld = [];
+for (const f of held) floatHeld.push(await runOnce(encodeModel(model), f));
 const runModel = createOrtRunner();
 const results = [];
 for (const dtype of DTYPES) {
@@ -127,9 +139,19 @@ for (const dtype of DTYPES) {
       const outs = await runOnce(encodeModel(q.model), feeds);
       const per = Object.fromEntries(floatOut.map((o, i) => [o.name, rel(outs[i].data, o.data)]));
       const worst = Math.max(...Object.values(per));
+      let heldMean;
+      if (held.length) {
+        const bytes = encodeModel(q.model);
+        let sum = 0;
+        for (let k = 0; k < held.length; k++) {
+          const o = await runOnce(bytes, held[k]);
+          sum += Math.max(...floatHeld[k].map((f, i) => rel(o[i].data, f.data)));
+        }
+        heldMean = sum / held.length;
+      }
       const notes = [...new Set(q.report.nodes.flatMap((n) => (n.status === 'quantized' && n.methodNote ? [n.methodNote.slice(0, 90)] : [])))];
-      results.push({ dtype, method, group, worst, ...per });
-      console.error(`${dtype} ${method.padEnd(9)} ${group.padEnd(8)} max ${worst.toFixed(4)}  ${Object.entries(per).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}${notes.length ? `  [${notes.join(' | ')}]` : ''}`);
+      results.push({ dtype, method, group, worst, ...per, ...(heldMean !== undefined && { heldMean }) });
+      console.error(`${dtype} ${method.padEnd(9)} ${group.padEnd(8)} max ${worst.toFixed(4)}  ${Object.entries(per).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}${heldMean !== undefined ? `  held-out ${heldMean.toFixed(4)}` : ''}${notes.length ? `  [${notes.join(' | ')}]` : ''}`);
     }
   }
 }
