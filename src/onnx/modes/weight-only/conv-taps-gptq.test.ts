@@ -107,6 +107,22 @@ describe('gptq on a Conv weight blocked along its kernel taps', () => {
     }
   });
 
+  it('runs each group of a grouped Conv on its own patch Hessian', () => {
+    // group 2: output channels 0-2 read input channel 0, 3-5 channel 1; the two channels differ in correlation.
+    const w = weights(6 * 64, 29);
+    const other = patchesOf(correlatedSignal(4096, 8).map((v, i) => v + 0.5 * Math.sin(i / 2)), 64, 8);
+    const stats = [statsOf(patches), statsOf(other)];
+    const r = quantizeBlockedWeight(w, [6, 1, 64], 2, options('gptq'), stats);
+    expect(r.method).toBe('gptq');
+    const opts = { bits: 4, blockSize: 32, symmetric: true, signed: true, damp: 0.01, actOrder: false };
+    const want = [0, 1].map((g) => quantizeWeightGptq(w.subarray(g * 3 * 64, (g + 1) * 3 * 64), [3, 64], stats[g]!.patchHessian!.hessian(), opts));
+    expect(Array.from(r.codes)).toEqual([...want[0]!.codes, ...want[1]!.codes]);
+    expect(Array.from(r.scale)).toEqual([...want[0]!.scales, ...want[1]!.scales]);
+    // Not one Hessian for both: the second group's codes differ from what the first group's Hessian gives it.
+    const crossed = quantizeWeightGptq(w.subarray(3 * 64), [3, 64], stats[0]!.patchHessian!.hessian(), opts);
+    expect(Array.from(crossed.codes)).not.toEqual(Array.from(want[1]!.codes));
+  });
+
   it('with the taps axis not last, runs GPTQ on the columns reordered taps-innermost and the Hessian permuted alike, its blocks back in place', () => {
     // W [4, 1, 64, 2]: blocks of 32 along axis 2; a filter's 128 columns are (k2, k3) row-major.
     const dims = [4, 1, 64, 2];
