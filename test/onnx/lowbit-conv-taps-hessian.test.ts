@@ -85,7 +85,7 @@ function layerOf(m: ModelProto, node: string, weight: string, c: Conv2d): Weight
   return { node: n, tensor: 'x', channelAxis: 1, cols: c.cin, groups: c.group, weightInput: 1, weights: [{ name: weight, tensor, scheme: perAxis, use: undefined }] };
 }
 
-describe('the per-tap (im2col) Hessian of per-output-channel Conv weights', () => {
+describe('the per-tap (im2col) Hessian of per-output-channel and taps-blocked Conv weights', () => {
   it('equals 2/N·Σ patchᵀ·patch from the definition over two batches of different sizes (depthwise stride 2 with pads; 3 inputs, group 1, dilated)', async () => {
     const m = twoConvModel();
     const batches = [2, 3].map((n, k) => ({ n, x: randomWeights(n * C * H * W, 30 + k) }));
@@ -189,6 +189,41 @@ describe('the per-tap (im2col) Hessian of per-output-channel Conv weights', () =
     }
     expect(errors.get('gptq')!).toBeLessThan(errors.get('search')!);
     expect(errors.get('gptq')!).toBeLessThan(errors.get('rtn')!);
+  });
+
+  /** An AR(1) signal per batch item (x_t = 0.97·x_{t−1} + noise): neighbouring samples strongly correlated, as audio is. */
+  function audio(n: number, len: number, seed: number): Float32Array {
+    const noise = randomWeights(n * len, seed);
+    const out = new Float32Array(n * len);
+    for (let b = 0; b < n; b++) for (let t = 1; t < len; t++) out[b * len + t] = 0.97 * out[b * len + t - 1]! + 0.2 * noise[b * len + t]!;
+    return out;
+  }
+
+  it('gptq on a one-input filter bank blocked along its taps (an STFT front end) is calibrated on its patch Hessian and has lower output error than search and rtn', async () => {
+    // W [16, 1, 128], stride 32: fewer input channels than a block, so blocks of 32 run along the taps (convTapsBlockAxis).
+    const m = makeModel(
+      makeGraph({
+        nodes: [makeNode('Conv', ['x', 'W'], ['y'], { name: 'stft', attributes: { kernel_shape: [128], strides: [32] } })],
+        inputs: [makeValueInfo('x', 'float32', ['n', 1, 1024])],
+        outputs: [makeValueInfo('y', 'float32')],
+        initializers: [makeTensor('W', 'float32', [16, 1, 128], randomWeights(16 * 128, 61))],
+      }),
+      { '': 21 },
+    );
+    const cal = [0, 1, 2].map((k) => ({ x: { name: 'x', dtype: 'float32' as const, dims: [4, 1, 1024], values: audio(4, 1024, 70 + k) } }));
+    const hooks = { runModel: createOrtRunner(), calibrationData: () => cal };
+    const test = { x: { dims: [8, 1, 1024], data: audio(8, 1024, 99) } };
+    const want = (await runOrt(m, test)).y!;
+    const errors = new Map<string, number>();
+    for (const method of ['rtn', 'search', 'gptq'] as const) {
+      const { model: q, report } = await quantizeModel(m, { dtype: 'int4', blockSize: 32, method }, hooks);
+      expect(report.nodes[0]).toMatchObject({ status: 'quantized', granularity: 'per-block', axis: 2, blockSize: 32, ...(method !== 'rtn' && { method }) });
+      if (method === 'gptq') expect(report.nodes[0]).not.toHaveProperty('methodNote');
+      const got = (await runOrt(q, test)).y!;
+      errors.set(method, got.reduce((s, v, i) => s + (v - want[i]!) ** 2, 0));
+    }
+    expect(errors.get('gptq')!).toBeLessThan(0.6 * errors.get('search')!);
+    expect(errors.get('gptq')!).toBeLessThan(0.6 * errors.get('rtn')!);
   });
 
   it('gptq on a per-output-channel weight no calibration batch reached says so, not that its statistics are per input channel', () => {

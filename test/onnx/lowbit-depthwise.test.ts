@@ -182,10 +182,13 @@ describe('a one-input Conv with a long kernel (a filter bank) at 4 bits', () => 
     expect(maxAbsDiff((await runOrt(q, xs)).y!, (await runOrt(withWeight(m, values), xs)).y!)).toBeLessThan(1e-5);
   });
 
-  it('gptq uses search there (its statistics are per input channel, not per tap) and says why', async () => {
+  it('gptq runs there on the Hessian of its input windows over the taps; awq, whose statistics are per input channel, uses search and says why', async () => {
     const hooks = { runModel: createOrtRunner(), calibrationData: () => [{ x: { name: 'x', dtype: 'float32' as const, dims: [4, 1, 80], values: randomWeights(4 * 80, 11) } }] };
     const { model: q, report } = await quantizeModel(filterBank(), { dtype: 'int4', blockSize: 32, method: 'gptq' }, hooks);
-    expect(report.nodes[0]).toMatchObject({ status: 'quantized', axis: 2, method: 'search', methodNote: expect.stringContaining('kernel taps') });
+    expect(report.nodes[0]).toMatchObject({ status: 'quantized', axis: 2, method: 'gptq' });
+    expect(report.nodes[0]).not.toHaveProperty('methodNote');
     expect((await runOrt(q, bankFeed(5))).y!.length).toBe(2 * M * 17);
+    const awq = await quantizeModel(filterBank(), { dtype: 'int4', blockSize: 32, method: 'awq' }, hooks);
+    expect(awq.report.nodes[0]).toMatchObject({ status: 'quantized', axis: 2, method: 'search', methodNote: expect.stringContaining('kernel taps') });
   });
 });

@@ -7,6 +7,7 @@ import { meanSquare } from './layer-stats.js';
 import { hqqQuantize } from '../../../core/lowbit/hqq-quantize.js';
 import { searchQuantize } from '../../../core/lowbit/search-quantize.js';
 import { quantizeWeightGptq } from '../../../core/lowbit/quantize-weight-gptq.js';
+import { quantizeTapsBlockedGptq, tapsGptqApplies } from './conv-taps-gptq.js';
 
 /** A weight quantized per block along one axis, in the layout blocked DequantizeLinear reads. */
 export interface BlockedWeight {
@@ -93,6 +94,11 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
   }
   // Blocks along a Conv's kernel taps (convTapsBlockAxis): AWQ's per-input-channel scales multiply the weight before its codes are chosen, as for per-channel weights.
   const tapsBlocked = options.kernelTaps === true;
+  const patches = tapsBlocked && options.method === 'gptq' ? tapsPatchHessians(dims, stats) : undefined;
+  if (patches && tapsGptqApplies(dims, axis, blockSize)) {
+    const r = quantizeTapsBlockedGptq(values, dims, axis, patches, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, damp: options.damp, actOrder: options.actOrder });
+    return { ...r, method: 'gptq' };
+  }
   const input = tapsBlocked && options.awqScale ? scaleInputChannels(values, dims, options.awqScale) : values;
   const { rows, cols, matrix } = toRows(input, dims, axis);
   const nBlocks = Math.ceil(cols / blockSize);
@@ -109,6 +115,17 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
     method: r.method,
     ...(r.fallback && { fallback: r.fallback }),
   };
+}
+
+/**
+ * The per-group patch Hessians of a Conv weight [M, C/group, k...] (LayerStats.patchHessian, over a
+ * filter's C/group · taps columns), or undefined when a group has none or saw no input.
+ */
+function tapsPatchHessians(dims: readonly number[], stats?: readonly LayerStats[]): Float64Array[] | undefined {
+  const cols = dims.slice(1).reduce((a, d) => a * d, 1);
+  if (!stats || stats.length === 0 || dims[0]! % stats.length !== 0) return undefined;
+  if (!stats.every((s) => s.rows > 0 && s.patchHessian?.cols === cols && s.patchHessian.samples > 0)) return undefined;
+  return stats.map((s) => s.patchHessian!.hessian());
 }
 
 const PER_CHANNEL_FALLBACK =

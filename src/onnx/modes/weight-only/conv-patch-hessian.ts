@@ -125,9 +125,13 @@ export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: r
 
 /**
  * True when a layer's weight is a Conv weight quantized per output channel (per-axis along axis 0,
- * see convPerChannel): GPTQ on it needs the Hessian over its (channel, tap) columns, the patches'
- * Hessian, not the per-input-channel one (a depthwise filter's would be one number).
+ * see convPerChannel) or in blocks along a kernel axis (per-block along axis 2 or later, see
+ * convTapsBlockAxis): GPTQ on it needs the Hessian over its (channel, tap) columns, the patches'
+ * Hessian, not the per-input-channel one (a depthwise filter's would be one number; a one-channel
+ * filter bank's, one number for all its taps).
  */
 export function needsPatchHessian(node: NodeProto, scheme: WeightScheme): boolean {
-  return node.opType === 'Conv' && scheme.form === 'dequantize-linear' && scheme.granularity.kind === 'per-axis' && scheme.granularity.axis === 0;
+  if (node.opType !== 'Conv' || scheme.form !== 'dequantize-linear') return false;
+  const g = scheme.granularity;
+  return (g.kind === 'per-axis' && g.axis === 0) || (g.kind === 'per-block' && g.axis >= 2);
 }

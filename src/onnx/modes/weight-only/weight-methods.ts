@@ -47,7 +47,9 @@ export function quantizeRowsWithMethod(w: Float32Array, rows: number, cols: numb
   const usable = stats && stats.length > 0 && stats.every((s) => s.rows > 0) && rows % stats.length === 0 && matching;
   if ((method === 'gptq' || method === 'awq') && !usable) {
     method = 'search';
-    fallback = matching ? NO_DATA : `the calibration statistics are per input channel (${stats![0]!.cols}) and this weight is blocked along its kernel taps (${cols} a row)`;
+    // A weight no batch reached says so first: that, not the statistics' shape, is why it has none (a taps-blocked Conv gets the patch Hessian when it is reached).
+    const reached = !stats || stats.some((s) => s.rows > 0);
+    fallback = matching || !reached ? NO_DATA : `the calibration statistics are per input channel (${stats![0]!.cols}) and this weight is blocked along its kernel taps (${cols} a row)`;
   }
   if (method === 'gptq' && stats!.some((s) => !s.hessian)) {
     method = 'search';

@@ -89,8 +89,10 @@ export function chooseWeightScheme(node: NodeProto, spec: WeightInputSpec, dims:
  * input channels per group than a block and a kernel axis at least a block long (a 1-D filter bank
  * such as an STFT front end, [258, 1, 256]): blocks of `blockSize` taps along the last such axis
  * hold exactly the asked number of weights, where per output channel would put all 256 taps of a
- * filter under one scale and blocks along axis 1 one weight under each. Undefined otherwise. Its
- * codes are chosen without calibration statistics (those are per input channel, not per tap).
+ * filter under one scale and blocks along axis 1 one weight under each. Undefined otherwise. GPTQ
+ * chooses its codes on the Hessian of the input's im2col patches over a filter's (channel, tap)
+ * columns (quantizeTapsBlockedGptq); the per-input-channel statistics the other methods read are
+ * one number per channel here, not per tap.
  */
 export function convTapsBlockAxis(node: NodeProto, dims: readonly number[], blockSize: number): number | undefined {
   if (node.opType !== 'Conv' || dims.length < 3 || dims[1]! >= blockSize) return undefined;
