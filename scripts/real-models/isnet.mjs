@@ -9,7 +9,9 @@
 // only, so no evaluation photo has a near-copy there).
 //
 // Usage: node scripts/real-models/isnet.mjs --masks DIR   (the float16 model's masks over each
-//        evaluation photo, as PNGs to look at: background darkened; needs the build)
+//        photo, as PNGs to look at: background darkened)
+//        node scripts/real-models/isnet.mjs --calibration-npy DIR   (the calibration photos as
+//        input.npy, for `quantkit onnx quantize --calibration DIR`)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,13 +107,35 @@ export function isnetSetup({ loadModel, ort }) {
   };
 }
 
+/** A .npy file (version 1.0, little-endian float32, C order) of `values` with dims `shape`. */
+function npyFloat32(values, shape) {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
+  head.writeUInt16LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(values.buffer, values.byteOffset, values.byteLength)]);
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const at = process.argv.indexOf('--masks');
-  if (at < 0 || !process.argv[at + 1]) {
-    console.error('usage: node scripts/real-models/isnet.mjs --masks DIR');
+  const flag = (name) => (process.argv.indexOf(name) >= 0 ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+  const npyDir = flag('--calibration-npy');
+  if (npyDir) {
+    // The calibration photos as `quantkit onnx quantize --calibration DIR` reads them: input.npy [photos, 3, 1024, 1024] (batch 1 each).
+    mkdirSync(npyDir, { recursive: true });
+    const { photos } = fetchIsnet();
+    const plane = 3 * ISNET_SIZE * ISNET_SIZE;
+    const all = new Float32Array(CALIBRATION_PHOTOS.length * plane);
+    CALIBRATION_PHOTOS.forEach((f, k) => all.set(loadPhoto(join(photos, f)).values, k * plane));
+    writeFileSync(join(npyDir, 'input.npy'), npyFloat32(all, [CALIBRATION_PHOTOS.length, 3, ISNET_SIZE, ISNET_SIZE]));
+    console.log(`${join(npyDir, 'input.npy')}: ${CALIBRATION_PHOTOS.join(', ')}`);
+    process.exit(0);
+  }
+  const dir = flag('--masks');
+  if (!dir) {
+    console.error('usage: node scripts/real-models/isnet.mjs --masks DIR | --calibration-npy DIR');
     process.exit(2);
   }
-  const dir = process.argv[at + 1];
   mkdirSync(dir, { recursive: true });
   const ort = await import('onnxruntime-node');
   const { model, photos } = fetchIsnet();

