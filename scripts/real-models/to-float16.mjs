@@ -3,7 +3,8 @@
 // float16, Casts to float become Casts to float16, the graph's float inputs are cast to float16
 // on entry and its float outputs back to float32 on exit, and float value_info is dropped (the
 // runtime infers it). The model is raised to opset 21 first. No npm package this repository depends on ships a float16 model, so the
-// low-bit table measures this conversion of the PaddleOCR recognizer. Used by lowbit.mjs; also
+// low-bit table measures this conversion of the PaddleOCR recognizer beside the float16 IS-Net an
+// npm package does ship (fetched on demand: fetch-isnet.mjs). Used by lowbit.mjs; also
 // runnable: node scripts/real-models/to-float16.mjs IN.onnx OUT.onnx (needs the build).
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
