@@ -6,9 +6,10 @@ import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { quantizeBlockedWeight } from '../../src/onnx/modes/weight-only/blocked-weight.js';
 import type { LayerStats } from '../../src/onnx/modes/weight-only/layer-stats.js';
 import { createLayerStats } from '../../src/onnx/modes/weight-only/layer-stats.js';
-import { calibrateWeightLayers } from '../../src/onnx/modes/weight-only/weight-calibration.js';
 import type { WeightLayer } from '../../src/onnx/modes/weight-only/weight-calibration.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
+import { calibrateWeightLayers } from '../../src/onnx/modes/weight-only/weight-calibration.js';
+import { captureLayerStats } from './capture-layer-stats.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
 import { randomWeights } from './models.js';
 import { runOrt } from './run-ort.js';
@@ -90,18 +91,7 @@ describe('the per-tap (im2col) Hessian of per-output-channel and taps-blocked Co
     const m = twoConvModel();
     const batches = [2, 3].map((n, k) => ({ n, x: randomWeights(n * C * H * W, 30 + k) }));
     const data = (): TensorMap[] => batches.map((b) => ({ x: { name: 'x', dtype: 'float32', dims: [b.n, C, H, W], values: b.x } }));
-    const got = new Map<string, readonly LayerStats[]>();
-    await calibrateWeightLayers(m, [layerOf(m, 'dw', 'Wd', DW), layerOf(m, 'full', 'Wf', FULL)], {
-      runModel: createOrtRunner(),
-      data,
-      hessian: true,
-      sample: false,
-      sequential: false,
-      quantizeLayer: (l, stats) => {
-        got.set(l.weights[0]!.name, stats);
-        return [];
-      },
-    });
+    const { stats: got } = await captureLayerStats(m, [layerOf(m, 'dw', 'Wd', DW), layerOf(m, 'full', 'Wf', FULL)], data, { hessian: true });
     for (const [name, conv] of [
       ['Wd', DW],
       ['Wf', FULL],

@@ -10,9 +10,9 @@ import { encodeModel } from '../../src/formats/onnx/model.js';
 import { makeTensor } from '../../src/formats/onnx/tensor.js';
 import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import { inlineIfs } from '../../src/onnx/graph/inline-if.js';
-import type { LayerStats } from '../../src/onnx/modes/weight-only/layer-stats.js';
 import { allGraphs, indexGraph } from '../../src/onnx/graph/graph.js';
-import { calibrateWeightLayers, layerInputOf } from '../../src/onnx/modes/weight-only/weight-calibration.js';
+import { layerInputOf } from '../../src/onnx/modes/weight-only/weight-calibration.js';
+import { captureLayerStats } from './capture-layer-stats.js';
 import type { WeightLayer } from '../../src/onnx/modes/weight-only/weight-calibration.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import type { QuantizeOptionsInput } from '../../src/onnx/quantize-options.js';
@@ -161,18 +161,8 @@ describe('calibration inside If branches', () => {
   it('captures each branch op input equal to the branch run as its own model, and says where it came from', async () => {
     const model = ifModel(ROWS);
     const layers = [layerOf(model, 'mm_w0', 'W0', 'x', K), layerOf(model, 'mm_w1', 'W1', 'a', K), layerOf(model, 'mm_w2', 'W2', 't', K), layerOf(model, 'mm_w5', 'W5', 't', K), layerOf(model, 'mm_w4', 'W4', 'a', K)];
-    const got = new Map<string, LayerStats>();
-    const { sources } = await calibrateWeightLayers(model, layers, {
-      runModel: createOrtRunner(),
-      data: () => cal,
-      hessian: true,
-      sample: false,
-      sequential: false,
-      quantizeLayer: (l, stats) => {
-        got.set(l.weights[0]!.name, stats[0]!);
-        return [];
-      },
-    });
+    const { stats, sources } = await captureLayerStats(model, layers, () => cal, { hessian: true });
+    const got = new Map([...stats].map(([k, v]) => [k, v[0]!]));
     // The then branch's ops as a model of their own: x → W0 → W1 → Relu gives t, the input of W2.
     const own = makeModel(
       makeGraph({
@@ -206,18 +196,8 @@ describe('calibration inside If branches', () => {
     const model = ifModel(ROWS);
     const mixed = [cal[0]!, batch(inputRows(ROWS, 24), 8000n), cal[1]!];
     const layers = [layerOf(model, 'mm_w0', 'W0', 'x', K), layerOf(model, 'mm_w2', 'W2', 't', K), layerOf(model, 'mm_w4', 'W4', 'a', K)];
-    const got = new Map<string, LayerStats>();
-    const { sources } = await calibrateWeightLayers(model, layers, {
-      runModel: createOrtRunner(),
-      data: () => mixed,
-      hessian: false,
-      sample: false,
-      sequential: false,
-      quantizeLayer: (l, stats) => {
-        got.set(l.weights[0]!.name, stats[0]!);
-        return [];
-      },
-    });
+    const { stats, sources } = await captureLayerStats(model, layers, () => mixed, { hessian: false });
+    const got = new Map([...stats].map(([k, v]) => [k, v[0]!]));
     expect(got.get('W0')!.rows).toBe(3 * ROWS);
     expect(got.get('W2')!.rows).toBe(2 * ROWS);
     expect(got.get('W4')!.rows).toBe(ROWS);
@@ -361,18 +341,7 @@ describe('LSTM weights inside an If branch', () => {
     });
     const layers = [layer(1, [2, 4 * H, I], 'W'), layer(2, [2, 4 * H, H], 'R')];
     expect(layers[1]).toMatchObject({ cols: H, groups: 2, weightInput: 2, recurrent: { layout: 0, direction: 'bidirectional' } });
-    const got = new Map<string, readonly LayerStats[]>();
-    const { sources } = await calibrateWeightLayers(model, layers, {
-      runModel: createOrtRunner(),
-      data: () => cal,
-      hessian: true,
-      sample: false,
-      sequential: false,
-      quantizeLayer: (l, stats) => {
-        got.set(l.weights[0]!.name, stats);
-        return [];
-      },
-    });
+    const { stats: got, sources } = await captureLayerStats(model, layers, () => cal, { hessian: true });
     for (let d = 0; d < 2; d++) {
       const rows = Float32Array.from(cal.flatMap((b) => Array.from(previousStates(b.X!.values as Float32Array, b.h0!.values as Float32Array, b.c0!.values as Float32Array, d))));
       const want = reference(rows, H);
