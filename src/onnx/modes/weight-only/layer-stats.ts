@@ -1,10 +1,10 @@
 import type { HessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import { hessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 
-/** Input rows per batch folded into a layer's Hessian at most (a strided subset beyond). */
+/** Input rows per batch folded into a layer's Hessian at most (a stratified sample beyond: stratifiedRows). */
 export const HESSIAN_ROWS = 4096;
 
-/** Input rows AWQ keeps per layer to search its scales on (a strided sample: bounded memory). */
+/** Input rows AWQ keeps per layer to search its scales on (a stratified sample: bounded memory). */
 export const AWQ_SAMPLE_ROWS = 256;
 
 /**
@@ -52,6 +52,41 @@ export function channelRows(x: Float32Array, dims: readonly number[], channelAxi
   return { rows, data };
 }
 
+/**
+ * `take` of `rows` row indices, one drawn at random from each of `take` equal strata, in order.
+ * A fixed stride would alias with the image: a [H, W] input's rows are row-major, so with W a
+ * multiple of the stride every pick falls in the same few image columns (at 512 × 512 and 4096
+ * rows, 8 of the 512), and a Hessian built from them is far from the whole input's. One seeded
+ * draw per stratum keeps the picks spread over the rows and the run repeatable: the seed is the
+ * rows already folded in, so each batch of a calibration draws its own.
+ */
+export function stratifiedRows(rows: number, take: number, seed: number): Int32Array {
+  const random = mulberry32(seed);
+  const out = new Int32Array(take);
+  const step = rows / take;
+  for (let t = 0; t < take; t++) out[t] = Math.min(rows - 1, Math.floor((t + random()) * step));
+  return out;
+}
+
+/** The rows `picks` of data [n, cols], as [picks.length, cols]. */
+function pickRows(data: Float32Array, cols: number, picks: Int32Array): Float32Array {
+  const out = new Float32Array(picks.length * cols);
+  for (let t = 0; t < picks.length; t++) out.set(data.subarray(picks[t]! * cols, picks[t]! * cols + cols), t * cols);
+  return out;
+}
+
+/** mulberry32: a small seeded generator of numbers in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Folds rows [n, cols] into the statistics. */
 export function addRows(s: LayerStats, data: Float32Array, rows: number): void {
   const { cols } = s;
@@ -64,24 +99,18 @@ export function addRows(s: LayerStats, data: Float32Array, rows: number): void {
     }
   }
   if (s.hessian) {
-    // A Conv input gives N·H·W rows per batch: a strided subset of HESSIAN_ROWS bounds the cols²·rows work, the means above use every row.
+    // A Conv input gives N·H·W rows per batch: HESSIAN_ROWS of them bound the cols²·rows work (the means above use every row).
     if (rows <= HESSIAN_ROWS) s.hessian.add(data, rows);
-    else {
-      const pick = new Float32Array(HESSIAN_ROWS * cols);
-      const step = rows / HESSIAN_ROWS;
-      for (let t = 0; t < HESSIAN_ROWS; t++) pick.set(data.subarray(Math.floor(t * step) * cols, Math.floor(t * step) * cols + cols), t * cols);
-      s.hessian.add(pick, HESSIAN_ROWS);
-    }
+    else s.hessian.add(pickRows(data, cols, stratifiedRows(rows, HESSIAN_ROWS, s.rows)), HESSIAN_ROWS);
   }
   if (s.sample) {
-    // Keep a strided subset so every batch is represented: at most AWQ_SAMPLE_ROWS / 4 rows per batch.
+    // Keep a stratified sample so every batch is represented: at most AWQ_SAMPLE_ROWS / 4 rows per batch.
     const room = AWQ_SAMPLE_ROWS - s.sample.length / cols;
     const take = Math.min(room, Math.ceil(AWQ_SAMPLE_ROWS / 4), rows);
     if (take > 0) {
       const next = new Float32Array(s.sample.length + take * cols);
       next.set(s.sample);
-      const step = rows / take;
-      for (let t = 0; t < take; t++) next.set(data.subarray(Math.floor(t * step) * cols, Math.floor(t * step) * cols + cols), s.sample.length + t * cols);
+      next.set(pickRows(data, cols, stratifiedRows(rows, take, s.rows + 1)), s.sample.length);
       s.sample = next;
     }
   }
