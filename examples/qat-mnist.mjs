@@ -4,8 +4,16 @@
 // validation and test digits), then quantized: post-training (int8, four int4 settings), QAT int4
 // with observer-chosen scales, QAT int4 with LSQ scales; the QAT int4 model is converted to ONNX and
 // run by ONNX Runtime. Every choice the example makes (the int4 setting, the float and the
-// fine-tune/QAT learning rates, BatchNorm freezing, LSQ's scale learning rate and initialisation) is
-// made on the validation digits; the test digits are evaluated only after the choices.
+// fine-tune/QAT learning rate, LSQ's scale learning rate and initialisation) is made on the
+// validation digits; the test digits are evaluated only after the choices.
+//
+// The QAT recipe was revised once after the test digits had been looked at: the first recipe (one
+// pass over the first 2,000 training digits, observers never frozen, the rate chosen together with
+// BatchNorm freezing) gave a test recovery of 48% of PTQ int4's drop. The revision (every QAT run
+// and the fine-tuning one pass over all 5,000 training digits, observers frozen halfway, BatchNorm
+// frozen from the first step) was decided on the validation digits alone, before the test digits
+// were evaluated again; its figures are recorded where each choice is made below. Its test figures
+// are the second look at the test digits.
 //
 //   node examples/qat-mnist.mjs [--json] [--subset] [--out model.onnx]
 //
@@ -37,12 +45,16 @@ const cpu0 = process.cpuUsage();
 
 // 10,000 digits: 5,000 to train on, 1,000 held out of training to make every choice on, and
 // 4,000 to test (a drop of 1% is 40 digits). QAT, and the float fine-tuning it is compared
-// against, train one pass over the first `qat` training digits. Three float epochs: a fourth was
+// against, train one pass over all the training digits (`qat`; the first recipe used the first
+// 2,000, 63 steps: on the validation digits, the fixed-scale QAT int4 model at the chosen rate
+// went from 0.958 to 0.957 over all 5,000 with observers never frozen and to 0.960 with them frozen
+// halfway, its validation cross-entropy from 0.158 to 0.152 and 0.145; the fine-tuned float model
+// from 0.959 to 0.962, 0.137 to 0.125). Three float epochs: a fourth was
 // tried once at the chosen float rate and reached 0.964 on the validation digits against 0.961
 // (3 digits of 1,000, within their noise) for about 30 s more CPU, so it was not kept.
 const SIZES = subset
-  ? { train: 300, val: 100, test: 200, floatEpochs: 4, qat: 150, calibrate: 100 }
-  : { train: 5000, val: 1000, test: 4000, floatEpochs: 3, qat: 2000, calibrate: 500 };
+  ? { train: 300, val: 100, test: 200, floatEpochs: 4, qat: 300, calibrate: 100 }
+  : { train: 5000, val: 1000, test: 4000, floatEpochs: 3, qat: 5000, calibrate: 500 };
 const FLOAT_BATCH = subset ? 32 : 64;
 const QAT_BATCH = 32;
 // The float learning rates tried. Each candidate trains a shorter schedule than the final model
@@ -52,14 +64,26 @@ const QAT_BATCH = 32;
 // same initial weights.
 const FLOAT_LRS = [3e-3, 1e-2];
 const FLOAT_SELECT = subset ? { epochs: 1, digits: 300 } : { epochs: 1, digits: 2500 };
-// The fine-tune/QAT learning rates tried, each with BatchNorm frozen from the first QAT step or
-// halfway: the pair is chosen by the fixed-scale QAT int4 model's validation accuracy; the float
-// fine-tuning (the baseline) and every other QAT run then use the chosen rate and freezing. (An
-// earlier grid, 1e-4 and 3e-4 with BatchNorm frozen halfway only, won back about a fifth of the
+// The fine-tune/QAT learning rates tried: the rate is chosen by the fixed-scale QAT int4 model's
+// validation accuracy; the float fine-tuning (the baseline) and every other QAT run then use it.
+// (An earlier grid, 1e-4 and 3e-4 with BatchNorm frozen halfway only, won back about a fifth of the
 // per-tensor int4 setting's PTQ drop from the float model on the validation digits; 1e-4 never
 // won, and freezing from the start, which trains the very folded weights the converted model
 // runs, did better there.)
 const QAT_LRS = [3e-4, 1e-3];
+// Every QAT run freezes BatchNorm from the first step: the first recipe chose between the first
+// step and halfway on the validation digits and halfway lost at both rates (0.951 against 0.958 at
+// 1e-3, 0.948 against 0.950 at 3e-4); over all 5,000 digits it lost again (0.953 against 0.957,
+// 0.953 against 0.954; with the observers frozen halfway, 0.958 against 0.960), and a run with
+// batch statistics costs about half as much CPU again as one without.
+const FREEZE_BATCH_NORM_AFTER = 0;
+// The observers (the moving-average min/max that set the fixed scales) stop halfway through QAT, as
+// in PyTorch's QAT recipe: the weights then train against scales that no longer move. On the
+// validation digits (1e-3, all 5,000 digits) every freezing point did better than never freezing:
+// cross-entropy 0.152 never, 0.145 from the first step, 0.144 after a quarter, 0.145 halfway, 0.142
+// after three quarters (accuracy 0.957, 0.961, 0.961, 0.960, 0.958); halfway is the recipe's round
+// choice, not the best of these, whose differences are within the validation digits' noise.
+const FREEZE_OBSERVERS_AT = 1 / 2;
 // LSQ's scale learning rates tried (observer-initialised scales), then the LSQ paper's start at the best rate.
 const SCALE_LRS = [1e-3, 1e-2];
 
@@ -272,50 +296,51 @@ const ptqInt3 = accuracyOf(ptqInt3Pred, test.labels);
 log(`PTQ int8: ${ptqInt8}, PTQ int4 (${chosen.name}): ${ptqInt4}, PTQ int3: ${ptqInt3}`);
 
 // Every QAT run freezes BatchNorm (training on the folded running statistics the converted model
-// uses) from the first step or halfway, as chosen below; the runs differ in how the scales are chosen.
+// uses) from the first step and, unless the config says otherwise (LSQ), the observers halfway;
+// the runs differ in how the scales are chosen.
 const qatSteps = Math.ceil(SIZES.qat / QAT_BATCH);
-const BATCH_NORM_FREEZES = [0, Math.ceil(qatSteps / 2)];
+const freezeObserversAfter = Math.ceil(qatSteps * FREEZE_OBSERVERS_AT);
+const freezeBatchNormAfter = FREEZE_BATCH_NORM_AFTER;
 async function qat(config, lr = qatLr) {
-  const q = prepareQat(model, config);
+  const q = prepareQat(model, { freezeObserversAfter, freezeBatchNormAfter, ...config });
   calibrateQat(q, calib);
   const optimizer = tf.train.adam(lr);
   q.compile({ optimizer: qatOptimizer(q, optimizer), loss });
   await fit(q, qatData, { epochs: 1, batchSize: QAT_BATCH, lr, optimizer });
   return q;
 }
-// The fine-tune/QAT rate and BatchNorm freezing: the fixed-scale QAT int4 model trained at each
-// pair, the one with the best validation accuracy kept (it is the model tested and converted below).
+// The fine-tune/QAT rate: the fixed-scale QAT int4 model trained at each, the one with the best
+// validation accuracy kept (it is the model tested and converted below).
 const qatLrSweep = [];
 let qatLr = null;
-let freezeBatchNormAfter = null;
 let qatFixed = null;
-{
-  let bestVal = -1;
-  for (const lr of QAT_LRS) {
-    for (const freeze of BATCH_NORM_FREEZES) {
-      const q = await qat({ ...int4, freezeBatchNormAfter: freeze }, lr);
-      const valAccuracy = accuracyOf(predictions(q, val), val.labels);
-      qatLrSweep.push({ lr, freeze_batch_norm_after: freeze, val_accuracy: valAccuracy });
-      log(`QAT int4 lr ${lr}, BatchNorm frozen after ${freeze} steps: validation ${valAccuracy}`);
-      if (valAccuracy > bestVal) {
-        if (qatFixed) qatFixed.dispose();
-        [bestVal, qatLr, freezeBatchNormAfter, qatFixed] = [valAccuracy, lr, freeze, q];
-      } else q.dispose();
-    }
-  }
+let qatVal = -1;
+for (const lr of QAT_LRS) {
+  const q = await qat(int4, lr);
+  const valAccuracy = accuracyOf(predictions(q, val), val.labels);
+  qatLrSweep.push({ lr, val_accuracy: valAccuracy });
+  log(`QAT int4 lr ${lr}: validation ${valAccuracy}`);
+  if (valAccuracy > qatVal) {
+    if (qatFixed) qatFixed.dispose();
+    [qatVal, qatLr, qatFixed] = [valAccuracy, lr, q];
+  } else q.dispose();
 }
 const finetuned = await finetune(qatLr);
+// The validation figures beside the test ones: the recovery there is what the recipe was judged by
+// (it flatters QAT, whose run is the best of the rates on these very digits).
+const finetunedVal = accuracyOf(predictions(finetuned, val), val.labels);
+log(`float fine-tuned (lr ${qatLr}): validation ${finetunedVal}`);
 const finetunedPred = predictions(finetuned, test);
 const floatFinetuned = accuracyOf(finetunedPred, test.labels);
 log(`float fine-tuned (lr ${qatLr}): ${floatFinetuned}`);
 const qatPred = predictions(qatFixed, test);
 const qatInt4 = accuracyOf(qatPred, test.labels);
-log(`QAT int4 (lr ${qatLr}, BatchNorm frozen after ${freezeBatchNormAfter} steps): ${qatInt4}`);
-const qatInt3Pred = predictions(await qat({ ...int3, freezeBatchNormAfter }), test);
+log(`QAT int4 (lr ${qatLr}, observers frozen after ${freezeObserversAfter} steps): ${qatInt4}`);
+const qatInt3Pred = predictions(await qat(int3), test);
 const qatInt3 = accuracyOf(qatInt3Pred, test.labels);
 log(`QAT int3: ${qatInt3}`);
 // The head-int8 setting's QAT (fixed scales, the chosen rate), for comparison with the headline's.
-const qatHeadInt8 = chosen === headInt8 ? qatInt4 : accuracyOf(predictions(await qat({ ...headInt8.config, freezeBatchNormAfter }), test), test.labels);
+const qatHeadInt8 = chosen === headInt8 ? qatInt4 : accuracyOf(predictions(await qat(headInt8.config), test), test.labels);
 log(`QAT int4_head_int8: ${qatHeadInt8}`);
 
 // LSQ starts from the calibrated observers (calibrateQat writes the scales) and the observers are
@@ -324,7 +349,7 @@ log(`QAT int4_head_int8: ${qatHeadInt8}`);
 // the chosen run's model is the one tested.
 const sweep = [];
 async function lsqRun(scaleLr, lsqInit) {
-  const q = await qat({ ...int4, freezeBatchNormAfter, learnable: 'lsq', scaleLr, zeroPointLr: scaleLr, lsqInit, freezeObserversAfter: 0 });
+  const q = await qat({ ...int4, learnable: 'lsq', scaleLr, zeroPointLr: scaleLr, lsqInit, freezeObserversAfter: 0 });
   const valAccuracy = accuracyOf(predictions(q, val), val.labels);
   sweep.push({ scale_lr: scaleLr, init: lsqInit, val_accuracy: valAccuracy });
   log(`LSQ scaleLr ${scaleLr} (${lsqInit} init): validation ${valAccuracy}`);
@@ -357,7 +382,7 @@ let maxSteps = 0;
 for (let i = 0; i < tfLogits.length; i++) maxSteps = Math.max(maxSteps, Math.abs(tfLogits[i] - ortLogits[i]) / step);
 const agreement = accuracyOf(onnxPred, tfPred);
 
-const recovery = (acc, ptqAcc = ptqInt4) => (floatFinetuned > ptqAcc ? Math.round(((acc - ptqAcc) / (floatFinetuned - ptqAcc)) * 1000) / 1000 : null);
+const recovery = (acc, ptqAcc = ptqInt4, floatAcc = floatFinetuned) => (floatAcc > ptqAcc ? Math.round(((acc - ptqAcc) / (floatAcc - ptqAcc)) * 1000) / 1000 : null);
 const cpu = process.cpuUsage(cpu0);
 const result = {
   float_accuracy: floatAccuracy,
@@ -393,8 +418,13 @@ const result = {
   float_lr_sweep: floatLrSweep,
   float_lr_select: { epochs: FLOAT_SELECT.epochs, digits: FLOAT_SELECT.digits },
   float_val_accuracy: floatVal,
+  // The same recovery on the validation digits, of the chosen fixed-scale QAT int4 model.
+  float_finetuned_val_accuracy: finetunedVal,
+  qat_int4_val_accuracy: qatVal,
+  qat_int4_val_recovery: recovery(qatVal, chosen.val_accuracy, finetunedVal),
   qat_lr: qatLr,
   qat_freeze_batch_norm_after: freezeBatchNormAfter,
+  qat_freeze_observers_after: freezeObserversAfter,
   qat_steps: qatSteps,
   qat_lr_sweep: qatLrSweep,
   lsq_scale_lr: best.scaleLr,
@@ -420,7 +450,7 @@ else {
   console.table([
     ...ptqInt4Settings.map((r) => ({ choice: 'int4 setting (PTQ validation drop)', value: r.name, val_accuracy: r.val_accuracy, val_drop: r.val_drop, chosen: r === chosen })),
     ...floatLrSweep.map((r) => ({ choice: 'float lr', value: r.lr, val_accuracy: r.val_accuracy, chosen: r.lr === floatLr })),
-    ...qatLrSweep.map((r) => ({ choice: 'fine-tune/QAT lr, BatchNorm frozen after', value: `${r.lr}, ${r.freeze_batch_norm_after}`, val_accuracy: r.val_accuracy, chosen: r.lr === qatLr && r.freeze_batch_norm_after === freezeBatchNormAfter })),
+    ...qatLrSweep.map((r) => ({ choice: 'fine-tune/QAT lr', value: r.lr, val_accuracy: r.val_accuracy, chosen: r.lr === qatLr })),
     ...sweep.map((r) => ({ choice: `LSQ scaleLr (${r.init} init)`, value: r.scale_lr, val_accuracy: r.val_accuracy, chosen: r.scale_lr === best.scaleLr && r.init === best.lsqInit })),
   ]);
 }
