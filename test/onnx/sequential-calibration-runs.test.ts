@@ -3,6 +3,7 @@
 // pass's statistics equal, bit for bit, those of the WHOLE model run from its inputs with the
 // weights of earlier passes replaced by their dequantized values, as each pass used to run.
 import { clone } from '@bufbuild/protobuf';
+import { float16BitsToFloat32, float32ToFloat16Bits } from '../../src/core/float16.js';
 import type { ModelProto, NodeProto, TensorProto } from 'onnx-buf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { describe, expect, it, vi } from 'vitest';
@@ -23,6 +24,10 @@ import { randomWeights } from './models.js';
 vi.setConfig({ testTimeout: 60_000 });
 
 const K = 32;
+
+type Float = 'float32' | 'float16';
+const toDtype = (v: Float32Array, dtype: Float) => (dtype === 'float16' ? float32ToFloat16Bits(v) : v);
+const fromDtype = (v: ArrayLike<number>, dtype: Float) => (dtype === 'float16' ? float16BitsToFloat32(v as Uint16Array) : (v as Float32Array));
 const ROWS = 24;
 
 /**
@@ -32,9 +37,9 @@ const ROWS = 24;
  *   branches read s2 from the main graph), m3 = f·W3, m4 = Relu(m3)·W1 (W1 shared), y = m4 + a1;
  *   and a second output z = Sigmoid(m1) no layer needs.
  */
-function chainModel(): ModelProto {
-  const w = (name: string, seed: number) => makeTensor(name, 'float32', [K, K], randomWeights(K * K, seed));
-  const branch = (name: string, op: string) => makeGraph({ name, nodes: [makeNode(op, ['s2'], [`${name}_y`], { name: `${name}_${op}` })], inputs: [], outputs: [makeValueInfo(`${name}_y`, 'float32')] });
+function chainModel(dtype: Float = 'float32'): ModelProto {
+  const w = (name: string, seed: number) => makeTensor(name, dtype, [K, K], toDtype(randomWeights(K * K, seed), dtype));
+  const branch = (name: string, op: string) => makeGraph({ name, nodes: [makeNode(op, ['s2'], [`${name}_y`], { name: `${name}_${op}` })], inputs: [], outputs: [makeValueInfo(`${name}_y`, dtype)] });
   const nodes: NodeProto[] = [
     makeNode('Constant', [], ['W2'], { name: 'w2', attributes: { value: w('W2', 3) } }),
     makeNode('ReduceMean', ['W2'], ['w2_mean'], { name: 'w2_mean', attributes: { axes: [0] } }),
@@ -56,10 +61,10 @@ function chainModel(): ModelProto {
   return makeModel(
     makeGraph({
       nodes,
-      inputs: [makeValueInfo('x', 'float32', [ROWS, K]), makeValueInfo('flip', 'bool', [])],
-      outputs: [makeValueInfo('y', 'float32', [ROWS, K]), makeValueInfo('z', 'float32', [ROWS, K])],
+      inputs: [makeValueInfo('x', dtype, [ROWS, K]), makeValueInfo('flip', 'bool', [])],
+      outputs: [makeValueInfo('y', dtype, [ROWS, K]), makeValueInfo('z', dtype, [ROWS, K])],
       initializers: [w('W0', 1), w('W1', 2), w('W3', 4)],
-      valueInfo: [makeValueInfo('W2', 'float32', [K, K])],
+      valueInfo: [makeValueInfo('W2', dtype, [K, K])],
     }),
     { '': 17 },
   );
@@ -83,11 +88,11 @@ function layersOf(m: ModelProto): WeightLayer[] {
     });
 }
 
-const floats = (t: TensorProto): Float32Array => new Float32Array(t.rawData.slice().buffer);
+const floats = (t: TensorProto): Float32Array => (t.dataType === 10 ? float16BitsToFloat32(new Uint16Array(t.rawData.slice().buffer)) : new Float32Array(t.rawData.slice().buffer));
 
-function batches(): TensorMap[] {
+function batches(dtype: Float): TensorMap[] {
   return [1, 2, 3].map((seed) => ({
-    x: { name: 'x', dtype: 'float32', dims: [ROWS, K], values: randomWeights(ROWS * K, 100 + seed) },
+    x: { name: 'x', dtype, dims: [ROWS, K], values: toDtype(randomWeights(ROWS * K, 100 + seed), dtype) },
     flip: { name: 'flip', dtype: 'bool', dims: [], values: new Uint8Array([seed % 2]) },
   }));
 }
@@ -95,7 +100,7 @@ function batches(): TensorMap[] {
 const gptq = (l: WeightLayer, stats: readonly LayerStats[]): BlockedWeight => quantizeBlockedWeight(floats(l.weights[0]!.tensor), [K, K], 0, { dtype: 'int4', symmetric: true, blockSize: 16, method: 'gptq', damp: 0.01, actOrder: false }, stats);
 
 /** Calibrates sequentially, recording per layer the statistics it got and the weight GPTQ chose; and the models each run was given. */
-async function calibrate(m: ModelProto, opts: { layersPerPass: number; reuseBytes?: number }) {
+async function calibrate(m: ModelProto, opts: { layersPerPass: number; reuseBytes?: number; dtype?: Float }) {
   const layers = layersOf(m);
   const got = new Map<WeightLayer, { stats: readonly LayerStats[]; weight: BlockedWeight }>();
   const runs: ModelProto[] = [];
@@ -106,7 +111,7 @@ async function calibrate(m: ModelProto, opts: { layersPerPass: number; reuseByte
   };
   const result = await calibrateWeightLayers(m, layers, {
     runModel,
-    data: batches,
+    data: () => batches(opts.dtype ?? 'float32'),
     hessian: true,
     sample: true,
     sequential: true,
@@ -122,24 +127,24 @@ async function calibrate(m: ModelProto, opts: { layersPerPass: number; reuseByte
 }
 
 /** Each pass's statistics as defined: the whole model, earlier passes' weights dequantized, run from its inputs. */
-async function reference(m: ModelProto, layers: readonly WeightLayer[], passes: readonly (readonly WeightLayer[])[], weights: ReadonlyMap<WeightLayer, BlockedWeight>) {
+async function reference(m: ModelProto, layers: readonly WeightLayer[], passes: readonly (readonly WeightLayer[])[], weights: ReadonlyMap<WeightLayer, BlockedWeight>, dtype: Float) {
   const out = new Map<WeightLayer, LayerStats>();
   const running = clone(ModelProtoSchema, m);
   for (const group of passes) {
     const model = clone(ModelProtoSchema, running);
-    for (const l of group) if (!model.graph!.output.some((v) => v.name === l.tensor)) model.graph!.output.push(makeValueInfo(l.tensor, 'float32'));
+    for (const l of group) if (!model.graph!.output.some((v) => v.name === l.tensor)) model.graph!.output.push(makeValueInfo(l.tensor, dtype));
     const stats = new Map(group.map((l) => [l, createLayerStats(K, true, true)]));
-    await createOrtRunner()(encodeModel(model), batches(), (o) => {
+    await createOrtRunner()(encodeModel(model), batches(dtype), (o) => {
       for (const l of group) {
         const t = o[l.tensor]!;
-        const r = channelRows(t.values as Float32Array, t.dims, 1);
+        const r = channelRows(fromDtype(t.values, dtype), t.dims, 1);
         addRows(stats.get(l)!, r.data, r.rows);
       }
     });
     for (const l of group) {
       out.set(l, stats.get(l)!);
       const values = dequantizeBlocked(weights.get(l)!, [K, K], 0, 16);
-      weightTensor(running, l.weights[0]!.name).rawData = new Uint8Array(values.buffer as ArrayBuffer);
+      weightTensor(running, l.weights[0]!.name).rawData = new Uint8Array(toDtype(values, dtype).buffer as ArrayBuffer);
     }
   }
   return layers.map((l) => out.get(l)!);
@@ -148,13 +153,15 @@ async function reference(m: ModelProto, layers: readonly WeightLayer[], passes: 
 const bytes = (s: LayerStats) => ({ rows: s.rows, sumAbs: [...s.sumAbs], sumSq: [...s.sumSq], hessian: [...s.hessian!.hessian()], sample: [...s.sample!] });
 
 describe('sequential calibration on pruned models', () => {
-  for (const opts of [{ layersPerPass: 1 }, { layersPerPass: 2 }, { layersPerPass: 1, reuseBytes: 0 }]) {
+  // float16: onnxruntime computes most float16 nodes in float32 and may pass that on unrounded, so no float16 value is kept between passes.
+  for (const opts of [{ layersPerPass: 1 }, { layersPerPass: 2 }, { layersPerPass: 1, reuseBytes: 0 }, { layersPerPass: 1, dtype: 'float16' as const }]) {
     it(`gives every pass the statistics of the whole model run from its inputs, bit for bit (${JSON.stringify(opts)})`, async () => {
-      const m = chainModel();
+      const dtype = opts.dtype ?? 'float32';
+      const m = chainModel(dtype);
       const { layers, got, runs, result } = await calibrate(m, opts);
       expect(result.summary.passes).toBe(Math.ceil(layers.length / opts.layersPerPass));
       const passes = Array.from({ length: result.summary.passes }, (_, p) => layers.slice(p * opts.layersPerPass, (p + 1) * opts.layersPerPass));
-      const want = await reference(m, layers, passes, new Map([...got].map(([l, g]) => [l, g.weight])));
+      const want = await reference(m, layers, passes, new Map([...got].map(([l, g]) => [l, g.weight])), dtype);
       layers.forEach((l, i) => {
         expect(got.get(l)!.stats).toHaveLength(1);
         expect(bytes(got.get(l)!.stats[0]!)).toEqual(bytes(want[i]!));
@@ -168,7 +175,7 @@ describe('sequential calibration on pruned models', () => {
       }
       expect(runs[0]!.graph!.node.map((n) => n.name)).toEqual(opts.layersPerPass === 1 ? [] : ['w2', 'w2_mean', 'mm0', 'shift0', 'relu0']);
       const fed = runs.map((r) => r.graph!.input.map((v) => v.name).filter((n) => n !== 'x' && n !== 'flip'));
-      if (opts.reuseBytes === 0) expect(fed.flat()).toEqual([]);
+      if (opts.reuseBytes === 0 || dtype === 'float16') expect(fed.flat()).toEqual([]);
       else {
         // The last pass starts from kept values, not from x: mm0 is not run again.
         expect(fed.at(-1)!.length).toBeGreaterThan(0);

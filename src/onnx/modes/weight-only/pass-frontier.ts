@@ -6,8 +6,14 @@ import { onnxDtypeOf } from '../../../formats/onnx/onnx-dtypes.js';
 import type { TensorData } from '../../../formats/onnx/tensor.js';
 import { nodeReads, pruneToAncestors } from '../../graph/prune-to-ancestors.js';
 
-/** Dtypes a runner hands back and takes as feeds (strings, sequences and 4-bit values are never kept between passes). */
-const REUSABLE = new Set<OnnxDtype>(['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
+/**
+ * Dtypes kept between passes: those a runner hands back and takes as feeds exactly as the next
+ * node reads them. Not float16: onnxruntime runs a float16 node that has no float16 kernel (most,
+ * on x86) in float32 between casts and drops a cast pair between two such nodes, so the node after
+ * reads the float32 value, not the float16 one a run hands back; fed that, it computes other bits.
+ * (Strings, sequences and 4-bit values are never kept either.)
+ */
+const REUSABLE = new Set<OnnxDtype>(['float32', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
 
 /** Ops whose first output has the dtype of their first input, for values a model gives no value info. */
 const SAME_AS_FIRST_INPUT = new Set([
