@@ -27,7 +27,7 @@ const K = 32;
 
 type Float = 'float32' | 'float16';
 const toDtype = (v: Float32Array, dtype: Float) => (dtype === 'float16' ? float32ToFloat16Bits(v) : v);
-const fromDtype = (v: ArrayLike<number>, dtype: Float) => (dtype === 'float16' ? float16BitsToFloat32(v as Uint16Array) : (v as Float32Array));
+const fromDtype = (v: unknown, dtype: Float) => (dtype === 'float16' ? float16BitsToFloat32(v as Uint16Array) : (v as Float32Array));
 const ROWS = 24;
 
 /**
