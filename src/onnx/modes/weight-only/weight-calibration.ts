@@ -225,7 +225,13 @@ export interface LayerCalibrationSource {
  * Accumulates the statistics of every layer's input on the calibration batches, a few layers per
  * pass (the model gets those layers' inputs as extra outputs; each batch's activations are folded
  * into the statistics and dropped), and hands each layer to quantizeLayer as soon as its
- * statistics are complete. Memory: one batch of the pass's activations plus the statistics.
+ * statistics are complete. Memory: one batch of the pass's activations plus the statistics, plus
+ * up to `reuseBytes` of values handed from one pass to the next.
+ *
+ * Each pass runs the model cut down to the nodes its captured values depend on (onnxruntime runs
+ * every node of a session whatever a run fetches), starting from values an earlier pass handed on
+ * where they can no longer change (PassFrontier): the statistics are those of the whole model run
+ * from its inputs, bit for bit.
  *
  * Layers inside If branches: the branches each batch takes are found first (planBranches), and
  * every pass runs, per group of batches taking the same branches, a copy of the model with those
