@@ -1,5 +1,5 @@
 import { clone } from '@bufbuild/protobuf';
-import type { GraphProto, ModelProto, NodeProto, TensorProto } from 'onnx-buf';
+import type { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from 'onnx-buf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { isQuantError, QuantError } from '../../../core/errors.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../../../core/float16.js';
@@ -7,10 +7,13 @@ import { intAttribute, stringAttribute, subgraphsOf } from '../../../formats/onn
 import { makeValueInfo } from '../../../formats/onnx/builders.js';
 import { encodeModel } from '../../../formats/onnx/model.js';
 import { onnxDtypeOf } from '../../../formats/onnx/onnx-dtypes.js';
+import type { TensorData } from '../../../formats/onnx/tensor.js';
 import type { GraphIndex } from '../../graph/graph.js';
 import { resolveConstant } from '../../graph/graph.js';
 import type { ProgressEvent, RunModel, TensorMap } from '../../run-model.js';
 import { pairNodes, inlineIfs } from '../../graph/inline-if.js';
+import type { InlinedModel } from '../../graph/inline-if.js';
+import { nodeReads } from '../../graph/prune-to-ancestors.js';
 import type { BranchChoice } from '../../calibration/branch-plan.js';
 import { pickBatches, planBranches } from '../../calibration/branch-plan.js';
 import { previousHiddenStates } from '../../calibration/previous-hidden-states.js';
@@ -22,6 +25,7 @@ import { addRows, channelRows, createLayerStats } from './layer-stats.js';
 import type { ConvGeometry } from './conv-patch-hessian.js';
 import { addConvPatches, convGeometry, needsPatchHessian } from './conv-patch-hessian.js';
 import type { WeightScheme } from './weight-scheme.js';
+import { PassFrontier } from './pass-frontier.js';
 
 /** Where a layer's input channels are: the activation feeding its weight, and how its channels map to the weight's cols. */
 export interface LayerInput {
@@ -113,6 +117,13 @@ export interface WeightCalibrationOptions {
   readonly budgetBytes?: number;
   /** Layers captured per pass at most (their activations of one batch are in memory together). Default 4 sequential, 16 otherwise. */
   readonly layersPerPass?: number;
+  /**
+   * Bytes of activations (all batches) a pass may hand on to the next, so the next pass runs only
+   * the nodes after them instead of the model from its inputs: the statistics are the same either
+   * way. Default 1 GiB; 0 starts every pass from the model's inputs (each pass still runs only
+   * the nodes its captured values depend on).
+   */
+  readonly reuseBytes?: number;
 }
 
 /** Layers grouped into passes within the budget, in graph order. */
@@ -214,7 +225,13 @@ export interface LayerCalibrationSource {
  * Accumulates the statistics of every layer's input on the calibration batches, a few layers per
  * pass (the model gets those layers' inputs as extra outputs; each batch's activations are folded
  * into the statistics and dropped), and hands each layer to quantizeLayer as soon as its
- * statistics are complete. Memory: one batch of the pass's activations plus the statistics.
+ * statistics are complete. Memory: one batch of the pass's activations plus the statistics, plus
+ * up to `reuseBytes` of values handed from one pass to the next.
+ *
+ * Each pass runs the model cut down to the nodes its captured values depend on (onnxruntime runs
+ * every node of a session whatever a run fetches), starting from values an earlier pass handed on
+ * where they can no longer change (PassFrontier): the statistics are those of the whole model run
+ * from its inputs, bit for bit.
  *
  * Layers inside If branches: the branches each batch takes are found first (planBranches), and
  * every pass runs, per group of batches taking the same branches, a copy of the model with those
@@ -254,9 +271,21 @@ export async function calibrateWeightLayers(
   }
   const captured = new Map<WeightLayer, number>();
   const groups = passes(sorted, o);
+  const passOf = new Map(groups.flatMap((g, i) => g.map((l) => [l, i] as const)));
+  // Named once in the running model, so every pass (and every plan's inlined copy) fetches the same name.
+  let unnamed = 0;
+  for (const l of capturable) {
+    const r = runningNode.get(l.node)!;
+    if (l.recurrent && !r.output[0]) r.output[0] = `${nodeName(r)}_calibration_Y${unnamed++ ? `_${unnamed}` : ''}`;
+  }
+  // Values handed from one pass to the next, per plan (its inlined graph names them), per batch.
+  const reuseBudget = o.reuseBytes ?? 2 ** 30;
+  const kept = plans.map(() => new Map<string, TensorData[]>());
+  let keptBytes = 0;
+  const trivial = plans.length === 1 && plans[0]!.choices.size === 0;
   let batches = 0;
   let done = 0;
-  for (const group of groups) {
+  for (const [pass, group] of groups.entries()) {
     // Only GPTQ on per-output-channel Conv weights reads the patch Hessian: its im2col sweep costs cols²·taps² per output position.
     const geometry = new Map(group.flatMap((l) => (o.hessian && patchGeometry(l) ? [[l, patchGeometry(l)!] as const] : [])));
     const stats = new Map<WeightLayer, LayerStats[]>(
@@ -268,34 +297,59 @@ export async function calibrateWeightLayers(
     );
     let seen = 0;
     let ran = false;
-    for (const plan of plans) {
-      const inlined = inlineIfs(running, (n) => plan.choices.get(sourceNode.get(n)!));
+    for (const [planIndex, plan] of plans.entries()) {
+      // Without an If to inline the running model itself is pruned: no copy of its weights per pass.
+      const inlined = trivial ? { model: running, nodes: new Map([...runningNode.values()].map((n) => [n, n])), mainNodes: new Set(running.graph!.node) } : inlineIfs(running, (n) => plan.choices.get(sourceNode.get(n)!));
       const m = inlined.model;
-      const outputs = new Set(m.graph!.output.map((v) => v.name));
-      const fetch = new Map<WeightLayer, { x: string; h?: string }>();
-      let unnamed = 0;
-      for (const l of group) {
-        if (!capturable.includes(l)) continue;
+      const originalOutputs = new Map(m.graph!.output.map((v) => [v.name, v]));
+      const fetchOf = (l: WeightLayer): { x: string; h?: string } | undefined => {
+        if (!capturable.includes(l)) return undefined;
         const copy = inlined.nodes.get(runningNode.get(l.node)!);
-        if (!copy || !inlined.mainNodes.has(copy)) continue;
-        if (l.recurrent && !copy.output[0]) copy.output[0] = `${nodeName(copy)}_calibration_Y${unnamed++ ? `_${unnamed}` : ''}`;
+        if (!copy || !inlined.mainNodes.has(copy)) return undefined;
         const x = l.recurrent ? copy.output[0]! : copy.input[0]!;
         const h = l.recurrent ? copy.input[5] || undefined : undefined;
-        fetch.set(l, { x, ...(h && { h }) });
+        return { x, ...(h && { h }) };
+      };
+      const fetch = new Map<WeightLayer, { x: string; h?: string }>();
+      const outputs = new Map<string, ValueInfoProto>();
+      for (const l of group) {
+        const f = fetchOf(l);
+        if (!f) continue;
+        fetch.set(l, f);
         const type = onnxDtypeOf(l.weights[0]!.tensor.dataType) === 'float16' ? 'float16' : 'float32';
-        for (const t of [x, h]) {
-          if (!t || outputs.has(t)) continue;
-          outputs.add(t);
-          m.graph!.output.push(makeValueInfo(t, type));
-        }
+        for (const t of [f.x, f.h]) if (t && !outputs.has(t)) outputs.set(t, originalOutputs.get(t) ?? makeValueInfo(t, type));
       }
       if (!fetch.size) continue;
       ran = true;
-      const names = [...new Set([...fetch.values()].flatMap((f) => (f.h ? [f.x, f.h] : [f.x])))];
+      // What later passes capture, so this run hands on the values they will start from.
+      const later = groups.slice(pass + 1).map((g) => g.flatMap((l) => Object.values(fetchOf(l) ?? {}) as string[]));
+      const keep = kept[planIndex]!;
+      const run = new PassFrontier(m.graph!, o.sequential ? weightPasses(sorted, passOf, inlined, runningNode, placed) : new Map()).plan(pass, [...outputs.values()], later, keep);
+      for (const s of run.stale) {
+        keptBytes -= tensorBytes(keep.get(s)!);
+        keep.delete(s);
+      }
+      const handOn = new Map(run.handOn.map((h) => [h, [] as TensorData[]]));
+      let handOnBytes = 0;
+      const names = [...new Set([...outputs.keys(), ...handOn.keys()])];
       await o.runModel(
-        encodeModel(m),
-        pickBatches(o.data, plan.batches),
+        encodeModel({ ...m, graph: run.graph }),
+        withKept(pickBatches(o.data, plan.batches), run.fed, keep),
         (out, batch) => {
+          if (handOn.size) {
+            for (const [h, list] of handOn) {
+              const t = out[h];
+              if (!t) throw new QuantError('INVALID_ARGUMENT', `the runtime returned no value for tensor '${h}' in batch ${batch}`);
+              // A copy: the runner may reuse or release the buffers it returns once this callback ends.
+              list.push({ name: h, dtype: t.dtype, dims: [...t.dims], values: t.values.slice() });
+              handOnBytes += t.values.byteLength;
+            }
+            // Over budget: later passes start further back (from the values kept so far or the inputs), same results.
+            if (keptBytes + handOnBytes > reuseBudget) {
+              handOn.clear();
+              handOnBytes = 0;
+            }
+          }
           for (const [l, f] of fetch) {
             const t = out[f.x];
             const x = t && floatValues(t, f.x);
@@ -326,6 +380,8 @@ export async function calibrateWeightLayers(
         },
         names,
       );
+      for (const [h, list] of handOn) keep.set(h, list);
+      keptBytes += handOnBytes;
       for (const l of fetch.keys()) captured.set(l, (captured.get(l) ?? 0) + (plan.batches?.length ?? seen));
     }
     if (ran && seen === 0 && plans.length === 1 && !plans[0]!.batches) throw new QuantError('EMPTY_INPUT', 'calibration got no batches: expected at least one set of model inputs');
@@ -350,6 +406,57 @@ export async function calibrateWeightLayers(
   for (const l of sorted) if (!sources.has(l)) sources.set(l, describeSource(l, captured.get(l) ?? 0, batches, plans, placed, planFailure));
   return { summary: { batches, layers: captured.size, passes: groups.length, sequential: o.sequential }, sources };
 }
+
+/**
+ * Per main node of a plan's inlined model, the last pass whose weights it reads: the node of the
+ * layer (or the Loop, Scan or If whose body holds it), every node reading the weight's name
+ * (through subgraphs too), and a Constant node that holds it.
+ */
+function weightPasses(layers: readonly WeightLayer[], passOf: ReadonlyMap<WeightLayer, number>, inlined: Pick<InlinedModel, 'model' | 'nodes' | 'mainNodes'>, runningNode: ReadonlyMap<NodeProto, NodeProto>, placed: ReadonlyMap<NodeProto, Placement>): Map<NodeProto, number> {
+  const byName = new Map<string, number>();
+  const out = new Map<NodeProto, number>();
+  const mark = (n: NodeProto, p: number): void => void out.set(n, Math.max(out.get(n) ?? -1, p));
+  const name = (n: string | undefined, p: number): void => void (n && byName.set(n, Math.max(byName.get(n) ?? -1, p)));
+  for (const l of layers) {
+    const p = passOf.get(l)!;
+    for (const w of l.weights) name(w.name, p);
+    // An inlined branch may rename the weight: the copy's input says what it is called now.
+    name(inlined.nodes.get(runningNode.get(l.node)!)?.input[l.weightInput], p);
+    for (let n: NodeProto | undefined = l.node; n; n = placed.get(n)?.owner?.node) {
+      const c = inlined.nodes.get(runningNode.get(n)!);
+      if (c && inlined.mainNodes.has(c)) {
+        mark(c, p);
+        break;
+      }
+    }
+  }
+  for (const n of inlined.model.graph!.node) {
+    for (const r of [...nodeReads(n), ...n.output]) {
+      const p = byName.get(r);
+      if (p !== undefined) mark(n, p);
+    }
+  }
+  return out;
+}
+
+/** The batches with the values a pass is fed from earlier passes added (the same batch index each pass). */
+async function* withKept(batches: AsyncIterable<TensorMap>, fed: readonly string[], kept: ReadonlyMap<string, readonly TensorData[]>): AsyncIterable<TensorMap> {
+  let i = 0;
+  for await (const b of batches) {
+    if (fed.length) {
+      const feed = Object.assign(Object.create(null) as TensorMap, b);
+      for (const f of fed) {
+        const t = kept.get(f)![i];
+        if (!t) throw new QuantError('INVALID_ARGUMENT', `calibration batch ${i} was not read by the previous pass: the calibration data must yield the same batches on every pass`);
+        feed[f] = t;
+      }
+      yield feed;
+    } else yield b;
+    i++;
+  }
+}
+
+const tensorBytes = (list: readonly TensorData[]): number => list.reduce((s, t) => s + t.values.byteLength, 0);
 
 function floatValues(t: TensorMap[string], name: string): Float32Array {
   if (t.dtype === 'float16') return float16BitsToFloat32(t.values as Uint16Array);
