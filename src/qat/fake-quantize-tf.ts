@@ -57,7 +57,7 @@ export function fakeQuantizeSte(x: tf.Tensor, scale: tf.Tensor, zeroPoint: tf.Te
  *   ∂x̂/∂z = 0 inside,  −s outside
  *
  * with the scale and zero-point gradients summed per parameter and multiplied by gradFactor
- * (the core's lsqGradFactor: 1/√(numel · qmax)).
+ * (the LSQ paper's 1/√(N · Q_P); TensorQuantizer counts N and Q_P).
  */
 export function fakeQuantizeLsq(x: tf.Tensor, scale: tf.Tensor, zeroPoint: tf.Tensor, qmin: number, qmax: number, gradFactor: number): tf.Tensor {
   const f = tf.customGrad(((input: tf.Tensor, s: tf.Tensor, zp: tf.Tensor) => {

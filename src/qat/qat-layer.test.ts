@@ -97,11 +97,34 @@ describe('QatLayer gradients against finite differences', () => {
     const { grads } = tf.variableGrads(() => tf.mul(fc.apply(tf.tensor2d(xq, [N, IN]), { training: true }) as tf.Tensor, tf.tensor2d(r, [N, OUT])).sum() as tf.Scalar, [ws, as]);
     const gw = grads[ws.name]!.dataSync();
     const ga = grads[as.name]!.dataSync();
-    const gWeight = 1 / Math.sqrt(IN * OUT * 7);
-    const gAct = 1 / Math.sqrt(N * OUT * 7);
+    // The LSQ paper's g = 1/√(N·Q_P): N a weight scale's elements (per channel here: one channel's
+    // IN weights, not the tensor's IN·OUT) or an activation's features per example (OUT, not the
+    // batch's N·OUT); Q_P 7 for symmetric int4 weights, 15 for the asymmetric int4 activation.
+    const gWeight = 1 / Math.sqrt(IN * 7);
+    const gAct = 1 / Math.sqrt(OUT * 15);
     for (let c = 0; c < OUT; c++) expect(gw[c]).toBeCloseTo(gWeight * fd((h) => loss(w0, b0, sw0.map((s, j) => (j === c ? s + h : s)), sa0)), 4);
     expect(ga[0]).toBeCloseTo(gAct * fd((h) => loss(w0, b0, sw0, sa0 + h)), 4);
     expect(Math.abs(ga[0]!)).toBeGreaterThan(0);
+  });
+});
+
+describe('LSQ gradient scale', () => {
+  it("does not shrink an activation scale's step with the batch: N counts one example's features", () => {
+    const m = tf.sequential();
+    m.add(tf.layers.dense({ inputShape: [4], units: 3, activation: 'relu', name: 'fc', kernelInitializer: tf.initializers.randomUniform({ minval: -1, maxval: 1, seed: 3 }) }));
+    const q = prepareQat(m, { quantizationType: 'INT4', learnable: 'lsq' });
+    const one = tf.tensor2d(randoms(11, 4), [1, 4]);
+    calibrateQat(q, one);
+    freezeObservers(q);
+    const fc = qatLayers(q).layers[0]! as QatLayer;
+    const as = fc.activationQuantizer.lsqVariables!.scale.read() as tf.Variable;
+    const r = tf.tensor2d(randoms(13, 3), [1, 3]);
+    // A mean loss over 8 copies of one example is that example's loss: so is every gradient of it.
+    const grad = (copies: number) =>
+      tf.variableGrads(() => tf.mean(tf.sum(tf.mul(fc.apply(tf.tile(one, [copies, 1]), { training: true }) as tf.Tensor, r), 1)) as tf.Scalar, [as]).grads[as.name]!.dataSync()[0]!;
+    const single = grad(1);
+    expect(Math.abs(single)).toBeGreaterThan(0);
+    expect(grad(8)).toBeCloseTo(single, 6);
   });
 });
 

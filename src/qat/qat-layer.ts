@@ -74,7 +74,7 @@ export class QatLayer extends tf.layers.Layer {
     super({ name: spec.name });
     this.spec = spec;
     this.weightQuantizer = new TensorQuantizer(`${spec.name}.weight`, weightScheme(spec.config, spec.name), spec.config.averagingConstant, spec.config.lsqInit);
-    this.activationQuantizer = new TensorQuantizer(`${spec.name}.activation`, activationScheme(spec.config, spec.name), spec.config.averagingConstant, spec.config.lsqInit);
+    this.activationQuantizer = new TensorQuantizer(`${spec.name}.activation`, activationScheme(spec.config, spec.name), spec.config.averagingConstant, spec.config.lsqInit, 'activation');
   }
 
   /** Output channels. */
@@ -259,7 +259,7 @@ export class QatInputLayer extends tf.layers.Layer {
 
   constructor(readonly config: QatConfig) {
     super({ name: 'input_quant' });
-    this.activationQuantizer = new TensorQuantizer('input.activation', activationScheme(config, 'input'), config.averagingConstant, config.lsqInit);
+    this.activationQuantizer = new TensorQuantizer('input.activation', activationScheme(config, 'input'), config.averagingConstant, config.lsqInit, 'activation');
   }
 
   override build(): void {

@@ -39,6 +39,8 @@ export class TensorQuantizer {
     averagingConstant: number,
     /** How the LSQ scale starts (QatConfig.lsqInit). */
     readonly lsqInit: 'observer' | 'mean-abs' = 'observer',
+    /** What the tensor is: an activation's first axis is the batch, which LSQ's gradient scale does not count. */
+    readonly role: 'weight' | 'activation' = 'weight',
   ) {
     this.observer = new MovingAverageObserver({ axis: scheme.perChannel ? -1 : undefined, averagingConstant });
     const d = getQuantDtype(scheme.dtype);
@@ -111,11 +113,33 @@ export class TensorQuantizer {
       // As PyTorch's _LearnableFakeQuantize: a step may take a scale to or below 0; floor it at float32 eps.
       const s = this.lsq.scale.read();
       if (tf.min(s).dataSync()[0]! < FLOAT32_EPS) this.lsq.scale.write(tf.tidy(() => tf.maximum(s, FLOAT32_EPS)));
-      const factor = lsqGradFactor(x.size, this.qmax);
+      const factor = lsqGradFactor(this.lsqElements(x.shape), this.lsqPositiveLevels());
       return fakeQuantizeLsq(x, this.lsq.scale.read(), this.lsq.zeroPoint.read(), this.qmin, this.qmax, factor);
     }
     const shape = this.current.scale.length === 1 ? [] : [this.current.scale.length];
     return tf.tidy(() => fakeQuantizeSte(x, tf.tensor(this.current!.scale, shape, 'float32'), tf.tensor(Float32Array.from(this.current!.zeroPoint), shape, 'float32'), this.qmin, this.qmax));
+  }
+
+  /**
+   * LSQ's N (Esser et al., section 2.2): the values one scale covers, N_W for weights (a weight
+   * tensor's elements; per channel, one channel's) and N_F for activations (the features of ONE
+   * example: the loss already averages over the batch, so counting the batch too, as PyTorch's
+   * _LearnableFakeQuantize does with numel, shrinks the activation scales' steps by √batch).
+   */
+  lsqElements(shape: readonly number[]): number {
+    let n = 1;
+    for (const d of shape) n *= d;
+    if (this.role === 'activation' && shape.length > 1) n /= shape[0]!;
+    return n / (this.scheme.perChannel ? shape[shape.length - 1]! : 1);
+  }
+
+  /**
+   * LSQ's Q_P, the positive levels: qmax for a symmetric scheme (7 at int4, the paper's signed
+   * 2^(b−1) − 1), every step of the code range for an asymmetric one (15 at int4: an activation
+   * after a ReLU sits at the zero point qmin, the paper's unsigned 2^b − 1).
+   */
+  lsqPositiveLevels(): number {
+    return this.scheme.symmetric ? this.qmax : this.qmax - this.qmin;
   }
 
   /**
