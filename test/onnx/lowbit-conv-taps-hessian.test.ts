@@ -113,24 +113,42 @@ describe('the per-tap (im2col) Hessian of per-output-channel and taps-blocked Co
     }
   });
 
-  it('is not computed for a layer blocked along its input channels (GPTQ reads the per-channel Hessian there)', async () => {
+  it('is computed for a layer blocked along its input channels where they tile its blocks (GPTQ runs under it: quantizeChannelsBlockedGptq), not where they do not', async () => {
     const m = twoConvModel();
     const layer = layerOf(m, 'full', 'Wf', FULL);
-    const blocked = { ...layer, weights: [{ ...layer.weights[0]!, scheme: { ...perAxis, granularity: { kind: 'per-block', axis: 1, blockSize: 32 } } as const }] };
-    let stats: readonly LayerStats[] = [];
-    await calibrateWeightLayers(m, [blocked], {
-      runModel: createOrtRunner(),
-      data: () => [{ x: { name: 'x', dtype: 'float32', dims: [1, C, H, W], values: randomWeights(C * H * W, 3) } }],
-      hessian: true,
-      sample: false,
-      sequential: false,
-      quantizeLayer: (_, s) => {
-        stats = s;
-        return [];
-      },
-    });
-    expect(stats[0]!.hessian).toBeDefined();
-    expect(stats[0]!.patchHessian).toBeUndefined();
+    const blockedBy = (blockSize: number): WeightLayer => ({ ...layer, weights: [{ ...layer.weights[0]!, scheme: { ...perAxis, granularity: { kind: 'per-block', axis: 1, blockSize } } as const }] });
+    const x = randomWeights(C * H * W, 3);
+    for (const [blockSize, patches] of [
+      [32, true],
+      [3, true],
+      [2, false],
+    ] as const) {
+      let stats: readonly LayerStats[] = [];
+      await calibrateWeightLayers(m, [blockedBy(blockSize)], {
+        runModel: createOrtRunner(),
+        data: () => [{ x: { name: 'x', dtype: 'float32', dims: [1, C, H, W], values: x } }],
+        hessian: true,
+        sample: false,
+        sequential: false,
+        quantizeLayer: (_, s) => {
+          stats = s;
+          return [];
+        },
+      });
+      expect(stats[0]!.hessian).toBeDefined();
+      if (!patches) {
+        // 3 channels in blocks of 2: the second block of a tap is one channel, no equal runs of tap-major columns.
+        expect(stats[0]!.patchHessian).toBeUndefined();
+        continue;
+      }
+      const sum = new Float64Array(C * 9 * C * 9);
+      const count = referenceSums(x, 1, FULL, 0, sum);
+      expect(stats[0]!.patchHessian!.samples).toBe(count);
+      const want = sum.map((v) => (2 * v) / count);
+      const h = stats[0]!.patchHessian!.hessian();
+      const scale = want.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+      for (let i = 0; i < want.length; i++) expect(Math.abs(h[i]! - want[i]!)).toBeLessThanOrEqual(1e-12 * scale);
+    }
   });
 
   /** Channels of a smooth field (neighbouring taps strongly correlated) times per-channel gains, plus a little noise. */

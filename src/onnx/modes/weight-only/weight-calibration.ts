@@ -137,10 +137,10 @@ function passes(layers: readonly WeightLayer[], o: WeightCalibrationOptions): We
   return out;
 }
 
-/** The kernel geometry of a per-output-channel Conv layer (whose GPTQ needs the patch Hessian), else undefined. */
+/** The kernel geometry of a Conv layer whose GPTQ needs the patch Hessian (needsPatchHessian), else undefined. */
 function patchGeometry(l: WeightLayer): ConvGeometry | undefined {
   const w = l.weights[0];
-  if (!w || l.recurrent || !l.weights.every((x) => needsPatchHessian(l.node, x.scheme))) return undefined;
+  if (!w || l.recurrent || !l.weights.every((x) => needsPatchHessian(l.node, x.scheme, x.tensor.dims.map(Number)))) return undefined;
   return convGeometry(l.node, w.tensor.dims.map(Number));
 }
 
