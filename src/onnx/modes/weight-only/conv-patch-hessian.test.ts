@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { hessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import { makeNode } from '../../../formats/onnx/builders.js';
-import { addConvPatches, convGeometry } from './conv-patch-hessian.js';
+import { addConvPatches, convGeometry, patchRowsBound } from './conv-patch-hessian.js';
+import { HESSIAN_ROWS } from './layer-stats.js';
 
 /** A seeded LCG in [−1, 1). */
 function rng(seed: number): () => number {
@@ -104,5 +105,15 @@ describe('addConvPatches past maxRows patches', () => {
     addConvPatches(ref, only, [2, 2, 64, 64], geometry, 0, 2, 1024);
     expect(Array.from(g1.hessian())).toEqual(Array.from(ref.hessian()));
     expect(Array.from(g0.hessian())).not.toEqual(Array.from(g1.hessian()));
+  });
+});
+
+describe('patchRowsBound', () => {
+  const scheme = (granularity: { kind: 'per-axis'; axis: number } | { kind: 'per-block'; axis: number; blockSize: number }) => ({ form: 'dequantize-linear', dtype: 'int4', symmetric: true, granularity, domain: '', reduceRange: false }) as const;
+
+  it('samples the wide patch Hessians of channel-blocked Convs as the per-channel rows are, and keeps every patch of the narrow per-output-channel and taps-blocked ones', () => {
+    expect(patchRowsBound(scheme({ kind: 'per-block', axis: 1, blockSize: 32 }))).toBe(HESSIAN_ROWS);
+    expect(patchRowsBound(scheme({ kind: 'per-axis', axis: 0 }))).toBe(Infinity);
+    expect(patchRowsBound(scheme({ kind: 'per-block', axis: 2, blockSize: 32 }))).toBe(Infinity);
   });
 });

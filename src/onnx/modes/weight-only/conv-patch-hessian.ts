@@ -60,11 +60,11 @@ const PATCH_ROWS = 2048;
  * window, channel-major then taps in row-major kernel order (the order W[m, c, k...] flattens in),
  * zeros where the window reaches into the padding. acc.cols must be channels · taps; its Hessian is
  * then the per-(channel, tap) Hessian 2/N·Σ patchᵀ·patch of that group's per-output-channel weights.
- * Past `maxRows` patches in the batch (N · output positions; default HESSIAN_ROWS, as the
- * per-channel Hessian's rows), a stratified sample of `maxRows` of them (stratifiedRows, seeded by
- * the patches already folded in): a 1024 × 1024 image gives a million patches, each costing cols²/2.
+ * Past `maxRows` patches in the batch (N · output positions; every patch by default), a stratified
+ * sample of `maxRows` of them (stratifiedRows, seeded by the patches already folded in; see
+ * patchRowsBound).
  */
-export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: readonly number[], g: ConvGeometry, start: number, channels: number, maxRows = HESSIAN_ROWS): void {
+export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: readonly number[], g: ConvGeometry, start: number, channels: number, maxRows = Infinity): void {
   const nd = g.kernel.length;
   if (dims.length !== nd + 2) throw new QuantError('SHAPE_MISMATCH', `a Conv input of dims [${dims.join(', ')}] does not have the ${nd} spatial axes of its kernel`);
   const taps = g.kernel.reduce((a, d) => a * d, 1);
@@ -146,4 +146,16 @@ export function needsPatchHessian(node: NodeProto, scheme: WeightScheme, dims?: 
   const g = scheme.granularity;
   if (g.kind === 'per-block' && g.axis === 1) return dims !== undefined && channelsGptqApplies(dims, g.blockSize);
   return (g.kind === 'per-axis' && g.axis === 0) || (g.kind === 'per-block' && g.axis >= 2);
+}
+
+/**
+ * The patches per batch addConvPatches folds into a Conv weight's patch Hessian at most. Blocked
+ * along its input channels (channelsGptqApplies): HESSIAN_ROWS, as the per-channel Hessian it
+ * replaces, since a 1024 × 1024 image gives a million patches each costing cols²/2 with cols up to
+ * PATCH_GPTQ_MAX_COLS. Per output channel or along the taps: every patch, as always: those filters
+ * have few input channels (a depthwise 3×3's patch Hessian has 9 columns), the whole sweep is cheap,
+ * and a sample would only add variance.
+ */
+export function patchRowsBound(scheme: WeightScheme): number {
+  return scheme.form === 'dequantize-linear' && scheme.granularity.kind === 'per-block' && scheme.granularity.axis === 1 ? HESSIAN_ROWS : Infinity;
 }

@@ -20,7 +20,7 @@ import { dequantizeBlocked } from './blocked-weight.js';
 import type { LayerStats } from './layer-stats.js';
 import { addRows, channelRows, createLayerStats } from './layer-stats.js';
 import type { ConvGeometry } from './conv-patch-hessian.js';
-import { addConvPatches, convGeometry, needsPatchHessian } from './conv-patch-hessian.js';
+import { addConvPatches, convGeometry, needsPatchHessian, patchRowsBound } from './conv-patch-hessian.js';
 import type { WeightScheme } from './weight-scheme.js';
 
 /** Where a layer's input channels are: the activation feeding its weight, and how its channels map to the weight's cols. */
@@ -319,7 +319,7 @@ export async function calibrateWeightLayers(
               const r = channelRows(x, t.dims, axis, g * l.cols, l.cols);
               addRows(s[g]!, r.data, r.rows);
               const geo = geometry.get(l);
-              if (geo) addConvPatches(s[g]!.patchHessian!, x, t.dims, geo, g * l.cols, l.cols);
+              if (geo) addConvPatches(s[g]!.patchHessian!, x, t.dims, geo, g * l.cols, l.cols, patchRowsBound(l.weights[0]!.scheme));
             }
           }
           seen++;
