@@ -8,7 +8,7 @@ import { hqqQuantize } from '../../../core/lowbit/hqq-quantize.js';
 import { searchQuantize } from '../../../core/lowbit/search-quantize.js';
 import { quantizeWeightGptq } from '../../../core/lowbit/quantize-weight-gptq.js';
 import { quantizeTapsBlockedGptq, tapsGptqApplies } from './conv-taps-gptq.js';
-import { channelsGptqApplies, quantizeChannelsBlockedGptq } from './conv-channels-gptq.js';
+import { channelsGptqApplies, patchesSuffice, quantizeChannelsBlockedGptq } from './conv-channels-gptq.js';
 
 /** A weight quantized per block along one axis, in the layout blocked DequantizeLinear reads. */
 export interface BlockedWeight {
@@ -102,7 +102,9 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
     return { ...r, method: 'gptq' };
   }
   // A Conv blocked along its input channels: GPTQ under the patch Hessian, calibrated where channelsGptqApplies (needsPatchHessian).
-  const channelPatches = !tapsBlocked && options.method === 'gptq' && axis === 1 && channelsGptqApplies(dims, blockSize) ? tapsPatchHessians(dims, stats) : undefined;
+  // Too few patches for the patch Hessian's columns (patchesSuffice): the per-channel Hessian, estimated from the same positions over far fewer columns.
+  const enoughPatches = stats !== undefined && patchesSuffice(stats.map((s) => s.patchHessian?.samples ?? 0), values.length / dims[0]!);
+  const channelPatches = !tapsBlocked && options.method === 'gptq' && axis === 1 && channelsGptqApplies(dims, blockSize) && enoughPatches ? tapsPatchHessians(dims, stats) : undefined;
   if (channelPatches) {
     const r = quantizeChannelsBlockedGptq(values, dims, channelPatches, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, damp: options.damp, actOrder: options.actOrder });
     return { ...r, method: 'gptq' };

@@ -3,7 +3,7 @@ import { makeNode } from '../../../formats/onnx/builders.js';
 import { quantizeWeightGptq } from '../../../core/lowbit/quantize-weight-gptq.js';
 import type { BlockedWeightOptions } from './blocked-weight.js';
 import { dequantizeBlocked, quantizeBlockedWeight } from './blocked-weight.js';
-import { channelsGptqApplies, PATCH_GPTQ_MAX_COLS } from './conv-channels-gptq.js';
+import { channelsGptqApplies, PATCH_GPTQ_MAX_COLS, PATCHES_PER_COLUMN } from './conv-channels-gptq.js';
 import { addConvPatches, convGeometry, needsPatchHessian } from './conv-patch-hessian.js';
 import type { LayerStats } from './layer-stats.js';
 import { addRows, channelRows, createLayerStats } from './layer-stats.js';
@@ -152,8 +152,9 @@ describe('channelsGptqApplies and needsPatchHessian on Convs blocked along their
 });
 
 describe('gptq on a Conv weight blocked along its input channels, under the patch Hessian', () => {
-  const xDims = [2, 64, 12, 12];
-  const x = smoothImages(2, 64, 12, 3);
+  // 4 × 24 × 24 = 2304 patches: PATCHES_PER_COLUMN for a 64-channel 3×3 filter's 576 columns.
+  const xDims = [4, 64, 24, 24];
+  const x = smoothImages(4, 64, 24, 3);
 
   it.each([false, true])('is matrix GPTQ on the unfolded [M, taps·C] problem, tap-major (64 channels in blocks of 32, actOrder %s)', (actOrder) => {
     const dims = [6, 64, 3, 3];
@@ -206,8 +207,8 @@ describe('gptq on a Conv weight blocked along its input channels, under the patc
     // Independent inputs of unequal power: 2/N·Σ pᵀp is diagonal.
     const rows = new Float32Array(cols * cols);
     for (let i = 0; i < cols; i++) rows[i * cols + i] = 1 + (i % 7);
-    s.patchHessian!.add(rows, cols);
-    s.rows = cols;
+    for (let k = 0; k < PATCHES_PER_COLUMN; k++) s.patchHessian!.add(rows, cols);
+    s.rows = PATCHES_PER_COLUMN * cols;
     const w = weights(6 * cols, 23);
     const got = quantizeBlockedWeight(w, dims, 1, options(32), [s]);
     const rtn = quantizeBlockedWeight(w, dims, 1, { ...options(32), method: 'rtn' });
@@ -215,6 +216,22 @@ describe('gptq on a Conv weight blocked along its input channels, under the patc
     expect(Array.from(got.codes)).toEqual(Array.from(rtn.codes));
     expect(Array.from(got.scale)).toEqual(Array.from(rtn.scale));
     expect(Array.from(got.zeroPoint)).toEqual(Array.from(rtn.zeroPoint));
+  });
+
+  it('keeps the per-channel Hessian where the patch Hessian saw fewer than PATCHES_PER_COLUMN patches per column (a layer deep in a U-Net sees a few positions)', () => {
+    const dims = [6, 64, 3, 3];
+    const w = weights(6 * 64 * 9, 43);
+    // 1 × 24 × 24 = 576 patches for 576 columns.
+    const few = statsOf(smoothImages(1, 64, 24, 47), [1, 64, 24, 24], dims);
+    expect(few[0]!.patchHessian!.samples).toBeLessThan(PATCHES_PER_COLUMN * 576);
+    const got = quantizeBlockedWeight(w, dims, 1, options(32), few);
+    const perChannel = quantizeBlockedWeight(w, dims, 1, options(32), withoutPatches(few));
+    expect(got.method).toBe('gptq');
+    expect(Array.from(got.codes)).toEqual(Array.from(perChannel.codes));
+    expect(Array.from(got.scale)).toEqual(Array.from(perChannel.scale));
+    // With enough patches the same layer runs under the patch Hessian.
+    const enough = statsOf(smoothImages(4, 64, 24, 47), [4, 64, 24, 24], dims);
+    expect(Array.from(quantizeBlockedWeight(w, dims, 1, options(32), enough).codes)).toEqual(Array.from(unfoldedGptq(w, dims, enough, options(32)).codes));
   });
 
   it('on spatially correlated input, has clearly less output error on held-out images than gptq under the per-input-channel Hessian (each tap on its own)', () => {
