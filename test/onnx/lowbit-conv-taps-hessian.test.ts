@@ -113,24 +113,68 @@ describe('the per-tap (im2col) Hessian of per-output-channel and taps-blocked Co
     }
   });
 
-  it('is not computed for a layer blocked along its input channels (GPTQ reads the per-channel Hessian there)', async () => {
+  it('is computed for a layer blocked along its input channels where they tile its blocks (GPTQ runs under it: quantizeChannelsBlockedGptq), not where they do not', async () => {
     const m = twoConvModel();
     const layer = layerOf(m, 'full', 'Wf', FULL);
-    const blocked = { ...layer, weights: [{ ...layer.weights[0]!, scheme: { ...perAxis, granularity: { kind: 'per-block', axis: 1, blockSize: 32 } } as const }] };
-    let stats: readonly LayerStats[] = [];
-    await calibrateWeightLayers(m, [blocked], {
-      runModel: createOrtRunner(),
-      data: () => [{ x: { name: 'x', dtype: 'float32', dims: [1, C, H, W], values: randomWeights(C * H * W, 3) } }],
-      hessian: true,
-      sample: false,
-      sequential: false,
-      quantizeLayer: (_, s) => {
-        stats = s;
-        return [];
-      },
+    const blockedBy = (blockSize: number): WeightLayer => ({ ...layer, weights: [{ ...layer.weights[0]!, scheme: { ...perAxis, granularity: { kind: 'per-block', axis: 1, blockSize } } as const }] });
+    const x = randomWeights(C * H * W, 3);
+    for (const [blockSize, patches] of [
+      [32, true],
+      [3, true],
+      [2, false],
+    ] as const) {
+      let stats: readonly LayerStats[] = [];
+      await calibrateWeightLayers(m, [blockedBy(blockSize)], {
+        runModel: createOrtRunner(),
+        data: () => [{ x: { name: 'x', dtype: 'float32', dims: [1, C, H, W], values: x } }],
+        hessian: true,
+        sample: false,
+        sequential: false,
+        quantizeLayer: (_, s) => {
+          stats = s;
+          return [];
+        },
+      });
+      expect(stats[0]!.hessian).toBeDefined();
+      if (!patches) {
+        // 3 channels in blocks of 2: the second block of a tap is one channel, no equal runs of tap-major columns.
+        expect(stats[0]!.patchHessian).toBeUndefined();
+        continue;
+      }
+      const sum = new Float64Array(C * 9 * C * 9);
+      const count = referenceSums(x, 1, FULL, 0, sum);
+      expect(stats[0]!.patchHessian!.samples).toBe(count);
+      const want = sum.map((v) => (2 * v) / count);
+      const h = stats[0]!.patchHessian!.hessian();
+      const scale = want.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+      for (let i = 0; i < want.length; i++) expect(Math.abs(h[i]! - want[i]!)).toBeLessThanOrEqual(1e-12 * scale);
+    }
+  });
+
+  it('folds a stratified HESSIAN_ROWS of a batch\'s patches into a channel-blocked Conv\'s patch Hessian, and every patch into a depthwise one\'s', async () => {
+    // 2 × 48 × 48 positions, pad 1: 4608 patches a batch, past HESSIAN_ROWS (4096).
+    const m = makeModel(
+      makeGraph({
+        nodes: [makeNode('Conv', ['x', 'Wf'], ['yf'], { name: 'full', attributes: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } }), makeNode('Conv', ['x', 'Wd'], ['yd'], { name: 'dw', attributes: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: C } })],
+        inputs: [makeValueInfo('x', 'float32', ['n', C, 48, 48])],
+        outputs: [makeValueInfo('yf', 'float32'), makeValueInfo('yd', 'float32')],
+        initializers: [makeTensor('Wf', 'float32', [4, C, 3, 3], randomWeights(4 * C * 9, 5)), makeTensor('Wd', 'float32', [C, 1, 3, 3], randomWeights(C * 9, 6))],
+      }),
+      { '': 21 },
+    );
+    const layer = (node: string, weight: string, cin: number, groups: number, granularity: { kind: 'per-axis'; axis: 0 } | { kind: 'per-block'; axis: 1; blockSize: number }): WeightLayer => ({
+      node: m.graph!.node.find((x) => x.name === node)!,
+      tensor: 'x',
+      channelAxis: 1,
+      cols: cin,
+      groups,
+      weightInput: 1,
+      weights: [{ name: weight, tensor: m.graph!.initializer.find((t) => t.name === weight)!, scheme: { ...perAxis, granularity }, use: undefined }],
     });
-    expect(stats[0]!.hessian).toBeDefined();
-    expect(stats[0]!.patchHessian).toBeUndefined();
+    const data = (): TensorMap[] => [0, 1].map((k) => ({ x: { name: 'x', dtype: 'float32', dims: [2, C, 48, 48], values: randomWeights(2 * C * 48 * 48, 70 + k) } }));
+    const { stats } = await captureLayerStats(m, [layer('full', 'Wf', C, 1, { kind: 'per-block', axis: 1, blockSize: 32 }), layer('dw', 'Wd', 1, C, { kind: 'per-axis', axis: 0 })], data, { hessian: true });
+    expect(stats.get('Wf')![0]!.patchHessian!.samples).toBe(2 * 4096);
+    for (const s of stats.get('Wd')!) expect(s.patchHessian!.samples).toBe(2 * 4608);
   });
 
   /** Channels of a smooth field (neighbouring taps strongly correlated) times per-channel gains, plus a little noise. */

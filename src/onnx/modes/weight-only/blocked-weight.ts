@@ -8,6 +8,7 @@ import { hqqQuantize } from '../../../core/lowbit/hqq-quantize.js';
 import { searchQuantize } from '../../../core/lowbit/search-quantize.js';
 import { quantizeWeightGptq } from '../../../core/lowbit/quantize-weight-gptq.js';
 import { quantizeTapsBlockedGptq, tapsGptqApplies } from './conv-taps-gptq.js';
+import { channelsGptqApplies, patchesSuffice, quantizeChannelsBlockedGptq } from './conv-channels-gptq.js';
 
 /** A weight quantized per block along one axis, in the layout blocked DequantizeLinear reads. */
 export interface BlockedWeight {
@@ -77,8 +78,9 @@ export const bitsOf = (d: BlockDtype): number => (d === 'int2' ? 2 : d === 'int3
  * Quantizes a float weight per block of `blockSize` along `axis` (the op's reduction axis) with the
  * chosen method. 'rtn' is exactly what weight-only mode always wrote (computeQParams per block,
  * narrow range when symmetric and signed). The other methods see the weight as [rows, cols] with
- * cols along `axis` (a Conv weight [M, C, kh, kw] blocked along C is (m, kh, kw) rows of C inputs),
- * and `stats` holds the calibration statistics of the op's input channels (per group for a grouped
+ * cols along `axis` (a Conv weight [M, C, kh, kw] blocked along C is (m, kh, kw) rows of C inputs;
+ * under gptq with the Conv's patch Hessian in `stats`, one row of C·kh·kw inputs per output
+ * channel instead: quantizeChannelsBlockedGptq), and `stats` holds the calibration statistics of the op's input channels (per group for a grouped
  * Conv: `groups` row ranges each see their own statistics). Without stats, gptq and awq fall back
  * to the calibration-free search and say so.
  */
@@ -97,6 +99,14 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
   const patches = tapsBlocked && options.method === 'gptq' ? tapsPatchHessians(dims, stats) : undefined;
   if (patches && tapsGptqApplies(dims, axis, blockSize)) {
     const r = quantizeTapsBlockedGptq(values, dims, axis, patches, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, damp: options.damp, actOrder: options.actOrder });
+    return { ...r, method: 'gptq' };
+  }
+  // A Conv blocked along its input channels: GPTQ under the patch Hessian, calibrated where channelsGptqApplies (needsPatchHessian).
+  // Too few patches for the patch Hessian's columns (patchesSuffice): the per-channel Hessian, estimated from the same positions over far fewer columns.
+  const enoughPatches = stats !== undefined && patchesSuffice(stats.map((s) => s.patchHessian?.samples ?? 0), values.length / dims[0]!);
+  const channelPatches = !tapsBlocked && options.method === 'gptq' && axis === 1 && channelsGptqApplies(dims, blockSize) && enoughPatches ? tapsPatchHessians(dims, stats) : undefined;
+  if (channelPatches) {
+    const r = quantizeChannelsBlockedGptq(values, dims, channelPatches, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, damp: options.damp, actOrder: options.actOrder });
     return { ...r, method: 'gptq' };
   }
   const input = tapsBlocked && options.awqScale ? scaleInputChannels(values, dims, options.awqScale) : values;

@@ -3,6 +3,8 @@ import type { WeightScheme } from './weight-scheme.js';
 import { QuantError } from '../../../core/errors.js';
 import type { HessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import { intsAttribute, stringAttribute } from '../../../formats/onnx/attributes.js';
+import { channelsGptqApplies } from './conv-channels-gptq.js';
+import { HESSIAN_ROWS, stratifiedRows } from './layer-stats.js';
 
 /** How a Conv slides its kernel over the input's spatial axes (one entry per spatial axis). */
 export interface ConvGeometry {
@@ -58,8 +60,11 @@ const PATCH_ROWS = 2048;
  * window, channel-major then taps in row-major kernel order (the order W[m, c, k...] flattens in),
  * zeros where the window reaches into the padding. acc.cols must be channels · taps; its Hessian is
  * then the per-(channel, tap) Hessian 2/N·Σ patchᵀ·patch of that group's per-output-channel weights.
+ * Past `maxRows` patches in the batch (N · output positions; every patch by default), a stratified
+ * sample of `maxRows` of them (stratifiedRows, seeded by the patches already folded in; see
+ * patchRowsBound).
  */
-export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: readonly number[], g: ConvGeometry, start: number, channels: number): void {
+export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: readonly number[], g: ConvGeometry, start: number, channels: number, maxRows = Infinity): void {
   const nd = g.kernel.length;
   if (dims.length !== nd + 2) throw new QuantError('SHAPE_MISMATCH', `a Conv input of dims [${dims.join(', ')}] does not have the ${nd} spatial axes of its kernel`);
   const taps = g.kernel.reduce((a, d) => a * d, 1);
@@ -91,33 +96,37 @@ export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: r
   // Input offset of every tap for the current output position, or −1 in the padding.
   const tapAt = new Int32Array(taps);
   let fill = 0;
-  for (let b = 0; b < dims[0]!; b++) {
-    for (let p = 0; p < positions; p++) {
-      for (let a = nd - 1, r = p; a >= 0; a--) {
-        origin[a] = (r % out[a]!) * g.strides[a]! - begin[a]!;
-        r = Math.floor(r / out[a]!);
-      }
-      for (let t = 0; t < taps; t++) {
-        let off = 0;
-        for (let a = 0; a < nd; a++) {
-          const i = origin[a]! + tapOffset[t]![a]!;
-          if (i < 0 || i >= size[a]!) {
-            off = -1;
-            break;
-          }
-          off += i * spatialStride[a]!;
+  const total = dims[0]! * positions;
+  const picks = total > maxRows ? stratifiedRows(total, maxRows, acc.samples) : undefined;
+  const count = picks ? picks.length : total;
+  for (let n = 0; n < count; n++) {
+    const at = picks ? picks[n]! : n;
+    const b = Math.floor(at / positions);
+    const p = at - b * positions;
+    for (let a = nd - 1, r = p; a >= 0; a--) {
+      origin[a] = (r % out[a]!) * g.strides[a]! - begin[a]!;
+      r = Math.floor(r / out[a]!);
+    }
+    for (let t = 0; t < taps; t++) {
+      let off = 0;
+      for (let a = 0; a < nd; a++) {
+        const i = origin[a]! + tapOffset[t]![a]!;
+        if (i < 0 || i >= size[a]!) {
+          off = -1;
+          break;
         }
-        tapAt[t] = off;
+        off += i * spatialStride[a]!;
       }
-      const row = fill * cols;
-      for (let k = 0; k < channels; k++) {
-        const base = (b * c + start + k) * plane;
-        for (let t = 0; t < taps; t++) buf[row + k * taps + t] = tapAt[t]! < 0 ? 0 : x[base + tapAt[t]!]!;
-      }
-      if (++fill === PATCH_ROWS) {
-        acc.add(buf, fill);
-        fill = 0;
-      }
+      tapAt[t] = off;
+    }
+    const row = fill * cols;
+    for (let k = 0; k < channels; k++) {
+      const base = (b * c + start + k) * plane;
+      for (let t = 0; t < taps; t++) buf[row + k * taps + t] = tapAt[t]! < 0 ? 0 : x[base + tapAt[t]!]!;
+    }
+    if (++fill === PATCH_ROWS) {
+      acc.add(buf, fill);
+      fill = 0;
     }
   }
   if (fill) acc.add(buf.subarray(0, fill * cols), fill);
@@ -128,10 +137,25 @@ export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: r
  * see convPerChannel) or in blocks along a kernel axis (per-block along axis 2 or later, see
  * convTapsBlockAxis): GPTQ on it needs the Hessian over its (channel, tap) columns, the patches'
  * Hessian, not the per-input-channel one (a depthwise filter's would be one number; a one-channel
- * filter bank's, one number for all its taps).
+ * filter bank's, one number for all its taps). Given the weight's `dims`, also a Conv weight blocked
+ * along its input channels where channelsGptqApplies: GPTQ then feeds one tap's rounding error into
+ * its neighbours' (quantizeChannelsBlockedGptq).
  */
-export function needsPatchHessian(node: NodeProto, scheme: WeightScheme): boolean {
+export function needsPatchHessian(node: NodeProto, scheme: WeightScheme, dims?: readonly number[]): boolean {
   if (node.opType !== 'Conv' || scheme.form !== 'dequantize-linear') return false;
   const g = scheme.granularity;
+  if (g.kind === 'per-block' && g.axis === 1) return dims !== undefined && channelsGptqApplies(dims, g.blockSize);
   return (g.kind === 'per-axis' && g.axis === 0) || (g.kind === 'per-block' && g.axis >= 2);
+}
+
+/**
+ * The patches per batch addConvPatches folds into a Conv weight's patch Hessian at most. Blocked
+ * along its input channels (channelsGptqApplies): HESSIAN_ROWS, as the per-channel Hessian it
+ * replaces, since a 1024 × 1024 image gives a million patches each costing cols²/2 with cols up to
+ * PATCH_GPTQ_MAX_COLS. Per output channel or along the taps: every patch, as always: those filters
+ * have few input channels (a depthwise 3×3's patch Hessian has 9 columns), the whole sweep is cheap,
+ * and a sample would only add variance.
+ */
+export function patchRowsBound(scheme: WeightScheme): number {
+  return scheme.form === 'dequantize-linear' && scheme.granularity.kind === 'per-block' && scheme.granularity.axis === 1 ? HESSIAN_ROWS : Infinity;
 }

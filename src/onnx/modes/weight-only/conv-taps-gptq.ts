@@ -51,6 +51,10 @@ export function tapsGptqApplies(dims: readonly number[], axis: number, blockSize
  * patch Hessian is far from diagonal and the error feedback across taps is where GPTQ gains over
  * rounding. `hessians[g]` is group g's, [cols, cols] with cols = C/group·taps in the weight's own
  * (channel, k...) order; needs tapsGptqApplies.
+ *
+ * `axis` 1 (the input channels, see quantizeChannelsBlockedGptq) moves the channels innermost: the
+ * columns run tap-major, tap·C + c. An axis no longer than `blockSize` is one block of its whole
+ * length (blocked DequantizeLinear's ceil(d / blockSize) = 1 block per index of the other axes).
  */
 export function quantizeTapsBlockedGptq(values: Float32Array, dims: readonly number[], axis: number, hessians: readonly Float64Array[], opts: GptqOptions): TapsBlockedCodes {
   const rows = dims[0]!;
@@ -59,20 +63,23 @@ export function quantizeTapsBlockedGptq(values: Float32Array, dims: readonly num
   const groupRows = rows / groups;
   const { blockSize } = opts;
   const perm = tapsColumnOrder(dims, axis);
-  const blocksPerRow = cols / blockSize;
-  const paramShape = dims.map((d, i) => (i === axis ? d / blockSize : d));
+  // GPTQ's block: the ONNX block, or the whole axis where it is shorter than one.
+  const run = Math.min(blockSize, dims[axis]!);
+  const perAxis = Math.ceil(dims[axis]! / blockSize);
+  const blocksPerRow = cols / run;
+  const paramShape = dims.map((d, i) => (i === axis ? perAxis : d));
   const stride = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
   const Codes = opts.signed === false ? Uint8Array : Int8Array;
   const codes = new Codes(values.length);
   const scale = new Float32Array(rows * blocksPerRow);
   const zeroPoint = new Codes(rows * blocksPerRow);
-  // The parameter index, within a row, of the block starting at permuted column b·blockSize: that column's index with the axis coordinate divided by blockSize.
+  // The parameter index, within a row, of the block starting at permuted column b·run: that column's index with the axis coordinate divided by blockSize.
   const paramOfBlock = new Int32Array(blocksPerRow);
   for (let b = 0; b < blocksPerRow; b++) {
-    const j = perm[b * blockSize]!;
+    const j = perm[b * run]!;
     const t = Math.floor(j / stride) % dims[axis]!;
     const outer = Math.floor(j / (stride * dims[axis]!));
-    paramOfBlock[b] = (outer * (dims[axis]! / blockSize) + t / blockSize) * stride + (j % stride);
+    paramOfBlock[b] = (outer * perAxis + Math.floor(t / blockSize)) * stride + (j % stride);
   }
   const w = new Float32Array(groupRows * cols);
   const h = new Float64Array(cols * cols);
@@ -83,7 +90,7 @@ export function quantizeTapsBlockedGptq(values: Float32Array, dims: readonly num
       const o = (g * groupRows + r) * cols;
       for (let n = 0; n < cols; n++) w[r * cols + n] = values[o + perm[n]!]!;
     }
-    const res = quantizeWeightGptq(w, [groupRows, cols], h, opts);
+    const res = quantizeWeightGptq(w, [groupRows, cols], h, { ...opts, blockSize: run });
     for (let r = 0; r < groupRows; r++) {
       const row = g * groupRows + r;
       for (let n = 0; n < cols; n++) codes[row * cols + perm[n]!] = res.codes[r * cols + n]!;

@@ -23,7 +23,7 @@ import { dequantizeBlocked } from './blocked-weight.js';
 import type { LayerStats } from './layer-stats.js';
 import { addRows, channelRows, createLayerStats } from './layer-stats.js';
 import type { ConvGeometry } from './conv-patch-hessian.js';
-import { addConvPatches, convGeometry, needsPatchHessian } from './conv-patch-hessian.js';
+import { addConvPatches, convGeometry, needsPatchHessian, patchRowsBound } from './conv-patch-hessian.js';
 import type { WeightScheme } from './weight-scheme.js';
 import { PassFrontier } from './pass-frontier.js';
 
@@ -148,10 +148,10 @@ function passes(layers: readonly WeightLayer[], o: WeightCalibrationOptions): We
   return out;
 }
 
-/** The kernel geometry of a per-output-channel Conv layer (whose GPTQ needs the patch Hessian), else undefined. */
+/** The kernel geometry of a Conv layer whose GPTQ needs the patch Hessian (needsPatchHessian), else undefined. */
 function patchGeometry(l: WeightLayer): ConvGeometry | undefined {
   const w = l.weights[0];
-  if (!w || l.recurrent || !l.weights.every((x) => needsPatchHessian(l.node, x.scheme))) return undefined;
+  if (!w || l.recurrent || !l.weights.every((x) => needsPatchHessian(l.node, x.scheme, x.tensor.dims.map(Number)))) return undefined;
   return convGeometry(l.node, w.tensor.dims.map(Number));
 }
 
@@ -373,7 +373,7 @@ export async function calibrateWeightLayers(
               const r = channelRows(x, t.dims, axis, g * l.cols, l.cols);
               addRows(s[g]!, r.data, r.rows);
               const geo = geometry.get(l);
-              if (geo) addConvPatches(s[g]!.patchHessian!, x, t.dims, geo, g * l.cols, l.cols);
+              if (geo) addConvPatches(s[g]!.patchHessian!, x, t.dims, geo, g * l.cols, l.cols, patchRowsBound(l.weights[0]!.scheme));
             }
           }
           seen++;
