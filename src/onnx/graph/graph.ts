@@ -144,3 +144,13 @@ export class NameGenerator {
     return name;
   }
 }
+
+/** Names a graph defines itself: its inputs, initializers and node outputs. */
+export function definedIn(g: GraphProto): Set<string> {
+  const out = new Set<string>();
+  for (const v of g.input) out.add(v.name);
+  for (const t of g.initializer) out.add(t.name);
+  for (const s of g.sparseInitializer) if (s.values?.name) out.add(s.values.name);
+  for (const n of g.node) for (const o of n.output) if (o) out.add(o);
+  return out;
+}

@@ -3,6 +3,7 @@ import type { GraphProto, ModelProto, NodeProto } from 'onnx-buf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { makeNode } from '../../formats/onnx/builders.js';
 import { subgraphsOf } from '../../formats/onnx/attributes.js';
+import { definedIn } from './graph.js';
 
 /** A copy of a model with some If nodes replaced by the nodes of one of their branches. */
 export interface InlinedModel {
@@ -22,16 +23,6 @@ export function pairNodes(a: GraphProto, b: GraphProto, out = new Map<NodeProto,
     const sb = subgraphsOf(m);
     sa.forEach((g, k) => pairNodes(g, sb[k]!, out));
   });
-  return out;
-}
-
-/** Names a graph defines itself: its inputs, initializers and node outputs. */
-function definedIn(g: GraphProto): Set<string> {
-  const out = new Set<string>();
-  for (const v of g.input) out.add(v.name);
-  for (const t of g.initializer) out.add(t.name);
-  for (const s of g.sparseInitializer) if (s.values?.name) out.add(s.values.name);
-  for (const n of g.node) for (const o of n.output) if (o) out.add(o);
   return out;
 }
 

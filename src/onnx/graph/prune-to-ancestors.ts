@@ -2,16 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import type { GraphProto, NodeProto, ValueInfoProto } from 'onnx-buf';
 import { GraphProtoSchema } from 'onnx-buf';
 import { subgraphsOf } from '../../formats/onnx/attributes.js';
-
-/** Names a graph defines itself: its inputs, initializers and node outputs. */
-function definedIn(g: GraphProto): Set<string> {
-  const out = new Set<string>();
-  for (const v of g.input) out.add(v.name);
-  for (const t of g.initializer) out.add(t.name);
-  for (const s of g.sparseInitializer) if (s.values?.name) out.add(s.values.name);
-  for (const n of g.node) for (const o of n.output) if (o) out.add(o);
-  return out;
-}
+import { definedIn } from './graph.js';
 
 /** Names of enclosing scopes that `g` (nodes, nested subgraphs and outputs) reads without defining them. */
 function outerReads(g: GraphProto): Set<string> {
