@@ -33,3 +33,19 @@ export function createRng(seed: number): Rng {
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
+
+/**
+ * mulberry32: a smaller seeded generator of numbers in [0, 1). Calibration draws its sample rows
+ * with it (layer-stats.ts), so the measured low-bit figures depend on its exact stream: it is kept
+ * beside createRng rather than replaced by it.
+ */
+export function mulberry32(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -4,6 +4,7 @@ import { makeValueInfo } from '../../src/formats/onnx/builders.js';
 import { decodeModel, encodeModel } from '../../src/formats/onnx/model.js';
 import { createOrtRunner } from '../../src/node/onnx/ort-runner.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
+export { relRms } from '../helpers/rel-rms.js';
 
 /** Runs a model once in onnxruntime-node on float32 inputs and returns the float32 outputs (test helper). */
 export async function runOrt(model: ModelProto | Uint8Array, feeds: Record<string, { dims: number[]; data: Float32Array }>): Promise<Record<string, Float32Array>> {
@@ -32,13 +33,3 @@ export async function outputsWith(m: ModelProto, feeds: TensorMap, extra: readon
   return out;
 }
 
-/** √(Σ(a−b)²/Σb²): the error of `a` relative to the reference `b`. */
-export function relRms(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exited, killLeftovers, startServe, type ServeProcess } from './serve-process.js';
+import { mulberry32 as rng } from '../../src/core/random.js';
 
 // The built service as a real process on one data dir, killed with SIGKILL at seeded random points
 // of a stream of writes (config changes across dtypes and bit widths, calibrations, requantizing
@@ -22,18 +23,6 @@ afterAll(() => {
   killLeftovers(children);
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** mulberry32: a small seeded generator, so a failing run can be replayed with QUANTKIT_DURABILITY_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every config sets the same fields, so a subset match of GET config tells them apart. */
 const CONFIGS: Record<string, unknown>[] = [

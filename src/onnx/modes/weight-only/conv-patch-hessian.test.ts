@@ -3,6 +3,7 @@ import { hessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js'
 import { makeNode } from '../../../formats/onnx/builders.js';
 import { addConvPatches, convGeometry, patchRowsBound } from './conv-patch-hessian.js';
 import { HESSIAN_ROWS } from './layer-stats.js';
+import { relRms } from '../../../../test/helpers/rel-rms.js';
 
 /** A seeded LCG in [−1, 1). */
 function rng(seed: number): () => number {
@@ -33,17 +34,6 @@ function unevenImages(n: number, c: number, size: number, seed: number): Float32
 }
 
 const geometry = convGeometry(makeNode('Conv', ['x', 'W'], ['y'], { attributes: { kernel_shape: [3, 3], pads: [1, 1, 1, 1] } }), [4, 2, 3, 3]);
-
-/** ‖a − b‖ / ‖b‖ (Frobenius). */
-function relativeError(a: Float64Array, b: Float64Array): number {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i]! - b[i]!) ** 2;
-    n += b[i]! ** 2;
-  }
-  return Math.sqrt(d / n);
-}
 
 describe('addConvPatches past maxRows patches', () => {
   // 2 images of 64 × 64, pad 1: 8192 patches of 2 channels × 9 taps.
@@ -79,16 +69,16 @@ describe('addConvPatches past maxRows patches', () => {
   it('estimates the whole input\'s patch Hessian: within a few percent from one sample, closer over several batches', () => {
     const acc = hessianAccumulator(18);
     addConvPatches(acc, x, dims, geometry, 0, 2, 1024);
-    const one = relativeError(acc.hessian(), full.hessian());
+    const one = relRms(acc.hessian(), full.hessian());
     for (let k = 1; k < 8; k++) addConvPatches(acc, x, dims, geometry, 0, 2, 1024);
-    const eight = relativeError(acc.hessian(), full.hessian());
+    const eight = relRms(acc.hessian(), full.hessian());
     expect(one).toBeLessThan(0.05);
     expect(eight).toBeLessThan(one);
     expect(eight).toBeLessThan(0.02);
     // A biased pick (the patches of the first image only) is far off: the bounds above are not vacuous.
     const head = hessianAccumulator(18);
     addConvPatches(head, x.subarray(0, 2 * 64 * 64), [1, 2, 64, 64], geometry, 0, 2, Infinity);
-    expect(relativeError(head.hessian(), full.hessian())).toBeGreaterThan(0.1);
+    expect(relRms(head.hessian(), full.hessian())).toBeGreaterThan(0.1);
   });
 
   it('samples the channels of the group it is given, the same patches for every group of a batch', () => {

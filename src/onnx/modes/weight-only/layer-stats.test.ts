@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { HESSIAN_ROWS, addRows, createLayerStats, stratifiedRows } from './layer-stats.js';
+import { relRms } from '../../../../test/helpers/rel-rms.js';
 
 /** 2/N·XᵀX over every row, the Hessian the sampled one stands for. */
 function fullHessian(data: Float32Array, rows: number, cols: number): Float64Array {
   const h = new Float64Array(cols * cols);
   for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) h[i * cols + j] += (2 / rows) * data[r * cols + i]! * data[r * cols + j]!;
   return h;
-}
-
-function relFrobenius(a: Float64Array, b: Float64Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 describe('stratifiedRows', () => {
@@ -48,7 +39,7 @@ describe('addRows', () => {
     const s = createLayerStats(cols, true, false);
     addRows(s, data, rows);
     expect(rows / HESSIAN_ROWS).toBe(64);
-    expect(relFrobenius(s.hessian!.hessian(), fullHessian(data, rows, cols))).toBeLessThan(0.1);
+    expect(relRms(s.hessian!.hessian(), fullHessian(data, rows, cols))).toBeLessThan(0.1);
   });
 
   it('keeps every row when a batch has HESSIAN_ROWS or fewer', () => {
@@ -56,6 +47,6 @@ describe('addRows', () => {
     const data = Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i));
     const s = createLayerStats(3, true, false);
     addRows(s, data, rows);
-    expect(relFrobenius(s.hessian!.hessian(), fullHessian(data, rows, 3))).toBeLessThan(1e-6);
+    expect(relRms(s.hessian!.hessian(), fullHessian(data, rows, 3))).toBeLessThan(1e-6);
   });
 });

@@ -1,5 +1,6 @@
 import type { HessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import { hessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
+import { mulberry32 } from '../../../core/random.js';
 
 /** Input rows per batch folded into a layer's Hessian at most (a stratified sample beyond: stratifiedRows). */
 export const HESSIAN_ROWS = 4096;
@@ -73,18 +74,6 @@ function pickRows(data: Float32Array, cols: number, picks: Int32Array): Float32A
   const out = new Float32Array(picks.length * cols);
   for (let t = 0; t < picks.length; t++) out.set(data.subarray(picks[t]! * cols, picks[t]! * cols + cols), t * cols);
   return out;
-}
-
-/** mulberry32: a small seeded generator of numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Folds rows [n, cols] into the statistics. */
