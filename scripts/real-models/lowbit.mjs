@@ -52,6 +52,11 @@ const metrics = await import(join(DIST, 'onnx/metrics/ctc-error.js'));
 
 const args = process.argv.slice(2);
 const listArg = (flag, all) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1].split(',').filter(Boolean) : all);
+// 'float' in a method's flags: GPTQ fitted to the float model, 'float' alone the CLI's default share (0.5), 'float0.1' that share.
+const floatTargetsOf = (flags) => {
+  const f = flags.find((x) => x.startsWith('float'));
+  return f ? { floatTargets: f === 'float' ? 0.5 : Number(f.slice(5)) } : {};
+};
 const MODELS = listArg('--models', ['rec', 'rec16', 'det', 'vad']);
 const METHODS = listArg('--methods', ['rtn', 'hqq', 'search', 'awq', 'gptq']);
 const DTYPES = listArg('--dtypes', ['int4', 'int3', 'int2']);
@@ -253,9 +258,9 @@ for (const s of FROM ? [] : await setups()) {
       const t0 = performance.now();
       let q;
       try {
-        // 'gptq+act': act order; 'rtn+asym': an asymmetric grid where the dtype's default is symmetric (int4).
+        // 'gptq+act': act order; 'gptq+float': fitted to the float model (floatTargets, see floatTargetsOf); 'rtn+asym': an asymmetric grid where the dtype's default is symmetric (int4).
         const [name, ...flags] = method.split('+');
-        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, method: name, ...(flags.includes('act') && { actOrder: true }), ...(flags.includes('asym') && { symmetric: false }), raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
+        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, method: name, ...(flags.includes('act') && { actOrder: true }), ...floatTargetsOf(flags), ...(flags.includes('asym') && { symmetric: false }), raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
       } catch (e) {
         console.error(`${s.id} ${dtype} ${method}: ${e.message}`);
         // A refused combination is a row too: merged with --from-json it replaces an older run's figures.
