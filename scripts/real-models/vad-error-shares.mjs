@@ -39,10 +39,11 @@ const { makeNode } = await import(join(DIST, 'formats/onnx/builders.js'));
 
 const args = process.argv.slice(2);
 const listArg = (flag, all) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1].split(',').filter(Boolean) : all);
-// 'float' in a method's flags: GPTQ fitted to the float model, 'float' alone the CLI's default share (0.5), 'float0.1' that share.
+const { FLOAT_TARGETS_SHARE } = await import(join(DIST, 'onnx/quantize-choices.js'));
+// 'float' in a method's flags: GPTQ fitted to the float model, 'float' alone at the CLI's default share, 'float0.25' at that share.
 const floatTargetsOf = (flags) => {
   const f = flags.find((x) => x.startsWith('float'));
-  return f ? { floatTargets: f === 'float' ? 0.5 : Number(f.slice(5)) } : {};
+  return f ? { floatTargets: f === 'float' ? FLOAT_TARGETS_SHARE : Number(f.slice(5)) } : {};
 };
 const METHODS = listArg('--methods', ['rtn', 'gptq+act']);
 const DTYPES = listArg('--dtypes', ['int4', 'int3']);

@@ -67,13 +67,13 @@ describe('quantkit onnx quantize --method', () => {
     const fitted = await run(['--float-targets'], 'fitted.onnx');
     // A pass per layer: the Gemm is calibrated after the MatMul is quantized, its input drifted from the float model's.
     expect(fitted.r.stdout).toMatch(/calibration: 2 batches, inputs of 2 layers captured in 2 passes \(sequential: each pass on the model with the earlier layers quantized, the float model beside it\)/);
-    const half = await run(['--float-targets', '0.5'], 'half.onnx');
+    const quarter = await run(['--float-targets', '0.25'], 'quarter.onnx');
     expect(plain.weights).toHaveLength(2);
     // The MatMul reads the model's input, which never drifts: plain GPTQ's codes. The Gemm's move, and with the share.
-    for (const w of [fitted.weights, half.weights]) expect(w[0]).toBe(plain.weights[0]);
+    for (const w of [fitted.weights, quarter.weights]) expect(w[0]).toBe(plain.weights[0]);
     expect(fitted.weights[1]).not.toBe(plain.weights[1]);
-    expect(half.weights[1]).not.toBe(plain.weights[1]);
-    expect(half.weights[1]).not.toBe(fitted.weights[1]);
+    expect(quarter.weights[1]).not.toBe(plain.weights[1]);
+    expect(quarter.weights[1]).not.toBe(fitted.weights[1]);
   });
 
   it('awq with --calibration folds the Gemm input scales into the MatMul and Add before it and says where each went', async () => {
