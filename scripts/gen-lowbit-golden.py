@@ -367,12 +367,7 @@ def main():
     ]
     for k, c in enumerate(gptq_cases):
         rows, cols, n = 8, 40, 96
-        w = rng.standard_normal((rows, cols)).astype(np.float32)
-        x = correlated(rng, n, cols)
-        # Channels with distinct energies so act order has no ties.
-        x *= np.linspace(0.5, 2.0, cols, dtype=np.float32)[rng.permutation(cols)]
-        if c["dead"]:
-            x[:, 5] = 0
+        w, x = gptq_problem(rng, rows, cols, n, c["dead"])
         H = 2.0 / n * (x.astype(np.float64).T @ x.astype(np.float64))
         grid = Grid(c["bits"], c["sym"])
         codes, scales, zps = gptq(w, H, grid, c["g"], blocksize=c["lazy"], actorder=c["act"])
@@ -420,6 +415,42 @@ def main():
         assert not np.array_equal(plain[1], scales), "the mse search should move some grid on these outliers"
         opts = {"bits": c["bits"], "symmetric": c["sym"], "blockSize": c["g"], "lazyBatch": c["lazy"], "actOrder": c["act"], "damp": 0.01, "mse": True}
         write(f"gptq-{c['name']}", {"kind": "gptq", "rows": rows, "cols": cols, "options": opts, "wBits": bits_of(w), "xBits": None, "hessian": H.reshape(-1).tolist(), **result(codes, scales, zps)})
+
+    # GPTQ fitted to the float model (GPTAQ's asymmetric objective), after every other case so their draws stay as they were.
+    for c in [dict(name="b4-asym-g16-lazy16-drift", bits=4, sym=False, g=16, lazy=16, act=False, dead=False, share=1.0), dict(name="b3-sym-g8-act-drift-share", bits=3, sym=True, g=8, lazy=16, act=True, dead=True, share=0.25)]:
+        rows, cols, n = 8, 40, 96
+        w, xq = gptq_problem(rng, rows, cols, n, c["dead"])
+        # The float model's input: a systematic drift of the quantized one (a mix of its channels) plus noise, live in the dead channel too.
+        x = (xq.astype(np.float64) @ (np.eye(cols) + 0.2 * rng.standard_normal((cols, cols)) / math.sqrt(cols)) + 0.05 * rng.standard_normal((n, cols))).astype(np.float32)
+        xq64, x64 = xq.astype(np.float64), x.astype(np.float64)
+        H = 2.0 / n * (xq64.T @ xq64)
+        D = 2.0 / n * ((x64 - xq64).T @ xq64)
+        codes, scales, zps = gptq(float_target(w, H, D, c["share"]), H, Grid(c["bits"], c["sym"]), c["g"], blocksize=c["lazy"], actorder=c["act"])
+        opts = {"bits": c["bits"], "symmetric": c["sym"], "blockSize": c["g"], "lazyBatch": c["lazy"], "actOrder": c["act"], "damp": 0.01, "floatShare": c["share"]}
+        inputs = {"driftInputs": {"quantizedBits": bits_of(xq), "floatBits": bits_of(x)}} if c["share"] == 1.0 else {}
+        write(f"gptq-{c['name']}", {"kind": "gptq", "rows": rows, "cols": cols, "options": opts, "wBits": bits_of(w), "xBits": None, "hessian": H.reshape(-1).tolist(), "drift": D.reshape(-1).tolist(), **inputs, **result(codes, scales, zps)})
+
+
+def gptq_problem(rng, rows, cols, n, dead):
+    """A weight and correlated inputs whose channels have distinct energies (so act order has no ties); with `dead`, input 5 always 0."""
+    w = rng.standard_normal((rows, cols)).astype(np.float32)
+    x = correlated(rng, n, cols)
+    x *= np.linspace(0.5, 2.0, cols, dtype=np.float32)[rng.permutation(cols)]
+    if dead:
+        x[:, 5] = 0
+    return w, x
+
+
+def float_target(w, H, D, share, damp=0.01):
+    """GPTAQ's target as the minimizer of (1 - share)·|(W - Q)X~|^2 + share·|WX - QX~|^2: W + share·W·D·H^-1 (H dampened as GPTQ's, dead inputs set to 1)."""
+    Hd = H.copy()
+    dead = np.diag(Hd) == 0
+    Hd[dead, dead] = 1
+    Hd[np.diag_indices(len(Hd))] += damp * np.mean(np.diag(Hd))
+    W = w.astype(np.float64)
+    out = W + share * np.linalg.solve(Hd, (W @ D).T).T
+    out[:, dead] = 0
+    return out
 
 
 if __name__ == "__main__":

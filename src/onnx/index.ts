@@ -4,7 +4,7 @@ export * from '../formats/onnx/model.js';
 export { readTensor, readFloat32, makeTensor } from '../formats/onnx/tensor.js';
 export { quantizeModel } from './quantize-model.js';
 // The per-weight low-bit methods quantizeModel's `method` option runs, for callers quantizing weights themselves.
-export { quantizeWeightGptq, awqScales, applyAwqScales, hqqQuantize, searchQuantize, rtnQuantizeBlocks, hessianAccumulator } from '../core/lowbit/index.js';
+export { quantizeWeightGptq, awqScales, applyAwqScales, hqqQuantize, searchQuantize, rtnQuantizeBlocks, hessianAccumulator, driftAccumulator } from '../core/lowbit/index.js';
 export type { LowBitOptions, LowBitResult } from '../core/lowbit/index.js';
 export * from './quantize-options.js';
 export { chooseIntegerTypes, describeIntegerTypes, hasVnni, targetWarning } from './target.js';

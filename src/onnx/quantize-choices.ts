@@ -56,3 +56,6 @@ export const INT8_FORMS = ['cast-mul', 'dequantize-linear', 'matmulnbits'] as co
 export function isBlockSize(b: number): boolean {
   return Number.isInteger(b) && b >= 16 && Number.isInteger(Math.log2(b));
 }
+
+/** The float model's share in GPTQ's objective where float targets are asked for without a value (the CLI's bare --float-targets). */
+export const FLOAT_TARGETS_SHARE = 0.5;

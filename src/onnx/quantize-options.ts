@@ -62,6 +62,12 @@ export const quantizeOptionsSchema = z
     damp: z.number({ error: 'expected a number' }).min(0, { error: 'expected a number >= 0' }).max(1, { error: 'expected a number <= 1' }).default(0.01),
     /** GPTQ: quantize columns in order of decreasing Hessian diagonal. */
     actOrder: z.boolean({ error: 'expected true or false' }).default(false),
+    /**
+     * GPTQ: the weight α of the float model's output in each layer's objective, (1 − α)·‖(W − Ŵ)x̃‖² +
+     * α·‖Wx − Ŵx̃‖² with x̃ the layer's input in the partly quantized model and x in the float model
+     * (GPTAQ's asymmetric calibration). 0: plain GPTQ.
+     */
+    floatTargets: z.number({ error: 'expected a number' }).min(0, { error: 'expected a number >= 0' }).max(1, { error: 'expected a number <= 1' }).default(0),
     /** Weight-only, 4 bits and fewer: raise an older model's ai.onnx opset to 21 so Conv, Gemm, LSTM weights can be blocked (else they stay float). */
     raiseOpset: z.boolean({ error: 'expected true or false' }).default(false),
   })
@@ -69,6 +75,8 @@ export const quantizeOptionsSchema = z
     const perChannel = o.perChannel ?? PER_CHANNEL_DEFAULT[o.mode];
     // Integer modes choose codes by rounding activations and weights alike: methods and opset raising are weight-only.
     if (o.mode !== 'weight-only' && o.method !== 'rtn') throw new QuantError('INVALID_CONFIG', `method ${o.method} applies to weight-only mode, got mode ${o.mode}`);
+    // Only GPTQ fits a layer to targets: a setting no other method reads is refused, not ignored.
+    if (o.floatTargets > 0 && o.method !== 'gptq') throw new QuantError('INVALID_CONFIG', `floatTargets applies to method gptq, got method ${o.method}`);
     if (o.mode !== 'weight-only' && o.raiseOpset) throw new QuantError('INVALID_CONFIG', `raiseOpset applies to weight-only mode, got mode ${o.mode}`);
     if (o.mode === 'weight-only') {
       // Below 4 bits a symmetric narrow grid wastes a level of 4 (int2: -1..1) or 8 (int3): asymmetric unless asked.

@@ -52,6 +52,30 @@ describe('quantkit onnx quantize --method', () => {
     expect(loadModel(out).graph!.node.map((n) => n.opType)).toEqual(['DequantizeLinear', 'MatMulNBits', 'Add', 'Relu', 'Gemm']);
   });
 
+  it('gptq --float-targets runs the float model beside each pass and fits the layers after the first to it', async () => {
+    const { dir, input, cal } = setup();
+    const run = async (extra: string[], name: string) => {
+      const out = join(dir, name);
+      const r = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int3', '--method', 'gptq', '--calibration', cal, '--raise-opset', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      const codes = (name: string) => Buffer.from(loadModel(out).graph!.initializer.find((t) => t.name === name)!.rawData).toString('hex');
+      // The MatMul's codes (MatMulNBits) and the Gemm's (DequantizeLinear).
+      return { r, weights: [codes('W1_Q4'), codes('W2_quantized')] };
+    };
+    const plain = await run([], 'plain.onnx');
+    expect(plain.r.stdout).toMatch(/in 1 passes \(sequential: each pass on the model with the earlier layers quantized\)/);
+    const fitted = await run(['--float-targets'], 'fitted.onnx');
+    // A pass per layer: the Gemm is calibrated after the MatMul is quantized, its input drifted from the float model's.
+    expect(fitted.r.stdout).toMatch(/calibration: 2 batches, inputs of 2 layers captured in 2 passes \(sequential: each pass on the model with the earlier layers quantized, the float model beside it\)/);
+    const quarter = await run(['--float-targets', '0.25'], 'quarter.onnx');
+    expect(plain.weights).toHaveLength(2);
+    // The MatMul reads the model's input, which never drifts: plain GPTQ's codes. The Gemm's move, and with the share.
+    for (const w of [fitted.weights, quarter.weights]) expect(w[0]).toBe(plain.weights[0]);
+    expect(fitted.weights[1]).not.toBe(plain.weights[1]);
+    expect(quarter.weights[1]).not.toBe(plain.weights[1]);
+    expect(quarter.weights[1]).not.toBe(fitted.weights[1]);
+  });
+
   it('awq with --calibration folds the Gemm input scales into the MatMul and Add before it and says where each went', async () => {
     const { input, cal, out } = setup();
     const r = await cli(['onnx', 'quantize', input, '-o', out, '--dtype', 'int4', '--method', 'awq', '--calibration', cal, '--raise-opset']);
@@ -99,6 +123,8 @@ describe('quantkit onnx quantize --method', () => {
     await usage(['--dtype', 'int4', '--method', 'hqq', '--workers', '2'], /--workers applies to --method gptq, awq, search .*, got --method hqq/);
     await usage(['--dtype', 'int4', '--method', 'gptq', '--calibration', cal, '--workers', '0'], /--workers must be in 1\.\.64, got 0/);
     await usage(['--dtype', 'int4', '--method', 'gptq', '--damp', 'lots'], /--damp expects a number in \[0, 1\], got 'lots'/);
+    await usage(['--dtype', 'int4', '--method', 'awq', '--calibration', cal, '--float-targets'], /--float-targets applies to --method gptq, got --method awq/);
+    for (const bad of ['0', '1.5', 'all']) await usage(['--dtype', 'int4', '--method', 'gptq', '--float-targets', bad], /--float-targets expects a number in \(0, 1\]/);
     await usage(['--mode', 'dynamic', '--method', 'gptq'], /--method applies to --mode weight-only/);
     await usage(['--raise-opset'], /--raise-opset applies to dtypes of 4 bits or fewer/);
     await usage(['--auto', '--max-error', '0.1', '--method', 'gptq'], /--auto picks .* drop --method/);

@@ -227,7 +227,7 @@ describe('calibration inside If branches', () => {
     expect(report.get('mm_w4')).toMatchObject({ method: 'search', calibration: "'W4': calibration-free: no calibration batch takes the else_branch of If 'rate_if'" });
     expect(search.report.nodes.find((n) => n.node === 'mm_w2')).toMatchObject({ method: 'search' });
     // Three of the five weights had inputs captured; the other two sit in branches no batch takes.
-    expect((gptq.report as { calibration?: unknown }).calibration).toEqual({ batches: 2, layers: 3, passes: 2, sequential: true });
+    expect((gptq.report as { calibration?: unknown }).calibration).toEqual({ batches: 2, layers: 3, passes: 2, sequential: true, floatTargets: false });
     const written = encodeModel(gptq.model);
     expect(gptq.model.graph!.node.filter((n) => n.opType === 'If').map((n) => n.name)).toEqual(['rate_if']);
     expect(findNode(gptq.model.graph!, 'inner_if')?.opType).toBe('If');

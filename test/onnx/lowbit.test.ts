@@ -245,7 +245,7 @@ describe('weight methods with calibration through onnxruntime', () => {
       await ortRun(bytes, batches, onOutputs, names);
     };
     const { model: out, report } = await quantizeModel(m, { dtype: 'int4', method: 'gptq', blockSize: 16 }, { runModel: spy, calibrationData: () => [feed(randomWeights(64 * k, 5), k)] });
-    expect((report as { calibration?: unknown }).calibration).toEqual({ batches: 1, layers: 5, passes: 2, sequential: true });
+    expect((report as { calibration?: unknown }).calibration).toEqual({ batches: 1, layers: 5, passes: 2, sequential: true, floatTargets: false });
     expect(seen).toHaveLength(2);
     // First pass: float weights; second: W0..W3 hold exactly the weights the output model decodes to, and the model stops at h4 (mm4, W4 and y are not run).
     expect(Array.from(readFloat32(init(seen[0]!, 'W0')))).toEqual(Array.from(readFloat32(init(m, 'W0'))));

@@ -100,7 +100,7 @@ function batches(dtype: Float): TensorMap[] {
 const gptq = (l: WeightLayer, stats: readonly LayerStats[]): BlockedWeight => quantizeBlockedWeight(floats(l.weights[0]!.tensor), [K, K], 0, { dtype: 'int4', symmetric: true, blockSize: 16, method: 'gptq', damp: 0.01, actOrder: false }, stats);
 
 /** Calibrates sequentially, recording per layer the statistics it got and the weight GPTQ chose; and the models each run was given. */
-async function calibrate(m: ModelProto, opts: { layersPerPass: number; reuseBytes?: number; dtype?: Float }) {
+async function calibrate(m: ModelProto, opts: { layersPerPass: number; reuseBytes?: number; dtype?: Float; floatTargets?: boolean }) {
   const layers = layersOf(m);
   const got = new Map<WeightLayer, { stats: readonly LayerStats[]; weight: BlockedWeight }>();
   const runs: ModelProto[] = [];
@@ -117,6 +117,7 @@ async function calibrate(m: ModelProto, opts: { layersPerPass: number; reuseByte
     sequential: true,
     layersPerPass: opts.layersPerPass,
     ...(opts.reuseBytes !== undefined && { reuseBytes: opts.reuseBytes }),
+    ...(opts.floatTargets && { floatTargets: true }),
     quantizeLayer: (l, stats) => {
       const weight = gptq(l, stats);
       got.set(l, { stats, weight });
@@ -126,19 +127,36 @@ async function calibrate(m: ModelProto, opts: { layersPerPass: number; reuseByte
   return { layers, got, runs, result };
 }
 
-/** Each pass's statistics as defined: the whole model, earlier passes' weights dequantized, run from its inputs. */
-async function reference(m: ModelProto, layers: readonly WeightLayer[], passes: readonly (readonly WeightLayer[])[], weights: ReadonlyMap<WeightLayer, BlockedWeight>, dtype: Float) {
+/** Every layer's input in the float model, per batch (its rows). */
+async function floatRows(m: ModelProto, layers: readonly WeightLayer[], dtype: Float): Promise<Map<WeightLayer, Float32Array[]>> {
+  const model = clone(ModelProtoSchema, m);
+  for (const l of layers) if (!model.graph!.output.some((v) => v.name === l.tensor)) model.graph!.output.push(makeValueInfo(l.tensor, dtype));
+  const out = new Map(layers.map((l) => [l, [] as Float32Array[]]));
+  await createOrtRunner()(encodeModel(model), batches(dtype), (o) => {
+    for (const l of layers) {
+      const t = o[l.tensor]!;
+      out.get(l)!.push(channelRows(fromDtype(t.values, dtype), t.dims, 1).data);
+    }
+  });
+  return out;
+}
+
+/**
+ * Each pass's statistics as defined: the whole model, earlier passes' weights dequantized, run from
+ * its inputs; with `float` (each layer's input in the float model), the drift from it too.
+ */
+async function reference(m: ModelProto, layers: readonly WeightLayer[], passes: readonly (readonly WeightLayer[])[], weights: ReadonlyMap<WeightLayer, BlockedWeight>, dtype: Float, float?: ReadonlyMap<WeightLayer, Float32Array[]>) {
   const out = new Map<WeightLayer, LayerStats>();
   const running = clone(ModelProtoSchema, m);
   for (const group of passes) {
     const model = clone(ModelProtoSchema, running);
     for (const l of group) if (!model.graph!.output.some((v) => v.name === l.tensor)) model.graph!.output.push(makeValueInfo(l.tensor, dtype));
-    const stats = new Map(group.map((l) => [l, createLayerStats(K, true, true)]));
-    await createOrtRunner()(encodeModel(model), batches(dtype), (o) => {
+    const stats = new Map(group.map((l) => [l, createLayerStats(K, true, true, undefined, float !== undefined)]));
+    await createOrtRunner()(encodeModel(model), batches(dtype), (o, batch) => {
       for (const l of group) {
         const t = o[l.tensor]!;
         const r = channelRows(fromDtype(t.values, dtype), t.dims, 1);
-        addRows(stats.get(l)!, r.data, r.rows);
+        addRows(stats.get(l)!, r.data, r.rows, float?.get(l)![batch]);
       }
     });
     for (const l of group) {
@@ -150,7 +168,7 @@ async function reference(m: ModelProto, layers: readonly WeightLayer[], passes: 
   return layers.map((l) => out.get(l)!);
 }
 
-const bytes = (s: LayerStats) => ({ rows: s.rows, sumAbs: [...s.sumAbs], sumSq: [...s.sumSq], hessian: [...s.hessian!.hessian()], sample: [...s.sample!] });
+const bytes = (s: LayerStats) => ({ rows: s.rows, sumAbs: [...s.sumAbs], sumSq: [...s.sumSq], hessian: [...s.hessian!.hessian()], sample: [...s.sample!], ...(s.drift && { drift: [...s.drift.drift()] }) });
 
 describe('sequential calibration on pruned models', () => {
   // float16: onnxruntime computes most float16 nodes in float32 and may pass that on unrounded, so no float16 value is kept between passes.
@@ -181,6 +199,21 @@ describe('sequential calibration on pruned models', () => {
         expect(fed.at(-1)!.length).toBeGreaterThan(0);
         expect(runs.at(-1)!.graph!.node.some((n) => n.name === 'mm0')).toBe(false);
       }
+    });
+  }
+
+  // Float targets: the float model runs in the same session as the running one; the drift must be that of the two models run apart.
+  for (const opts of [{ layersPerPass: 1 }, { layersPerPass: 2 }, { layersPerPass: 1, reuseBytes: 0 }]) {
+    it(`with float targets, gives every pass the drift from the float model run on its own, bit for bit (${JSON.stringify(opts)})`, async () => {
+      const m = chainModel();
+      const { layers, got, result } = await calibrate(m, { ...opts, floatTargets: true });
+      const passes = Array.from({ length: result.summary.passes }, (_, p) => layers.slice(p * opts.layersPerPass, (p + 1) * opts.layersPerPass));
+      const want = await reference(m, layers, passes, new Map([...got].map(([l, g]) => [l, g.weight])), 'float32', await floatRows(m, layers, 'float32'));
+      layers.forEach((l, i) => expect(bytes(got.get(l)!.stats[0]!)).toEqual(bytes(want[i]!)));
+      // The first pass runs the float model itself: no drift. Every later one's inputs drift once an earlier pass's weights are quantized.
+      const drift = (l: WeightLayer) => got.get(l)!.stats[0]!.drift!.drift();
+      for (const l of passes[0]!) expect(drift(l).every((v) => v === 0)).toBe(true);
+      for (const l of passes.slice(1).flat()) expect(drift(l).some((v) => v !== 0)).toBe(true);
     });
   }
 

@@ -30,6 +30,7 @@ const AUTO_IGNORES = [
   ['method', '--method'],
   ['damp', '--damp'],
   ['actOrder', '--act-order'],
+  ['floatTargets', '--float-targets'],
   ['raiseOpset', '--raise-opset'],
 ] as const;
 

@@ -35,6 +35,7 @@ const Options = z.object({
   method: z.enum(WEIGHT_METHODS).optional(),
   damp: onnxFlags.damp,
   actOrder: z.boolean().optional(),
+  floatTargets: onnxFlags.floatTargets,
   raiseOpset: z.boolean().optional(),
   externalData: z.boolean().optional(),
   json: z.boolean().optional(),
@@ -70,8 +71,8 @@ function summary(report: QuantizeReport, input: string, output: string, inBytes:
   if (placed.size) lines.push(`awq input scales: ${placed.get('folded') ?? 0} folded into the ops producing the input, ${placed.get('Mul') ?? 0} applied by a Mul, ${placed.get('none') ?? 0} all 1 (the report's inputScale says why per node)`);
   const notes = [...new Set(quantized.flatMap((n) => (n.methodNote ? [n.methodNote] : [])))];
   for (const note of notes) lines.push(`note: ${note}`);
-  const wcal = (report as { calibration?: { batches: number; layers: number; passes: number; sequential: boolean; observer?: string } }).calibration;
-  if (wcal && wcal.observer === undefined) lines.push(`calibration: ${wcal.batches} batches, inputs of ${wcal.layers} layers captured in ${wcal.passes} passes${wcal.sequential ? ' (sequential: each pass on the model with the earlier layers quantized)' : ''}`);
+  const wcal = (report as { calibration?: { batches: number; layers: number; passes: number; sequential: boolean; floatTargets?: boolean; observer?: string } }).calibration;
+  if (wcal && wcal.observer === undefined) lines.push(`calibration: ${wcal.batches} batches, inputs of ${wcal.layers} layers captured in ${wcal.passes} passes${wcal.sequential ? ` (sequential: each pass on the model with the earlier layers quantized${wcal.floatTargets ? ', the float model beside it' : ''})` : ''}`);
   const cal = (report as Partial<StaticQuantizeReport>).calibration;
   if (cal && cal.observer !== undefined) lines.push(`calibration: ${cal.batches} batches, ${cal.tensors} activations, ${cal.observer}; onnxruntime ${(cal.runtimeMs / 1000).toFixed(2)} s, quantkit ${(cal.observeMs / 1000).toFixed(2)} s${cal.generatedInputs ? ' (GENERATED inputs)' : ''}`);
   for (const w of report.warnings) if (!shown(w)) lines.push(`warning: ${w}`);
@@ -93,7 +94,8 @@ export async function runOnnxQuantize(input: string, raw: Record<string, unknown
   if (o.mode !== 'weight-only' && blockDtype) throw new UsageError(`--mode ${o.mode} quantizes to int8 or uint8, got --dtype ${o.dtype} (4-bit weights: --mode weight-only)`);
   if (o.mode !== 'weight-only' && (o.method !== undefined || o.raiseOpset)) throw new UsageError(`--${o.method !== undefined ? 'method' : 'raise-opset'} applies to --mode weight-only, got --mode ${o.mode}`);
   if (method !== 'rtn' && !blockDtype) throw new UsageError(`--method ${method} chooses codes per block of 4 bits or fewer: add --dtype int4, uint4, int3 or int2 (got ${o.dtype ?? 'int8'})`);
-  if ((o.damp !== undefined || o.actOrder) && method !== 'gptq') throw new UsageError(`--${o.damp !== undefined ? 'damp' : 'act-order'} applies to --method gptq, got --method ${method}`);
+  const gptqFlag = o.damp !== undefined ? 'damp' : o.actOrder ? 'act-order' : o.floatTargets ? 'float-targets' : undefined;
+  if (gptqFlag && method !== 'gptq') throw new UsageError(`--${gptqFlag} applies to --method gptq, got --method ${method}`);
   const workers = workersFlag(raw.workers);
   if (workers !== undefined && !calibrated) throw new UsageError(`--workers applies to --method ${CALIBRATED_METHODS.join(', ')} (layers of one calibration pass are quantized in parallel), got ${o.mode === 'weight-only' ? `--method ${method}` : `--mode ${o.mode}`}`);
   if (o.raiseOpset && !blockDtype) throw new UsageError(`--raise-opset applies to dtypes of 4 bits or fewer (blocked DequantizeLinear needs opset 21), got --dtype ${o.dtype ?? 'int8'}`);
@@ -118,6 +120,7 @@ export async function runOnnxQuantize(input: string, raw: Record<string, unknown
     ...(o.method !== undefined && { method: o.method }),
     ...(o.damp !== undefined && { damp: o.damp }),
     ...(o.actOrder !== undefined && { actOrder: o.actOrder }),
+    ...(o.floatTargets !== undefined && { floatTargets: o.floatTargets }),
     ...(o.raiseOpset !== undefined && { raiseOpset: o.raiseOpset }),
   };
   const started = performance.now();

@@ -1,5 +1,5 @@
 import { Option } from '../commander.js';
-import { INT4_FORMS, INT8_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES, WEIGHT_METHODS } from '../../onnx/quantize-choices.js';
+import { FLOAT_TARGETS_SHARE, INT4_FORMS, INT8_FORMS, OBSERVER_NAMES, QUANTIZE_MODES, QUANTIZE_TARGETS, QUANTIZED_FORMATS, WEIGHT_DTYPES, WEIGHT_METHODS } from '../../onnx/quantize-choices.js';
 import type { CliCommand } from '../cli-command.js';
 import { UsageError } from '../exit-codes.js';
 import { METRIC_FLAG_HELP, METRIC_FLAG_KEYS } from '../metric-flags.js';
@@ -23,6 +23,7 @@ export const onnxQuantizeCommand: CliCommand = {
       .addOption(new Option('--method <method>', 'weight-only, 4 bits and fewer: how codes are chosen (default rtn; see below)').choices(WEIGHT_METHODS))
       .option('--damp <f>', '--method gptq: dampening added to the Hessian diagonal, as a fraction of its mean (default 0.01)')
       .option('--act-order', '--method gptq: quantize input channels in order of decreasing activation energy')
+      .option('--float-targets [share]', `--method gptq: fit each layer partly to the float model's output, not only to its own output on its already quantized inputs (GPTAQ; calibration runs the float model beside); share in (0, 1], default ${FLOAT_TARGETS_SHARE}`)
       .option('--raise-opset', '4 bits and fewer: raise an older model to opset 21 so Conv, Gemm and LSTM weights are blocked too (else they stay float)')
       .option('--symmetric', 'symmetric ranges (zero point 0; default for int8/int4)')
       .option('--asymmetric', 'asymmetric ranges (default for uint8/uint4)')
@@ -66,6 +67,11 @@ Weight-only methods (--method, with --dtype int4, uint4, int3 or int2; blocks of
           error feedback within each row); layers are calibrated in order on the model whose
           earlier layers are already quantized. Needs --calibration; the most accurate at 4, 3
           and 2 bits, and the slowest (seconds per layer on large layers).
+          --float-targets also fits each layer to the float model's output, correcting the
+          drift of its inputs that the earlier layers' rounding caused (GPTAQ): calibration
+          runs the float model beside, one layer per pass, so it costs several times plain
+          gptq. Pick it at 3 and 2 bits, where that drift is large, when the calibration
+          inputs resemble what the model will see: the correction is fitted to them.
   With a calibrated method but no --calibration, weights are quantized by search instead (said
   on stderr). 3-bit codes are stored in 4-bit containers; 2-bit codes as 2-bit MatMulNBits for
   MatMul, else in 4-bit containers (int2 DequantizeLinear needs opset 25).

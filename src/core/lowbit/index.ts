@@ -3,6 +3,7 @@
 export type { LowBitOptions, LowBitResult } from './lowbit-scheme.js';
 export * from './rtn-quantize-blocks.js';
 export * from './hessian-accumulator.js';
+export * from './drift-accumulator.js';
 export * from './inverse-cholesky.js';
 export * from './quantize-weight-gptq.js';
 export type { GptqKernelKind } from './gptq-kernels.js';

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { awqScales } from './awq-scales.js';
+import { driftAccumulator } from './drift-accumulator.js';
 import { hessianAccumulator } from './hessian-accumulator.js';
 import { hqqQuantize } from './hqq-quantize.js';
 import type { LowBitResult } from './lowbit-scheme.js';
@@ -23,6 +24,9 @@ interface Fixture {
   wBits: number[];
   xBits?: number[] | null;
   hessian?: number[];
+  /** GPTQ fitted to the float model: the drift 2/N·Σ(x − x̃)ᵀx̃, and (one case) the rows it came from. */
+  drift?: number[];
+  driftInputs?: { quantizedBits: number[]; floatBits: number[] };
   importanceBits?: number[] | null;
   meanAbsBits?: number[];
   codes?: number[];
@@ -60,7 +64,34 @@ describe('low-bit methods against the numpy ports', () => {
   });
 
   it.each(of('gptq'))('gptq %s', (_, f) => {
-    expectSame(quantizeWeightGptq(fromBits(f.wBits), [f.rows, f.cols], Float64Array.from(f.hessian!), f.options as never), f);
+    expectSame(quantizeWeightGptq(fromBits(f.wBits), [f.rows, f.cols], Float64Array.from(f.hessian!), { ...(f.options as object), ...(f.drift && { drift: Float64Array.from(f.drift) }) } as never), f);
+  });
+
+  it('fits the float model only through the drift: without it the drift cases quantize otherwise', () => {
+    const cases = fixtures.filter((f) => f.drift);
+    expect(cases.length).toBe(2);
+    for (const f of cases) {
+      const plain = quantizeWeightGptq(fromBits(f.wBits), [f.rows, f.cols], Float64Array.from(f.hessian!), f.options as never);
+      expect(Array.from(plain.codes)).not.toEqual(f.codes);
+    }
+  });
+
+  it('accumulates the drift numpy computes as 2/N·Σ(x − x̃)ᵀx̃, in any batching', () => {
+    const f = fixtures.find((x) => x.driftInputs)!;
+    const xq = fromBits(f.driftInputs!.quantizedBits);
+    const xf = fromBits(f.driftInputs!.floatBits);
+    const n = xq.length / f.cols;
+    for (const cut of [n, 1, 7, 33]) {
+      const acc = driftAccumulator(f.cols);
+      for (let r0 = 0; r0 < n; r0 += cut) {
+        const m = Math.min(cut, n - r0);
+        acc.add(xq.subarray(r0 * f.cols, (r0 + m) * f.cols), xf.subarray(r0 * f.cols, (r0 + m) * f.cols), m);
+      }
+      expect(acc.samples).toBe(n);
+      const d = acc.drift();
+      const worst = d.reduce((m, v, i) => Math.max(m, Math.abs(v - f.drift![i]) / Math.max(1, Math.abs(f.drift![i]))), 0);
+      expect(worst).toBeLessThan(1e-12);
+    }
   });
 
   it('accumulates the Hessian numpy computes as 2/N·XᵀX, in any batching', () => {

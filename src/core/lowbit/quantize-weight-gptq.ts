@@ -18,6 +18,18 @@ export interface GptqOptions extends LowBitOptions {
   readonly mse?: boolean;
   /** The float64 kernels: 'wasm' (default; the TypeScript reference where WebAssembly cannot hold the arrays) or 'typescript'. Bit-identical results. */
   readonly kernel?: GptqKernelKind;
+  /**
+   * The drift of the layer's input from the float model's, D = 2/N·Σ (x − x̃)ᵀx̃ [cols, cols]
+   * (driftAccumulator; `hessian` is then that of x̃): GPTQ fits Ŵx̃ to the float model's Wx instead
+   * of to Wx̃ (GPTAQ's asymmetric calibration), see addFloatTarget. Absent or all zeros: plain GPTQ.
+   */
+  readonly drift?: Float64Array;
+  /**
+   * With `drift`: α in [0, 1], the weight of the float model's output in the objective
+   * (1 − α)·Σ‖(W − Ŵ)x̃‖² + α·Σ‖Wx − Ŵx̃‖², minimized by GPTQ on W + α·W·D·H⁻¹ (addFloatTarget).
+   * Default 1; 0 is plain GPTQ.
+   */
+  readonly floatShare?: number;
 }
 
 /**
@@ -71,6 +83,12 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
       h0[i * cols + i] = 1;
       for (let r = 0; r < rows; r++) wOrig[r * cols + i] = 0;
     }
+  }
+  if (opts.drift) {
+    if (opts.drift.length !== cols * cols) throw new QuantError('SHAPE_MISMATCH', `expected a [${cols}, ${cols}] drift (${cols * cols} values), got ${opts.drift.length}`);
+    const share = opts.floatShare ?? 1;
+    if (!(share >= 0 && share <= 1)) throw new QuantError('INVALID_ARGUMENT', `floatShare must be a number in [0, 1], got ${share}`);
+    if (share > 0) addFloatTarget(wOrig, w, rows, cols, h0, opts.drift, share, damp, opts.kernel ?? 'wasm');
   }
   const { codes, scales, zeroPoints } = allocLowBit(s);
   // perm[k] = the original column visited k-th.
@@ -148,4 +166,54 @@ function setBlockParams(s: LowBitScheme, wk: Float64Array, r: number, c0: number
   const { scale, zeroPoint } = blockParamsFromRange(s, min, max);
   scales[p] = scale;
   zeroPoints[p] = zeroPoint;
+}
+
+/**
+ * GPTAQ's target (Li et al. 2025, "GPTAQ: Efficient Finetuning-Free Quantization for Asymmetric
+ * Calibration"), added to `target` in place: with x̃ the input the layer sees once earlier layers are
+ * quantized and x the float model's, Σ‖Wx − Ŵx̃‖² = Σ‖W*x̃ − Ŵx̃‖² + const for W* = W + W·D·H⁻¹
+ * (D the drift, H = 2/N·Σx̃ᵀx̃, both over the same rows): the least-squares weight for x̃, whose
+ * residual is orthogonal to every Ŵx̃. So GPTQ's greedy on W* under H minimizes the asymmetric
+ * objective. With α = `share`, the mix (1 − α)·Σ‖(W − Ŵ)x̃‖² + α·Σ‖Wx − Ŵx̃‖² is likewise
+ * Σ‖(W + α·W·D·H⁻¹ − Ŵ)x̃‖² + const (its gradient in Ŵ vanishes there); GPTAQ's authors scale
+ * their dXXT term by 0.25 the same way. H is dampened as GPTQ dampens it (a ridge: with little
+ * data W* stays near W); with D = 0, W* = W exactly. `target` holds W with dead columns zeroed (H_ii = 0 there, set to 1 in `h0`): D's
+ * column is 0 there, so they stay 0; `w` is the weight as given, whose dead columns still reach
+ * the float model's output and are reproduced, where they can be, through live ones.
+ */
+function addFloatTarget(target: Float64Array, w: Float32Array, rows: number, cols: number, h0: Float64Array, drift: Float64Array, share: number, damp: number, kernel: GptqKernelKind): void {
+  for (let i = 0; i < drift.length; i++) {
+    if (!Number.isFinite(drift[i])) throw new QuantError(drift[i] !== drift[i] ? 'NAN_INPUT' : 'INF_INPUT', `drift element ${i} is ${drift[i]}: expected finite values`);
+  }
+  let meanDiag = 0;
+  for (let i = 0; i < cols; i++) meanDiag += h0[i * cols + i];
+  const lambda = (damp * meanDiag) / cols;
+  const hd = Float64Array.from(h0);
+  for (let i = 0; i < cols; i++) hd[i * cols + i] += lambda;
+  // H⁻¹ = UᵀU (U upper): W·D·H⁻¹ = ((W·D)·Uᵀ)·U, two triangular sweeps.
+  const u = createGptqKernels(kernel, 1, cols, 1).factor(hd);
+  const wd = new Float64Array(cols);
+  const t = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    wd.fill(0);
+    for (let i = 0; i < cols; i++) {
+      const a = w[r * cols + i];
+      if (a === 0) continue;
+      const di = i * cols;
+      for (let j = 0; j < cols; j++) wd[j] += a * drift[di + j];
+    }
+    for (let i = 0; i < cols; i++) {
+      const ui = i * cols;
+      let acc = 0;
+      for (let j = i; j < cols; j++) acc += wd[j] * u[ui + j];
+      t[i] = share * acc;
+    }
+    const o = r * cols;
+    for (let i = 0; i < cols; i++) {
+      const a = t[i];
+      if (a === 0) continue;
+      const ui = i * cols;
+      for (let j = i; j < cols; j++) target[o + j] += a * u[ui + j];
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import { QuantError } from '../../../core/errors.js';
 import type { QuantErrorCode } from '../../../core/errors.js';
+import type { DriftAccumulator } from '../../../core/lowbit/drift-accumulator.js';
 import type { HessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import type { BlockedWeight, BlockedWeightOptions } from './blocked-weight.js';
 import { quantizeBlockedWeight } from './blocked-weight.js';
@@ -13,6 +14,8 @@ export interface LayerStatsData {
   readonly sumSq: Float64Array;
   readonly hessian?: { readonly samples: number; readonly matrix: Float64Array };
   readonly patchHessian?: { readonly cols: number; readonly samples: number; readonly matrix: Float64Array };
+  readonly drift?: { readonly samples: number; readonly matrix: Float64Array };
+  readonly patchDrift?: { readonly cols: number; readonly samples: number; readonly matrix: Float64Array };
   readonly sample?: Float32Array;
 }
 
@@ -49,6 +52,8 @@ export function blockedWeightJob(values: Float32Array, dims: readonly number[], 
         sumSq: s.sumSq,
         ...(s.hessian && { hessian: { samples: s.hessian.samples, matrix: s.hessian.hessian() } }),
         ...(s.patchHessian && { patchHessian: { cols: s.patchHessian.cols, samples: s.patchHessian.samples, matrix: s.patchHessian.hessian() } }),
+        ...(s.drift && { drift: { samples: s.drift.samples, matrix: s.drift.drift() } }),
+        ...(s.patchDrift && { patchDrift: { cols: s.patchDrift.cols, samples: s.patchDrift.samples, matrix: s.patchDrift.drift() } }),
         ...(s.sample && { sample: s.sample }),
       })),
     }),
@@ -63,6 +68,18 @@ function frozenHessian(cols: number, samples: number, matrix: Float64Array): Hes
   return { cols, samples, add: refuse, merge: refuse, hessian: () => matrix.slice() };
 }
 
+/** A read-only accumulator over a finished drift, as frozenHessian. */
+function frozenDrift(cols: number, samples: number, matrix: Float64Array): DriftAccumulator {
+  return {
+    cols,
+    samples,
+    add: () => {
+      throw new QuantError('INVALID_ARGUMENT', 'this drift came from another thread and takes no more rows');
+    },
+    drift: () => matrix.slice(),
+  };
+}
+
 /** quantizeBlockedWeight on a job: the same result, bit for bit, as the call the job was made from. */
 export function runBlockedWeightJob(job: BlockedWeightJob): BlockedWeight {
   const stats = job.stats?.map(
@@ -73,6 +90,8 @@ export function runBlockedWeightJob(job: BlockedWeightJob): BlockedWeight {
       sumSq: s.sumSq,
       ...(s.hessian && { hessian: frozenHessian(s.cols, s.hessian.samples, s.hessian.matrix) }),
       ...(s.patchHessian && { patchHessian: frozenHessian(s.patchHessian.cols, s.patchHessian.samples, s.patchHessian.matrix) }),
+      ...(s.drift && { drift: frozenDrift(s.cols, s.drift.samples, s.drift.matrix) }),
+      ...(s.patchDrift && { patchDrift: frozenDrift(s.patchDrift.cols, s.patchDrift.samples, s.patchDrift.matrix) }),
       ...(s.sample && { sample: s.sample }),
     }),
   );

@@ -33,6 +33,8 @@ export interface BlockedWeightOptions {
   readonly method: WeightMethod;
   readonly damp: number;
   readonly actOrder: boolean;
+  /** GPTQ with the calibration's drift (LayerStats.drift): the weight of the float model's output in its objective (GptqOptions.floatShare). */
+  readonly floatShare?: number;
   /** AWQ: the per-input-channel scales to apply instead of searching them (see RowsMethodOptions.awqScale). */
   readonly awqScale?: Float32Array;
   /** One block per index of `axis` (axis 0) holding every other index: per-axis DequantizeLinear (a depthwise Conv per output channel, see convPerChannel); blockSize is then unused. */
@@ -98,7 +100,7 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
   const tapsBlocked = options.kernelTaps === true;
   const patches = tapsBlocked && options.method === 'gptq' ? tapsPatchHessians(dims, stats) : undefined;
   if (patches && tapsGptqApplies(dims, axis, blockSize)) {
-    const r = quantizeTapsBlockedGptq(values, dims, axis, patches, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, damp: options.damp, actOrder: options.actOrder });
+    const r = quantizeTapsBlockedGptq(values, dims, axis, patches, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, damp: options.damp, actOrder: options.actOrder, ...floatShareOf(options) }, patchDrifts(stats));
     return { ...r, method: 'gptq' };
   }
   // A Conv blocked along its input channels: GPTQ under the patch Hessian, calibrated where channelsGptqApplies (needsPatchHessian).
@@ -106,13 +108,13 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
   const enoughPatches = stats !== undefined && patchesSuffice(stats.map((s) => s.patchHessian?.samples ?? 0), values.length / dims[0]!);
   const channelPatches = !tapsBlocked && options.method === 'gptq' && axis === 1 && channelsGptqApplies(dims, blockSize) && enoughPatches ? tapsPatchHessians(dims, stats) : undefined;
   if (channelPatches) {
-    const r = quantizeChannelsBlockedGptq(values, dims, channelPatches, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, damp: options.damp, actOrder: options.actOrder });
+    const r = quantizeChannelsBlockedGptq(values, dims, channelPatches, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, damp: options.damp, actOrder: options.actOrder, ...floatShareOf(options) }, patchDrifts(stats));
     return { ...r, method: 'gptq' };
   }
   const input = tapsBlocked && options.awqScale ? scaleInputChannels(values, dims, options.awqScale) : values;
   const { rows, cols, matrix } = toRows(input, dims, axis);
   const nBlocks = Math.ceil(cols / blockSize);
-  const r = quantizeRowsWithMethod(matrix, rows, cols, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, method: options.method, damp: options.damp, actOrder: options.actOrder, ...(options.awqScale && !tapsBlocked && { awqScale: options.awqScale }) }, stats);
+  const r = quantizeRowsWithMethod(matrix, rows, cols, { bits: bitsOf(dtype), signed: signedDtype(dtype), symmetric, blockSize, method: options.method, damp: options.damp, actOrder: options.actOrder, ...floatShareOf(options), ...(options.awqScale && !tapsBlocked && { awqScale: options.awqScale }) }, stats);
   const Codes = signedDtype(dtype) ? Int8Array : Uint8Array;
   const paramShape = dims.map((d, i) => (i === axis ? nBlocks : d));
   const paramCount = paramShape.reduce((a, d) => a * d, 1);
@@ -125,6 +127,13 @@ export function quantizeBlockedWeight(values: Float32Array, dims: readonly numbe
     method: r.method,
     ...(r.fallback && { fallback: r.fallback }),
   };
+}
+
+const floatShareOf = (o: BlockedWeightOptions): { floatShare?: number } => (o.floatShare === undefined ? {} : { floatShare: o.floatShare });
+
+/** The per-group drifts over the patch Hessians' columns (LayerStats.patchDrift), where calibration kept them (GPTQ fitted to the float model). */
+function patchDrifts(stats?: readonly LayerStats[]): Float64Array[] | undefined {
+  return stats?.every((s) => s.patchDrift) ? stats.map((s) => s.patchDrift!.drift()) : undefined;
 }
 
 /**
@@ -171,7 +180,7 @@ function quantizePerChannel(values: Float32Array, dims: readonly number[], axis:
     const groupRows = rows / stats.length;
     stats.forEach((st, g) => {
       const part = values.subarray(g * groupRows * cols, (g + 1) * groupRows * cols);
-      const r = quantizeWeightGptq(part, [groupRows, cols], st.patchHessian!.hessian(), { ...base, damp: options.damp, actOrder: options.actOrder });
+      const r = quantizeWeightGptq(part, [groupRows, cols], st.patchHessian!.hessian(), { ...base, damp: options.damp, actOrder: options.actOrder, ...(st.patchDrift && { drift: st.patchDrift.drift(), ...floatShareOf(options) }) });
       codes.set(r.codes, g * groupRows * cols);
       scale.set(r.scales, g * groupRows);
       zeroPoint.set(r.zeroPoints, g * groupRows);

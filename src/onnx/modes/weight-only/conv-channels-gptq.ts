@@ -53,8 +53,9 @@ export function channelsGptqApplies(dims: readonly number[], blockSize: number):
  * each ONNX block, `blockSize` channels of one (m, tap), is a run of consecutive columns, and with
  * actOrder every column keeps its block, whose grid is fixed up front (quantizeWeightGptq).
  * `hessians[g]` is group g's patch Hessian in the weight's own (channel, tap) order. Needs
- * channelsGptqApplies; the result is in blocked DequantizeLinear's layout along axis 1.
+ * channelsGptqApplies; the result is in blocked DequantizeLinear's layout along axis 1. `drifts[g]`:
+ * group g's drift over the same columns (GPTQ fitted to the float model, GptqOptions.drift).
  */
-export function quantizeChannelsBlockedGptq(values: Float32Array, dims: readonly number[], hessians: readonly Float64Array[], opts: GptqOptions): TapsBlockedCodes {
-  return quantizeTapsBlockedGptq(values, dims, 1, hessians, opts);
+export function quantizeChannelsBlockedGptq(values: Float32Array, dims: readonly number[], hessians: readonly Float64Array[], opts: GptqOptions, drifts?: readonly Float64Array[]): TapsBlockedCodes {
+  return quantizeTapsBlockedGptq(values, dims, 1, hessians, opts, drifts);
 }

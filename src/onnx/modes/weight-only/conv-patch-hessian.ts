@@ -1,6 +1,7 @@
 import type { NodeProto } from 'onnx-buf';
 import type { WeightScheme } from './weight-scheme.js';
 import { QuantError } from '../../../core/errors.js';
+import type { DriftAccumulator } from '../../../core/lowbit/drift-accumulator.js';
 import type { HessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import { intsAttribute, stringAttribute } from '../../../formats/onnx/attributes.js';
 import { channelsGptqApplies } from './conv-channels-gptq.js';
@@ -62,9 +63,10 @@ const PATCH_ROWS = 2048;
  * then the per-(channel, tap) Hessian 2/N·Σ patchᵀ·patch of that group's per-output-channel weights.
  * Past `maxRows` patches in the batch (N · output positions; every patch by default), a stratified
  * sample of `maxRows` of them (stratifiedRows, seeded by the patches already folded in; see
- * patchRowsBound).
+ * patchRowsBound). `drift`: the float model's input, whose patches at the same positions are
+ * folded into `drift.acc` with these (the drift of GPTQ fitted to the float model).
  */
-export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: readonly number[], g: ConvGeometry, start: number, channels: number, maxRows = Infinity): void {
+export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: readonly number[], g: ConvGeometry, start: number, channels: number, maxRows = Infinity, drift?: { readonly acc: DriftAccumulator; readonly float: Float32Array }): void {
   const nd = g.kernel.length;
   if (dims.length !== nd + 2) throw new QuantError('SHAPE_MISMATCH', `a Conv input of dims [${dims.join(', ')}] does not have the ${nd} spatial axes of its kernel`);
   const taps = g.kernel.reduce((a, d) => a * d, 1);
@@ -91,7 +93,9 @@ export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: r
     spatialStride[a] = s;
     s *= size[a]!;
   }
+  if (drift && (drift.acc.cols !== cols || drift.float.length !== x.length)) throw new QuantError('SHAPE_MISMATCH', `the drift of ${cols} patch columns needs the float model's input of ${x.length} values, got ${drift.float.length} values for ${drift.acc.cols} columns`);
   const buf = new Float32Array(PATCH_ROWS * cols);
+  const floatBuf = drift && new Float32Array(PATCH_ROWS * cols);
   const origin: number[] = new Array<number>(nd);
   // Input offset of every tap for the current output position, or −1 in the padding.
   const tapAt = new Int32Array(taps);
@@ -123,13 +127,18 @@ export function addConvPatches(acc: HessianAccumulator, x: Float32Array, dims: r
     for (let k = 0; k < channels; k++) {
       const base = (b * c + start + k) * plane;
       for (let t = 0; t < taps; t++) buf[row + k * taps + t] = tapAt[t]! < 0 ? 0 : x[base + tapAt[t]!]!;
+      if (floatBuf) for (let t = 0; t < taps; t++) floatBuf[row + k * taps + t] = tapAt[t]! < 0 ? 0 : drift!.float[base + tapAt[t]!]!;
     }
     if (++fill === PATCH_ROWS) {
       acc.add(buf, fill);
+      drift?.acc.add(buf, floatBuf!, fill);
       fill = 0;
     }
   }
-  if (fill) acc.add(buf.subarray(0, fill * cols), fill);
+  if (fill) {
+    acc.add(buf.subarray(0, fill * cols), fill);
+    drift?.acc.add(buf.subarray(0, fill * cols), floatBuf!.subarray(0, fill * cols), fill);
+  }
 }
 
 /**

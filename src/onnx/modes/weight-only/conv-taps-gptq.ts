@@ -50,13 +50,14 @@ export function tapsGptqApplies(dims: readonly number[], axis: number, blockSize
  * matrix of each group. Neighbouring audio samples (or pixels) are strongly correlated, so the
  * patch Hessian is far from diagonal and the error feedback across taps is where GPTQ gains over
  * rounding. `hessians[g]` is group g's, [cols, cols] with cols = C/group·taps in the weight's own
- * (channel, k...) order; needs tapsGptqApplies.
+ * (channel, k...) order; needs tapsGptqApplies. `drifts[g]`, where given, is group g's drift in
+ * the same order (GPTQ fitted to the float model, GptqOptions.drift), permuted alike.
  *
  * `axis` 1 (the input channels, see quantizeChannelsBlockedGptq) moves the channels innermost: the
  * columns run tap-major, tap·C + c. An axis no longer than `blockSize` is one block of its whole
  * length (blocked DequantizeLinear's ceil(d / blockSize) = 1 block per index of the other axes).
  */
-export function quantizeTapsBlockedGptq(values: Float32Array, dims: readonly number[], axis: number, hessians: readonly Float64Array[], opts: GptqOptions): TapsBlockedCodes {
+export function quantizeTapsBlockedGptq(values: Float32Array, dims: readonly number[], axis: number, hessians: readonly Float64Array[], opts: GptqOptions, drifts?: readonly Float64Array[]): TapsBlockedCodes {
   const rows = dims[0]!;
   const cols = values.length / rows;
   const groups = hessians.length;
@@ -83,14 +84,19 @@ export function quantizeTapsBlockedGptq(values: Float32Array, dims: readonly num
   }
   const w = new Float32Array(groupRows * cols);
   const h = new Float64Array(cols * cols);
+  const drift = drifts && new Float64Array(cols * cols);
   for (let g = 0; g < groups; g++) {
     const src = hessians[g]!;
     for (let p = 0; p < cols; p++) for (let q = 0; q < cols; q++) h[p * cols + q] = src[perm[p]! * cols + perm[q]!]!;
+    if (drift) {
+      const d = drifts![g]!;
+      for (let p = 0; p < cols; p++) for (let q = 0; q < cols; q++) drift[p * cols + q] = d[perm[p]! * cols + perm[q]!]!;
+    }
     for (let r = 0; r < groupRows; r++) {
       const o = (g * groupRows + r) * cols;
       for (let n = 0; n < cols; n++) w[r * cols + n] = values[o + perm[n]!]!;
     }
-    const res = quantizeWeightGptq(w, [groupRows, cols], h, { ...opts, blockSize: run });
+    const res = quantizeWeightGptq(w, [groupRows, cols], h, { ...opts, blockSize: run, ...(drift && { drift }) });
     for (let r = 0; r < groupRows; r++) {
       const row = g * groupRows + r;
       for (let n = 0; n < cols; n++) codes[row * cols + perm[n]!] = res.codes[r * cols + n]!;

@@ -1,3 +1,5 @@
+import type { DriftAccumulator } from '../../../core/lowbit/drift-accumulator.js';
+import { driftAccumulator } from '../../../core/lowbit/drift-accumulator.js';
 import type { HessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import { hessianAccumulator } from '../../../core/lowbit/hessian-accumulator.js';
 import { mulberry32 } from '../../../core/random.js';
@@ -24,13 +26,29 @@ export interface LayerStats {
    * columns, from the input's im2col patches (addConvPatches); cols = channels · taps.
    */
   readonly patchHessian?: HessianAccumulator;
+  /** GPTQ fitted to the float model (floatTargets): the drift of the input from the float model's over the Hessian's rows (driftAccumulator). */
+  readonly drift?: DriftAccumulator;
+  /** The same over the patch Hessian's patches. */
+  readonly patchDrift?: DriftAccumulator;
   /** Up to AWQ_SAMPLE_ROWS input rows [n, cols]. */
   sample?: Float32Array;
 }
 
-/** `patchCols`: channels · taps of a per-output-channel Conv weight whose patch Hessian GPTQ needs (see LayerStats.patchHessian). */
-export function createLayerStats(cols: number, withHessian: boolean, withSample: boolean, patchCols?: number): LayerStats {
-  return { cols, rows: 0, sumAbs: new Float64Array(cols), sumSq: new Float64Array(cols), ...(withHessian && { hessian: hessianAccumulator(cols) }), ...(patchCols !== undefined && { patchHessian: hessianAccumulator(patchCols) }), ...(withSample && { sample: new Float32Array(0) }) };
+/**
+ * `patchCols`: channels · taps of a per-output-channel Conv weight whose patch Hessian GPTQ needs
+ * (see LayerStats.patchHessian). `withDrift`: beside each Hessian, the input's drift from the float
+ * model's (addRows and addConvPatches are then given the float model's values too).
+ */
+export function createLayerStats(cols: number, withHessian: boolean, withSample: boolean, patchCols?: number, withDrift = false): LayerStats {
+  return {
+    cols,
+    rows: 0,
+    sumAbs: new Float64Array(cols),
+    sumSq: new Float64Array(cols),
+    ...(withHessian && { hessian: hessianAccumulator(cols), ...(withDrift && { drift: driftAccumulator(cols) }) }),
+    ...(patchCols !== undefined && { patchHessian: hessianAccumulator(patchCols), ...(withDrift && { patchDrift: driftAccumulator(patchCols) }) }),
+    ...(withSample && { sample: new Float32Array(0) }),
+  };
 }
 
 /**
@@ -76,8 +94,12 @@ function pickRows(data: Float32Array, cols: number, picks: Int32Array): Float32A
   return out;
 }
 
-/** Folds rows [n, cols] into the statistics. */
-export function addRows(s: LayerStats, data: Float32Array, rows: number): void {
+/**
+ * Folds rows [n, cols] into the statistics. `float`: the same rows in the float model, for the
+ * drift (needed when the statistics keep one): it is taken over the Hessian's rows.
+ */
+export function addRows(s: LayerStats, data: Float32Array, rows: number, float?: Float32Array): void {
+  if (s.drift && float?.length !== data.length) throw new Error(`the drift of ${s.cols} inputs needs the float model's rows beside the quantized ones`);
   const { cols } = s;
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
@@ -89,8 +111,15 @@ export function addRows(s: LayerStats, data: Float32Array, rows: number): void {
   }
   if (s.hessian) {
     // A Conv input gives N·H·W rows per batch: HESSIAN_ROWS of them bound the cols²·rows work (the means above use every row).
-    if (rows <= HESSIAN_ROWS) s.hessian.add(data, rows);
-    else s.hessian.add(pickRows(data, cols, stratifiedRows(rows, HESSIAN_ROWS, s.rows)), HESSIAN_ROWS);
+    if (rows <= HESSIAN_ROWS) {
+      s.hessian.add(data, rows);
+      s.drift?.add(data, float!, rows);
+    } else {
+      const picks = stratifiedRows(rows, HESSIAN_ROWS, s.rows);
+      const picked = pickRows(data, cols, picks);
+      s.hessian.add(picked, HESSIAN_ROWS);
+      s.drift?.add(picked, pickRows(float!, cols, picks), HESSIAN_ROWS);
+    }
   }
   if (s.sample) {
     // Keep a stratified sample so every batch is represented: at most AWQ_SAMPLE_ROWS / 4 rows per batch.

@@ -14,6 +14,7 @@ import type { ProgressEvent, RunModel, TensorMap } from '../../run-model.js';
 import { pairNodes, inlineIfs } from '../../graph/inline-if.js';
 import type { InlinedModel } from '../../graph/inline-if.js';
 import { nodeReads } from '../../graph/prune-to-ancestors.js';
+import { prefixNames } from '../../graph/prefix-names.js';
 import type { BranchChoice } from '../../calibration/branch-plan.js';
 import { pickBatches, planBranches } from '../../calibration/branch-plan.js';
 import { previousHiddenStates } from '../../calibration/previous-hidden-states.js';
@@ -104,6 +105,12 @@ export interface WeightCalibrationOptions {
    * their dequantized values, so later layers are fitted to the inputs they will really see.
    */
   readonly sequential: boolean;
+  /**
+   * GPTQ fitted to the float model (sequential only): each pass runs the float model beside the
+   * partly quantized one on the same batches, and each layer's statistics keep the drift of its
+   * input from the float model's (LayerStats.drift), over the same rows as its Hessian.
+   */
+  readonly floatTargets?: boolean;
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called once per layer when its statistics are complete; returns what it quantized (to update the running model in sequential mode). */
   readonly quantizeLayer: (layer: WeightLayer, stats: readonly LayerStats[]) => readonly { name: string; weight: BlockedWeight; scheme: WeightLayer['weights'][number]['scheme'] }[];
@@ -129,7 +136,7 @@ export interface WeightCalibrationOptions {
 /** Layers grouped into passes within the budget, in graph order. */
 function passes(layers: readonly WeightLayer[], o: WeightCalibrationOptions): WeightLayer[][] {
   const budget = o.budgetBytes ?? 256 * 2 ** 20;
-  const most = o.layersPerPass ?? (o.sequential ? 4 : 16);
+  const most = o.layersPerPass ?? (o.floatTargets && o.sequential ? 1 : o.sequential ? 4 : 16);
   const out: WeightLayer[][] = [];
   let cur: WeightLayer[] = [];
   let bytes = 0;
@@ -243,7 +250,7 @@ export async function calibrateWeightLayers(
   model: ModelProto,
   layers: readonly WeightLayer[],
   o: WeightCalibrationOptions,
-): Promise<{ summary: { batches: number; layers: number; passes: number; sequential: boolean }; sources: ReadonlyMap<WeightLayer, LayerCalibrationSource> }> {
+): Promise<{ summary: { batches: number; layers: number; passes: number; sequential: boolean; floatTargets: boolean }; sources: ReadonlyMap<WeightLayer, LayerCalibrationSource> }> {
   const placed = new Map<NodeProto, Placement>();
   const order = new Map<NodeProto, number>();
   placeNodes(model.graph!, undefined, placed, order);
@@ -283,6 +290,19 @@ export async function calibrateWeightLayers(
   const kept = plans.map(() => new Map<string, TensorData[]>());
   let keptBytes = 0;
   const trivial = plans.length === 1 && plans[0]!.choices.size === 0;
+  const floatTargets = o.floatTargets === true && o.sequential && o.hessian;
+  // The float model per plan, its values renamed (FLOAT_PREFIX) except the inputs it shares with the running model: built once, it never changes.
+  const floatGraphs: (GraphProto | undefined)[] = plans.map(() => undefined);
+  const floatGraphOf = (planIndex: number): GraphProto => {
+    let g = floatGraphs[planIndex];
+    if (!g) {
+      const plan = plans[planIndex]!;
+      const source = trivial ? model : inlineIfs(model, (n) => plan.choices.get(n)).model;
+      g = prefixNames(source.graph!, FLOAT_PREFIX, sharedInputs(source.graph!));
+      floatGraphs[planIndex] = g;
+    }
+    return g;
+  };
   let batches = 0;
   let done = 0;
   for (const [pass, group] of groups.entries()) {
@@ -292,7 +312,7 @@ export async function calibrateWeightLayers(
       group.map((l) => {
         const g = geometry.get(l);
         const patchCols = g && l.cols * g.kernel.reduce((a, d) => a * d, 1);
-        return [l, Array.from({ length: l.groups }, () => createLayerStats(l.cols, o.hessian, o.sample, patchCols))];
+        return [l, Array.from({ length: l.groups }, () => createLayerStats(l.cols, o.hessian, o.sample, patchCols, floatTargets))];
       }),
     );
     let seen = 0;
@@ -301,30 +321,35 @@ export async function calibrateWeightLayers(
       // Without an If to inline the running model itself is pruned: no copy of its weights per pass.
       const inlined = trivial ? { model: running, nodes: new Map([...runningNode.values()].map((n) => [n, n])), mainNodes: new Set(running.graph!.node) } : inlineIfs(running, (n) => plan.choices.get(sourceNode.get(n)!));
       const m = inlined.model;
+      // With float targets the float model runs in the same session, beside the running one: one run gives both values of every captured row.
+      const floatGraph = floatTargets ? floatGraphOf(planIndex) : undefined;
+      const shared = floatGraph && sharedInputs(m.graph!);
+      const floatName = (t: string): string => (shared!.has(t) ? t : FLOAT_PREFIX + t);
+      const graph = floatGraph ? { ...m.graph!, node: [...m.graph!.node, ...floatGraph.node], initializer: [...m.graph!.initializer, ...floatGraph.initializer], sparseInitializer: [...m.graph!.sparseInitializer, ...floatGraph.sparseInitializer], valueInfo: [...m.graph!.valueInfo, ...floatGraph.valueInfo] } : m.graph!;
       const originalOutputs = new Map(m.graph!.output.map((v) => [v.name, v]));
-      const fetchOf = (l: WeightLayer): { x: string; h?: string } | undefined => {
+      const fetchOf = (l: WeightLayer): Fetch | undefined => {
         if (!capturable.includes(l)) return undefined;
         const copy = inlined.nodes.get(runningNode.get(l.node)!);
         if (!copy || !inlined.mainNodes.has(copy)) return undefined;
         const x = l.recurrent ? copy.output[0]! : copy.input[0]!;
         const h = l.recurrent ? copy.input[5] || undefined : undefined;
-        return { x, ...(h && { h }) };
+        return { x, ...(h && { h }), ...(floatGraph && { floatX: floatName(x), ...(h && { floatH: floatName(h) }) }) };
       };
-      const fetch = new Map<WeightLayer, { x: string; h?: string }>();
+      const fetch = new Map<WeightLayer, Fetch>();
       const outputs = new Map<string, ValueInfoProto>();
       for (const l of group) {
         const f = fetchOf(l);
         if (!f) continue;
         fetch.set(l, f);
         const type = onnxDtypeOf(l.weights[0]!.tensor.dataType) === 'float16' ? 'float16' : 'float32';
-        for (const t of [f.x, f.h]) if (t && !outputs.has(t)) outputs.set(t, originalOutputs.get(t) ?? makeValueInfo(t, type));
+        for (const t of [f.x, f.h, f.floatX, f.floatH]) if (t && !outputs.has(t)) outputs.set(t, originalOutputs.get(t) ?? makeValueInfo(t, type));
       }
       if (!fetch.size) continue;
       ran = true;
       // What later passes capture, so this run hands on the values they will start from.
       const later = groups.slice(pass + 1).map((g) => g.flatMap((l) => Object.values(fetchOf(l) ?? {}) as string[]));
       const keep = kept[planIndex]!;
-      const run = new PassFrontier(m.graph!, o.sequential ? weightPasses(sorted, passOf, inlined, runningNode, placed) : new Map()).plan(pass, [...outputs.values()], later, keep);
+      const run = new PassFrontier(graph, o.sequential ? weightPasses(sorted, passOf, inlined, runningNode, placed) : new Map()).plan(pass, [...outputs.values()], later, keep);
       for (const s of run.stale) {
         keptBytes -= tensorBytes(keep.get(s)!);
         keep.delete(s);
@@ -350,20 +375,26 @@ export async function calibrateWeightLayers(
               handOnBytes = 0;
             }
           }
+          const valuesOf = (name: string): { t: TensorMap[string]; x: Float32Array } => {
+            const t = out[name];
+            const x = t && floatValues(t, name);
+            if (!t || !x) throw new QuantError('INVALID_ARGUMENT', `the runtime returned no value for tensor '${name}' in batch ${batch}`);
+            return { t, x };
+          };
           for (const [l, f] of fetch) {
-            const t = out[f.x];
-            const x = t && floatValues(t, f.x);
-            if (!t || !x) throw new QuantError('INVALID_ARGUMENT', `the runtime returned no value for tensor '${f.x}' in batch ${batch}`);
+            const { t, x } = valuesOf(f.x);
+            // The float model's value of the same tensor: same dims, the rows paired one to one.
+            const xf = f.floatX === undefined ? undefined : valuesOf(f.floatX).x;
             const s = stats.get(l)!;
             if (l.recurrent) {
-              const h = f.h ? out[f.h] : undefined;
-              const h0 = h && floatValues(h, f.h!);
+              const h0 = f.h ? valuesOf(f.h).x : undefined;
+              const hf = f.floatH ? valuesOf(f.floatH).x : undefined;
               const dirs = t.dims.length === 4 ? t.dims[l.recurrent.layout === 0 ? 1 : 2] : undefined;
               if (t.dims.length !== 4 || dirs !== l.groups || t.dims[3] !== l.cols) throw new QuantError('SHAPE_MISMATCH', `the Y output '${f.x}' of ${label(l.node)} has dims [${t.dims.join(', ')}], its R expects ${l.groups} directions of ${l.cols}`);
               for (let d = 0; d < l.groups; d++) {
                 const reverse = l.recurrent.direction === 'reverse' || (l.recurrent.direction === 'bidirectional' && d === 1);
                 const r = previousHiddenStates(x, t.dims, h0, l.recurrent.layout, d, reverse);
-                addRows(s[d]!, r.data, r.rows);
+                addRows(s[d]!, r.data, r.rows, xf && previousHiddenStates(xf, t.dims, hf, l.recurrent.layout, d, reverse).data);
               }
               continue;
             }
@@ -371,9 +402,10 @@ export async function calibrateWeightLayers(
             if (t.dims[axis] !== l.cols * l.groups) throw new QuantError('SHAPE_MISMATCH', `tensor '${f.x}' has ${t.dims[axis]} channels on axis ${axis}, its weight expects ${l.cols * l.groups}`);
             for (let g = 0; g < l.groups; g++) {
               const r = channelRows(x, t.dims, axis, g * l.cols, l.cols);
-              addRows(s[g]!, r.data, r.rows);
+              addRows(s[g]!, r.data, r.rows, xf && channelRows(xf, t.dims, axis, g * l.cols, l.cols).data);
               const geo = geometry.get(l);
-              if (geo) addConvPatches(s[g]!.patchHessian!, x, t.dims, geo, g * l.cols, l.cols, patchRowsBound(l.weights[0]!.scheme));
+              const patchDrift = s[g]!.patchDrift;
+              if (geo) addConvPatches(s[g]!.patchHessian!, x, t.dims, geo, g * l.cols, l.cols, patchRowsBound(l.weights[0]!.scheme), patchDrift && { acc: patchDrift, float: xf! });
             }
           }
           seen++;
@@ -404,7 +436,7 @@ export async function calibrateWeightLayers(
     }
   }
   for (const l of sorted) if (!sources.has(l)) sources.set(l, describeSource(l, captured.get(l) ?? 0, batches, plans, placed, planFailure));
-  return { summary: { batches, layers: captured.size, passes: groups.length, sequential: o.sequential }, sources };
+  return { summary: { batches, layers: captured.size, passes: groups.length, sequential: o.sequential, floatTargets }, sources };
 }
 
 /**
@@ -437,6 +469,23 @@ function weightPasses(layers: readonly WeightLayer[], passOf: ReadonlyMap<Weight
     }
   }
   return out;
+}
+
+/** What a pass fetches for a layer: its input (R of a recurrent op: Y and initial_h), and with float targets the float model's same values. */
+interface Fetch {
+  readonly x: string;
+  readonly h?: string;
+  readonly floatX?: string;
+  readonly floatH?: string;
+}
+
+/** The prefix of the float model's values when it runs beside the running model (float targets). */
+const FLOAT_PREFIX = 'quantkit.float/';
+
+/** The main-graph inputs the float copy reads under their own names: the model's run-time inputs (an input with an initializer of the same name is a weight, and is renamed). */
+function sharedInputs(g: GraphProto): Set<string> {
+  const weights = new Set(g.initializer.map((t) => t.name));
+  return new Set(g.input.map((v) => v.name).filter((n) => !weights.has(n)));
 }
 
 /** The batches with the values a pass is fed from earlier passes added (the same batch index each pass). */

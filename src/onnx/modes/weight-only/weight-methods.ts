@@ -13,6 +13,8 @@ export interface RowsMethodOptions extends LowBitOptions {
   readonly method: Exclude<WeightMethod, 'rtn'> | 'rtn';
   readonly damp: number;
   readonly actOrder: boolean;
+  /** GPTQ with LayerStats.drift: the weight of the float model's output (GptqOptions.floatShare). */
+  readonly floatShare?: number;
   /** AWQ: use these per-input-channel scales (length cols · groups) instead of searching them (a scale shared by the layers reading one activation, searched jointly and folded into its producer). */
   readonly awqScale?: Float32Array;
 }
@@ -72,7 +74,7 @@ export function quantizeRowsWithMethod(w: Float32Array, rows: number, cols: numb
     else if (method === 'search') r = searchQuantize(part, shape, { ...base, ...(s && { importance: meanSquare(s) }) });
     else if (method === 'gptq') {
       try {
-        r = quantizeWeightGptq(part, shape, s!.hessian!.hessian(), { ...base, damp: options.damp, actOrder: options.actOrder });
+        r = quantizeWeightGptq(part, shape, s!.hessian!.hessian(), { ...base, damp: options.damp, actOrder: options.actOrder, ...(s!.drift && { drift: s!.drift.drift(), ...(options.floatShare !== undefined && { floatShare: options.floatShare }) }) });
       } catch (e) {
         // Every input of this group was 0 on the calibration data (a dead branch): nothing to weigh the error by.
         if (!isQuantError(e) || e.code !== 'NOT_CALIBRATED') throw e;

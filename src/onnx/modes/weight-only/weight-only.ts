@@ -94,7 +94,8 @@ export const weightOnlyMode: QuantizeModeImpl = {
 export interface WeightOnlyQuantizeReport extends QuantizeReport {
   readonly opsetUpgrade?: OpsetUpgrade;
   /** Calibrated methods: batches read, layers whose inputs were captured, passes over the data. */
-  readonly calibration?: { readonly batches: number; readonly layers: number; readonly passes: number; readonly sequential: boolean };
+  /** floatTargets: each pass ran the float model beside, for the drift of every layer's input (GPTQ fitted to the float model). */
+  readonly calibration?: { readonly batches: number; readonly layers: number; readonly passes: number; readonly sequential: boolean; readonly floatTargets: boolean };
 }
 
 /** What choosing codes needs besides the weight: the options, the model's float type, the calibration statistics per node. */
@@ -143,7 +144,7 @@ function isKernelTapsScheme(s: QuantScheme): boolean {
 
 function blockedOptions(s: QuantScheme, b: BlockedContext, method = b.options.method, use?: PlannedUse): BlockedWeightOptions {
   const awqScale = method === 'awq' && use ? b.awq?.scales.get(use.node) : undefined;
-  return { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, perChannel: s.form === 'dequantize-linear' && s.granularity.kind === 'per-axis', kernelTaps: use?.node.opType === 'Conv' && isKernelTapsScheme(s), ...(awqScale && { awqScale }) };
+  return { dtype: s.dtype as BlockDtype, symmetric: s.symmetric, blockSize: blockSizeOf(s), method, damp: b.options.damp, actOrder: b.options.actOrder, ...(b.options.floatTargets > 0 && { floatShare: b.options.floatTargets }), perChannel: s.form === 'dequantize-linear' && s.granularity.kind === 'per-axis', kernelTaps: use?.node.opType === 'Conv' && isKernelTapsScheme(s), ...(awqScale && { awqScale }) };
 }
 
 /**
@@ -301,6 +302,7 @@ async function quantizeWeightOnly(ctx: QuantizeModeContext): Promise<{ model: ty
         hessian: options.method === 'gptq',
         sample: options.method === 'awq',
         sequential: options.method === 'gptq',
+        floatTargets: options.floatTargets > 0,
         onProgress: ctx.hooks.onProgress,
         ...(ctx.hooks.quantizeBlocked && { prepareLayers: (items) => prefetchBlocked(items, blocked, ctx.hooks.quantizeBlocked!) }),
         quantizeLayer: (layer, stats) => {
