@@ -44,7 +44,26 @@ function inputs(seed: number): Float32Array {
   });
 }
 
+/** x → MatMul Wq, MatMul Wk (both read x, as Q and K do) → Add → Tanh → MatMul Wo → y. */
+function sharedInputModel() {
+  const w = (name: string, seed: number) => makeTensor(name, 'float32', [K, K], randomWeights(K * K, seed).map((v) => v / Math.sqrt(K / 3)));
+  const nodes = [
+    makeNode('MatMul', ['x', 'Wq'], ['q'], { name: 'mq' }),
+    makeNode('MatMul', ['x', 'Wk'], ['k'], { name: 'mk' }),
+    makeNode('Add', ['q', 'k'], ['s'], { name: 'add' }),
+    makeNode('Tanh', ['s'], ['t'], { name: 'tanh' }),
+    makeNode('MatMul', ['t', 'Wo'], ['y'], { name: 'mo' }),
+  ];
+  return makeModel(makeGraph({ nodes, inputs: [makeValueInfo('x', 'float32', ['n', K])], outputs: [makeValueInfo('y', 'float32', ['n', K])], initializers: [w('Wq', 1), w('Wk', 2), w('Wo', 3)] }), { '': 21 });
+}
+
 describe('gptq with float targets', () => {
+  it('calibrates the layers reading one input in one pass, and a layer they feed in the next', async () => {
+    const calibration = (): TensorMap[] => [{ x: { name: 'x', dtype: 'float32', dims: [ROWS, K], values: inputs(7) } }];
+    const { report } = await quantizeModel(sharedInputModel(), { mode: 'weight-only', dtype: 'int4', blockSize: 16, method: 'gptq', floatTargets: 1 }, { runModel: createOrtRunner(), calibrationData: calibration });
+    expect((report as { calibration?: unknown }).calibration).toMatchObject({ layers: 3, passes: 2, floatTargets: true });
+  });
+
   it('brings a deep model nearer the float model on held-out inputs than plain gptq, at int3', async () => {
     const m = deepModel();
     const calibration = (): TensorMap[] => [1, 2, 3, 4].map((s) => ({ x: { name: 'x', dtype: 'float32', dims: [ROWS, K], values: inputs(100 * s) } }));
@@ -52,7 +71,7 @@ describe('gptq with float targets', () => {
     const float = Object.values(await runOrt(m, heldOut))[0]!;
     const error = async (floatTargets: number) => {
       const { model, report } = await quantizeModel(m, { mode: 'weight-only', dtype: 'int3', blockSize: 16, method: 'gptq', floatTargets }, { runModel: createOrtRunner(), calibrationData: calibration });
-      // Fitted to the float model, a pass holds one layer: each sees its inputs with every earlier fit applied (two layers of one pass would both correct the same drift).
+      // Fitted to the float model, a pass holds one layer here (each reads another's output): each sees its inputs with every earlier fit applied (two layers of one pass would both correct the same drift).
       expect((report as { calibration?: unknown }).calibration).toMatchObject({ passes: floatTargets > 0 ? LAYERS : 3, sequential: true, floatTargets: floatTargets > 0 });
       return relRms(Object.values(await runOrt(model, heldOut))[0]!, float);
     };

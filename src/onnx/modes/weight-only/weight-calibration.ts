@@ -136,14 +136,17 @@ export interface WeightCalibrationOptions {
 /** Layers grouped into passes within the budget, in graph order. */
 function passes(layers: readonly WeightLayer[], o: WeightCalibrationOptions): WeightLayer[][] {
   const budget = o.budgetBytes ?? 256 * 2 ** 20;
-  const most = o.layersPerPass ?? (o.floatTargets && o.sequential ? 1 : o.sequential ? 4 : 16);
+  const most = o.layersPerPass ?? (o.sequential ? 4 : 16);
+  // Fitted to the float model, a pass holds only layers reading one input (Q, K and V): a layer fed by another of its pass would see a drift that pass's fit has not corrected yet, and correct it again.
+  const oneInput = o.floatTargets === true && o.sequential;
   const out: WeightLayer[][] = [];
   let cur: WeightLayer[] = [];
   let bytes = 0;
   for (const l of layers) {
     const patchCols = o.hessian && patchGeometry(l) ? l.cols * (l.weights[0]!.tensor.dims.slice(2).reduce((a, d) => a * Number(d), 1)) : 0;
     const need = l.groups * (l.cols * 16 + (o.hessian ? (l.cols * l.cols + patchCols * patchCols) * 8 * 2 : 0));
-    if (cur.length && (cur.length >= most || bytes + need > budget)) {
+    const apart = oneInput && !cur.every((c) => !c.recurrent && !l.recurrent && c.tensor === l.tensor);
+    if (cur.length && (cur.length >= most || bytes + need > budget || apart)) {
       out.push(cur);
       cur = [];
       bytes = 0;
