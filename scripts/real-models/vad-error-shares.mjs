@@ -13,16 +13,20 @@
 // every third chunk of a stream fed the float model's state), as the mean of each chunk's largest
 // output relative RMS: one committed batch is a noisy judge of small differences.
 //
+// --speech calibrates on espeak-ng speech instead (vad-speech.mjs: other sentences and voices than
+// the committed batch's), and --held-out then scores speech of a third set of sentences and voices.
+//
 // --all-only skips the groups one at a time: every group together only (comparing methods).
 // A method's flags: 'act' act order, 'asym' an asymmetric grid, 'float' fitted to the float model
 // (floatTargets 0.5, the CLI's default; 'float0.25' that share).
 //
-// Usage: node scripts/real-models/vad-error-shares.mjs [--methods rtn,gptq+act,gptq+float] [--dtypes int4,int3] [--groups stft,encoder,...] [--all-only] [--held-out 16] [--json]
+// Usage: node scripts/real-models/vad-error-shares.mjs [--methods rtn,gptq+act,gptq+float] [--dtypes int4,int3] [--groups stft,encoder,...] [--speech] [--all-only] [--held-out 16] [--json]
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { vadCalibrationAudio } from './vad-audio.mjs';
+import { vadSpeechAudio } from './vad-speech.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = process.env.QUANTKIT_DIST ? resolve(process.env.QUANTKIT_DIST) : join(REPO, 'dist');
@@ -112,13 +116,14 @@ const rel = (q, f) => {
   return Math.sqrt(num / Math.max(den, 1e-30));
 };
 
-/** Chunks of vadCalibrationAudio(options), each with the state the float model left after the one before. */
-async function streamed(options) {
+const SPEECH = args.includes('--speech');
+/** Chunks of the calibration audio (options), each with the state the float model left after the one before. */
+async function streamed(options, set = 'calibration') {
   const out = [];
   const session = await ort.InferenceSession.create(PATH);
   let h = new Float32Array(2 * 4 * 64);
   let c = new Float32Array(2 * 4 * 64);
-  for (const chunk of vadCalibrationAudio(options)) {
+  for (const chunk of SPEECH ? vadSpeechAudio(set, options) : vadCalibrationAudio(options)) {
     const feed = { input: { name: 'input', dtype: 'float32', dims: [4, chunk.length / 4], values: chunk }, sr: { name: 'sr', dtype: 'int64', dims: [], values: new BigInt64Array([16000n]) }, h: { name: 'h', dtype: 'float32', dims: [2, 4, 64], values: h }, c: { name: 'c', dtype: 'float32', dims: [2, 4, 64], values: c } };
     out.push(feed);
     const o = await session.run(feedsOf(feed));
@@ -133,7 +138,7 @@ const model = loadModel(PATH);
 const batch = await comparisonBatches(model, join(REPO, 'test/fixtures/real-models/vad')).first();
 const cal = await streamed({});
 const HELD = args.indexOf('--held-out') >= 0 ? Number(args[args.indexOf('--held-out') + 1]) : 0;
-const held = HELD > 0 ? (await streamed({ seed: 4242, chunks: 3 * HELD })).filter((_, i) => i % 3 === 2).map(feedsOf) : [];
+const held = HELD > 0 ? (await streamed(SPEECH ? { chunks: 3 * HELD } : { seed: 4242, chunks: 3 * HELD }, 'validation')).filter((_, i) => i % 3 === 2).map(feedsOf) : [];
 const feeds = feedsOf(batch);
 const floatOut = await runOnce(encodeModel(model), feeds);
 const floatHeld = [];

@@ -71,8 +71,9 @@ Weight-only methods (--method, with --dtype int4, uint4, int3 or int2; blocks of
           drift of its inputs that the earlier layers' rounding caused (GPTAQ): calibration
           runs the float model beside, one layer (or the layers of one input) a pass, for
           several times plain gptq's time. It gave the OCR models their lowest error at 4 and
-          3 bits; pick it when the calibration inputs resemble what the model will see, since
-          the correction is fitted to them.
+          3 bits, and the VAD calibrated on speech at 4, 3 and 2 bits; pick it when the
+          calibration inputs resemble what the model will see (speech for a speech model, not
+          synthetic sound), since the correction is fitted to them.
   With a calibrated method but no --calibration, weights are quantized by search instead (said
   on stderr). 3-bit codes are stored in 4-bit containers; 2-bit codes as 2-bit MatMulNBits for
   MatMul, else in 4-bit containers (int2 DequantizeLinear needs opset 25).
