@@ -6,7 +6,7 @@
 // the rest of each pass (cloning and encoding the running model, writing dequantized weights).
 //
 // Options as `quantkit onnx quantize --method gptq --raise-opset` (the CLI also checks the input and output models load).
-// Usage: npm run build && node bench/gptq-profile.mjs MODEL.onnx CALIBRATION_DIR [--workers N] [--dtype int4] [--out FILE] [--json]
+// Usage: npm run build && node bench/gptq-profile.mjs MODEL.onnx CALIBRATION_DIR [--workers N] [--dtype int4] [--float-targets SHARE] [--out FILE] [--json]
 // QUANTKIT_DIST=dir profiles another build. --out writes the quantized model (to compare bytes).
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -17,13 +17,15 @@ const dist = resolve(process.env.QUANTKIT_DIST ?? new URL('../dist', import.meta
 const load = (p) => import(pathToFileURL(join(dist, p)).href);
 const [modelPath, calDir] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
 if (!modelPath || !calDir) {
-  console.error('usage: node bench/gptq-profile.mjs MODEL.onnx CALIBRATION_DIR [--workers N] [--dtype int4] [--out FILE] [--json]');
+  console.error('usage: node bench/gptq-profile.mjs MODEL.onnx CALIBRATION_DIR [--workers N] [--dtype int4] [--float-targets SHARE] [--out FILE] [--json]');
   process.exit(2);
 }
 const flag = (name) => (process.argv.indexOf(name) >= 0 ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const workers = Number(flag('--workers') ?? availableParallelism());
 const dtype = flag('--dtype') ?? 'int4';
 const json = process.argv.includes('--json');
+// GPTQ fitted to the float model (the CLI's --float-targets): its passes also run the float copy, and the callback accumulates the drift.
+const floatTargets = flag('--float-targets') === undefined ? undefined : Number(flag('--float-targets'));
 
 const { calibrationHooks } = await load('node/onnx/calibration-data.js');
 const { loadModel } = await load('node/onnx/onnx-file.js');
@@ -70,7 +72,7 @@ const quantizeBlocked = pool && (async (...a) => {
 let result;
 const q0 = performance.now();
 try {
-  result = await quantizeModel(model, { mode: 'weight-only', dtype, method: 'gptq', raiseOpset: true }, { runModel, calibrationData: cal.hooks.calibrationData, ...(quantizeBlocked && { quantizeBlocked }) });
+  result = await quantizeModel(model, { mode: 'weight-only', dtype, method: 'gptq', raiseOpset: true, ...(floatTargets !== undefined && { floatTargets }) }, { runModel, calibrationData: cal.hooks.calibrationData, ...(quantizeBlocked && { quantizeBlocked }) });
 } finally {
   await pool?.close();
 }

@@ -1,4 +1,6 @@
 import { QuantError } from '../errors.js';
+import type { GptqKernelKind } from './gptq-kernels.js';
+import { createDriftPanelWasm } from './gptq-kernels-wasm.js';
 
 /**
  * Accumulates how a layer's input drifts from the float model's once earlier layers are quantized:
@@ -21,11 +23,16 @@ export interface DriftAccumulator {
 /** Rows gathered per sweep of D: their products stay in cache while D is swept once per panel. */
 const PANEL = 16;
 
-export function driftAccumulator(cols: number): DriftAccumulator {
+/**
+ * `kernel`: 'wasm' (default; the sums live in a WebAssembly instance's memory) or 'typescript',
+ * the same sums in the same order, bit-identical.
+ */
+export function driftAccumulator(cols: number, opts: { readonly kernel?: GptqKernelKind } = {}): DriftAccumulator {
   if (!Number.isSafeInteger(cols) || cols <= 0) throw new QuantError('INVALID_ARGUMENT', `cols must be a positive integer, got ${cols}`);
-  const sum = new Float64Array(cols * cols);
-  const dPanel = new Float64Array(cols * PANEL);
-  const qPanel = new Float64Array(cols * PANEL);
+  const wasm = (opts.kernel ?? 'wasm') === 'wasm' ? createDriftPanelWasm(cols, PANEL) : undefined;
+  const sum = wasm?.sum ?? new Float64Array(cols * cols);
+  const dPanel = new Float64Array(wasm ? 0 : cols * PANEL);
+  const qPanel = new Float64Array(wasm ? 0 : cols * PANEL);
   let samples = 0;
   return {
     cols,
@@ -44,6 +51,10 @@ export function driftAccumulator(cols: number): DriftAccumulator {
       }
       for (let r0 = 0; r0 < rows; r0 += PANEL) {
         const m = Math.min(PANEL, rows - r0);
+        if (wasm) {
+          wasm.add(quantized.subarray(r0 * cols, (r0 + m) * cols), float.subarray(r0 * cols, (r0 + m) * cols), m);
+          continue;
+        }
         // Panels channel-major: dPanel[i][t] = x − x̃ of row r0 + t, qPanel[j][t] = x̃.
         for (let t = 0; t < m; t++) {
           const src = (r0 + t) * cols;

@@ -14,6 +14,8 @@ interface GptqExports {
   columnUpdate(w1: number, err: number, u: number, rows: number, count: number, i: number): void;
   lazyUpdate(w: number, err: number, u: number, rows: number, cols: number, i1: number, i2: number): void;
   hessianPanel(s: number, x: number, m: number, cols: number): void;
+  driftPanel(s: number, d: number, x: number, m: number, cols: number): void;
+  floatTarget(target: number, w: number, d: number, u: number, wd: number, tt: number, rows: number, cols: number, share: number, block: number): void;
 }
 
 const PAGE = 65536;
@@ -126,4 +128,51 @@ export function createHessianPanelWasm(cols: number, panel: number): { sum: Floa
       ex.hessianPanel(ptrs[0]!, ptrs[1]!, m, cols);
     },
   };
+}
+
+/**
+ * The sums of driftAccumulator in WebAssembly: `sum` (cols², all of it) lives in the instance's
+ * memory beside a staging panel of `panel` rows, the quantized rows as float32 and the float rows
+ * minus them as float64 (the reference's subtraction, done here in JavaScript); add(q, f, m) folds
+ * m ≤ panel row pairs in, each element's panel sum in row order as the reference. Undefined where
+ * the memory is unavailable.
+ */
+export function createDriftPanelWasm(cols: number, panel: number): { sum: Float64Array; add(quantized: Float32Array, float: Float32Array, m: number): void } | undefined {
+  const inst = instantiate([cols * cols, cols * panel, Math.ceil((cols * panel) / 2)]);
+  if (!inst) return undefined;
+  const { ex, ptrs, views } = inst;
+  const d = views[1]!;
+  const staged = new Float32Array(views[2]!.buffer, ptrs[2]!, cols * panel);
+  return {
+    sum: views[0]!,
+    add(quantized, float, m) {
+      staged.set(quantized);
+      for (let k = 0; k < m * cols; k++) d[k] = float[k]! - quantized[k]!;
+      ex.driftPanel(ptrs[0]!, ptrs[1]!, ptrs[2]!, m, cols);
+    },
+  };
+}
+
+/** Rows of W per block of the float target: their W·D, its pairs and T (3 × 16 rows × cols float64) stay in L2 while D and U are streamed once a block. */
+const TARGET_ROWS = 16;
+
+/**
+ * addFloatTarget's target += share · W·D·H⁻¹ in WebAssembly (bit-identical): U from the dampened
+ * Hessian `hd` as inverseCholeskyUpper, then the kernel's three sweeps. False where the instance
+ * cannot hold D, U, the target and W (about (2·cols² + 1.5·rows·cols)·8 bytes); the caller then
+ * runs the reference.
+ */
+export function floatTargetWasm(target: Float64Array, w: Float32Array, rows: number, cols: number, hd: Float64Array, drift: Float64Array, share: number): boolean {
+  const inst = instantiate([cols * cols, cols * cols, rows * cols, Math.ceil((rows * cols) / 2), 2 * TARGET_ROWS * cols, TARGET_ROWS * cols]);
+  if (!inst) return false;
+  const { ex, ptrs, views } = inst;
+  const [pa, pu, pt, pw, pwd, ptt] = ptrs as [number, number, number, number, number, number];
+  factorInPlace(ex, pa, pu, views[0]!, hd, cols);
+  // The factor's work array is free once U is made: D goes there.
+  views[0]!.set(drift);
+  views[2]!.set(target);
+  new Float32Array(views[3]!.buffer, pw, rows * cols).set(w);
+  ex.floatTarget(pt, pw, pa, pu, pwd, ptt, rows, cols, share, TARGET_ROWS);
+  target.set(views[2]!);
+  return true;
 }

@@ -4,9 +4,10 @@ import { expectQuantError } from '../../../test/helpers/quant-error.js';
 import { createRng } from '../random.js';
 import { createGptqKernelsReference } from './gptq-kernels.js';
 import { createGptqKernelsWasm, inverseCholeskyUpperWasm } from './gptq-kernels-wasm.js';
+import { driftAccumulator } from './drift-accumulator.js';
 import { hessianAccumulator } from './hessian-accumulator.js';
 import { inverseCholeskyUpper } from './inverse-cholesky.js';
-import { quantizeWeightGptq } from './quantize-weight-gptq.js';
+import { addFloatTarget, quantizeWeightGptq } from './quantize-weight-gptq.js';
 
 function gaussian(n: number, rng: () => number): Float64Array {
   return Float64Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng()));
@@ -160,6 +161,63 @@ describe('GPTQ WebAssembly kernels', () => {
         expect(bits(wasm.hessian())).toEqual(bits(ref.hessian()));
       }),
       { seed: 14, numRuns: 120 },
+    );
+  });
+
+  it('drift accumulation equals the reference bit for bit over uneven batches (panel boundaries, ragged columns, channels that do not drift)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 45 }), fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (cols, batches, seed) => {
+        const rng = createRng(seed);
+        const ref = driftAccumulator(cols, { kernel: 'typescript' });
+        const wasm = driftAccumulator(cols, { kernel: 'wasm' });
+        // Whole blocks of four channels and single channels that never drift: the kernels skip those blocks.
+        const still = (c: number): boolean => Math.floor(c / 4) % 3 === 1 || c % 5 === 2;
+        for (const rows of batches) {
+          const q = Float32Array.from(gaussian(rows * cols, rng), (v, i) => (i % 7 === 3 ? 0 : v * 10 ** Math.floor(rng() * 6 - 3)));
+          const f = Float32Array.from(q, (v, i) => (still(i % cols) ? v : v + 0.1 * gaussian(1, rng)[0]! * 10 ** Math.floor(rng() * 4 - 2)));
+          ref.add(q, f, rows);
+          wasm.add(q, f, rows);
+        }
+        expect(wasm.samples).toBe(ref.samples);
+        expect(bits(wasm.drift())).toEqual(bits(ref.drift()));
+      }),
+      { seed: 15, numRuns: 120 },
+    );
+  });
+
+  it('the float-model target W + α·W·D·H⁻¹ equals the reference bit for bit (row blocks, odd rows and columns, zero weights)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 37 }), fc.integer({ min: 1, max: 70 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constantFrom(1, 0.5, 0.25), (rows, cols, seed, share) => {
+        const rng = createRng(seed);
+        // Every fourth row all zero: its T is 0, which both skip, so its −0 entries stay −0.
+        const w = Float32Array.from(gaussian(rows * cols, rng), (v, i) => (i % 5 === 1 || Math.floor(i / cols) % 4 === 2 ? 0 : v * 0.05));
+        const h = hessian(cols, seed, 16, 3, 2);
+        const drift = Float64Array.from(gaussian(cols * cols, rng), (v) => 0.01 * v);
+        const ref = Float64Array.from(w, (v, i) => (i % 11 === 4 ? -0 : v));
+        const wasm = Float64Array.from(ref);
+        addFloatTarget(ref, w, rows, cols, h, drift, share, 0.01, 'typescript');
+        addFloatTarget(wasm, w, rows, cols, h, drift, share, 0.01, 'wasm');
+        expect(bits(wasm)).toEqual(bits(ref));
+      }),
+      { seed: 16, numRuns: 120 },
+    );
+  });
+
+  it('quantizeWeightGptq fitted to the float model gives the same codes, scales and zero points with either kernel', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 2, max: 100 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.constantFrom(2, 3, 4), fc.boolean(), (rows, cols, seed, nbits, actOrder) => {
+        const rng = createRng(seed);
+        const w = Float32Array.from(gaussian(rows * cols, rng), (v) => v * 0.05);
+        const h = hessian(cols, seed, 16, 3, 2);
+        const drift = Float64Array.from(gaussian(cols * cols, rng), (v) => 0.01 * v);
+        const opts = { bits: nbits, blockSize: 16, actOrder, drift, floatShare: 0.5 };
+        const a = quantizeWeightGptq(w, [rows, cols], h, { ...opts, kernel: 'typescript' });
+        const b = quantizeWeightGptq(w, [rows, cols], h, { ...opts, kernel: 'wasm' });
+        expect(Array.from(b.codes)).toEqual(Array.from(a.codes));
+        expect(Array.from(b.scales)).toEqual(Array.from(a.scales));
+        expect(Array.from(b.zeroPoints)).toEqual(Array.from(a.zeroPoints));
+      }),
+      { seed: 17, numRuns: 100 },
     );
   });
 });

@@ -2,6 +2,7 @@ import { QuantError } from '../errors.js';
 import { quantizeOne } from '../kernels/reference.js';
 import type { GptqKernelKind } from './gptq-kernels.js';
 import { createGptqKernels } from './gptq-kernels.js';
+import { floatTargetWasm } from './gptq-kernels-wasm.js';
 import type { LowBitOptions, LowBitResult, LowBitScheme } from './lowbit-scheme.js';
 import { allocLowBit, blockParamsFromRange, finishLowBit, resolveLowBitScheme } from './lowbit-scheme.js';
 import { shrunkRangeParams } from './shrunk-range-params.js';
@@ -181,7 +182,7 @@ function setBlockParams(s: LowBitScheme, wk: Float64Array, r: number, c0: number
  * column is 0 there, so they stay 0; `w` is the weight as given, whose dead columns still reach
  * the float model's output and are reproduced, where they can be, through live ones.
  */
-function addFloatTarget(target: Float64Array, w: Float32Array, rows: number, cols: number, h0: Float64Array, drift: Float64Array, share: number, damp: number, kernel: GptqKernelKind): void {
+export function addFloatTarget(target: Float64Array, w: Float32Array, rows: number, cols: number, h0: Float64Array, drift: Float64Array, share: number, damp: number, kernel: GptqKernelKind): void {
   for (let i = 0; i < drift.length; i++) {
     if (!Number.isFinite(drift[i])) throw new QuantError(drift[i] !== drift[i] ? 'NAN_INPUT' : 'INF_INPUT', `drift element ${i} is ${drift[i]}: expected finite values`);
   }
@@ -191,14 +192,14 @@ function addFloatTarget(target: Float64Array, w: Float32Array, rows: number, col
   const hd = Float64Array.from(h0);
   for (let i = 0; i < cols; i++) hd[i * cols + i] += lambda;
   // H⁻¹ = UᵀU (U upper): W·D·H⁻¹ = ((W·D)·Uᵀ)·U, two triangular sweeps.
-  const u = createGptqKernels(kernel, 1, cols, 1).factor(hd);
+  if (kernel === 'wasm' && floatTargetWasm(target, w, rows, cols, hd, drift, share)) return;
+  const u = createGptqKernels('typescript', 1, cols, 1).factor(hd);
   const wd = new Float64Array(cols);
   const t = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
     wd.fill(0);
     for (let i = 0; i < cols; i++) {
       const a = w[r * cols + i];
-      if (a === 0) continue;
       const di = i * cols;
       for (let j = 0; j < cols; j++) wd[j] += a * drift[di + j];
     }

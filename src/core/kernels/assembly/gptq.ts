@@ -548,3 +548,236 @@ function hessianEntries(s: usize, x: usize, m: i32, cols: i32, i: i32, from: i32
     store<f64>(at, load<f64>(at) + acc);
   }
 }
+
+/**
+ * The drift sums of drift-accumulator.ts, S[i][j] += Σ_{t<m} d[t][i]·x[t][j] (S [cols, cols]
+ * float64, all of it; d [m, cols] float64, the float rows minus the quantized ones; x [m, cols]
+ * float32, the quantized rows): each element's panel sum from 0 in row order, then added to S, as
+ * the reference. Four channels i share each load of x; a block of four channels that did not
+ * drift in these rows is skipped (the reference skips each such channel: adding its +0 sums changes
+ * nothing, since neither a sum nor S is ever −0).
+ */
+export function driftPanel(s: usize, d: usize, x: usize, m: i32, cols: i32): void {
+  const xs = <usize>cols << 2;
+  const ds = <usize>cols << 3;
+  const full = cols & ~3;
+  let i0 = 0;
+  for (; i0 < full; i0 += 4) {
+    let any = false;
+    for (let t = 0; t < m && !any; t++) {
+      const dr = d + <usize>t * ds + (<usize>i0 << 3);
+      any = v128.any_true(v128.or(v128.load(dr), v128.load(dr, 16)));
+    }
+    if (!any) continue;
+    const s0 = p(s, i0 * cols);
+    const ss = <usize>cols << 3;
+    for (let jt = 0; jt < full; jt += 4) {
+      let a0 = f64x2.splat(0);
+      let c0 = f64x2.splat(0);
+      let a1 = f64x2.splat(0);
+      let c1 = f64x2.splat(0);
+      let a2 = f64x2.splat(0);
+      let c2 = f64x2.splat(0);
+      let a3 = f64x2.splat(0);
+      let c3 = f64x2.splat(0);
+      for (let t = 0; t < m; t++) {
+        const xj = v128.load(x + <usize>t * xs + (<usize>jt << 2));
+        const lo = f64x2.promote_low_f32x4(xj);
+        const hi = f64x2.promote_low_f32x4(i32x4.shuffle(xj, xj, 2, 3, 0, 1));
+        const dr = d + <usize>t * ds + (<usize>i0 << 3);
+        let f = f64x2.splat(load<f64>(dr));
+        a0 = f64x2.add(a0, f64x2.mul(f, lo));
+        c0 = f64x2.add(c0, f64x2.mul(f, hi));
+        f = f64x2.splat(load<f64>(dr, 8));
+        a1 = f64x2.add(a1, f64x2.mul(f, lo));
+        c1 = f64x2.add(c1, f64x2.mul(f, hi));
+        f = f64x2.splat(load<f64>(dr, 16));
+        a2 = f64x2.add(a2, f64x2.mul(f, lo));
+        c2 = f64x2.add(c2, f64x2.mul(f, hi));
+        f = f64x2.splat(load<f64>(dr, 24));
+        a3 = f64x2.add(a3, f64x2.mul(f, lo));
+        c3 = f64x2.add(c3, f64x2.mul(f, hi));
+      }
+      const o = s0 + (<usize>jt << 3);
+      v128.store(o, f64x2.add(v128.load(o), a0));
+      v128.store(o, f64x2.add(v128.load(o, 16), c0), 16);
+      v128.store(o + ss, f64x2.add(v128.load(o + ss), a1));
+      v128.store(o + ss, f64x2.add(v128.load(o + ss, 16), c1), 16);
+      v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss), a2));
+      v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss, 16), c2), 16);
+      v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss), a3));
+      v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss, 16), c3), 16);
+    }
+    for (let i = i0; i < i0 + 4; i++) driftEntries(s, d, x, m, cols, i, full);
+  }
+  for (; i0 < cols; i0++) driftEntries(s, d, x, m, cols, i0, 0);
+}
+
+/** S[i][j] of driftPanel for j in [from, cols), one element at a time. */
+function driftEntries(s: usize, d: usize, x: usize, m: i32, cols: i32, i: i32, from: i32): void {
+  const xs = <usize>cols << 2;
+  for (let j = from; j < cols; j++) {
+    let acc: f64 = 0;
+    for (let t = 0; t < m; t++) acc += ld(d, t * cols + i) * <f64>load<f32>(x + <usize>t * xs + (<usize>j << 2));
+    const at = p(s, i * cols + j);
+    store<f64>(at, load<f64>(at) + acc);
+  }
+}
+
+/**
+ * GPTAQ's target of quantize-weight-gptq.ts's addFloatTarget, in place: target[r] += share ·
+ * ((W[r]·D)·Uᵀ)·U for every row r (target [rows, cols] float64, W [rows, cols] float32, D and U
+ * [cols, cols] float64, U upper triangular; rows taken `block` at a time, with scratch `wd` of
+ * 2 × block × cols float64 and `tt` of block × cols). Per element the terms and their order are the reference's: wd[j] = Σ_i W[r][i]·D[i][j] in
+ * i order, t[i] = share · Σ_{j≥i} wd[j]·U[i][j] in j order, then target[r][j] += t[i]·U[i][j] in
+ * i order for each t[i] ≠ 0. Lanes are columns j in the first and last sweep, a pair of rows in
+ * the second (its partial sums are rows', never a reassociation).
+ */
+export function floatTarget(target: usize, w: usize, d: usize, u: usize, wd: usize, tt: usize, rows: i32, cols: i32, share: f64, block: i32): void {
+  const cs = <usize>cols << 3;
+  const quads = cols & ~3;
+  for (let r0 = 0; r0 < rows; r0 += block) {
+    const nr = min(block, rows - r0);
+    memory.fill(wd, 0, <usize>block * cs);
+    // wd[k][j] = Σ_i W[r0 + k][i]·D[i][j]: four terms per load and store of wd, each load of D's rows serving every row of the block.
+    let i = 0;
+    for (; i < quads; i += 4) {
+      const d0 = p(d, i * cols);
+      for (let k = 0; k < nr; k++) {
+        const wr = w + ((<usize>(r0 + k) * <usize>cols + <usize>i) << 2);
+        const a0 = <f64>load<f32>(wr);
+        const a1 = <f64>load<f32>(wr, 4);
+        const a2 = <f64>load<f32>(wr, 8);
+        const a3 = <f64>load<f32>(wr, 12);
+        const v0 = f64x2.splat(a0);
+        const v1 = f64x2.splat(a1);
+        const v2 = f64x2.splat(a2);
+        const v3 = f64x2.splat(a3);
+        const wk = wd + <usize>k * cs;
+        let j = 0;
+        for (; j + 1 < cols; j += 2) {
+          const o = wk + (<usize>j << 3);
+          const dj = d0 + (<usize>j << 3);
+          let acc = v128.load(o);
+          acc = f64x2.add(acc, f64x2.mul(v0, v128.load(dj)));
+          acc = f64x2.add(acc, f64x2.mul(v1, v128.load(dj + cs)));
+          acc = f64x2.add(acc, f64x2.mul(v2, v128.load(dj + 2 * cs)));
+          acc = f64x2.add(acc, f64x2.mul(v3, v128.load(dj + 3 * cs)));
+          v128.store(o, acc);
+        }
+        if (j < cols) {
+          const dj = d0 + (<usize>j << 3);
+          st(wk, j, (((ld(wk, j) + a0 * load<f64>(dj)) + a1 * load<f64>(dj + cs)) + a2 * load<f64>(dj + 2 * cs)) + a3 * load<f64>(dj + 3 * cs));
+        }
+      }
+    }
+    for (; i < cols; i++) {
+      const di = p(d, i * cols);
+      for (let k = 0; k < nr; k++) {
+        const a = <f64>load<f32>(w + ((<usize>(r0 + k) * <usize>cols + <usize>i) << 2));
+        const wk = wd + <usize>k * cs;
+        for (let j = 0; j < cols; j++) st(wk, j, ld(wk, j) + a * ld(di, j));
+      }
+    }
+    // Rows k and k + 1 of wd interleaved, so that one load gives both rows' j-th values.
+    const wp = wd + <usize>block * cs;
+    for (let k = 0; k + 1 < nr; k += 2) {
+      const wa = wd + <usize>k * cs;
+      const pk = wp + <usize>k * cs;
+      for (let j = 0; j < cols; j++) {
+        store<f64>(pk + (<usize>j << 4), ld(wa, j));
+        store<f64>(pk + (<usize>j << 4), ld(wa + cs, j), 8);
+      }
+    }
+    // t[k][i] = share · Σ_{j≥i} wd[k][j]·U[i][j]: rows k and k + 1 in the lanes of one sum, the sums of i and i + 1 sharing each load of wd.
+    i = 0;
+    for (; i + 1 < cols; i += 2) {
+      const u0 = p(u, i * cols);
+      const u1 = u0 + cs;
+      let k = 0;
+      for (; k + 1 < nr; k += 2) {
+        const pk = wp + <usize>k * cs;
+        let acc0 = f64x2.mul(v128.load(pk + (<usize>i << 4)), f64x2.splat(ld(u0, i)));
+        acc0 = f64x2.add(f64x2.splat(0), acc0);
+        let acc1 = f64x2.splat(0);
+        for (let j = i + 1; j < cols; j++) {
+          const x = v128.load(pk + (<usize>j << 4));
+          acc0 = f64x2.add(acc0, f64x2.mul(x, f64x2.splat(ld(u0, j))));
+          acc1 = f64x2.add(acc1, f64x2.mul(x, f64x2.splat(ld(u1, j))));
+        }
+        st(tt, k * cols + i, share * f64x2.extract_lane(acc0, 0));
+        st(tt, (k + 1) * cols + i, share * f64x2.extract_lane(acc0, 1));
+        st(tt, k * cols + i + 1, share * f64x2.extract_lane(acc1, 0));
+        st(tt, (k + 1) * cols + i + 1, share * f64x2.extract_lane(acc1, 1));
+      }
+      if (k < nr) {
+        targetSum(wd + <usize>k * cs, u0, tt + <usize>k * cs, i, cols, share);
+        targetSum(wd + <usize>k * cs, u1, tt + <usize>k * cs, i + 1, cols, share);
+      }
+    }
+    if (i < cols) for (let k = 0; k < nr; k++) targetSum(wd + <usize>k * cs, p(u, i * cols), tt + <usize>k * cs, i, cols, share);
+    // target[r0 + k][j] += t[k][i]·U[i][j] for j ≥ i, in i order, skipping t[k][i] = 0 as the reference: four terms per load and store where none is 0.
+    i = 0;
+    for (; i < quads; i += 4) {
+      const u0 = p(u, i * cols);
+      for (let k = 0; k < nr; k++) {
+        const tk = p(tt, k * cols + i);
+        const a0 = load<f64>(tk);
+        const a1 = load<f64>(tk, 8);
+        const a2 = load<f64>(tk, 16);
+        const a3 = load<f64>(tk, 24);
+        const tr = target + <usize>(r0 + k) * cs;
+        if (a0 == 0 || a1 == 0 || a2 == 0 || a3 == 0) {
+          for (let q = 0; q < 4; q++) targetTerm(tr, u0 + <usize>q * cs, ld(tk, q), i + q, cols);
+          continue;
+        }
+        // Columns i .. i + 2 take only the terms whose row of U reaches them.
+        st(tr, i, ld(tr, i) + a0 * ld(u0, i));
+        st(tr, i + 1, (ld(tr, i + 1) + a0 * ld(u0, i + 1)) + a1 * ld(u0 + cs, i + 1));
+        st(tr, i + 2, ((ld(tr, i + 2) + a0 * ld(u0, i + 2)) + a1 * ld(u0 + cs, i + 2)) + a2 * ld(u0 + 2 * cs, i + 2));
+        const v0 = f64x2.splat(a0);
+        const v1 = f64x2.splat(a1);
+        const v2 = f64x2.splat(a2);
+        const v3 = f64x2.splat(a3);
+        let j = i + 3;
+        for (; j + 1 < cols; j += 2) {
+          const o = tr + (<usize>j << 3);
+          const uj = u0 + (<usize>j << 3);
+          let acc = v128.load(o);
+          acc = f64x2.add(acc, f64x2.mul(v0, v128.load(uj)));
+          acc = f64x2.add(acc, f64x2.mul(v1, v128.load(uj + cs)));
+          acc = f64x2.add(acc, f64x2.mul(v2, v128.load(uj + 2 * cs)));
+          acc = f64x2.add(acc, f64x2.mul(v3, v128.load(uj + 3 * cs)));
+          v128.store(o, acc);
+        }
+        if (j < cols) {
+          const uj = u0 + (<usize>j << 3);
+          st(tr, j, (((ld(tr, j) + a0 * load<f64>(uj)) + a1 * load<f64>(uj + cs)) + a2 * load<f64>(uj + 2 * cs)) + a3 * load<f64>(uj + 3 * cs));
+        }
+      }
+    }
+    for (; i < cols; i++) {
+      const ui = p(u, i * cols);
+      for (let k = 0; k < nr; k++) targetTerm(target + <usize>(r0 + k) * cs, ui, ld(tt, k * cols + i), i, cols);
+    }
+  }
+}
+
+/** t[i] = share · Σ_{j≥i} wd[j]·U[i][j] of one row, in j order (`ui` is U's row i). */
+function targetSum(wd: usize, ui: usize, t: usize, i: i32, cols: i32, share: f64): void {
+  let acc: f64 = 0;
+  for (let j = i; j < cols; j++) acc += ld(wd, j) * ld(ui, j);
+  st(t, i, share * acc);
+}
+
+/** target[j] += a·U[i][j] for j ≥ i unless a = 0 (`ui` is U's row i). */
+function targetTerm(tr: usize, ui: usize, a: f64, i: i32, cols: i32): void {
+  if (a == 0) return;
+  const av = f64x2.splat(a);
+  let j = i;
+  for (; j + 1 < cols; j += 2) {
+    const o = tr + (<usize>j << 3);
+    v128.store(o, f64x2.add(v128.load(o), f64x2.mul(av, v128.load(ui + (<usize>j << 3)))));
+  }
+  if (j < cols) st(tr, j, ld(tr, j) + a * ld(ui, j));
+}
