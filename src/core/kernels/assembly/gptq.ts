@@ -479,6 +479,51 @@ export function lazyUpdate(w: usize, err: usize, u: usize, rows: i32, cols: i32,
 }
 
 /**
+ * S[i][j] += Σ_{t<m} f[t][i]·x[t][j] for a 4×4 tile: S at `o` (rows `ss` bytes apart), x the
+ * tile's four float32 columns at `xj` (rows `xs` bytes apart), f the tile's four rows' factors at
+ * `f` (rows `fs` bytes apart), float32 or float64. Each element's panel sum starts at 0 and takes
+ * its terms in t order; then it is added to S.
+ */
+// @ts-ignore: decorator
+@inline function panelTile(o: usize, ss: usize, xj: usize, xs: usize, m: i32, f: usize, fs: usize, fIsF32: bool): void {
+  let a0 = f64x2.splat(0);
+  let c0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let c1 = f64x2.splat(0);
+  let a2 = f64x2.splat(0);
+  let c2 = f64x2.splat(0);
+  let a3 = f64x2.splat(0);
+  let c3 = f64x2.splat(0);
+  for (let t = 0; t < m; t++) {
+    const xv = v128.load(xj + <usize>t * xs);
+    const lo = f64x2.promote_low_f32x4(xv);
+    const hi = f64x2.promote_low_f32x4(i32x4.shuffle(xv, xv, 2, 3, 0, 1));
+    const ft = f + <usize>t * fs;
+    let v = f64x2.splat(fIsF32 ? <f64>load<f32>(ft) : load<f64>(ft));
+    a0 = f64x2.add(a0, f64x2.mul(v, lo));
+    c0 = f64x2.add(c0, f64x2.mul(v, hi));
+    v = f64x2.splat(fIsF32 ? <f64>load<f32>(ft, 4) : load<f64>(ft, 8));
+    a1 = f64x2.add(a1, f64x2.mul(v, lo));
+    c1 = f64x2.add(c1, f64x2.mul(v, hi));
+    v = f64x2.splat(fIsF32 ? <f64>load<f32>(ft, 8) : load<f64>(ft, 16));
+    a2 = f64x2.add(a2, f64x2.mul(v, lo));
+    c2 = f64x2.add(c2, f64x2.mul(v, hi));
+    v = f64x2.splat(fIsF32 ? <f64>load<f32>(ft, 12) : load<f64>(ft, 24));
+    a3 = f64x2.add(a3, f64x2.mul(v, lo));
+    c3 = f64x2.add(c3, f64x2.mul(v, hi));
+  }
+  v128.store(o, f64x2.add(v128.load(o), a0));
+  v128.store(o, f64x2.add(v128.load(o, 16), c0), 16);
+  v128.store(o + ss, f64x2.add(v128.load(o + ss), a1));
+  v128.store(o + ss, f64x2.add(v128.load(o + ss, 16), c1), 16);
+  v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss), a2));
+  v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss, 16), c2), 16);
+  v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss), a3));
+  v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss, 16), c3), 16);
+}
+
+
+/**
  * S[i][j] += Σ_t x[t][i]·x[t][j] for j ≥ i over one panel of m float32 rows x [m, cols], as
  * hessian-accumulator.ts: each element's panel sum starts at 0 and takes the rows in order (products
  * of float32 values are exact in float64), then is added to S once. A 4 × 4 tile of sums is held
@@ -492,44 +537,7 @@ export function hessianPanel(s: usize, x: usize, m: i32, cols: i32): void {
   let i0 = 0;
   for (; i0 < full; i0 += 4) {
     const s0 = p(s, i0 * cols);
-    for (let jt = i0; jt < full; jt += 4) {
-      let a0 = f64x2.splat(0);
-      let c0 = f64x2.splat(0);
-      let a1 = f64x2.splat(0);
-      let c1 = f64x2.splat(0);
-      let a2 = f64x2.splat(0);
-      let c2 = f64x2.splat(0);
-      let a3 = f64x2.splat(0);
-      let c3 = f64x2.splat(0);
-      for (let t = 0; t < m; t++) {
-        const row = x + <usize>t * xs;
-        const xj = v128.load(row + (<usize>jt << 2));
-        const lo = f64x2.promote_low_f32x4(xj);
-        const hi = f64x2.promote_low_f32x4(i32x4.shuffle(xj, xj, 2, 3, 0, 1));
-        const xi = v128.load(row + (<usize>i0 << 2));
-        let f = f64x2.splat(<f64>f32x4.extract_lane(xi, 0));
-        a0 = f64x2.add(a0, f64x2.mul(f, lo));
-        c0 = f64x2.add(c0, f64x2.mul(f, hi));
-        f = f64x2.splat(<f64>f32x4.extract_lane(xi, 1));
-        a1 = f64x2.add(a1, f64x2.mul(f, lo));
-        c1 = f64x2.add(c1, f64x2.mul(f, hi));
-        f = f64x2.splat(<f64>f32x4.extract_lane(xi, 2));
-        a2 = f64x2.add(a2, f64x2.mul(f, lo));
-        c2 = f64x2.add(c2, f64x2.mul(f, hi));
-        f = f64x2.splat(<f64>f32x4.extract_lane(xi, 3));
-        a3 = f64x2.add(a3, f64x2.mul(f, lo));
-        c3 = f64x2.add(c3, f64x2.mul(f, hi));
-      }
-      const o = s0 + (<usize>jt << 3);
-      v128.store(o, f64x2.add(v128.load(o), a0));
-      v128.store(o, f64x2.add(v128.load(o, 16), c0), 16);
-      v128.store(o + ss, f64x2.add(v128.load(o + ss), a1));
-      v128.store(o + ss, f64x2.add(v128.load(o + ss, 16), c1), 16);
-      v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss), a2));
-      v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss, 16), c2), 16);
-      v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss), a3));
-      v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss, 16), c3), 16);
-    }
+    for (let jt = i0; jt < full; jt += 4) panelTile(s0 + (<usize>jt << 3), ss, x + (<usize>jt << 2), xs, m, x + (<usize>i0 << 2), xs, true);
     for (let i = i0; i < i0 + 4; i++) hessianEntries(s, x, m, cols, i, full);
   }
   for (; i0 < cols; i0++) hessianEntries(s, x, m, cols, i0, i0);
@@ -571,43 +579,7 @@ export function driftPanel(s: usize, d: usize, x: usize, m: i32, cols: i32): voi
     if (!any) continue;
     const s0 = p(s, i0 * cols);
     const ss = <usize>cols << 3;
-    for (let jt = 0; jt < full; jt += 4) {
-      let a0 = f64x2.splat(0);
-      let c0 = f64x2.splat(0);
-      let a1 = f64x2.splat(0);
-      let c1 = f64x2.splat(0);
-      let a2 = f64x2.splat(0);
-      let c2 = f64x2.splat(0);
-      let a3 = f64x2.splat(0);
-      let c3 = f64x2.splat(0);
-      for (let t = 0; t < m; t++) {
-        const xj = v128.load(x + <usize>t * xs + (<usize>jt << 2));
-        const lo = f64x2.promote_low_f32x4(xj);
-        const hi = f64x2.promote_low_f32x4(i32x4.shuffle(xj, xj, 2, 3, 0, 1));
-        const dr = d + <usize>t * ds + (<usize>i0 << 3);
-        let f = f64x2.splat(load<f64>(dr));
-        a0 = f64x2.add(a0, f64x2.mul(f, lo));
-        c0 = f64x2.add(c0, f64x2.mul(f, hi));
-        f = f64x2.splat(load<f64>(dr, 8));
-        a1 = f64x2.add(a1, f64x2.mul(f, lo));
-        c1 = f64x2.add(c1, f64x2.mul(f, hi));
-        f = f64x2.splat(load<f64>(dr, 16));
-        a2 = f64x2.add(a2, f64x2.mul(f, lo));
-        c2 = f64x2.add(c2, f64x2.mul(f, hi));
-        f = f64x2.splat(load<f64>(dr, 24));
-        a3 = f64x2.add(a3, f64x2.mul(f, lo));
-        c3 = f64x2.add(c3, f64x2.mul(f, hi));
-      }
-      const o = s0 + (<usize>jt << 3);
-      v128.store(o, f64x2.add(v128.load(o), a0));
-      v128.store(o, f64x2.add(v128.load(o, 16), c0), 16);
-      v128.store(o + ss, f64x2.add(v128.load(o + ss), a1));
-      v128.store(o + ss, f64x2.add(v128.load(o + ss, 16), c1), 16);
-      v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss), a2));
-      v128.store(o + 2 * ss, f64x2.add(v128.load(o + 2 * ss, 16), c2), 16);
-      v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss), a3));
-      v128.store(o + 3 * ss, f64x2.add(v128.load(o + 3 * ss, 16), c3), 16);
-    }
+    for (let jt = 0; jt < full; jt += 4) panelTile(s0 + (<usize>jt << 3), ss, x + (<usize>jt << 2), xs, m, d + (<usize>i0 << 3), ds, false);
     for (let i = i0; i < i0 + 4; i++) driftEntries(s, d, x, m, cols, i, full);
   }
   for (; i0 < cols; i0++) driftEntries(s, d, x, m, cols, i0, 0);
@@ -649,26 +621,7 @@ export function floatTarget(target: usize, w: usize, d: usize, u: usize, wd: usi
         const a1 = <f64>load<f32>(wr, 4);
         const a2 = <f64>load<f32>(wr, 8);
         const a3 = <f64>load<f32>(wr, 12);
-        const v0 = f64x2.splat(a0);
-        const v1 = f64x2.splat(a1);
-        const v2 = f64x2.splat(a2);
-        const v3 = f64x2.splat(a3);
-        const wk = wd + <usize>k * cs;
-        let j = 0;
-        for (; j + 1 < cols; j += 2) {
-          const o = wk + (<usize>j << 3);
-          const dj = d0 + (<usize>j << 3);
-          let acc = v128.load(o);
-          acc = f64x2.add(acc, f64x2.mul(v0, v128.load(dj)));
-          acc = f64x2.add(acc, f64x2.mul(v1, v128.load(dj + cs)));
-          acc = f64x2.add(acc, f64x2.mul(v2, v128.load(dj + 2 * cs)));
-          acc = f64x2.add(acc, f64x2.mul(v3, v128.load(dj + 3 * cs)));
-          v128.store(o, acc);
-        }
-        if (j < cols) {
-          const dj = d0 + (<usize>j << 3);
-          st(wk, j, (((ld(wk, j) + a0 * load<f64>(dj)) + a1 * load<f64>(dj + cs)) + a2 * load<f64>(dj + 2 * cs)) + a3 * load<f64>(dj + 3 * cs));
-        }
+        addFourRows(wd + <usize>k * cs, d0, cs, a0, a1, a2, a3, 0, cols);
       }
     }
     for (; i < cols; i++) {
@@ -735,31 +688,41 @@ export function floatTarget(target: usize, w: usize, d: usize, u: usize, wd: usi
         st(tr, i, ld(tr, i) + a0 * ld(u0, i));
         st(tr, i + 1, (ld(tr, i + 1) + a0 * ld(u0, i + 1)) + a1 * ld(u0 + cs, i + 1));
         st(tr, i + 2, ((ld(tr, i + 2) + a0 * ld(u0, i + 2)) + a1 * ld(u0 + cs, i + 2)) + a2 * ld(u0 + 2 * cs, i + 2));
-        const v0 = f64x2.splat(a0);
-        const v1 = f64x2.splat(a1);
-        const v2 = f64x2.splat(a2);
-        const v3 = f64x2.splat(a3);
-        let j = i + 3;
-        for (; j + 1 < cols; j += 2) {
-          const o = tr + (<usize>j << 3);
-          const uj = u0 + (<usize>j << 3);
-          let acc = v128.load(o);
-          acc = f64x2.add(acc, f64x2.mul(v0, v128.load(uj)));
-          acc = f64x2.add(acc, f64x2.mul(v1, v128.load(uj + cs)));
-          acc = f64x2.add(acc, f64x2.mul(v2, v128.load(uj + 2 * cs)));
-          acc = f64x2.add(acc, f64x2.mul(v3, v128.load(uj + 3 * cs)));
-          v128.store(o, acc);
-        }
-        if (j < cols) {
-          const uj = u0 + (<usize>j << 3);
-          st(tr, j, (((ld(tr, j) + a0 * load<f64>(uj)) + a1 * load<f64>(uj + cs)) + a2 * load<f64>(uj + 2 * cs)) + a3 * load<f64>(uj + 3 * cs));
-        }
+        addFourRows(tr, u0, cs, a0, a1, a2, a3, i + 3, cols);
       }
     }
     for (; i < cols; i++) {
       const ui = p(u, i * cols);
       for (let k = 0; k < nr; k++) targetTerm(target + <usize>(r0 + k) * cs, ui, ld(tt, k * cols + i), i, cols);
     }
+  }
+}
+
+/**
+ * dst[j] = (((dst[j] + a0·m[j]) + a1·m[j + n]) + a2·m[j + 2n]) + a3·m[j + 3n] for j in [from, cols),
+ * the four terms in one load and store of dst (m's four consecutive rows of n = cols values, `rs`
+ * bytes apart), two columns a step.
+ */
+// @ts-ignore: decorator
+@inline function addFourRows(dst: usize, m: usize, rs: usize, a0: f64, a1: f64, a2: f64, a3: f64, from: i32, cols: i32): void {
+  const v0 = f64x2.splat(a0);
+  const v1 = f64x2.splat(a1);
+  const v2 = f64x2.splat(a2);
+  const v3 = f64x2.splat(a3);
+  let j = from;
+  for (; j + 1 < cols; j += 2) {
+    const o = dst + (<usize>j << 3);
+    const mj = m + (<usize>j << 3);
+    let acc = v128.load(o);
+    acc = f64x2.add(acc, f64x2.mul(v0, v128.load(mj)));
+    acc = f64x2.add(acc, f64x2.mul(v1, v128.load(mj + rs)));
+    acc = f64x2.add(acc, f64x2.mul(v2, v128.load(mj + 2 * rs)));
+    acc = f64x2.add(acc, f64x2.mul(v3, v128.load(mj + 3 * rs)));
+    v128.store(o, acc);
+  }
+  if (j < cols) {
+    const mj = m + (<usize>j << 3);
+    st(dst, j, (((ld(dst, j) + a0 * load<f64>(mj)) + a1 * load<f64>(mj + rs)) + a2 * load<f64>(mj + 2 * rs)) + a3 * load<f64>(mj + 3 * rs));
   }
 }
 
