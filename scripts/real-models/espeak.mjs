@@ -1,5 +1,5 @@
-// Speech from espeak-ng at silero's 16 kHz, for the real-model data scripts (never for tests: the
-// audio they make is committed, so neither tests nor measurements need espeak-ng).
+// Speech from espeak-ng at silero's 16 kHz: the VAD's committed evaluation batch (prepare-data.mjs)
+// and its calibration and validation speech (vad-speech.mjs, made once into the git-ignored cache).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

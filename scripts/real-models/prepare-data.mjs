@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { drawBitmapText } from './bitmap-font.mjs';
 import { espeak } from './espeak.mjs';
+import { VAD_EVALUATION_SPEECH } from './vad-speech.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT = join(REPO, 'test/fixtures/real-models');
@@ -132,7 +133,7 @@ function digitLine(img, digits, y, x, size, sample) {
 
 // Silero VAD: espeak-ng speech at 16 kHz.
 {
-  const speech = espeak('Quantized models run faster and stay accurate when every layer is measured.', ['-v', 'en', '-s', '150']);
+  const speech = espeak(VAD_EVALUATION_SPEECH.text, VAD_EVALUATION_SPEECH.args);
   const m = speech.length;
   const chunk = 1536;
   const input = new Float32Array(4 * chunk);

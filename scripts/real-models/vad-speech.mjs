@@ -16,7 +16,11 @@ import { espeak } from './espeak.mjs';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CACHE = join(REPO, '.cache/real-models');
 
-const SETS = {
+/** What the committed evaluation batch says, and how (prepare-data.mjs speaks it): no set below holds either. */
+export const VAD_EVALUATION_SPEECH = { text: 'Quantized models run faster and stay accurate when every layer is measured.', args: ['-v', 'en', '-s', '150'] };
+
+/** The two sets' sentences and voices (espeak-ng voice names, +variant), with each set's seed. */
+export const VAD_SPEECH_SETS = {
   calibration: {
     seed: 31,
     voices: ['en-us', 'en-gb-x-rp', 'en-gb-scotland', 'en-029', 'en-us+f3', 'en-us+m3', 'en-gb-x-rp+f2', 'en-029+m7'],
@@ -68,7 +72,7 @@ const SETS = {
  * @returns {Float32Array[]}
  */
 export function vadSpeechAudio(set, { streams = 4, chunks = 96, n = 1536 } = {}) {
-  const spec = SETS[set];
+  const spec = VAD_SPEECH_SETS[set];
   const total = chunks * n;
   // Named by everything that makes it, so an edited set is made anew.
   const key = createHash('sha256').update(JSON.stringify({ spec, streams, total })).digest('hex').slice(0, 16);
