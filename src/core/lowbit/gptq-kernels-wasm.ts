@@ -88,12 +88,17 @@ export function inverseCholeskyUpperWasm(h: Float64Array, n: number): Float64Arr
   return views[1]!.slice();
 }
 
+/** Rows of W per block of the float target: their W·D, its pairs and T (3 × 16 rows × cols float64) stay in L2 while D and U are streamed once a block. */
+const TARGET_ROWS = 16;
+
 /** GptqKernels over one instance's memory, or undefined where it cannot hold them (the caller falls back to the reference). */
-export function createGptqKernelsWasm(rows: number, cols: number, batch: number): GptqKernels | undefined {
-  const inst = instantiate([cols * cols, cols * cols, rows * cols, rows * batch, rows * batch]);
+export function createGptqKernelsWasm(rows: number, cols: number, batch: number, floatTarget = false): GptqKernels | undefined {
+  // With floatTarget: W as float32 and the target's scratch too (D goes into the factor's work array once U is made).
+  const extra = floatTarget ? [Math.ceil((rows * cols) / 2), 2 * TARGET_ROWS * cols, TARGET_ROWS * cols] : [];
+  const inst = instantiate([cols * cols, cols * cols, rows * cols, rows * batch, rows * batch, ...extra]);
   if (!inst) return undefined;
   const { ex, ptrs, views } = inst;
-  const [pa, pu, pw, pw1, perr] = ptrs as [number, number, number, number, number];
+  const [pa, pu, pw, pw1, perr, pwf, pwd, ptt] = ptrs as [number, number, number, number, number, number?, number?, number?];
   return {
     wk: views[2]!,
     w1: views[3]!,
@@ -107,6 +112,12 @@ export function createGptqKernelsWasm(rows: number, cols: number, batch: number)
     },
     lazyUpdate(i1, i2) {
       ex.lazyUpdate(pw, perr, pu, rows, cols, i1, i2);
+    },
+    addFloatTarget(w, drift, share) {
+      if (pwf === undefined) throw new QuantError('INVALID_ARGUMENT', 'these GPTQ kernels were made without room for the float target');
+      views[0]!.set(drift);
+      new Float32Array(views[5]!.buffer, pwf, rows * cols).set(w);
+      ex.floatTarget(pw, pwf, pa, pu, pwd!, ptt!, rows, cols, share, TARGET_ROWS);
     },
   };
 }
@@ -152,9 +163,6 @@ export function createDriftPanelWasm(cols: number, panel: number): { sum: Float6
     },
   };
 }
-
-/** Rows of W per block of the float target: their W·D, its pairs and T (3 × 16 rows × cols float64) stay in L2 while D and U are streamed once a block. */
-const TARGET_ROWS = 16;
 
 /**
  * addFloatTarget's target += share · W·D·H⁻¹ in WebAssembly (bit-identical): U from the dampened

@@ -21,6 +21,11 @@ export interface GptqKernels {
   columnUpdate(count: number, i: number, urow: number): void;
   /** wk[:, i2:] −= err · u[i1:i2, i2:] (err [rows, i2 − i1]). */
   lazyUpdate(i1: number, i2: number): void;
+  /**
+   * wk += share · W·D·H⁻¹ with the factor of the last factor(h) (floatTargetReference); only on
+   * kernels created with `floatTarget`, after factor. `w` is W [rows, cols] as float32.
+   */
+  addFloatTarget(w: Float32Array, drift: Float64Array, share: number): void;
 }
 
 /**
@@ -28,12 +33,43 @@ export interface GptqKernels {
  * can hold the arrays (they need about (2·cols² + rows·cols + 2·rows·batch)·8 bytes below 4 GiB),
  * the TypeScript reference otherwise or when asked.
  */
-export function createGptqKernels(kind: GptqKernelKind, rows: number, cols: number, batch: number): GptqKernels {
+export function createGptqKernels(kind: GptqKernelKind, rows: number, cols: number, batch: number, floatTarget = false): GptqKernels {
   if (kind === 'wasm') {
-    const k = createGptqKernelsWasm(rows, cols, batch);
+    const k = createGptqKernelsWasm(rows, cols, batch, floatTarget);
     if (k) return k;
   }
   return createGptqKernelsReference(rows, cols, batch);
+}
+
+/**
+ * target += share · W·D·H⁻¹ with H⁻¹ = UᵀU (U upper triangular), as ((W·D)·Uᵀ)·U, row by row: the
+ * definition the WebAssembly kernel (floatTarget in gptq.ts) is held to bit for bit. `w` is W
+ * [rows, cols], `drift` D [cols, cols].
+ */
+export function floatTargetReference(target: Float64Array, w: Float32Array, u: Float64Array, drift: Float64Array, rows: number, cols: number, share: number): void {
+  const wd = new Float64Array(cols);
+  const t = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    wd.fill(0);
+    for (let i = 0; i < cols; i++) {
+      const a = w[r * cols + i];
+      const di = i * cols;
+      for (let j = 0; j < cols; j++) wd[j] += a * drift[di + j];
+    }
+    for (let i = 0; i < cols; i++) {
+      const ui = i * cols;
+      let acc = 0;
+      for (let j = i; j < cols; j++) acc += wd[j] * u[ui + j];
+      t[i] = share * acc;
+    }
+    const o = r * cols;
+    for (let i = 0; i < cols; i++) {
+      const a = t[i];
+      if (a === 0) continue;
+      const ui = i * cols;
+      for (let j = i; j < cols; j++) target[o + j] += a * u[ui + j];
+    }
+  }
 }
 
 /** The TypeScript reference of GptqKernels (the definition the WebAssembly kernels are held to bit for bit). */
@@ -59,6 +95,9 @@ export function createGptqKernelsReference(rows: number, cols: number, batch: nu
     },
     lazyUpdate(i1, i2) {
       lazyUpdate(wk, err, u, rows, cols, i1, i2);
+    },
+    addFloatTarget(w, drift, share) {
+      floatTargetReference(wk, w, u, drift, rows, cols, share);
     },
   };
 }

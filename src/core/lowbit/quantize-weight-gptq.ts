@@ -1,7 +1,8 @@
 import { QuantError } from '../errors.js';
 import { quantizeOne } from '../kernels/reference.js';
 import type { GptqKernelKind } from './gptq-kernels.js';
-import { createGptqKernels } from './gptq-kernels.js';
+import { createGptqKernels, floatTargetReference } from './gptq-kernels.js';
+import { inverseCholeskyUpper } from './inverse-cholesky.js';
 import { floatTargetWasm } from './gptq-kernels-wasm.js';
 import type { LowBitOptions, LowBitResult, LowBitScheme } from './lowbit-scheme.js';
 import { allocLowBit, blockParamsFromRange, finishLowBit, resolveLowBitScheme } from './lowbit-scheme.js';
@@ -85,12 +86,18 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
       for (let r = 0; r < rows; r++) wOrig[r * cols + i] = 0;
     }
   }
+  let floatShare = 0;
   if (opts.drift) {
-    if (opts.drift.length !== cols * cols) throw new QuantError('SHAPE_MISMATCH', `expected a [${cols}, ${cols}] drift (${cols * cols} values), got ${opts.drift.length}`);
-    const share = opts.floatShare ?? 1;
-    if (!(share >= 0 && share <= 1)) throw new QuantError('INVALID_ARGUMENT', `floatShare must be a number in [0, 1], got ${share}`);
-    if (share > 0) addFloatTarget(wOrig, w, rows, cols, h0, opts.drift, share, damp, opts.kernel ?? 'wasm');
+    const drift = opts.drift;
+    if (drift.length !== cols * cols) throw new QuantError('SHAPE_MISMATCH', `expected a [${cols}, ${cols}] drift (${cols * cols} values), got ${drift.length}`);
+    for (let i = 0; i < drift.length; i++) {
+      if (!Number.isFinite(drift[i])) throw new QuantError(drift[i] !== drift[i] ? 'NAN_INPUT' : 'INF_INPUT', `drift element ${i} is ${drift[i]}: expected finite values`);
+    }
+    floatShare = opts.floatShare ?? 1;
+    if (!(floatShare >= 0 && floatShare <= 1)) throw new QuantError('INVALID_ARGUMENT', `floatShare must be a number in [0, 1], got ${floatShare}`);
   }
+  // Act order factors H permuted, not the H the target needs: the target then takes its own factor.
+  if (floatShare > 0 && actOrder) addFloatTarget(wOrig, w, rows, cols, h0, opts.drift!, floatShare, damp, opts.kernel ?? 'wasm');
   const { codes, scales, zeroPoints } = allocLowBit(s);
   // perm[k] = the original column visited k-th.
   const perm = new Int32Array(cols);
@@ -111,10 +118,12 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
   const lambda = (damp * meanDiag) / cols;
   for (let i = 0; i < cols; i++) h[i * cols + i] += lambda;
   const batch = Math.min(lazy, cols);
-  const kernels = createGptqKernels(opts.kernel ?? 'wasm', rows, cols, batch);
+  const kernels = createGptqKernels(opts.kernel ?? 'wasm', rows, cols, batch, floatShare > 0 && !actOrder);
   kernels.wk.set(wk);
   wk = kernels.wk;
   const u = kernels.factor(h);
+  // Without act order this H is the target's own dampened Hessian, the same bits as addFloatTarget's: one factor serves both.
+  if (floatShare > 0 && !actOrder) kernels.addFloatTarget(w, opts.drift!, floatShare);
 
   const { qmin, qmax } = s;
   const { w1, err } = kernels;
@@ -183,9 +192,6 @@ function setBlockParams(s: LowBitScheme, wk: Float64Array, r: number, c0: number
  * the float model's output and are reproduced, where they can be, through live ones.
  */
 export function addFloatTarget(target: Float64Array, w: Float32Array, rows: number, cols: number, h0: Float64Array, drift: Float64Array, share: number, damp: number, kernel: GptqKernelKind): void {
-  for (let i = 0; i < drift.length; i++) {
-    if (!Number.isFinite(drift[i])) throw new QuantError(drift[i] !== drift[i] ? 'NAN_INPUT' : 'INF_INPUT', `drift element ${i} is ${drift[i]}: expected finite values`);
-  }
   let meanDiag = 0;
   for (let i = 0; i < cols; i++) meanDiag += h0[i * cols + i];
   const lambda = (damp * meanDiag) / cols;
@@ -193,28 +199,5 @@ export function addFloatTarget(target: Float64Array, w: Float32Array, rows: numb
   for (let i = 0; i < cols; i++) hd[i * cols + i] += lambda;
   // H⁻¹ = UᵀU (U upper): W·D·H⁻¹ = ((W·D)·Uᵀ)·U, two triangular sweeps.
   if (kernel === 'wasm' && floatTargetWasm(target, w, rows, cols, hd, drift, share)) return;
-  const u = createGptqKernels('typescript', 1, cols, 1).factor(hd);
-  const wd = new Float64Array(cols);
-  const t = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    wd.fill(0);
-    for (let i = 0; i < cols; i++) {
-      const a = w[r * cols + i];
-      const di = i * cols;
-      for (let j = 0; j < cols; j++) wd[j] += a * drift[di + j];
-    }
-    for (let i = 0; i < cols; i++) {
-      const ui = i * cols;
-      let acc = 0;
-      for (let j = i; j < cols; j++) acc += wd[j] * u[ui + j];
-      t[i] = share * acc;
-    }
-    const o = r * cols;
-    for (let i = 0; i < cols; i++) {
-      const a = t[i];
-      if (a === 0) continue;
-      const ui = i * cols;
-      for (let j = i; j < cols; j++) target[o + j] += a * u[ui + j];
-    }
-  }
+  floatTargetReference(target, w, inverseCholeskyUpper(hd, cols), drift, rows, cols, share);
 }
