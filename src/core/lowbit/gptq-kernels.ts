@@ -30,8 +30,9 @@ export interface GptqKernels {
 
 /**
  * The kernels for a [rows, cols] weight with lazy batches of `batch` columns: WebAssembly where it
- * can hold the arrays (they need about (2·cols² + rows·cols + 2·rows·batch)·8 bytes below 4 GiB),
- * the TypeScript reference otherwise or when asked.
+ * can hold the arrays (they need about (2·cols² + rows·cols + 2·rows·batch)·8 bytes below 4 GiB,
+ * and with `floatTarget`, room for addFloatTarget, another (rows·cols / 2 + 48·cols)·8), the
+ * TypeScript reference otherwise or when asked.
  */
 export function createGptqKernels(kind: GptqKernelKind, rows: number, cols: number, batch: number, floatTarget = false): GptqKernels {
   if (kind === 'wasm') {
