@@ -37,3 +37,15 @@ export function checkFiniteRange(
     });
   }
 }
+
+/**
+ * Throws NAN_INPUT or INF_INPUT at the first element of `x` that is not finite, as
+ * "`what` element i is v: expected finite values" (details.index = i).
+ */
+export function assertFinite(x: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    // v − v is NaN for NaN and ±Infinity, 0 for every finite v.
+    if (v - v !== 0) throw new QuantError(v !== v ? 'NAN_INPUT' : 'INF_INPUT', `${what} element ${i} is ${v}: expected finite values`, { details: { index: i } });
+  }
+}

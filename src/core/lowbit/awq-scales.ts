@@ -1,4 +1,5 @@
 import { QuantError } from '../errors.js';
+import { assertFinite } from '../validate.js';
 import type { LowBitOptions, LowBitResult } from './lowbit-scheme.js';
 import { resolveLowBitScheme } from './lowbit-scheme.js';
 import { rtnQuantizeBlocks } from './rtn-quantize-blocks.js';
@@ -46,9 +47,7 @@ export function awqScales(w: Float32Array, shape: readonly number[], activationM
   }
   const x = opts.inputs;
   if (x && (x.length === 0 || x.length % cols !== 0)) throw new QuantError('SHAPE_MISMATCH', `inputs must be [n, ${cols}] with n ≥ 1, got ${x.length} values`);
-  if (x) {
-    for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new QuantError(x[i] !== x[i] ? 'NAN_INPUT' : 'INF_INPUT', `input element ${i} is ${x[i]}: expected finite values`);
-  }
+  if (x) assertFinite(x, 'input');
   const errors = new Float64Array(grid);
   let best = Infinity;
   let bestK = 0;

@@ -1,4 +1,5 @@
 import { QuantError } from '../errors.js';
+import { assertFinite } from '../validate.js';
 import type { GptqKernelKind } from './gptq-kernels.js';
 import { createDriftPanelWasm } from './gptq-kernels-wasm.js';
 
@@ -43,12 +44,8 @@ export function driftAccumulator(cols: number, opts: { readonly kernel?: GptqKer
       if (!Number.isSafeInteger(rows) || rows < 0 || quantized.length !== rows * cols || float.length !== rows * cols) {
         throw new QuantError('SHAPE_MISMATCH', `expected two sets of ${rows} rows of ${cols} inputs (${rows * cols} values each), got ${quantized.length} and ${float.length}`);
       }
-      for (const x of [quantized, float]) {
-        for (let i = 0; i < x.length; i++) {
-          const v = x[i]!;
-          if (v - v !== 0) throw new QuantError(v !== v ? 'NAN_INPUT' : 'INF_INPUT', `input element ${i} is ${v}: expected finite values`, { details: { index: i } });
-        }
-      }
+      assertFinite(quantized, 'input');
+      assertFinite(float, 'input');
       for (let r0 = 0; r0 < rows; r0 += PANEL) {
         const m = Math.min(PANEL, rows - r0);
         if (wasm) {

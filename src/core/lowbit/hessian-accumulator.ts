@@ -1,4 +1,5 @@
 import { QuantError } from '../errors.js';
+import { assertFinite } from '../validate.js';
 import type { GptqKernelKind } from './gptq-kernels.js';
 import { createHessianPanelWasm } from './gptq-kernels-wasm.js';
 
@@ -43,10 +44,7 @@ export function hessianAccumulator(cols: number, opts: { readonly kernel?: GptqK
       if (!Number.isSafeInteger(rows) || rows < 0 || x.length !== rows * cols) {
         throw new QuantError('SHAPE_MISMATCH', `expected ${rows} rows of ${cols} inputs (${rows * cols} values), got ${x.length} values`);
       }
-      for (let i = 0; i < x.length; i++) {
-        const v = x[i];
-        if (v - v !== 0) throw new QuantError(v !== v ? 'NAN_INPUT' : 'INF_INPUT', `input element ${i} is ${v}: expected finite values`, { details: { index: i } });
-      }
+      assertFinite(x, 'input');
       for (let r0 = 0; r0 < rows; r0 += PANEL) {
         const m = Math.min(PANEL, rows - r0);
         if (wasm) {

@@ -2,6 +2,7 @@ import { chooseQParams } from '../choose-qparams.js';
 import type { CodeArray, QuantDtype, QuantDtypeName } from '../dtypes.js';
 import { allocCodes, getQuantDtype, quantRange } from '../dtypes.js';
 import { QuantError } from '../errors.js';
+import { assertFinite } from '../validate.js';
 import type { QParams } from '../qparams.js';
 
 /**
@@ -60,10 +61,7 @@ export function resolveLowBitScheme(w: Float32Array, shape: readonly number[], o
   if (w.length !== rows * cols) throw new QuantError('SHAPE_MISMATCH', `shape [${rows}, ${cols}] has ${rows * cols} elements but the weight has ${w.length}`);
   if (!Number.isInteger(opts.bits) || opts.bits < 2 || opts.bits > 8) throw new QuantError('INVALID_ARGUMENT', `bits must be an integer in 2..8, got ${opts.bits}`);
   if (!Number.isSafeInteger(opts.blockSize) || opts.blockSize <= 0) throw new QuantError('INVALID_BLOCK_SIZE', `block size must be a positive integer, got ${opts.blockSize}`);
-  for (let i = 0; i < w.length; i++) {
-    const v = w[i];
-    if (v - v !== 0) throw new QuantError(v !== v ? 'NAN_INPUT' : 'INF_INPUT', `weight element ${i} is ${v}: expected finite values`, { details: { index: i } });
-  }
+  assertFinite(w, 'weight');
   const signed = opts.signed ?? true;
   const symmetric = opts.symmetric ?? false;
   const dtype = getQuantDtype(`${signed ? 'int' : 'uint'}${opts.bits}` as QuantDtypeName);

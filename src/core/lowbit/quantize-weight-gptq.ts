@@ -1,4 +1,5 @@
 import { QuantError } from '../errors.js';
+import { assertFinite } from '../validate.js';
 import { quantizeOne } from '../kernels/reference.js';
 import type { GptqKernelKind } from './gptq-kernels.js';
 import { createGptqKernels, floatTargetReference } from './gptq-kernels.js';
@@ -69,9 +70,7 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
   if (!(damp >= 0) || !Number.isFinite(damp)) throw new QuantError('INVALID_ARGUMENT', `damp must be a finite number ≥ 0, got ${damp}`);
   if (!Number.isSafeInteger(lazy) || lazy <= 0) throw new QuantError('INVALID_ARGUMENT', `lazyBatch must be a positive integer, got ${lazy}`);
   if (hessian.length !== cols * cols) throw new QuantError('SHAPE_MISMATCH', `expected a [${cols}, ${cols}] Hessian (${cols * cols} values), got ${hessian.length}`);
-  for (let i = 0; i < hessian.length; i++) {
-    if (!Number.isFinite(hessian[i])) throw new QuantError(hessian[i] !== hessian[i] ? 'NAN_INPUT' : 'INF_INPUT', `Hessian element ${i} is ${hessian[i]}: expected finite values`);
-  }
+  assertFinite(hessian, 'Hessian');
 
   let anyAlive = false;
   for (let i = 0; i < cols && !anyAlive; i++) anyAlive = hessian[i * cols + i] !== 0;
@@ -90,9 +89,7 @@ export function quantizeWeightGptq(w: Float32Array, shape: readonly number[], he
   if (opts.drift) {
     const drift = opts.drift;
     if (drift.length !== cols * cols) throw new QuantError('SHAPE_MISMATCH', `expected a [${cols}, ${cols}] drift (${cols * cols} values), got ${drift.length}`);
-    for (let i = 0; i < drift.length; i++) {
-      if (!Number.isFinite(drift[i])) throw new QuantError(drift[i] !== drift[i] ? 'NAN_INPUT' : 'INF_INPUT', `drift element ${i} is ${drift[i]}: expected finite values`);
-    }
+    assertFinite(drift, 'drift');
     floatShare = opts.floatShare ?? 1;
     if (!(floatShare >= 0 && floatShare <= 1)) throw new QuantError('INVALID_ARGUMENT', `floatShare must be a number in [0, 1], got ${floatShare}`);
   }
